@@ -1,0 +1,102 @@
+//! The `ChatModel` trait every provider, simulator, manager and interceptor chain implements.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use async_trait::async_trait;
+use futures::Stream;
+use futures::stream::BoxStream;
+
+use crate::attempt::Attempt;
+use crate::error::Error;
+use crate::types::{ChatChunk, ChatRequest, ChatResponse};
+
+/// A model that answers chat requests, whole or streamed. Object-safe, so models nest.
+#[async_trait]
+pub trait ChatModel: Send + Sync {
+    /// Answers with one complete response.
+    async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, Error>;
+
+    /// Answers with a stream of chunks. An `Err` here means nothing was streamed.
+    async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error>;
+}
+
+#[async_trait]
+impl<M: ChatModel + ?Sized> ChatModel for Arc<M> {
+    async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, Error> {
+        (**self).complete(request).await
+    }
+
+    async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
+        (**self).stream(request).await
+    }
+}
+
+#[async_trait]
+impl<M: ChatModel + ?Sized> ChatModel for Box<M> {
+    async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, Error> {
+        (**self).complete(request).await
+    }
+
+    async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
+        (**self).stream(request).await
+    }
+}
+
+/// A shared, dynamically typed model.
+pub type SharedModel = Arc<dyn ChatModel>;
+
+/// A streamed answer: chunks, then the end of the stream or one error.
+///
+/// After an error item the stream yields nothing more. A stream that ends without a
+/// [`ChatChunk::Finish`] was cut off; consumers treat that as a failure.
+pub struct ChatStream {
+    inner: BoxStream<'static, Result<ChatChunk, Error>>,
+    /// Id of the target that serves this stream, set by the engine.
+    pub served_by: Option<String>,
+    /// The attempts made before this stream was committed, the serving one last.
+    pub attempts: Vec<Attempt>,
+}
+
+impl ChatStream {
+    /// Wraps any stream of chunks.
+    pub fn new(inner: impl Stream<Item = Result<ChatChunk, Error>> + Send + 'static) -> Self {
+        Self { inner: Box::pin(inner), served_by: None, attempts: Vec::new() }
+    }
+
+    /// A stream that yields these items, then ends.
+    pub fn from_items(items: Vec<Result<ChatChunk, Error>>) -> Self {
+        Self::new(futures::stream::iter(items))
+    }
+
+    /// Replaces the chunks, keeping the metadata.
+    pub fn map_inner(
+        self,
+        f: impl FnOnce(BoxStream<'static, Result<ChatChunk, Error>>) -> BoxStream<'static, Result<ChatChunk, Error>>,
+    ) -> Self {
+        Self { inner: f(self.inner), served_by: self.served_by, attempts: self.attempts }
+    }
+
+    /// Takes the chunk stream out, dropping the metadata.
+    pub fn into_inner(self) -> BoxStream<'static, Result<ChatChunk, Error>> {
+        self.inner
+    }
+}
+
+impl std::fmt::Debug for ChatStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatStream")
+            .field("served_by", &self.served_by)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stream for ChatStream {
+    type Item = Result<ChatChunk, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}

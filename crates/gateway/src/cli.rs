@@ -1,0 +1,151 @@
+//! Command-line interface of the `switchyard` binary.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Switchyard: an OpenAI- and Anthropic-compatible LLM gateway with retries, fallback and runtime control.
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway.
+    Serve(ServeArgs),
+    /// Validate a config file without serving.
+    Check(CheckArgs),
+    /// Run the five seed examples through a real gateway backed by the simulated upstream.
+    Demo,
+    /// Send one prompt to a running gateway and stream the answer.
+    Chat(ChatArgs),
+    /// List, enable, disable or re-prioritise targets of a running gateway.
+    Models(ModelsArgs),
+    /// Show (or reset) the statistics of a running gateway.
+    Stats(StatsArgs),
+    /// Run the simulated OpenAI/Anthropic upstream (fault injection by model name).
+    MockUpstream(MockUpstreamArgs),
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Config file; default `./switchyard.toml` when present, else the built-in default.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Listen address, overriding `server.listen`.
+    #[arg(long, short)]
+    pub listen: Option<String>,
+}
+
+/// `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Config file to validate.
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// Also send a one-token request to every usable target.
+    #[arg(long)]
+    pub probe: bool,
+}
+
+/// Where a running gateway is, and the key to use.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Gateway URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "SWITCHYARD_URL")]
+    pub url: String,
+}
+
+/// `chat`.
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// The prompt.
+    pub prompt: String,
+    /// Route (or target id `provider/model`) to send it to.
+    #[arg(long, short, default_value = "default")]
+    pub route: String,
+    /// System prompt.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Client key, when the gateway requires one.
+    #[arg(long, env = "SWITCHYARD_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub server: ServerArgs,
+}
+
+/// `models`.
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: ModelsAction,
+    /// Admin key of the gateway.
+    #[arg(long, global = true, env = "SWITCHYARD_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Gateway URL.
+    #[arg(long, global = true, default_value = "http://127.0.0.1:8080", env = "SWITCHYARD_URL")]
+    pub url: String,
+}
+
+/// `models` actions. Without `--route`, enable/disable/set-priority apply to every route that has the target.
+#[derive(Debug, Subcommand)]
+pub enum ModelsAction {
+    /// Show every route's targets.
+    List,
+    /// Enable a target.
+    Enable {
+        /// Target id, e.g. `openai/gpt-4o`.
+        id: String,
+        /// Only in this route.
+        #[arg(long)]
+        route: Option<String>,
+    },
+    /// Disable a target.
+    Disable {
+        /// Target id.
+        id: String,
+        /// Only in this route.
+        #[arg(long)]
+        route: Option<String>,
+    },
+    /// Change a target's priority (lower is tried first).
+    SetPriority {
+        /// Target id.
+        id: String,
+        /// New priority.
+        priority: u32,
+        /// Only in this route.
+        #[arg(long)]
+        route: Option<String>,
+    },
+}
+
+/// `stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Reset the counters after showing them.
+    #[arg(long)]
+    pub reset: bool,
+    /// Admin key of the gateway.
+    #[arg(long, env = "SWITCHYARD_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub server: ServerArgs,
+}
+
+/// `mock-upstream`.
+#[derive(Debug, Args)]
+pub struct MockUpstreamArgs {
+    /// Address to listen on.
+    #[arg(long, short, default_value = "127.0.0.1:9090")]
+    pub listen: String,
+}

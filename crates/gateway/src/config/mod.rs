@@ -1,0 +1,132 @@
+//! The gateway's TOML configuration: parsing, `${VAR}` expansion, defaults and validation.
+//!
+//! Every error names the key path it is about, e.g. `routes.default.targets[1].provider: unknown provider "x"`.
+
+mod duration;
+mod env;
+mod provider;
+mod route;
+mod server;
+mod timeouts;
+mod unsupported;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+pub use duration::{ByteSize, Dur};
+pub use provider::{Kind as ProviderKind, ProviderConfig, ProviderSection};
+pub use route::{Backoff, RouteConfig, RouteSection, TargetConfig};
+pub use server::{ServerConfig, ServerSection};
+pub use timeouts::{Timeouts, TimeoutsSection};
+
+/// A configuration error; the message names the key path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// The whole file as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[server]`.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// `[providers.NAME]`.
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderSection>,
+    /// `[routes.NAME]`.
+    #[serde(default)]
+    pub routes: BTreeMap<String, RouteSection>,
+}
+
+/// A validated configuration, ready to build the gateway from.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Server settings.
+    pub server: ServerConfig,
+    /// Providers by name.
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// Routes by name.
+    pub routes: BTreeMap<String, RouteConfig>,
+}
+
+impl Config {
+    /// Reads and validates a file, with variables from the process environment.
+    pub fn load(path: &Path, listen_override: Option<&str>) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+        Config::parse(&text, &|var| std::env::var(var).ok(), listen_override)
+            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+    }
+
+    /// Parses and validates TOML text; `lookup` reads variables.
+    pub fn parse(
+        text: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+        listen_override: Option<&str>,
+    ) -> Result<Config, ConfigError> {
+        let mut tree: toml::Value = toml::from_str(text).map_err(|e| ConfigError(format!("invalid TOML: {e}")))?;
+        let unset = env::expand(&mut tree, lookup).map_err(ConfigError)?;
+        let raw: RawConfig = serde_path_to_error::deserialize(tree).map_err(|e| {
+            let path = e.path().to_string();
+            ConfigError(format!("{path}: {}", e.into_inner()))
+        })?;
+        Config::validate(raw, &unset, listen_override)
+    }
+
+    /// Validates a parsed file; `unset` lists the variables the environment lacked, by key path.
+    fn validate(raw: RawConfig, unset: &[env::Unset], listen_override: Option<&str>) -> Result<Config, ConfigError> {
+        let unset_under = |prefix: &str| -> Vec<String> {
+            let mut vars: Vec<String> = unset
+                .iter()
+                .filter(|u| u.path == prefix || u.path.starts_with(&format!("{prefix}.")))
+                .map(|u| u.var.clone())
+                .collect();
+            vars.dedup();
+            vars
+        };
+        // An unset variable in [server] must stop start-up: it must never switch auth off.
+        if let Some(u) = unset.iter().find(|u| u.path.starts_with("server")) {
+            return Err(ConfigError(format!(
+                "{}: environment variable ${} is not set; set it, or remove the key",
+                u.path, u.var
+            )));
+        }
+        let server = raw.server.validate(listen_override).map_err(ConfigError)?;
+        let mut providers = BTreeMap::new();
+        for (name, section) in raw.providers {
+            let vars = unset_under(&format!("providers.{name}"));
+            providers.insert(name.clone(), section.validate(&name, &vars).map_err(ConfigError)?);
+        }
+        if raw.routes.is_empty() {
+            return Err(ConfigError("routes: no route is configured; add e.g. [routes.default]".to_owned()));
+        }
+        let mut routes = BTreeMap::new();
+        for (name, section) in raw.routes {
+            unsupported::reject_unbuilt(&name, &section).map_err(ConfigError)?;
+            let vars = unset_under(&format!("routes.{name}"));
+            routes.insert(name.clone(), section.validate(&name, &providers, &vars).map_err(ConfigError)?);
+        }
+        Ok(Config { server, providers, routes })
+    }
+
+    /// Lines saying which targets can serve and which cannot (and why), for the start-up log.
+    pub fn readiness(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for route in self.routes.values() {
+            for t in &route.targets {
+                lines.push(match (&t.unavailable, t.enabled) {
+                    (Some(reason), _) => format!("route {}: {} unavailable: {reason}", route.name, t.id),
+                    (None, false) => format!("route {}: {} disabled in config", route.name, t.id),
+                    (None, true) => format!("route {}: {} ready", route.name, t.id),
+                });
+            }
+        }
+        lines
+    }
+}
+
+#[cfg(test)]
+mod tests;

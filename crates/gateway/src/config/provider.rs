@@ -1,0 +1,104 @@
+//! `[providers.NAME]`: how to reach one upstream API.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::timeouts::TimeoutsSection;
+
+/// Which wire API a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// OpenAI chat completions and every compatible server.
+    Openai,
+    /// Anthropic Messages.
+    Anthropic,
+}
+
+impl Kind {
+    /// The base URL used when the provider sets none.
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            Kind::Openai => "https://api.openai.com/v1",
+            Kind::Anthropic => "https://api.anthropic.com",
+        }
+    }
+}
+
+/// `[providers.NAME]` as written in the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSection {
+    /// `openai` or `anthropic`.
+    pub kind: Kind,
+    /// Base URL; default per kind (OpenAI convention: includes `/v1`).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The upstream key; absent: no key sent.
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// `max_tokens` sent to Anthropic when the caller gives none; default 4096.
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    /// Extra headers sent with every upstream request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Per-attempt timeouts; route timeouts override them key by key.
+    #[serde(default)]
+    pub timeouts: TimeoutsSection,
+}
+
+/// A validated provider.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// Its name in the file.
+    pub name: String,
+    /// Its wire API.
+    pub kind: Kind,
+    /// Where it lives.
+    pub base_url: String,
+    /// The upstream key.
+    pub api_key: Option<String>,
+    /// Default `max_tokens` for Anthropic.
+    pub max_tokens: u32,
+    /// Extra headers.
+    pub headers: BTreeMap<String, String>,
+    /// Its timeouts, before route overrides.
+    pub timeouts: TimeoutsSection,
+    /// Why it cannot serve (its key variable is unset), or `None`.
+    pub unavailable: Option<String>,
+}
+
+impl ProviderSection {
+    /// Checks the section; `unset_vars` are the variables it uses that the environment lacks.
+    pub fn validate(self, name: &str, unset_vars: &[String]) -> Result<ProviderConfig, String> {
+        let base_url = self.base_url.unwrap_or_else(|| self.kind.default_base_url().to_owned());
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) && unset_vars.is_empty() {
+            return Err(format!("providers.{name}.base_url: {base_url:?} must start with http:// or https://"));
+        }
+        if self.max_tokens == Some(0) {
+            return Err(format!("providers.{name}.max_tokens: must be greater than 0"));
+        }
+        for header in self.headers.keys() {
+            if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                return Err(format!("providers.{name}.headers: invalid header name {header:?}"));
+            }
+        }
+        let unavailable = (!unset_vars.is_empty()).then(|| {
+            let vars: Vec<String> = unset_vars.iter().map(|v| format!("${v}")).collect();
+            format!("environment variable {} is not set (used by providers.{name})", vars.join(", "))
+        });
+        let api_key = self.api_key.filter(|k| !k.is_empty());
+        Ok(ProviderConfig {
+            name: name.to_owned(),
+            kind: self.kind,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key,
+            max_tokens: self.max_tokens.unwrap_or(4096),
+            headers: self.headers,
+            timeouts: self.timeouts,
+            unavailable,
+        })
+    }
+}

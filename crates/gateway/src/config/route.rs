@@ -1,0 +1,273 @@
+//! `[routes.NAME]`: the ordered targets a client reaches by sending `"model": "NAME"`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::duration::Dur;
+use super::provider::ProviderConfig;
+use super::timeouts::{Timeouts, TimeoutsSection};
+
+/// `backoff = { kind = "linear", base = "500ms" }` or `{ kind = "exponential", base = "500ms", max = "8s" }`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackoffSection {
+    /// `linear` or `exponential`.
+    pub kind: BackoffKind,
+    /// Base delay; default 500ms.
+    #[serde(default)]
+    pub base: Option<Dur>,
+    /// Cap for `exponential`; default 8s.
+    #[serde(default)]
+    pub max: Option<Dur>,
+}
+
+/// Backoff shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackoffKind {
+    /// `retry × base`.
+    Linear,
+    /// `base × 2^retry`, capped, full jitter.
+    Exponential,
+}
+
+/// The resolved backoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backoff {
+    /// `retry × base`.
+    Linear {
+        /// Base delay.
+        base: Duration,
+    },
+    /// `base × 2^retry`, capped at `max`, full jitter.
+    Exponential {
+        /// Base delay.
+        base: Duration,
+        /// Cap.
+        max: Duration,
+    },
+}
+
+/// Default backoff base.
+pub(super) const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(500);
+/// Default exponential cap.
+pub(super) const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(8);
+
+/// `breaker = { failures = 5, cooldown = "30s" }` (SPEC section 6).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerSection {
+    /// Consecutive failed attempts that open the breaker.
+    #[serde(default)]
+    pub failures: Option<u32>,
+    /// How long it stays open.
+    #[serde(default)]
+    pub cooldown: Option<Dur>,
+}
+
+/// `hedge = { after = "p95" }` or `{ after = "800ms" }` (SPEC section 6).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HedgeSection {
+    /// `"p95"` or a duration.
+    pub after: String,
+}
+
+/// `retry_budget = { ratio = 0.2, min_per_second = 10 }` (SPEC section 6).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBudgetSection {
+    /// Retries allowed as a share of requests.
+    #[serde(default)]
+    pub ratio: Option<f64>,
+    /// Retries always allowed per second.
+    #[serde(default)]
+    pub min_per_second: Option<u32>,
+}
+
+/// One `targets = [ { … } ]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSection {
+    /// A name from `[providers]`.
+    pub provider: String,
+    /// The upstream model name.
+    pub model: String,
+    /// Target id; default `provider/model`.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Lower is tried first; default: its position in the list (1, 2, …).
+    #[serde(default)]
+    pub priority: Option<u32>,
+    /// Retries after the first call; default 0.
+    #[serde(default)]
+    pub max_retries: u32,
+    /// Default true.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Prompt size the model accepts, in tokens (for context-length fallback).
+    #[serde(default)]
+    pub context_window: Option<u64>,
+    /// Whether the model can call tools; default true.
+    #[serde(default)]
+    pub supports_tools: Option<bool>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[routes.NAME]` as written in the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    /// Backoff between retries; default exponential, base 500ms, max 8s.
+    #[serde(default)]
+    pub backoff: Option<BackoffSection>,
+    /// Per-attempt timeouts, over the provider's.
+    #[serde(default)]
+    pub timeouts: TimeoutsSection,
+    /// The targets, tried by priority.
+    #[serde(default)]
+    pub targets: Vec<TargetSection>,
+    /// Whole-chain deadline (SPEC section 6).
+    #[serde(default)]
+    pub deadline: Option<Dur>,
+    /// Circuit breaker (SPEC section 6).
+    #[serde(default)]
+    pub breaker: Option<BreakerSection>,
+    /// Hedged requests (SPEC section 6).
+    #[serde(default)]
+    pub hedge: Option<HedgeSection>,
+    /// `error` or `continue` (SPEC section 6).
+    #[serde(default)]
+    pub after_commit: Option<String>,
+    /// SSE keep-alive interval while waiting for the first chunk (SPEC section 6).
+    #[serde(default)]
+    pub keepalive: Option<Dur>,
+    /// Retry budget (SPEC section 6).
+    #[serde(default)]
+    pub retry_budget: Option<RetryBudgetSection>,
+}
+
+/// One validated target.
+#[derive(Debug, Clone)]
+pub struct TargetConfig {
+    /// Its id.
+    pub id: String,
+    /// Its provider's name.
+    pub provider: String,
+    /// Upstream model name.
+    pub model: String,
+    /// Priority (lower first).
+    pub priority: u32,
+    /// Retries after the first call.
+    pub max_retries: u32,
+    /// Enabled at start.
+    pub enabled: bool,
+    /// Context window, when known.
+    pub context_window: Option<u64>,
+    /// Tool support.
+    pub supports_tools: bool,
+    /// Timeouts after provider and route merging.
+    pub timeouts: Timeouts,
+    /// Why it cannot serve (its provider's key is unset), or `None`.
+    pub unavailable: Option<String>,
+}
+
+/// A validated route.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// Its name.
+    pub name: String,
+    /// Backoff between retries.
+    pub backoff: Backoff,
+    /// Its targets, in the order written.
+    pub targets: Vec<TargetConfig>,
+}
+
+impl RouteSection {
+    /// Checks the route against the providers.
+    pub fn validate(
+        self,
+        name: &str,
+        providers: &BTreeMap<String, ProviderConfig>,
+        unset_vars: &[String],
+    ) -> Result<RouteConfig, String> {
+        let path = format!("routes.{name}");
+        if let Some(var) = unset_vars.first() {
+            return Err(format!("{path}: environment variable ${var} is not set"));
+        }
+        if name.is_empty() || name.contains('/') {
+            return Err(format!("{path}: a route name must be non-empty and contain no '/' (ids use it)"));
+        }
+        let backoff = match self.backoff {
+            None => Backoff::Exponential { base: DEFAULT_BACKOFF_BASE, max: DEFAULT_BACKOFF_MAX },
+            Some(b) => {
+                let base = b.base.map_or(DEFAULT_BACKOFF_BASE, |d| d.0);
+                match b.kind {
+                    BackoffKind::Linear => {
+                        if b.max.is_some() {
+                            return Err(format!("{path}.backoff.max: only an exponential backoff has a max"));
+                        }
+                        Backoff::Linear { base }
+                    }
+                    BackoffKind::Exponential => {
+                        let max = b.max.map_or(DEFAULT_BACKOFF_MAX, |d| d.0);
+                        if max < base {
+                            return Err(format!("{path}.backoff.max: smaller than backoff.base"));
+                        }
+                        Backoff::Exponential { base, max }
+                    }
+                }
+            }
+        };
+        if self.targets.is_empty() {
+            return Err(format!("{path}.targets: a route needs at least one target"));
+        }
+        let mut seen = HashSet::new();
+        let mut targets = Vec::with_capacity(self.targets.len());
+        for (i, t) in self.targets.into_iter().enumerate() {
+            let tpath = format!("{path}.targets[{i}]");
+            let Some(provider) = providers.get(&t.provider) else {
+                let known: Vec<&str> = providers.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "{tpath}.provider: unknown provider {:?}; declared providers: {}",
+                    t.provider,
+                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                ));
+            };
+            if t.model.trim().is_empty() {
+                return Err(format!("{tpath}.model: must not be empty"));
+            }
+            let id = t.id.unwrap_or_else(|| format!("{}/{}", t.provider, t.model));
+            if id.trim().is_empty() {
+                return Err(format!("{tpath}.id: must not be empty"));
+            }
+            if !seen.insert(id.clone()) {
+                return Err(format!("{tpath}: duplicate target id {id:?} in this route; set `id` to tell them apart"));
+            }
+            let timeouts = self.timeouts.over(provider.timeouts).resolve(&tpath)?;
+            targets.push(TargetConfig {
+                id,
+                provider: t.provider.clone(),
+                model: t.model,
+                priority: t.priority.unwrap_or(u32::try_from(i + 1).unwrap_or(u32::MAX)),
+                max_retries: t.max_retries,
+                enabled: t.enabled,
+                context_window: t.context_window,
+                supports_tools: t.supports_tools.unwrap_or(true),
+                timeouts,
+                unavailable: provider.unavailable.clone(),
+            });
+        }
+        if targets.iter().all(|t| t.unavailable.is_some()) {
+            let reasons: Vec<String> =
+                targets.iter().map(|t| format!("{}: {}", t.id, t.unavailable.as_deref().unwrap_or(""))).collect();
+            return Err(format!("{path}: no target can serve: {}", reasons.join("; ")));
+        }
+        Ok(RouteConfig { name: name.to_owned(), backoff, targets })
+    }
+}

@@ -1,0 +1,112 @@
+//! The `[server]` section: listen address, client keys, admin key, limits.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::duration::{ByteSize, Dur};
+
+/// `[server]` as written in the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Address to listen on; default `127.0.0.1:8080`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Client keys; absent or empty: no client auth.
+    #[serde(default)]
+    pub api_keys: Vec<String>,
+    /// Key for `/admin/*`; absent: `/admin/*` answers 403.
+    #[serde(default)]
+    pub admin_key: Option<String>,
+    /// Allows a non-loopback listen address without `api_keys`.
+    #[serde(default)]
+    pub allow_unauthenticated: bool,
+    /// Largest request body accepted; default `"10MiB"`.
+    #[serde(default = "default_max_body")]
+    pub max_body: ByteSize,
+    /// How long a shutdown waits for in-flight requests and streams; default `"30s"`.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout: Dur,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            api_keys: Vec::new(),
+            admin_key: None,
+            allow_unauthenticated: false,
+            max_body: default_max_body(),
+            shutdown_timeout: default_shutdown_timeout(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+
+fn default_max_body() -> ByteSize {
+    ByteSize(10 * 1024 * 1024)
+}
+
+fn default_shutdown_timeout() -> Dur {
+    Dur(Duration::from_secs(30))
+}
+
+/// The validated server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Client keys (empty: no client auth).
+    pub api_keys: Vec<String>,
+    /// Admin key (`None`: admin API answers 403).
+    pub admin_key: Option<String>,
+    /// Largest request body, in bytes.
+    pub max_body: usize,
+    /// Drain timeout on shutdown.
+    pub shutdown_timeout: Duration,
+    /// Whether a non-loopback address without client keys was explicitly allowed.
+    pub allow_unauthenticated: bool,
+}
+
+impl ServerSection {
+    /// Checks the section; `listen_override` is `--listen` from the command line.
+    pub fn validate(self, listen_override: Option<&str>) -> Result<ServerConfig, String> {
+        let listen_text = listen_override.unwrap_or(&self.listen);
+        let listen: SocketAddr = listen_text
+            .parse()
+            .map_err(|_| format!("server.listen: invalid address {listen_text:?}; write e.g. \"127.0.0.1:8080\""))?;
+        for (i, key) in self.api_keys.iter().enumerate() {
+            if key.trim().is_empty() {
+                return Err(format!("server.api_keys[{i}]: empty key; remove it or set a value"));
+            }
+        }
+        if let Some(key) = &self.admin_key
+            && key.trim().is_empty()
+        {
+            return Err("server.admin_key: empty key; remove the key to disable the admin API".to_owned());
+        }
+        if !listen.ip().is_loopback() && self.api_keys.is_empty() && !self.allow_unauthenticated {
+            return Err(format!(
+                "server.listen: {listen} is reachable from other machines but server.api_keys is empty; \
+                 set api_keys, listen on 127.0.0.1, or set server.allow_unauthenticated = true"
+            ));
+        }
+        let max_body = usize::try_from(self.max_body.0).map_err(|_| "server.max_body: too large".to_owned())?;
+        if max_body == 0 {
+            return Err("server.max_body: must be greater than 0".to_owned());
+        }
+        Ok(ServerConfig {
+            listen,
+            api_keys: self.api_keys,
+            admin_key: self.admin_key,
+            max_body,
+            shutdown_timeout: self.shutdown_timeout.0,
+            allow_unauthenticated: self.allow_unauthenticated,
+        })
+    }
+}

@@ -1,0 +1,165 @@
+use std::time::Duration;
+
+use super::*;
+
+const SPEC_EXAMPLE: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+api_keys = ["${SWITCHYARD_API_KEY}"]
+admin_key = "${SWITCHYARD_ADMIN_KEY}"
+
+[providers.anthropic]
+kind = "anthropic"
+api_key = "${ANTHROPIC_API_KEY}"
+[providers.deepseek]
+kind = "openai"
+base_url = "https://api.deepseek.com/v1"
+api_key = "${DEEPSEEK_API_KEY}"
+
+[routes.default]
+backoff = { kind = "linear", base = "500ms" }
+timeouts = { connect = "5s", first_chunk = "20s", idle = "30s", total = "300s" }
+targets = [
+  { provider = "anthropic", model = "claude-sonnet-4-5", priority = 1, max_retries = 2, context_window = 200000 },
+  { provider = "deepseek",  model = "deepseek-chat",     priority = 2, enabled = false, supports_tools = true },
+]
+"#;
+
+fn env(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+    move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+}
+
+const ALL_KEYS: &[(&str, &str)] = &[
+    ("SWITCHYARD_API_KEY", "client-key"),
+    ("SWITCHYARD_ADMIN_KEY", "admin-key"),
+    ("ANTHROPIC_API_KEY", "sk-ant"),
+    ("DEEPSEEK_API_KEY", "sk-ds"),
+];
+
+fn parse(text: &str, vars: &'static [(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+    Config::parse(text, &env(vars), None)
+}
+
+#[test]
+fn the_spec_example_parses_with_its_values_and_defaults() {
+    let c = parse(SPEC_EXAMPLE, ALL_KEYS).unwrap();
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.server.api_keys, vec!["client-key".to_owned()]);
+    assert_eq!(c.server.admin_key.as_deref(), Some("admin-key"));
+    assert_eq!(c.server.max_body, 10 * 1024 * 1024);
+    assert_eq!(c.providers["anthropic"].base_url, "https://api.anthropic.com");
+    assert_eq!(c.providers["anthropic"].max_tokens, 4096);
+    assert_eq!(c.providers["deepseek"].api_key.as_deref(), Some("sk-ds"));
+    let route = &c.routes["default"];
+    assert_eq!(route.backoff, Backoff::Linear { base: Duration::from_millis(500) });
+    let t0 = &route.targets[0];
+    assert_eq!((t0.id.as_str(), t0.priority, t0.max_retries, t0.enabled), ("anthropic/claude-sonnet-4-5", 1, 2, true));
+    assert_eq!(t0.context_window, Some(200_000));
+    assert_eq!(t0.timeouts.first_chunk, Duration::from_secs(20));
+    let t1 = &route.targets[1];
+    assert_eq!((t1.id.as_str(), t1.enabled, t1.max_retries), ("deepseek/deepseek-chat", false, 0));
+}
+
+#[test]
+fn the_spec_example_with_section_6_keys_names_the_unbuilt_key() {
+    for (line, key) in [
+        ("deadline = \"60s\"", "deadline"),
+        ("breaker = { failures = 5, cooldown = \"30s\" }", "breaker"),
+        ("hedge = { after = \"p95\" }", "hedge"),
+        ("after_commit = \"error\"", "after_commit"),
+    ] {
+        let text = SPEC_EXAMPLE.replace("[routes.default]\n", &format!("[routes.default]\n{line}\n"));
+        let err = parse(&text, ALL_KEYS).unwrap_err().0;
+        assert!(err.starts_with(&format!("routes.default.{key}: not supported yet")), "{err}");
+    }
+}
+
+#[test]
+fn unknown_keys_are_errors_naming_their_path() {
+    let text = SPEC_EXAMPLE.replace("priority = 2,", "priority = 2, prio = 3,");
+    let err = parse(&text, ALL_KEYS).unwrap_err().0;
+    assert!(err.starts_with("routes.default.targets[1].prio: unknown field `prio`"), "{err}");
+
+    let err = parse("[server]\nlisten_addr = \"x\"", ALL_KEYS).unwrap_err().0;
+    assert!(err.starts_with("server.listen_addr: unknown field"), "{err}");
+}
+
+#[test]
+fn an_unknown_provider_is_named() {
+    let text = SPEC_EXAMPLE.replace("provider = \"deepseek\"", "provider = \"x\"");
+    let err = parse(&text, ALL_KEYS).unwrap_err().0;
+    assert!(err.starts_with("routes.default.targets[1].provider: unknown provider \"x\""), "{err}");
+}
+
+#[test]
+fn bad_durations_name_the_key() {
+    let text = SPEC_EXAMPLE.replace("idle = \"30s\"", "idle = \"thirty\"");
+    let err = parse(&text, ALL_KEYS).unwrap_err().0;
+    assert!(err.starts_with("routes.default.timeouts.idle: invalid duration \"thirty\""), "{err}");
+}
+
+#[test]
+fn an_unset_variable_in_server_stops_start_up() {
+    let err = parse(SPEC_EXAMPLE, &[("SWITCHYARD_ADMIN_KEY", "a"), ("ANTHROPIC_API_KEY", "k")]).unwrap_err().0;
+    assert!(err.contains("server.api_keys[0]: environment variable $SWITCHYARD_API_KEY is not set"), "{err}");
+}
+
+#[test]
+fn an_unset_provider_key_disables_that_provider_with_the_reason() {
+    let vars = &[("SWITCHYARD_API_KEY", "c"), ("SWITCHYARD_ADMIN_KEY", "a"), ("ANTHROPIC_API_KEY", "k")];
+    let c = parse(SPEC_EXAMPLE, vars).unwrap();
+    let t1 = &c.routes["default"].targets[1];
+    assert!(t1.unavailable.as_deref().unwrap().contains("$DEEPSEEK_API_KEY is not set"));
+    assert!(c.routes["default"].targets[0].unavailable.is_none());
+    assert!(c.readiness().iter().any(|l| l.contains("deepseek/deepseek-chat unavailable")));
+}
+
+#[test]
+fn a_route_with_no_usable_target_is_an_error() {
+    let vars = &[("SWITCHYARD_API_KEY", "c"), ("SWITCHYARD_ADMIN_KEY", "a")];
+    let err = parse(SPEC_EXAMPLE, vars).unwrap_err().0;
+    assert!(err.starts_with("routes.default: no target can serve"), "{err}");
+}
+
+#[test]
+fn non_loopback_without_keys_is_refused_unless_allowed() {
+    let base = "[providers.p]\nkind = \"openai\"\n[routes.r]\ntargets = [{ provider = \"p\", model = \"m\" }]\n";
+    let err = parse(&format!("[server]\nlisten = \"0.0.0.0:8080\"\n{base}"), &[]).unwrap_err().0;
+    assert!(err.starts_with("server.listen: 0.0.0.0:8080 is reachable"), "{err}");
+    parse(&format!("[server]\nlisten = \"0.0.0.0:8080\"\nallow_unauthenticated = true\n{base}"), &[]).unwrap();
+    parse(&format!("[server]\nlisten = \"0.0.0.0:8080\"\napi_keys = [\"k\"]\n{base}"), &[]).unwrap();
+    let c = parse(base, &[]).unwrap();
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.routes["r"].targets[0].priority, 1);
+    assert_eq!(
+        c.routes["r"].backoff,
+        Backoff::Exponential { base: Duration::from_millis(500), max: Duration::from_secs(8) }
+    );
+}
+
+#[test]
+fn route_timeouts_override_provider_timeouts_key_by_key() {
+    let text = r#"
+[providers.p]
+kind = "openai"
+timeouts = { connect = "1s", idle = "2s" }
+[routes.r]
+timeouts = { idle = "3s" }
+targets = [{ provider = "p", model = "m" }]
+"#;
+    let t = parse(text, &[]).unwrap().routes["r"].targets[0].timeouts;
+    assert_eq!(t.connect, Duration::from_secs(1));
+    assert_eq!(t.idle, Duration::from_secs(3));
+    assert_eq!(t.total, Duration::from_secs(300));
+}
+
+#[test]
+fn duplicate_ids_and_empty_routes_are_errors() {
+    let text = "[providers.p]\nkind = \"openai\"\n[routes.r]\ntargets = [{ provider = \"p\", model = \"m\" }, { provider = \"p\", model = \"m\" }]\n";
+    let err = parse(text, &[]).unwrap_err().0;
+    assert!(err.starts_with("routes.r.targets[1]: duplicate target id"), "{err}");
+    let err = parse("[providers.p]\nkind = \"openai\"\n[routes.r]\n", &[]).unwrap_err().0;
+    assert!(err.starts_with("routes.r.targets: a route needs at least one target"), "{err}");
+    let err = parse("[providers.p]\nkind = \"grpc\"\n", &[]).unwrap_err().0;
+    assert!(err.starts_with("providers.p.kind: unknown variant `grpc`"), "{err}");
+}

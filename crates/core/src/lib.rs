@@ -5,17 +5,29 @@
 
 mod accumulate;
 mod attempt;
+mod backoff;
 mod error;
 mod interceptor;
+mod limits;
+mod manager;
 mod model;
+mod runner;
+mod stats;
+mod streaming;
+mod target;
 mod types;
 mod validate;
 
 pub use accumulate::Accumulator;
 pub use attempt::{Attempt, AttemptOutcome};
+pub use backoff::Backoff;
 pub use error::{Error, ErrorKind, TimeoutPhase};
 pub use interceptor::{InterceptorChain, ModelInterceptor, Next};
+pub use manager::{FallbackManager, FallbackManagerBuilder};
 pub use model::{ChatModel, ChatStream, SharedModel};
+pub use runner::RetryPredicate;
+pub use stats::{StatsSnapshot, TargetStatsSnapshot};
+pub use target::{ConfigError, ModelFallback, TargetError, TargetInfo};
 pub use types::{
     ChatChunk, ChatOptions, ChatRequest, ChatResponse, Extra, FinishReason, ImageSource, Message, Part, Role, ToolCall,
     ToolCallDelta, ToolChoice, ToolDefinition, ToolResult, Usage,

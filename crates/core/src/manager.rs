@@ -1,0 +1,274 @@
+//! `FallbackManager`: targets tried by priority, each with its retries, behind one [`ChatModel`];
+//! runtime control (enable, disable, priorities, retries) and exact stats.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering::Relaxed};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::backoff::Backoff;
+use crate::error::Error;
+use crate::model::{ChatModel, ChatStream, SharedModel};
+use crate::runner::{self, Policy, Target};
+use crate::stats::{Stats, StatsSnapshot};
+use crate::target::{ConfigError, ModelFallback, TargetError, TargetInfo};
+use crate::types::{ChatRequest, ChatResponse};
+use crate::validate::ResponseValidator;
+
+/// Tries its targets in priority order (lower first, ties in insertion order), retrying each as
+/// the error kind allows, and falls back to the next. Cheap to clone: clones share targets and stats.
+#[derive(Clone)]
+pub struct FallbackManager {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    slots: Vec<Slot>,
+    policy: Policy,
+    stats: Arc<Stats>,
+}
+
+/// One target and its runtime settings.
+struct Slot {
+    id: String,
+    config: ModelFallback,
+    model: Option<SharedModel>,
+    /// Why it could not be built; such a target stays disabled.
+    unavailable: Option<String>,
+    enabled: AtomicBool,
+    priority: AtomicI32,
+    max_retries: AtomicU32,
+}
+
+impl Slot {
+    fn disabled_reason(&self) -> Option<String> {
+        match (&self.unavailable, self.enabled.load(Relaxed)) {
+            (Some(reason), _) => Some(format!("could not be built: {reason}")),
+            (None, false) => Some("disabled".to_owned()),
+            (None, true) => None,
+        }
+    }
+}
+
+/// Stands in for a target that could not be built; never called, since such targets are skipped.
+struct NotBuilt;
+
+#[async_trait]
+impl ChatModel for NotBuilt {
+    async fn complete(&self, _request: ChatRequest) -> Result<ChatResponse, Error> {
+        Err(not_built())
+    }
+
+    async fn stream(&self, _request: ChatRequest) -> Result<ChatStream, Error> {
+        Err(not_built())
+    }
+}
+
+fn not_built() -> Error {
+    Error::Unavailable { reason: "this target could not be built".to_owned(), attempts: Vec::new() }
+}
+
+impl FallbackManager {
+    /// Starts a builder.
+    pub fn builder() -> FallbackManagerBuilder {
+        FallbackManagerBuilder::default()
+    }
+
+    /// A copy of the stats.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.stats.snapshot()
+    }
+
+    /// Sets every count to zero.
+    pub fn reset_stats(&self) {
+        self.inner.stats.reset();
+    }
+
+    /// Lets requests call this target again.
+    pub fn enable_model(&self, id: &str) -> Result<(), TargetError> {
+        let slot = self.slot(id)?;
+        if let Some(reason) = &slot.unavailable {
+            return Err(TargetError::Unavailable { id: slot.id.clone(), reason: reason.clone() });
+        }
+        slot.enabled.store(true, Relaxed);
+        tracing::info!(target_id = id, "enabled model {id}");
+        Ok(())
+    }
+
+    /// Stops requests from calling this target (calls already running finish).
+    pub fn disable_model(&self, id: &str) -> Result<(), TargetError> {
+        self.slot(id)?.enabled.store(false, Relaxed);
+        tracing::info!(target_id = id, "disabled model {id}");
+        Ok(())
+    }
+
+    /// Changes a target's priority; the next request uses the new order.
+    pub fn set_priority(&self, id: &str, priority: i32) -> Result<(), TargetError> {
+        self.slot(id)?.priority.store(priority, Relaxed);
+        Ok(())
+    }
+
+    /// Changes a target's retries after the first attempt.
+    pub fn set_max_retries(&self, id: &str, max_retries: u32) -> Result<(), TargetError> {
+        self.slot(id)?.max_retries.store(max_retries, Relaxed);
+        Ok(())
+    }
+
+    /// Every target, in the order requests try them.
+    pub fn list_models(&self) -> Vec<TargetInfo> {
+        let current = self.inner.stats.current();
+        self.inner
+            .order()
+            .into_iter()
+            .map(|i| {
+                let slot = &self.inner.slots[i];
+                TargetInfo {
+                    id: slot.id.clone(),
+                    provider: slot.config.provider.clone(),
+                    model: slot.config.model.clone(),
+                    enabled: slot.unavailable.is_none() && slot.enabled.load(Relaxed),
+                    priority: slot.priority.load(Relaxed),
+                    max_retries: slot.max_retries.load(Relaxed),
+                    is_current: current == Some(i),
+                    usage_count: self.inner.stats.usage_count(i),
+                    disabled_reason: slot.disabled_reason(),
+                    context_window: slot.config.context_window,
+                    supports_tools: slot.config.supports_tools,
+                }
+            })
+            .collect()
+    }
+
+    fn slot(&self, id: &str) -> Result<&Slot, TargetError> {
+        self.inner.slots.iter().find(|s| s.id == id).ok_or_else(|| TargetError::NotFound {
+            id: id.to_owned(),
+            known: self.inner.slots.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", "),
+        })
+    }
+}
+
+impl Inner {
+    /// Slot indexes by (priority, insertion index); priorities may change at runtime.
+    fn order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.slots.len()).collect();
+        order.sort_by_key(|&i| (self.slots[i].priority.load(Relaxed), i));
+        order
+    }
+
+    /// The targets for one request, in order, with their settings as they are now.
+    fn plan(&self) -> Vec<Target<'_>> {
+        self.order()
+            .into_iter()
+            .map(|i| {
+                let slot = &self.slots[i];
+                Target {
+                    slot: i,
+                    id: &slot.id,
+                    model: slot.model.as_deref().unwrap_or(&NotBuilt),
+                    max_retries: slot.max_retries.load(Relaxed),
+                    skip: slot.disabled_reason(),
+                    context_window: slot.config.context_window,
+                    first_chunk_timeout: slot.config.first_chunk_timeout,
+                    total_timeout: slot.config.total_timeout,
+                }
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl ChatModel for FallbackManager {
+    async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, Error> {
+        let inner = &self.inner;
+        runner::complete(&inner.policy, &inner.plan(), request, Some(inner.stats.clone())).await
+    }
+
+    async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
+        let inner = &self.inner;
+        runner::stream(&inner.policy, &inner.plan(), request, Some(inner.stats.clone())).await
+    }
+}
+
+impl std::fmt::Debug for FallbackManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FallbackManager").field("targets", &self.list_models()).finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`FallbackManager`].
+#[derive(Default)]
+pub struct FallbackManagerBuilder {
+    entries: Vec<(ModelFallback, Result<SharedModel, String>)>,
+    policy: Policy,
+}
+
+impl FallbackManagerBuilder {
+    /// Adds a target.
+    pub fn target(mut self, config: ModelFallback, model: SharedModel) -> Self {
+        self.entries.push((config, Ok(model)));
+        self
+    }
+
+    /// Adds a target that could not be built (e.g. its API key is missing): it stays disabled,
+    /// `list_models` shows the reason, and the other targets still serve.
+    pub fn unavailable_target(mut self, config: ModelFallback, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        tracing::warn!(target_id = %config.id(), "failed to create provider for {}: {reason}", config.id());
+        self.entries.push((config, Err(reason)));
+        self
+    }
+
+    /// The wait between retries of one target (default: exponential with full jitter).
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.policy.backoff = backoff;
+        self
+    }
+
+    /// Marks some successful-looking answers as failures (InvalidResponse), which are retried or fall back.
+    pub fn validator(mut self, validator: Arc<dyn ResponseValidator>) -> Self {
+        self.policy.validator = Some(validator);
+        self
+    }
+
+    /// The longest Retry-After the manager waits for; a longer one falls back at once (default 30 s).
+    pub fn max_retry_wait(mut self, max: Duration) -> Self {
+        self.policy.max_retry_wait = Some(max);
+        self
+    }
+
+    /// Whether a content-filter refusal falls back to the next target (default true).
+    pub fn fallback_on_content_filter(mut self, fall_back: bool) -> Self {
+        self.policy.fallback_on_content_filter = fall_back;
+        self
+    }
+
+    /// Checks the targets and builds the manager.
+    pub fn build(self) -> Result<FallbackManager, ConfigError> {
+        if self.entries.is_empty() {
+            return Err(ConfigError::NoTargets);
+        }
+        let mut slots: Vec<Slot> = Vec::with_capacity(self.entries.len());
+        for (config, model) in self.entries {
+            let id = config.id();
+            if slots.iter().any(|s| s.id == id) {
+                return Err(ConfigError::DuplicateId { id });
+            }
+            let (model, unavailable) = match model {
+                Ok(model) => (Some(model), None),
+                Err(reason) => (None, Some(reason)),
+            };
+            slots.push(Slot {
+                enabled: AtomicBool::new(config.enabled && unavailable.is_none()),
+                priority: AtomicI32::new(config.priority),
+                max_retries: AtomicU32::new(config.max_retries),
+                id,
+                config,
+                model,
+                unavailable,
+            });
+        }
+        let stats = Arc::new(Stats::new(slots.iter().map(|s| s.id.clone()).collect()));
+        Ok(FallbackManager { inner: Arc::new(Inner { slots, policy: self.policy, stats }) })
+    }
+}

@@ -1,0 +1,360 @@
+//! The one attempt loop behind the manager and both interceptors, for whole answers and streams:
+//! targets in order, retries as the error kind allows with backoff, fallback, the deadline, stats.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::time::Instant;
+
+use crate::attempt::{Attempt, AttemptOutcome};
+use crate::backoff::Backoff;
+use crate::error::{Error, ErrorKind};
+use crate::limits::{AttemptLimits, within};
+use crate::model::{ChatModel, ChatStream};
+use crate::stats::{Outcome, RequestTracker, Stats};
+use crate::streaming::{self, Opened};
+use crate::types::{ChatRequest, ChatResponse};
+use crate::validate::ResponseValidator;
+
+/// Decides whether an error may be retried on the same target (replaces the kind's own rule).
+pub type RetryPredicate = Arc<dyn Fn(&Error) -> bool + Send + Sync>;
+
+/// How the loop treats failures.
+#[derive(Clone)]
+pub(crate) struct Policy {
+    pub(crate) backoff: Backoff,
+    /// A Retry-After longer than this falls back instead of waiting.
+    pub(crate) max_retry_wait: Option<Duration>,
+    pub(crate) validator: Option<Arc<dyn ResponseValidator>>,
+    pub(crate) retry_if: Option<RetryPredicate>,
+    pub(crate) fallback_on_content_filter: bool,
+    /// With a single call made, answer with its own error rather than an `AllFailed` list.
+    pub(crate) pass_through_single_failure: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            backoff: Backoff::default(),
+            max_retry_wait: Some(Duration::from_secs(30)),
+            validator: None,
+            retry_if: None,
+            fallback_on_content_filter: true,
+            pass_through_single_failure: false,
+        }
+    }
+}
+
+/// One target as the loop sees it for one request.
+pub(crate) struct Target<'a> {
+    /// Index of its counters in [`Stats`].
+    pub(crate) slot: usize,
+    pub(crate) id: &'a str,
+    pub(crate) model: &'a dyn ChatModel,
+    pub(crate) max_retries: u32,
+    /// Why it must not be called, when it must not.
+    pub(crate) skip: Option<String>,
+    pub(crate) context_window: Option<u64>,
+    pub(crate) first_chunk_timeout: Option<Duration>,
+    pub(crate) total_timeout: Option<Duration>,
+}
+
+impl<'a> Target<'a> {
+    /// A target with no retries, limits or stats slot.
+    pub(crate) fn plain(slot: usize, id: &'a str, model: &'a dyn ChatModel) -> Self {
+        Self {
+            slot,
+            id,
+            model,
+            max_retries: 0,
+            skip: None,
+            context_window: None,
+            first_chunk_timeout: None,
+            total_timeout: None,
+        }
+    }
+}
+
+/// What one attempt produces in each mode.
+trait Mode: Sync {
+    type Output: Send;
+
+    fn attempt<'a>(
+        &'a self,
+        model: &'a dyn ChatModel,
+        request: ChatRequest,
+        limits: AttemptLimits,
+        validator: Option<&'a dyn ResponseValidator>,
+    ) -> BoxFuture<'a, Result<Self::Output, Error>>;
+}
+
+struct Whole;
+
+impl Mode for Whole {
+    type Output = ChatResponse;
+
+    fn attempt<'a>(
+        &'a self,
+        model: &'a dyn ChatModel,
+        request: ChatRequest,
+        limits: AttemptLimits,
+        validator: Option<&'a dyn ResponseValidator>,
+    ) -> BoxFuture<'a, Result<ChatResponse, Error>> {
+        Box::pin(async move {
+            let response = within(limits.first, model.complete(request)).await?;
+            if let Some(validator) = validator {
+                validator.check(&response).map_err(Error::invalid_response)?;
+            }
+            Ok(response)
+        })
+    }
+}
+
+struct Streamed;
+
+impl Mode for Streamed {
+    type Output = Opened;
+
+    fn attempt<'a>(
+        &'a self,
+        model: &'a dyn ChatModel,
+        request: ChatRequest,
+        limits: AttemptLimits,
+        validator: Option<&'a dyn ResponseValidator>,
+    ) -> BoxFuture<'a, Result<Opened, Error>> {
+        Box::pin(streaming::open(model, request, limits.first, validator))
+    }
+}
+
+/// The attempt that answered.
+struct Served<T> {
+    output: T,
+    slot: usize,
+    id: String,
+    attempts: Vec<Attempt>,
+    limits: AttemptLimits,
+}
+
+/// Serves a whole-answer request.
+pub(crate) async fn complete(
+    policy: &Policy,
+    targets: &[Target<'_>],
+    request: ChatRequest,
+    stats: Option<Arc<Stats>>,
+) -> Result<ChatResponse, Error> {
+    let mut tracker = RequestTracker::new(stats);
+    match run(&Whole, policy, targets, request, &mut tracker).await {
+        Ok(served) => {
+            tracker.finish(Outcome::Success);
+            let mut response = served.output;
+            response.served_by = Some(served.id);
+            response.attempts = served.attempts;
+            Ok(response)
+        }
+        Err(error) => {
+            tracker.finish(outcome_of(&error));
+            Err(error)
+        }
+    }
+}
+
+/// Serves a streaming request; returns once an attempt has committed.
+pub(crate) async fn stream(
+    policy: &Policy,
+    targets: &[Target<'_>],
+    request: ChatRequest,
+    stats: Option<Arc<Stats>>,
+) -> Result<ChatStream, Error> {
+    let mut tracker = RequestTracker::new(stats);
+    match run(&Streamed, policy, targets, request, &mut tracker).await {
+        Ok(served) => Ok(streaming::committed(
+            served.output,
+            served.limits.after_commit,
+            tracker,
+            served.slot,
+            served.id,
+            served.attempts,
+        )),
+        Err(error) => {
+            tracker.finish(outcome_of(&error));
+            Err(error)
+        }
+    }
+}
+
+fn outcome_of(error: &Error) -> Outcome {
+    match error.kind() {
+        ErrorKind::Cancelled => Outcome::Cancelled,
+        _ => Outcome::Failed,
+    }
+}
+
+/// What to do after a failed attempt.
+enum Step {
+    Retry(Duration),
+    NextTarget,
+    Answer,
+}
+
+async fn run<M: Mode>(
+    mode: &M,
+    policy: &Policy,
+    targets: &[Target<'_>],
+    request: ChatRequest,
+    tracker: &mut RequestTracker,
+) -> Result<Served<M::Output>, Error> {
+    let deadline = request.deadline;
+    let validator = policy.validator.as_deref();
+    let mut attempts = Vec::new();
+    let mut calls = 0usize;
+    let mut last_error = None;
+    let mut falling_back_from: Option<&str> = None;
+    let mut too_long_for: Option<&Target<'_>> = None;
+
+    for target in targets {
+        if let Some(reason) = skip_reason(target, too_long_for) {
+            attempts.push(Attempt {
+                target: target.id.to_owned(),
+                retry: 0,
+                outcome: AttemptOutcome::Skipped { reason },
+                elapsed: Duration::ZERO,
+            });
+            continue;
+        }
+        if let Some(from) = falling_back_from.take() {
+            tracker.fell_back();
+            tracing::warn!(from, to = target.id, "falling back from {from} to {}", target.id);
+        }
+        let mut retry = 0;
+        loop {
+            let start = Instant::now();
+            if deadline.is_some_and(|d| start >= d) {
+                return Err(Error::DeadlineExceeded { attempts });
+            }
+            let limits = AttemptLimits::new(start, target.first_chunk_timeout, target.total_timeout, deadline);
+            tracker.attempt_started(target.slot);
+            calls += 1;
+            let result = mode.attempt(target.model, request.clone(), limits, validator).await;
+            let elapsed = start.elapsed();
+            let error = match result {
+                Ok(output) => {
+                    tracker.attempt_succeeded(target.slot, elapsed);
+                    tracing::debug!(target_id = target.id, retry, "success with model {} (retry {retry})", target.id);
+                    attempts.push(Attempt {
+                        target: target.id.to_owned(),
+                        retry,
+                        outcome: AttemptOutcome::Succeeded,
+                        elapsed,
+                    });
+                    return Ok(Served { output, slot: target.slot, id: target.id.to_owned(), attempts, limits });
+                }
+                Err(error) => error,
+            };
+            let kind = error.kind();
+            tracker.attempt_failed(target.slot, kind, elapsed);
+            tracing::warn!(
+                target_id = target.id, retry, max_retries = target.max_retries, %kind, %error,
+                "error with model {} (retry {retry}/{}): {error}", target.id, target.max_retries
+            );
+            attempts.push(Attempt {
+                target: target.id.to_owned(),
+                retry,
+                outcome: AttemptOutcome::Failed { kind, message: error.to_string() },
+                elapsed,
+            });
+            match decide(policy, target, retry, &error, deadline) {
+                Step::Answer => return Err(answer_at_once(error, attempts)),
+                Step::Retry(delay) => {
+                    retry += 1;
+                    tracing::info!(
+                        target_id = target.id,
+                        retry,
+                        delay_ms = delay.as_millis() as u64,
+                        "retry {retry}/{} for model {}",
+                        target.max_retries,
+                        target.id
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                Step::NextTarget => {
+                    if kind == ErrorKind::ContextLength {
+                        too_long_for = Some(target);
+                    }
+                    last_error = Some(error);
+                    break;
+                }
+            }
+        }
+        falling_back_from = Some(target.id);
+    }
+    Err(exhausted(policy, calls, last_error, attempts))
+}
+
+fn decide(policy: &Policy, target: &Target<'_>, retry: u32, error: &Error, deadline: Option<Instant>) -> Step {
+    let kind = error.kind();
+    if kind.fails_fast() || (kind == ErrorKind::ContentFiltered && !policy.fallback_on_content_filter) {
+        return Step::Answer;
+    }
+    let retryable = match &policy.retry_if {
+        Some(predicate) => predicate(error),
+        None => kind.retries(),
+    };
+    if retry >= target.max_retries || !retryable {
+        return Step::NextTarget;
+    }
+    let mut delay = policy.backoff.delay(retry + 1);
+    if let Some(asked) = error.retry_after() {
+        if policy.max_retry_wait.is_some_and(|max| asked > max) {
+            tracing::info!(target_id = target.id, "Retry-After of {asked:?} from {} is longer than allowed", target.id);
+            return Step::NextTarget;
+        }
+        delay = delay.max(asked);
+    }
+    if deadline.is_some_and(|d| Instant::now() + delay >= d) {
+        tracing::info!(target_id = target.id, "no time left before the deadline to retry {}", target.id);
+        return Step::NextTarget;
+    }
+    Step::Retry(delay)
+}
+
+/// Why a target is passed over without a call.
+fn skip_reason(target: &Target<'_>, too_long_for: Option<&Target<'_>>) -> Option<String> {
+    if let Some(reason) = &target.skip {
+        return Some(reason.clone());
+    }
+    let failed = too_long_for?;
+    match (target.context_window, failed.context_window) {
+        (Some(mine), Some(theirs)) if mine <= theirs => Some(format!(
+            "its context window ({mine} tokens) is not larger than that of {} ({theirs}), which found the prompt too long",
+            failed.id
+        )),
+        _ => None,
+    }
+}
+
+/// The error for a failure that ends the request at once.
+fn answer_at_once(error: Error, attempts: Vec<Attempt>) -> Error {
+    match error.kind() {
+        ErrorKind::Deadline => Error::DeadlineExceeded { attempts },
+        ErrorKind::Cancelled => Error::Cancelled,
+        _ => error,
+    }
+}
+
+/// The error when no target answered.
+fn exhausted(policy: &Policy, calls: usize, last_error: Option<Error>, attempts: Vec<Attempt>) -> Error {
+    if calls == 0 {
+        let reason = if attempts.is_empty() {
+            "there are no targets".to_owned()
+        } else {
+            let each: Vec<String> = attempts.iter().map(ToString::to_string).collect();
+            format!("every target was passed over: {}", each.join("; "))
+        };
+        return Error::Unavailable { reason, attempts };
+    }
+    match last_error {
+        Some(error) if calls == 1 && policy.pass_through_single_failure => error,
+        _ => Error::AllFailed { attempts },
+    }
+}

@@ -1,0 +1,380 @@
+//! `ReactAgent`: the reason-and-act loop over native tool calling.
+
+use std::sync::Arc;
+
+use futures::channel::mpsc;
+use futures::stream::FuturesUnordered;
+use futures::{SinkExt, Stream, StreamExt};
+use switchyard::{
+    Accumulator, ChatChunk, ChatModel, ChatOptions, ChatRequest, ChatResponse, InterceptorChain, Message,
+    ModelInterceptor, Part, Role, SharedModel, ToolCall, ToolResult,
+};
+
+use crate::error::AgentError;
+use crate::event::{AgentEvent, AgentOutput, StepRecord};
+use crate::tool::{SharedTool, Tool};
+use crate::tool_interceptor::{ToolCallRequest, ToolInterceptor, ToolNext};
+use crate::tool_set::ToolSet;
+
+/// Default for [`ReactAgentBuilder::max_iterations`].
+pub const DEFAULT_MAX_ITERATIONS: usize = 10;
+
+/// An agent that calls the model, runs the tools it asks for, feeds the results back, and repeats
+/// until the model answers without tool calls or the iteration limit is reached.
+///
+/// Every model call goes through the model interceptors (first registered outermost), streaming
+/// ones included; every tool call goes through the tool interceptors.
+pub struct ReactAgent {
+    chain: InterceptorChain,
+    system_prompt: Option<String>,
+    tools: ToolSet,
+    tool_interceptors: Vec<Arc<dyn ToolInterceptor>>,
+    max_iterations: usize,
+    options: ChatOptions,
+    model_name: String,
+}
+
+/// What to start a run with: a user message, or a whole conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentInput {
+    /// One user message.
+    Text(String),
+    /// A conversation so far, ending with the user's turn.
+    Messages(Vec<Message>),
+}
+
+impl From<&str> for AgentInput {
+    fn from(text: &str) -> Self {
+        AgentInput::Text(text.to_owned())
+    }
+}
+
+impl From<String> for AgentInput {
+    fn from(text: String) -> Self {
+        AgentInput::Text(text)
+    }
+}
+
+impl From<Vec<Message>> for AgentInput {
+    fn from(messages: Vec<Message>) -> Self {
+        AgentInput::Messages(messages)
+    }
+}
+
+impl AgentInput {
+    fn into_messages(self) -> Vec<Message> {
+        match self {
+            AgentInput::Text(text) => vec![Message::user(text)],
+            AgentInput::Messages(messages) => messages,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Complete,
+    Stream,
+}
+
+/// Where events go: nowhere for `invoke`, a channel for `stream`.
+enum Sink {
+    Discard,
+    Channel(mpsc::Sender<Result<AgentEvent, AgentError>>),
+}
+
+impl Sink {
+    async fn emit(&mut self, event: AgentEvent) {
+        self.send(Ok(event)).await;
+    }
+
+    async fn send(&mut self, item: Result<AgentEvent, AgentError>) {
+        if let Sink::Channel(tx) = self {
+            // A closed channel means the caller dropped the stream, and with it this run.
+            let _ = tx.send(item).await;
+        }
+    }
+}
+
+impl ReactAgent {
+    /// A builder; `model` is required.
+    pub fn builder() -> ReactAgentBuilder {
+        ReactAgentBuilder::default()
+    }
+
+    /// Runs to the final answer with whole-response model calls.
+    pub async fn invoke(&self, input: impl Into<AgentInput>) -> Result<AgentOutput, AgentError> {
+        self.run(input.into(), Mode::Complete, &mut Sink::Discard).await
+    }
+
+    /// Runs with streaming model calls, yielding events as they happen. The last item is
+    /// [`AgentEvent::Done`] or an error. Dropping the stream cancels the run.
+    pub fn stream(
+        &self,
+        input: impl Into<AgentInput>,
+    ) -> impl Stream<Item = Result<AgentEvent, AgentError>> + Send + '_ {
+        let input = input.into();
+        let (tx, rx) = mpsc::channel(16);
+        let driver = async move {
+            let mut sink = Sink::Channel(tx);
+            let last = self.run(input, Mode::Stream, &mut sink).await.map(AgentEvent::Done);
+            sink.send(last).await;
+        };
+        // The driver yields nothing itself; polling it alongside the receiver runs the loop
+        // without spawning, so the stream may borrow the agent.
+        let driver = futures::stream::once(driver).filter_map(|()| futures::future::ready(None));
+        futures::stream::select(rx, driver)
+    }
+
+    /// The names of the model interceptors, outermost first.
+    pub fn interceptor_names(&self) -> Vec<&str> {
+        self.chain.names()
+    }
+
+    async fn run(&self, input: AgentInput, mode: Mode, sink: &mut Sink) -> Result<AgentOutput, AgentError> {
+        let mut messages = input.into_messages();
+        let mut output =
+            AgentOutput { text: String::new(), messages: Vec::new(), usage: Default::default(), steps: Vec::new() };
+        let mut last_served: Option<String> = None;
+        for step in 1..=self.max_iterations {
+            let request = self.request(&messages);
+            tracing::debug!(step, messages = request.messages.len(), "agent step");
+            let mut response = match mode {
+                Mode::Complete => {
+                    self.chain.complete(request).await.map_err(|source| AgentError::Model { step, source })?
+                }
+                Mode::Stream => self.stream_step(step, request, &mut last_served, sink).await?,
+            };
+            if mode == Mode::Complete {
+                note_served(step, response.served_by.as_deref(), &mut last_served, sink).await;
+            }
+            name_unnamed_calls(step, &mut response.message);
+            let calls: Vec<ToolCall> = response.message.tool_calls().cloned().collect();
+            output.usage += response.usage;
+            output.steps.push(StepRecord {
+                served_by: response.served_by.take(),
+                usage: response.usage,
+                tool_calls: calls.iter().map(|c| c.name.clone()).collect(),
+                attempts: std::mem::take(&mut response.attempts),
+            });
+            if calls.is_empty() {
+                output.text = response.message.text();
+                messages.push(response.message);
+                output.messages = messages;
+                return Ok(output);
+            }
+            if step == self.max_iterations {
+                break;
+            }
+            messages.push(response.message);
+            for call in &calls {
+                sink.emit(AgentEvent::ToolCall { step, call: call.clone() }).await;
+            }
+            let results = self.run_tools(step, &calls, sink).await?;
+            messages.extend(results);
+        }
+        Err(AgentError::MaxIterations { limit: self.max_iterations })
+    }
+
+    fn request(&self, messages: &[Message]) -> ChatRequest {
+        ChatRequest {
+            model: self.model_name.clone(),
+            system: self.system_prompt.clone(),
+            messages: messages.to_vec(),
+            tools: self.tools.definitions().to_vec(),
+            options: self.options.clone(),
+            ..ChatRequest::default()
+        }
+    }
+
+    async fn stream_step(
+        &self,
+        step: usize,
+        request: ChatRequest,
+        last_served: &mut Option<String>,
+        sink: &mut Sink,
+    ) -> Result<ChatResponse, AgentError> {
+        let model_error = |source| AgentError::Model { step, source };
+        let mut stream = self.chain.stream(request).await.map_err(model_error)?;
+        let served_by = stream.served_by.take();
+        let attempts = std::mem::take(&mut stream.attempts);
+        note_served(step, served_by.as_deref(), last_served, sink).await;
+        let mut acc = Accumulator::new();
+        while let Some(item) = stream.next().await {
+            let chunk = item.map_err(model_error)?;
+            if let ChatChunk::Text { text } = &chunk
+                && !text.is_empty()
+            {
+                sink.emit(AgentEvent::TextDelta { step, text: text.clone() }).await;
+            }
+            acc.push(&chunk);
+        }
+        let mut response = acc.finish("").map_err(model_error)?;
+        response.served_by = served_by;
+        response.attempts = attempts;
+        Ok(response)
+    }
+
+    /// Runs the calls concurrently; results come back in the order of the calls.
+    async fn run_tools(&self, step: usize, calls: &[ToolCall], sink: &mut Sink) -> Result<Vec<Message>, AgentError> {
+        let chain = ToolNext::new(&self.tool_interceptors, &self.tools);
+        let mut pending: FuturesUnordered<_> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, call)| async move {
+                let request = ToolCallRequest {
+                    id: call.id.clone(),
+                    name: call.name.clone(),
+                    arguments: call.arguments.clone(),
+                    step,
+                };
+                (i, chain.call(request).await)
+            })
+            .collect();
+        let mut results: Vec<Option<Message>> = vec![None; calls.len()];
+        while let Some((i, outcome)) = pending.next().await {
+            let call = &calls[i];
+            let response = outcome.map_err(|source| AgentError::Tool { step, name: call.name.clone(), source })?;
+            let result =
+                ToolResult { tool_call_id: call.id.clone(), content: response.content, is_error: response.is_error };
+            sink.emit(AgentEvent::ToolResult { step, name: call.name.clone(), result: result.clone() }).await;
+            results[i] = Some(Message { role: Role::Tool, content: vec![Part::ToolResult(result)] });
+        }
+        Ok(results.into_iter().flatten().collect())
+    }
+}
+
+impl std::fmt::Debug for ReactAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReactAgent")
+            .field("interceptors", &self.chain.names())
+            .field("tools", &self.tools.definitions().iter().map(|d| &d.name).collect::<Vec<_>>())
+            .field("tool_interceptors", &self.tool_interceptors.iter().map(|t| t.name()).collect::<Vec<_>>())
+            .field("max_iterations", &self.max_iterations)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Emits `ModelSwitched` when this step's target differs from the previous step's.
+async fn note_served(step: usize, served_by: Option<&str>, last: &mut Option<String>, sink: &mut Sink) {
+    let Some(now) = served_by else { return };
+    if let Some(before) = last.as_deref()
+        && before != now
+    {
+        tracing::info!(step, from = before, to = now, "agent switched model");
+        sink.emit(AgentEvent::ModelSwitched { step, from: before.to_owned(), to: now.to_owned() }).await;
+    }
+    *last = Some(now.to_owned());
+}
+
+/// Gives calls without an id one, so results can refer to them.
+fn name_unnamed_calls(step: usize, message: &mut Message) {
+    for (i, part) in message.content.iter_mut().enumerate() {
+        if let Part::ToolCall(call) = part
+            && call.id.is_empty()
+        {
+            call.id = format!("call_{step}_{i}");
+        }
+    }
+}
+
+/// Builds a [`ReactAgent`].
+#[derive(Default)]
+pub struct ReactAgentBuilder {
+    model: Option<SharedModel>,
+    system_prompt: Option<String>,
+    tools: Vec<SharedTool>,
+    interceptors: Vec<Arc<dyn ModelInterceptor>>,
+    tool_interceptors: Vec<Arc<dyn ToolInterceptor>>,
+    max_iterations: Option<usize>,
+    options: ChatOptions,
+    model_name: String,
+}
+
+impl ReactAgentBuilder {
+    /// The model (a provider, a simulator, a `FallbackManager`, …). Required.
+    pub fn model(mut self, model: SharedModel) -> Self {
+        self.model = Some(model);
+        self
+    }
+
+    /// The system prompt sent with every model call.
+    pub fn system_prompt(mut self, prompt: impl Into<String>) -> Self {
+        self.system_prompt = Some(prompt.into());
+        self
+    }
+
+    /// Adds one tool.
+    pub fn tool(mut self, tool: impl Tool + 'static) -> Self {
+        self.tools.push(Arc::new(tool));
+        self
+    }
+
+    /// Adds tools.
+    pub fn tools(mut self, tools: impl IntoIterator<Item = SharedTool>) -> Self {
+        self.tools.extend(tools);
+        self
+    }
+
+    /// Adds model interceptors; the first registered is the outermost.
+    pub fn interceptors(mut self, interceptors: impl IntoIterator<Item = Arc<dyn ModelInterceptor>>) -> Self {
+        self.interceptors.extend(interceptors);
+        self
+    }
+
+    /// Adds one model interceptor inside those already added.
+    pub fn interceptor(mut self, interceptor: Arc<dyn ModelInterceptor>) -> Self {
+        self.interceptors.push(interceptor);
+        self
+    }
+
+    /// Adds tool interceptors; the first registered is the outermost.
+    pub fn tool_interceptors(mut self, interceptors: impl IntoIterator<Item = Arc<dyn ToolInterceptor>>) -> Self {
+        self.tool_interceptors.extend(interceptors);
+        self
+    }
+
+    /// Adds one tool interceptor inside those already added.
+    pub fn tool_interceptor(mut self, interceptor: Arc<dyn ToolInterceptor>) -> Self {
+        self.tool_interceptors.push(interceptor);
+        self
+    }
+
+    /// The most model calls one run may make (default 10, at least 1).
+    pub fn max_iterations(mut self, n: usize) -> Self {
+        self.max_iterations = Some(n);
+        self
+    }
+
+    /// Sampling options sent with every model call.
+    pub fn options(mut self, options: ChatOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The model name put in requests (`ChatRequest::model`); engines and providers route by
+    /// their own configuration, so this is usually left empty.
+    pub fn model_name(mut self, name: impl Into<String>) -> Self {
+        self.model_name = name.into();
+        self
+    }
+
+    /// The agent; a missing model, a zero limit or a bad tool is an error saying what to fix.
+    pub fn build(self) -> Result<ReactAgent, AgentError> {
+        let model = self.model.ok_or_else(|| {
+            AgentError::Config("ReactAgent needs a model: call ReactAgent::builder().model(..)".into())
+        })?;
+        let max_iterations = self.max_iterations.unwrap_or(DEFAULT_MAX_ITERATIONS);
+        if max_iterations == 0 {
+            return Err(AgentError::Config("max_iterations must be at least 1".into()));
+        }
+        Ok(ReactAgent {
+            chain: InterceptorChain::new(model).with_all(self.interceptors),
+            system_prompt: self.system_prompt,
+            tools: ToolSet::new(self.tools)?,
+            tool_interceptors: self.tool_interceptors,
+            max_iterations,
+            options: self.options,
+            model_name: self.model_name,
+        })
+    }
+}

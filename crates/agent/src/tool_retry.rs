@@ -1,0 +1,141 @@
+//! `ToolRetryInterceptor`: calls a failing tool again, with exponential backoff.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::ToolError;
+use crate::tool_interceptor::{ToolCallRequest, ToolCallResponse, ToolInterceptor, ToolNext};
+
+type RetryPredicate = Arc<dyn Fn(&ToolError) -> bool + Send + Sync>;
+
+/// Retries failed tool calls. Defaults: 3 attempts counting the first, 1 s initial delay, ×2,
+/// 30 s cap (the model retry's defaults); errors with [`ToolError::is_retryable`] are retried.
+/// When the attempts run out the last error goes on outwards; put a [`ToolErrorInterceptor`]
+/// outside it to let the model read it.
+///
+/// [`ToolErrorInterceptor`]: crate::ToolErrorInterceptor
+#[derive(Clone)]
+pub struct ToolRetryInterceptor {
+    max_attempts: u32,
+    initial_delay: Duration,
+    multiplier: f64,
+    max_delay: Duration,
+    retry_on: RetryPredicate,
+    only: Option<HashSet<String>>,
+}
+
+impl ToolRetryInterceptor {
+    /// A builder with the defaults.
+    pub fn builder() -> ToolRetryInterceptorBuilder {
+        ToolRetryInterceptorBuilder { inner: Self::default() }
+    }
+
+    fn delay(&self, retry: u32) -> Duration {
+        // retry 1 waits initial_delay; each later one multiplies, capped.
+        let factor = self.multiplier.powi(i32::try_from(retry.saturating_sub(1)).unwrap_or(i32::MAX));
+        let secs = (self.initial_delay.as_secs_f64() * factor).min(self.max_delay.as_secs_f64());
+        Duration::try_from_secs_f64(secs).unwrap_or(self.max_delay)
+    }
+}
+
+impl Default for ToolRetryInterceptor {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            initial_delay: Duration::from_secs(1),
+            multiplier: 2.0,
+            max_delay: Duration::from_secs(30),
+            retry_on: Arc::new(ToolError::is_retryable),
+            only: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ToolRetryInterceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolRetryInterceptor")
+            .field("max_attempts", &self.max_attempts)
+            .field("initial_delay", &self.initial_delay)
+            .field("multiplier", &self.multiplier)
+            .field("max_delay", &self.max_delay)
+            .field("only", &self.only)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl ToolInterceptor for ToolRetryInterceptor {
+    fn name(&self) -> &str {
+        "ToolRetry"
+    }
+
+    async fn intercept(&self, request: ToolCallRequest, next: ToolNext<'_>) -> Result<ToolCallResponse, ToolError> {
+        if self.only.as_ref().is_some_and(|only| !only.contains(&request.name)) {
+            return next.call(request).await;
+        }
+        let mut attempt = 1;
+        loop {
+            match next.call(request.clone()).await {
+                Err(e) if attempt < self.max_attempts && (self.retry_on)(&e) => {
+                    let wait = self.delay(attempt);
+                    tracing::debug!(tool = %request.name, attempt, error = %e, ?wait, "tool failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Builds a [`ToolRetryInterceptor`].
+#[derive(Debug, Clone)]
+pub struct ToolRetryInterceptorBuilder {
+    inner: ToolRetryInterceptor,
+}
+
+impl ToolRetryInterceptorBuilder {
+    /// Attempts per call, counting the first (at least 1).
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.inner.max_attempts = n.max(1);
+        self
+    }
+
+    /// Wait before the first retry.
+    pub fn initial_delay(mut self, delay: Duration) -> Self {
+        self.inner.initial_delay = delay;
+        self
+    }
+
+    /// Growth of the wait per retry (at least 1.0).
+    pub fn backoff_multiplier(mut self, multiplier: f64) -> Self {
+        self.inner.multiplier = if multiplier.is_finite() { multiplier.max(1.0) } else { 1.0 };
+        self
+    }
+
+    /// Longest wait between two attempts.
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.inner.max_delay = delay;
+        self
+    }
+
+    /// Which errors are retried (default: [`ToolError::is_retryable`]).
+    pub fn retry_on(mut self, predicate: impl Fn(&ToolError) -> bool + Send + Sync + 'static) -> Self {
+        self.inner.retry_on = Arc::new(predicate);
+        self
+    }
+
+    /// Retries only these tools (default: all).
+    pub fn tools<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.inner.only = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The interceptor.
+    pub fn build(self) -> ToolRetryInterceptor {
+        self.inner
+    }
+}

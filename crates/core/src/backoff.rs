@@ -106,7 +106,7 @@ mod tests {
     #[test]
     fn linear_is_retry_times_base() {
         let b = Backoff::linear();
-        assert_eq!([b.delay(0), b.delay(1), b.delay(2), b.delay(3)], [MS * 0, MS * 500, MS * 1000, MS * 1500]);
+        assert_eq!([b.delay(0), b.delay(1), b.delay(2), b.delay(3)], [Duration::ZERO, MS * 500, MS * 1000, MS * 1500]);
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod attempt;
 mod backoff;
 mod error;
 mod interceptor;
+mod interceptors;
 mod limits;
 mod manager;
 mod model;
@@ -23,6 +24,9 @@ pub use attempt::{Attempt, AttemptOutcome};
 pub use backoff::Backoff;
 pub use error::{Error, ErrorKind, TimeoutPhase};
 pub use interceptor::{InterceptorChain, ModelInterceptor, Next};
+pub use interceptors::{
+    ModelFallbackInterceptor, ModelFallbackInterceptorBuilder, ModelRetryInterceptor, ModelRetryInterceptorBuilder,
+};
 pub use manager::{FallbackManager, FallbackManagerBuilder};
 pub use model::{ChatModel, ChatStream, SharedModel};
 pub use runner::RetryPredicate;

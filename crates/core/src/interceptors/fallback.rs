@@ -1,0 +1,94 @@
+//! `ModelFallbackInterceptor`: when the rest of the chain fails, ask other models, in order.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::backoff::Backoff;
+use crate::error::Error;
+use crate::interceptor::{ModelInterceptor, Next};
+use crate::model::{ChatStream, SharedModel};
+use crate::runner::{self, Policy, Target};
+use crate::target::ConfigError;
+use crate::types::{ChatRequest, ChatResponse};
+use crate::validate::ResponseValidator;
+
+const PRIMARY: &str = "primary";
+
+/// Calls the rest of the chain; if that fails (as the error kind allows falling back), calls each
+/// fallback model once, in order, with the same request (system prompt, tools, options and all).
+/// Fallback answers are returned as they are, usage included. Works for streams as well.
+pub struct ModelFallbackInterceptor {
+    fallbacks: Vec<SharedModel>,
+    ids: Vec<String>,
+    policy: Policy,
+}
+
+impl ModelFallbackInterceptor {
+    /// Starts a builder.
+    pub fn builder() -> ModelFallbackInterceptorBuilder {
+        ModelFallbackInterceptorBuilder::default()
+    }
+
+    /// `primary` (the rest of the chain), then `fallback 1`, `fallback 2`, …: the ids used in attempts.
+    fn targets<'a>(&'a self, next: &'a Next<'a>) -> Vec<Target<'a>> {
+        let mut targets = Vec::with_capacity(self.fallbacks.len() + 1);
+        targets.push(Target::plain(0, PRIMARY, next));
+        for (i, (model, id)) in self.fallbacks.iter().zip(&self.ids).enumerate() {
+            targets.push(Target::plain(i + 1, id, model.as_ref()));
+        }
+        targets
+    }
+}
+
+#[async_trait]
+impl ModelInterceptor for ModelFallbackInterceptor {
+    fn name(&self) -> &str {
+        "ModelFallback"
+    }
+
+    async fn intercept(&self, request: ChatRequest, next: Next<'_>) -> Result<ChatResponse, Error> {
+        runner::complete(&self.policy, &self.targets(&next), request, None).await
+    }
+
+    async fn intercept_stream(&self, request: ChatRequest, next: Next<'_>) -> Result<ChatStream, Error> {
+        runner::stream(&self.policy, &self.targets(&next), request, None).await
+    }
+}
+
+/// Builds a [`ModelFallbackInterceptor`].
+#[derive(Default)]
+pub struct ModelFallbackInterceptorBuilder {
+    fallbacks: Vec<SharedModel>,
+    validator: Option<Arc<dyn ResponseValidator>>,
+}
+
+impl ModelFallbackInterceptorBuilder {
+    /// Adds one fallback model after those already added.
+    pub fn add_fallback_model(mut self, model: SharedModel) -> Self {
+        self.fallbacks.push(model);
+        self
+    }
+
+    /// Adds these fallback models, in order, after those already added.
+    pub fn fallback_models(mut self, models: impl IntoIterator<Item = SharedModel>) -> Self {
+        self.fallbacks.extend(models);
+        self
+    }
+
+    /// Marks some answers as failures, so the next model is asked (e.g. [`ExceptionMarker`](crate::ExceptionMarker)).
+    pub fn validator(mut self, validator: Arc<dyn ResponseValidator>) -> Self {
+        self.validator = Some(validator);
+        self
+    }
+
+    /// Builds the interceptor; it needs at least one fallback model.
+    pub fn build(self) -> Result<ModelFallbackInterceptor, ConfigError> {
+        if self.fallbacks.is_empty() {
+            return Err(ConfigError::NoFallbackModels);
+        }
+        let ids = (1..=self.fallbacks.len()).map(|i| format!("fallback {i}")).collect();
+        let policy = Policy { backoff: Backoff::None, validator: self.validator, ..Policy::default() };
+        Ok(ModelFallbackInterceptor { fallbacks: self.fallbacks, ids, policy })
+    }
+}

@@ -1,1 +1,17 @@
-//! placeholder
+//! Switchyard's providers: clients for OpenAI-compatible APIs and the Anthropic Messages API, each a
+//! [`switchyard::ChatModel`], plus the wire types and codecs the gateway uses to speak both APIs.
+//!
+//! Everything vendor-specific lives here: wire formats, translation to and from the engine's neutral
+//! types, SSE parsing, and mapping of status codes and vendor error bodies to the engine's error kinds.
+
+pub mod anthropic;
+mod classify;
+mod config;
+mod event_decoder;
+mod ids;
+mod json_error;
+pub mod openai;
+pub mod sse;
+
+pub use config::{ApiKey, DEFAULT_MAX_TOKENS, ProviderConfig, ProviderKind, Timeouts};
+pub use event_decoder::EventDecoder;

@@ -1,0 +1,277 @@
+//! Anthropic request ↔ neutral [`ChatRequest`]: `decode_request` for the gateway, `to_wire` for the client.
+
+use serde_json::{Map, Value, json};
+use switchyard::{
+    ChatOptions, ChatRequest, Error, Extra, ImageSource, Message, Part, Role, ToolCall, ToolChoice, ToolDefinition,
+    ToolResult,
+};
+
+use super::wire::{
+    Block, MessagesRequest, SystemPrompt, Tool, ToolResultContent, WireContent, WireImageSource, WireMessage, WireRole,
+    WireToolChoice,
+};
+use crate::json_error::invalid_body;
+
+/// The `extra.origin` of requests decoded from the Anthropic shape.
+pub const ORIGIN: &str = "anthropic";
+
+/// A decoded request plus the streaming flag the gateway needs (it is not part of [`ChatRequest`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedRequest {
+    /// The neutral request.
+    pub request: ChatRequest,
+    /// `stream: true`.
+    pub stream: bool,
+}
+
+/// Decodes an Anthropic Messages body; errors are InvalidRequest naming the field.
+///
+/// `max_tokens` may be absent here: the target's configured value fills it in when the request is sent.
+pub fn decode_request(body: &[u8]) -> Result<ChatRequest, Error> {
+    decode(body).map(|d| d.request)
+}
+
+/// Like [`decode_request`], also returning `stream`.
+pub fn decode(body: &[u8]) -> Result<DecodedRequest, Error> {
+    let wire: MessagesRequest = serde_json::from_slice(body).map_err(|e| invalid_body(&e))?;
+    let stream = wire.stream.unwrap_or(false);
+    Ok(DecodedRequest { request: from_wire(wire)?, stream })
+}
+
+/// Converts a parsed Anthropic request to the neutral form.
+pub fn from_wire(wire: MessagesRequest) -> Result<ChatRequest, Error> {
+    let system = match wire.system {
+        None => None,
+        Some(SystemPrompt::Text(text)) => Some(text),
+        Some(SystemPrompt::Blocks(blocks)) => Some(blocks.into_iter().map(|b| b.text).collect::<Vec<_>>().join("\n\n")),
+    };
+    let mut messages = Vec::new();
+    for (i, m) in wire.messages.into_iter().enumerate() {
+        let at = format!("messages[{i}]");
+        let blocks = match m.content {
+            WireContent::Text(text) => vec![Block::Text { text }],
+            WireContent::Blocks(blocks) => blocks,
+        };
+        let mut results = Vec::new();
+        let mut content = Vec::new();
+        for (j, block) in blocks.into_iter().enumerate() {
+            let at = format!("{at}.content[{j}]");
+            match block {
+                Block::Text { text } => content.push(Part::Text { text }),
+                Block::Image { source } => content.push(Part::Image { source: neutral_image(source) }),
+                Block::ToolUse { id, name, input } => {
+                    if m.role == WireRole::User {
+                        return Err(Error::invalid_request("tool_use blocks belong in assistant turns", Some(&at)));
+                    }
+                    content.push(Part::ToolCall(ToolCall { id, name, arguments: input.to_string() }));
+                }
+                Block::ToolResult { tool_use_id, content: result, is_error } => {
+                    if m.role == WireRole::Assistant {
+                        return Err(Error::invalid_request("tool_result blocks belong in user turns", Some(&at)));
+                    }
+                    results.push(Part::ToolResult(ToolResult {
+                        tool_call_id: tool_use_id,
+                        content: tool_result_text(result, &at)?,
+                        is_error: is_error.unwrap_or(false),
+                    }));
+                }
+                Block::Thinking { .. } | Block::RedactedThinking {} | Block::Unsupported => {
+                    return Err(Error::invalid_request(
+                        "this content block type cannot be carried through the gateway (supported: text, image, \
+                         tool_use, tool_result)",
+                        Some(&format!("{at}.type")),
+                    ));
+                }
+            }
+        }
+        if !results.is_empty() {
+            messages.push(Message { role: Role::Tool, content: results });
+        }
+        if !content.is_empty() || m.role == WireRole::Assistant {
+            let role = if m.role == WireRole::User { Role::User } else { Role::Assistant };
+            messages.push(Message { role, content });
+        }
+    }
+    let tools = wire
+        .tools
+        .into_iter()
+        .map(|t| ToolDefinition { name: t.name, description: t.description, parameters: t.input_schema })
+        .collect();
+    let (tool_choice, parallel_tool_calls) = match wire.tool_choice {
+        None => (None, None),
+        Some(WireToolChoice::Auto { disable_parallel_tool_use: d }) => (Some(ToolChoice::Auto), d.map(|d| !d)),
+        Some(WireToolChoice::Any { disable_parallel_tool_use: d }) => (Some(ToolChoice::Required), d.map(|d| !d)),
+        Some(WireToolChoice::Tool { name, disable_parallel_tool_use: d }) => {
+            (Some(ToolChoice::Tool { name }), d.map(|d| !d))
+        }
+        Some(WireToolChoice::None {}) => (Some(ToolChoice::None), None),
+    };
+    Ok(ChatRequest {
+        model: wire.model,
+        system,
+        messages,
+        tools,
+        tool_choice,
+        options: ChatOptions {
+            temperature: wire.temperature,
+            top_p: wire.top_p,
+            max_tokens: wire.max_tokens,
+            stop: wire.stop_sequences.unwrap_or_default(),
+            parallel_tool_calls,
+        },
+        extra: Extra { origin: Some(ORIGIN.to_owned()), fields: wire.extra },
+        deadline: None,
+    })
+}
+
+fn neutral_image(source: WireImageSource) -> ImageSource {
+    match source {
+        WireImageSource::Base64 { media_type, data } => ImageSource::Base64 { media_type, data },
+        WireImageSource::Url { url } => ImageSource::Url { url },
+    }
+}
+
+fn tool_result_text(content: Option<ToolResultContent>, at: &str) -> Result<String, Error> {
+    match content {
+        None => Ok(String::new()),
+        Some(ToolResultContent::Text(text)) => Ok(text),
+        Some(ToolResultContent::Blocks(blocks)) => {
+            let mut out = String::new();
+            for (k, block) in blocks.into_iter().enumerate() {
+                match block {
+                    Block::Text { text } => out.push_str(&text),
+                    _ => {
+                        return Err(Error::invalid_request(
+                            "only text is supported inside tool_result content",
+                            Some(&format!("{at}.content[{k}]")),
+                        ));
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Builds the body an Anthropic provider receives for `model`; `max_tokens` fills in a missing limit.
+pub fn to_wire(request: &ChatRequest, model: &str, max_tokens: u32, stream: bool) -> Result<MessagesRequest, Error> {
+    let mut messages: Vec<WireMessage> = Vec::new();
+    for (i, m) in request.messages.iter().enumerate() {
+        let at = format!("messages[{i}]");
+        let mut blocks = Vec::new();
+        for (j, part) in m.content.iter().enumerate() {
+            match part {
+                Part::Text { text } if text.is_empty() => {} // the API rejects empty text blocks
+                Part::Text { text } => blocks.push(Block::Text { text: text.clone() }),
+                Part::Image { source } => blocks.push(Block::Image { source: wire_image(source) }),
+                Part::ToolCall(call) => {
+                    let input: Value = if call.arguments.trim().is_empty() {
+                        json!({})
+                    } else {
+                        serde_json::from_str(&call.arguments).map_err(|e| {
+                            Error::invalid_request(
+                                format!("tool call arguments are not valid JSON: {e}"),
+                                Some(&format!("{at}.content[{j}].arguments")),
+                            )
+                        })?
+                    };
+                    blocks.push(Block::ToolUse { id: call.id.clone(), name: call.name.clone(), input });
+                }
+                Part::ToolResult(r) => blocks.push(Block::ToolResult {
+                    tool_use_id: r.tool_call_id.clone(),
+                    content: Some(ToolResultContent::Text(r.content.clone())),
+                    is_error: r.is_error.then_some(true),
+                }),
+            }
+        }
+        let role = if m.role == Role::Assistant { WireRole::Assistant } else { WireRole::User };
+        if blocks.is_empty() {
+            continue;
+        }
+        // Tool results and the user's next words share one user turn, results first, as the API requires.
+        match messages.last_mut() {
+            Some(WireMessage { role: last, content: WireContent::Blocks(prev) }) if *last == role => {
+                prev.extend(blocks);
+            }
+            _ => messages.push(WireMessage { role, content: WireContent::Blocks(blocks) }),
+        }
+    }
+    let tools = request
+        .tools
+        .iter()
+        .map(|t| Tool { name: t.name.clone(), description: t.description.clone(), input_schema: t.parameters.clone() })
+        .collect::<Vec<_>>();
+    let disable = request.options.parallel_tool_calls.map(|p| !p);
+    let tool_choice = match &request.tool_choice {
+        Some(ToolChoice::Auto) => Some(WireToolChoice::Auto { disable_parallel_tool_use: disable }),
+        Some(ToolChoice::Required) => Some(WireToolChoice::Any { disable_parallel_tool_use: disable }),
+        Some(ToolChoice::Tool { name }) => {
+            Some(WireToolChoice::Tool { name: name.clone(), disable_parallel_tool_use: disable })
+        }
+        Some(ToolChoice::None) => Some(WireToolChoice::None {}),
+        None if disable == Some(true) && !tools.is_empty() => {
+            Some(WireToolChoice::Auto { disable_parallel_tool_use: Some(true) })
+        }
+        None => None,
+    };
+    let o = &request.options;
+    Ok(MessagesRequest {
+        model: model.to_owned(),
+        max_tokens: Some(o.max_tokens.unwrap_or(max_tokens)),
+        messages,
+        system: request.system.clone().map(SystemPrompt::Text),
+        tools,
+        tool_choice,
+        temperature: o.temperature,
+        top_p: o.top_p,
+        stop_sequences: if o.stop.is_empty() { None } else { Some(o.stop.clone()) },
+        stream: stream.then_some(true),
+        extra: forwardable_extra(&request.extra)?,
+    })
+}
+
+fn wire_image(source: &ImageSource) -> WireImageSource {
+    match source {
+        ImageSource::Base64 { media_type, data } => {
+            WireImageSource::Base64 { media_type: media_type.clone(), data: data.clone() }
+        }
+        ImageSource::Url { url } => match url.strip_prefix("data:").and_then(|rest| rest.split_once(";base64,")) {
+            Some((media_type, data)) => {
+                WireImageSource::Base64 { media_type: media_type.to_owned(), data: data.to_owned() }
+            }
+            None => WireImageSource::Url { url: url.clone() },
+        },
+    }
+}
+
+/// Extra fields an Anthropic target receives: its own (or code-built) fields as they are; from an
+/// OpenAI-shape request only what maps, and an InvalidRequest naming any field that does not.
+fn forwardable_extra(extra: &Extra) -> Result<Map<String, Value>, Error> {
+    match extra.origin.as_deref() {
+        None | Some(ORIGIN) => Ok(extra.fields.clone()),
+        Some(origin) => {
+            let mut out = Map::new();
+            for (key, value) in &extra.fields {
+                match key.as_str() {
+                    _ if value.is_null() => {}
+                    // Already carried by `options.max_tokens`.
+                    "max_completion_tokens" => {}
+                    "n" if value.as_u64() == Some(1) => {}
+                    "user" => {
+                        out.insert("metadata".into(), json!({ "user_id": value }));
+                    }
+                    _ => {
+                        return Err(Error::invalid_request(
+                            format!(
+                                "field `{key}` of this {origin}-shape request has no equivalent in the Anthropic \
+                                 Messages API"
+                            ),
+                            Some(key),
+                        ));
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+}

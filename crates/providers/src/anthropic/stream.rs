@@ -1,0 +1,337 @@
+//! Anthropic SSE streams: [`StreamEncoder`] writes them (gateway), [`StreamDecoder`] reads them (client).
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::json;
+use switchyard::{ChatChunk, Error, FinishReason, ToolCallDelta, Usage};
+
+use super::error::{error_body, parse_error};
+use super::response::{parse_stop_reason, stop_reason_str};
+use super::wire::{Block, BlockDelta, DeltaUsage, MessageDeltaBody, MessagesResponse, StreamEvent, WireUsage};
+use crate::classify::excerpt;
+use crate::event_decoder::EventDecoder;
+use crate::sse::SseEvent;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpenBlock {
+    Text(u32),
+    Tool { neutral: u32, block: u32 },
+}
+
+/// Writes neutral chunks as Anthropic Messages SSE events.
+///
+/// `message_start` and `message_delta` always carry `usage` (0 when unknown).
+#[derive(Debug)]
+pub struct StreamEncoder {
+    id: String,
+    model: String,
+    started: bool,
+    usage: Usage,
+    next_block: u32,
+    open: Option<OpenBlock>,
+    // (neutral tool index, block index) of every tool block opened so far.
+    tool_blocks: Vec<(u32, u32)>,
+    finish: Option<FinishReason>,
+    request_id: String,
+}
+
+fn frame(event: &StreamEvent) -> Vec<u8> {
+    let name = match event {
+        StreamEvent::MessageStart { .. } => "message_start",
+        StreamEvent::ContentBlockStart { .. } => "content_block_start",
+        StreamEvent::ContentBlockDelta { .. } => "content_block_delta",
+        StreamEvent::ContentBlockStop { .. } => "content_block_stop",
+        StreamEvent::MessageDelta { .. } => "message_delta",
+        StreamEvent::MessageStop => "message_stop",
+        StreamEvent::Ping => "ping",
+        StreamEvent::Error { .. } => "error",
+        StreamEvent::Unknown => "unknown",
+    };
+    named_frame(name, event)
+}
+
+fn named_frame(name: &str, data: &impl Serialize) -> Vec<u8> {
+    let json = serde_json::to_string(data).unwrap_or_default();
+    format!("event: {name}\ndata: {json}\n\n").into_bytes()
+}
+
+impl StreamEncoder {
+    /// An encoder for message `id` naming `model`.
+    pub fn new(id: impl Into<String>, model: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            model: model.into(),
+            started: false,
+            usage: Usage::default(),
+            next_block: 0,
+            open: None,
+            tool_blocks: Vec::new(),
+            finish: None,
+            request_id: String::new(),
+        }
+    }
+
+    /// Adds `request_id` to error events.
+    pub fn with_request_id(mut self, request_id: impl Into<String>) -> Self {
+        self.request_id = request_id.into();
+        self
+    }
+
+    fn start(&mut self, out: &mut Vec<Bytes>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let message = MessagesResponse {
+            id: self.id.clone(),
+            kind: "message".into(),
+            role: "assistant".into(),
+            model: self.model.clone(),
+            content: Vec::new(),
+            stop_reason: None,
+            stop_sequence: None,
+            usage: WireUsage {
+                input_tokens: self.usage.input_tokens,
+                output_tokens: self.usage.output_tokens,
+                ..WireUsage::default()
+            },
+        };
+        out.push(Bytes::from(frame(&StreamEvent::MessageStart { message })));
+    }
+
+    fn close_open(&mut self, out: &mut Vec<Bytes>) {
+        if let Some(open) = self.open.take() {
+            let index = match open {
+                OpenBlock::Text(index) | OpenBlock::Tool { block: index, .. } => index,
+            };
+            out.push(Bytes::from(frame(&StreamEvent::ContentBlockStop { index })));
+        }
+    }
+
+    fn open_block(&mut self, block: Block, out: &mut Vec<Bytes>) -> u32 {
+        self.close_open(out);
+        let index = self.next_block;
+        self.next_block += 1;
+        out.push(Bytes::from(frame(&StreamEvent::ContentBlockStart { index, content_block: block })));
+        index
+    }
+
+    /// The events for one chunk (`message_start` comes with the first content; usage is held for `message_delta`).
+    pub fn chunk(&mut self, chunk: &ChatChunk) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        match chunk {
+            ChatChunk::Usage(usage) => {
+                self.usage.input_tokens = self.usage.input_tokens.max(usage.input_tokens);
+                self.usage.output_tokens = self.usage.output_tokens.max(usage.output_tokens);
+            }
+            ChatChunk::Finish { reason } => {
+                self.start(&mut out);
+                self.finish = Some(reason.clone());
+            }
+            ChatChunk::Text { text } => {
+                if text.is_empty() {
+                    return out;
+                }
+                self.start(&mut out);
+                let index = match self.open {
+                    Some(OpenBlock::Text(index)) => index,
+                    _ => {
+                        let index = self.open_block(Block::Text { text: String::new() }, &mut out);
+                        self.open = Some(OpenBlock::Text(index));
+                        index
+                    }
+                };
+                let delta = BlockDelta::TextDelta { text: text.clone() };
+                out.push(Bytes::from(frame(&StreamEvent::ContentBlockDelta { index, delta })));
+            }
+            ChatChunk::ToolCall(d) => {
+                self.start(&mut out);
+                let known = self.tool_blocks.iter().find(|(n, _)| *n == d.index).map(|(_, b)| *b);
+                let index = match known {
+                    Some(block) => block,
+                    None => {
+                        let block = Block::ToolUse {
+                            id: d.id.clone().unwrap_or_default(),
+                            name: d.name.clone().unwrap_or_default(),
+                            input: json!({}),
+                        };
+                        let index = self.open_block(block, &mut out);
+                        self.open = Some(OpenBlock::Tool { neutral: d.index, block: index });
+                        self.tool_blocks.push((d.index, index));
+                        index
+                    }
+                };
+                if !d.arguments.is_empty() {
+                    let delta = BlockDelta::InputJsonDelta { partial_json: d.arguments.clone() };
+                    out.push(Bytes::from(frame(&StreamEvent::ContentBlockDelta { index, delta })));
+                }
+            }
+        }
+        out
+    }
+
+    /// The end of a successful stream: `content_block_stop`, `message_delta` (stop reason, usage), `message_stop`.
+    pub fn done(&mut self) -> Bytes {
+        let mut out = Vec::new();
+        self.start(&mut out);
+        self.close_open(&mut out);
+        let reason = self.finish.take().unwrap_or(FinishReason::Stop);
+        out.push(Bytes::from(frame(&StreamEvent::MessageDelta {
+            delta: MessageDeltaBody { stop_reason: Some(stop_reason_str(&reason)), stop_sequence: None },
+            usage: Some(DeltaUsage {
+                input_tokens: Some(self.usage.input_tokens),
+                output_tokens: self.usage.output_tokens,
+            }),
+        })));
+        out.push(Bytes::from(frame(&StreamEvent::MessageStop)));
+        Bytes::from(out.concat())
+    }
+
+    /// An `event: error` (no `message_stop` follows).
+    pub fn error(&mut self, err: &Error) -> Bytes {
+        Bytes::from(named_frame("error", &error_body(err, &self.request_id)))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlockKind {
+    Text,
+    Tool { ordinal: u32, has_input: bool },
+    Other,
+}
+
+/// Reads an Anthropic SSE stream into neutral chunks (tool calls are numbered 0, 1, 2… in order).
+#[derive(Debug, Default)]
+pub struct StreamDecoder {
+    blocks: Vec<(u32, BlockKind)>,
+    tools: u32,
+    stop: Option<FinishReason>,
+    saw_content: bool,
+}
+
+impl StreamDecoder {
+    /// A decoder at the start of a stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn kind_mut(&mut self, index: u32) -> Option<&mut BlockKind> {
+        self.blocks.iter_mut().find(|(i, _)| *i == index).map(|(_, k)| k)
+    }
+
+    fn close(&mut self, out: &mut Vec<ChatChunk>) -> Result<(), Error> {
+        let Some(reason) = self.stop.take() else {
+            return Err(Error::invalid_response("the stream ended without a stop_reason"));
+        };
+        if reason == FinishReason::ContentFilter && !self.saw_content {
+            return Err(Error::ContentFiltered {
+                message: "the model refused to answer (stop_reason `refusal`)".into(),
+            });
+        }
+        out.push(ChatChunk::Finish { reason });
+        Ok(())
+    }
+}
+
+impl EventDecoder for StreamDecoder {
+    fn event(&mut self, event: &SseEvent, out: &mut Vec<ChatChunk>) -> Result<bool, Error> {
+        if event.event == "error" {
+            return Err(parse_error(None, &event.data, None));
+        }
+        let parsed: StreamEvent = serde_json::from_str(&event.data)
+            .map_err(|e| Error::invalid_response(format!("unexpected stream event ({e}): {}", excerpt(&event.data))))?;
+        match parsed {
+            StreamEvent::MessageStart { message } => {
+                let usage = message.usage;
+                out.push(ChatChunk::Usage(Usage {
+                    input_tokens: usage.total_input(),
+                    output_tokens: usage.output_tokens,
+                }));
+            }
+            StreamEvent::ContentBlockStart { index, content_block } => {
+                let kind = match content_block {
+                    Block::Text { text } => {
+                        if !text.is_empty() {
+                            self.saw_content = true;
+                            out.push(ChatChunk::Text { text });
+                        }
+                        BlockKind::Text
+                    }
+                    Block::ToolUse { id, name, input } => {
+                        let ordinal = self.tools;
+                        self.tools += 1;
+                        self.saw_content = true;
+                        let preset = input.as_object().is_some_and(|o| !o.is_empty());
+                        let arguments = if preset { input.to_string() } else { String::new() };
+                        out.push(ChatChunk::ToolCall(ToolCallDelta {
+                            index: ordinal,
+                            id: Some(id),
+                            name: Some(name),
+                            arguments,
+                        }));
+                        BlockKind::Tool { ordinal, has_input: preset }
+                    }
+                    _ => BlockKind::Other,
+                };
+                self.blocks.push((index, kind));
+            }
+            StreamEvent::ContentBlockDelta { index, delta } => match (self.kind_mut(index), delta) {
+                (Some(BlockKind::Text), BlockDelta::TextDelta { text }) => {
+                    if !text.is_empty() {
+                        self.saw_content = true;
+                        out.push(ChatChunk::Text { text });
+                    }
+                }
+                (Some(BlockKind::Tool { ordinal, has_input }), BlockDelta::InputJsonDelta { partial_json }) => {
+                    if !partial_json.is_empty() {
+                        *has_input = true;
+                        let index = *ordinal;
+                        out.push(ChatChunk::ToolCall(ToolCallDelta {
+                            index,
+                            id: None,
+                            name: None,
+                            arguments: partial_json,
+                        }));
+                    }
+                }
+                (None, _) => {
+                    return Err(Error::invalid_response(format!("content_block_delta for unknown block {index}")));
+                }
+                _ => {}
+            },
+            StreamEvent::ContentBlockStop { index } => {
+                if let Some(BlockKind::Tool { ordinal, has_input: false }) = self.kind_mut(index).copied() {
+                    // A tool called with no arguments: say `{}` so every consumer sees valid JSON.
+                    out.push(ChatChunk::ToolCall(ToolCallDelta {
+                        index: ordinal,
+                        id: None,
+                        name: None,
+                        arguments: "{}".into(),
+                    }));
+                }
+            }
+            StreamEvent::MessageDelta { delta, usage } => {
+                if let Some(reason) = delta.stop_reason {
+                    self.stop = Some(parse_stop_reason(&reason));
+                }
+                if let Some(usage) = usage {
+                    out.push(ChatChunk::Usage(Usage {
+                        input_tokens: usage.input_tokens.unwrap_or(0),
+                        output_tokens: usage.output_tokens,
+                    }));
+                }
+            }
+            StreamEvent::MessageStop => {
+                self.close(out)?;
+                return Ok(true);
+            }
+            StreamEvent::Error { .. } => return Err(parse_error(None, &event.data, None)),
+            StreamEvent::Ping | StreamEvent::Unknown => {}
+        }
+        Ok(false)
+    }
+
+    fn end(&mut self, out: &mut Vec<ChatChunk>) -> Result<(), Error> {
+        self.close(out)
+    }
+}

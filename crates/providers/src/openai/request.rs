@@ -1,0 +1,338 @@
+//! OpenAI request ↔ neutral [`ChatRequest`]: `decode_request` for the gateway, `to_wire` for the client.
+
+use serde_json::{Map, Value, json};
+use switchyard::{
+    ChatOptions, ChatRequest, Error, Extra, ImageSource, Message, Part, Role, ToolCall, ToolChoice, ToolDefinition,
+    ToolResult,
+};
+
+use super::wire::{
+    ChatCompletionRequest, ContentPart, FunctionCall, FunctionDefinition, ImageUrl, MessageContent, NamedFunction,
+    NamedToolChoice, RequestMessage, Stop, StreamOptions, Tool, WireRole, WireToolCall, WireToolChoice,
+};
+use crate::json_error::invalid_body;
+
+/// The `extra.origin` of requests decoded from the OpenAI shape.
+pub const ORIGIN: &str = "openai";
+
+/// A decoded request plus the streaming flags the gateway needs (they are not part of [`ChatRequest`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedRequest {
+    /// The neutral request.
+    pub request: ChatRequest,
+    /// `stream: true`.
+    pub stream: bool,
+    /// `stream_options.include_usage: true`.
+    pub include_usage: bool,
+}
+
+/// Decodes an OpenAI chat-completions body; errors are InvalidRequest naming the field.
+pub fn decode_request(body: &[u8]) -> Result<ChatRequest, Error> {
+    decode(body).map(|d| d.request)
+}
+
+/// Like [`decode_request`], also returning `stream` and `stream_options.include_usage`.
+pub fn decode(body: &[u8]) -> Result<DecodedRequest, Error> {
+    let wire: ChatCompletionRequest = serde_json::from_slice(body).map_err(|e| invalid_body(&e))?;
+    let stream = wire.stream.unwrap_or(false);
+    let include_usage = wire.stream_options.as_ref().is_some_and(|o| o.include_usage);
+    Ok(DecodedRequest { request: from_wire(wire)?, stream, include_usage })
+}
+
+/// Converts a parsed OpenAI request to the neutral form.
+pub fn from_wire(wire: ChatCompletionRequest) -> Result<ChatRequest, Error> {
+    let mut system: Vec<String> = Vec::new();
+    let mut messages = Vec::new();
+    for (i, m) in wire.messages.into_iter().enumerate() {
+        let at = format!("messages[{i}]");
+        match m.role {
+            WireRole::System | WireRole::Developer => system.push(text_only(m.content, &at)?),
+            WireRole::User => messages.push(Message { role: Role::User, content: parts(m.content, &at)? }),
+            WireRole::Assistant => {
+                let mut content = match m.content {
+                    Some(c) => parts(Some(c), &at)?,
+                    None => Vec::new(),
+                };
+                for call in m.tool_calls.unwrap_or_default() {
+                    content.push(Part::ToolCall(ToolCall {
+                        id: call.id,
+                        name: call.function.name,
+                        arguments: call.function.arguments,
+                    }));
+                }
+                messages.push(Message { role: Role::Assistant, content });
+            }
+            WireRole::Tool => {
+                let Some(tool_call_id) = m.tool_call_id else {
+                    return Err(Error::invalid_request(
+                        "a tool message needs `tool_call_id`",
+                        Some(&format!("{at}.tool_call_id")),
+                    ));
+                };
+                let content = text_only(m.content, &at)?;
+                messages.push(Message {
+                    role: Role::Tool,
+                    content: vec![Part::ToolResult(ToolResult { tool_call_id, content, is_error: false })],
+                });
+            }
+        }
+    }
+    let mut tools = Vec::new();
+    for (i, t) in wire.tools.into_iter().enumerate() {
+        if t.kind != "function" {
+            return Err(Error::invalid_request(
+                format!("tool type `{}` is not supported; only `function`", t.kind),
+                Some(&format!("tools[{i}].type")),
+            ));
+        }
+        tools.push(ToolDefinition {
+            name: t.function.name,
+            description: t.function.description,
+            parameters: t.function.parameters.unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+        });
+    }
+    let tool_choice = match wire.tool_choice {
+        None => None,
+        Some(WireToolChoice::Mode(mode)) => Some(match mode.as_str() {
+            "auto" => ToolChoice::Auto,
+            "none" => ToolChoice::None,
+            "required" => ToolChoice::Required,
+            other => {
+                return Err(Error::invalid_request(
+                    format!("unknown tool_choice `{other}`; expected none, auto, required or a function"),
+                    Some("tool_choice"),
+                ));
+            }
+        }),
+        Some(WireToolChoice::Named(named)) => Some(ToolChoice::Tool { name: named.function.name }),
+    };
+    let mut extra = wire.extra;
+    if let Some(n) = wire.max_completion_tokens {
+        // Kept so an OpenAI target gets the same parameter name back (reasoning models reject `max_tokens`).
+        extra.insert("max_completion_tokens".into(), json!(n));
+    }
+    let stop = match wire.stop {
+        None => Vec::new(),
+        Some(Stop::One(s)) => vec![s],
+        Some(Stop::Many(v)) => v,
+    };
+    Ok(ChatRequest {
+        model: wire.model,
+        system: if system.is_empty() { None } else { Some(system.join("\n\n")) },
+        messages,
+        tools,
+        tool_choice,
+        options: ChatOptions {
+            temperature: wire.temperature,
+            top_p: wire.top_p,
+            max_tokens: wire.max_completion_tokens.or(wire.max_tokens),
+            stop,
+            parallel_tool_calls: wire.parallel_tool_calls,
+        },
+        extra: Extra { origin: Some(ORIGIN.to_owned()), fields: extra },
+        deadline: None,
+    })
+}
+
+fn text_only(content: Option<MessageContent>, at: &str) -> Result<String, Error> {
+    match content {
+        None => Ok(String::new()),
+        Some(MessageContent::Text(text)) => Ok(text),
+        Some(MessageContent::Parts(parts)) => {
+            let mut out = String::new();
+            for (j, part) in parts.into_iter().enumerate() {
+                match part {
+                    ContentPart::Text { text } => out.push_str(&text),
+                    ContentPart::ImageUrl { .. } => {
+                        return Err(Error::invalid_request(
+                            "images are only allowed in user messages",
+                            Some(&format!("{at}.content[{j}]")),
+                        ));
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn parts(content: Option<MessageContent>, at: &str) -> Result<Vec<Part>, Error> {
+    match content {
+        None => Ok(Vec::new()),
+        Some(MessageContent::Text(text)) => Ok(vec![Part::Text { text }]),
+        Some(MessageContent::Parts(wire_parts)) => {
+            let mut out = Vec::new();
+            for (j, part) in wire_parts.into_iter().enumerate() {
+                out.push(match part {
+                    ContentPart::Text { text } => Part::Text { text },
+                    ContentPart::ImageUrl { image_url } => Part::Image {
+                        source: image_source(image_url.url).map_err(|m| {
+                            Error::invalid_request(m, Some(&format!("{at}.content[{j}].image_url.url")))
+                        })?,
+                    },
+                });
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// `data:<media>;base64,<data>` becomes inline bytes so an Anthropic target can take it.
+fn image_source(url: String) -> Result<ImageSource, String> {
+    let Some(rest) = url.strip_prefix("data:") else {
+        return Ok(ImageSource::Url { url });
+    };
+    match rest.split_once(";base64,") {
+        Some((media_type, data)) => {
+            Ok(ImageSource::Base64 { media_type: media_type.to_owned(), data: data.to_owned() })
+        }
+        None => Err("a data: image URL must be base64 (`data:<type>;base64,<data>`)".to_owned()),
+    }
+}
+
+/// Builds the body an OpenAI-compatible provider receives for `model`.
+pub fn to_wire(request: &ChatRequest, model: &str, stream: bool) -> Result<ChatCompletionRequest, Error> {
+    let mut messages = Vec::new();
+    if let Some(system) = &request.system {
+        messages.push(RequestMessage {
+            role: WireRole::System,
+            content: Some(MessageContent::Text(system.clone())),
+            tool_calls: None,
+            tool_call_id: None,
+        });
+    }
+    for (i, m) in request.messages.iter().enumerate() {
+        push_message(&mut messages, m, i)?;
+    }
+    let tools = request
+        .tools
+        .iter()
+        .map(|t| Tool {
+            kind: "function".into(),
+            function: FunctionDefinition {
+                name: t.name.clone(),
+                description: t.description.clone(),
+                parameters: Some(t.parameters.clone()),
+            },
+        })
+        .collect();
+    let tool_choice = request.tool_choice.as_ref().map(|c| match c {
+        ToolChoice::Auto => WireToolChoice::Mode("auto".into()),
+        ToolChoice::None => WireToolChoice::Mode("none".into()),
+        ToolChoice::Required => WireToolChoice::Mode("required".into()),
+        ToolChoice::Tool { name } => WireToolChoice::Named(NamedToolChoice {
+            kind: "function".into(),
+            function: NamedFunction { name: name.clone() },
+        }),
+    });
+    let extra = forwardable_extra(&request.extra)?;
+    let o = &request.options;
+    Ok(ChatCompletionRequest {
+        model: model.to_owned(),
+        messages,
+        tools,
+        tool_choice,
+        temperature: o.temperature,
+        top_p: o.top_p,
+        max_tokens: if extra.contains_key("max_completion_tokens") { None } else { o.max_tokens },
+        max_completion_tokens: None,
+        stop: if o.stop.is_empty() { None } else { Some(Stop::Many(o.stop.clone())) },
+        parallel_tool_calls: o.parallel_tool_calls,
+        stream: stream.then_some(true),
+        stream_options: stream.then_some(StreamOptions { include_usage: true }),
+        extra,
+    })
+}
+
+fn push_message(out: &mut Vec<RequestMessage>, m: &Message, i: usize) -> Result<(), Error> {
+    let at = format!("messages[{i}]");
+    let mut texts = Vec::new();
+    let mut calls = Vec::new();
+    let mut results = Vec::new();
+    let mut has_image = false;
+    for part in &m.content {
+        match part {
+            Part::Text { text } => texts.push(ContentPart::Text { text: text.clone() }),
+            Part::Image { source } => {
+                has_image = true;
+                let url = match source {
+                    ImageSource::Url { url } => url.clone(),
+                    ImageSource::Base64 { media_type, data } => format!("data:{media_type};base64,{data}"),
+                };
+                texts.push(ContentPart::ImageUrl { image_url: ImageUrl { url, detail: None } });
+            }
+            Part::ToolCall(call) => calls.push(WireToolCall {
+                id: call.id.clone(),
+                kind: "function".into(),
+                function: FunctionCall { name: call.name.clone(), arguments: call.arguments.clone() },
+            }),
+            // OpenAI has no `is_error`: the content itself describes the failure.
+            Part::ToolResult(r) => results.push((r.tool_call_id.clone(), r.content.clone())),
+        }
+    }
+    for (tool_call_id, content) in results {
+        out.push(RequestMessage {
+            role: WireRole::Tool,
+            content: Some(MessageContent::Text(content)),
+            tool_calls: None,
+            tool_call_id: Some(tool_call_id),
+        });
+    }
+    let role = match m.role {
+        Role::Assistant => WireRole::Assistant,
+        Role::User | Role::Tool => WireRole::User,
+    };
+    if role == WireRole::Assistant && has_image {
+        return Err(Error::invalid_request("OpenAI assistant messages cannot hold images", Some(&at)));
+    }
+    if role == WireRole::User && !calls.is_empty() {
+        return Err(Error::invalid_request("tool calls belong in assistant messages", Some(&at)));
+    }
+    if texts.is_empty() && calls.is_empty() {
+        return Ok(());
+    }
+    let content = if texts.is_empty() {
+        None
+    } else if !has_image {
+        let joined: String =
+            texts.iter().map(|p| if let ContentPart::Text { text } = p { text.as_str() } else { "" }).collect();
+        Some(MessageContent::Text(joined))
+    } else {
+        Some(MessageContent::Parts(texts))
+    };
+    out.push(RequestMessage {
+        role,
+        content,
+        tool_calls: if calls.is_empty() { None } else { Some(calls) },
+        tool_call_id: None,
+    });
+    Ok(())
+}
+
+/// Extra fields an OpenAI target receives: its own (or code-built) fields as they are; from an
+/// Anthropic-shape request only what maps, and an InvalidRequest naming any field that does not.
+fn forwardable_extra(extra: &Extra) -> Result<Map<String, Value>, Error> {
+    match extra.origin.as_deref() {
+        None | Some(ORIGIN) => Ok(extra.fields.clone()),
+        Some(origin) => {
+            let mut out = Map::new();
+            for (key, value) in &extra.fields {
+                match key.as_str() {
+                    _ if value.is_null() => {}
+                    "metadata" => {
+                        if let Some(user) = value.get("user_id") {
+                            out.insert("user".into(), user.clone());
+                        }
+                    }
+                    _ => {
+                        return Err(Error::invalid_request(
+                            format!("field `{key}` of this {origin}-shape request has no equivalent in the OpenAI API"),
+                            Some(key),
+                        ));
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! OpenAI response ↔ neutral [`ChatResponse`]: `encode_response` for the gateway, `from_wire` for the client.
+
+use switchyard::{ChatResponse, Error, FinishReason, Message, Part, Role, ToolCall, Usage};
+
+use super::wire::{ChatCompletion, Choice, FunctionCall, ResponseMessage, WireToolCall, WireUsage};
+use crate::ids::{new_id, unix_now};
+
+/// The OpenAI name of a finish reason (a vendor-specific one becomes `stop`).
+pub fn finish_reason_str(reason: &FinishReason) -> &'static str {
+    match reason {
+        FinishReason::Stop | FinishReason::Other(_) => "stop",
+        FinishReason::Length => "length",
+        FinishReason::ToolCalls => "tool_calls",
+        FinishReason::ContentFilter => "content_filter",
+    }
+}
+
+/// Reads an OpenAI finish reason.
+pub fn parse_finish_reason(reason: &str) -> FinishReason {
+    match reason {
+        "stop" => FinishReason::Stop,
+        "length" => FinishReason::Length,
+        "tool_calls" | "function_call" => FinishReason::ToolCalls,
+        "content_filter" => FinishReason::ContentFilter,
+        other => FinishReason::Other(other.to_owned()),
+    }
+}
+
+/// Usage in OpenAI's shape.
+pub fn wire_usage(usage: Usage) -> WireUsage {
+    WireUsage {
+        prompt_tokens: usage.input_tokens,
+        completion_tokens: usage.output_tokens,
+        total_tokens: usage.input_tokens + usage.output_tokens,
+    }
+}
+
+/// The OpenAI body for a neutral response, naming `model` (the name the caller asked for).
+pub fn encode_response(response: &ChatResponse, model: &str) -> ChatCompletion {
+    let text = response.message.text();
+    let calls: Vec<WireToolCall> = response
+        .message
+        .tool_calls()
+        .map(|c| WireToolCall {
+            id: c.id.clone(),
+            kind: "function".into(),
+            function: FunctionCall { name: c.name.clone(), arguments: c.arguments.clone() },
+        })
+        .collect();
+    ChatCompletion {
+        id: if response.id.is_empty() { new_id("chatcmpl-") } else { response.id.clone() },
+        object: "chat.completion".into(),
+        created: unix_now(),
+        model: model.to_owned(),
+        choices: vec![Choice {
+            index: 0,
+            message: ResponseMessage {
+                role: "assistant".into(),
+                content: if text.is_empty() && !calls.is_empty() { None } else { Some(text) },
+                tool_calls: if calls.is_empty() { None } else { Some(calls) },
+                refusal: None,
+            },
+            finish_reason: Some(finish_reason_str(&response.finish_reason).to_owned()),
+            logprobs: None,
+        }],
+        usage: Some(wire_usage(response.usage)),
+    }
+}
+
+/// Reads an upstream OpenAI answer. A refusal or content-filter stop with no content is ContentFiltered.
+pub fn from_wire(wire: ChatCompletion) -> Result<ChatResponse, Error> {
+    let Some(choice) = wire.choices.into_iter().next() else {
+        return Err(Error::invalid_response("the response has no choices"));
+    };
+    let mut content = Vec::new();
+    let text = choice.message.content.unwrap_or_default();
+    if !text.is_empty() {
+        content.push(Part::Text { text });
+    }
+    for call in choice.message.tool_calls.unwrap_or_default() {
+        content.push(Part::ToolCall(ToolCall {
+            id: call.id,
+            name: call.function.name,
+            arguments: call.function.arguments,
+        }));
+    }
+    let finish_reason = match choice.finish_reason.as_deref() {
+        Some(reason) => parse_finish_reason(reason),
+        None => return Err(Error::invalid_response("the response's choice has no finish_reason")),
+    };
+    if content.is_empty() && (finish_reason == FinishReason::ContentFilter || choice.message.refusal.is_some()) {
+        let message =
+            choice.message.refusal.unwrap_or_else(|| "the provider's content filter stopped the answer".into());
+        return Err(Error::ContentFiltered { message });
+    }
+    let usage = wire.usage.unwrap_or_default();
+    Ok(ChatResponse {
+        id: wire.id,
+        model: wire.model,
+        message: Message { role: Role::Assistant, content },
+        finish_reason,
+        usage: Usage { input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens },
+        served_by: None,
+        attempts: Vec::new(),
+    })
+}

@@ -1,4 +1,5 @@
 //! FallbackManager: order, retries, error kinds, Retry-After, the all-failed error, runtime control.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

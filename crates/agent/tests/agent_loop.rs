@@ -220,3 +220,42 @@ fn the_builder_says_what_is_wrong() {
     let err = ReactAgent::builder().model(model).tools([spaced]).build().unwrap_err();
     assert!(err.to_string().contains("`has space` is not allowed"), "{err}");
 }
+
+struct SetOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_stream_cancels_the_running_tools() {
+    let started = Arc::new(AtomicUsize::new(0));
+    let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (s, d) = (started.clone(), dropped.clone());
+    let tool = fn_tool("hang", "never answers", json!({"type": "object"}), move |_: NoArgs| {
+        let guard = SetOnDrop(d.clone());
+        s.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let _guard = guard;
+            futures::future::pending::<Result<String, ToolError>>().await
+        }
+    });
+    let model = SimModel::new("m").script([asks(vec![call("1", "hang", json!({}))])]);
+    let agent = ReactAgent::builder().model(shared(&model)).tools([tool]).build().unwrap();
+
+    let mut stream = Box::pin(agent.stream("go"));
+    let mut seen = Vec::new();
+    while let Ok(Some(item)) =
+        tokio::time::timeout(Duration::from_secs(60), futures::StreamExt::next(&mut stream)).await
+    {
+        seen.push(item.unwrap());
+    }
+    assert_eq!(labels(&seen), ["1:call hang"]);
+    assert_eq!(started.load(Ordering::SeqCst), 1);
+    assert!(!dropped.load(Ordering::SeqCst));
+
+    drop(stream);
+    assert!(dropped.load(Ordering::SeqCst), "the tool's future was dropped with the stream");
+}

@@ -276,23 +276,21 @@ impl EventDecoder for StreamDecoder {
                 self.blocks.push((index, kind));
             }
             StreamEvent::ContentBlockDelta { index, delta } => match (self.kind_mut(index), delta) {
-                (Some(BlockKind::Text), BlockDelta::TextDelta { text }) => {
-                    if !text.is_empty() {
-                        self.saw_content = true;
-                        out.push(ChatChunk::Text { text });
-                    }
+                (Some(BlockKind::Text), BlockDelta::TextDelta { text }) if !text.is_empty() => {
+                    self.saw_content = true;
+                    out.push(ChatChunk::Text { text });
                 }
-                (Some(BlockKind::Tool { ordinal, has_input }), BlockDelta::InputJsonDelta { partial_json }) => {
-                    if !partial_json.is_empty() {
-                        *has_input = true;
-                        let index = *ordinal;
-                        out.push(ChatChunk::ToolCall(ToolCallDelta {
-                            index,
-                            id: None,
-                            name: None,
-                            arguments: partial_json,
-                        }));
-                    }
+                (Some(BlockKind::Tool { ordinal, has_input }), BlockDelta::InputJsonDelta { partial_json })
+                    if !partial_json.is_empty() =>
+                {
+                    *has_input = true;
+                    let index = *ordinal;
+                    out.push(ChatChunk::ToolCall(ToolCallDelta {
+                        index,
+                        id: None,
+                        name: None,
+                        arguments: partial_json,
+                    }));
                 }
                 (None, _) => {
                     return Err(Error::invalid_response(format!("content_block_delta for unknown block {index}")));

@@ -1,11 +1,13 @@
 //! The OpenAI chat-completions API: wire types, the codecs the gateway speaks it with, and the client.
 
+mod client;
 mod error;
 mod request;
 mod response;
 mod stream;
 pub mod wire;
 
+pub use client::OpenAiClient;
 pub use error::{error_body, parse_error};
 pub use request::{
     DecodedRequest, ORIGIN, decode, decode_request, from_wire as request_from_wire, to_wire as request_to_wire,

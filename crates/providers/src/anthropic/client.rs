@@ -1,0 +1,82 @@
+//! The Anthropic client: `POST {base_url}/v1/messages` with `x-api-key` and `anthropic-version`.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use switchyard::{ChatModel, ChatRequest, ChatResponse, ChatStream, Error};
+use tokio::time::Instant;
+use tracing::debug;
+
+use super::error::parse_error;
+use super::request::to_wire;
+use super::response::from_wire;
+use super::stream::StreamDecoder;
+use super::wire::MessagesResponse;
+use crate::build_error::ProviderError;
+use crate::chunk_stream::chunk_stream;
+use crate::config::ProviderConfig;
+use crate::http::{Auth, HttpClient, not_json};
+
+/// The `anthropic-version` header every request carries.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// A [`ChatModel`] for the Anthropic Messages API.
+#[derive(Clone)]
+pub struct AnthropicClient {
+    name: String,
+    model: String,
+    max_tokens: u32,
+    http: HttpClient,
+}
+
+impl AnthropicClient {
+    /// Builds the client (one connection pool) from its config.
+    pub fn new(config: ProviderConfig) -> Result<Self, ProviderError> {
+        let http =
+            HttpClient::new(&config, "/v1/messages", Auth::XApiKey, &[("anthropic-version", ANTHROPIC_VERSION)])?;
+        Ok(Self { name: config.name, model: config.model, max_tokens: config.max_tokens, http })
+    }
+
+    fn body(&self, request: &ChatRequest, stream: bool) -> Result<Vec<u8>, Error> {
+        let wire = to_wire(request, &self.model, self.max_tokens, stream)?;
+        serde_json::to_vec(&wire).map_err(|e| Error::invalid_request(format!("cannot encode the request: {e}"), None))
+    }
+}
+
+impl fmt::Debug for AnthropicClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AnthropicClient")
+            .field("name", &self.name)
+            .field("model", &self.model)
+            .field("max_tokens", &self.max_tokens)
+            .field("url", &self.http.url())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl ChatModel for AnthropicClient {
+    async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, Error> {
+        let body = self.body(&request, false)?;
+        let start = Instant::now();
+        debug!(provider = %self.name, model = %self.model, "messages");
+        let response = self.http.send(body, start).await?;
+        if !response.status().is_success() {
+            return Err(self.http.status_error(response, start, parse_error).await);
+        }
+        let body = self.http.read_body(response, start).await?;
+        let wire: MessagesResponse = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
+        from_wire(wire)
+    }
+
+    async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
+        let body = self.body(&request, true)?;
+        let start = Instant::now();
+        debug!(provider = %self.name, model = %self.model, "streaming messages");
+        let response = self.http.send(body, start).await?;
+        if !response.status().is_success() {
+            return Err(self.http.status_error(response, start, parse_error).await);
+        }
+        Ok(chunk_stream(response, self.http.clone(), StreamDecoder::new(), start))
+    }
+}

@@ -1,0 +1,134 @@
+//! Turns a streaming HTTP response into a [`ChatStream`]: SSE parsing, the vendor decoder, and the
+//! first-chunk, idle and total limits. Dropping the stream drops the response, closing the connection.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use switchyard::{ChatChunk, ChatStream, Error, TimeoutPhase};
+use tokio::time::Instant;
+
+use crate::event_decoder::EventDecoder;
+use crate::http::{HttpClient, Limit};
+use crate::sse::{SseEvent, SseParser};
+
+struct State<D> {
+    body: BoxStream<'static, Result<Bytes, reqwest::Error>>,
+    http: HttpClient,
+    parser: SseParser,
+    decoder: D,
+    start: Instant,
+    pending: VecDeque<Result<ChatChunk, Error>>,
+    saw_content: bool,
+    finished: bool,
+}
+
+impl<D: EventDecoder> State<D> {
+    /// Before content: first-chunk (or, without one, idle) and total. After: idle and total.
+    fn limit(&self) -> Limit {
+        let t = self.http.timeouts();
+        let limit = Limit::none().or(self.start, TimeoutPhase::Total, t.total);
+        if self.saw_content || t.first_chunk.is_none() {
+            limit.or(Instant::now(), TimeoutPhase::Idle, t.idle)
+        } else {
+            limit.or(self.start, TimeoutPhase::FirstChunk, t.first_chunk)
+        }
+    }
+
+    fn fail(&mut self, error: Error) {
+        self.pending.push_back(Err(error));
+        self.finished = true;
+    }
+
+    fn decode(&mut self, events: Vec<SseEvent>) {
+        let mut chunks = Vec::new();
+        for mut event in events {
+            event.data = self.http.redact(&event.data);
+            match self.decoder.event(&event, &mut chunks) {
+                Ok(false) => {}
+                Ok(true) => {
+                    self.finished = true;
+                    break;
+                }
+                Err(e) => {
+                    self.push_chunks(chunks);
+                    self.fail(e);
+                    return;
+                }
+            }
+        }
+        self.push_chunks(chunks);
+    }
+
+    fn push_chunks(&mut self, chunks: Vec<ChatChunk>) {
+        for chunk in chunks {
+            self.saw_content |= chunk.is_content();
+            self.pending.push_back(Ok(chunk));
+        }
+    }
+
+    async fn next(mut self) -> Option<(Result<ChatChunk, Error>, Self)> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Some((item, self));
+            }
+            if self.finished {
+                return None;
+            }
+            let limit = self.limit();
+            let read = match limit.run(self.body.next()).await {
+                Ok(read) => read,
+                Err(timeout) => {
+                    self.fail(timeout);
+                    continue;
+                }
+            };
+            match read {
+                Some(Ok(bytes)) => {
+                    let mut events = Vec::new();
+                    let parsed = self.parser.push(&bytes, &mut events);
+                    self.decode(events);
+                    if let Err(too_long) = parsed
+                        && !self.finished
+                    {
+                        self.fail(Error::invalid_response(too_long.to_string()));
+                    }
+                }
+                Some(Err(e)) => {
+                    let error = self.http.transport_error(&e);
+                    self.fail(error);
+                }
+                None => {
+                    let mut chunks = Vec::new();
+                    let ended = self.decoder.end(&mut chunks);
+                    self.push_chunks(chunks);
+                    match ended {
+                        Ok(()) => self.finished = true,
+                        Err(e) => self.fail(e),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reads `response` (a 2xx SSE response) with `decoder`, under the client's limits counted from `start`.
+pub(crate) fn chunk_stream<D: EventDecoder>(
+    response: reqwest::Response,
+    http: HttpClient,
+    decoder: D,
+    start: Instant,
+) -> ChatStream {
+    let state = State {
+        body: response.bytes_stream().boxed(),
+        http,
+        parser: SseParser::default(),
+        decoder,
+        start,
+        pending: VecDeque::new(),
+        saw_content: false,
+        finished: false,
+    };
+    ChatStream::new(futures::stream::unfold(state, State::next))
+}

@@ -1,0 +1,224 @@
+//! The HTTP side shared by both clients: the pooled client, sending with time limits, status → error.
+
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use switchyard::{Error, TimeoutPhase};
+use tokio::time::Instant;
+
+use crate::build_error::ProviderError;
+use crate::classify::{excerpt, parse_retry_after};
+use crate::config::{ApiKey, ProviderConfig, Timeouts};
+
+/// Bodies larger than this are refused rather than buffered (non-streamed answers and error bodies).
+const MAX_BODY: usize = 32 * 1024 * 1024;
+
+/// One provider's HTTP client: pooled connections, its own credentials, its time limits.
+#[derive(Clone)]
+pub(crate) struct HttpClient {
+    client: reqwest::Client,
+    url: String,
+    timeouts: Timeouts,
+    key: Option<ApiKey>,
+}
+
+/// How the provider authenticates.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Auth {
+    /// `Authorization: Bearer <key>` (OpenAI-compatible).
+    Bearer,
+    /// `x-api-key: <key>` (Anthropic).
+    XApiKey,
+}
+
+impl HttpClient {
+    /// Builds the client: `path` is appended to the base URL; `fixed` headers go with every request.
+    pub(crate) fn new(
+        config: &ProviderConfig,
+        path: &str,
+        auth: Auth,
+        fixed: &[(&'static str, &'static str)],
+    ) -> Result<Self, ProviderError> {
+        let base = config.base_url.trim_end_matches('/');
+        if !(base.starts_with("http://") || base.starts_with("https://")) || reqwest::Url::parse(base).is_err() {
+            return Err(ProviderError::InvalidBaseUrl {
+                provider: config.name.clone(),
+                url: config.base_url.clone(),
+                example: config.kind.default_base_url(),
+            });
+        }
+        let mut headers = HeaderMap::new();
+        for (name, value) in fixed {
+            headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+        }
+        for (name, value) in &config.headers {
+            let invalid = || ProviderError::InvalidHeader { provider: config.name.clone(), name: name.clone() };
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid())?;
+            let value = HeaderValue::from_str(value).map_err(|_| invalid())?;
+            headers.insert(name, value);
+        }
+        if let Some(key) = &config.api_key {
+            let (name, text) = match auth {
+                Auth::Bearer => (http::header::AUTHORIZATION, format!("Bearer {}", key.expose())),
+                Auth::XApiKey => (HeaderName::from_static("x-api-key"), key.expose().to_owned()),
+            };
+            let mut value = HeaderValue::from_str(&text)
+                .map_err(|_| ProviderError::InvalidApiKey { provider: config.name.clone() })?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        let mut builder =
+            reqwest::Client::builder().default_headers(headers).pool_idle_timeout(Duration::from_secs(90));
+        if let Some(connect) = config.timeouts.connect {
+            builder = builder.connect_timeout(connect);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| ProviderError::Client { provider: config.name.clone(), reason: e.to_string() })?;
+        Ok(Self { client, url: format!("{base}{path}"), timeouts: config.timeouts, key: config.api_key.clone() })
+    }
+
+    /// The full endpoint URL.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The configured time limits.
+    pub(crate) fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// Removes this provider's key from upstream text that is about to become an error message.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        match &self.key {
+            Some(key) if !key.expose().is_empty() => text.replace(key.expose(), "[redacted]"),
+            _ => text.to_owned(),
+        }
+    }
+
+    /// Sends `body` and waits for the response headers, within the first-chunk and total limits.
+    pub(crate) async fn send(&self, body: Vec<u8>, start: Instant) -> Result<reqwest::Response, Error> {
+        let request = self.client.post(&self.url).header(http::header::CONTENT_TYPE, "application/json").body(body);
+        let limit = Limit::before_content(start, self.timeouts);
+        limit.run(async { request.send().await.map_err(|e| self.transport_error(&e)) }).await?
+    }
+
+    /// Reads a whole (bounded) body within the first-chunk and total limits.
+    pub(crate) async fn read_body(&self, response: reqwest::Response, start: Instant) -> Result<Vec<u8>, Error> {
+        let limit = Limit::before_content(start, self.timeouts);
+        limit
+            .run(async {
+                let mut body = Vec::new();
+                let mut stream = response.bytes_stream();
+                while let Some(piece) = stream.next().await {
+                    let piece = piece.map_err(|e| self.transport_error(&e))?;
+                    if body.len() + piece.len() > MAX_BODY {
+                        return Err(Error::invalid_response(format!("response body larger than {MAX_BODY} bytes")));
+                    }
+                    body.extend_from_slice(&piece);
+                }
+                Ok(body)
+            })
+            .await?
+    }
+
+    /// A non-2xx response → the engine's error, via the vendor's body parser.
+    pub(crate) async fn status_error(
+        &self,
+        response: reqwest::Response,
+        start: Instant,
+        parse: fn(Option<u16>, &str, Option<Duration>) -> Error,
+    ) -> Error {
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers());
+        let body = match self.read_body(response, start).await {
+            Ok(body) => body,
+            Err(e) => return e,
+        };
+        let text = self.redact(&String::from_utf8_lossy(&body));
+        parse(Some(status), &text, retry_after)
+    }
+
+    /// A reqwest failure → Timeout (connect) or Connection, never showing credentials.
+    pub(crate) fn transport_error(&self, e: &reqwest::Error) -> Error {
+        if e.is_connect()
+            && e.is_timeout()
+            && let Some(after) = self.timeouts.connect
+        {
+            return Error::Timeout { phase: TimeoutPhase::Connect, after };
+        }
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Error::Connection { message: self.redact(&message) }
+    }
+}
+
+/// `retry-after-ms` (OpenAI SDKs read it) or `Retry-After` (seconds or an HTTP date).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    if let Some(ms) =
+        headers.get("retry-after-ms").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<f64>().ok())
+        && ms.is_finite()
+        && ms >= 0.0
+    {
+        return Some(Duration::from_secs_f64(ms / 1000.0));
+    }
+    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
+    parse_retry_after(value, SystemTime::now())
+}
+
+/// The earliest of several time limits, and which phase it belongs to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limit {
+    pub(crate) at: Option<Instant>,
+    pub(crate) phase: TimeoutPhase,
+    pub(crate) after: Duration,
+}
+
+impl Limit {
+    /// No limit.
+    pub(crate) fn none() -> Self {
+        Self { at: None, phase: TimeoutPhase::Total, after: Duration::ZERO }
+    }
+
+    /// Keeps whichever of `self` and `phase` (`after` from `from`) comes first.
+    pub(crate) fn or(self, from: Instant, phase: TimeoutPhase, after: Option<Duration>) -> Self {
+        let Some(after) = after else { return self };
+        let at = from + after;
+        match self.at {
+            Some(current) if current <= at => self,
+            _ => Self { at: Some(at), phase, after },
+        }
+    }
+
+    /// The limit before any content has arrived: first chunk and total.
+    pub(crate) fn before_content(start: Instant, t: Timeouts) -> Self {
+        Self::none().or(start, TimeoutPhase::Total, t.total).or(start, TimeoutPhase::FirstChunk, t.first_chunk)
+    }
+
+    /// The error when this limit fires.
+    pub(crate) fn error(self) -> Error {
+        Error::Timeout { phase: self.phase, after: self.after }
+    }
+
+    /// Runs `fut` within this limit.
+    pub(crate) async fn run<T>(self, fut: impl Future<Output = T>) -> Result<T, Error> {
+        match self.at {
+            None => Ok(fut.await),
+            Some(at) => tokio::time::timeout_at(at, fut).await.map_err(|_| self.error()),
+        }
+    }
+}
+
+/// A 200 body that should be JSON but is not.
+pub(crate) fn not_json(body: &[u8], e: &serde_json::Error) -> Error {
+    Error::invalid_response(format!(
+        "response body is not the expected JSON ({e}): {}",
+        excerpt(&String::from_utf8_lossy(body))
+    ))
+}

@@ -1,0 +1,76 @@
+//! The OpenAI-compatible client: `POST {base_url}/chat/completions`, whole or streamed.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use switchyard::{ChatModel, ChatRequest, ChatResponse, ChatStream, Error};
+use tokio::time::Instant;
+use tracing::debug;
+
+use super::error::parse_error;
+use super::request::to_wire;
+use super::response::from_wire;
+use super::stream::StreamDecoder;
+use super::wire::ChatCompletion;
+use crate::build_error::ProviderError;
+use crate::chunk_stream::chunk_stream;
+use crate::config::ProviderConfig;
+use crate::http::{Auth, HttpClient, not_json};
+
+/// A [`ChatModel`] for OpenAI and every OpenAI-compatible API (DeepSeek, vLLM, Ollama, OpenRouter, Groq…).
+#[derive(Clone)]
+pub struct OpenAiClient {
+    name: String,
+    model: String,
+    http: HttpClient,
+}
+
+impl OpenAiClient {
+    /// Builds the client (one connection pool) from its config.
+    pub fn new(config: ProviderConfig) -> Result<Self, ProviderError> {
+        let http = HttpClient::new(&config, "/chat/completions", Auth::Bearer, &[])?;
+        Ok(Self { name: config.name, model: config.model, http })
+    }
+
+    fn body(&self, request: &ChatRequest, stream: bool) -> Result<Vec<u8>, Error> {
+        let wire = to_wire(request, &self.model, stream)?;
+        serde_json::to_vec(&wire).map_err(|e| Error::invalid_request(format!("cannot encode the request: {e}"), None))
+    }
+}
+
+impl fmt::Debug for OpenAiClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenAiClient")
+            .field("name", &self.name)
+            .field("model", &self.model)
+            .field("url", &self.http.url())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl ChatModel for OpenAiClient {
+    async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, Error> {
+        let body = self.body(&request, false)?;
+        let start = Instant::now();
+        debug!(provider = %self.name, model = %self.model, "chat completion");
+        let response = self.http.send(body, start).await?;
+        if !response.status().is_success() {
+            return Err(self.http.status_error(response, start, parse_error).await);
+        }
+        let body = self.http.read_body(response, start).await?;
+        let wire: ChatCompletion = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
+        from_wire(wire)
+    }
+
+    async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
+        let body = self.body(&request, true)?;
+        let start = Instant::now();
+        debug!(provider = %self.name, model = %self.model, "streaming chat completion");
+        let response = self.http.send(body, start).await?;
+        if !response.status().is_success() {
+            return Err(self.http.status_error(response, start, parse_error).await);
+        }
+        Ok(chunk_stream(response, self.http.clone(), StreamDecoder::new(), start))
+    }
+}

@@ -1,0 +1,109 @@
+//! The behaviour the simulated upstream gives a model, read from the model name's last `-`-separated word.
+
+use std::time::Duration;
+
+/// What the simulated upstream does for one request, chosen by the model name's last `-`-separated word.
+///
+/// Unknown words (and words whose number does not parse, e.g. `slow`) behave like `ok`, so ordinary model
+/// names such as `gpt-4o` answer normally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// `ok`: a normal answer.
+    Ok,
+    /// `500`, `503`, `529`, `429` (with `Retry-After: 1`), `401`, `400`: that status with the vendor's error body.
+    Status(u16),
+    /// `ctxlen`: 400 with the vendor's context-length error.
+    ContextLength,
+    /// `hang`: no answer at all (not even headers) until the server shuts down.
+    Hang,
+    /// `slowN`: the answer (its headers, when streaming) comes after N ms.
+    Slow(Duration),
+    /// `ttfbN`: N ms before the first chunk (before the whole answer when not streaming).
+    Ttfb(Duration),
+    /// `flakyN`: the first N calls for this model name fail with 503, later ones answer normally.
+    Flaky(u64),
+    /// `breakN`: the stream is dropped after N content chunks (the body is cut off when not streaming).
+    Break(usize),
+    /// `stallN`: N content chunks, then silence with the connection open (headers, then silence, when not
+    /// streaming).
+    Stall(usize),
+    /// `sseerr`: a 200 stream whose first event is the vendor's in-stream error (not streaming: a 200 whose
+    /// body is that error object).
+    SseError,
+    /// `errtext`: a 200 whose text starts with `Exception:`.
+    ErrText,
+    /// `empty`: a 200 with empty content.
+    Empty,
+    /// `badjson`: a 200 whose body (or stream event) is not JSON.
+    BadJson,
+}
+
+impl Fault {
+    /// Reads the behaviour from a model name, e.g. `gpt-4o-503` or `claude-slow200`.
+    pub fn of_model(model: &str) -> Fault {
+        let word = model.rsplit('-').next().unwrap_or(model);
+        let number = |prefix: &str| word.strip_prefix(prefix).and_then(|n| n.parse::<u64>().ok());
+        match word {
+            "ok" => return Fault::Ok,
+            "500" | "503" | "529" | "429" | "401" | "400" => {
+                return word.parse().map_or(Fault::Ok, Fault::Status);
+            }
+            "ctxlen" => return Fault::ContextLength,
+            "hang" => return Fault::Hang,
+            "sseerr" => return Fault::SseError,
+            "errtext" => return Fault::ErrText,
+            "empty" => return Fault::Empty,
+            "badjson" => return Fault::BadJson,
+            _ => {}
+        }
+        let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        if let Some(n) = number("slow") {
+            Fault::Slow(Duration::from_millis(n))
+        } else if let Some(n) = number("ttfb") {
+            Fault::Ttfb(Duration::from_millis(n))
+        } else if let Some(n) = number("flaky") {
+            Fault::Flaky(n)
+        } else if let Some(n) = number("break") {
+            Fault::Break(count(n))
+        } else if let Some(n) = number("stall") {
+            Fault::Stall(count(n))
+        } else {
+            Fault::Ok
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_word_decides() {
+        let cases = [
+            ("gpt-4o-ok", Fault::Ok),
+            ("gpt-4o", Fault::Ok),
+            ("ok", Fault::Ok),
+            ("m-503", Fault::Status(503)),
+            ("claude-sonnet-529", Fault::Status(529)),
+            ("m-429", Fault::Status(429)),
+            ("m-ctxlen", Fault::ContextLength),
+            ("m-hang", Fault::Hang),
+            ("m-slow250", Fault::Slow(Duration::from_millis(250))),
+            ("m-ttfb50", Fault::Ttfb(Duration::from_millis(50))),
+            ("m-flaky2", Fault::Flaky(2)),
+            ("m-break3", Fault::Break(3)),
+            ("m-stall0", Fault::Stall(0)),
+            ("m-sseerr", Fault::SseError),
+            ("m-errtext", Fault::ErrText),
+            ("m-empty", Fault::Empty),
+            ("m-badjson", Fault::BadJson),
+            ("m-slow", Fault::Ok),
+            ("m-slowx", Fault::Ok),
+            ("m-418", Fault::Ok),
+            ("", Fault::Ok),
+        ];
+        for (model, fault) in cases {
+            assert_eq!(Fault::of_model(model), fault, "{model}");
+        }
+    }
+}

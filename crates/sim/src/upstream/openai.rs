@@ -1,0 +1,250 @@
+//! The OpenAI chat-completions shapes: `POST /v1/chat/completions` with `Authorization: Bearer KEY`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::http::HeaderMap;
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use super::conversation::{Answer, Conversation, Last, text_of, words_in};
+use super::wire::{Failure, Frames, Parsed, Wire, bearer, data_event};
+
+/// The OpenAI API.
+pub(crate) struct OpenAi;
+
+static NO_SCHEMA: Value = Value::Null;
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn error(message: &str, kind: &str, param: Option<&str>, code: Option<&str>) -> Value {
+    json!({"error": {"message": message, "type": kind, "param": param, "code": code}})
+}
+
+fn usage(input: u64, output: u64) -> Value {
+    json!({"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output})
+}
+
+impl Wire for OpenAi {
+    const REQUEST_ID_HEADER: &'static str = "x-request-id";
+
+    fn check_key(headers: &HeaderMap, key: &str) -> Result<(), Failure> {
+        match bearer(headers) {
+            None => Err(Failure::MissingKey),
+            Some(sent) if sent == key => Ok(()),
+            Some(_) => Err(Failure::WrongKey),
+        }
+    }
+
+    fn read<'a>(request: &'a Value, _headers: &HeaderMap) -> Result<Parsed<'a>, Failure> {
+        let Some(model) = request.get("model").and_then(Value::as_str) else {
+            return Err(Failure::bad_request("you must provide a model parameter", Some("model")));
+        };
+        let Some(messages) = request.get("messages").and_then(Value::as_array) else {
+            return Err(Failure::bad_request("Missing required parameter: 'messages'.", Some("messages")));
+        };
+        if messages.is_empty() {
+            return Err(Failure::bad_request(
+                "Invalid 'messages': empty array. Expected at least 1 message.",
+                Some("messages"),
+            ));
+        }
+        let mut input_tokens = 0;
+        for message in messages {
+            input_tokens += message.get("content").map_or(0, words_in);
+            if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
+                input_tokens += calls.len() as u64;
+            }
+        }
+        let last = messages.last().map_or(Last::Other, |m| {
+            let content = m.get("content").unwrap_or(&Value::Null);
+            match m.get("role").and_then(Value::as_str) {
+                Some("tool") => Last::ToolResult(text_of(content)),
+                Some("user") => Last::User(text_of(content)),
+                _ => Last::Other,
+            }
+        });
+        let tool_choice = request.get("tool_choice");
+        let first_tool = request
+            .get("tools")
+            .and_then(Value::as_array)
+            .and_then(|tools| tools.first())
+            .and_then(|tool| tool.get("function"))
+            .and_then(|f| Some((f.get("name")?.as_str()?, f.get("parameters").unwrap_or(&NO_SCHEMA))))
+            .filter(|_| tool_choice.and_then(Value::as_str) != Some("none"));
+        let forced_tool = match tool_choice {
+            Some(Value::String(s)) if s == "required" => Some(None),
+            Some(choice @ Value::Object(_)) => {
+                Some(choice.get("function").and_then(|f| f.get("name")).and_then(Value::as_str))
+            }
+            _ => None,
+        };
+        let stream = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
+        let include_usage = request
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        Ok(Parsed {
+            model,
+            stream,
+            include_usage,
+            conversation: Conversation { input_tokens, last, first_tool, forced_tool },
+        })
+    }
+
+    fn error_body(failure: &Failure) -> Value {
+        match failure {
+            Failure::Status(429) => error(
+                "Rate limit reached for requests (simulated). Please try again in 1s.",
+                "requests",
+                None,
+                Some("rate_limit_exceeded"),
+            ),
+            Failure::Status(401) => error(
+                "Incorrect API key provided (simulated 401).",
+                "invalid_request_error",
+                None,
+                Some("invalid_api_key"),
+            ),
+            Failure::Status(400) => error("Invalid request (simulated 400).", "invalid_request_error", None, None),
+            Failure::Status(503) => {
+                error("The engine is currently overloaded, please try again later.", "server_error", None, None)
+            }
+            Failure::Status(529) => error("The server is overloaded (simulated 529).", "server_error", None, None),
+            Failure::Status(_) => error(
+                "The server had an error while processing your request. Sorry about that!",
+                "server_error",
+                None,
+                None,
+            ),
+            Failure::ContextLength => error(
+                "This model's maximum context length is 128000 tokens. However, your messages resulted in 200000 \
+                 tokens. Please reduce the length of the messages.",
+                "invalid_request_error",
+                Some("messages"),
+                Some("context_length_exceeded"),
+            ),
+            Failure::MissingKey => error(
+                "You didn't provide an API key. You need to provide your API key in an Authorization header using \
+                 Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                "invalid_request_error",
+                None,
+                None,
+            ),
+            Failure::WrongKey => error(
+                "Incorrect API key provided. Check the key the simulated upstream was started with.",
+                "invalid_request_error",
+                None,
+                Some("invalid_api_key"),
+            ),
+            Failure::BadRequest { message, param } => error(message, "invalid_request_error", *param, None),
+        }
+    }
+
+    fn complete(id: u64, model: &str, answer: &Answer, input_tokens: u64) -> Value {
+        let (message, finish) = match answer {
+            Answer::Text(text) => (json!({"role": "assistant", "content": text, "refusal": null}), "stop"),
+            Answer::ToolCall { name, arguments } => (
+                json!({
+                    "role": "assistant",
+                    "content": null,
+                    "tool_calls": [{
+                        "id": format!("call_sim{id}"),
+                        "type": "function",
+                        "function": {"name": name, "arguments": arguments},
+                    }],
+                    "refusal": null,
+                }),
+                "tool_calls",
+            ),
+        };
+        json!({
+            "id": format!("chatcmpl-sim{id}"),
+            "object": "chat.completion",
+            "created": now(),
+            "model": model,
+            "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
+            "usage": usage(input_tokens, answer.output_tokens()),
+            "system_fingerprint": null,
+        })
+    }
+
+    fn stream(id: u64, model: &str, answer: &Answer, input_tokens: u64, include_usage: bool) -> Frames {
+        let chunk_id = format!("chatcmpl-sim{id}");
+        let created = now();
+        let chunk = |delta: Value, finish: Option<&str>| {
+            let mut c = json!({
+                "id": chunk_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": null,
+                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+            });
+            if include_usage {
+                c["usage"] = Value::Null;
+            }
+            data_event(&c)
+        };
+        let mut frames = Frames::default();
+        let finish = match answer {
+            Answer::Text(_) => {
+                frames.head.push(chunk(json!({"role": "assistant", "content": "", "refusal": null}), None));
+                for piece in answer.pieces() {
+                    frames.content.push(chunk(json!({"content": piece}), None));
+                }
+                "stop"
+            }
+            Answer::ToolCall { name, .. } => {
+                frames.content.push(chunk(
+                    json!({
+                        "role": "assistant",
+                        "content": null,
+                        "tool_calls": [{
+                            "index": 0,
+                            "id": format!("call_sim{id}"),
+                            "type": "function",
+                            "function": {"name": name, "arguments": ""},
+                        }],
+                        "refusal": null,
+                    }),
+                    None,
+                ));
+                for piece in answer.pieces() {
+                    frames
+                        .content
+                        .push(chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}), None));
+                }
+                "tool_calls"
+            }
+        };
+        frames.tail.push(chunk(json!({}), Some(finish)));
+        if include_usage {
+            frames.tail.push(data_event(&json!({
+                "id": chunk_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": null,
+                "choices": [],
+                "usage": usage(input_tokens, answer.output_tokens()),
+            })));
+        }
+        frames.tail.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        frames
+    }
+
+    fn stream_error_event() -> Bytes {
+        data_event(&Self::stream_error_body())
+    }
+
+    fn stream_error_body() -> Value {
+        error("The server is overloaded (simulated in-stream error).", "server_error", None, None)
+    }
+
+    fn bad_json_event() -> Bytes {
+        Bytes::from_static(b"data: {\"id\": \"chatcmpl-sim\", \"choices\": [{\"delta\": \n\ndata: [DONE]\n\n")
+    }
+}

@@ -27,13 +27,13 @@ impl ModelInterceptor for Tag {
     }
 
     async fn intercept(&self, mut request: ChatRequest, next: Next<'_>) -> Result<ChatResponse, Error> {
-        self.log.lock().unwrap().push(format!("complete {}", self.name));
+        self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(format!("complete {}", self.name));
         request.system = Some(format!("{}+{}", request.system.unwrap_or_default(), self.name));
         next.complete(request).await
     }
 
     async fn intercept_stream(&self, mut request: ChatRequest, next: Next<'_>) -> Result<ChatStream, Error> {
-        self.log.lock().unwrap().push(format!("stream {}", self.name));
+        self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(format!("stream {}", self.name));
         request.system = Some(format!("{}+{}", request.system.unwrap_or_default(), self.name));
         next.stream(request).await
     }

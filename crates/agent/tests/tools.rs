@@ -207,10 +207,13 @@ impl ToolInterceptor for Tag {
     }
 
     async fn intercept(&self, request: ToolCallRequest, next: ToolNext<'_>) -> Result<ToolCallResponse, ToolError> {
-        self.log.lock().unwrap().push(format!("enter {} {}", self.name, request.name));
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(format!("enter {} {}", self.name, request.name));
         let mut response = next.call(request).await?;
         response.content.push_str(&format!(" <{}", self.name));
-        self.log.lock().unwrap().push(format!("leave {}", self.name));
+        self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(format!("leave {}", self.name));
         Ok(response)
     }
 }

@@ -8,17 +8,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use common::*;
 use switchyard::{FallbackManager, ModelFallback, SharedModel};
 use switchyard_agent::{AgentEvent, ReactAgent};
-use switchyard_providers::{ApiKey, ProviderConfig, ProviderKind, build_model};
+use switchyard_providers::{ApiKey, ProviderConfig, ProviderError, ProviderKind, build_model};
 use switchyard_sim::{DEFAULT_API_KEY, Upstream, UpstreamConfig};
 
-fn client(upstream: &Upstream, kind: ProviderKind, model: &str) -> SharedModel {
+fn client(upstream: &Upstream, kind: ProviderKind, model: &str) -> Result<SharedModel, ProviderError> {
     let mut config = ProviderConfig::new(kind, kind.as_str(), model);
     config.base_url = match kind {
         ProviderKind::OpenAi => upstream.openai_base_url(),
         ProviderKind::Anthropic => upstream.anthropic_base_url(),
     };
     config.api_key = Some(ApiKey::new(DEFAULT_API_KEY));
-    build_model(config).unwrap()
+    build_model(config)
 }
 
 #[tokio::test]
@@ -27,7 +27,7 @@ async fn a_tool_round_works_over_both_apis_in_both_modes() {
     for kind in [ProviderKind::OpenAi, ProviderKind::Anthropic] {
         let calls = Arc::new(AtomicUsize::new(0));
         let agent = ReactAgent::builder()
-            .model(client(&upstream, kind, "sim-ok"))
+            .model(client(&upstream, kind, "sim-ok").unwrap())
             .tools([calculator(calls.clone()), clock()])
             .build()
             .unwrap();
@@ -53,10 +53,10 @@ async fn a_tool_round_works_over_both_apis_in_both_modes() {
 async fn a_failing_openai_primary_falls_back_to_anthropic() {
     let upstream = Upstream::start(UpstreamConfig::default()).await.unwrap();
     let manager = FallbackManager::builder()
-        .target(ModelFallback::new("openai", "sim-503"), client(&upstream, ProviderKind::OpenAi, "sim-503"))
+        .target(ModelFallback::new("openai", "sim-503"), client(&upstream, ProviderKind::OpenAi, "sim-503").unwrap())
         .target(
             ModelFallback::new("anthropic", "sim-ok").with_priority(1),
-            client(&upstream, ProviderKind::Anthropic, "sim-ok"),
+            client(&upstream, ProviderKind::Anthropic, "sim-ok").unwrap(),
         )
         .build()
         .unwrap();

@@ -121,7 +121,8 @@ pub enum ModelsAction {
         /// Target id.
         id: String,
         /// New priority.
-        priority: u32,
+        #[arg(allow_negative_numbers = true)]
+        priority: i32,
         /// Only in this route.
         #[arg(long)]
         route: Option<String>,

@@ -3,5 +3,16 @@
 //!
 //! The binary is a thin shell over this library so tests build the same app the binary serves.
 
+pub mod auth;
 pub mod cli;
+pub mod codec;
+pub mod commands;
 pub mod config;
+pub mod default_config;
+pub mod error;
+pub mod metrics;
+pub mod request_id;
+pub mod routes;
+pub mod server;
+pub mod sse;
+pub mod state;

@@ -1,36 +1,55 @@
-//! The `switchyard` binary.
+//! The `switchyard` binary: parses the command line and runs one subcommand.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use switchyard_gateway::cli::{Cli, Command};
-use switchyard_gateway::config::Config;
+use switchyard_gateway::commands;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter(&cli.command).into()),
+        )
         .with_writer(std::io::stderr)
         .init();
-    match run(cli) {
-        Ok(code) => code,
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            tracing::error!("{e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
-        Command::Check(args) => {
-            let config = Config::load(&args.config, None)?;
-            for line in config.readiness() {
-                eprintln!("{line}");
-            }
-            eprintln!("{}: ok", args.config.display());
-            Ok(ExitCode::SUCCESS)
-        }
-        _ => anyhow::bail!("this command is not built yet"),
+/// Servers log at info; one-shot commands only show warnings (the demo only errors: its failures are
+/// staged and reported in its own output), so their output stays readable.
+fn default_filter(command: &Command) -> &'static str {
+    match command {
+        Command::Serve(_) | Command::MockUpstream(_) => "info",
+        Command::Demo => "error",
+        _ => "warn",
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<bool> {
+    match command {
+        Command::Serve(args) => commands::serve::run(args).await.map(|()| true),
+        Command::Check(args) => commands::check::run(args).await,
+        Command::Demo => commands::demo::run().await,
+        Command::Chat(args) => commands::chat::run(args).await.map(|()| true),
+        Command::Models(args) => commands::models::run(args).await.map(|()| true),
+        Command::Stats(args) => commands::models::stats(args).await.map(|()| true),
+        Command::MockUpstream(args) => commands::serve::mock_upstream(args).await.map(|()| true),
     }
 }

@@ -18,7 +18,7 @@ pub struct BackoffSection {
     /// Base delay; default 500ms.
     #[serde(default)]
     pub base: Option<Dur>,
-    /// Cap for `exponential`; default 8s.
+    /// Cap for `exponential`; default 30s.
     #[serde(default)]
     pub max: Option<Dur>,
 }
@@ -53,7 +53,7 @@ pub enum Backoff {
 /// Default backoff base.
 pub(super) const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(500);
 /// Default exponential cap.
-pub(super) const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(8);
+pub(super) const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// `breaker = { failures = 5, cooldown = "30s" }` (SPEC section 6).
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -100,7 +100,7 @@ pub struct TargetSection {
     pub id: Option<String>,
     /// Lower is tried first; default: its position in the list (1, 2, …).
     #[serde(default)]
-    pub priority: Option<u32>,
+    pub priority: Option<i32>,
     /// Retries after the first call; default 0.
     #[serde(default)]
     pub max_retries: u32,
@@ -123,7 +123,7 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSection {
-    /// Backoff between retries; default exponential, base 500ms, max 8s.
+    /// Backoff between retries; default exponential, base 500ms, max 30s.
     #[serde(default)]
     pub backoff: Option<BackoffSection>,
     /// Per-attempt timeouts, over the provider's.
@@ -162,7 +162,7 @@ pub struct TargetConfig {
     /// Upstream model name.
     pub model: String,
     /// Priority (lower first).
-    pub priority: u32,
+    pub priority: i32,
     /// Retries after the first call.
     pub max_retries: u32,
     /// Enabled at start.
@@ -254,7 +254,7 @@ impl RouteSection {
                 id,
                 provider: t.provider.clone(),
                 model: t.model,
-                priority: t.priority.unwrap_or(u32::try_from(i + 1).unwrap_or(u32::MAX)),
+                priority: t.priority.unwrap_or(i32::try_from(i + 1).unwrap_or(i32::MAX)),
                 max_retries: t.max_retries,
                 enabled: t.enabled,
                 context_window: t.context_window,

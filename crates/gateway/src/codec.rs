@@ -1,0 +1,89 @@
+//! The two client APIs, side by side: decode a body, encode an answer, encode a stream.
+//! The wire work is `switchyard-providers`' server-side codecs; this file only picks one.
+
+use bytes::Bytes;
+use switchyard::{ChatChunk, ChatRequest, ChatResponse, Error};
+use switchyard_providers::{anthropic, openai};
+
+use crate::error::Api;
+
+/// A decoded request and its streaming flags.
+#[derive(Debug)]
+pub struct Decoded {
+    /// The neutral request.
+    pub request: ChatRequest,
+    /// Whether the caller asked for SSE.
+    pub stream: bool,
+    /// OpenAI `stream_options.include_usage`.
+    pub include_usage: bool,
+}
+
+/// Decodes a request body in the caller's API.
+pub fn decode(api: Api, body: &[u8]) -> Result<Decoded, Error> {
+    match api {
+        Api::OpenAi => openai::decode(body).map(|d| Decoded {
+            request: d.request,
+            stream: d.stream,
+            include_usage: d.include_usage,
+        }),
+        Api::Anthropic => {
+            anthropic::decode(body).map(|d| Decoded { request: d.request, stream: d.stream, include_usage: true })
+        }
+    }
+}
+
+/// Encodes a complete answer as JSON bytes naming `model`.
+pub fn encode_response(api: Api, response: &ChatResponse, model: &str) -> Result<Vec<u8>, serde_json::Error> {
+    match api {
+        Api::OpenAi => serde_json::to_vec(&openai::encode_response(response, model)),
+        Api::Anthropic => serde_json::to_vec(&anthropic::encode_response(response, model)),
+    }
+}
+
+/// Writes a stream in the caller's API.
+#[derive(Debug)]
+pub enum StreamEncoder {
+    /// OpenAI `chat.completion.chunk` frames.
+    OpenAi(openai::StreamEncoder),
+    /// Anthropic message events.
+    Anthropic(anthropic::StreamEncoder),
+}
+
+impl StreamEncoder {
+    /// An encoder for one response.
+    pub fn new(api: Api, request_id: &str, model: &str, include_usage: bool) -> Self {
+        match api {
+            Api::OpenAi => StreamEncoder::OpenAi(
+                openai::StreamEncoder::new(format!("chatcmpl-{request_id}"), model, include_usage)
+                    .with_request_id(request_id),
+            ),
+            Api::Anthropic => StreamEncoder::Anthropic(
+                anthropic::StreamEncoder::new(format!("msg_{request_id}"), model).with_request_id(request_id),
+            ),
+        }
+    }
+
+    /// Frames for one chunk.
+    pub fn chunk(&mut self, chunk: &ChatChunk) -> Vec<Bytes> {
+        match self {
+            StreamEncoder::OpenAi(e) => e.chunk(chunk),
+            StreamEncoder::Anthropic(e) => e.chunk(chunk),
+        }
+    }
+
+    /// The clean end of the stream.
+    pub fn done(&mut self) -> Bytes {
+        match self {
+            StreamEncoder::OpenAi(e) => e.done(),
+            StreamEncoder::Anthropic(e) => e.done(),
+        }
+    }
+
+    /// The typed error event that ends a failed stream.
+    pub fn error(&mut self, err: &Error) -> Bytes {
+        match self {
+            StreamEncoder::OpenAi(e) => e.error(err),
+            StreamEncoder::Anthropic(e) => e.error(err),
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! A small client for a running gateway's admin API.
+
+use anyhow::{Context, bail};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::Value;
+
+/// Talks to `/admin/*` with the admin key.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    http: reqwest::Client,
+    url: String,
+    key: Option<String>,
+}
+
+impl AdminClient {
+    /// A client for the gateway at `url`.
+    pub fn new(url: &str, key: Option<String>) -> Self {
+        Self { http: reqwest::Client::new(), url: url.trim_end_matches('/').to_owned(), key }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let request = match &self.key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        };
+        let response = request.send().await.with_context(|| format!("cannot reach the gateway at {}", self.url))?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            let message = body["error"]["message"].as_str().unwrap_or("no message");
+            let hint = match status.as_u16() {
+                401 => " (pass --admin-key or set SWITCHYARD_ADMIN_KEY)",
+                403 => " (the gateway has no server.admin_key)",
+                _ => "",
+            };
+            bail!("the gateway answered {status}: {message}{hint}");
+        }
+        Ok(body)
+    }
+
+    /// `GET /admin/routes`.
+    pub async fn routes(&self) -> anyhow::Result<Value> {
+        self.send(self.http.get(format!("{}/admin/routes", self.url))).await
+    }
+
+    /// `PATCH /admin/routes/{route}/targets/{id}`.
+    pub async fn patch(&self, route: &str, id: &str, body: &Value) -> anyhow::Result<Value> {
+        let url = format!(
+            "{}/admin/routes/{}/targets/{}",
+            self.url,
+            utf8_percent_encode(route, NON_ALPHANUMERIC),
+            utf8_percent_encode(id, NON_ALPHANUMERIC)
+        );
+        self.send(self.http.patch(url).json(body)).await
+    }
+
+    /// `GET /admin/stats`.
+    pub async fn stats(&self) -> anyhow::Result<Value> {
+        self.send(self.http.get(format!("{}/admin/stats", self.url))).await
+    }
+
+    /// `POST /admin/stats/reset`.
+    pub async fn reset_stats(&self) -> anyhow::Result<Value> {
+        self.send(self.http.post(format!("{}/admin/stats/reset", self.url))).await
+    }
+}

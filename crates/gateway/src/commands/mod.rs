@@ -1,0 +1,9 @@
+//! The CLI's subcommands; each writes its human-readable output to stdout.
+
+pub mod admin_client;
+pub mod chat;
+pub mod check;
+pub mod demo;
+pub mod models;
+pub mod serve;
+pub mod table;

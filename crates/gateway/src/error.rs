@@ -1,0 +1,244 @@
+//! One error type for every refusal the gateway answers, and the one place that decides its HTTP
+//! status and its body in the caller's API shape (OpenAI or Anthropic).
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode};
+use serde_json::{Value, json};
+use switchyard::{Attempt, Error, ErrorKind};
+
+/// Which API the caller speaks, so errors come back in its shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// `POST /v1/chat/completions` and everything that is not Anthropic.
+    OpenAi,
+    /// `POST /v1/messages`.
+    Anthropic,
+}
+
+/// A refusal or failure, ready to become a response.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// What went wrong and what to do.
+    pub message: String,
+    /// The offending request field, when known.
+    pub param: Option<String>,
+    /// Seconds for `Retry-After` (429).
+    pub retry_after: Option<u64>,
+    /// Every attempt made, for 502/504/429.
+    pub attempts: Vec<Attempt>,
+    /// Shape of the body.
+    pub api: Api,
+    /// The request id, echoed in the body.
+    pub request_id: String,
+}
+
+impl ApiError {
+    /// An error with this status and message.
+    pub fn new(api: Api, status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            param: None,
+            retry_after: None,
+            attempts: Vec::new(),
+            api,
+            request_id: String::new(),
+        }
+    }
+
+    /// Sets the request id shown in the body.
+    pub fn with_request_id(mut self, request_id: &str) -> Self {
+        request_id.clone_into(&mut self.request_id);
+        self
+    }
+
+    /// Maps an engine error to the SPEC's statuses.
+    pub fn from_engine(api: Api, error: &Error) -> Self {
+        let attempts = error.attempts().to_vec();
+        let (status, retry_after) = match error {
+            Error::InvalidRequest { status, .. } => {
+                (StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST), None)
+            }
+            Error::RateLimited { retry_after, .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, Some(retry_after.map_or(1, |d| d.as_secs().max(1))))
+            }
+            Error::AllFailed { attempts } if all_rate_limited(attempts) => {
+                (StatusCode::TOO_MANY_REQUESTS, Some(retry_after_of(attempts)))
+            }
+            Error::AllFailed { .. } => (StatusCode::BAD_GATEWAY, None),
+            Error::DeadlineExceeded { .. } | Error::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, None),
+            Error::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, None),
+            Error::Cancelled => (StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST), None),
+            _ => (StatusCode::BAD_GATEWAY, None),
+        };
+        let param = match error {
+            Error::InvalidRequest { param, .. } => param.clone(),
+            _ => None,
+        };
+        Self { status, message: error.to_string(), param, retry_after, attempts, api, request_id: String::new() }
+    }
+
+    /// The body in the caller's shape.
+    pub fn body(&self) -> Value {
+        let attempts: Vec<Value> = self.attempts.iter().map(attempt_json).collect();
+        match self.api {
+            Api::OpenAi => {
+                let mut error = json!({
+                    "message": self.message,
+                    "type": openai_type(self.status),
+                    "param": self.param,
+                    "code": openai_code(self.status),
+                    "request_id": self.request_id,
+                });
+                if !attempts.is_empty() {
+                    error["attempts"] = Value::Array(attempts);
+                }
+                json!({ "error": error })
+            }
+            Api::Anthropic => {
+                let mut error = json!({ "type": anthropic_type(self.status), "message": self.message });
+                if !attempts.is_empty() {
+                    error["attempts"] = Value::Array(attempts);
+                }
+                json!({ "type": "error", "error": error, "request_id": self.request_id })
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body().to_string();
+        let mut response = (self.status, [(http::header::CONTENT_TYPE, "application/json")], body).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if !self.attempts.is_empty() {
+            let called = self.attempts.iter().filter(|a| a.was_called()).count();
+            response.headers_mut().insert("x-switchyard-attempts", HeaderValue::from(called));
+        }
+        response
+    }
+}
+
+/// True when every call made was rate-limited (and at least one call was made).
+fn all_rate_limited(attempts: &[Attempt]) -> bool {
+    let mut called = attempts.iter().filter(|a| a.was_called()).peekable();
+    called.peek().is_some() && called.all(|a| a.error_kind() == Some(ErrorKind::RateLimited))
+}
+
+/// The shortest Retry-After the providers gave, in whole seconds (at least 1); the attempt record keeps
+/// only the message, which the engine writes as "rate limited (retry after Nms): …".
+fn retry_after_of(attempts: &[Attempt]) -> u64 {
+    attempts
+        .iter()
+        .filter_map(|a| match &a.outcome {
+            switchyard::AttemptOutcome::Failed { message, .. } => {
+                let rest = message.split("retry after ").nth(1)?;
+                let ms: u64 = rest.split("ms").next()?.parse().ok()?;
+                Some(ms.div_ceil(1000).max(1))
+            }
+            _ => None,
+        })
+        .min()
+        .unwrap_or(1)
+}
+
+fn attempt_json(a: &Attempt) -> Value {
+    serde_json::to_value(a).unwrap_or(Value::Null)
+}
+
+fn openai_type(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 404 | 413 | 422 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        429 => "rate_limit_error",
+        504 => "timeout_error",
+        _ => "api_error",
+    }
+}
+
+fn openai_code(status: StatusCode) -> Option<&'static str> {
+    match status.as_u16() {
+        401 => Some("invalid_api_key"),
+        404 => Some("model_not_found"),
+        413 => Some("request_too_large"),
+        429 => Some("rate_limit_exceeded"),
+        502 => Some("all_targets_failed"),
+        503 => Some("no_target_available"),
+        504 => Some("deadline_exceeded"),
+        _ => None,
+    }
+}
+
+fn anthropic_type(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 422 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 | 529 => "overloaded_error",
+        504 => "timeout_error",
+        _ => "api_error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use switchyard::AttemptOutcome;
+
+    use super::*;
+
+    fn failed(target: &str, kind: ErrorKind, message: &str) -> Attempt {
+        Attempt {
+            target: target.into(),
+            retry: 0,
+            outcome: AttemptOutcome::Failed { kind, message: message.into() },
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn all_rate_limited_is_429_with_the_shortest_retry_after() {
+        let e = Error::AllFailed {
+            attempts: vec![
+                failed("a/x", ErrorKind::RateLimited, "rate limited (retry after 3000ms): slow"),
+                failed("b/y", ErrorKind::RateLimited, "rate limited (retry after 1500ms): slow"),
+            ],
+        };
+        let api = ApiError::from_engine(Api::OpenAi, &e);
+        assert_eq!(api.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(api.retry_after, Some(2));
+    }
+
+    #[test]
+    fn mixed_failures_are_502_listing_every_attempt() {
+        let e = Error::AllFailed {
+            attempts: vec![failed("a/x", ErrorKind::Server, "500"), failed("b/y", ErrorKind::RateLimited, "429")],
+        };
+        let api = ApiError::from_engine(Api::Anthropic, &e).with_request_id("req-1");
+        assert_eq!(api.status, StatusCode::BAD_GATEWAY);
+        let body = api.body();
+        assert_eq!(body["type"], "error");
+        assert_eq!(body["error"]["type"], "api_error");
+        assert_eq!(body["error"]["attempts"].as_array().unwrap().len(), 2);
+        assert_eq!(body["request_id"], "req-1");
+    }
+
+    #[test]
+    fn invalid_request_keeps_the_upstream_status_and_field() {
+        let e = Error::invalid_request("n must be 1", Some("n"));
+        let api = ApiError::from_engine(Api::OpenAi, &e);
+        assert_eq!(api.status, StatusCode::BAD_REQUEST);
+        assert_eq!(api.body()["error"]["param"], "n");
+        let e = Error::DeadlineExceeded { attempts: vec![] };
+        assert_eq!(ApiError::from_engine(Api::OpenAi, &e).status, StatusCode::GATEWAY_TIMEOUT);
+    }
+}

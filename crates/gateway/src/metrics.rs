@@ -1,0 +1,334 @@
+//! Prometheus metrics, hand-rolled on atomics: the label sets (routes × targets) are fixed at
+//! start-up, so recording is a few relaxed adds with no lock and no map lookup by string hash.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use switchyard::{Attempt, AttemptOutcome, ErrorKind, Usage};
+
+/// Upper bounds of the histogram buckets, in seconds.
+const BUCKETS: [f64; 14] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+
+/// HTTP statuses counted by name; anything else is counted as `other`.
+const STATUSES: [u16; 12] = [200, 400, 401, 403, 404, 413, 422, 429, 499, 502, 503, 504];
+
+/// A latency histogram.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_micros.fetch_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX), Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        for (bound, n) in BUCKETS.iter().zip(&self.buckets) {
+            cumulative += n.load(Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
+        }
+        let count = self.count.load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+        let sum = self.sum_micros.load(Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+    }
+}
+
+/// Counters of one target within one route.
+#[derive(Debug)]
+pub struct TargetMetrics {
+    id: String,
+    successes: AtomicU64,
+    failures: [AtomicU64; ErrorKind::ALL.len()],
+    served: AtomicU64,
+    tokens_in: AtomicU64,
+    tokens_out: AtomicU64,
+    latency: Histogram,
+    first_chunk: Histogram,
+}
+
+impl TargetMetrics {
+    fn new(id: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            successes: AtomicU64::new(0),
+            failures: Default::default(),
+            served: AtomicU64::new(0),
+            tokens_in: AtomicU64::new(0),
+            tokens_out: AtomicU64::new(0),
+            latency: Histogram::default(),
+            first_chunk: Histogram::default(),
+        }
+    }
+}
+
+/// Counters of one route (or one directly addressed target).
+#[derive(Debug)]
+pub struct RouteMetrics {
+    name: String,
+    requests: [AtomicU64; STATUSES.len() + 1],
+    fallbacks: AtomicU64,
+    in_flight: AtomicU64,
+    targets: Vec<TargetMetrics>,
+}
+
+impl RouteMetrics {
+    /// Counters for a route and its target ids.
+    pub fn new(name: &str, target_ids: &[String]) -> Self {
+        Self {
+            name: name.to_owned(),
+            requests: Default::default(),
+            fallbacks: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            targets: target_ids.iter().map(|id| TargetMetrics::new(id)).collect(),
+        }
+    }
+
+    fn target(&self, id: &str) -> Option<&TargetMetrics> {
+        self.targets.iter().find(|t| t.id == id)
+    }
+
+    /// A request started.
+    pub fn started(&self) {
+        self.in_flight.fetch_add(1, Relaxed);
+    }
+
+    /// A request ended with this status (for streams: when the stream ended).
+    pub fn finished(&self, status: u16) {
+        self.in_flight.fetch_sub(1, Relaxed);
+        let slot = STATUSES.iter().position(|s| *s == status).unwrap_or(STATUSES.len());
+        self.requests[slot].fetch_add(1, Relaxed);
+    }
+
+    /// Records the calls made for one request: per-target successes, failures by kind, fallbacks.
+    pub fn attempts(&self, attempts: &[Attempt]) {
+        let mut first_called: Option<&str> = None;
+        let mut fell_back = false;
+        for a in attempts {
+            if !a.was_called() {
+                continue;
+            }
+            match first_called {
+                None => first_called = Some(&a.target),
+                Some(first) if first != a.target => fell_back = true,
+                Some(_) => {}
+            }
+            let Some(t) = self.target(&a.target) else { continue };
+            match &a.outcome {
+                AttemptOutcome::Succeeded => {
+                    t.successes.fetch_add(1, Relaxed);
+                }
+                AttemptOutcome::Failed { kind, .. } => {
+                    if let Some(i) = ErrorKind::ALL.iter().position(|k| k == kind) {
+                        t.failures[i].fetch_add(1, Relaxed);
+                    }
+                }
+                AttemptOutcome::Skipped { .. } => {}
+            }
+        }
+        if fell_back {
+            self.fallbacks.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// A target answered: its tokens and the request's latency.
+    pub fn served(&self, target: &str, usage: Usage, latency: Duration) {
+        if let Some(t) = self.target(target) {
+            t.served.fetch_add(1, Relaxed);
+            t.tokens_in.fetch_add(usage.input_tokens, Relaxed);
+            t.tokens_out.fetch_add(usage.output_tokens, Relaxed);
+            t.latency.observe(latency);
+        }
+    }
+
+    /// A stream committed: time from the request to its first content chunk.
+    pub fn first_chunk(&self, target: &str, after: Duration) {
+        if let Some(t) = self.target(target) {
+            t.first_chunk.observe(after);
+        }
+    }
+}
+
+/// Every route's counters, plus requests refused before reaching a route.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    routes: Vec<std::sync::Arc<RouteMetrics>>,
+    rejected: [AtomicU64; STATUSES.len() + 1],
+}
+
+impl Metrics {
+    /// Metrics over these routes.
+    pub fn new(routes: Vec<std::sync::Arc<RouteMetrics>>) -> Self {
+        Self { routes, rejected: Default::default() }
+    }
+
+    /// A request refused before it reached a route (auth, unknown route, bad body…).
+    pub fn rejected(&self, status: u16) {
+        let slot = STATUSES.iter().position(|s| *s == status).unwrap_or(STATUSES.len());
+        self.rejected[slot].fetch_add(1, Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        let status_label = |i: usize| STATUSES.get(i).map_or_else(|| "other".to_owned(), u16::to_string);
+
+        out.push_str("# HELP switchyard_requests_total Requests answered, by route and HTTP status.\n");
+        out.push_str("# TYPE switchyard_requests_total counter\n");
+        for r in &self.routes {
+            for (i, n) in r.requests.iter().enumerate() {
+                let n = n.load(Relaxed);
+                if n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "switchyard_requests_total{{route=\"{}\",status=\"{}\"}} {n}",
+                        esc(&r.name),
+                        status_label(i)
+                    );
+                }
+            }
+        }
+        out.push_str("# HELP switchyard_rejected_total Requests refused before reaching a route, by HTTP status.\n");
+        out.push_str("# TYPE switchyard_rejected_total counter\n");
+        for (i, n) in self.rejected.iter().enumerate() {
+            let n = n.load(Relaxed);
+            if n > 0 {
+                let _ = writeln!(out, "switchyard_rejected_total{{status=\"{}\"}} {n}", status_label(i));
+            }
+        }
+        out.push_str("# HELP switchyard_in_flight Requests (and streams) being served now.\n");
+        out.push_str("# TYPE switchyard_in_flight gauge\n");
+        for r in &self.routes {
+            let _ = writeln!(out, "switchyard_in_flight{{route=\"{}\"}} {}", esc(&r.name), r.in_flight.load(Relaxed));
+        }
+        out.push_str(
+            "# HELP switchyard_fallbacks_total Requests answered or failed after calling more than one target.\n",
+        );
+        out.push_str("# TYPE switchyard_fallbacks_total counter\n");
+        for r in &self.routes {
+            let _ =
+                writeln!(out, "switchyard_fallbacks_total{{route=\"{}\"}} {}", esc(&r.name), r.fallbacks.load(Relaxed));
+        }
+        out.push_str("# HELP switchyard_attempts_total Upstream calls, by route, target and outcome.\n");
+        out.push_str("# TYPE switchyard_attempts_total counter\n");
+        for r in &self.routes {
+            for t in &r.targets {
+                let failed: u64 = t.failures.iter().map(|n| n.load(Relaxed)).sum();
+                let labels = format!("route=\"{}\",target=\"{}\"", esc(&r.name), esc(&t.id));
+                let _ = writeln!(
+                    out,
+                    "switchyard_attempts_total{{{labels},outcome=\"success\"}} {}",
+                    t.successes.load(Relaxed)
+                );
+                let _ = writeln!(out, "switchyard_attempts_total{{{labels},outcome=\"failure\"}} {failed}");
+            }
+        }
+        out.push_str("# HELP switchyard_failures_total Failed upstream calls, by route, target and error kind.\n");
+        out.push_str("# TYPE switchyard_failures_total counter\n");
+        for r in &self.routes {
+            for t in &r.targets {
+                for (kind, n) in ErrorKind::ALL.iter().zip(&t.failures) {
+                    let n = n.load(Relaxed);
+                    if n > 0 {
+                        let _ = writeln!(
+                            out,
+                            "switchyard_failures_total{{route=\"{}\",target=\"{}\",kind=\"{kind}\"}} {n}",
+                            esc(&r.name),
+                            esc(&t.id)
+                        );
+                    }
+                }
+            }
+        }
+        out.push_str("# HELP switchyard_served_total Requests answered, by route and the target that answered.\n");
+        out.push_str("# TYPE switchyard_served_total counter\n");
+        out.push_str(
+            "# HELP switchyard_tokens_total Tokens, by route, target and direction (in: prompt, out: generated).\n",
+        );
+        out.push_str("# TYPE switchyard_tokens_total counter\n");
+        for r in &self.routes {
+            for t in &r.targets {
+                let labels = format!("route=\"{}\",target=\"{}\"", esc(&r.name), esc(&t.id));
+                let _ = writeln!(out, "switchyard_served_total{{{labels}}} {}", t.served.load(Relaxed));
+                let _ =
+                    writeln!(out, "switchyard_tokens_total{{{labels},direction=\"in\"}} {}", t.tokens_in.load(Relaxed));
+                let _ = writeln!(
+                    out,
+                    "switchyard_tokens_total{{{labels},direction=\"out\"}} {}",
+                    t.tokens_out.load(Relaxed)
+                );
+            }
+        }
+        out.push_str("# HELP switchyard_request_duration_seconds Time to a complete answer, by route and target.\n");
+        out.push_str("# TYPE switchyard_request_duration_seconds histogram\n");
+        for r in &self.routes {
+            for t in &r.targets {
+                let labels = format!("route=\"{}\",target=\"{}\"", esc(&r.name), esc(&t.id));
+                t.latency.render(&mut out, "switchyard_request_duration_seconds", &labels);
+            }
+        }
+        out.push_str(
+            "# HELP switchyard_first_chunk_seconds Time to the first content chunk of a stream, by route and target.\n",
+        );
+        out.push_str("# TYPE switchyard_first_chunk_seconds histogram\n");
+        for r in &self.routes {
+            for t in &r.targets {
+                let labels = format!("route=\"{}\",target=\"{}\"", esc(&r.name), esc(&t.id));
+                t.first_chunk.render(&mut out, "switchyard_first_chunk_seconds", &labels);
+            }
+        }
+        out
+    }
+}
+
+/// Escapes a Prometheus label value.
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_attempts_fallbacks_and_histograms() {
+        let r = std::sync::Arc::new(RouteMetrics::new("default", &["a/x".into(), "b/y".into()]));
+        let failed = Attempt {
+            target: "a/x".into(),
+            retry: 0,
+            outcome: AttemptOutcome::Failed { kind: ErrorKind::Server, message: "500".into() },
+            elapsed: Duration::ZERO,
+        };
+        let ok = Attempt { target: "b/y".into(), outcome: AttemptOutcome::Succeeded, ..failed.clone() };
+        r.started();
+        r.attempts(&[failed, ok]);
+        r.served("b/y", Usage { input_tokens: 3, output_tokens: 4 }, Duration::from_millis(20));
+        r.finished(200);
+        let m = Metrics::new(vec![r]);
+        m.rejected(401);
+        let text = m.render();
+        assert!(text.contains("switchyard_requests_total{route=\"default\",status=\"200\"} 1"), "{text}");
+        assert!(text.contains("switchyard_fallbacks_total{route=\"default\"} 1"));
+        assert!(text.contains("switchyard_failures_total{route=\"default\",target=\"a/x\",kind=\"server\"} 1"));
+        assert!(text.contains("switchyard_tokens_total{route=\"default\",target=\"b/y\",direction=\"out\"} 4"));
+        assert!(
+            text.contains(
+                "switchyard_request_duration_seconds_bucket{route=\"default\",target=\"b/y\",le=\"0.025\"} 1"
+            )
+        );
+        assert!(text.contains("switchyard_rejected_total{status=\"401\"} 1"));
+        assert!(text.contains("switchyard_in_flight{route=\"default\"} 0"));
+    }
+}

@@ -1,0 +1,181 @@
+//! The admin API (`Authorization: Bearer <admin_key>`): routes and targets, runtime changes, stats.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use bytes::Bytes;
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use switchyard::{StatsSnapshot, TargetError, TargetInfo, TargetStatsSnapshot};
+
+use crate::error::{Api, ApiError};
+use crate::state::{AppState, Route};
+
+/// `GET /admin/routes`.
+pub async fn routes(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let routes: Vec<Value> = state
+        .routes
+        .values()
+        .map(|r| json!({ "name": r.name, "targets": r.manager.list_models().iter().map(target_json).collect::<Vec<_>>() }))
+        .collect();
+    Json(json!({ "routes": routes }))
+}
+
+/// The SPEC's target shape. Circuit breakers are not built yet: `breaker` is always `"closed"` and
+/// `last_failure`/`last_recovery` are null.
+fn target_json(t: &TargetInfo) -> Value {
+    json!({
+        "id": t.id,
+        "provider": t.provider,
+        "model": t.model,
+        "enabled": t.enabled,
+        "priority": t.priority,
+        "max_retries": t.max_retries,
+        "is_current": t.is_current,
+        "usage": t.usage_count,
+        "breaker": "closed",
+        "last_failure": null,
+        "last_recovery": null,
+        "disabled_reason": t.disabled_reason,
+    })
+}
+
+/// Body of `PATCH /admin/routes/{route}/targets/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetPatch {
+    enabled: Option<bool>,
+    priority: Option<i32>,
+    max_retries: Option<u32>,
+}
+
+/// `PATCH /admin/routes/{route}/targets/{id}` (id percent-encoded, or written with its `/`).
+pub async fn patch_target(
+    State(state): State<Arc<AppState>>,
+    Path((route_name, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let bad = |status: StatusCode, message: String| ApiError::new(Api::OpenAi, status, message);
+    let route = state
+        .routes
+        .get(&route_name)
+        .ok_or_else(|| bad(StatusCode::NOT_FOUND, format!("unknown route {route_name:?}")))?;
+    let patch: TargetPatch = serde_json::from_slice(&body).map_err(|e| {
+        bad(
+            StatusCode::BAD_REQUEST,
+            format!("invalid body: {e}; send {{\"enabled\"?: bool, \"priority\"?: int, \"max_retries\"?: int}}"),
+        )
+    })?;
+    let map_err = |e: TargetError| match e {
+        TargetError::NotFound { .. } => bad(StatusCode::NOT_FOUND, e.to_string()),
+        other => bad(StatusCode::CONFLICT, other.to_string()),
+    };
+    // Check the id first, so a bad id changes nothing.
+    if !route.manager.list_models().iter().any(|t| t.id == id) {
+        return Err(map_err(
+            route
+                .manager
+                .disable_model(&id)
+                .err()
+                .unwrap_or(TargetError::NotFound { id: id.clone(), known: String::new() }),
+        ));
+    }
+    if let Some(enabled) = patch.enabled {
+        let result = if enabled { route.manager.enable_model(&id) } else { route.manager.disable_model(&id) };
+        result.map_err(map_err)?;
+    }
+    if let Some(priority) = patch.priority {
+        route.manager.set_priority(&id, priority).map_err(map_err)?;
+    }
+    if let Some(max_retries) = patch.max_retries {
+        route.manager.set_max_retries(&id, max_retries).map_err(map_err)?;
+    }
+    tracing::info!(route = %route_name, target_id = %id, ?patch, "admin changed target");
+    let info = route.manager.list_models().into_iter().find(|t| t.id == id);
+    Ok(Json(info.as_ref().map_or(Value::Null, target_json)))
+}
+
+/// `GET /admin/stats`.
+pub async fn stats(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let mut totals = [0u64; 6];
+    let mut routes = serde_json::Map::new();
+    let mut targets: BTreeMap<String, TargetStatsSnapshot> = BTreeMap::new();
+    for route in state.routes.values().chain(state.direct.values()) {
+        let s = route.manager.stats();
+        let counts = [s.total, s.success, s.failed, s.cancelled, s.fallbacks, s.in_flight];
+        for (t, c) in totals.iter_mut().zip(counts) {
+            *t += c;
+        }
+        for (id, t) in &s.targets {
+            add_target(targets.entry(id.clone()).or_default(), t);
+        }
+        routes.insert(route.name.clone(), route_json(route, &s));
+    }
+    let [total, success, failed, cancelled, fallbacks, in_flight] = totals;
+    let targets: serde_json::Map<String, Value> =
+        targets.iter().map(|(id, t)| (id.clone(), target_stats_json(t))).collect();
+    Json(json!({
+        "total": total,
+        "success": success,
+        "failed": failed,
+        "cancelled": cancelled,
+        "fallbacks": fallbacks,
+        "in_flight": in_flight,
+        "routes": routes,
+        "targets": targets,
+    }))
+}
+
+/// `POST /admin/stats/reset`.
+pub async fn reset_stats(State(state): State<Arc<AppState>>) -> Json<Value> {
+    for route in state.routes.values().chain(state.direct.values()) {
+        route.manager.reset_stats();
+    }
+    tracing::info!("admin reset the stats");
+    Json(json!({ "reset": true }))
+}
+
+fn route_json(route: &Route, s: &StatsSnapshot) -> Value {
+    let targets: serde_json::Map<String, Value> =
+        s.targets.iter().map(|(id, t)| (id.clone(), target_stats_json(t))).collect();
+    json!({
+        "direct": route.direct,
+        "total": s.total,
+        "success": s.success,
+        "failed": s.failed,
+        "cancelled": s.cancelled,
+        "fallbacks": s.fallbacks,
+        "in_flight": s.in_flight,
+        "last_fallback": s.last_fallback.map(|t| humantime::format_rfc3339_millis(t).to_string()),
+        "targets": targets,
+    })
+}
+
+fn add_target(into: &mut TargetStatsSnapshot, t: &TargetStatsSnapshot) {
+    into.attempts += t.attempts;
+    into.successes += t.successes;
+    into.cancelled += t.cancelled;
+    into.stream_failures += t.stream_failures;
+    into.usage_count += t.usage_count;
+    into.latency_total += t.latency_total;
+    for (kind, n) in &t.failures {
+        *into.failures.entry(*kind).or_default() += n;
+    }
+}
+
+fn target_stats_json(t: &TargetStatsSnapshot) -> Value {
+    let failures: serde_json::Map<String, Value> =
+        t.failures.iter().map(|(k, n)| (k.as_str().to_owned(), json!(n))).collect();
+    json!({
+        "attempts": t.attempts,
+        "successes": t.successes,
+        "failures": failures,
+        "cancelled": t.cancelled,
+        "stream_failures": t.stream_failures,
+        "usage": t.usage_count,
+        "mean_latency_ms": t.mean_latency().as_secs_f64() * 1000.0,
+    })
+}

@@ -1,0 +1,177 @@
+//! `POST /v1/chat/completions` and `POST /v1/messages`: decode, pick the route, run its engine,
+//! answer in the caller's API (JSON or SSE) with the `x-switchyard-*` headers.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use switchyard::{Attempt, ChatModel};
+
+use crate::codec::{self, StreamEncoder};
+use crate::error::{Api, ApiError};
+use crate::request_id::RequestId;
+use crate::sse;
+use crate::state::AppState;
+
+/// `POST /v1/chat/completions`.
+pub async fn chat_completions(
+    State(state): State<Arc<AppState>>,
+    Extension(rid): Extension<RequestId>,
+    body: Body,
+) -> Response {
+    serve(Api::OpenAi, state, rid.0, body).await
+}
+
+/// `POST /v1/messages`.
+pub async fn messages(
+    State(state): State<Arc<AppState>>,
+    Extension(rid): Extension<RequestId>,
+    body: Body,
+) -> Response {
+    serve(Api::Anthropic, state, rid.0, body).await
+}
+
+async fn serve(api: Api, state: Arc<AppState>, request_id: String, body: Body) -> Response {
+    let started = Instant::now();
+    let reject = |e: ApiError| {
+        state.metrics.rejected(e.status.as_u16());
+        tracing::info!(request_id = %request_id, status = e.status.as_u16(), "refused: {}", e.message);
+        e.with_request_id(&request_id).into_response()
+    };
+    let bytes = match read_body(body, state.max_body).await {
+        Ok(bytes) => bytes,
+        Err(e) => return reject(e.api(api)),
+    };
+    let decoded = match codec::decode(api, &bytes) {
+        Ok(d) => d,
+        Err(e) => return reject(ApiError::from_engine(api, &e)),
+    };
+    let model = decoded.request.model.clone();
+    let Some(route) = state.resolve(&model).cloned() else {
+        let known: Vec<&str> = state.routes.keys().map(String::as_str).collect();
+        return reject(ApiError::new(
+            api,
+            StatusCode::NOT_FOUND,
+            format!(
+                "unknown model {model:?}: name a route ({}) or a target id (provider/model); GET /v1/models lists them",
+                known.join(", ")
+            ),
+        ));
+    };
+    route.metrics.started();
+    if decoded.stream {
+        match route.manager.stream(decoded.request).await {
+            Ok(stream) => {
+                let target = stream.served_by.clone().unwrap_or_default();
+                route.metrics.attempts(&stream.attempts);
+                route.metrics.first_chunk(&target, started.elapsed());
+                let headers = switchyard_headers(&target, &stream.attempts);
+                log_answer(&request_id, &route.name, &target, &stream.attempts, true);
+                let encoder = StreamEncoder::new(api, &request_id, &model, decoded.include_usage);
+                let frames =
+                    sse::body(stream, encoder, route.metrics.clone(), target, started, request_id.clone()).boxed();
+                let mut response = Response::new(Body::from_stream(frames));
+                let h = response.headers_mut();
+                h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                h.extend(headers);
+                response
+            }
+            Err(e) => failed(api, &route, &request_id, &e),
+        }
+    } else {
+        match route.manager.complete(decoded.request).await {
+            Ok(response) => {
+                let target = response.served_by.clone().unwrap_or_default();
+                route.metrics.attempts(&response.attempts);
+                route.metrics.served(&target, response.usage, started.elapsed());
+                route.metrics.finished(200);
+                log_answer(&request_id, &route.name, &target, &response.attempts, false);
+                let headers = switchyard_headers(&target, &response.attempts);
+                match codec::encode_response(api, &response, &model) {
+                    Ok(json) => {
+                        let mut out = ([(http::header::CONTENT_TYPE, "application/json")], json).into_response();
+                        out.headers_mut().extend(headers);
+                        out
+                    }
+                    Err(e) => ApiError::new(api, StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode: {e}"))
+                        .with_request_id(&request_id)
+                        .into_response(),
+                }
+            }
+            Err(e) => failed(api, &route, &request_id, &e),
+        }
+    }
+}
+
+fn failed(api: Api, route: &crate::state::Route, request_id: &str, e: &switchyard::Error) -> Response {
+    let error = ApiError::from_engine(api, e).with_request_id(request_id);
+    route.metrics.attempts(e.attempts());
+    route.metrics.finished(error.status.as_u16());
+    tracing::warn!(request_id, route = %route.name, status = error.status.as_u16(), "request failed: {e}");
+    error.into_response()
+}
+
+fn log_answer(request_id: &str, route: &str, target: &str, attempts: &[Attempt], stream: bool) {
+    let calls = attempts.iter().filter(|a| a.was_called()).count();
+    if calls > 1 {
+        tracing::info!(request_id, route, target_id = target, calls, stream, "answered after {calls} calls");
+    } else {
+        tracing::debug!(request_id, route, target_id = target, stream, "answered");
+    }
+}
+
+/// `x-switchyard-target`, `x-switchyard-attempts` (calls made; skips not counted) and
+/// `x-switchyard-fallback` (the answer came from a target other than the first one called).
+fn switchyard_headers(target: &str, attempts: &[Attempt]) -> HeaderMap {
+    let mut called = attempts.iter().filter(|a| a.was_called());
+    let first = called.next().map(|a| a.target.as_str());
+    let calls = usize::from(first.is_some()) + called.count();
+    let mut h = HeaderMap::with_capacity(3);
+    if let Ok(v) = HeaderValue::from_str(target) {
+        h.insert("x-switchyard-target", v);
+    }
+    h.insert("x-switchyard-attempts", HeaderValue::from(calls));
+    let fallback = first.is_some_and(|f| f != target);
+    h.insert("x-switchyard-fallback", HeaderValue::from_static(if fallback { "true" } else { "false" }));
+    h
+}
+
+/// Why a body could not be read.
+enum BodyError {
+    TooLarge(usize),
+    Broken(String),
+}
+
+impl BodyError {
+    fn api(self, api: Api) -> ApiError {
+        match self {
+            BodyError::TooLarge(max) => ApiError::new(
+                api,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body is larger than the limit of {max} bytes (server.max_body)"),
+            ),
+            BodyError::Broken(e) => {
+                ApiError::new(api, StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}"))
+            }
+        }
+    }
+}
+
+async fn read_body(body: Body, max: usize) -> Result<bytes::Bytes, BodyError> {
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| BodyError::Broken(e.to_string()))?;
+        if buf.len() + chunk.len() > max {
+            return Err(BodyError::TooLarge(max));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}

@@ -1,0 +1,7 @@
+//! HTTP handlers, one file per endpoint family.
+
+pub mod admin;
+pub mod chat;
+pub mod health;
+pub mod metrics;
+pub mod models;

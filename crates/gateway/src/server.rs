@@ -1,0 +1,203 @@
+//! The HTTP router, its auth layers, and serving with graceful shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use http::StatusCode;
+use tokio::net::TcpListener;
+
+use crate::auth::Denied;
+use crate::error::{Api, ApiError};
+use crate::request_id::{self, RequestId};
+use crate::routes::{admin, chat, health, metrics, models};
+use crate::state::AppState;
+
+/// The whole app: public, client and admin endpoints.
+pub fn router(state: Arc<AppState>) -> Router {
+    let client = Router::new()
+        .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/v1/messages", post(chat::messages))
+        .route("/v1/models", get(models::list))
+        .route_layer(middleware::from_fn_with_state(state.clone(), client_auth));
+    let admin = Router::new()
+        .route("/admin/routes", get(admin::routes))
+        .route("/admin/routes/{route}/targets/{*id}", patch(admin::patch_target))
+        .route("/admin/stats", get(admin::stats))
+        .route("/admin/stats/reset", post(admin::reset_stats))
+        .route_layer(middleware::from_fn_with_state(state.clone(), admin_auth));
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/metrics", get(metrics::metrics))
+        .merge(client)
+        .merge(admin)
+        .fallback(not_found)
+        .layer(middleware::from_fn(request_id::layer))
+        .with_state(state)
+}
+
+fn api_of(request: &Request) -> Api {
+    if request.uri().path().starts_with("/v1/messages") { Api::Anthropic } else { Api::OpenAi }
+}
+
+fn request_id_of(request: &Request) -> String {
+    request.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default()
+}
+
+async fn client_auth(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    match state.auth.check_client(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(_) => {
+            state.metrics.rejected(401);
+            tracing::info!(request_id = %request_id_of(&request), path = %request.uri().path(), "refused: bad or missing client key");
+            ApiError::new(
+                api_of(&request),
+                StatusCode::UNAUTHORIZED,
+                "invalid or missing API key: send Authorization: Bearer <key> or x-api-key: <key>",
+            )
+            .with_request_id(&request_id_of(&request))
+            .into_response()
+        }
+    }
+}
+
+async fn admin_auth(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let refusal = match state.auth.check_admin(request.headers()) {
+        Ok(()) => return next.run(request).await,
+        Err(Denied::AdminDisabled) => ApiError::new(
+            Api::OpenAi,
+            StatusCode::FORBIDDEN,
+            "the admin API is disabled: set server.admin_key (e.g. admin_key = \"${SWITCHYARD_ADMIN_KEY}\")",
+        ),
+        Err(Denied::BadKey) => ApiError::new(
+            Api::OpenAi,
+            StatusCode::UNAUTHORIZED,
+            "invalid or missing admin key: send Authorization: Bearer <admin_key>",
+        ),
+    };
+    tracing::info!(request_id = %request_id_of(&request), status = refusal.status.as_u16(), "admin request refused");
+    refusal.with_request_id(&request_id_of(&request)).into_response()
+}
+
+async fn not_found(request: Request) -> Response {
+    ApiError::new(
+        api_of(&request),
+        StatusCode::NOT_FOUND,
+        format!("no such endpoint: {} {}", request.method(), request.uri().path()),
+    )
+    .with_request_id(&request_id_of(&request))
+    .into_response()
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and waits up to `drain` for in-flight
+/// requests and streams to finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: Duration,
+) -> std::io::Result<()> {
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = signalled_tx.send(());
+    };
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown);
+    let server = std::pin::pin!(server.into_future());
+    let deadline = async move {
+        if signalled_rx.await.is_ok() {
+            tracing::info!("shutting down: no new connections; draining in-flight requests for up to {drain:?}");
+            tokio::time::sleep(drain).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result,
+        () = deadline => {
+            tracing::warn!("drain timeout reached; closing the remaining connections");
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// A gateway serving in the background (tests, the demo); dropping it or calling
+/// [`Running::shutdown`] stops it gracefully.
+#[derive(Debug)]
+pub struct Running {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    /// Its state (routes, metrics).
+    pub state: Arc<AppState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Running {
+    /// Binds `listen` (e.g. `127.0.0.1:0`) and serves `state` on it.
+    pub async fn start(state: Arc<AppState>, listen: &str, drain: Duration) -> std::io::Result<Running> {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve(
+            listener,
+            state.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+            drain,
+        ));
+        Ok(Running { addr, state, stop: Some(stop), task: Some(task) })
+    }
+
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, drains, and waits until the server is down.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.map_err(std::io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

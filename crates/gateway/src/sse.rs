@@ -1,0 +1,114 @@
+//! Turns a committed [`ChatStream`] into the SSE body in the caller's API.
+//!
+//! Dropping the body (the client went away) drops the upstream stream, which cancels the call.
+//! A failure after commit ends with the API's typed error event, never with a clean finish.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use switchyard::{ChatChunk, ChatStream, Error, Usage};
+
+use crate::codec::StreamEncoder;
+use crate::metrics::RouteMetrics;
+
+/// Records the request's end in the metrics when the body finishes or is dropped.
+struct EndGuard {
+    metrics: Arc<RouteMetrics>,
+    target: String,
+    started: Instant,
+    usage: Usage,
+    /// `None` while running; the HTTP-ish status of the end otherwise.
+    status: Option<u16>,
+    request_id: String,
+}
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        match self.status {
+            Some(200) => self.metrics.served(&self.target, self.usage, self.started.elapsed()),
+            Some(status) => {
+                tracing::warn!(request_id = %self.request_id, target_id = %self.target, status, "stream failed after commit")
+            }
+            None => {
+                tracing::info!(request_id = %self.request_id, target_id = %self.target, "client went away mid-stream; upstream call cancelled")
+            }
+        }
+        // 499: the client closed the connection (nginx's convention).
+        self.metrics.finished(self.status.unwrap_or(499));
+    }
+}
+
+struct State {
+    upstream: ChatStream,
+    encoder: StreamEncoder,
+    guard: EndGuard,
+    finished: bool,
+    ended: bool,
+}
+
+/// The SSE frames of `upstream`.
+pub fn body(
+    upstream: ChatStream,
+    encoder: StreamEncoder,
+    metrics: Arc<RouteMetrics>,
+    target: String,
+    started: Instant,
+    request_id: String,
+) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static {
+    let guard = EndGuard { metrics, target, started, usage: Usage::default(), status: None, request_id };
+    let state = State { upstream, encoder, guard, finished: false, ended: false };
+    futures::stream::unfold(state, |mut s| async move {
+        if s.ended {
+            return None;
+        }
+        loop {
+            match s.upstream.next().await {
+                Some(Ok(chunk)) => {
+                    match &chunk {
+                        ChatChunk::Usage(u) => {
+                            s.guard.usage.input_tokens = s.guard.usage.input_tokens.max(u.input_tokens);
+                            s.guard.usage.output_tokens = s.guard.usage.output_tokens.max(u.output_tokens);
+                        }
+                        ChatChunk::Finish { .. } => s.finished = true,
+                        _ => {}
+                    }
+                    let frames = s.encoder.chunk(&chunk);
+                    if frames.is_empty() {
+                        continue;
+                    }
+                    return Some((Ok(concat(frames)), s));
+                }
+                Some(Err(e)) => return Some((Ok(fail(&mut s, &e)), s)),
+                None if s.finished => {
+                    s.ended = true;
+                    s.guard.status = Some(200);
+                    let done = s.encoder.done();
+                    return Some((Ok(done), s));
+                }
+                None => {
+                    let e = Error::invalid_response("the upstream stream ended without a finish event");
+                    return Some((Ok(fail(&mut s, &e)), s));
+                }
+            }
+        }
+    })
+}
+
+fn fail(s: &mut State, e: &Error) -> Bytes {
+    s.ended = true;
+    s.guard.status = Some(crate::error::ApiError::from_engine(crate::error::Api::OpenAi, e).status.as_u16());
+    s.encoder.error(e)
+}
+
+fn concat(frames: Vec<Bytes>) -> Bytes {
+    if frames.len() == 1 {
+        return frames.into_iter().next().unwrap_or_default();
+    }
+    let mut out = Vec::with_capacity(frames.iter().map(Bytes::len).sum());
+    for f in frames {
+        out.extend_from_slice(&f);
+    }
+    Bytes::from(out)
+}

@@ -1,0 +1,187 @@
+//! The running gateway's state: one [`FallbackManager`] per route, one per target id for requests
+//! that name a target directly, the keys, the metrics and the limits.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use switchyard::{FallbackManager, ModelFallback, SharedModel};
+
+use crate::auth::Auth;
+use crate::config::{Backoff, Config, ProviderConfig, RouteConfig, TargetConfig};
+use crate::metrics::{Metrics, RouteMetrics};
+
+/// Builds the model behind one target; the binary uses the HTTP providers, tests may use simulated models.
+pub trait ModelFactory: Send + Sync {
+    /// The model for `target` at `provider`; an `Err` disables the target with that reason.
+    fn build(&self, provider: &ProviderConfig, target: &TargetConfig) -> Result<SharedModel, String>;
+}
+
+/// Builds real HTTP clients with `switchyard-providers`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HttpProviders;
+
+impl ModelFactory for HttpProviders {
+    fn build(&self, provider: &ProviderConfig, target: &TargetConfig) -> Result<SharedModel, String> {
+        use switchyard_providers as p;
+        let kind = match provider.kind {
+            crate::config::ProviderKind::Openai => p::ProviderKind::OpenAi,
+            crate::config::ProviderKind::Anthropic => p::ProviderKind::Anthropic,
+        };
+        let mut cfg = p::ProviderConfig::new(kind, provider.name.clone(), target.model.clone());
+        cfg.base_url.clone_from(&provider.base_url);
+        cfg.api_key = provider.api_key.as_deref().map(p::ApiKey::from);
+        cfg.max_tokens = provider.max_tokens;
+        cfg.headers = provider.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        cfg.timeouts = p::Timeouts {
+            connect: Some(target.timeouts.connect),
+            first_chunk: Some(target.timeouts.first_chunk),
+            idle: Some(target.timeouts.idle),
+            total: Some(target.timeouts.total),
+        };
+        p::build_model(cfg).map_err(|e| e.to_string())
+    }
+}
+
+/// A route (or a directly addressed target) and its counters.
+#[derive(Debug)]
+pub struct Route {
+    /// The route name, or the target id for a direct route.
+    pub name: String,
+    /// The engine serving it.
+    pub manager: FallbackManager,
+    /// Its metrics.
+    pub metrics: Arc<RouteMetrics>,
+    /// True when it serves one target addressed by id.
+    pub direct: bool,
+}
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub struct AppState {
+    /// Configured routes by name.
+    pub routes: BTreeMap<String, Arc<Route>>,
+    /// One single-target route per target id.
+    pub direct: BTreeMap<String, Arc<Route>>,
+    /// Client and admin keys.
+    pub auth: Auth,
+    /// Prometheus counters.
+    pub metrics: Metrics,
+    /// Largest request body, in bytes.
+    pub max_body: usize,
+}
+
+/// Why the state could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BuildError(pub String);
+
+impl AppState {
+    /// Builds every route's manager from a validated config.
+    pub fn build(config: &Config, factory: &dyn ModelFactory) -> Result<AppState, BuildError> {
+        let mut routes = BTreeMap::new();
+        let mut direct: BTreeMap<String, Arc<Route>> = BTreeMap::new();
+        let mut all_metrics = Vec::new();
+        let mut built: BTreeMap<String, Result<SharedModel, String>> = BTreeMap::new();
+        for route in config.routes.values() {
+            let mut builder = FallbackManager::builder().backoff(engine_backoff(route));
+            let mut usable = 0;
+            for target in &route.targets {
+                let model = model_for(config, factory, target, &mut built);
+                builder = match model {
+                    Ok(model) => {
+                        usable += 1;
+                        builder.target(fallback(target, target.enabled), model)
+                    }
+                    Err(reason) => builder.unavailable_target(fallback(target, false), reason),
+                };
+                if !direct.contains_key(&target.id) && !config.routes.contains_key(&target.id) {
+                    let model = model_for(config, factory, target, &mut built);
+                    let single = match model {
+                        Ok(model) => FallbackManager::builder().target(fallback(target, true), model),
+                        Err(reason) => FallbackManager::builder().unavailable_target(fallback(target, false), reason),
+                    };
+                    let manager = single
+                        .backoff(engine_backoff(route))
+                        .build()
+                        .map_err(|e| BuildError(format!("target {}: {e}", target.id)))?;
+                    let metrics = Arc::new(RouteMetrics::new(&target.id, std::slice::from_ref(&target.id)));
+                    all_metrics.push(metrics.clone());
+                    direct.insert(
+                        target.id.clone(),
+                        Arc::new(Route { name: target.id.clone(), manager, metrics, direct: true }),
+                    );
+                }
+            }
+            if usable == 0 {
+                return Err(BuildError(format!("routes.{}: no target can serve (none could be built)", route.name)));
+            }
+            let manager = builder.build().map_err(|e| BuildError(format!("routes.{}: {e}", route.name)))?;
+            let ids: Vec<String> = route.targets.iter().map(|t| t.id.clone()).collect();
+            let metrics = Arc::new(RouteMetrics::new(&route.name, &ids));
+            all_metrics.push(metrics.clone());
+            routes.insert(
+                route.name.clone(),
+                Arc::new(Route { name: route.name.clone(), manager, metrics, direct: false }),
+            );
+        }
+        Ok(AppState {
+            routes,
+            direct,
+            auth: Auth::new(&config.server.api_keys, config.server.admin_key.as_deref()),
+            metrics: Metrics::new(all_metrics),
+            max_body: config.server.max_body,
+        })
+    }
+
+    /// The route a request's `model` names: a route name first, else a target id.
+    pub fn resolve(&self, model: &str) -> Option<&Arc<Route>> {
+        self.routes.get(model).or_else(|| self.direct.get(model))
+    }
+}
+
+/// Builds (once per target id and provider) the model behind a target, or says why it cannot be.
+fn model_for(
+    config: &Config,
+    factory: &dyn ModelFactory,
+    target: &TargetConfig,
+    built: &mut BTreeMap<String, Result<SharedModel, String>>,
+) -> Result<SharedModel, String> {
+    if let Some(reason) = &target.unavailable {
+        return Err(reason.clone());
+    }
+    let key = format!("{}\u{0}{}\u{0}{:?}", target.provider, target.model, target.timeouts);
+    if let Some(model) = built.get(&key) {
+        return model.clone();
+    }
+    let model = match config.providers.get(&target.provider) {
+        Some(provider) => factory.build(provider, target),
+        None => Err(format!("unknown provider {:?}", target.provider)),
+    };
+    if let Err(reason) = &model {
+        tracing::warn!(target_id = %target.id, "target cannot serve: {reason}");
+    }
+    built.insert(key, model.clone());
+    model
+}
+
+fn fallback(t: &TargetConfig, enabled: bool) -> ModelFallback {
+    ModelFallback {
+        provider: t.provider.clone(),
+        model: t.model.clone(),
+        id: Some(t.id.clone()),
+        priority: t.priority,
+        max_retries: t.max_retries,
+        enabled,
+        context_window: t.context_window,
+        supports_tools: Some(t.supports_tools),
+        first_chunk_timeout: Some(t.timeouts.first_chunk),
+        total_timeout: Some(t.timeouts.total),
+    }
+}
+
+fn engine_backoff(route: &RouteConfig) -> switchyard::Backoff {
+    match route.backoff {
+        Backoff::Linear { base } => switchyard::Backoff::Linear { base },
+        Backoff::Exponential { base, max } => switchyard::Backoff::Exponential { base, max },
+    }
+}

@@ -1,5 +1,5 @@
 //! Switchyard's engine: provider-neutral chat types, the [`ChatModel`] trait, the error kinds that
-//! decide retry and fallback, the [`FallbackManager`](crate) and the model-interceptor chain.
+//! decide retry and fallback, the [`FallbackManager`] and the model-interceptor chain.
 //!
 //! This crate knows nothing about HTTP or vendors: providers, simulators and the gateway build on it.
 

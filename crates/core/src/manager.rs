@@ -18,6 +18,28 @@ use crate::validate::ResponseValidator;
 
 /// Tries its targets in priority order (lower first, ties in insertion order), retrying each as
 /// the error kind allows, and falls back to the next. Cheap to clone: clones share targets and stats.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use switchyard::{Backoff, ChatModel, ChatRequest, Error, FallbackManager, ModelFallback};
+/// # use switchyard_sim::SimModel;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let primary = SimModel::failing("gpt-4o", Error::server(503, "unavailable"));
+/// let backup = SimModel::replying("claude", "hello from the backup");
+/// let manager = FallbackManager::builder()
+///     .target(ModelFallback::new("openai", "gpt-4o").with_max_retries(1), Arc::new(primary))
+///     .target(ModelFallback::new("anthropic", "claude").with_priority(1), Arc::new(backup))
+///     .backoff(Backoff::linear())
+///     .build()?;
+/// let answer = manager.complete(ChatRequest::user("hi")).await?;
+/// assert_eq!(answer.served_by.as_deref(), Some("anthropic/claude"));
+/// assert_eq!(answer.attempts.len(), 3); // two failed calls to the primary, then the backup
+/// assert_eq!(manager.stats().fallbacks, 1);
+/// manager.disable_model("openai/gpt-4o")?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct FallbackManager {
     inner: Arc<Inner>,

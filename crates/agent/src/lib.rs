@@ -47,6 +47,7 @@ mod tool_error;
 mod tool_interceptor;
 mod tool_retry;
 mod tool_set;
+mod tool_timeout;
 
 pub use agent::{AgentInput, DEFAULT_MAX_ITERATIONS, ReactAgent, ReactAgentBuilder};
 pub use context_editing::{ContextEditingInterceptor, ContextEditingInterceptorBuilder, estimate_tokens};
@@ -56,3 +57,4 @@ pub use tool::{FnTool, SharedTool, Tool, definition, fn_tool};
 pub use tool_error::ToolErrorInterceptor;
 pub use tool_interceptor::{ToolCallRequest, ToolCallResponse, ToolInterceptor, ToolNext};
 pub use tool_retry::{ToolRetryInterceptor, ToolRetryInterceptorBuilder};
+pub use tool_timeout::ToolTimeoutInterceptor;

@@ -13,7 +13,7 @@ use serde_json::json;
 use switchyard::{Part, ToolResult};
 use switchyard_agent::{
     AgentError, ReactAgent, SharedTool, ToolCallRequest, ToolCallResponse, ToolError, ToolErrorInterceptor,
-    ToolInterceptor, ToolNext, ToolRetryInterceptor, fn_tool,
+    ToolInterceptor, ToolNext, ToolRetryInterceptor, ToolTimeoutInterceptor, fn_tool,
 };
 use switchyard_sim::SimModel;
 
@@ -252,4 +252,43 @@ async fn tool_interceptors_wrap_every_call_first_registered_outermost() {
     );
     assert_eq!(results_seen(&model, 1)[0].content, "2026-11-22T04:00:00Z <inner <outer");
     assert_eq!(results_seen(&model, 2)[1].content, "Tool not available: nope <inner <outer");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_tool_times_out_and_the_model_can_call_it_again() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    // The first call hangs; the second answers.
+    let tool = fn_tool("slow", "hangs at first", json!({"type": "object"}), move |_: NoArgs| {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n == 0 {
+                futures::future::pending::<()>().await;
+            }
+            Ok::<_, ToolError>("answered")
+        }
+    });
+    let model = SimModel::new("m").script([
+        asks(vec![call("1", "slow", json!({}))]),
+        asks(vec![call("2", "slow", json!({}))]),
+        reply("done"),
+    ]);
+    let agent = ReactAgent::builder()
+        .model(shared(&model))
+        .tools([tool])
+        .tool_interceptors([
+            Arc::new(ToolErrorInterceptor::new()) as Arc<dyn ToolInterceptor>,
+            Arc::new(ToolTimeoutInterceptor::new(Duration::from_secs(5))),
+        ])
+        .build()
+        .unwrap();
+
+    let started = tokio::time::Instant::now();
+    agent.invoke("go").await.unwrap();
+
+    assert_eq!(started.elapsed(), Duration::from_secs(5));
+    let seen = results_seen(&model, 2);
+    assert_eq!(seen[0].content, "Error: tool `slow` failed: tool `slow` did not finish within 5000ms");
+    assert!(seen[0].is_error);
+    assert_eq!((seen[1].content.as_str(), seen[1].is_error), ("answered", false));
 }

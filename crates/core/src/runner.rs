@@ -79,6 +79,8 @@ impl<'a> Target<'a> {
 /// What one attempt produces in each mode.
 trait Mode: Sync {
     type Output: Send;
+    /// For logs: `complete` or `stream`.
+    const NAME: &'static str;
 
     fn attempt<'a>(
         &'a self,
@@ -93,6 +95,7 @@ struct Whole;
 
 impl Mode for Whole {
     type Output = ChatResponse;
+    const NAME: &'static str = "complete";
 
     fn attempt<'a>(
         &'a self,
@@ -115,6 +118,7 @@ struct Streamed;
 
 impl Mode for Streamed {
     type Output = Opened;
+    const NAME: &'static str = "stream";
 
     fn attempt<'a>(
         &'a self,
@@ -224,7 +228,7 @@ async fn run<M: Mode>(
         }
         if let Some(from) = falling_back_from.take() {
             tracker.fell_back();
-            tracing::warn!(from, to = target.id, "falling back from {from} to {}", target.id);
+            tracing::warn!(mode = M::NAME, from, to = target.id, "falling back from {from} to {}", target.id);
         }
         let mut retry = 0;
         loop {
@@ -240,7 +244,13 @@ async fn run<M: Mode>(
             let error = match result {
                 Ok(output) => {
                     tracker.attempt_succeeded(target.slot, elapsed);
-                    tracing::debug!(target_id = target.id, retry, "success with model {} (retry {retry})", target.id);
+                    tracing::debug!(
+                        mode = M::NAME,
+                        target_id = target.id,
+                        retry,
+                        "success with model {} (retry {retry})",
+                        target.id
+                    );
                     attempts.push(Attempt {
                         target: target.id.to_owned(),
                         retry,
@@ -254,7 +264,7 @@ async fn run<M: Mode>(
             let kind = error.kind();
             tracker.attempt_failed(target.slot, kind, elapsed);
             tracing::warn!(
-                target_id = target.id, retry, max_retries = target.max_retries, %kind, %error,
+                mode = M::NAME, target_id = target.id, retry, max_retries = target.max_retries, %kind, %error,
                 "error with model {} (retry {retry}/{}): {error}", target.id, target.max_retries
             );
             attempts.push(Attempt {
@@ -268,6 +278,7 @@ async fn run<M: Mode>(
                 Step::Retry(delay) => {
                     retry += 1;
                     tracing::info!(
+                        mode = M::NAME,
                         target_id = target.id,
                         retry,
                         delay_ms = delay.as_millis() as u64,

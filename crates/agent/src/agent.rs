@@ -6,18 +6,15 @@ use futures::channel::mpsc;
 use futures::stream::FuturesUnordered;
 use futures::{SinkExt, Stream, StreamExt};
 use switchyard::{
-    Accumulator, ChatChunk, ChatModel, ChatOptions, ChatRequest, ChatResponse, InterceptorChain, Message,
-    ModelInterceptor, Part, Role, SharedModel, ToolCall, ToolResult,
+    Accumulator, ChatChunk, ChatModel, ChatOptions, ChatRequest, ChatResponse, InterceptorChain, Message, Part, Role,
+    ToolCall, ToolResult,
 };
 
+use crate::builder::ReactAgentBuilder;
 use crate::error::AgentError;
 use crate::event::{AgentEvent, AgentOutput, StepRecord};
-use crate::tool::{SharedTool, Tool};
 use crate::tool_interceptor::{ToolCallRequest, ToolInterceptor, ToolNext};
 use crate::tool_set::ToolSet;
-
-/// Default for [`ReactAgentBuilder::max_iterations`].
-pub const DEFAULT_MAX_ITERATIONS: usize = 10;
 
 /// An agent that calls the model, runs the tools it asks for, feeds the results back, and repeats
 /// until the model answers without tool calls or the iteration limit is reached.
@@ -95,7 +92,31 @@ impl Sink {
     }
 }
 
+/// Events of a run driven by `run`, which gets the sending end. The driver yields nothing itself;
+/// polling it alongside the receiver runs the loop without spawning, so the stream may borrow.
+fn event_stream<'a, F>(run: impl FnOnce(Sink) -> F) -> impl Stream<Item = Result<AgentEvent, AgentError>> + Send + 'a
+where
+    F: Future<Output = ()> + Send + 'a,
+{
+    let (tx, rx) = mpsc::channel(16);
+    let driver = futures::stream::once(run(Sink::Channel(tx))).filter_map(|()| futures::future::ready(None));
+    futures::stream::select(rx, driver)
+}
+
 impl ReactAgent {
+    /// Assembles an agent; the builder has checked the parts.
+    pub(crate) fn new(
+        chain: InterceptorChain,
+        system_prompt: Option<String>,
+        tools: ToolSet,
+        tool_interceptors: Vec<Arc<dyn ToolInterceptor>>,
+        max_iterations: usize,
+        options: ChatOptions,
+        model_name: String,
+    ) -> Self {
+        Self { chain, system_prompt, tools, tool_interceptors, max_iterations, options, model_name }
+    }
+
     /// A builder; `model` is required.
     pub fn builder() -> ReactAgentBuilder {
         ReactAgentBuilder::default()
@@ -113,16 +134,23 @@ impl ReactAgent {
         input: impl Into<AgentInput>,
     ) -> impl Stream<Item = Result<AgentEvent, AgentError>> + Send + '_ {
         let input = input.into();
-        let (tx, rx) = mpsc::channel(16);
-        let driver = async move {
-            let mut sink = Sink::Channel(tx);
+        event_stream(move |mut sink| async move {
             let last = self.run(input, Mode::Stream, &mut sink).await.map(AgentEvent::Done);
             sink.send(last).await;
-        };
-        // The driver yields nothing itself; polling it alongside the receiver runs the loop
-        // without spawning, so the stream may borrow the agent.
-        let driver = futures::stream::once(driver).filter_map(|()| futures::future::ready(None));
-        futures::stream::select(rx, driver)
+        })
+    }
+
+    /// Like [`ReactAgent::stream`], for a shared agent: the stream owns what it needs, so it can be
+    /// spawned or returned from a handler.
+    pub fn stream_owned(
+        self: Arc<Self>,
+        input: impl Into<AgentInput>,
+    ) -> impl Stream<Item = Result<AgentEvent, AgentError>> + Send + 'static {
+        let input = input.into();
+        event_stream(move |mut sink| async move {
+            let last = self.run(input, Mode::Stream, &mut sink).await.map(AgentEvent::Done);
+            sink.send(last).await;
+        })
     }
 
     /// The names of the model interceptors, outermost first.
@@ -274,107 +302,5 @@ fn name_unnamed_calls(step: usize, message: &mut Message) {
         {
             call.id = format!("call_{step}_{i}");
         }
-    }
-}
-
-/// Builds a [`ReactAgent`].
-#[derive(Default)]
-pub struct ReactAgentBuilder {
-    model: Option<SharedModel>,
-    system_prompt: Option<String>,
-    tools: Vec<SharedTool>,
-    interceptors: Vec<Arc<dyn ModelInterceptor>>,
-    tool_interceptors: Vec<Arc<dyn ToolInterceptor>>,
-    max_iterations: Option<usize>,
-    options: ChatOptions,
-    model_name: String,
-}
-
-impl ReactAgentBuilder {
-    /// The model (a provider, a simulator, a `FallbackManager`, …). Required.
-    pub fn model(mut self, model: SharedModel) -> Self {
-        self.model = Some(model);
-        self
-    }
-
-    /// The system prompt sent with every model call.
-    pub fn system_prompt(mut self, prompt: impl Into<String>) -> Self {
-        self.system_prompt = Some(prompt.into());
-        self
-    }
-
-    /// Adds one tool.
-    pub fn tool(mut self, tool: impl Tool + 'static) -> Self {
-        self.tools.push(Arc::new(tool));
-        self
-    }
-
-    /// Adds tools.
-    pub fn tools(mut self, tools: impl IntoIterator<Item = SharedTool>) -> Self {
-        self.tools.extend(tools);
-        self
-    }
-
-    /// Adds model interceptors; the first registered is the outermost.
-    pub fn interceptors(mut self, interceptors: impl IntoIterator<Item = Arc<dyn ModelInterceptor>>) -> Self {
-        self.interceptors.extend(interceptors);
-        self
-    }
-
-    /// Adds one model interceptor inside those already added.
-    pub fn interceptor(mut self, interceptor: Arc<dyn ModelInterceptor>) -> Self {
-        self.interceptors.push(interceptor);
-        self
-    }
-
-    /// Adds tool interceptors; the first registered is the outermost.
-    pub fn tool_interceptors(mut self, interceptors: impl IntoIterator<Item = Arc<dyn ToolInterceptor>>) -> Self {
-        self.tool_interceptors.extend(interceptors);
-        self
-    }
-
-    /// Adds one tool interceptor inside those already added.
-    pub fn tool_interceptor(mut self, interceptor: Arc<dyn ToolInterceptor>) -> Self {
-        self.tool_interceptors.push(interceptor);
-        self
-    }
-
-    /// The most model calls one run may make (default 10, at least 1).
-    pub fn max_iterations(mut self, n: usize) -> Self {
-        self.max_iterations = Some(n);
-        self
-    }
-
-    /// Sampling options sent with every model call.
-    pub fn options(mut self, options: ChatOptions) -> Self {
-        self.options = options;
-        self
-    }
-
-    /// The model name put in requests (`ChatRequest::model`); engines and providers route by
-    /// their own configuration, so this is usually left empty.
-    pub fn model_name(mut self, name: impl Into<String>) -> Self {
-        self.model_name = name.into();
-        self
-    }
-
-    /// The agent; a missing model, a zero limit or a bad tool is an error saying what to fix.
-    pub fn build(self) -> Result<ReactAgent, AgentError> {
-        let model = self.model.ok_or_else(|| {
-            AgentError::Config("ReactAgent needs a model: call ReactAgent::builder().model(..)".into())
-        })?;
-        let max_iterations = self.max_iterations.unwrap_or(DEFAULT_MAX_ITERATIONS);
-        if max_iterations == 0 {
-            return Err(AgentError::Config("max_iterations must be at least 1".into()));
-        }
-        Ok(ReactAgent {
-            chain: InterceptorChain::new(model).with_all(self.interceptors),
-            system_prompt: self.system_prompt,
-            tools: ToolSet::new(self.tools)?,
-            tool_interceptors: self.tool_interceptors,
-            max_iterations,
-            options: self.options,
-            model_name: self.model_name,
-        })
     }
 }

@@ -38,6 +38,7 @@
 //! ```
 
 mod agent;
+mod builder;
 mod context_editing;
 mod error;
 mod event;
@@ -49,7 +50,8 @@ mod tool_retry;
 mod tool_set;
 mod tool_timeout;
 
-pub use agent::{AgentInput, DEFAULT_MAX_ITERATIONS, ReactAgent, ReactAgentBuilder};
+pub use agent::{AgentInput, ReactAgent};
+pub use builder::{DEFAULT_MAX_ITERATIONS, ReactAgentBuilder};
 pub use context_editing::{ContextEditingInterceptor, ContextEditingInterceptorBuilder, estimate_tokens};
 pub use error::{AgentError, ToolError};
 pub use event::{AgentEvent, AgentOutput, StepRecord};

@@ -259,3 +259,17 @@ async fn dropping_the_stream_cancels_the_running_tools() {
     drop(stream);
     assert!(dropped.load(Ordering::SeqCst), "the tool's future was dropped with the stream");
 }
+
+#[tokio::test]
+async fn a_shared_agent_streams_from_a_spawned_task() {
+    let model = SimModel::new("m").script(script());
+    let agent =
+        Arc::new(ReactAgent::builder().model(shared(&model)).tools([calculator(Arc::default())]).build().unwrap());
+
+    let task = tokio::spawn(futures::StreamExt::collect::<Vec<_>>(agent.clone().stream_owned("What is (2+3)*4?")));
+    let events: Vec<AgentEvent> = task.await.unwrap().into_iter().collect::<Result<_, _>>().unwrap();
+
+    let Some(AgentEvent::Done(out)) = events.last() else { panic!("{events:?}") };
+    assert_eq!(out.text, "The answer is 20.");
+    assert_eq!(events.iter().filter(|e| matches!(e, AgentEvent::ToolResult { .. })).count(), 2);
+}

@@ -134,10 +134,7 @@ impl ReactAgent {
         input: impl Into<AgentInput>,
     ) -> impl Stream<Item = Result<AgentEvent, AgentError>> + Send + '_ {
         let input = input.into();
-        event_stream(move |mut sink| async move {
-            let last = self.run(input, Mode::Stream, &mut sink).await.map(AgentEvent::Done);
-            sink.send(last).await;
-        })
+        event_stream(move |sink| self.run_streaming(input, sink))
     }
 
     /// Like [`ReactAgent::stream`], for a shared agent: the stream owns what it needs, so it can be
@@ -147,15 +144,18 @@ impl ReactAgent {
         input: impl Into<AgentInput>,
     ) -> impl Stream<Item = Result<AgentEvent, AgentError>> + Send + 'static {
         let input = input.into();
-        event_stream(move |mut sink| async move {
-            let last = self.run(input, Mode::Stream, &mut sink).await.map(AgentEvent::Done);
-            sink.send(last).await;
-        })
+        event_stream(move |sink| async move { self.run_streaming(input, sink).await })
     }
 
     /// The names of the model interceptors, outermost first.
     pub fn interceptor_names(&self) -> Vec<&str> {
         self.chain.names()
+    }
+
+    /// A streaming run whose last item is `Done` or the error.
+    async fn run_streaming(&self, input: AgentInput, mut sink: Sink) {
+        let last = self.run(input, Mode::Stream, &mut sink).await.map(AgentEvent::Done);
+        sink.send(last).await;
     }
 
     async fn run(&self, input: AgentInput, mode: Mode, sink: &mut Sink) -> Result<AgentOutput, AgentError> {

@@ -167,7 +167,7 @@ impl ContextEditingInterceptorBuilder {
         self
     }
 
-    /// How many of the newest call/result pairs stay untouched.
+    /// How many of the newest call/result pairs (of any tool, excluded ones included) stay untouched.
     pub fn keep(mut self, pairs: usize) -> Self {
         self.inner.keep = pairs;
         self

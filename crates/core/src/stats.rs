@@ -25,7 +25,6 @@ struct TargetCounters {
 /// The live counters. Every field is an atomic, so recording never blocks a request.
 #[derive(Debug)]
 pub(crate) struct Stats {
-    total: AtomicU64,
     success: AtomicU64,
     failed: AtomicU64,
     cancelled: AtomicU64,
@@ -41,9 +40,9 @@ pub(crate) struct Stats {
 
 /// A copy of the counters at one moment.
 ///
-/// A request is counted in `total` when it ends, together with its outcome, so
-/// `total == success + failed + cancelled` always holds once nothing is in flight, even across
-/// [`reset_stats`](crate::FallbackManager::reset_stats).
+/// A request is counted when it ends, by its outcome; `total` is the sum of the three outcomes, so
+/// `total == success + failed + cancelled` holds in every snapshot, even across
+/// [`reset_stats`](crate::FallbackManager::reset_stats) with requests in flight.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StatsSnapshot {
@@ -105,7 +104,6 @@ impl Stats {
     pub(crate) fn new(ids: Vec<String>) -> Self {
         let targets = ids.iter().map(|_| TargetCounters::default()).collect();
         Self {
-            total: AtomicU64::new(0),
             success: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
@@ -133,8 +131,7 @@ impl Stats {
 
     /// Sets every count to zero (the in-flight gauge and the current target stay).
     pub(crate) fn reset(&self) {
-        for counter in [&self.total, &self.success, &self.failed, &self.cancelled, &self.fallbacks, &self.last_fallback]
-        {
+        for counter in [&self.success, &self.failed, &self.cancelled, &self.fallbacks, &self.last_fallback] {
             counter.store(0, Relaxed);
         }
         for t in &self.targets {
@@ -180,11 +177,13 @@ impl Stats {
             0 => None,
             millis => Some(UNIX_EPOCH + Duration::from_millis(millis - 1)),
         };
+        let (success, failed, cancelled) =
+            (self.success.load(Relaxed), self.failed.load(Relaxed), self.cancelled.load(Relaxed));
         StatsSnapshot {
-            total: self.total.load(Relaxed),
-            success: self.success.load(Relaxed),
-            failed: self.failed.load(Relaxed),
-            cancelled: self.cancelled.load(Relaxed),
+            total: success + failed + cancelled,
+            success,
+            failed,
+            cancelled,
             in_flight: self.in_flight.load(Relaxed),
             fallbacks: self.fallbacks.load(Relaxed),
             last_fallback,
@@ -302,7 +301,6 @@ impl RequestTracker {
             Outcome::Cancelled => &stats.cancelled,
         };
         counter.fetch_add(1, Relaxed);
-        stats.total.fetch_add(1, Relaxed);
         stats.in_flight.fetch_sub(1, Relaxed);
     }
 }

@@ -146,3 +146,34 @@ async fn enabling_and_disabling_while_requests_are_in_flight() {
     let s = m.stats();
     assert_eq!((s.total, s.success), (306, 306));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resetting_stats_while_requests_run_keeps_them_consistent() {
+    let a = SimModel::new("a").fault_rate(0.3, server_error()).seed(9).latency(Duration::from_millis(1));
+    let b = SimModel::new("b").latency(Duration::from_millis(1));
+    let m = FallbackManager::builder()
+        .target(ModelFallback::new("sim", "a"), shared(&a))
+        .target(ModelFallback::new("sim", "b"), shared(&b))
+        .build()
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let m = m.clone();
+        tasks.push(tokio::spawn(async move { m.complete(ChatRequest::user("hi")).await.map(|_| ()) }));
+    }
+    for _ in 0..20 {
+        m.reset_stats();
+        let s = m.stats();
+        assert_eq!(s.total, s.success + s.failed + s.cancelled);
+        tokio::task::yield_now().await;
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let s = m.stats();
+    assert_eq!((s.in_flight, s.failed, s.cancelled), (0, 0, 0));
+    assert!(s.success <= 200);
+    m.reset_stats();
+    m.complete(ChatRequest::user("hi")).await.unwrap();
+    assert_eq!(m.stats().total, 1);
+}

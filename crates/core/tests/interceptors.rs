@@ -204,3 +204,15 @@ async fn stream_fallback_calls_the_primary_first() {
     assert_eq!(r.message.text(), "from primary");
     assert_eq!((primary.calls(), fallback.calls()), (1, 0));
 }
+
+#[tokio::test(start_paused = true)]
+async fn retry_does_not_wait_for_a_retry_after_longer_than_its_cap() {
+    let limited = Error::RateLimited { message: "quota".into(), retry_after: Some(SEC * 3600) };
+    let model = SimModel::failing("m", limited.clone());
+    let chain = InterceptorChain::new(shared(&model)).with(retry());
+    let start = tokio::time::Instant::now();
+    let err = chain.complete(ChatRequest::user("hi")).await.unwrap_err();
+    assert_eq!(err, limited);
+    assert_eq!(model.calls(), 1);
+    assert_eq!(start.elapsed(), std::time::Duration::ZERO);
+}

@@ -173,3 +173,16 @@ async fn tool_call_streams_commit_and_collect() {
     assert_eq!(response.message.tool_calls().cloned().collect::<Vec<_>>(), [call]);
     assert_eq!(response.served_by.as_deref(), Some("sim/primary"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_also_bounds_a_committed_stream() {
+    let primary = SimModel::new("p").then_default(Behavior::Stall { chunks: 2 });
+    let m = manager(&primary, &SimModel::new("secondary"), |t| t);
+    let mut request = ChatRequest::user("hi");
+    request.deadline = Some(tokio::time::Instant::now() + SEC * 3);
+    let start = tokio::time::Instant::now();
+    let (text, error, _) = drain(m.stream(request).await.unwrap()).await;
+    assert!(!text.is_empty());
+    assert_eq!(error.map(|e| e.kind()), Some(ErrorKind::Deadline));
+    assert_eq!(start.elapsed(), SEC * 3);
+}

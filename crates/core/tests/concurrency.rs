@@ -14,7 +14,7 @@ use switchyard_sim::SimModel;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_requests_with_mixed_outcomes_add_up() {
-    let latency = Duration::from_millis(2);
+    let latency = Duration::from_millis(20);
     let a = SimModel::new("a").fault_rate(0.5, server_error()).seed(1).latency(latency).keep_requests(false);
     let b = SimModel::new("b").fault_rate(0.4, auth_error()).seed(2).latency(latency).keep_requests(false);
     let c = SimModel::new("c").fault_rate(0.3, server_error()).seed(3).latency(latency).keep_requests(false);
@@ -45,8 +45,13 @@ async fn a_thousand_concurrent_requests_with_mixed_outcomes_add_up() {
             }
         }));
     }
-    // Abandon every 7th request, wherever it is.
-    tokio::time::sleep(Duration::from_millis(3)).await;
+    // Once all have started (each call takes 20 ms), abandon every 7th request, wherever it is.
+    for _ in 0..1000 {
+        if started.iter().all(|s| s.load(Ordering::SeqCst)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     for task in tasks.iter().step_by(7) {
         task.abort();
     }

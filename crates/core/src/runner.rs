@@ -218,12 +218,7 @@ async fn run<M: Mode>(
 
     for target in targets {
         if let Some(reason) = skip_reason(target, too_long_for) {
-            attempts.push(Attempt {
-                target: target.id.to_owned(),
-                retry: 0,
-                outcome: AttemptOutcome::Skipped { reason },
-                elapsed: Duration::ZERO,
-            });
+            attempts.push(record(target, 0, AttemptOutcome::Skipped { reason }, Duration::ZERO));
             continue;
         }
         if let Some(from) = falling_back_from.take() {
@@ -251,12 +246,7 @@ async fn run<M: Mode>(
                         "success with model {} (retry {retry})",
                         target.id
                     );
-                    attempts.push(Attempt {
-                        target: target.id.to_owned(),
-                        retry,
-                        outcome: AttemptOutcome::Succeeded,
-                        elapsed,
-                    });
+                    attempts.push(record(target, retry, AttemptOutcome::Succeeded, elapsed));
                     return Ok(Served { output, slot: target.slot, id: target.id.to_owned(), attempts, limits });
                 }
                 Err(error) => error,
@@ -267,12 +257,7 @@ async fn run<M: Mode>(
                 mode = M::NAME, target_id = target.id, retry, max_retries = target.max_retries, %kind, %error,
                 "error with model {} (retry {retry}/{}): {error}", target.id, target.max_retries
             );
-            attempts.push(Attempt {
-                target: target.id.to_owned(),
-                retry,
-                outcome: AttemptOutcome::Failed { kind, message: error.to_string() },
-                elapsed,
-            });
+            attempts.push(record(target, retry, AttemptOutcome::Failed { kind, message: error.to_string() }, elapsed));
             match decide(policy, target, retry, &error, deadline) {
                 Step::Answer => return Err(answer_at_once(error, attempts)),
                 Step::Retry(delay) => {
@@ -300,6 +285,10 @@ async fn run<M: Mode>(
         falling_back_from = Some(target.id);
     }
     Err(exhausted(policy, calls, last_error, attempts))
+}
+
+fn record(target: &Target<'_>, retry: u32, outcome: AttemptOutcome, elapsed: Duration) -> Attempt {
+    Attempt { target: target.id.to_owned(), retry, outcome, elapsed }
 }
 
 fn decide(policy: &Policy, target: &Target<'_>, retry: u32, error: &Error, deadline: Option<Instant>) -> Step {

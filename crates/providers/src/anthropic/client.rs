@@ -65,7 +65,12 @@ impl ChatModel for AnthropicClient {
             return Err(self.http.status_error(response, start, parse_error).await);
         }
         let body = self.http.read_body(response, start).await?;
-        let wire: MessagesResponse = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
+        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
+        if value.get("type").and_then(|t| t.as_str()) == Some("error") {
+            // A 200 carrying the vendor's error object: classify it like an in-stream error.
+            return Err(parse_error(None, &self.http.redact(&String::from_utf8_lossy(&body)), None));
+        }
+        let wire: MessagesResponse = serde_json::from_value(value).map_err(|e| not_json(&body, &e))?;
         from_wire(wire)
     }
 

@@ -59,7 +59,12 @@ impl ChatModel for OpenAiClient {
             return Err(self.http.status_error(response, start, parse_error).await);
         }
         let body = self.http.read_body(response, start).await?;
-        let wire: ChatCompletion = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
+        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
+        if value.get("error").is_some() {
+            // A 200 carrying the vendor's error object: classify it like an in-stream error.
+            return Err(parse_error(None, &self.http.redact(&String::from_utf8_lossy(&body)), None));
+        }
+        let wire: ChatCompletion = serde_json::from_value(value).map_err(|e| not_json(&body, &e))?;
         from_wire(wire)
     }
 

@@ -313,9 +313,9 @@ async fn handle<W: Wire>(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> R
     if !parsed.stream {
         let body = W::complete(id, model, &answer, input_tokens);
         return match cut {
-            None => json::<W>(StatusCode::OK, &body, id),
+            None => raw::<W>(StatusCode::OK, "application/json", Body::from(body), id),
             Some((_, end)) => {
-                let bytes = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+                let bytes = Bytes::from(body);
                 let frames = match end {
                     End::Abort => vec![(bytes.slice(..bytes.len() / 2), true)],
                     _ => Vec::new(),

@@ -2,6 +2,7 @@
 
 use axum::http::HeaderMap;
 use bytes::Bytes;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::conversation::{Answer, Conversation, Last, text_of, words_in};
@@ -112,28 +113,28 @@ impl Wire for Anthropic {
         }
     }
 
-    fn complete(id: u64, model: &str, answer: &Answer, input_tokens: u64) -> Value {
-        let (content, stop) = match answer {
-            Answer::Text(text) if text.is_empty() => (json!([]), "end_turn"),
-            Answer::Text(text) => (json!([{"type": "text", "text": text}]), "end_turn"),
+    fn complete(id: u64, model: &str, answer: &Answer, input_tokens: u64) -> Vec<u8> {
+        let tool_id;
+        let (content, stop_reason) = match answer {
+            Answer::Text(text) if text.is_empty() => (Vec::new(), "end_turn"),
+            Answer::Text(text) => (vec![Block::Text { text }], "end_turn"),
             Answer::ToolCall { name, arguments } => {
+                tool_id = format!("toolu_sim{id}");
                 let input: Value = serde_json::from_str(arguments).unwrap_or_else(|_| json!({}));
-                (
-                    json!([{"type": "tool_use", "id": format!("toolu_sim{id}"), "name": name, "input": input}]),
-                    "tool_use",
-                )
+                (vec![Block::ToolUse { id: &tool_id, name, input }], "tool_use")
             }
         };
-        json!({
-            "id": format!("msg_sim{id}"),
-            "type": "message",
-            "role": "assistant",
-            "model": model,
-            "content": content,
-            "stop_reason": stop,
-            "stop_sequence": null,
-            "usage": {"input_tokens": input_tokens, "output_tokens": answer.output_tokens()},
-        })
+        let message = WireMessage {
+            id: format!("msg_sim{id}"),
+            kind: "message",
+            role: "assistant",
+            model,
+            content,
+            stop_reason,
+            stop_sequence: None,
+            usage: WireUsage { input_tokens, output_tokens: answer.output_tokens() },
+        };
+        serde_json::to_vec(&message).unwrap_or_default()
     }
 
     fn stream(id: u64, model: &str, answer: &Answer, input_tokens: u64, _include_usage: bool) -> Frames {
@@ -209,4 +210,30 @@ impl Wire for Anthropic {
     fn bad_json_event() -> Bytes {
         Bytes::from_static(b"event: message_start\ndata: {\"type\": \"message_start\", \"message\": {\n\n")
     }
+}
+
+#[derive(Serialize)]
+struct WireMessage<'a> {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    role: &'static str,
+    model: &'a str,
+    content: Vec<Block<'a>>,
+    stop_reason: &'static str,
+    stop_sequence: Option<()>,
+    usage: WireUsage,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block<'a> {
+    Text { text: &'a str },
+    ToolUse { id: &'a str, name: &'a str, input: Value },
+}
+
+#[derive(Serialize)]
+struct WireUsage {
+    input_tokens: u64,
+    output_tokens: u64,
 }

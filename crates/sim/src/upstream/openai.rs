@@ -4,6 +4,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::HeaderMap;
 use bytes::Bytes;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::conversation::{Answer, Conversation, Last, text_of, words_in};
@@ -143,32 +144,36 @@ impl Wire for OpenAi {
         }
     }
 
-    fn complete(id: u64, model: &str, answer: &Answer, input_tokens: u64) -> Value {
-        let (message, finish) = match answer {
-            Answer::Text(text) => (json!({"role": "assistant", "content": text, "refusal": null}), "stop"),
-            Answer::ToolCall { name, arguments } => (
-                json!({
-                    "role": "assistant",
-                    "content": null,
-                    "tool_calls": [{
-                        "id": format!("call_sim{id}"),
-                        "type": "function",
-                        "function": {"name": name, "arguments": arguments},
-                    }],
-                    "refusal": null,
-                }),
-                "tool_calls",
-            ),
+    fn complete(id: u64, model: &str, answer: &Answer, input_tokens: u64) -> Vec<u8> {
+        let call_id;
+        let (content, tool_calls, finish_reason) = match answer {
+            Answer::Text(text) => (Some(text.as_str()), None, "stop"),
+            Answer::ToolCall { name, arguments } => {
+                call_id = format!("call_sim{id}");
+                let call = WireToolCall { id: &call_id, kind: "function", function: WireFunction { name, arguments } };
+                (None, Some([call]), "tool_calls")
+            }
         };
-        json!({
-            "id": format!("chatcmpl-sim{id}"),
-            "object": "chat.completion",
-            "created": now(),
-            "model": model,
-            "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
-            "usage": usage(input_tokens, answer.output_tokens()),
-            "system_fingerprint": null,
-        })
+        let output = answer.output_tokens();
+        let completion = Completion {
+            id: format!("chatcmpl-sim{id}"),
+            object: "chat.completion",
+            created: now(),
+            model,
+            choices: [Choice {
+                index: 0,
+                message: WireMessage { role: "assistant", content, tool_calls, refusal: None },
+                logprobs: None,
+                finish_reason,
+            }],
+            usage: WireUsage {
+                prompt_tokens: input_tokens,
+                completion_tokens: output,
+                total_tokens: input_tokens + output,
+            },
+            system_fingerprint: None,
+        };
+        serde_json::to_vec(&completion).unwrap_or_default()
     }
 
     fn stream(id: u64, model: &str, answer: &Answer, input_tokens: u64, include_usage: bool) -> Frames {
@@ -247,4 +252,53 @@ impl Wire for OpenAi {
     fn bad_json_event() -> Bytes {
         Bytes::from_static(b"data: {\"id\": \"chatcmpl-sim\", \"choices\": [{\"delta\": \n\ndata: [DONE]\n\n")
     }
+}
+
+#[derive(Serialize)]
+struct Completion<'a> {
+    id: String,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [Choice<'a>; 1],
+    usage: WireUsage,
+    system_fingerprint: Option<()>,
+}
+
+#[derive(Serialize)]
+struct Choice<'a> {
+    index: u32,
+    message: WireMessage<'a>,
+    logprobs: Option<()>,
+    finish_reason: &'static str,
+}
+
+#[derive(Serialize)]
+struct WireMessage<'a> {
+    role: &'static str,
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<[WireToolCall<'a>; 1]>,
+    refusal: Option<()>,
+}
+
+#[derive(Serialize)]
+struct WireToolCall<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct WireFunction<'a> {
+    name: &'a str,
+    arguments: &'a str,
+}
+
+#[derive(Serialize)]
+struct WireUsage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
 }

@@ -81,8 +81,8 @@ pub(crate) trait Wire {
     /// The error body for a failure.
     fn error_body(failure: &Failure) -> Value;
 
-    /// A complete (non-streaming) answer.
-    fn complete(id: u64, model: &str, answer: &Answer, input_tokens: u64) -> Value;
+    /// A complete (non-streaming) answer, serialized (the hot path of load tests: no `Value` tree).
+    fn complete(id: u64, model: &str, answer: &Answer, input_tokens: u64) -> Vec<u8>;
 
     /// A streamed answer.
     fn stream(id: u64, model: &str, answer: &Answer, input_tokens: u64, include_usage: bool) -> Frames;

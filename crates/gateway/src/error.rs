@@ -64,8 +64,11 @@ impl ApiError {
             Error::RateLimited { retry_after, .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, Some(retry_after.map_or(1, |d| d.as_secs().max(1))))
             }
-            Error::AllFailed { attempts } if all_rate_limited(attempts) => {
+            Error::AllFailed { attempts } if all_of_kind(attempts, ErrorKind::RateLimited) => {
                 (StatusCode::TOO_MANY_REQUESTS, Some(retry_after_of(attempts)))
+            }
+            Error::AllFailed { attempts } if all_of_kind(attempts, ErrorKind::Timeout) => {
+                (StatusCode::GATEWAY_TIMEOUT, None)
             }
             Error::AllFailed { .. } => (StatusCode::BAD_GATEWAY, None),
             Error::DeadlineExceeded { .. } | Error::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, None),
@@ -123,10 +126,10 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// True when every call made was rate-limited (and at least one call was made).
-fn all_rate_limited(attempts: &[Attempt]) -> bool {
+/// True when every call made failed with `kind` (and at least one call was made).
+fn all_of_kind(attempts: &[Attempt], kind: ErrorKind) -> bool {
     let mut called = attempts.iter().filter(|a| a.was_called()).peekable();
-    called.peek().is_some() && called.all(|a| a.error_kind() == Some(ErrorKind::RateLimited))
+    called.peek().is_some() && called.all(|a| a.error_kind() == Some(kind))
 }
 
 /// The shortest Retry-After the providers gave, in whole seconds (at least 1); the attempt record keeps

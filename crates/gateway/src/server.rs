@@ -80,6 +80,7 @@ async fn admin_auth(State(state): State<Arc<AppState>>, request: Request, next: 
             "invalid or missing admin key: send Authorization: Bearer <admin_key>",
         ),
     };
+    state.metrics.rejected(refusal.status.as_u16());
     tracing::info!(request_id = %request_id_of(&request), status = refusal.status.as_u16(), "admin request refused");
     refusal.with_request_id(&request_id_of(&request)).into_response()
 }

@@ -80,7 +80,8 @@ impl AppState {
     pub fn build(config: &Config, factory: &dyn ModelFactory) -> Result<AppState, BuildError> {
         let mut routes = BTreeMap::new();
         let mut direct: BTreeMap<String, Arc<Route>> = BTreeMap::new();
-        let mut all_metrics = Vec::new();
+        let mut route_metrics = Vec::new();
+        let mut direct_metrics = Vec::new();
         let mut built: BTreeMap<String, Result<SharedModel, String>> = BTreeMap::new();
         for route in config.routes.values() {
             let mut builder = FallbackManager::builder().backoff(engine_backoff(route));
@@ -105,7 +106,7 @@ impl AppState {
                         .build()
                         .map_err(|e| BuildError(format!("target {}: {e}", target.id)))?;
                     let metrics = Arc::new(RouteMetrics::new(&target.id, std::slice::from_ref(&target.id)));
-                    all_metrics.push(metrics.clone());
+                    direct_metrics.push(metrics.clone());
                     direct.insert(
                         target.id.clone(),
                         Arc::new(Route { name: target.id.clone(), manager, metrics, direct: true }),
@@ -118,7 +119,7 @@ impl AppState {
             let manager = builder.build().map_err(|e| BuildError(format!("routes.{}: {e}", route.name)))?;
             let ids: Vec<String> = route.targets.iter().map(|t| t.id.clone()).collect();
             let metrics = Arc::new(RouteMetrics::new(&route.name, &ids));
-            all_metrics.push(metrics.clone());
+            route_metrics.push(metrics.clone());
             routes.insert(
                 route.name.clone(),
                 Arc::new(Route { name: route.name.clone(), manager, metrics, direct: false }),
@@ -128,7 +129,7 @@ impl AppState {
             routes,
             direct,
             auth: Auth::new(&config.server.api_keys, config.server.admin_key.as_deref()),
-            metrics: Metrics::new(all_metrics),
+            metrics: Metrics::new(route_metrics.into_iter().chain(direct_metrics).collect()),
             max_body: config.server.max_body,
         })
     }

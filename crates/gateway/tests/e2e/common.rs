@@ -1,0 +1,261 @@
+//! A gateway on 127.0.0.1 in front of the simulated upstream, and helpers to call it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use switchyard::{ChatModel, ChatRequest, ChatResponse, ChatStream, Error, SharedModel};
+use switchyard_gateway::config::{Config, ProviderConfig, TargetConfig};
+use switchyard_gateway::server::Running;
+use switchyard_gateway::state::{AppState, HttpProviders, ModelFactory};
+use switchyard_sim::{Upstream, UpstreamConfig};
+
+pub(crate) const CLIENT_KEY: &str = "client-key-123";
+pub(crate) const ADMIN_KEY: &str = "admin-key-456";
+
+/// Counts upstream streams that are still alive (not dropped).
+#[derive(Debug, Default)]
+pub(crate) struct LiveStreams(pub AtomicUsize);
+
+struct Tracked {
+    inner: SharedModel,
+    live: Arc<LiveStreams>,
+}
+
+struct Guard(Arc<LiveStreams>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl ChatModel for Tracked {
+    async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, Error> {
+        self.inner.complete(request).await
+    }
+
+    async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
+        let stream = self.inner.stream(request).await?;
+        self.live.0.fetch_add(1, Ordering::SeqCst);
+        let guard = Guard(self.live.clone());
+        Ok(stream.map_inner(move |inner| {
+            inner
+                .map(move |item| {
+                    let _alive = &guard;
+                    item
+                })
+                .boxed()
+        }))
+    }
+}
+
+/// The real HTTP providers, each wrapped to count live upstream streams.
+struct TrackingFactory(Arc<LiveStreams>);
+
+impl ModelFactory for TrackingFactory {
+    fn build(&self, provider: &ProviderConfig, target: &TargetConfig) -> Result<SharedModel, String> {
+        let inner = HttpProviders.build(provider, target)?;
+        Ok(Arc::new(Tracked { inner, live: self.0.clone() }))
+    }
+}
+
+pub(crate) struct Harness {
+    pub(crate) upstream: Upstream,
+    pub(crate) gateway: Running,
+    pub(crate) http: reqwest::Client,
+    pub(crate) live_streams: Arc<LiveStreams>,
+}
+
+/// Server section and providers `oa` (OpenAI kind) and `an` (Anthropic kind) at the simulated upstream.
+pub(crate) fn base_config(upstream: &Upstream, server_extra: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+{server_extra}
+
+[providers.oa]
+kind = "openai"
+base_url = "{oa}"
+api_key = "sim-key"
+[providers.an]
+kind = "anthropic"
+base_url = "{an}"
+api_key = "sim-key"
+"#,
+        oa = upstream.openai_base_url(),
+        an = upstream.anthropic_base_url(),
+    )
+}
+
+/// Starts an upstream and a gateway with client and admin keys and these routes.
+pub(crate) async fn start(routes: &str) -> Harness {
+    start_with(&format!("api_keys = [\"{CLIENT_KEY}\"]\nadmin_key = \"{ADMIN_KEY}\""), routes).await
+}
+
+/// Like [`start`] with this `[server]` body.
+pub(crate) async fn start_with(server: &str, routes: &str) -> Harness {
+    let upstream = Upstream::start(UpstreamConfig::default()).await.unwrap();
+    let text = format!("{}\n{routes}", base_config(&upstream, server));
+    let config = Config::parse(&text, &|_| None, None).unwrap();
+    let live_streams = Arc::new(LiveStreams::default());
+    let state = Arc::new(AppState::build(&config, &TrackingFactory(live_streams.clone())).unwrap());
+    let gateway = Running::start(state, "127.0.0.1:0", Duration::from_secs(5)).await.unwrap();
+    Harness { upstream, gateway, http: reqwest::Client::new(), live_streams }
+}
+
+/// A parsed reply: status, headers and JSON body.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Value,
+}
+
+impl Reply {
+    pub(crate) fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    pub(crate) fn target(&self) -> &str {
+        self.header("x-switchyard-target")
+    }
+
+    pub(crate) fn attempts(&self) -> &str {
+        self.header("x-switchyard-attempts")
+    }
+
+    pub(crate) fn fallback(&self) -> &str {
+        self.header("x-switchyard-fallback")
+    }
+}
+
+/// A streamed reply: status, headers and the raw SSE text.
+#[derive(Debug)]
+pub(crate) struct StreamReply {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) text: String,
+}
+
+impl StreamReply {
+    pub(crate) fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    /// The `data:` payloads, in order.
+    pub(crate) fn data(&self) -> Vec<String> {
+        self.text.lines().filter_map(|l| l.strip_prefix("data: ")).map(str::to_owned).collect()
+    }
+
+    /// The `event:` names, in order.
+    pub(crate) fn events(&self) -> Vec<String> {
+        self.text.lines().filter_map(|l| l.strip_prefix("event: ")).map(str::to_owned).collect()
+    }
+
+    /// Concatenated OpenAI text deltas.
+    pub(crate) fn openai_text(&self) -> String {
+        self.data()
+            .iter()
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// Concatenated Anthropic text deltas.
+    pub(crate) fn anthropic_text(&self) -> String {
+        self.data()
+            .iter()
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .filter_map(|v| v["delta"]["text"].as_str().map(str::to_owned))
+            .collect()
+    }
+}
+
+impl Harness {
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway.url())
+    }
+
+    /// POSTs raw bytes with the client key.
+    pub(crate) async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Reply {
+        let response = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(CLIENT_KEY)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        reply(response).await
+    }
+
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.post_raw(path, body.to_string()).await
+    }
+
+    /// An OpenAI chat completion for `model` saying `text`.
+    pub(crate) async fn chat(&self, model: &str, text: &str) -> Reply {
+        self.post("/v1/chat/completions", &json!({ "model": model, "messages": [{ "role": "user", "content": text }] }))
+            .await
+    }
+
+    /// An Anthropic message for `model` saying `text`.
+    pub(crate) async fn message(&self, model: &str, text: &str) -> Reply {
+        self.post(
+            "/v1/messages",
+            &json!({ "model": model, "max_tokens": 200, "messages": [{ "role": "user", "content": text }] }),
+        )
+        .await
+    }
+
+    /// POSTs a streaming request and reads the whole SSE body.
+    pub(crate) async fn stream(&self, path: &str, body: &Value) -> StreamReply {
+        let response = self.http.post(self.url(path)).bearer_auth(CLIENT_KEY).json(body).send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        StreamReply { status, headers, text }
+    }
+
+    pub(crate) async fn admin_get(&self, path: &str) -> Reply {
+        reply(self.http.get(self.url(path)).bearer_auth(ADMIN_KEY).send().await.unwrap()).await
+    }
+
+    pub(crate) async fn admin_patch(&self, path: &str, body: &Value) -> Reply {
+        reply(self.http.patch(self.url(path)).bearer_auth(ADMIN_KEY).json(body).send().await.unwrap()).await
+    }
+
+    pub(crate) async fn admin_post(&self, path: &str) -> Reply {
+        reply(self.http.post(self.url(path)).bearer_auth(ADMIN_KEY).send().await.unwrap()).await
+    }
+
+    pub(crate) async fn metrics(&self) -> String {
+        self.http.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap()
+    }
+}
+
+pub(crate) async fn reply(response: reqwest::Response) -> Reply {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    Reply { status, headers, body }
+}
+
+/// Waits (bounded) until `cond` holds.
+pub(crate) async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}

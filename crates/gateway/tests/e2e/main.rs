@@ -1,0 +1,12 @@
+//! End-to-end tests: a real gateway on 127.0.0.1 in front of the simulated upstream, called with reqwest.
+
+// Helpers outside #[test] functions panic on purpose: a broken harness must fail the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod admin;
+mod api;
+mod common;
+mod errors;
+mod lifecycle;
+mod load;
+mod tools;

@@ -1,0 +1,287 @@
+//! The HTTP edges the simulated upstream does not cover: what goes on the wire (URL, headers, keys),
+//! Retry-After as an HTTP date, connect failures, cancellation, and keys never leaking.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use futures::StreamExt;
+use switchyard::{ChatChunk, ChatModel, ErrorKind, TimeoutPhase};
+use switchyard_providers::{ApiKey, ProviderConfig, ProviderKind, Timeouts, build_model};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use common::hello;
+
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<Vec<(String, HeaderMap, String)>>>);
+
+/// An upstream answering every POST with `status`, `headers` and `body`, recording what it received.
+async fn recording_server(status: u16, headers: Vec<(&'static str, String)>, body: String) -> (SocketAddr, Seen) {
+    let seen = Seen::default();
+    let record = seen.clone();
+    let app = Router::new().fallback(post(move |uri: Uri, request_headers: HeaderMap, request_body: String| {
+        let record = record.clone();
+        let headers = headers.clone();
+        let body = body.clone();
+        async move {
+            record.0.lock().unwrap().push((uri.path().to_owned(), request_headers, request_body));
+            let mut response = (StatusCode::from_u16(status).unwrap(), body).into_response();
+            for (name, value) in headers {
+                response.headers_mut().insert(name, value.parse().unwrap());
+            }
+            response.headers_mut().insert("content-type", "application/json".parse().unwrap());
+            response
+        }
+    }));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, seen)
+}
+
+fn config(kind: ProviderKind, base_url: String, key: &str) -> ProviderConfig {
+    let mut config = ProviderConfig::new(kind, "edge", "the-model");
+    config.base_url = base_url;
+    config.api_key = Some(ApiKey::new(key));
+    config
+}
+
+const OPENAI_OK: &str = r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
+const ANTHROPIC_OK: &str = r#"{"id":"m","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}}"#;
+
+#[tokio::test]
+async fn each_provider_sends_its_own_key_headers_path_and_model() {
+    let (addr, seen) = recording_server(200, vec![], OPENAI_OK.into()).await;
+    let mut openai = config(ProviderKind::OpenAi, format!("http://{addr}/v1/"), "sk-openai-own");
+    openai.headers = vec![("x-team".into(), "blue".into())];
+    build_model(openai).unwrap().complete(hello()).await.unwrap();
+    let (path, headers, body) = seen.0.lock().unwrap().pop().unwrap();
+    assert_eq!(path, "/v1/chat/completions");
+    assert_eq!(headers["authorization"], "Bearer sk-openai-own");
+    assert_eq!(headers["x-team"], "blue");
+    assert!(headers.get("x-api-key").is_none());
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["model"], "the-model");
+
+    let (addr, seen) = recording_server(200, vec![], ANTHROPIC_OK.into()).await;
+    build_model(config(ProviderKind::Anthropic, format!("http://{addr}"), "sk-ant-own"))
+        .unwrap()
+        .complete(hello())
+        .await
+        .unwrap();
+    let (path, headers, body) = seen.0.lock().unwrap().pop().unwrap();
+    assert_eq!(path, "/v1/messages");
+    assert_eq!(headers["x-api-key"], "sk-ant-own");
+    assert_eq!(headers["anthropic-version"], "2023-06-01");
+    assert!(headers.get("authorization").is_none());
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["max_tokens"], 4096);
+
+    // A streamed OpenAI request asks for usage.
+    let (addr, seen) = recording_server(200, vec![], "data: [DONE]\n\n".into()).await;
+    let model = build_model(config(ProviderKind::OpenAi, format!("http://{addr}/v1"), "k")).unwrap();
+    let _ = common::drain(&*model, hello()).await;
+    let (_, _, body) = seen.0.lock().unwrap().pop().unwrap();
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["stream"], true);
+    assert_eq!(body["stream_options"]["include_usage"], true);
+}
+
+#[tokio::test]
+async fn retry_after_as_an_http_date_and_as_milliseconds() {
+    let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
+    let (addr, _) = recording_server(429, vec![("retry-after", later)], r#"{"error":{"message":"slow"}}"#.into()).await;
+    let error = build_model(config(ProviderKind::OpenAi, format!("http://{addr}/v1"), "k"))
+        .unwrap()
+        .complete(hello())
+        .await
+        .unwrap_err();
+    let wait = error.retry_after().unwrap();
+    assert!(wait > Duration::from_secs(100) && wait <= Duration::from_secs(120), "{wait:?}");
+
+    let (addr, _) =
+        recording_server(429, vec![("retry-after-ms", "1500".into())], r#"{"error":{"message":"slow"}}"#.into()).await;
+    let error = build_model(config(ProviderKind::OpenAi, format!("http://{addr}/v1"), "k"))
+        .unwrap()
+        .complete(hello())
+        .await
+        .unwrap_err();
+    assert_eq!(error.retry_after(), Some(Duration::from_millis(1500)));
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_a_connection_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    for kind in common::KINDS {
+        let error = build_model(config(kind, format!("http://{addr}/v1"), "k")).unwrap().complete(hello()).await;
+        assert_eq!(error.unwrap_err().kind(), ErrorKind::Connection, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn a_connect_that_never_completes_hits_the_connect_timeout() {
+    // A listener with a backlog of one that never accepts: once the queue is full the kernel drops SYNs.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        match tokio::time::timeout(Duration::from_millis(100), tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => fillers.push(stream),
+            _ => break, // the queue is full
+        }
+    }
+    let mut config = config(ProviderKind::OpenAi, format!("http://{addr}/v1"), "k");
+    config.timeouts = Timeouts { connect: Some(Duration::from_millis(200)), ..Timeouts::default() };
+    let error = build_model(config).unwrap().complete(hello()).await.unwrap_err();
+    match error {
+        switchyard::Error::Timeout { phase, after } => {
+            assert_eq!((phase, after), (TimeoutPhase::Connect, Duration::from_millis(200)));
+        }
+        other => panic!("expected a connect timeout, got {other}"),
+    }
+    drop(listener);
+}
+
+/// A raw upstream that sends SSE headers and one event, then reports when the client closes the connection.
+async fn one_event_then_watch() -> (SocketAddr, tokio::sync::oneshot::Receiver<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (closed, closed_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Read until the end of the JSON body (the request is small and ends with `}`).
+        while !request.ends_with(b"}") {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "client closed before sending its request");
+            request.extend_from_slice(&buf[..n]);
+        }
+        let event = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"first\"}}]}\n\n";
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+        socket.write_all(format!("{head}{event}").as_bytes()).await.unwrap();
+        // No more data: wait for the client to hang up (read returns 0 or an error).
+        loop {
+            match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        let _ = closed.send(());
+    });
+    (addr, closed_rx)
+}
+
+#[tokio::test]
+async fn dropping_a_stream_closes_the_upstream_connection() {
+    let (addr, closed) = one_event_then_watch().await;
+    let model = build_model(config(ProviderKind::OpenAi, format!("http://{addr}/v1"), "k")).unwrap();
+    let mut stream = model.stream(hello()).await.unwrap();
+    assert_eq!(stream.next().await.unwrap().unwrap(), ChatChunk::text("first"));
+    drop(stream);
+    // Bounded wait: the upstream must see the connection close once the stream is dropped.
+    tokio::time::timeout(Duration::from_secs(10), closed).await.expect("upstream never saw the close").unwrap();
+}
+
+#[tokio::test]
+async fn a_line_that_never_ends_is_an_invalid_response_not_unbounded_memory() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = socket.read(&mut buf).await;
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\ndata: ";
+        socket.write_all(head.as_bytes()).await.unwrap();
+        let junk = vec![b'x'; 64 * 1024];
+        // 16 MiB without a newline: twice the reader's limit; stops once the client hangs up.
+        for _ in 0..256 {
+            if socket.write_all(&junk).await.is_err() {
+                break;
+            }
+        }
+    });
+    let model = build_model(config(ProviderKind::OpenAi, format!("http://{addr}/v1"), "k")).unwrap();
+    let (_, error) = common::drain(&*model, hello()).await;
+    let error = error.unwrap();
+    assert_eq!(error.kind(), ErrorKind::InvalidResponse, "{error}");
+    assert!(error.to_string().contains("longer than"), "{error}");
+}
+
+/// A `tracing` writer that keeps everything written, to search the logs for secrets.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_api_key_never_appears_in_debug_output_errors_or_logs() {
+    const KEY: &str = "sk-secret-0123456789abcdef";
+    // An upstream that echoes the key it received in its error message, as some APIs do.
+    let app = Router::new().fallback(post(|headers: HeaderMap| async move {
+        let key =
+            headers.get("authorization").or_else(|| headers.get("x-api-key")).unwrap().to_str().unwrap().to_owned();
+        let body =
+            format!(r#"{{"error":{{"message":"Incorrect API key provided: {key}","type":"authentication_error"}}}}"#);
+        (StatusCode::UNAUTHORIZED, body)
+    }));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let mut texts = Vec::new();
+    for kind in common::KINDS {
+        let config = config(kind, format!("http://{addr}/v1"), KEY);
+        texts.push(format!("{config:?}"));
+        texts.push(format!("{:?} {}", config.api_key, config.api_key.as_ref().unwrap()));
+        let openai = switchyard_providers::OpenAiClient::new(config.clone()).unwrap();
+        let anthropic = switchyard_providers::AnthropicClient::new(config.clone()).unwrap();
+        texts.push(format!("{openai:?} {anthropic:?}"));
+        let model = build_model(config).unwrap();
+        let error = model.complete(hello()).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Auth);
+        texts.push(format!("{error} {error:?}"));
+        let (_, error) = common::drain(&*model, hello()).await;
+        let error = error.unwrap();
+        texts.push(format!("{error} {error:?}"));
+    }
+    drop(_guard);
+    texts.push(String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned());
+    assert!(texts.last().unwrap().contains("streaming chat completion"), "the logs were captured");
+    assert!(texts[0].contains("[redacted]"), "{}", texts[0]);
+    assert!(texts.iter().any(|t| t.contains("Incorrect API key provided")), "the upstream message is kept");
+    for text in &texts {
+        assert!(!text.contains(KEY), "the key leaked: {text}");
+        assert!(!text.contains("0123456789abcdef"), "part of the key leaked: {text}");
+    }
+}

@@ -17,7 +17,8 @@ use crate::validate::ResponseValidator;
 /// Retries the rest of the chain: `max_attempts` calls in all (counting the first), waiting
 /// `initial_delay`, then × `multiplier` each time, up to `max_delay`; a Retry-After is a floor, and
 /// one longer than `max_delay` ends the retries. What is retried follows the error table unless
-/// `retry_if` says otherwise. A stream is retried only before its first content chunk.
+/// `retry_if` says otherwise (invalid requests, cancellation and the deadline are never retried).
+/// A stream is retried only before its first content chunk.
 ///
 /// When no retry was made, the chain's own error comes back unchanged; after retries, an
 /// [`Error::AllFailed`] listing every attempt.
@@ -109,7 +110,7 @@ impl ModelRetryInterceptorBuilder {
         self
     }
 
-    /// Which errors to retry, instead of the error table's rule.
+    /// Which errors to retry, instead of the error table's rule (fail-fast kinds are never retried).
     pub fn retry_if(mut self, predicate: impl Fn(&Error) -> bool + Send + Sync + 'static) -> Self {
         self.retry_if = Some(Arc::new(predicate));
         self

@@ -30,9 +30,9 @@ pub enum Denied {
 
 impl Auth {
     /// Keys from the config; no client keys means clients need none.
-    pub fn new(client_keys: &[String], admin_key: Option<&str>) -> Self {
+    pub fn new<'a>(client_keys: impl IntoIterator<Item = &'a str>, admin_key: Option<&str>) -> Self {
         Self {
-            client_keys: client_keys.iter().map(|k| k.as_bytes().to_vec()).collect(),
+            client_keys: client_keys.into_iter().map(|k| k.as_bytes().to_vec()).collect(),
             admin_key: admin_key.map(|k| k.as_bytes().to_vec()),
         }
     }
@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn client_keys_by_bearer_or_x_api_key() {
-        let auth = Auth::new(&["k1".into(), "k2".into()], Some("adm"));
+        let auth = Auth::new(["k1", "k2"], Some("adm"));
         assert_eq!(auth.check_client(&headers(&[("authorization", "Bearer k2")])), Ok(()));
         assert_eq!(auth.check_client(&headers(&[("x-api-key", "k1")])), Ok(()));
         assert_eq!(auth.check_client(&headers(&[("authorization", "Bearer k3")])), Err(Denied::BadKey));
@@ -117,9 +117,9 @@ mod tests {
 
     #[test]
     fn no_keys_means_open_clients_and_closed_admin() {
-        let auth = Auth::new(&[], None);
+        let auth = Auth::new([], None);
         assert_eq!(auth.check_client(&headers(&[])), Ok(()));
         assert_eq!(auth.check_admin(&headers(&[("authorization", "Bearer x")])), Err(Denied::AdminDisabled));
-        assert!(!format!("{:?}", Auth::new(&["secret".into()], Some("s2"))).contains("secret"));
+        assert!(!format!("{:?}", Auth::new(["secret"], Some("s2"))).contains("secret"));
     }
 }

@@ -84,7 +84,7 @@ mod tests {
         let c = Config::parse(&builtin(&lookup, None), &lookup, None).unwrap();
         let ids: Vec<&str> = c.routes["default"].targets.iter().map(|t| t.id.as_str()).collect();
         assert_eq!(ids, ["openai/gpt-4o"]);
-        assert_eq!(c.providers["openai"].api_key.as_deref(), Some("sk"));
+        assert_eq!(c.providers["openai"].api_key.as_ref().map(|k| k.expose()), Some("sk"));
         assert!(c.server.admin_key.is_none());
     }
 
@@ -99,6 +99,6 @@ mod tests {
         assert_eq!((t[0].id.as_str(), t[0].max_retries, t[0].priority), ("anthropic/claude-sonnet-4-5", 2, 1));
         assert_eq!(c.providers["deepseek"].base_url, "http://127.0.0.1:5555/v1");
         assert_eq!(c.providers["anthropic"].base_url, "http://127.0.0.1:5555");
-        assert_eq!(c.server.admin_key.as_deref(), Some("adm"));
+        assert_eq!(c.server.admin_key.as_ref().map(|k| k.expose()), Some("adm"));
     }
 }

@@ -29,7 +29,7 @@ impl ModelFactory for HttpProviders {
         };
         let mut cfg = p::ProviderConfig::new(kind, provider.name.clone(), target.model.clone());
         cfg.base_url.clone_from(&provider.base_url);
-        cfg.api_key = provider.api_key.as_deref().map(p::ApiKey::from);
+        cfg.api_key = provider.api_key.as_ref().map(|k| p::ApiKey::from(k.expose()));
         cfg.max_tokens = provider.max_tokens;
         cfg.headers = provider.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         cfg.timeouts = p::Timeouts {
@@ -128,7 +128,10 @@ impl AppState {
         Ok(AppState {
             routes,
             direct,
-            auth: Auth::new(&config.server.api_keys, config.server.admin_key.as_deref()),
+            auth: Auth::new(
+                config.server.api_keys.iter().map(|k| k.expose()),
+                config.server.admin_key.as_ref().map(|k| k.expose()),
+            ),
             metrics: Metrics::new(route_metrics.into_iter().chain(direct_metrics).collect()),
             max_body: config.server.max_body,
         })

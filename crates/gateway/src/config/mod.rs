@@ -6,6 +6,7 @@ mod duration;
 mod env;
 mod provider;
 mod route;
+mod secret;
 mod server;
 mod timeouts;
 mod unsupported;
@@ -18,6 +19,7 @@ use serde::Deserialize;
 pub use duration::{ByteSize, Dur};
 pub use provider::{Kind as ProviderKind, ProviderConfig, ProviderSection};
 pub use route::{Backoff, RouteConfig, RouteSection, TargetConfig};
+pub use secret::Secret;
 pub use server::{ServerConfig, ServerSection};
 pub use timeouts::{Timeouts, TimeoutsSection};
 

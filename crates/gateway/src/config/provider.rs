@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::secret::Secret;
 use super::timeouts::TimeoutsSection;
 
 /// Which wire API a provider speaks.
@@ -37,7 +38,7 @@ pub struct ProviderSection {
     pub base_url: Option<String>,
     /// The upstream key; absent: no key sent.
     #[serde(default)]
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     /// `max_tokens` sent to Anthropic when the caller gives none; default 4096.
     #[serde(default)]
     pub max_tokens: Option<u32>,
@@ -59,7 +60,7 @@ pub struct ProviderConfig {
     /// Where it lives.
     pub base_url: String,
     /// The upstream key.
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     /// Default `max_tokens` for Anthropic.
     pub max_tokens: u32,
     /// Extra headers.
@@ -89,7 +90,7 @@ impl ProviderSection {
             let vars: Vec<String> = unset_vars.iter().map(|v| format!("${v}")).collect();
             format!("environment variable {} is not set (used by providers.{name})", vars.join(", "))
         });
-        let api_key = self.api_key.filter(|k| !k.is_empty());
+        let api_key = self.api_key.filter(|k| !k.expose().is_empty());
         Ok(ProviderConfig {
             name: name.to_owned(),
             kind: self.kind,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::duration::{ByteSize, Dur};
+use super::secret::Secret;
 
 /// `[server]` as written in the file.
 #[derive(Debug, Clone, Deserialize)]
@@ -16,10 +17,10 @@ pub struct ServerSection {
     pub listen: String,
     /// Client keys; absent or empty: no client auth.
     #[serde(default)]
-    pub api_keys: Vec<String>,
+    pub api_keys: Vec<Secret>,
     /// Key for `/admin/*`; absent: `/admin/*` answers 403.
     #[serde(default)]
-    pub admin_key: Option<String>,
+    pub admin_key: Option<Secret>,
     /// Allows a non-loopback listen address without `api_keys`.
     #[serde(default)]
     pub allow_unauthenticated: bool,
@@ -62,9 +63,9 @@ pub struct ServerConfig {
     /// Where to listen.
     pub listen: SocketAddr,
     /// Client keys (empty: no client auth).
-    pub api_keys: Vec<String>,
+    pub api_keys: Vec<Secret>,
     /// Admin key (`None`: admin API answers 403).
-    pub admin_key: Option<String>,
+    pub admin_key: Option<Secret>,
     /// Largest request body, in bytes.
     pub max_body: usize,
     /// Drain timeout on shutdown.
@@ -81,12 +82,12 @@ impl ServerSection {
             .parse()
             .map_err(|_| format!("server.listen: invalid address {listen_text:?}; write e.g. \"127.0.0.1:8080\""))?;
         for (i, key) in self.api_keys.iter().enumerate() {
-            if key.trim().is_empty() {
+            if key.expose().trim().is_empty() {
                 return Err(format!("server.api_keys[{i}]: empty key; remove it or set a value"));
             }
         }
         if let Some(key) = &self.admin_key
-            && key.trim().is_empty()
+            && key.expose().trim().is_empty()
         {
             return Err("server.admin_key: empty key; remove the key to disable the admin API".to_owned());
         }

@@ -44,12 +44,13 @@ fn parse(text: &str, vars: &'static [(&'static str, &'static str)]) -> Result<Co
 fn the_spec_example_parses_with_its_values_and_defaults() {
     let c = parse(SPEC_EXAMPLE, ALL_KEYS).unwrap();
     assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
-    assert_eq!(c.server.api_keys, vec!["client-key".to_owned()]);
-    assert_eq!(c.server.admin_key.as_deref(), Some("admin-key"));
+    assert_eq!(c.server.api_keys, vec![Secret::new("client-key")]);
+    assert!(!format!("{c:?}").contains("client-key"), "keys never show in Debug");
+    assert_eq!(c.server.admin_key.as_ref().map(Secret::expose), Some("admin-key"));
     assert_eq!(c.server.max_body, 10 * 1024 * 1024);
     assert_eq!(c.providers["anthropic"].base_url, "https://api.anthropic.com");
     assert_eq!(c.providers["anthropic"].max_tokens, 4096);
-    assert_eq!(c.providers["deepseek"].api_key.as_deref(), Some("sk-ds"));
+    assert_eq!(c.providers["deepseek"].api_key.as_ref().map(Secret::expose), Some("sk-ds"));
     let route = &c.routes["default"];
     assert_eq!(route.backoff, Backoff::Linear { base: Duration::from_millis(500) });
     let t0 = &route.targets[0];

@@ -5,6 +5,7 @@
 
 mod admin;
 mod api;
+mod cli;
 mod common;
 mod errors;
 mod lifecycle;

@@ -1,11 +1,15 @@
 //! Simulation for tests, demos and benchmarks: in-process models with scripted or random faults
-//! ([`SimModel`], [`Behavior`]), and a simulated OpenAI/Anthropic HTTP upstream with fault injection.
+//! ([`SimModel`], [`Behavior`]), a simulated OpenAI/Anthropic HTTP upstream with fault injection
+//! ([`Upstream`], [`serve_upstream`], [`Fault`]), and the seed's model-fallback walkthrough on simulated models
+//! ([`model_fallback_demo`]).
 
 mod behavior;
+mod demo;
 mod model;
 mod upstream;
 
 pub use behavior::{Behavior, DEFAULT_REPLY};
+pub use demo::{DEMO_ANSWER, DEMO_QUESTION, DemoSummary, model_fallback_demo};
 pub use model::SimModel;
 pub use upstream::{
     DEFAULT_API_KEY, ERROR_TEXT, Fault, Upstream, UpstreamConfig, serve_upstream, serve_upstream_until,

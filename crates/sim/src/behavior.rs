@@ -1,5 +1,7 @@
 //! What a simulated model does on one call, and how that plays out as a response or a stream.
 
+use std::time::Duration;
+
 use switchyard::{ChatChunk, ChatRequest, Error, FinishReason, Message, Part, Role, ToolCall, ToolCallDelta, Usage};
 
 /// The reply a [`SimModel`](crate::SimModel) gives when nothing else was configured.
@@ -44,6 +46,8 @@ pub enum Behavior {
     },
     /// Never answers: neither `complete` nor `stream` returns.
     Hang,
+    /// Waits this long (on top of the model's latency), then behaves as the inner behaviour; for one slow call.
+    Delayed(Duration, Box<Behavior>),
 }
 
 /// One item of a planned stream.
@@ -69,6 +73,14 @@ pub(crate) enum Plan {
 }
 
 impl Behavior {
+    /// The extra wait of [`Behavior::Delayed`] layers, summed.
+    pub(crate) fn delay(&self) -> Duration {
+        match self {
+            Behavior::Delayed(delay, inner) => delay.saturating_add(inner.delay()),
+            _ => Duration::ZERO,
+        }
+    }
+
     /// Plans the stream for this behaviour answering `request`.
     pub(crate) fn plan(&self, request: &ChatRequest) -> Plan {
         match self {
@@ -89,6 +101,7 @@ impl Behavior {
                 Plan::Steps(steps)
             }
             Behavior::Hang => Plan::Hang,
+            Behavior::Delayed(_, inner) => inner.plan(request),
         }
     }
 }
@@ -243,6 +256,7 @@ impl Behavior {
                 Outcome::Fail(Error::invalid_response("simulated stream ended without a finish event"))
             }
             Behavior::Stall { .. } | Behavior::Hang => Outcome::Hang,
+            Behavior::Delayed(_, inner) => inner.outcome(request),
         }
     }
 }

@@ -212,7 +212,7 @@ impl ChatModel for SimModel {
         let outcome = behavior.outcome(&request);
         self.record(request);
         let config = &self.config;
-        wait(config.latency).await;
+        wait(config.latency.saturating_add(behavior.delay())).await;
         match outcome {
             Outcome::Answer { message, finish, usage, chunks } => {
                 let later = u32::try_from(chunks.saturating_sub(1)).unwrap_or(u32::MAX);
@@ -239,7 +239,7 @@ impl ChatModel for SimModel {
         let (_, behavior) = self.begin();
         let plan = behavior.plan(&request);
         self.record(request);
-        wait(self.config.latency).await;
+        wait(self.config.latency.saturating_add(behavior.delay())).await;
         match plan {
             Plan::Refuse(error) => Err(error),
             Plan::Hang => futures::future::pending().await,

@@ -275,3 +275,19 @@ async fn concurrent_calls_are_counted_exactly() {
     assert_eq!(model.requests().len(), 500);
     assert!(ok > 0 && ok < 500);
 }
+
+#[tokio::test(start_paused = true)]
+async fn delayed_slows_one_call_only() {
+    let slow = Behavior::Delayed(Duration::from_secs(2), Box::new(Behavior::Reply("late".into())));
+    let model = SimModel::replying("m", "fast").latency(Duration::from_millis(10)).script([slow.clone(), slow]);
+    let start = Instant::now();
+    assert_eq!(model.complete(request()).await.unwrap().message.text(), "late");
+    assert_eq!(start.elapsed(), Duration::from_millis(2010));
+    let start = Instant::now();
+    let streamed = model.stream(request()).await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_millis(2010), "a stream's headers wait too");
+    assert_eq!(streamed.collect_response().await.unwrap().message.text(), "late");
+    let start = Instant::now();
+    assert_eq!(model.complete(request()).await.unwrap().message.text(), "fast");
+    assert_eq!(start.elapsed(), Duration::from_millis(10));
+}

@@ -116,6 +116,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/chat/completions", post(openai_handler))
         .route("/v1/messages", post(anthropic_handler))
         .route("/_calls", get(calls_handler).delete(reset_handler))
+        .fallback(not_found_handler)
         .layer(DefaultBodyLimit::max(32 << 20))
         .with_state(shared)
 }
@@ -238,6 +239,15 @@ async fn anthropic_handler(State(shared): State<Arc<Shared>>, headers: HeaderMap
 
 async fn calls_handler(State(shared): State<Arc<Shared>>) -> Response {
     axum::Json(shared.snapshot()).into_response()
+}
+
+async fn not_found_handler(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let message = format!(
+        "Unknown request URL: {method} {}. The simulated upstream serves POST /v1/chat/completions and POST /v1/messages.",
+        uri.path()
+    );
+    let body = serde_json::json!({"error": {"message": message, "type": "invalid_request_error", "param": null, "code": "unknown_url"}});
+    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }
 
 async fn reset_handler(State(shared): State<Arc<Shared>>) -> StatusCode {

@@ -628,3 +628,12 @@ async fn concurrent_calls_are_counted_exactly() {
     }
     assert_eq!(up.all_calls().into_iter().collect::<Vec<_>>(), [("a-ok".to_owned(), 100), ("b-503".to_owned(), 100)]);
 }
+
+#[tokio::test]
+async fn unknown_paths_are_404_naming_the_served_ones() {
+    let up = start().await;
+    let response = client().post(format!("{}/v1/completions", up.url())).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("/v1/chat/completions"));
+}

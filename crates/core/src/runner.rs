@@ -89,6 +89,9 @@ trait Mode: Sync {
         limits: AttemptLimits,
         validator: Option<&'a dyn ResponseValidator>,
     ) -> BoxFuture<'a, Result<Self::Output, Error>>;
+
+    /// The target and attempts an inner engine recorded on the output, when the model is one.
+    fn inner(output: &mut Self::Output) -> (Option<String>, Vec<Attempt>);
 }
 
 struct Whole;
@@ -112,6 +115,10 @@ impl Mode for Whole {
             Ok(response)
         })
     }
+
+    fn inner(output: &mut ChatResponse) -> (Option<String>, Vec<Attempt>) {
+        (output.served_by.take(), std::mem::take(&mut output.attempts))
+    }
 }
 
 struct Streamed;
@@ -128,6 +135,10 @@ impl Mode for Streamed {
         validator: Option<&'a dyn ResponseValidator>,
     ) -> BoxFuture<'a, Result<Opened, Error>> {
         Box::pin(streaming::open(model, request, limits.first, validator))
+    }
+
+    fn inner(output: &mut Opened) -> (Option<String>, Vec<Attempt>) {
+        (output.served_by.take(), std::mem::take(&mut output.attempts))
     }
 }
 
@@ -237,7 +248,7 @@ async fn run<M: Mode>(
             let result = mode.attempt(target.model, request.clone(), limits, validator).await;
             let elapsed = start.elapsed();
             let error = match result {
-                Ok(output) => {
+                Ok(mut output) => {
                     tracker.attempt_succeeded(target.slot, elapsed);
                     tracing::debug!(
                         mode = M::NAME,
@@ -246,8 +257,15 @@ async fn run<M: Mode>(
                         "success with model {} (retry {retry})",
                         target.id
                     );
-                    attempts.push(record(target, retry, AttemptOutcome::Succeeded, elapsed));
-                    return Ok(Served { output, slot: target.slot, id: target.id.to_owned(), attempts, limits });
+                    // A model that is itself an engine knows better which target served and what it tried.
+                    let (inner_id, inner_attempts) = M::inner(&mut output);
+                    if inner_attempts.is_empty() {
+                        attempts.push(record(target, retry, AttemptOutcome::Succeeded, elapsed));
+                    } else {
+                        attempts.extend(inner_attempts);
+                    }
+                    let id = inner_id.unwrap_or_else(|| target.id.to_owned());
+                    return Ok(Served { output, slot: target.slot, id, attempts, limits });
                 }
                 Err(error) => error,
             };
@@ -257,7 +275,16 @@ async fn run<M: Mode>(
                 mode = M::NAME, target_id = target.id, retry, max_retries = target.max_retries, %kind, %error,
                 "error with model {} (retry {retry}/{}): {error}", target.id, target.max_retries
             );
-            attempts.push(record(target, retry, AttemptOutcome::Failed { kind, message: error.to_string() }, elapsed));
+            if error.attempts().is_empty() {
+                attempts.push(record(
+                    target,
+                    retry,
+                    AttemptOutcome::Failed { kind, message: error.to_string() },
+                    elapsed,
+                ));
+            } else {
+                attempts.extend_from_slice(error.attempts());
+            }
             match decide(policy, target, retry, &error, deadline) {
                 Step::Answer => return Err(answer_at_once(error, attempts)),
                 Step::Retry(delay) => {

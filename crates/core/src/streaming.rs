@@ -16,6 +16,10 @@ use crate::validate::{PrefixVerdict, ResponseValidator};
 
 /// A stream that reached its first content chunk: the chunks read so far, and the rest.
 pub(crate) struct Opened {
+    /// The target an inner engine chose, when the model is itself an engine.
+    pub(crate) served_by: Option<String>,
+    /// The attempts an inner engine made.
+    pub(crate) attempts: Vec<Attempt>,
     buffered: Vec<ChatChunk>,
     /// `None` when the stream already ended (with its finish) while being checked.
     rest: Option<ChatStream>,
@@ -31,6 +35,8 @@ pub(crate) async fn open(
 ) -> Result<Opened, Error> {
     within(limit, async move {
         let mut stream = model.stream(request).await?;
+        let served_by = stream.served_by.take();
+        let attempts = std::mem::take(&mut stream.attempts);
         let mut buffered = Vec::new();
         let mut text = String::new();
         let mut has_content = false;
@@ -44,7 +50,9 @@ pub(crate) async fn open(
                     buffered.push(chunk);
                     if has_content {
                         match validator.map_or(PrefixVerdict::Accept, |v| v.check_prefix(&text, false)) {
-                            PrefixVerdict::Accept => return Ok(Opened { buffered, rest: Some(stream) }),
+                            PrefixVerdict::Accept => {
+                                return Ok(Opened { served_by, attempts, buffered, rest: Some(stream) });
+                            }
                             PrefixVerdict::NeedMore => {}
                             PrefixVerdict::Reject(reason) => return Err(Error::invalid_response(reason)),
                         }
@@ -57,7 +65,7 @@ pub(crate) async fn open(
                 None => {
                     return match validator.map_or(PrefixVerdict::Accept, |v| v.check_prefix(&text, true)) {
                         PrefixVerdict::Reject(reason) => Err(Error::invalid_response(reason)),
-                        _ => Ok(Opened { buffered, rest: None }),
+                        _ => Ok(Opened { served_by, attempts, buffered, rest: None }),
                     };
                 }
             }

@@ -216,3 +216,36 @@ async fn retry_does_not_wait_for_a_retry_after_longer_than_its_cap() {
     assert_eq!(model.calls(), 1);
     assert_eq!(start.elapsed(), std::time::Duration::ZERO);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_outer_interceptor_keeps_the_target_the_inner_one_chose_and_its_attempts() {
+    let primary = SimModel::failing("primary", server_error());
+    let fallback = SimModel::replying("fallback", "from fallback");
+    let chain = InterceptorChain::new(shared(&primary)).with(retry()).with(fallback_to(&[&fallback]));
+    let r = chain.complete(ChatRequest::user("hi")).await.unwrap();
+    assert_eq!(r.served_by.as_deref(), Some("fallback 1"));
+    let targets: Vec<_> = r.attempts.iter().map(|a| a.target.as_str()).collect();
+    assert_eq!(targets, ["primary", "fallback 1"]);
+
+    let s = chain.stream(ChatRequest::user("hi")).await.unwrap();
+    assert_eq!(s.served_by.as_deref(), Some("fallback 1"));
+    let targets: Vec<_> = s.attempts.iter().map(|a| a.target.as_str()).collect();
+    assert_eq!(targets, ["primary", "fallback 1"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_interceptor_around_a_manager_reports_the_managers_target() {
+    let a = SimModel::failing("a", server_error());
+    let b = SimModel::replying("b", "from b");
+    let manager = switchyard::FallbackManager::builder()
+        .target(switchyard::ModelFallback::new("sim", "a"), shared(&a))
+        .target(switchyard::ModelFallback::new("sim", "b"), shared(&b))
+        .build()
+        .unwrap();
+    let chain = InterceptorChain::new(Arc::new(manager)).with(retry());
+    let r = chain.complete(ChatRequest::user("hi")).await.unwrap();
+    assert_eq!(r.served_by.as_deref(), Some("sim/b"));
+    assert_eq!(r.attempts.iter().filter(|a| a.was_called()).count(), 2);
+    let s = chain.stream(ChatRequest::user("hi")).await.unwrap();
+    assert_eq!(s.served_by.as_deref(), Some("sim/b"));
+}

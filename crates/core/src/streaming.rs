@@ -40,6 +40,7 @@ pub(crate) async fn open(
         let mut buffered = Vec::new();
         let mut text = String::new();
         let mut has_content = false;
+        let mut has_tool_call = false;
         loop {
             match stream.next().await {
                 Some(Ok(chunk)) => {
@@ -47,10 +48,15 @@ pub(crate) async fn open(
                         text.push_str(piece);
                     }
                     has_content |= chunk.is_content();
+                    has_tool_call |= matches!(chunk, ChatChunk::ToolCall(_));
                     buffered.push(chunk);
                     if has_content {
                         match validator.map_or(PrefixVerdict::Accept, |v| v.check_prefix(&text, false)) {
                             PrefixVerdict::Accept => {
+                                return Ok(Opened { served_by, attempts, buffered, rest: Some(stream) });
+                            }
+                            // Validators judge text; a tool call is an answer, so it commits.
+                            PrefixVerdict::NeedMore if has_tool_call => {
                                 return Ok(Opened { served_by, attempts, buffered, rest: Some(stream) });
                             }
                             PrefixVerdict::NeedMore => {}

@@ -186,3 +186,39 @@ async fn the_deadline_also_bounds_a_committed_stream() {
     assert_eq!(error.map(|e| e.kind()), Some(ErrorKind::Deadline));
     assert_eq!(start.elapsed(), SEC * 3);
 }
+
+/// Streams one tool-call fragment, then stays silent.
+struct ToolCallThenSilence;
+
+#[async_trait::async_trait]
+impl ChatModel for ToolCallThenSilence {
+    async fn complete(&self, _request: ChatRequest) -> Result<switchyard::ChatResponse, Error> {
+        Err(server_error())
+    }
+
+    async fn stream(&self, _request: ChatRequest) -> Result<ChatStream, Error> {
+        let delta = switchyard::ToolCallDelta {
+            index: 0,
+            id: Some("c1".into()),
+            name: Some("clock".into()),
+            arguments: "{".into(),
+        };
+        let first = futures::stream::iter([Ok(ChatChunk::ToolCall(delta))]);
+        Ok(ChatStream::new(first.chain(futures::stream::pending())))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tool_call_commits_even_when_the_validator_waits_for_text() {
+    let secondary = SimModel::replying("secondary", "from secondary");
+    let m = FallbackManager::builder()
+        .target(ModelFallback::new("sim", "primary").with_first_chunk_timeout(SEC * 5), Arc::new(ToolCallThenSilence))
+        .target(ModelFallback::new("sim", "secondary"), shared(&secondary))
+        .validator(Arc::new(ExceptionMarker))
+        .build()
+        .unwrap();
+    let mut stream = m.stream(ChatRequest::user("time?")).await.unwrap();
+    assert_eq!(stream.served_by.as_deref(), Some("sim/primary"));
+    assert!(matches!(stream.next().await, Some(Ok(ChatChunk::ToolCall(_)))));
+    assert_eq!(secondary.calls(), 0);
+}

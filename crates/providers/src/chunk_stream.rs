@@ -2,10 +2,11 @@
 //! first-chunk, idle and total limits. Dropping the stream drops the response, closing the connection.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
 use switchyard::{ChatChunk, ChatStream, Error, TimeoutPhase};
 use tokio::time::Instant;
 
@@ -22,6 +23,8 @@ struct State<D> {
     pending: VecDeque<Result<ChatChunk, Error>>,
     saw_content: bool,
     finished: bool,
+    // The end marker arrived; what is left of the body is only its terminator.
+    ended_cleanly: bool,
 }
 
 impl<D: EventDecoder> State<D> {
@@ -49,6 +52,7 @@ impl<D: EventDecoder> State<D> {
                 Ok(false) => {}
                 Ok(true) => {
                     self.finished = true;
+                    self.ended_cleanly = true;
                     break;
                 }
                 Err(e) => {
@@ -89,6 +93,9 @@ impl<D: EventDecoder> State<D> {
                     let mut events = Vec::new();
                     let parsed = self.parser.push(&bytes, &mut events);
                     self.decode(events);
+                    if self.ended_cleanly {
+                        release(std::mem::replace(&mut self.body, futures::stream::empty().boxed()));
+                    }
                     if let Err(too_long) = parsed
                         && !self.finished
                     {
@@ -113,6 +120,33 @@ impl<D: EventDecoder> State<D> {
     }
 }
 
+/// Reads what follows a stream's end marker (usually only the body's terminator) so the connection goes back
+/// to the pool instead of being closed: at once when it is already here, else in the background, bounded in
+/// time and size.
+fn release(mut body: BoxStream<'static, Result<Bytes, reqwest::Error>>) {
+    const LIMIT: Duration = Duration::from_secs(5);
+    const MAX: usize = 64 * 1024;
+    let mut read = 0;
+    loop {
+        match body.next().now_or_never() {
+            Some(Some(Ok(bytes))) if read + bytes.len() <= MAX => read += bytes.len(),
+            Some(_) => return, // the end (connection reusable), an error, or too much: nothing more to do
+            None => break,
+        }
+    }
+    tokio::spawn(async move {
+        let drain = async {
+            while let Some(Ok(bytes)) = body.next().await {
+                read += bytes.len();
+                if read > MAX {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LIMIT, drain).await;
+    });
+}
+
 /// Reads `response` (a 2xx SSE response) with `decoder`, under the client's limits counted from `start`.
 pub(crate) fn chunk_stream<D: EventDecoder>(
     response: reqwest::Response,
@@ -129,6 +163,7 @@ pub(crate) fn chunk_stream<D: EventDecoder>(
         pending: VecDeque::new(),
         saw_content: false,
         finished: false,
+        ended_cleanly: false,
     };
     ChatStream::new(futures::stream::unfold(state, State::next))
 }

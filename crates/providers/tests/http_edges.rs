@@ -285,3 +285,42 @@ async fn the_api_key_never_appears_in_debug_output_errors_or_logs() {
         assert!(!text.contains("0123456789abcdef"), "part of the key leaked: {text}");
     }
 }
+
+#[tokio::test]
+async fn finished_streams_give_their_connection_back_to_the_pool() {
+    use axum::serve::ListenerExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let body = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+    // A chunked body whose terminator comes a moment after the end marker, as real streaming servers send it.
+    let app = Router::new().fallback(post(move || async move {
+        let pieces = futures::stream::iter([body]).then(|piece| async move {
+            tokio::task::yield_now().await;
+            Ok::<_, std::io::Error>(piece)
+        });
+        let pieces = pieces.chain(futures::stream::once(async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok("")
+        }));
+        ([("content-type", "text/event-stream")], axum::body::Body::from_stream(pieces))
+    }));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let listener = listener.tap_io(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let model = build_model(config(ProviderKind::OpenAi, format!("http://{addr}/v1"), "k")).unwrap();
+    for _ in 0..5 {
+        let (chunks, error) = common::drain(&*model, hello()).await;
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(common::text_of(&chunks), "hi");
+        // Give the background drain (the terminator comes 20 ms late) time to hand the connection back.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let connections = accepted.load(Ordering::SeqCst);
+    assert!(connections < 5, "5 streams opened {connections} connections: none was reused");
+}

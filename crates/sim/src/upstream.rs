@@ -15,24 +15,23 @@ mod body;
 mod conversation;
 mod fault;
 mod openai;
+mod respond;
 mod wire;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
-use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -40,10 +39,8 @@ use tokio::task::JoinHandle;
 pub use fault::Fault;
 
 use anthropic::Anthropic;
-use body::{End, Timed};
-use conversation::Answer;
 use openai::OpenAi;
-use wire::{Failure, Wire};
+use respond::handle;
 
 /// The API key the simulated upstream expects unless configured otherwise.
 pub const DEFAULT_API_KEY: &str = "sim-key";
@@ -253,133 +250,4 @@ async fn not_found_handler(method: axum::http::Method, uri: axum::http::Uri) -> 
 async fn reset_handler(State(shared): State<Arc<Shared>>) -> StatusCode {
     lock(&shared.calls).clear();
     StatusCode::NO_CONTENT
-}
-
-/// A body that is not JSON, for `badjson` without streaming.
-const BAD_JSON: &[u8] = b"{\"id\": \"sim\", \"object\": \"chat.completion\", \"choices\": [{\"message\": <html>oops";
-
-async fn handle<W: Wire>(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
-    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    if let Some(key) = &shared.config.api_key
-        && let Err(failure) = W::check_key(headers, key)
-    {
-        return fail::<W>(&failure, id);
-    }
-    let request: Value = match serde_json::from_slice(body) {
-        Ok(request) => request,
-        Err(e) => {
-            let failure = Failure::bad_request(format!("The request body is not valid JSON: {e}"), None);
-            return fail::<W>(&failure, id);
-        }
-    };
-    let parsed = match W::read(&request, headers) {
-        Ok(parsed) => parsed,
-        Err(failure) => return fail::<W>(&failure, id),
-    };
-    let model = parsed.model;
-    let calls = shared.count(model);
-    let fault = Fault::of_model(model);
-
-    let mut first_delay = Duration::ZERO;
-    let mut text = None;
-    match fault {
-        Fault::Status(status) => return fail::<W>(&Failure::Status(status), id),
-        Fault::ContextLength => return fail::<W>(&Failure::ContextLength, id),
-        Fault::Flaky(n) if calls <= n => return fail::<W>(&Failure::Status(503), id),
-        Fault::Hang => {
-            shared.stopped().await;
-            return fail::<W>(&Failure::Status(503), id);
-        }
-        Fault::Slow(delay) => tokio::time::sleep(delay).await,
-        Fault::Ttfb(delay) if parsed.stream => first_delay = delay,
-        Fault::Ttfb(delay) => tokio::time::sleep(delay).await,
-        Fault::SseError if parsed.stream => {
-            return sse::<W>(shared, vec![(W::stream_error_event(), true)], End::Close, id);
-        }
-        Fault::SseError => return json::<W>(StatusCode::OK, &W::stream_error_body(), id),
-        Fault::BadJson if parsed.stream => return sse::<W>(shared, vec![(W::bad_json_event(), true)], End::Close, id),
-        Fault::BadJson => return raw::<W>(StatusCode::OK, "application/json", Body::from(BAD_JSON), id),
-        Fault::ErrText => text = Some(ERROR_TEXT.to_owned()),
-        Fault::Empty => text = Some(String::new()),
-        Fault::Ok | Fault::Flaky(_) | Fault::Break(_) | Fault::Stall(_) => {}
-    }
-    let mut answer = match text {
-        Some(text) => Answer::Text(text),
-        None => parsed.conversation.answer(model),
-    };
-    let cut = match fault {
-        Fault::Break(n) => Some((n, End::Abort)),
-        Fault::Stall(n) => Some((n, End::Stall)),
-        _ => None,
-    };
-    if let (Some((n, _)), Answer::Text(text)) = (cut, &mut answer) {
-        // Enough words that the cut falls inside the content.
-        while text.split_inclusive(' ').count() <= n {
-            text.push_str(" more");
-        }
-    }
-    let input_tokens = parsed.conversation.input_tokens;
-
-    if !parsed.stream {
-        let body = W::complete(id, model, &answer, input_tokens);
-        return match cut {
-            None => raw::<W>(StatusCode::OK, "application/json", Body::from(body), id),
-            Some((_, end)) => {
-                let bytes = Bytes::from(body);
-                let frames = match end {
-                    End::Abort => vec![(bytes.slice(..bytes.len() / 2), true)],
-                    _ => Vec::new(),
-                };
-                let timed = Timed { frames, first_delay: Duration::ZERO, chunk_delay: Duration::ZERO, end };
-                raw::<W>(StatusCode::OK, "application/json", timed.into_body(shared.shutdown.subscribe()), id)
-            }
-        };
-    }
-
-    let frames = W::stream(id, model, &answer, input_tokens, parsed.include_usage);
-    let mut pieces: Vec<(Bytes, bool)> = frames.head.into_iter().map(|b| (b, false)).collect();
-    let end = match cut {
-        Some((n, end)) => {
-            pieces.extend(frames.content.into_iter().take(n).map(|b| (b, true)));
-            end
-        }
-        None => {
-            pieces.extend(frames.content.into_iter().map(|b| (b, true)));
-            pieces.extend(frames.tail.into_iter().map(|b| (b, false)));
-            End::Close
-        }
-    };
-    let timed = Timed { frames: pieces, first_delay, chunk_delay: shared.config.chunk_delay, end };
-    raw::<W>(StatusCode::OK, "text/event-stream", timed.into_body(shared.shutdown.subscribe()), id)
-}
-
-fn sse<W: Wire>(shared: &Shared, frames: Vec<(Bytes, bool)>, end: End, id: u64) -> Response {
-    let timed = Timed { frames, first_delay: Duration::ZERO, chunk_delay: Duration::ZERO, end };
-    raw::<W>(StatusCode::OK, "text/event-stream", timed.into_body(shared.shutdown.subscribe()), id)
-}
-
-fn fail<W: Wire>(failure: &Failure, id: u64) -> Response {
-    let status = StatusCode::from_u16(failure.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = json::<W>(status, &W::error_body(failure), id);
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    response
-}
-
-fn json<W: Wire>(status: StatusCode, body: &Value, id: u64) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
-    raw::<W>(status, "application/json", Body::from(bytes), id)
-}
-
-fn raw<W: Wire>(status: StatusCode, content_type: &'static str, body: Body, id: u64) -> Response {
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if content_type == "text/event-stream" {
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    }
-    headers.insert(W::REQUEST_ID_HEADER, HeaderValue::from(id));
-    response
 }

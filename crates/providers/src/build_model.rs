@@ -1,18 +1,15 @@
 //! `build_model`: a provider config becomes a shared [`ChatModel`](switchyard::ChatModel).
 
-use std::sync::Arc;
-
 use switchyard::SharedModel;
 
-use crate::anthropic::AnthropicClient;
 use crate::build_error::ProviderError;
-use crate::config::{ProviderConfig, ProviderKind};
-use crate::openai::OpenAiClient;
+use crate::config::ProviderConfig;
+use crate::provider::Provider;
 
-/// Builds the client for `config.kind`, with one pooled HTTP client for this provider.
+/// Builds the client for `config.kind` and `config.model`, with its own pooled HTTP client.
+///
+/// To give several models of one provider a single pool, build a [`Provider`] and call [`Provider::model`].
 pub fn build_model(config: ProviderConfig) -> Result<SharedModel, ProviderError> {
-    Ok(match config.kind {
-        ProviderKind::OpenAi => Arc::new(OpenAiClient::new(config)?),
-        ProviderKind::Anthropic => Arc::new(AnthropicClient::new(config)?),
-    })
+    let provider = Provider::new(&config)?;
+    Ok(provider.model(config.model, config.timeouts))
 }

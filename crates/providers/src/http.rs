@@ -79,6 +79,13 @@ impl HttpClient {
         Ok(Self { client, url: format!("{base}{path}"), timeouts: config.timeouts, key: config.api_key.clone() })
     }
 
+    /// The same pool and credentials with other per-call limits (the connect timeout stays the pool's).
+    pub(crate) fn with_timeouts(&self, timeouts: Timeouts) -> Self {
+        let mut http = self.clone();
+        http.timeouts = Timeouts { connect: self.timeouts.connect, ..timeouts };
+        http
+    }
+
     /// The full endpoint URL.
     pub(crate) fn url(&self) -> &str {
         &self.url

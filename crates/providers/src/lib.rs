@@ -15,6 +15,7 @@ mod http;
 mod ids;
 mod json_error;
 pub mod openai;
+mod provider;
 pub mod sse;
 
 pub use anthropic::AnthropicClient;
@@ -23,3 +24,4 @@ pub use build_model::build_model;
 pub use config::{ApiKey, DEFAULT_MAX_TOKENS, ProviderConfig, ProviderKind, Timeouts};
 pub use event_decoder::EventDecoder;
 pub use openai::OpenAiClient;
+pub use provider::Provider;

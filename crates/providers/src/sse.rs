@@ -212,7 +212,55 @@ mod tests {
         assert_eq!(result, Err(SseTooLong { limit: 64 }));
     }
 
+    /// Writes events with a chosen line ending, a comment before each, and data split over lines.
+    fn write_events(events: &[(String, Vec<String>)], eol: &str) -> String {
+        let mut out = String::new();
+        for (name, lines) in events {
+            out.push_str(&format!(": comment{eol}"));
+            if !name.is_empty() {
+                out.push_str(&format!("event: {name}{eol}"));
+            }
+            for line in lines {
+                out.push_str(&format!("data: {line}{eol}"));
+            }
+            out.push_str(eol);
+        }
+        out
+    }
+
+    fn split_at(bytes: &[u8], mut cuts: Vec<usize>) -> Vec<&[u8]> {
+        cuts.retain(|c| *c <= bytes.len());
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        for cut in cuts {
+            chunks.push(&bytes[start..cut]);
+            start = cut;
+        }
+        chunks.push(&bytes[start..]);
+        chunks
+    }
+
     proptest! {
+        #[test]
+        fn generated_events_survive_any_line_ending_and_any_split(
+            events in proptest::collection::vec(
+                ("[a-z_]{0,12}", proptest::collection::vec("[^\\r\\n]{0,20}", 1..4)),
+                0..6,
+            ),
+            eol in prop_oneof![Just("\n"), Just("\r\n"), Just("\r")],
+            cuts in proptest::collection::vec(0usize..400, 0..16),
+        ) {
+            let text = write_events(&events, eol);
+            let chunks = split_at(text.as_bytes(), cuts);
+            let expected: Vec<SseEvent> = events
+                .iter()
+                .map(|(name, lines)| SseEvent { event: name.clone(), data: lines.join("\n"), id: None })
+                .collect();
+            prop_assert_eq!(parse_all(&chunks).unwrap(), expected);
+        }
+
         #[test]
         fn any_split_yields_the_same_events(cuts in proptest::collection::vec(0usize..SAMPLE.len(), 0..12)) {
             let bytes = SAMPLE.as_bytes();

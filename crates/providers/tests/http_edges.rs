@@ -324,3 +324,28 @@ async fn finished_streams_give_their_connection_back_to_the_pool() {
     let connections = accepted.load(Ordering::SeqCst);
     assert!(connections < 5, "5 streams opened {connections} connections: none was reused");
 }
+
+#[tokio::test]
+async fn models_of_one_provider_share_its_connection_pool() {
+    use axum::serve::ListenerExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let app = Router::new().fallback(post(|| async { ([("content-type", "application/json")], OPENAI_OK) }));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let listener = listener.tap_io(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let provider =
+        switchyard_providers::Provider::new(&config(ProviderKind::OpenAi, format!("http://{addr}/v1"), "k")).unwrap();
+    let models = [provider.model("model-a", Timeouts::default()), provider.model("model-b", Timeouts::default())];
+    for i in 0..6 {
+        models[i % 2].complete(hello()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "both models should reuse the provider's one connection");
+}

@@ -37,6 +37,11 @@ impl AnthropicClient {
         Ok(Self { name: config.name, model: config.model, max_tokens: config.max_tokens, http })
     }
 
+    /// A client over an existing pool.
+    pub(crate) fn from_parts(name: String, model: String, max_tokens: u32, http: HttpClient) -> Self {
+        Self { name, model, max_tokens, http }
+    }
+
     fn body(&self, request: &ChatRequest, stream: bool) -> Result<Vec<u8>, Error> {
         let wire = to_wire(request, &self.model, self.max_tokens, stream)?;
         serde_json::to_vec(&wire).map_err(|e| Error::invalid_request(format!("cannot encode the request: {e}"), None))

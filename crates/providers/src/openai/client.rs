@@ -32,6 +32,11 @@ impl OpenAiClient {
         Ok(Self { name: config.name, model: config.model, http })
     }
 
+    /// A client over an existing pool.
+    pub(crate) fn from_parts(name: String, model: String, http: HttpClient) -> Self {
+        Self { name, model, http }
+    }
+
     fn body(&self, request: &ChatRequest, stream: bool) -> Result<Vec<u8>, Error> {
         let wire = to_wire(request, &self.model, stream)?;
         serde_json::to_vec(&wire).map_err(|e| Error::invalid_request(format!("cannot encode the request: {e}"), None))

@@ -6,7 +6,9 @@
 mod accumulate;
 mod attempt;
 mod backoff;
+mod breaker;
 mod error;
+mod health;
 mod interceptor;
 mod interceptors;
 mod limits;
@@ -22,6 +24,7 @@ mod validate;
 pub use accumulate::Accumulator;
 pub use attempt::{Attempt, AttemptOutcome};
 pub use backoff::Backoff;
+pub use breaker::{BreakerConfig, BreakerState};
 pub use error::{Error, ErrorKind, TimeoutPhase};
 pub use interceptor::{InterceptorChain, ModelInterceptor, Next};
 pub use interceptors::{

@@ -8,7 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::backoff::Backoff;
+use crate::breaker::BreakerConfig;
 use crate::error::Error;
+use crate::health::Health;
 use crate::model::{ChatModel, ChatStream, SharedModel};
 use crate::runner::{self, Policy, Target};
 use crate::stats::{Stats, StatsSnapshot};
@@ -61,6 +63,8 @@ struct Slot {
     enabled: AtomicBool,
     priority: AtomicI32,
     max_retries: AtomicU32,
+    /// Breaker and other state shared by requests.
+    health: Arc<Health>,
 }
 
 impl Slot {
@@ -145,6 +149,7 @@ impl FallbackManager {
             .into_iter()
             .map(|i| {
                 let slot = &self.inner.slots[i];
+                let (last_failure, last_recovery) = slot.health.breaker.history();
                 TargetInfo {
                     id: slot.id.clone(),
                     provider: slot.config.provider.clone(),
@@ -157,6 +162,10 @@ impl FallbackManager {
                     disabled_reason: slot.disabled_reason(),
                     context_window: slot.config.context_window,
                     supports_tools: slot.config.supports_tools,
+                    breaker: slot.health.breaker.state(),
+                    breaker_opened: slot.health.breaker.opened(),
+                    last_failure,
+                    last_recovery,
                 }
             })
             .collect()
@@ -193,6 +202,7 @@ impl Inner {
                     context_window: slot.config.context_window,
                     first_chunk_timeout: slot.config.first_chunk_timeout,
                     total_timeout: slot.config.total_timeout,
+                    health: Some(&slot.health),
                 }
             })
             .collect()
@@ -219,10 +229,16 @@ impl std::fmt::Debug for FallbackManager {
 }
 
 /// Builds a [`FallbackManager`].
-#[derive(Default)]
 pub struct FallbackManagerBuilder {
     entries: Vec<(ModelFallback, Result<SharedModel, String>)>,
     policy: Policy,
+    breaker: Option<BreakerConfig>,
+}
+
+impl Default for FallbackManagerBuilder {
+    fn default() -> Self {
+        Self { entries: Vec::new(), policy: Policy::default(), breaker: Some(BreakerConfig::default()) }
+    }
 }
 
 impl FallbackManagerBuilder {
@@ -265,6 +281,12 @@ impl FallbackManagerBuilder {
         self
     }
 
+    /// Each target's circuit breaker (default: 5 consecutive failures open it for 30 s; `None`: never opens).
+    pub fn breaker(mut self, breaker: Option<BreakerConfig>) -> Self {
+        self.breaker = breaker;
+        self
+    }
+
     /// Checks the targets and builds the manager.
     pub fn build(self) -> Result<FallbackManager, ConfigError> {
         if self.entries.is_empty() {
@@ -284,6 +306,7 @@ impl FallbackManagerBuilder {
                 enabled: AtomicBool::new(config.enabled && unavailable.is_none()),
                 priority: AtomicI32::new(config.priority),
                 max_retries: AtomicU32::new(config.max_retries),
+                health: Arc::new(Health::new(self.breaker.clone())),
                 id,
                 config,
                 model,

@@ -9,7 +9,9 @@ use tokio::time::Instant;
 
 use crate::attempt::{Attempt, AttemptOutcome};
 use crate::backoff::Backoff;
+use crate::breaker::{Admission, Breaker};
 use crate::error::{Error, ErrorKind};
+use crate::health::Health;
 use crate::limits::{AttemptLimits, within};
 use crate::model::{ChatModel, ChatStream};
 use crate::stats::{Outcome, RequestTracker, Stats};
@@ -58,6 +60,8 @@ pub(crate) struct Target<'a> {
     pub(crate) context_window: Option<u64>,
     pub(crate) first_chunk_timeout: Option<Duration>,
     pub(crate) total_timeout: Option<Duration>,
+    /// Its breaker and other state shared between requests (none in the interceptors).
+    pub(crate) health: Option<&'a Arc<Health>>,
 }
 
 impl<'a> Target<'a> {
@@ -72,6 +76,7 @@ impl<'a> Target<'a> {
             context_window: None,
             first_chunk_timeout: None,
             total_timeout: None,
+            health: None,
         }
     }
 }
@@ -81,6 +86,8 @@ trait Mode: Sync {
     type Output: Send;
     /// For logs: `complete` or `stream`.
     const NAME: &'static str;
+    /// Whether an answer is the whole answer (for streams, only the start: health counts the end).
+    const WHOLE: bool;
 
     fn attempt<'a>(
         &'a self,
@@ -99,6 +106,7 @@ struct Whole;
 impl Mode for Whole {
     type Output = ChatResponse;
     const NAME: &'static str = "complete";
+    const WHOLE: bool = true;
 
     fn attempt<'a>(
         &'a self,
@@ -126,6 +134,7 @@ struct Streamed;
 impl Mode for Streamed {
     type Output = Opened;
     const NAME: &'static str = "stream";
+    const WHOLE: bool = false;
 
     fn attempt<'a>(
         &'a self,
@@ -149,6 +158,7 @@ struct Served<T> {
     id: String,
     attempts: Vec<Attempt>,
     limits: AttemptLimits,
+    health: Option<Arc<Health>>,
 }
 
 /// Serves a whole-answer request.
@@ -190,6 +200,7 @@ pub(crate) async fn stream(
             served.slot,
             served.id,
             served.attempts,
+            served.health,
         )),
         Err(error) => {
             tracker.finish(outcome_of(&error));
@@ -219,37 +230,114 @@ async fn run<M: Mode>(
     request: ChatRequest,
     tracker: &mut RequestTracker,
 ) -> Result<Served<M::Output>, Error> {
-    let deadline = request.deadline;
-    let validator = policy.validator.as_deref();
-    let mut attempts = Vec::new();
-    let mut calls = 0usize;
+    let mut run =
+        Run { mode, policy, request: &request, tracker, attempts: Vec::new(), calls: 0, falling_back_from: None };
     let mut last_error = None;
-    let mut falling_back_from: Option<&str> = None;
     let mut too_long_for: Option<&Target<'_>> = None;
+    // The first target passed over only because its breaker is open: the last resort.
+    let mut blocked: Option<&Target<'_>> = None;
 
     for target in targets {
         if let Some(reason) = skip_reason(target, too_long_for) {
-            attempts.push(record(target, 0, AttemptOutcome::Skipped { reason }, Duration::ZERO));
+            run.attempts.push(record(target, 0, AttemptOutcome::Skipped { reason }, Duration::ZERO));
             continue;
         }
-        if let Some(from) = falling_back_from.take() {
-            tracker.fell_back();
-            tracing::warn!(mode = M::NAME, from, to = target.id, "falling back from {from} to {}", target.id);
+        match run.target(target, false).await {
+            TargetEnd::Served(served) => return Ok(served),
+            TargetEnd::Answer(error) => return Err(error),
+            TargetEnd::Blocked => {
+                blocked.get_or_insert(target);
+            }
+            TargetEnd::Failed(error) => {
+                if error.kind() == ErrorKind::ContextLength {
+                    too_long_for = Some(target);
+                }
+                last_error = Some(error);
+                run.falling_back_from = Some(target.id);
+            }
         }
+    }
+    // Every target that could serve was skipped by its breaker: rather than failing without a call,
+    // ask the first of them once (a request is never lost to breakers alone).
+    if run.calls == 0
+        && let Some(target) = blocked
+    {
+        tracing::warn!(target_id = target.id, "every breaker is open; calling {} anyway", target.id);
+        match run.target(target, true).await {
+            TargetEnd::Served(served) => return Ok(served),
+            TargetEnd::Answer(error) => return Err(error),
+            TargetEnd::Blocked => {}
+            TargetEnd::Failed(error) => last_error = Some(error),
+        }
+    }
+    let calls = run.calls;
+    Err(exhausted(policy, calls, last_error, run.attempts))
+}
+
+/// How one target's turn ended.
+enum TargetEnd<T> {
+    Served(Served<T>),
+    /// End the request with this error.
+    Answer(Error),
+    /// Not called: its breaker is open.
+    Blocked,
+    /// Called and failed; move on.
+    Failed(Error),
+}
+
+/// The state of one request's loop.
+struct Run<'r, 't, M> {
+    mode: &'r M,
+    policy: &'r Policy,
+    request: &'r ChatRequest,
+    tracker: &'r mut RequestTracker,
+    attempts: Vec<Attempt>,
+    calls: usize,
+    falling_back_from: Option<&'t str>,
+}
+
+impl<'t, M: Mode> Run<'_, 't, M> {
+    /// Calls one target, with its retries. `force` ignores its breaker (the last resort).
+    async fn target(&mut self, target: &'t Target<'t>, force: bool) -> TargetEnd<M::Output> {
+        let deadline = self.request.deadline;
+        let validator = self.policy.validator.as_deref();
+        let mut last: Option<Error> = None;
         let mut retry = 0;
         loop {
             let start = Instant::now();
             if deadline.is_some_and(|d| start >= d) {
-                return Err(Error::DeadlineExceeded { attempts });
+                return TargetEnd::Answer(Error::DeadlineExceeded { attempts: std::mem::take(&mut self.attempts) });
+            }
+            let breaker = target.health.map(|h| &h.breaker).filter(|_| !force);
+            let probe = match breaker.map(Breaker::admit) {
+                None | Some(Admission::Call) => None,
+                Some(Admission::Probe(guard)) => Some(guard),
+                Some(Admission::Skip(reason)) => {
+                    tracing::info!(target_id = target.id, "skipping {}: {reason}", target.id);
+                    self.attempts.push(record(target, retry, AttemptOutcome::Skipped { reason }, Duration::ZERO));
+                    return last.map_or(TargetEnd::Blocked, TargetEnd::Failed);
+                }
+            };
+            if retry == 0
+                && let Some(from) = self.falling_back_from.take()
+            {
+                self.tracker.fell_back();
+                tracing::warn!(mode = M::NAME, from, to = target.id, "falling back from {from} to {}", target.id);
             }
             let limits = AttemptLimits::new(start, target.first_chunk_timeout, target.total_timeout, deadline);
-            tracker.attempt_started(target.slot);
-            calls += 1;
-            let result = mode.attempt(target.model, request.clone(), limits, validator).await;
+            self.tracker.attempt_started(target.slot);
+            self.calls += 1;
+            let result = self.mode.attempt(target.model, self.request.clone(), limits, validator).await;
             let elapsed = start.elapsed();
             let error = match result {
                 Ok(mut output) => {
-                    tracker.attempt_succeeded(target.slot, elapsed);
+                    self.tracker.attempt_succeeded(target.slot, elapsed);
+                    // A stream counts as a success when it ends well; a probe closes the breaker at commit.
+                    if let Some(health) = target.health
+                        && (M::WHOLE || probe.is_some())
+                    {
+                        health.breaker.succeeded(probe);
+                    }
                     tracing::debug!(
                         mode = M::NAME,
                         target_id = target.id,
@@ -260,33 +348,34 @@ async fn run<M: Mode>(
                     // A model that is itself an engine knows better which target served and what it tried.
                     let (inner_id, inner_attempts) = M::inner(&mut output);
                     if inner_attempts.is_empty() {
-                        attempts.push(record(target, retry, AttemptOutcome::Succeeded, elapsed));
+                        self.attempts.push(record(target, retry, AttemptOutcome::Succeeded, elapsed));
                     } else {
-                        attempts.extend(inner_attempts);
+                        self.attempts.extend(inner_attempts);
                     }
                     let id = inner_id.unwrap_or_else(|| target.id.to_owned());
-                    return Ok(Served { output, slot: target.slot, id, attempts, limits });
+                    let attempts = std::mem::take(&mut self.attempts);
+                    let health = target.health.cloned();
+                    return TargetEnd::Served(Served { output, slot: target.slot, id, attempts, limits, health });
                 }
                 Err(error) => error,
             };
             let kind = error.kind();
-            tracker.attempt_failed(target.slot, kind, elapsed);
+            self.tracker.attempt_failed(target.slot, kind, elapsed);
+            if let Some(health) = target.health {
+                health.breaker.failed(&error, probe);
+            }
             tracing::warn!(
                 mode = M::NAME, target_id = target.id, retry, max_retries = target.max_retries, %kind, %error,
                 "error with model {} (retry {retry}/{}): {error}", target.id, target.max_retries
             );
             if error.attempts().is_empty() {
-                attempts.push(record(
-                    target,
-                    retry,
-                    AttemptOutcome::Failed { kind, message: error.to_string() },
-                    elapsed,
-                ));
+                let outcome = AttemptOutcome::Failed { kind, message: error.to_string() };
+                self.attempts.push(record(target, retry, outcome, elapsed));
             } else {
-                attempts.extend_from_slice(error.attempts());
+                self.attempts.extend_from_slice(error.attempts());
             }
-            match decide(policy, target, retry, &error, deadline) {
-                Step::Answer => return Err(answer_at_once(error, attempts)),
+            match decide(self.policy, target, retry, &error, deadline) {
+                Step::Answer => return TargetEnd::Answer(answer_at_once(error, std::mem::take(&mut self.attempts))),
                 Step::Retry(delay) => {
                     retry += 1;
                     tracing::info!(
@@ -299,19 +388,12 @@ async fn run<M: Mode>(
                         target.id
                     );
                     tokio::time::sleep(delay).await;
+                    last = Some(error);
                 }
-                Step::NextTarget => {
-                    if kind == ErrorKind::ContextLength {
-                        too_long_for = Some(target);
-                    }
-                    last_error = Some(error);
-                    break;
-                }
+                Step::NextTarget => return TargetEnd::Failed(error),
             }
         }
-        falling_back_from = Some(target.id);
     }
-    Err(exhausted(policy, calls, last_error, attempts))
 }
 
 fn record(target: &Target<'_>, retry: u32, outcome: AttemptOutcome, elapsed: Duration) -> Attempt {

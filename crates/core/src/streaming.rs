@@ -2,12 +2,14 @@
 //! the validator accepts the start); after that, a failure ends the stream with one typed error.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use futures::StreamExt;
 use futures::stream;
 
 use crate::attempt::Attempt;
 use crate::error::Error;
+use crate::health::Health;
 use crate::limits::{Limit, within};
 use crate::model::{ChatModel, ChatStream};
 use crate::stats::{Outcome, RequestTracker};
@@ -90,11 +92,17 @@ struct Tail {
     tracker: Option<RequestTracker>,
     slot: usize,
     served_by: String,
+    health: Option<Arc<Health>>,
 }
 
 impl Tail {
     fn end(&mut self, outcome: Outcome) {
         self.rest = None;
+        if let Some(health) = &self.health
+            && outcome == Outcome::Success
+        {
+            health.breaker.succeeded(None);
+        }
         if let Some(tracker) = self.tracker.as_mut()
             && outcome == Outcome::Failed
         {
@@ -106,6 +114,9 @@ impl Tail {
     }
 
     fn fail(&mut self, error: Error) -> Option<Result<ChatChunk, Error>> {
+        if let Some(health) = &self.health {
+            health.breaker.failed(&error, None);
+        }
         tracing::warn!(target_id = %self.served_by, %error, "stream from {} failed after its first chunk", self.served_by);
         self.end(Outcome::Failed);
         Some(Err(error))
@@ -159,6 +170,7 @@ pub(crate) fn committed(
     slot: usize,
     served_by: String,
     attempts: Vec<Attempt>,
+    health: Option<Arc<Health>>,
 ) -> ChatStream {
     let tail = Tail {
         buffered: opened.buffered.into(),
@@ -168,6 +180,7 @@ pub(crate) fn committed(
         tracker: Some(tracker),
         slot,
         served_by: served_by.clone(),
+        health,
     };
     let chunks = stream::unfold(tail, |mut tail| async move { tail.next_item().await.map(|item| (item, tail)) });
     let mut out = ChatStream::new(chunks);

@@ -1,9 +1,11 @@
 //! One target of a [`FallbackManager`](crate::FallbackManager): a model with its place in the order
 //! and its retry allowance (the Go seed's `ModelFallback`), and what `list_models` reports about it.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
+
+use crate::breaker::BreakerState;
 
 /// A target's configuration. `enabled` defaults to true and `max_retries` to 0.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +131,14 @@ pub struct TargetInfo {
     pub context_window: Option<u64>,
     /// Tool support, when known.
     pub supports_tools: Option<bool>,
+    /// Its circuit breaker now.
+    pub breaker: BreakerState,
+    /// How many times its breaker opened.
+    pub breaker_opened: u64,
+    /// When a call to it last failed in a way that counts against its health.
+    pub last_failure: Option<SystemTime>,
+    /// When its breaker last closed again after a successful probe.
+    pub last_recovery: Option<SystemTime>,
 }
 
 /// A runtime change that names a target the manager does not have, or cannot make.

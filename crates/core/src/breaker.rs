@@ -1,0 +1,322 @@
+//! A circuit breaker per target: after enough failures the target is skipped without a call until a
+//! cooldown ends; then the next real request is the one probe that closes it again or reopens it.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::error::{Error, ErrorKind};
+
+/// When a target's breaker opens and for how long (SPEC section 6).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakerConfig {
+    /// Consecutive failed attempts that open it (default 5; 0 turns this rule off).
+    pub failures: u32,
+    /// How long it stays open before a probe (default 30 s). Not jittered.
+    pub cooldown: Duration,
+    /// A failure share over `window` that opens it, once `min_attempts` were made (default 0.5).
+    pub failure_rate: f64,
+    /// Attempts in `window` before `failure_rate` applies (default 20).
+    pub min_attempts: u32,
+    /// The span the failure rate looks at (default 60 s).
+    pub window: Duration,
+    /// How long an authentication failure (401/403) opens it: a bad key does not fix itself (default 10 min).
+    pub auth_cooldown: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            failures: 5,
+            cooldown: Duration::from_secs(30),
+            failure_rate: 0.5,
+            min_attempts: 20,
+            window: Duration::from_secs(60),
+            auth_cooldown: Duration::from_secs(600),
+        }
+    }
+}
+
+impl BreakerConfig {
+    /// Opens after `failures` consecutive failures, for `cooldown`; the other settings keep their defaults.
+    pub fn new(failures: u32, cooldown: Duration) -> Self {
+        Self { failures, cooldown, ..Self::default() }
+    }
+}
+
+/// A breaker's state as operators see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerState {
+    /// Requests call the target.
+    Closed,
+    /// Requests skip the target until the cooldown ends.
+    Open,
+    /// The cooldown ended: the next request probes the target (or a probe is running).
+    HalfOpen,
+}
+
+impl BreakerState {
+    /// `closed`, `open` or `half_open`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        }
+    }
+}
+
+/// What the breaker lets one attempt do.
+pub(crate) enum Admission<'a> {
+    /// Call as usual.
+    Call,
+    /// Call: this request is the one probe. Dropping the guard unsettled lets the next request probe.
+    Probe(ProbeGuard<'a>),
+    /// Do not call; the text says why.
+    Skip(String),
+}
+
+/// The probe's claim on a half-open breaker.
+pub(crate) struct ProbeGuard<'a> {
+    breaker: &'a Breaker,
+}
+
+impl Drop for ProbeGuard<'_> {
+    fn drop(&mut self) {
+        // The probe ended without a verdict (cancelled, or a failure that does not count): the next request probes.
+        let mut state = self.breaker.lock();
+        if state.phase == Phase::Probing {
+            state.phase = Phase::Open { until: Instant::now() };
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Closed,
+    /// Skipped until `until`; from then on the next request probes.
+    Open {
+        until: Instant,
+    },
+    /// One probe is running; other requests skip.
+    Probing,
+}
+
+const BUCKETS: usize = 12;
+
+/// Attempts and failures over the last `window`, in buckets.
+#[derive(Debug)]
+struct Window {
+    origin: Instant,
+    width: Duration,
+    /// (bucket number, attempts, failures)
+    buckets: [(u64, u32, u32); BUCKETS],
+}
+
+impl Window {
+    fn new(window: Duration) -> Self {
+        let width = (window / BUCKETS as u32).max(Duration::from_millis(1));
+        Self { origin: Instant::now(), width, buckets: [(u64::MAX, 0, 0); BUCKETS] }
+    }
+
+    fn number(&self, now: Instant) -> u64 {
+        let since = now.saturating_duration_since(self.origin).as_nanos();
+        u64::try_from(since / self.width.as_nanos().max(1)).unwrap_or(u64::MAX - 1)
+    }
+
+    fn add(&mut self, now: Instant, failed: bool) {
+        let n = self.number(now);
+        let slot = &mut self.buckets[(n % BUCKETS as u64) as usize];
+        if slot.0 != n {
+            *slot = (n, 0, 0);
+        }
+        slot.1 += 1;
+        slot.2 += u32::from(failed);
+    }
+
+    /// (attempts, failures) in the buckets still inside the window.
+    fn totals(&self, now: Instant) -> (u32, u32) {
+        let n = self.number(now);
+        self.buckets
+            .iter()
+            .filter(|(b, _, _)| *b != u64::MAX && n.saturating_sub(*b) < BUCKETS as u64)
+            .fold((0, 0), |(a, f), (_, ba, bf)| (a + ba, f + bf))
+    }
+
+    fn clear(&mut self) {
+        self.buckets = [(u64::MAX, 0, 0); BUCKETS];
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    phase: Phase,
+    consecutive: u32,
+    window: Window,
+    /// The latest end of a provider's Retry-After: an opening lasts at least until then.
+    quiet_until: Option<Instant>,
+    last_failure: Option<SystemTime>,
+    last_recovery: Option<SystemTime>,
+    opened: u64,
+}
+
+/// One target's breaker. A short mutex guards it: it is touched once per attempt, never across an await.
+#[derive(Debug)]
+pub(crate) struct Breaker {
+    config: Option<BreakerConfig>,
+    state: Mutex<State>,
+}
+
+/// Whether a failure says something about the target's health.
+fn counts(kind: ErrorKind) -> bool {
+    !matches!(
+        kind,
+        ErrorKind::InvalidRequest
+            | ErrorKind::Cancelled
+            | ErrorKind::Deadline
+            | ErrorKind::ContextLength
+            | ErrorKind::ContentFiltered
+            | ErrorKind::Unavailable
+    )
+}
+
+impl Breaker {
+    /// A breaker with these settings; `None` never opens (but still records failures and recoveries).
+    pub(crate) fn new(config: Option<BreakerConfig>) -> Self {
+        let window = Window::new(config.as_ref().map_or(Duration::from_secs(60), |c| c.window));
+        let state = State {
+            phase: Phase::Closed,
+            consecutive: 0,
+            window,
+            quiet_until: None,
+            last_failure: None,
+            last_recovery: None,
+            opened: 0,
+        };
+        Self { config, state: Mutex::new(state) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// May an attempt call the target now?
+    pub(crate) fn admit(&self) -> Admission<'_> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        match state.phase {
+            Phase::Closed => Admission::Call,
+            Phase::Open { until } if now < until => {
+                Admission::Skip(format!("circuit breaker open for another {}ms", (until - now).as_millis()))
+            }
+            Phase::Open { .. } => {
+                state.phase = Phase::Probing;
+                Admission::Probe(ProbeGuard { breaker: self })
+            }
+            Phase::Probing => Admission::Skip("circuit breaker half-open: another request is probing".to_owned()),
+        }
+    }
+
+    /// The target answered.
+    pub(crate) fn succeeded(&self, probe: Option<ProbeGuard<'_>>) {
+        let now = Instant::now();
+        let mut state = self.lock();
+        match state.phase {
+            Phase::Probing if probe.is_some() => {
+                state.phase = Phase::Closed;
+                state.consecutive = 0;
+                state.window.clear();
+                state.last_recovery = Some(SystemTime::now());
+                tracing::info!("circuit breaker closed: the probe succeeded");
+            }
+            Phase::Closed => {
+                state.consecutive = 0;
+                state.window.add(now, false);
+            }
+            // A call that started before the breaker opened: the probe decides, not it.
+            _ => {}
+        }
+        drop(state);
+        if let Some(probe) = probe {
+            std::mem::forget(probe);
+        }
+    }
+
+    /// The target failed with this error.
+    pub(crate) fn failed(&self, error: &Error, probe: Option<ProbeGuard<'_>>) {
+        let kind = error.kind();
+        if !counts(kind) {
+            return; // a probe guard dropped here lets the next request probe
+        }
+        let now = Instant::now();
+        let mut state = self.lock();
+        state.last_failure = Some(SystemTime::now());
+        if let Some(after) = error.retry_after() {
+            let quiet = now + after;
+            state.quiet_until = Some(state.quiet_until.map_or(quiet, |q| q.max(quiet)));
+        }
+        let Some(config) = &self.config else {
+            drop(state);
+            std::mem::forget(probe);
+            return;
+        };
+        let cooldown = if kind == ErrorKind::Auth { config.auth_cooldown } else { config.cooldown };
+        let open = match state.phase {
+            Phase::Probing => probe.is_some(),
+            Phase::Open { .. } => kind == ErrorKind::Auth || error.retry_after().is_some(),
+            Phase::Closed => {
+                state.consecutive += 1;
+                state.window.add(now, true);
+                let (attempts, failures) = state.window.totals(now);
+                kind == ErrorKind::Auth
+                    || (config.failures > 0 && state.consecutive >= config.failures)
+                    || (attempts >= config.min_attempts.max(1)
+                        && f64::from(failures) >= config.failure_rate * f64::from(attempts))
+            }
+        };
+        if open {
+            let mut until = now + cooldown;
+            if let Some(quiet) = state.quiet_until {
+                until = until.max(quiet);
+            }
+            // Cooldowns and Retry-After only ever extend an open period.
+            if let Phase::Open { until: current } = state.phase {
+                until = until.max(current);
+            }
+            if !matches!(state.phase, Phase::Open { .. }) {
+                state.opened += 1;
+                tracing::warn!(%kind, cooldown_ms = (until - now).as_millis() as u64, "circuit breaker opened");
+            }
+            state.phase = Phase::Open { until };
+            state.consecutive = 0;
+            state.window.clear();
+        }
+        drop(state);
+        if probe.is_some() && open {
+            std::mem::forget(probe);
+        }
+    }
+
+    /// The state now.
+    pub(crate) fn state(&self) -> BreakerState {
+        match self.lock().phase {
+            Phase::Closed => BreakerState::Closed,
+            Phase::Open { until } if Instant::now() < until => BreakerState::Open,
+            Phase::Open { .. } | Phase::Probing => BreakerState::HalfOpen,
+        }
+    }
+
+    /// When the target last failed (counting failures only) and last recovered (a probe closed the breaker).
+    pub(crate) fn history(&self) -> (Option<SystemTime>, Option<SystemTime>) {
+        let state = self.lock();
+        (state.last_failure, state.last_recovery)
+    }
+
+    /// How many times it opened.
+    pub(crate) fn opened(&self) -> u64 {
+        self.lock().opened
+    }
+}

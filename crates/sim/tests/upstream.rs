@@ -637,3 +637,16 @@ async fn unknown_paths_are_404_naming_the_served_ones() {
     let body: Value = response.json().await.unwrap();
     assert!(body["error"]["message"].as_str().unwrap().contains("/v1/chat/completions"));
 }
+
+#[tokio::test]
+async fn streams_stay_valid_json_for_odd_model_names_and_text() {
+    let up = start().await;
+    let model = "we\"ird\\name\n-ok";
+    let (text, _) = read_all(openai(&up, &openai_body(model, true)).await).await;
+    let events = parse_events(&text);
+    for event in events.iter().filter(|e| e.data != "[DONE]") {
+        assert_eq!(event.json()["model"], model);
+    }
+    let (text, _) = read_all(anthropic(&up, &anthropic_body(model, true)).await).await;
+    assert!(anthropic_text(&parse_events(&text)).contains(model));
+}

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::conversation::{Answer, Conversation, Last, text_of, words_in};
-use super::wire::{Failure, Frames, Parsed, Wire, named_event};
+use super::wire::{Failure, Frames, Parsed, Wire, json_string, named_event};
 
 /// The Anthropic Messages API.
 pub(crate) struct Anthropic;
@@ -173,15 +173,17 @@ impl Wire for Anthropic {
                 &json!({"type": "content_block_start", "index": 0, "content_block": block}),
             ));
             frames.head.push(ping);
+            // Deltas are written by hand around serde-escaped pieces: a stream has many, and a `Value` per
+            // delta would dominate the simulator's cost.
+            let (kind, field) = match answer {
+                Answer::Text(_) => ("text_delta", "text"),
+                Answer::ToolCall { .. } => ("input_json_delta", "partial_json"),
+            };
             for piece in answer.pieces() {
-                let delta = match answer {
-                    Answer::Text(_) => json!({"type": "text_delta", "text": piece}),
-                    Answer::ToolCall { .. } => json!({"type": "input_json_delta", "partial_json": piece}),
-                };
-                frames.content.push(named_event(
-                    "content_block_delta",
-                    &json!({"type": "content_block_delta", "index": 0, "delta": delta}),
-                ));
+                frames.content.push(Bytes::from(format!(
+                    "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"{kind}\",\"{field}\":{}}}}}\n\n",
+                    json_string(piece)
+                )));
             }
             frames.tail.push(named_event("content_block_stop", &json!({"type": "content_block_stop", "index": 0})));
         } else {

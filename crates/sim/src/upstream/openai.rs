@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::conversation::{Answer, Conversation, Last, text_of, words_in};
-use super::wire::{Failure, Frames, Parsed, Wire, bearer, data_event};
+use super::wire::{Failure, Frames, Parsed, Wire, bearer, data_event, json_string};
 
 /// The OpenAI API.
 pub(crate) struct OpenAi;
@@ -179,53 +179,58 @@ impl Wire for OpenAi {
     fn stream(id: u64, model: &str, answer: &Answer, input_tokens: u64, include_usage: bool) -> Frames {
         let chunk_id = format!("chatcmpl-sim{id}");
         let created = now();
-        let chunk = |delta: Value, finish: Option<&str>| {
-            let mut c = json!({
-                "id": chunk_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "system_fingerprint": null,
-                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-            });
+        // Chunks are written by hand around serde-escaped pieces: a stream has many, and a `Value` per chunk
+        // would dominate the simulator's cost. The field order is OpenAI's.
+        let prefix = format!(
+            r#"data: {{"id":"{chunk_id}","object":"chat.completion.chunk","created":{created},"model":{},"system_fingerprint":null,"choices":[{{"index":0,"delta":"#,
+            json_string(model)
+        );
+        let chunk = |delta: &str, finish: &str| {
+            let mut out = String::with_capacity(prefix.len() + delta.len() + 80);
+            out.push_str(&prefix);
+            out.push_str(delta);
+            out.push_str(r#","logprobs":null,"finish_reason":"#);
+            out.push_str(finish);
+            out.push_str("}]");
             if include_usage {
-                c["usage"] = Value::Null;
+                out.push_str(r#","usage":null"#);
             }
-            data_event(&c)
+            out.push_str("}\n\n");
+            Bytes::from(out)
         };
         let mut frames = Frames::default();
         let finish = match answer {
             Answer::Text(_) => {
-                frames.head.push(chunk(json!({"role": "assistant", "content": "", "refusal": null}), None));
+                frames.head.push(chunk(r#"{"role":"assistant","content":"","refusal":null}"#, "null"));
                 for piece in answer.pieces() {
-                    frames.content.push(chunk(json!({"content": piece}), None));
+                    frames.content.push(chunk(&format!(r#"{{"content":{}}}"#, json_string(piece)), "null"));
                 }
-                "stop"
+                r#""stop""#
             }
             Answer::ToolCall { name, .. } => {
-                frames.content.push(chunk(
-                    json!({
-                        "role": "assistant",
-                        "content": null,
-                        "tool_calls": [{
-                            "index": 0,
-                            "id": format!("call_sim{id}"),
-                            "type": "function",
-                            "function": {"name": name, "arguments": ""},
-                        }],
-                        "refusal": null,
-                    }),
-                    None,
-                ));
+                let header = json!({
+                    "role": "assistant",
+                    "content": null,
+                    "tool_calls": [{
+                        "index": 0,
+                        "id": format!("call_sim{id}"),
+                        "type": "function",
+                        "function": {"name": name, "arguments": ""},
+                    }],
+                    "refusal": null,
+                });
+                frames.content.push(chunk(&header.to_string(), "null"));
                 for piece in answer.pieces() {
-                    frames
-                        .content
-                        .push(chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}), None));
+                    let delta = format!(
+                        r#"{{"tool_calls":[{{"index":0,"function":{{"arguments":{}}}}}]}}"#,
+                        json_string(piece)
+                    );
+                    frames.content.push(chunk(&delta, "null"));
                 }
-                "tool_calls"
+                r#""tool_calls""#
             }
         };
-        frames.tail.push(chunk(json!({}), Some(finish)));
+        frames.tail.push(chunk("{}", finish));
         if include_usage {
             frames.tail.push(data_event(&json!({
                 "id": chunk_id,

@@ -1,8 +1,24 @@
 //! Switchyard's providers: clients for OpenAI-compatible APIs and the Anthropic Messages API, each a
 //! [`switchyard::ChatModel`], plus the wire types and codecs the gateway uses to speak both APIs.
 //!
-//! Everything vendor-specific lives here: wire formats, translation to and from the engine's neutral
-//! types, SSE parsing, and mapping of status codes and vendor error bodies to the engine's error kinds.
+//! Everything vendor-specific lives here: wire formats ([`openai::wire`], [`anthropic::wire`]), translation
+//! to and from the engine's neutral types, SSE parsing ([`sse`]), and mapping of status codes and vendor
+//! error bodies to the engine's error kinds. Each provider sends its own configured key; nothing from the
+//! caller's request headers is ever forwarded.
+//!
+//! ```no_run
+//! use switchyard::{ChatModel, ChatRequest};
+//! use switchyard_providers::{ApiKey, ProviderConfig, ProviderKind, build_model};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut config = ProviderConfig::new(ProviderKind::Anthropic, "anthropic", "claude-sonnet-4-5");
+//! config.api_key = Some(ApiKey::new(std::env::var("ANTHROPIC_API_KEY")?));
+//! let model = build_model(config)?;
+//! let answer = model.complete(ChatRequest::user("Hello")).await?;
+//! println!("{}", answer.message.text());
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod anthropic;
 mod build_error;

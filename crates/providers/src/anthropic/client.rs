@@ -67,7 +67,9 @@ impl ChatModel for AnthropicClient {
         debug!(provider = %self.name, model = %self.model, "messages");
         let response = self.http.send(body, start).await?;
         if !response.status().is_success() {
-            return Err(self.http.status_error(response, start, parse_error).await);
+            let error = self.http.status_error(response, start, parse_error).await;
+            debug!(provider = %self.name, model = %self.model, kind = %error.kind(), "upstream refused: {error}");
+            return Err(error);
         }
         let body = self.http.read_body(response, start).await?;
         let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
@@ -85,7 +87,9 @@ impl ChatModel for AnthropicClient {
         debug!(provider = %self.name, model = %self.model, "streaming messages");
         let response = self.http.send(body, start).await?;
         if !response.status().is_success() {
-            return Err(self.http.status_error(response, start, parse_error).await);
+            let error = self.http.status_error(response, start, parse_error).await;
+            debug!(provider = %self.name, model = %self.model, kind = %error.kind(), "upstream refused: {error}");
+            return Err(error);
         }
         Ok(chunk_stream(response, self.http.clone(), StreamDecoder::new(), start))
     }

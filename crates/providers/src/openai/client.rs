@@ -61,7 +61,9 @@ impl ChatModel for OpenAiClient {
         debug!(provider = %self.name, model = %self.model, "chat completion");
         let response = self.http.send(body, start).await?;
         if !response.status().is_success() {
-            return Err(self.http.status_error(response, start, parse_error).await);
+            let error = self.http.status_error(response, start, parse_error).await;
+            debug!(provider = %self.name, model = %self.model, kind = %error.kind(), "upstream refused: {error}");
+            return Err(error);
         }
         let body = self.http.read_body(response, start).await?;
         let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
@@ -79,7 +81,9 @@ impl ChatModel for OpenAiClient {
         debug!(provider = %self.name, model = %self.model, "streaming chat completion");
         let response = self.http.send(body, start).await?;
         if !response.status().is_success() {
-            return Err(self.http.status_error(response, start, parse_error).await);
+            let error = self.http.status_error(response, start, parse_error).await;
+            debug!(provider = %self.name, model = %self.model, kind = %error.kind(), "upstream refused: {error}");
+            return Err(error);
         }
         Ok(chunk_stream(response, self.http.clone(), StreamDecoder::new(), start))
     }

@@ -225,8 +225,12 @@ pub fn to_wire(request: &ChatRequest, model: &str, stream: bool) -> Result<ChatC
             function: NamedFunction { name: name.clone() },
         }),
     });
-    let extra = forwardable_extra(&request.extra)?;
+    let mut extra = forwardable_extra(&request.extra)?;
     let o = &request.options;
+    // The caller said `max_completion_tokens`: keep that name, with the limit as it is now.
+    if let (Some(limit), Some(value)) = (o.max_tokens, extra.get_mut("max_completion_tokens")) {
+        *value = json!(limit);
+    }
     Ok(ChatCompletionRequest {
         model: model.to_owned(),
         messages,

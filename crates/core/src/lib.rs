@@ -7,6 +7,7 @@ mod accumulate;
 mod attempt;
 mod backoff;
 mod breaker;
+mod budget;
 mod error;
 mod health;
 mod interceptor;
@@ -25,6 +26,7 @@ pub use accumulate::Accumulator;
 pub use attempt::{Attempt, AttemptOutcome};
 pub use backoff::Backoff;
 pub use breaker::{BreakerConfig, BreakerState};
+pub use budget::BudgetConfig;
 pub use error::{Error, ErrorKind, TimeoutPhase};
 pub use interceptor::{InterceptorChain, ModelInterceptor, Next};
 pub use interceptors::{

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use crate::backoff::Backoff;
 use crate::breaker::BreakerConfig;
+use crate::budget::BudgetConfig;
 use crate::error::Error;
 use crate::health::Health;
 use crate::model::{ChatModel, ChatStream, SharedModel};
@@ -203,6 +204,7 @@ impl Inner {
                     first_chunk_timeout: slot.config.first_chunk_timeout,
                     total_timeout: slot.config.total_timeout,
                     health: Some(&slot.health),
+                    transparent: false,
                 }
             })
             .collect()
@@ -233,11 +235,17 @@ pub struct FallbackManagerBuilder {
     entries: Vec<(ModelFallback, Result<SharedModel, String>)>,
     policy: Policy,
     breaker: Option<BreakerConfig>,
+    retry_budget: Option<BudgetConfig>,
 }
 
 impl Default for FallbackManagerBuilder {
     fn default() -> Self {
-        Self { entries: Vec::new(), policy: Policy::default(), breaker: Some(BreakerConfig::default()) }
+        Self {
+            entries: Vec::new(),
+            policy: Policy::default(),
+            breaker: Some(BreakerConfig::default()),
+            retry_budget: Some(BudgetConfig::RETRY),
+        }
     }
 }
 
@@ -287,6 +295,13 @@ impl FallbackManagerBuilder {
         self
     }
 
+    /// Each target's retry budget (default: 20% of its requests plus 10 per second; `None`: no cap beyond
+    /// `max_retries`). When it is empty, a failure falls back at once instead of retrying.
+    pub fn retry_budget(mut self, budget: Option<BudgetConfig>) -> Self {
+        self.retry_budget = budget;
+        self
+    }
+
     /// Checks the targets and builds the manager.
     pub fn build(self) -> Result<FallbackManager, ConfigError> {
         if self.entries.is_empty() {
@@ -306,7 +321,7 @@ impl FallbackManagerBuilder {
                 enabled: AtomicBool::new(config.enabled && unavailable.is_none()),
                 priority: AtomicI32::new(config.priority),
                 max_retries: AtomicU32::new(config.max_retries),
-                health: Arc::new(Health::new(self.breaker.clone())),
+                health: Arc::new(Health::new(self.breaker.clone(), self.retry_budget)),
                 id,
                 config,
                 model,

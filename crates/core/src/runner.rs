@@ -62,6 +62,9 @@ pub(crate) struct Target<'a> {
     pub(crate) total_timeout: Option<Duration>,
     /// Its breaker and other state shared between requests (none in the interceptors).
     pub(crate) health: Option<&'a Arc<Health>>,
+    /// Stands for whatever the model it wraps is (the retry interceptor's `next`): it does not name
+    /// the target that served.
+    pub(crate) transparent: bool,
 }
 
 impl<'a> Target<'a> {
@@ -77,6 +80,7 @@ impl<'a> Target<'a> {
             first_chunk_timeout: None,
             total_timeout: None,
             health: None,
+            transparent: false,
         }
     }
 }
@@ -152,13 +156,16 @@ impl Mode for Streamed {
 }
 
 /// The attempt that answered.
-struct Served<T> {
-    output: T,
-    slot: usize,
-    id: String,
-    attempts: Vec<Attempt>,
-    limits: AttemptLimits,
-    health: Option<Arc<Health>>,
+pub(crate) struct Served<T> {
+    pub(crate) output: T,
+    pub(crate) slot: usize,
+    /// The target that served, when known (a transparent target without an inner answer: `None`).
+    pub(crate) id: Option<String>,
+    /// For logs: the target of this loop that answered.
+    pub(crate) called: String,
+    pub(crate) attempts: Vec<Attempt>,
+    pub(crate) limits: AttemptLimits,
+    pub(crate) health: Option<Arc<Health>>,
 }
 
 /// Serves a whole-answer request.
@@ -173,7 +180,7 @@ pub(crate) async fn complete(
         Ok(served) => {
             tracker.finish(Outcome::Success);
             let mut response = served.output;
-            response.served_by = Some(served.id);
+            response.served_by = served.id;
             response.attempts = served.attempts;
             Ok(response)
         }
@@ -193,15 +200,7 @@ pub(crate) async fn stream(
 ) -> Result<ChatStream, Error> {
     let mut tracker = RequestTracker::new(stats);
     match run(&Streamed, policy, targets, request, &mut tracker).await {
-        Ok(served) => Ok(streaming::committed(
-            served.output,
-            served.limits.after_commit,
-            tracker,
-            served.slot,
-            served.id,
-            served.attempts,
-            served.health,
-        )),
+        Ok(served) => Ok(streaming::committed(served, tracker)),
         Err(error) => {
             tracker.finish(outcome_of(&error));
             Err(error)
@@ -220,6 +219,8 @@ fn outcome_of(error: &Error) -> Outcome {
 enum Step {
     Retry(Duration),
     NextTarget,
+    /// Retryable, but the target's retry budget is empty.
+    RetryRefused,
     Answer,
 }
 
@@ -239,6 +240,7 @@ async fn run<M: Mode>(
 
     for target in targets {
         if let Some(reason) = skip_reason(target, too_long_for) {
+            run.tracker.skipped(target.slot);
             run.attempts.push(record(target, 0, AttemptOutcome::Skipped { reason }, Duration::ZERO));
             continue;
         }
@@ -314,6 +316,7 @@ impl<'t, M: Mode> Run<'_, 't, M> {
                 Some(Admission::Probe(guard)) => Some(guard),
                 Some(Admission::Skip(reason)) => {
                     tracing::info!(target_id = target.id, "skipping {}: {reason}", target.id);
+                    self.tracker.skipped(target.slot);
                     self.attempts.push(record(target, retry, AttemptOutcome::Skipped { reason }, Duration::ZERO));
                     return last.map_or(TargetEnd::Blocked, TargetEnd::Failed);
                 }
@@ -327,6 +330,11 @@ impl<'t, M: Mode> Run<'_, 't, M> {
             let limits = AttemptLimits::new(start, target.first_chunk_timeout, target.total_timeout, deadline);
             self.tracker.attempt_started(target.slot);
             self.calls += 1;
+            if retry == 0
+                && let Some(budget) = target.health.and_then(|h| h.retry_budget.as_ref())
+            {
+                budget.deposit();
+            }
             let result = self.mode.attempt(target.model, self.request.clone(), limits, validator).await;
             let elapsed = start.elapsed();
             let error = match result {
@@ -352,10 +360,19 @@ impl<'t, M: Mode> Run<'_, 't, M> {
                     } else {
                         self.attempts.extend(inner_attempts);
                     }
-                    let id = inner_id.unwrap_or_else(|| target.id.to_owned());
+                    let id = inner_id.or_else(|| (!target.transparent).then(|| target.id.to_owned()));
                     let attempts = std::mem::take(&mut self.attempts);
                     let health = target.health.cloned();
-                    return TargetEnd::Served(Served { output, slot: target.slot, id, attempts, limits, health });
+                    let called = target.id.to_owned();
+                    return TargetEnd::Served(Served {
+                        output,
+                        slot: target.slot,
+                        id,
+                        called,
+                        attempts,
+                        limits,
+                        health,
+                    });
                 }
                 Err(error) => error,
             };
@@ -391,6 +408,10 @@ impl<'t, M: Mode> Run<'_, 't, M> {
                     last = Some(error);
                 }
                 Step::NextTarget => return TargetEnd::Failed(error),
+                Step::RetryRefused => {
+                    self.tracker.retry_refused(target.slot);
+                    return TargetEnd::Failed(error);
+                }
             }
         }
     }
@@ -423,6 +444,12 @@ fn decide(policy: &Policy, target: &Target<'_>, retry: u32, error: &Error, deadl
     if deadline.is_some_and(|d| Instant::now() + delay >= d) {
         tracing::info!(target_id = target.id, "no time left before the deadline to retry {}", target.id);
         return Step::NextTarget;
+    }
+    if let Some(budget) = target.health.and_then(|h| h.retry_budget.as_ref())
+        && !budget.try_withdraw()
+    {
+        tracing::info!(target_id = target.id, "retry budget of {} is empty: falling back without retrying", target.id);
+        return Step::RetryRefused;
     }
     Step::Retry(delay)
 }

@@ -19,6 +19,9 @@ struct TargetCounters {
     stream_failures: AtomicU64,
     usage_count: AtomicU64,
     latency_nanos: AtomicU64,
+    skipped: AtomicU64,
+    retries_refused: AtomicU64,
+    hedges: AtomicU64,
     failures: [AtomicU64; ErrorKind::ALL.len()],
 }
 
@@ -82,6 +85,12 @@ pub struct TargetStatsSnapshot {
     pub usage_count: u64,
     /// Time spent in calls (to the first content chunk for streams).
     pub latency_total: Duration,
+    /// Times it was passed over without a call (breaker open, disabled, cannot serve the request).
+    pub skipped: u64,
+    /// Retries its retry budget refused (the request fell back instead).
+    pub retries_refused: u64,
+    /// Hedged calls started to it while another target was still working on the request.
+    pub hedges: u64,
 }
 
 impl TargetStatsSnapshot {
@@ -135,9 +144,17 @@ impl Stats {
             counter.store(0, Relaxed);
         }
         for t in &self.targets {
-            for counter in
-                [&t.attempts, &t.successes, &t.cancelled, &t.stream_failures, &t.usage_count, &t.latency_nanos]
-            {
+            for counter in [
+                &t.attempts,
+                &t.successes,
+                &t.cancelled,
+                &t.stream_failures,
+                &t.usage_count,
+                &t.latency_nanos,
+                &t.skipped,
+                &t.retries_refused,
+                &t.hedges,
+            ] {
                 counter.store(0, Relaxed);
             }
             for counter in &t.failures {
@@ -169,6 +186,9 @@ impl Stats {
                     stream_failures: t.stream_failures.load(Relaxed),
                     usage_count: t.usage_count.load(Relaxed),
                     latency_total: Duration::from_nanos(t.latency_nanos.load(Relaxed)),
+                    skipped: t.skipped.load(Relaxed),
+                    retries_refused: t.retries_refused.load(Relaxed),
+                    hedges: t.hedges.load(Relaxed),
                 };
                 (id.clone(), snapshot)
             })
@@ -263,6 +283,20 @@ impl RequestTracker {
     pub(crate) fn stream_failed(&mut self, slot: usize) {
         if let Some(t) = self.target(slot) {
             t.stream_failures.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// The target was passed over without a call.
+    pub(crate) fn skipped(&mut self, slot: usize) {
+        if let Some(t) = self.target(slot) {
+            t.skipped.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// The target's retry budget refused a retry.
+    pub(crate) fn retry_refused(&mut self, slot: usize) {
+        if let Some(t) = self.target(slot) {
+            t.retries_refused.fetch_add(1, Relaxed);
         }
     }
 

@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::health::Health;
 use crate::limits::{Limit, within};
 use crate::model::{ChatModel, ChatStream};
+use crate::runner::Served;
 use crate::stats::{Outcome, RequestTracker};
 use crate::types::{ChatChunk, ChatRequest};
 use crate::validate::{PrefixVerdict, ResponseValidator};
@@ -163,28 +164,20 @@ impl Tail {
 }
 
 /// Builds the committed stream. The tracker settles when it ends, fails, or is dropped (cancelled).
-pub(crate) fn committed(
-    opened: Opened,
-    limit: Option<Limit>,
-    tracker: RequestTracker,
-    slot: usize,
-    served_by: String,
-    attempts: Vec<Attempt>,
-    health: Option<Arc<Health>>,
-) -> ChatStream {
+pub(crate) fn committed(served: Served<Opened>, tracker: RequestTracker) -> ChatStream {
     let tail = Tail {
-        buffered: opened.buffered.into(),
-        rest: opened.rest,
-        limit,
+        buffered: served.output.buffered.into(),
+        rest: served.output.rest,
+        limit: served.limits.after_commit,
         finished: false,
         tracker: Some(tracker),
-        slot,
-        served_by: served_by.clone(),
-        health,
+        slot: served.slot,
+        served_by: served.called,
+        health: served.health,
     };
     let chunks = stream::unfold(tail, |mut tail| async move { tail.next_item().await.map(|item| (item, tail)) });
     let mut out = ChatStream::new(chunks);
-    out.served_by = Some(served_by);
-    out.attempts = attempts;
+    out.served_by = served.id;
+    out.attempts = served.attempts;
     out
 }

@@ -249,3 +249,14 @@ async fn an_interceptor_around_a_manager_reports_the_managers_target() {
     let s = chain.stream(ChatRequest::user("hi")).await.unwrap();
     assert_eq!(s.served_by.as_deref(), Some("sim/b"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_interceptor_does_not_name_itself_as_the_target() {
+    let primary = SimModel::new("primary").script([Behavior::Fail(server_error())]);
+    let fallback = SimModel::replying("fallback", "from fallback");
+    let chain = InterceptorChain::new(shared(&primary)).with(fallback_to(&[&fallback])).with(retry());
+    let r = chain.complete(ChatRequest::user("hi")).await.unwrap();
+    assert_eq!(r.served_by.as_deref(), Some("primary"));
+    let alone = InterceptorChain::new(shared(&primary)).with(retry());
+    assert_eq!(alone.complete(ChatRequest::user("hi")).await.unwrap().served_by, None);
+}

@@ -43,6 +43,7 @@ impl ModelRetryInterceptor {
     fn target<'a>(&self, next: &'a Next<'a>) -> [Target<'a>; 1] {
         let mut target = Target::plain(0, "next", next);
         target.max_retries = self.max_attempts.saturating_sub(1);
+        target.transparent = true;
         [target]
     }
 }

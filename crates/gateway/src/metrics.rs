@@ -294,6 +294,10 @@ impl Metrics {
 }
 
 /// Escapes a Prometheus label value.
+pub fn escape_label(s: &str) -> String {
+    esc(s)
+}
+
 fn esc(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

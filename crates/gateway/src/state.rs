@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use switchyard::{FallbackManager, ModelFallback, SharedModel};
+use switchyard::{BreakerConfig, BudgetConfig, FallbackManager, FallbackManagerBuilder, ModelFallback, SharedModel};
 
 use crate::auth::Auth;
 use crate::config::{Backoff, Config, ProviderConfig, RouteConfig, TargetConfig};
@@ -53,6 +53,8 @@ pub struct Route {
     pub metrics: Arc<RouteMetrics>,
     /// True when it serves one target addressed by id.
     pub direct: bool,
+    /// Deadline for all attempts of one request, from the config.
+    pub deadline: Option<std::time::Duration>,
 }
 
 /// Everything a request handler needs.
@@ -84,7 +86,7 @@ impl AppState {
         let mut direct_metrics = Vec::new();
         let mut built: BTreeMap<String, Result<SharedModel, String>> = BTreeMap::new();
         for route in config.routes.values() {
-            let mut builder = FallbackManager::builder().backoff(engine_backoff(route));
+            let mut builder = policy(FallbackManager::builder(), route);
             let mut usable = 0;
             for target in &route.targets {
                 let model = model_for(config, factory, target, &mut built);
@@ -101,15 +103,19 @@ impl AppState {
                         Ok(model) => FallbackManager::builder().target(fallback(target, true), model),
                         Err(reason) => FallbackManager::builder().unavailable_target(fallback(target, false), reason),
                     };
-                    let manager = single
-                        .backoff(engine_backoff(route))
-                        .build()
-                        .map_err(|e| BuildError(format!("target {}: {e}", target.id)))?;
+                    let manager =
+                        policy(single, route).build().map_err(|e| BuildError(format!("target {}: {e}", target.id)))?;
                     let metrics = Arc::new(RouteMetrics::new(&target.id, std::slice::from_ref(&target.id)));
                     direct_metrics.push(metrics.clone());
                     direct.insert(
                         target.id.clone(),
-                        Arc::new(Route { name: target.id.clone(), manager, metrics, direct: true }),
+                        Arc::new(Route {
+                            name: target.id.clone(),
+                            manager,
+                            metrics,
+                            direct: true,
+                            deadline: route.deadline,
+                        }),
                     );
                 }
             }
@@ -122,7 +128,7 @@ impl AppState {
             route_metrics.push(metrics.clone());
             routes.insert(
                 route.name.clone(),
-                Arc::new(Route { name: route.name.clone(), manager, metrics, direct: false }),
+                Arc::new(Route { name: route.name.clone(), manager, metrics, direct: false, deadline: route.deadline }),
             );
         }
         Ok(AppState {
@@ -183,9 +189,13 @@ fn fallback(t: &TargetConfig, enabled: bool) -> ModelFallback {
     }
 }
 
-fn engine_backoff(route: &RouteConfig) -> switchyard::Backoff {
-    match route.backoff {
+/// The route's backoff, breaker and retry budget on an engine builder.
+fn policy(builder: FallbackManagerBuilder, route: &RouteConfig) -> FallbackManagerBuilder {
+    let backoff = match route.backoff {
         Backoff::Linear { base } => switchyard::Backoff::Linear { base },
         Backoff::Exponential { base, max } => switchyard::Backoff::Exponential { base, max },
-    }
+    };
+    let breaker = route.breaker.map(|b| BreakerConfig::new(b.failures, b.cooldown));
+    let budget = route.retry_budget.map(|b| BudgetConfig { ratio: b.ratio, min_per_second: b.min_per_second });
+    builder.backoff(backoff).breaker(breaker).retry_budget(budget)
 }

@@ -55,16 +55,37 @@ pub(super) const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(500);
 /// Default exponential cap.
 pub(super) const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
-/// `breaker = { failures = 5, cooldown = "30s" }` (SPEC section 6).
+/// `breaker = { failures = 5, cooldown = "30s" }` (SPEC section 6); `{ enabled = false }` turns it off.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BreakerSection {
-    /// Consecutive failed attempts that open the breaker.
+    /// Default true.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Consecutive failed attempts that open the breaker; default 5.
     #[serde(default)]
     pub failures: Option<u32>,
-    /// How long it stays open.
+    /// How long it stays open before one probe; default 30s.
     #[serde(default)]
     pub cooldown: Option<Dur>,
+}
+
+/// A resolved circuit breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Breaker {
+    /// Consecutive failed attempts that open it.
+    pub failures: u32,
+    /// How long it stays open.
+    pub cooldown: Duration,
+}
+
+/// A resolved retry budget.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryBudget {
+    /// Retries allowed as a share of requests.
+    pub ratio: f64,
+    /// Retries always allowed per second.
+    pub min_per_second: f64,
 }
 
 /// `hedge = { after = "p95" }` or `{ after = "800ms" }` (SPEC section 6).
@@ -75,16 +96,19 @@ pub struct HedgeSection {
     pub after: String,
 }
 
-/// `retry_budget = { ratio = 0.2, min_per_second = 10 }` (SPEC section 6).
+/// `retry_budget = { ratio = 0.2, min_per_second = 10 }` (SPEC section 6); `{ enabled = false }` turns it off.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetryBudgetSection {
-    /// Retries allowed as a share of requests.
+    /// Default true.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Retries allowed as a share of requests; default 0.2.
     #[serde(default)]
     pub ratio: Option<f64>,
-    /// Retries always allowed per second.
+    /// Retries always allowed per second; default 10.
     #[serde(default)]
-    pub min_per_second: Option<u32>,
+    pub min_per_second: Option<f64>,
 }
 
 /// One `targets = [ { … } ]` entry.
@@ -186,6 +210,12 @@ pub struct RouteConfig {
     pub backoff: Backoff,
     /// Its targets, in the order written.
     pub targets: Vec<TargetConfig>,
+    /// Circuit breaker per target; `None`: off.
+    pub breaker: Option<Breaker>,
+    /// Retry budget per target; `None`: retries bounded by `max_retries` alone.
+    pub retry_budget: Option<RetryBudget>,
+    /// Deadline for the whole chain of attempts; `None`: none.
+    pub deadline: Option<Duration>,
 }
 
 impl RouteSection {
@@ -268,6 +298,35 @@ impl RouteSection {
                 targets.iter().map(|t| format!("{}: {}", t.id, t.unavailable.as_deref().unwrap_or(""))).collect();
             return Err(format!("{path}: no target can serve: {}", reasons.join("; ")));
         }
-        Ok(RouteConfig { name: name.to_owned(), backoff, targets })
+        let breaker = match self.breaker {
+            Some(b) if b.enabled == Some(false) => None,
+            b => {
+                let failures = b.and_then(|b| b.failures).unwrap_or(5);
+                let cooldown = b.and_then(|b| b.cooldown).map_or(Duration::from_secs(30), |d| d.0);
+                if cooldown.is_zero() {
+                    return Err(format!("{path}.breaker.cooldown: must be greater than 0"));
+                }
+                Some(Breaker { failures, cooldown })
+            }
+        };
+        let retry_budget = match self.retry_budget {
+            Some(b) if b.enabled == Some(false) => None,
+            b => {
+                let ratio = b.and_then(|b| b.ratio).unwrap_or(0.2);
+                let min_per_second = b.and_then(|b| b.min_per_second).unwrap_or(10.0);
+                if !(0.0..=100.0).contains(&ratio) {
+                    return Err(format!("{path}.retry_budget.ratio: must be between 0 and 100 (0.2 = 20%)"));
+                }
+                if !(0.0..=1e9).contains(&min_per_second) {
+                    return Err(format!("{path}.retry_budget.min_per_second: must be 0 or more"));
+                }
+                Some(RetryBudget { ratio, min_per_second })
+            }
+        };
+        let deadline = self.deadline.map(|d| d.0);
+        if deadline.is_some_and(|d| d.is_zero()) {
+            return Err(format!("{path}.deadline: must be greater than 0"));
+        }
+        Ok(RouteConfig { name: name.to_owned(), backoff, targets, breaker, retry_budget, deadline })
     }
 }

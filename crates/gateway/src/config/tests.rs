@@ -64,10 +64,9 @@ fn the_spec_example_parses_with_its_values_and_defaults() {
 #[test]
 fn the_spec_example_with_section_6_keys_names_the_unbuilt_key() {
     for (line, key) in [
-        ("deadline = \"60s\"", "deadline"),
-        ("breaker = { failures = 5, cooldown = \"30s\" }", "breaker"),
         ("hedge = { after = \"p95\" }", "hedge"),
         ("after_commit = \"error\"", "after_commit"),
+        ("keepalive = \"15s\"", "keepalive"),
     ] {
         let text = SPEC_EXAMPLE.replace("[routes.default]\n", &format!("[routes.default]\n{line}\n"));
         let err = parse(&text, ALL_KEYS).unwrap_err().0;
@@ -163,4 +162,32 @@ fn duplicate_ids_and_empty_routes_are_errors() {
     assert!(err.starts_with("routes.r.targets: a route needs at least one target"), "{err}");
     let err = parse("[providers.p]\nkind = \"grpc\"\n", &[]).unwrap_err().0;
     assert!(err.starts_with("providers.p.kind: unknown variant `grpc`"), "{err}");
+}
+
+#[test]
+fn deadline_breaker_and_retry_budget_are_wired_with_defaults() {
+    let text = SPEC_EXAMPLE.replace(
+        "[routes.default]\n",
+        "[routes.default]\ndeadline = \"60s\"\nbreaker = { failures = 3, cooldown = \"10s\" }\n",
+    );
+    let route = &parse(&text, ALL_KEYS).unwrap().routes["default"];
+    assert_eq!(route.deadline, Some(Duration::from_secs(60)));
+    assert_eq!(route.breaker, Some(Breaker { failures: 3, cooldown: Duration::from_secs(10) }));
+    assert_eq!(route.retry_budget, Some(RetryBudget { ratio: 0.2, min_per_second: 10.0 }));
+
+    let route = &parse(SPEC_EXAMPLE, ALL_KEYS).unwrap().routes["default"];
+    assert_eq!(route.breaker, Some(Breaker { failures: 5, cooldown: Duration::from_secs(30) }));
+    assert_eq!(route.deadline, None);
+
+    let text = SPEC_EXAMPLE.replace(
+        "[routes.default]\n",
+        "[routes.default]\nbreaker = { enabled = false }\nretry_budget = { enabled = false }\n",
+    );
+    let route = &parse(&text, ALL_KEYS).unwrap().routes["default"];
+    assert_eq!((route.breaker, route.retry_budget), (None, None));
+
+    let text =
+        SPEC_EXAMPLE.replace("[routes.default]\n", "[routes.default]\nbreaker = { failures = 3, cooldwn = \"1s\" }\n");
+    let err = parse(&text, ALL_KEYS).unwrap_err().0;
+    assert!(err.starts_with("routes.default.breaker.cooldwn: unknown field"), "{err}");
 }

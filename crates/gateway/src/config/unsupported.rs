@@ -7,13 +7,11 @@ use super::route::RouteSection;
 
 /// Errors naming the first route key whose feature is not available yet.
 pub(super) fn reject_unbuilt(name: &str, route: &RouteSection) -> Result<(), String> {
-    let unbuilt: [(&str, bool); 6] = [
-        ("deadline", route.deadline.is_some()),
-        ("breaker", route.breaker.is_some()),
+    // Built and wired: `deadline`, `breaker`, `retry_budget` (the engine has them).
+    let unbuilt: [(&str, bool); 3] = [
         ("hedge", route.hedge.is_some()),
         ("after_commit", route.after_commit.is_some()),
         ("keepalive", route.keepalive.is_some()),
-        ("retry_budget", route.retry_budget.is_some()),
     ];
     match unbuilt.iter().find(|(_, set)| *set) {
         Some((key, _)) => Err(format!(

@@ -24,9 +24,9 @@ pub async fn routes(State(state): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({ "routes": routes }))
 }
 
-/// The SPEC's target shape. Circuit breakers are not built yet: `breaker` is always `"closed"` and
-/// `last_failure`/`last_recovery` are null.
+/// The SPEC's target shape; times are RFC 3339.
 fn target_json(t: &TargetInfo) -> Value {
+    let time = |t: Option<std::time::SystemTime>| t.map(|t| humantime::format_rfc3339_millis(t).to_string());
     json!({
         "id": t.id,
         "provider": t.provider,
@@ -36,9 +36,10 @@ fn target_json(t: &TargetInfo) -> Value {
         "max_retries": t.max_retries,
         "is_current": t.is_current,
         "usage": t.usage_count,
-        "breaker": "closed",
-        "last_failure": null,
-        "last_recovery": null,
+        "breaker": t.breaker.as_str(),
+        "breaker_opened": t.breaker_opened,
+        "last_failure": time(t.last_failure),
+        "last_recovery": time(t.last_recovery),
         "disabled_reason": t.disabled_reason,
     })
 }

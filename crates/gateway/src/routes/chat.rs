@@ -2,7 +2,7 @@
 //! answer in the caller's API (JSON or SSE) with the `x-switchyard-*` headers.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Extension;
 use axum::body::Body;
@@ -22,21 +22,35 @@ use crate::state::AppState;
 pub async fn chat_completions(
     State(state): State<Arc<AppState>>,
     Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
     body: Body,
 ) -> Response {
-    serve(Api::OpenAi, state, rid.0, body).await
+    serve(Api::OpenAi, state, rid.0, &headers, body).await
 }
 
 /// `POST /v1/messages`.
 pub async fn messages(
     State(state): State<Arc<AppState>>,
     Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
     body: Body,
 ) -> Response {
-    serve(Api::Anthropic, state, rid.0, body).await
+    serve(Api::Anthropic, state, rid.0, &headers, body).await
 }
 
-async fn serve(api: Api, state: Arc<AppState>, request_id: String, body: Body) -> Response {
+/// The caller's `x-switchyard-deadline-ms`, when sent; it can shorten the route's deadline, never extend it.
+fn caller_deadline(headers: &HeaderMap) -> Result<Option<Duration>, String> {
+    let Some(value) = headers.get("x-switchyard-deadline-ms") else { return Ok(None) };
+    let ms: u64 = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|ms| *ms > 0)
+        .ok_or_else(|| "x-switchyard-deadline-ms: expected a whole number of milliseconds above 0".to_owned())?;
+    Ok(Some(Duration::from_millis(ms)))
+}
+
+async fn serve(api: Api, state: Arc<AppState>, request_id: String, headers: &HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let reject = |e: ApiError| {
         state.metrics.rejected(e.status.as_u16());
@@ -47,9 +61,13 @@ async fn serve(api: Api, state: Arc<AppState>, request_id: String, body: Body) -
         Ok(bytes) => bytes,
         Err(e) => return reject(e.api(api)),
     };
-    let decoded = match codec::decode(api, &bytes) {
+    let mut decoded = match codec::decode(api, &bytes) {
         Ok(d) => d,
         Err(e) => return reject(ApiError::from_engine(api, &e)),
+    };
+    let caller_deadline = match caller_deadline(headers) {
+        Ok(d) => d,
+        Err(message) => return reject(ApiError::new(api, StatusCode::BAD_REQUEST, message)),
     };
     let model = decoded.request.model.clone();
     let Some(route) = state.resolve(&model).cloned() else {
@@ -63,6 +81,11 @@ async fn serve(api: Api, state: Arc<AppState>, request_id: String, body: Body) -
             ),
         ));
     };
+    let deadline = match (route.deadline, caller_deadline) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    decoded.request.deadline = deadline.map(|d| tokio::time::Instant::now() + d);
     route.metrics.started();
     if decoded.stream {
         match route.manager.stream(decoded.request).await {

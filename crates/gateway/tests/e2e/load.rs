@@ -13,7 +13,8 @@ async fn two_thousand_requests_at_32_concurrent_with_a_flaky_primary() {
     const FLAKY: u64 = 500;
     let h = Arc::new(
         start(&format!(
-            "[routes.load]\ntargets = [{{ provider = \"oa\", model = \"gpt-flaky{FLAKY}\" }}, {{ provider = \"an\", model = \"claude-ok\" }}]"
+            // The breaker would stop calling the flaky primary after 5 failures; this test wants every call.
+            "[routes.load]\nbreaker = {{ enabled = false }}\ntargets = [{{ provider = \"oa\", model = \"gpt-flaky{FLAKY}\" }}, {{ provider = \"an\", model = \"claude-ok\" }}]"
         ))
         .await,
     );

@@ -1,0 +1,78 @@
+//! SPEC section 6 features the engine provides, wired through the gateway: breakers and deadlines.
+
+use serde_json::json;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn an_open_breaker_skips_the_target_without_a_call_and_shows_in_admin_and_metrics() {
+    let h = start(
+        r#"
+[routes.main]
+breaker = { failures = 2, cooldown = "60s" }
+targets = [{ provider = "an", model = "claude-500" }, { provider = "oa", model = "gpt-ok" }]
+"#,
+    )
+    .await;
+    for _ in 0..2 {
+        let r = h.chat("main", "hi").await;
+        assert_eq!((r.status, r.attempts(), r.fallback()), (200, "2", "true"));
+    }
+    let t = h.admin_get("/admin/routes").await.body["routes"][0]["targets"][0].clone();
+    assert_eq!(t["id"], "an/claude-500");
+    assert_eq!(t["breaker"], "open");
+    assert!(t["last_failure"].is_string(), "{t}");
+    assert!(t["last_recovery"].is_null());
+
+    let r = h.chat("main", "hi").await;
+    assert_eq!((r.status, r.target(), r.attempts(), r.fallback()), (200, "oa/gpt-ok", "1", "false"));
+    assert_eq!(h.upstream.calls("claude-500"), 2, "an open breaker means no call");
+    let m = h.metrics().await;
+    assert!(m.contains("switchyard_breaker_state{route=\"main\",target=\"an/claude-500\"} 1"), "{m}");
+    assert!(m.contains("switchyard_breaker_state{route=\"main\",target=\"oa/gpt-ok\"} 0"));
+}
+
+#[tokio::test]
+async fn the_route_deadline_and_the_callers_deadline_give_504() {
+    let h = start(
+        r#"
+[routes.bounded]
+deadline = "300ms"
+targets = [{ provider = "oa", model = "gpt-hang" }, { provider = "an", model = "claude-ok" }]
+[routes.open]
+targets = [{ provider = "oa", model = "gpt-slow2000" }]
+"#,
+    )
+    .await;
+    let r = h.chat("bounded", "hi").await;
+    assert_eq!(r.status, 504, "{:?}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("deadline"), "{:?}", r.body);
+
+    let r = reply(
+        h.http
+            .post(h.url("/v1/messages"))
+            .bearer_auth(CLIENT_KEY)
+            .header("x-switchyard-deadline-ms", "200")
+            .json(&json!({ "model": "open", "max_tokens": 10, "messages": [{ "role": "user", "content": "hi" }] }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 504, "{:?}", r.body);
+    assert_eq!(r.body["error"]["type"], "timeout_error");
+
+    let r = reply(
+        h.http
+            .post(h.url("/v1/chat/completions"))
+            .bearer_auth(CLIENT_KEY)
+            .header("x-switchyard-deadline-ms", "soon")
+            .json(&json!({ "model": "open", "messages": [{ "role": "user", "content": "hi" }] }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("x-switchyard-deadline-ms"));
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
-use switchyard::{ChatChunk, ChatStream, Error, TimeoutPhase};
+use switchyard::{ChatChunk, ChatResponse, ChatStream, Error, Part, TimeoutPhase, ToolCallDelta};
 use tokio::time::Instant;
 
 use crate::event_decoder::EventDecoder;
@@ -166,4 +166,37 @@ pub(crate) fn chunk_stream<D: EventDecoder>(
         ended_cleanly: false,
     };
     ChatStream::new(futures::stream::unfold(state, State::next))
+}
+
+/// True when a response says its body is JSON (not an event stream).
+pub(crate) fn is_json(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"))
+}
+
+/// A whole answer as the chunks a stream of it would have carried.
+pub(crate) fn answer_chunks(answer: ChatResponse) -> Vec<Result<ChatChunk, Error>> {
+    let mut chunks = Vec::new();
+    let mut tool_index = 0;
+    for part in answer.message.content {
+        match part {
+            Part::Text { text } => chunks.push(Ok(ChatChunk::Text { text })),
+            Part::ToolCall(call) => {
+                chunks.push(Ok(ChatChunk::ToolCall(ToolCallDelta {
+                    index: tool_index,
+                    id: Some(call.id),
+                    name: Some(call.name),
+                    arguments: call.arguments,
+                })));
+                tool_index += 1;
+            }
+            Part::Image { .. } | Part::ToolResult(_) => {}
+        }
+    }
+    chunks.push(Ok(ChatChunk::Usage(answer.usage)));
+    chunks.push(Ok(ChatChunk::Finish { reason: answer.finish_reason }));
+    chunks
 }

@@ -13,7 +13,7 @@ use super::response::from_wire;
 use super::stream::StreamDecoder;
 use super::wire::ChatCompletion;
 use crate::build_error::ProviderError;
-use crate::chunk_stream::chunk_stream;
+use crate::chunk_stream::{answer_chunks, chunk_stream, is_json};
 use crate::config::ProviderConfig;
 use crate::http::{Auth, HttpClient, not_json};
 
@@ -35,6 +35,17 @@ impl OpenAiClient {
     /// A client over an existing pool.
     pub(crate) fn from_parts(name: String, model: String, http: HttpClient) -> Self {
         Self { name, model, http }
+    }
+
+    /// A 2xx body: the answer, or the vendor's error object (classified like an in-stream error).
+    async fn read_answer(&self, response: reqwest::Response, start: Instant) -> Result<ChatResponse, Error> {
+        let body = self.http.read_body(response, start).await?;
+        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
+        if value.get("error").is_some() {
+            return Err(parse_error(None, &self.http.redact(&String::from_utf8_lossy(&body)), None));
+        }
+        let wire: ChatCompletion = serde_json::from_value(value).map_err(|e| not_json(&body, &e))?;
+        from_wire(wire)
     }
 
     fn body(&self, request: &ChatRequest, stream: bool) -> Result<Vec<u8>, Error> {
@@ -65,14 +76,7 @@ impl ChatModel for OpenAiClient {
             debug!(provider = %self.name, model = %self.model, kind = %error.kind(), "upstream refused: {error}");
             return Err(error);
         }
-        let body = self.http.read_body(response, start).await?;
-        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
-        if value.get("error").is_some() {
-            // A 200 carrying the vendor's error object: classify it like an in-stream error.
-            return Err(parse_error(None, &self.http.redact(&String::from_utf8_lossy(&body)), None));
-        }
-        let wire: ChatCompletion = serde_json::from_value(value).map_err(|e| not_json(&body, &e))?;
-        from_wire(wire)
+        self.read_answer(response, start).await
     }
 
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
@@ -84,6 +88,11 @@ impl ChatModel for OpenAiClient {
             let error = self.http.status_error(response, start, parse_error).await;
             debug!(provider = %self.name, model = %self.model, kind = %error.kind(), "upstream refused: {error}");
             return Err(error);
+        }
+        if is_json(&response) {
+            // The server ignored `stream: true` (or put an error object in a 200): read it whole.
+            let answer = self.read_answer(response, start).await?;
+            return Ok(ChatStream::from_items(answer_chunks(answer)));
         }
         Ok(chunk_stream(response, self.http.clone(), StreamDecoder::new(), start))
     }

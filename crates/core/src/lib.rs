@@ -15,6 +15,7 @@ mod interceptors;
 mod limits;
 mod manager;
 mod model;
+mod plan;
 mod runner;
 mod stats;
 mod streaming;

@@ -201,6 +201,7 @@ impl Inner {
                     max_retries: slot.max_retries.load(Relaxed),
                     skip: slot.disabled_reason(),
                     context_window: slot.config.context_window,
+                    supports_tools: slot.config.supports_tools,
                     first_chunk_timeout: slot.config.first_chunk_timeout,
                     total_timeout: slot.config.total_timeout,
                     health: Some(&slot.health),

@@ -14,6 +14,7 @@ use crate::error::{Error, ErrorKind};
 use crate::health::Health;
 use crate::limits::{AttemptLimits, within};
 use crate::model::{ChatModel, ChatStream};
+use crate::plan;
 use crate::stats::{Outcome, RequestTracker, Stats};
 use crate::streaming::{self, Opened};
 use crate::types::{ChatRequest, ChatResponse};
@@ -58,6 +59,8 @@ pub(crate) struct Target<'a> {
     /// Why it must not be called, when it must not.
     pub(crate) skip: Option<String>,
     pub(crate) context_window: Option<u64>,
+    /// Whether it takes tools, when declared.
+    pub(crate) supports_tools: Option<bool>,
     pub(crate) first_chunk_timeout: Option<Duration>,
     pub(crate) total_timeout: Option<Duration>,
     /// Its breaker and other state shared between requests (none in the interceptors).
@@ -77,6 +80,7 @@ impl<'a> Target<'a> {
             max_retries: 0,
             skip: None,
             context_window: None,
+            supports_tools: None,
             first_chunk_timeout: None,
             total_timeout: None,
             health: None,
@@ -238,8 +242,10 @@ async fn run<M: Mode>(
     // The first target passed over only because its breaker is open: the last resort.
     let mut blocked: Option<&Target<'_>> = None;
 
+    let estimate = plan::estimate_tokens(&request);
     for target in targets {
-        if let Some(reason) = skip_reason(target, too_long_for) {
+        let unfit = || plan::unfit(&request, estimate, target.context_window, target.supports_tools);
+        if let Some(reason) = skip_reason(target, too_long_for).or_else(unfit) {
             run.tracker.skipped(target.slot);
             run.attempts.push(record(target, 0, AttemptOutcome::Skipped { reason }, Duration::ZERO));
             continue;

@@ -111,9 +111,10 @@ pub fn stats_text(s: &Value) -> String {
             t["successes"].to_string(),
             if failures.is_empty() { "-".to_owned() } else { failures.join(" ") },
             t["usage"].to_string(),
+            t["skipped"].to_string(),
             format!("{:.1}ms", t["mean_latency_ms"].as_f64().unwrap_or(0.0)),
         ]);
     }
-    out.push_str(&table::render(&["TARGET", "CALLS", "OK", "FAILURES", "SERVED", "MEAN LATENCY"], &rows));
+    out.push_str(&table::render(&["TARGET", "CALLS", "OK", "FAILURES", "SERVED", "SKIPPED", "MEAN LATENCY"], &rows));
     out
 }

@@ -162,6 +162,9 @@ fn add_target(into: &mut TargetStatsSnapshot, t: &TargetStatsSnapshot) {
     into.stream_failures += t.stream_failures;
     into.usage_count += t.usage_count;
     into.latency_total += t.latency_total;
+    into.skipped += t.skipped;
+    into.retries_refused += t.retries_refused;
+    into.hedges += t.hedges;
     for (kind, n) in &t.failures {
         *into.failures.entry(*kind).or_default() += n;
     }
@@ -177,6 +180,9 @@ fn target_stats_json(t: &TargetStatsSnapshot) -> Value {
         "cancelled": t.cancelled,
         "stream_failures": t.stream_failures,
         "usage": t.usage_count,
+        "skipped": t.skipped,
+        "retries_refused": t.retries_refused,
+        "hedges": t.hedges,
         "mean_latency_ms": t.mean_latency().as_secs_f64() * 1000.0,
     })
 }

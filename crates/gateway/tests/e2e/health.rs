@@ -27,6 +27,9 @@ targets = [{ provider = "an", model = "claude-500" }, { provider = "oa", model =
     let r = h.chat("main", "hi").await;
     assert_eq!((r.status, r.target(), r.attempts(), r.fallback()), (200, "oa/gpt-ok", "1", "false"));
     assert_eq!(h.upstream.calls("claude-500"), 2, "an open breaker means no call");
+    let s = h.admin_get("/admin/stats").await.body;
+    assert_eq!(s["targets"]["an/claude-500"]["skipped"], 1);
+    assert_eq!(s["targets"]["an/claude-500"]["attempts"], 2);
     let m = h.metrics().await;
     assert!(m.contains("switchyard_breaker_state{route=\"main\",target=\"an/claude-500\"} 1"), "{m}");
     assert!(m.contains("switchyard_breaker_state{route=\"main\",target=\"oa/gpt-ok\"} 0"));

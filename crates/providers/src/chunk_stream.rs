@@ -200,3 +200,124 @@ pub(crate) fn answer_chunks(answer: ChatResponse) -> Vec<Result<ChatChunk, Error
     chunks.push(Ok(ChatChunk::Finish { reason: answer.finish_reason }));
     chunks
 }
+
+#[cfg(test)]
+mod tests {
+    //! The limits, on tokio's paused clock: a synthetic body (no socket) makes every timing exact.
+
+    use std::time::Duration;
+
+    use futures::StreamExt;
+    use switchyard::{Error, TimeoutPhase};
+    use tokio::time::Instant;
+
+    use super::chunk_stream;
+    use crate::config::{ProviderConfig, ProviderKind, Timeouts};
+    use crate::http::{Auth, HttpClient};
+    use crate::{anthropic, openai};
+
+    const TEXT: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"}}]}\n\n";
+    const PING: &str = "event: ping\ndata: {\"type\": \"ping\"}\n\n";
+
+    /// A body that sends `pieces` (each after its delay) and then, unless `end`, stays silent forever.
+    fn response(pieces: Vec<(u64, &'static str)>, end: bool) -> reqwest::Response {
+        let body = futures::stream::iter(pieces)
+            .then(|(delay, piece)| async move {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+                Ok::<_, std::io::Error>(bytes::Bytes::from_static(piece.as_bytes()))
+            })
+            .chain(futures::stream::once(async move {
+                if !end {
+                    std::future::pending::<()>().await;
+                }
+                Ok(bytes::Bytes::new())
+            }));
+        http::Response::new(reqwest::Body::wrap_stream(body)).into()
+    }
+
+    fn http(first_chunk: Option<u64>, idle: Option<u64>, total: Option<u64>) -> HttpClient {
+        let mut config = ProviderConfig::new(ProviderKind::OpenAi, "t", "m");
+        config.timeouts = Timeouts {
+            connect: None,
+            first_chunk: first_chunk.map(Duration::from_millis),
+            idle: idle.map(Duration::from_millis),
+            total: total.map(Duration::from_millis),
+        };
+        HttpClient::new(&config, "/chat/completions", Auth::Bearer, &[]).unwrap()
+    }
+
+    async fn run_openai(
+        pieces: Vec<(u64, &'static str)>,
+        end: bool,
+        http: HttpClient,
+    ) -> (usize, Option<Error>, Duration) {
+        let start = Instant::now();
+        let mut stream = chunk_stream(response(pieces, end), http, openai::StreamDecoder::new(), start);
+        let mut content = 0;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(chunk) => content += usize::from(chunk.is_content()),
+                Err(e) => return (content, Some(e), start.elapsed()),
+            }
+        }
+        (content, None, start.elapsed())
+    }
+
+    fn timeout(phase: TimeoutPhase, ms: u64) -> Option<Error> {
+        Some(Error::Timeout { phase, after: Duration::from_millis(ms) })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silence_after_content_is_an_idle_timeout_counted_from_the_last_read() {
+        let pieces = vec![(100, TEXT), (300, TEXT)];
+        let (content, error, elapsed) = run_openai(pieces, false, http(Some(5_000), Some(1_000), None)).await;
+        assert_eq!((content, error), (2, timeout(TimeoutPhase::Idle, 1_000)));
+        assert_eq!(elapsed, Duration::from_millis(1_400));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_first_chunk_is_a_first_chunk_timeout_counted_from_the_start() {
+        let (content, error, elapsed) = run_openai(vec![(3_000, TEXT)], true, http(Some(2_000), Some(500), None)).await;
+        assert_eq!((content, error), (0, timeout(TimeoutPhase::FirstChunk, 2_000)));
+        assert_eq!(elapsed, Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn chunks_within_the_limits_arrive_whatever_the_gaps() {
+        let done = "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+        let pieces = vec![(1_900, TEXT), (900, TEXT), (900, TEXT), (900, done)];
+        let (content, error, _) = run_openai(pieces, true, http(Some(2_000), Some(1_000), Some(10_000))).await;
+        assert_eq!((content, error), (3, None));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_that_never_ends_hits_the_total_limit() {
+        let pieces = (0..100).map(|_| (400, TEXT)).collect();
+        let (content, error, elapsed) = run_openai(pieces, false, http(Some(1_000), Some(1_000), Some(3_000))).await;
+        assert_eq!(error, timeout(TimeoutPhase::Total, 3_000));
+        assert_eq!(content, 7);
+        assert_eq!(elapsed, Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pings_do_not_stop_the_first_chunk_limit() {
+        let start = Instant::now();
+        let pings = (0..100).map(|_| (300, PING)).collect();
+        let mut stream = chunk_stream(
+            response(pings, false),
+            http(Some(2_000), Some(500), None),
+            anthropic::StreamDecoder::new(),
+            start,
+        );
+        let item = stream.next().await.unwrap();
+        assert_eq!(item.err(), timeout(TimeoutPhase::FirstChunk, 2_000));
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_first_chunk_limit_idle_covers_the_wait_for_content() {
+        let (content, error, elapsed) = run_openai(vec![(5_000, TEXT)], false, http(None, Some(1_000), None)).await;
+        assert_eq!((content, error), (0, timeout(TimeoutPhase::Idle, 1_000)));
+        assert_eq!(elapsed, Duration::from_secs(1));
+    }
+}

@@ -51,6 +51,8 @@ pub struct FallbackManager {
 struct Inner {
     slots: Vec<Slot>,
     policy: Policy,
+    /// The whole chain's deadline, from the moment a request arrives.
+    deadline: Option<Duration>,
     stats: Arc<Stats>,
 }
 
@@ -181,6 +183,15 @@ impl FallbackManager {
 }
 
 impl Inner {
+    /// The request's own deadline or the manager's, whichever is sooner.
+    fn with_deadline(&self, mut request: ChatRequest) -> ChatRequest {
+        if let Some(deadline) = self.deadline {
+            let ours = tokio::time::Instant::now() + deadline;
+            request.deadline = Some(request.deadline.map_or(ours, |theirs| theirs.min(ours)));
+        }
+        request
+    }
+
     /// Slot indexes by (priority, insertion index); priorities may change at runtime.
     fn order(&self) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.slots.len()).collect();
@@ -216,11 +227,13 @@ impl Inner {
 impl ChatModel for FallbackManager {
     async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, Error> {
         let inner = &self.inner;
+        let request = inner.with_deadline(request);
         runner::complete(&inner.policy, &inner.plan(), request, Some(inner.stats.clone())).await
     }
 
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
         let inner = &self.inner;
+        let request = inner.with_deadline(request);
         runner::stream(&inner.policy, &inner.plan(), request, Some(inner.stats.clone())).await
     }
 }
@@ -237,6 +250,7 @@ pub struct FallbackManagerBuilder {
     policy: Policy,
     breaker: Option<BreakerConfig>,
     retry_budget: Option<BudgetConfig>,
+    deadline: Option<Duration>,
 }
 
 impl Default for FallbackManagerBuilder {
@@ -246,6 +260,7 @@ impl Default for FallbackManagerBuilder {
             policy: Policy::default(),
             breaker: Some(BreakerConfig::default()),
             retry_budget: Some(BudgetConfig::RETRY),
+            deadline: None,
         }
     }
 }
@@ -303,6 +318,13 @@ impl FallbackManagerBuilder {
         self
     }
 
+    /// One deadline for each request's whole chain (all attempts, waits and fallbacks), counted from
+    /// its arrival; a request's own [`ChatRequest::deadline`], if sooner, wins. Default: none.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
     /// Checks the targets and builds the manager.
     pub fn build(self) -> Result<FallbackManager, ConfigError> {
         if self.entries.is_empty() {
@@ -330,6 +352,6 @@ impl FallbackManagerBuilder {
             });
         }
         let stats = Arc::new(Stats::new(slots.iter().map(|s| s.id.clone()).collect()));
-        Ok(FallbackManager { inner: Arc::new(Inner { slots, policy: self.policy, stats }) })
+        Ok(FallbackManager { inner: Arc::new(Inner { slots, policy: self.policy, deadline: self.deadline, stats }) })
     }
 }

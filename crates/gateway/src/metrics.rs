@@ -100,13 +100,13 @@ impl RouteMetrics {
         self.targets.iter().find(|t| t.id == id)
     }
 
-    /// A request started.
-    pub fn started(&self) {
+    /// A request started; the guard counts its end (499 if it is dropped first: the client went away).
+    pub fn started(self: &std::sync::Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Relaxed);
+        InFlight { route: self.clone(), ended: false }
     }
 
-    /// A request ended with this status (for streams: when the stream ended).
-    pub fn finished(&self, status: u16) {
+    fn finished(&self, status: u16) {
         self.in_flight.fetch_sub(1, Relaxed);
         let slot = STATUSES.iter().position(|s| *s == status).unwrap_or(STATUSES.len());
         self.requests[slot].fetch_add(1, Relaxed);
@@ -157,6 +157,35 @@ impl RouteMetrics {
     pub fn first_chunk(&self, target: &str, after: Duration) {
         if let Some(t) = self.target(target) {
             t.first_chunk.observe(after);
+        }
+    }
+}
+
+/// One request in flight on a route.
+#[derive(Debug)]
+pub struct InFlight {
+    route: std::sync::Arc<RouteMetrics>,
+    ended: bool,
+}
+
+impl InFlight {
+    /// The route's counters.
+    pub fn route(&self) -> &RouteMetrics {
+        &self.route
+    }
+
+    /// The request ended with this status (for streams: when the stream ended).
+    pub fn finish(mut self, status: u16) {
+        self.ended = true;
+        self.route.finished(status);
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.ended {
+            // 499: the client closed the connection before the answer (nginx's convention).
+            self.route.finished(499);
         }
     }
 }
@@ -316,10 +345,11 @@ mod tests {
             elapsed: Duration::ZERO,
         };
         let ok = Attempt { target: "b/y".into(), outcome: AttemptOutcome::Succeeded, ..failed.clone() };
-        r.started();
+        let request = r.started();
         r.attempts(&[failed, ok]);
         r.served("b/y", Usage { input_tokens: 3, output_tokens: 4 }, Duration::from_millis(20));
-        r.finished(200);
+        request.finish(200);
+        drop(r.started());
         let m = Metrics::new(vec![r]);
         m.rejected(401);
         let text = m.render();
@@ -334,5 +364,6 @@ mod tests {
         );
         assert!(text.contains("switchyard_rejected_total{status=\"401\"} 1"));
         assert!(text.contains("switchyard_in_flight{route=\"default\"} 0"));
+        assert!(text.contains("switchyard_requests_total{route=\"default\",status=\"499\"} 1"), "{text}");
     }
 }

@@ -3,7 +3,6 @@
 //! Dropping the body (the client went away) drops the upstream stream, which cancels the call.
 //! A failure after commit ends with the API's typed error event, never with a clean finish.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -11,11 +10,11 @@ use futures::{Stream, StreamExt};
 use switchyard::{ChatChunk, ChatStream, Error, Usage};
 
 use crate::codec::StreamEncoder;
-use crate::metrics::RouteMetrics;
+use crate::metrics::InFlight;
 
 /// Records the request's end in the metrics when the body finishes or is dropped.
 struct EndGuard {
-    metrics: Arc<RouteMetrics>,
+    in_flight: Option<InFlight>,
     target: String,
     started: Instant,
     usage: Usage,
@@ -26,8 +25,9 @@ struct EndGuard {
 
 impl Drop for EndGuard {
     fn drop(&mut self) {
+        let Some(in_flight) = self.in_flight.take() else { return };
         match self.status {
-            Some(200) => self.metrics.served(&self.target, self.usage, self.started.elapsed()),
+            Some(200) => in_flight.route().served(&self.target, self.usage, self.started.elapsed()),
             Some(status) => {
                 tracing::warn!(request_id = %self.request_id, target_id = %self.target, status, "stream failed after commit")
             }
@@ -36,7 +36,7 @@ impl Drop for EndGuard {
             }
         }
         // 499: the client closed the connection (nginx's convention).
-        self.metrics.finished(self.status.unwrap_or(499));
+        in_flight.finish(self.status.unwrap_or(499));
     }
 }
 
@@ -52,12 +52,13 @@ struct State {
 pub fn body(
     upstream: ChatStream,
     encoder: StreamEncoder,
-    metrics: Arc<RouteMetrics>,
+    in_flight: InFlight,
     target: String,
     started: Instant,
     request_id: String,
 ) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static {
-    let guard = EndGuard { metrics, target, started, usage: Usage::default(), status: None, request_id };
+    let guard =
+        EndGuard { in_flight: Some(in_flight), target, started, usage: Usage::default(), status: None, request_id };
     let state = State { upstream, encoder, guard, finished: false, ended: false };
     futures::stream::unfold(state, |mut s| async move {
         if s.ended {

@@ -14,6 +14,7 @@ use switchyard::{Attempt, ChatModel};
 
 use crate::codec::{self, StreamEncoder};
 use crate::error::{Api, ApiError};
+use crate::metrics::InFlight;
 use crate::request_id::RequestId;
 use crate::sse;
 use crate::state::AppState;
@@ -86,7 +87,7 @@ async fn serve(api: Api, state: Arc<AppState>, request_id: String, headers: &Hea
         (a, b) => a.or(b),
     };
     decoded.request.deadline = deadline.map(|d| tokio::time::Instant::now() + d);
-    route.metrics.started();
+    let in_flight = route.metrics.started();
     if decoded.stream {
         match route.manager.stream(decoded.request).await {
             Ok(stream) => {
@@ -96,8 +97,7 @@ async fn serve(api: Api, state: Arc<AppState>, request_id: String, headers: &Hea
                 let headers = switchyard_headers(&target, &stream.attempts);
                 log_answer(&request_id, &route.name, &target, &stream.attempts, true);
                 let encoder = StreamEncoder::new(api, &request_id, &model, decoded.include_usage);
-                let frames =
-                    sse::body(stream, encoder, route.metrics.clone(), target, started, request_id.clone()).boxed();
+                let frames = sse::body(stream, encoder, in_flight, target, started, request_id.clone()).boxed();
                 let mut response = Response::new(Body::from_stream(frames));
                 let h = response.headers_mut();
                 h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -105,7 +105,7 @@ async fn serve(api: Api, state: Arc<AppState>, request_id: String, headers: &Hea
                 h.extend(headers);
                 response
             }
-            Err(e) => failed(api, &route, &request_id, &e),
+            Err(e) => failed(api, &route, in_flight, &request_id, &e),
         }
     } else {
         match route.manager.complete(decoded.request).await {
@@ -113,7 +113,7 @@ async fn serve(api: Api, state: Arc<AppState>, request_id: String, headers: &Hea
                 let target = response.served_by.clone().unwrap_or_default();
                 route.metrics.attempts(&response.attempts);
                 route.metrics.served(&target, response.usage, started.elapsed());
-                route.metrics.finished(200);
+                in_flight.finish(200);
                 log_answer(&request_id, &route.name, &target, &response.attempts, false);
                 let headers = switchyard_headers(&target, &response.attempts);
                 match codec::encode_response(api, &response, &model) {
@@ -127,15 +127,21 @@ async fn serve(api: Api, state: Arc<AppState>, request_id: String, headers: &Hea
                         .into_response(),
                 }
             }
-            Err(e) => failed(api, &route, &request_id, &e),
+            Err(e) => failed(api, &route, in_flight, &request_id, &e),
         }
     }
 }
 
-fn failed(api: Api, route: &crate::state::Route, request_id: &str, e: &switchyard::Error) -> Response {
+fn failed(
+    api: Api,
+    route: &crate::state::Route,
+    in_flight: InFlight,
+    request_id: &str,
+    e: &switchyard::Error,
+) -> Response {
     let error = ApiError::from_engine(api, e).with_request_id(request_id);
     route.metrics.attempts(e.attempts());
-    route.metrics.finished(error.status.as_u16());
+    in_flight.finish(error.status.as_u16());
     tracing::warn!(request_id, route = %route.name, status = error.status.as_u16(), "request failed: {e}");
     error.into_response()
 }

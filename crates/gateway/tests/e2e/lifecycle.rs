@@ -74,3 +74,32 @@ async fn health_says_degraded_when_a_route_has_no_enabled_target() {
 async fn the_demo_passes_every_step() {
     assert!(switchyard_gateway::commands::demo::run().await.unwrap());
 }
+
+#[tokio::test]
+async fn a_client_that_disconnects_before_the_answer_cancels_the_request() {
+    let h = start("[routes.slow]\ntargets = [{ provider = \"oa\", model = \"gpt-slow3000\" }]").await;
+    let url = h.url("/v1/chat/completions");
+    let http = h.http.clone();
+    let call = tokio::spawn(async move {
+        http.post(url)
+            .bearer_auth(CLIENT_KEY)
+            .json(&json!({ "model": "slow", "messages": [{ "role": "user", "content": "hi" }] }))
+            .send()
+            .await
+    });
+    eventually("the request reached the upstream", || h.upstream.calls("gpt-slow3000") == 1).await;
+    call.abort();
+    let mut stats = serde_json::Value::Null;
+    for _ in 0..150 {
+        stats = h.admin_get("/admin/stats").await.body;
+        if stats["cancelled"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(stats["cancelled"], 1, "cancelled well before the upstream's 3 s answer: {stats}");
+    assert_eq!(stats["success"], 0);
+    let m = h.metrics().await;
+    assert!(m.contains("switchyard_requests_total{route=\"slow\",status=\"499\"} 1"), "{m}");
+    assert!(m.contains("switchyard_in_flight{route=\"slow\"} 0"), "{m}");
+}

@@ -26,7 +26,7 @@ pub fn any_key_set(lookup: &dyn Fn(&str) -> Option<String>) -> bool {
 }
 
 /// The default config as TOML. With `simulated`, every provider points at the simulated upstream;
-/// otherwise only providers whose key variable is set are listed (so the others are not even tried).
+/// otherwise each reads its key variable, and those whose variable is unset are disabled with that reason.
 /// `SWITCHYARD_API_KEY` and `SWITCHYARD_ADMIN_KEY` become the client and admin keys when set.
 pub fn builtin(lookup: &dyn Fn(&str) -> Option<String>, simulated: Option<&Simulated>) -> String {
     let mut toml = String::from("[server]\nlisten = \"127.0.0.1:8080\"\n");
@@ -43,8 +43,7 @@ pub fn builtin(lookup: &dyn Fn(&str) -> Option<String>, simulated: Option<&Simul
                 let base = if *kind == "openai" { format!("{}/v1", sim.url) } else { sim.url.clone() };
                 (base, sim.api_key.clone())
             }
-            None if lookup(var).is_some_and(|k| !k.is_empty()) => ((*base_url).to_owned(), format!("${{{var}}}")),
-            None => continue,
+            None => ((*base_url).to_owned(), format!("${{{var}}}")),
         };
         toml.push_str(&format!(
             "\n[providers.{name}]\nkind = \"{kind}\"\nbase_url = \"{base_url}\"\napi_key = \"{key}\"\n"
@@ -79,11 +78,14 @@ mod tests {
     use crate::config::Config;
 
     #[test]
-    fn only_providers_with_keys_are_listed() {
+    fn providers_without_keys_are_disabled_with_the_reason() {
         let lookup = |v: &str| (v == "OPENAI_API_KEY").then(|| "sk".to_owned());
         let c = Config::parse(&builtin(&lookup, None), &lookup, None).unwrap();
-        let ids: Vec<&str> = c.routes["default"].targets.iter().map(|t| t.id.as_str()).collect();
-        assert_eq!(ids, ["openai/gpt-4o"]);
+        let targets = &c.routes["default"].targets;
+        let ids: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["anthropic/claude-sonnet-4-5", "openai/gpt-4o", "deepseek/deepseek-chat"]);
+        assert!(targets[0].unavailable.as_deref().unwrap().contains("$ANTHROPIC_API_KEY is not set"));
+        assert!(targets[1].unavailable.is_none());
         assert_eq!(c.providers["openai"].api_key.as_ref().map(|k| k.expose()), Some("sk"));
         assert!(c.server.admin_key.is_none());
     }

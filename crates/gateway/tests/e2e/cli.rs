@@ -120,3 +120,21 @@ async fn models_and_stats_commands_drive_a_running_gateway() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("401") && !stderr.contains("wrong"), "{stderr}");
 }
+
+#[tokio::test]
+async fn check_probe_calls_every_target_and_reports_failures() {
+    let upstream = switchyard_sim::Upstream::start(switchyard_sim::UpstreamConfig::default()).await.unwrap();
+    let text = format!(
+        "{}\n[routes.r]\ntargets = [{{ provider = \"oa\", model = \"gpt-ok\" }}, {{ provider = \"an\", model = \"claude-500\" }}]\n",
+        base_config(&upstream, "")
+    );
+    let path = temp_file("probe.toml", &text);
+    let arg = path.to_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking(move || switchyard(&["check", "--config", &arg, "--probe"])).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(stdout.contains("probe oa/gpt-ok: ok"), "{stdout}");
+    assert!(stdout.contains("probe an/claude-500: FAILED"), "{stdout}");
+    assert_eq!(upstream.calls("gpt-ok"), 1);
+    let _ = std::fs::remove_file(path);
+}

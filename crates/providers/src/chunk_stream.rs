@@ -46,8 +46,7 @@ impl<D: EventDecoder> State<D> {
 
     fn decode(&mut self, events: Vec<SseEvent>) {
         let mut chunks = Vec::new();
-        for mut event in events {
-            event.data = self.http.redact(&event.data);
+        for event in events {
             match self.decoder.event(&event, &mut chunks) {
                 Ok(false) => {}
                 Ok(true) => {
@@ -57,6 +56,7 @@ impl<D: EventDecoder> State<D> {
                 }
                 Err(e) => {
                     self.push_chunks(chunks);
+                    let e = self.http.redact_error(e);
                     self.fail(e);
                     return;
                 }
@@ -112,7 +112,10 @@ impl<D: EventDecoder> State<D> {
                     self.push_chunks(chunks);
                     match ended {
                         Ok(()) => self.finished = true,
-                        Err(e) => self.fail(e),
+                        Err(e) => {
+                            let e = self.http.redact_error(e);
+                            self.fail(e);
+                        }
                     }
                 }
             }

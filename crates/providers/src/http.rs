@@ -104,6 +104,33 @@ impl HttpClient {
         }
     }
 
+    /// The same error with this provider's key removed from its message (upstreams sometimes echo it).
+    pub(crate) fn redact_error(&self, error: Error) -> Error {
+        let Some(key) = self.key.as_ref().map(ApiKey::expose).filter(|k| !k.is_empty()) else {
+            return error;
+        };
+        if !error.to_string().contains(key) {
+            return error;
+        }
+        let clean = |message: String| message.replace(key, "[redacted]");
+        match error {
+            Error::RateLimited { message, retry_after } => Error::RateLimited { message: clean(message), retry_after },
+            Error::Overloaded { status, message } => Error::Overloaded { status, message: clean(message) },
+            Error::Server { status, message } => Error::Server { status, message: clean(message) },
+            Error::Connection { message } => Error::Connection { message: clean(message) },
+            Error::InvalidResponse { message } => Error::InvalidResponse { message: clean(message) },
+            Error::Auth { status, message } => Error::Auth { status, message: clean(message) },
+            Error::NotFound { message } => Error::NotFound { message: clean(message) },
+            Error::ContextLength { message } => Error::ContextLength { message: clean(message) },
+            Error::ContentFiltered { message } => Error::ContentFiltered { message: clean(message) },
+            Error::InvalidRequest { status, message, param } => {
+                Error::InvalidRequest { status, message: clean(message), param }
+            }
+            // Engine-level errors never carry upstream text.
+            other => other,
+        }
+    }
+
     /// Sends `body` and waits for the response headers, within the first-chunk and total limits.
     pub(crate) async fn send(&self, body: Vec<u8>, start: Instant) -> Result<reqwest::Response, Error> {
         let request = self.client.post(&self.url).header(http::header::CONTENT_TYPE, "application/json").body(body);

@@ -42,12 +42,19 @@ impl std::io::Write for Captured {
 async fn the_api_key_never_appears_in_debug_output_errors_or_logs() {
     const KEY: &str = "sk-secret-0123456789abcdef";
     // An upstream that echoes the key it received in its error message, as some APIs do.
-    let app = Router::new().fallback(post(|headers: HeaderMap| async move {
+    // Whole requests get a 401; streamed ones a 200 whose error event echoes the key.
+    let app = Router::new().fallback(post(|headers: HeaderMap, body: String| async move {
         let key =
             headers.get("authorization").or_else(|| headers.get("x-api-key")).unwrap().to_str().unwrap().to_owned();
+        if body.contains("\"stream\":true") {
+            let event = format!(
+                "event: error\ndata: {{\"type\":\"error\",\"error\":{{\"type\":\"api_error\",\"message\":\"bad key {key}\"}}}}\n\n"
+            );
+            return (StatusCode::OK, [("content-type", "text/event-stream")], event);
+        }
         let body =
             format!(r#"{{"error":{{"message":"Incorrect API key provided: {key}","type":"authentication_error"}}}}"#);
-        (StatusCode::UNAUTHORIZED, body)
+        (StatusCode::UNAUTHORIZED, [("content-type", "application/json")], body)
     }));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -87,6 +94,7 @@ async fn the_api_key_never_appears_in_debug_output_errors_or_logs() {
     );
     assert!(texts[0].contains("[redacted]"), "{}", texts[0]);
     assert!(texts.iter().any(|t| t.contains("Incorrect API key provided")), "the upstream message is kept");
+    assert!(texts.iter().any(|t| t.contains("bad key [redacted]")), "the in-stream error is kept, redacted");
     for text in &texts {
         assert!(!text.contains(KEY), "the key leaked: {text}");
         assert!(!text.contains("0123456789abcdef"), "part of the key leaked: {text}");

@@ -118,6 +118,10 @@ impl StreamEncoder {
     }
 }
 
+fn not_json(data: &str, e: &serde_json::Error) -> Error {
+    Error::invalid_response(format!("unexpected stream event ({e}): {}", crate::classify::excerpt(data)))
+}
+
 /// Reads an OpenAI(-compatible) SSE stream into neutral chunks.
 #[derive(Debug, Default)]
 pub struct StreamDecoder {
@@ -157,14 +161,14 @@ impl EventDecoder for StreamDecoder {
         if event.event == "error" {
             return Err(parse_error(None, data, None));
         }
-        let value: Value = serde_json::from_str(data).map_err(|e| {
-            Error::invalid_response(format!("stream event is not JSON ({e}): {}", crate::classify::excerpt(data)))
-        })?;
-        if value.get("error").is_some() {
-            return Err(parse_error(None, data, None));
+        // `"error":` can only appear unescaped as a key, so ordinary chunks skip the generic parse.
+        if data.contains("\"error\":") {
+            let value: Value = serde_json::from_str(data).map_err(|e| not_json(data, &e))?;
+            if value.get("error").is_some() {
+                return Err(parse_error(None, data, None));
+            }
         }
-        let chunk: ChatCompletionChunk = serde_json::from_value(value)
-            .map_err(|e| Error::invalid_response(format!("unexpected stream chunk: {e}")))?;
+        let chunk: ChatCompletionChunk = serde_json::from_str(data).map_err(|e| not_json(data, &e))?;
         if let Some(usage) = chunk.usage {
             self.usage = Some(Usage { input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens });
         }

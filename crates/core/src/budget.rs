@@ -10,7 +10,8 @@ use tokio::time::Instant;
 pub struct BudgetConfig {
     /// Extra calls allowed per request (0.2: one for every five requests).
     pub ratio: f64,
-    /// Extra calls always allowed per second, whatever the traffic; also the bucket's size.
+    /// Extra calls always allowed per second, whatever the traffic. The bucket holds ten seconds of
+    /// this floor (at least one call), so a burst after a quiet spell is served.
     pub min_per_second: f64,
 }
 
@@ -21,7 +22,7 @@ impl BudgetConfig {
     pub const HEDGE: BudgetConfig = BudgetConfig { ratio: 0.1, min_per_second: 1.0 };
 
     fn capacity(&self) -> f64 {
-        self.min_per_second.max(1.0)
+        (self.min_per_second * 10.0).max(1.0)
     }
 }
 
@@ -69,18 +70,18 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn starts_full_earns_per_request_and_refills_per_second() {
-        let b = TokenBucket::new(BudgetConfig { ratio: 0.5, min_per_second: 2.0 });
+        let b = TokenBucket::new(BudgetConfig { ratio: 0.5, min_per_second: 0.2 });
         assert!(b.try_withdraw() && b.try_withdraw());
         assert!(!b.try_withdraw());
         b.deposit();
         b.deposit();
         assert!(b.try_withdraw());
         assert!(!b.try_withdraw());
-        tokio::time::advance(std::time::Duration::from_millis(500)).await;
+        tokio::time::advance(std::time::Duration::from_secs(5)).await;
         assert!(b.try_withdraw());
         assert!(!b.try_withdraw());
-        tokio::time::advance(std::time::Duration::from_secs(60)).await;
+        tokio::time::advance(std::time::Duration::from_secs(600)).await;
         assert!(b.try_withdraw() && b.try_withdraw());
-        assert!(!b.try_withdraw(), "never more than one second's floor at once");
+        assert!(!b.try_withdraw(), "never more than ten seconds of the floor at once");
     }
 }

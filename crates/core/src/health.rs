@@ -1,7 +1,9 @@
-//! What the engine remembers about one target between requests: its circuit breaker and retry budget.
+//! What the engine remembers about one target between requests: its circuit breaker, retry budget and
+//! recent latency.
 
 use crate::breaker::{Breaker, BreakerConfig};
 use crate::budget::{BudgetConfig, TokenBucket};
+use crate::latency::LatencyWindow;
 
 /// One target's shared health state.
 #[derive(Debug)]
@@ -9,11 +11,17 @@ pub(crate) struct Health {
     pub(crate) breaker: Breaker,
     /// Caps retries of this target; `None`: retries are bounded by `max_retries` alone.
     pub(crate) retry_budget: Option<TokenBucket>,
+    /// Recent times to answer, for hedging at the p95.
+    pub(crate) latency: LatencyWindow,
 }
 
 impl Health {
     /// Fresh state: breaker closed, budget full.
     pub(crate) fn new(breaker: Option<BreakerConfig>, retry_budget: Option<BudgetConfig>) -> Self {
-        Self { breaker: Breaker::new(breaker), retry_budget: retry_budget.map(TokenBucket::new) }
+        Self {
+            breaker: Breaker::new(breaker),
+            retry_budget: retry_budget.map(TokenBucket::new),
+            latency: LatencyWindow::default(),
+        }
     }
 }

@@ -10,8 +10,10 @@ mod breaker;
 mod budget;
 mod error;
 mod health;
+mod hedge;
 mod interceptor;
 mod interceptors;
+mod latency;
 mod limits;
 mod manager;
 mod model;
@@ -29,6 +31,7 @@ pub use backoff::Backoff;
 pub use breaker::{BreakerConfig, BreakerState};
 pub use budget::BudgetConfig;
 pub use error::{Error, ErrorKind, TimeoutPhase};
+pub use hedge::{HedgeAfter, HedgeConfig};
 pub use interceptor::{InterceptorChain, ModelInterceptor, Next};
 pub use interceptors::{
     ModelFallbackInterceptor, ModelFallbackInterceptorBuilder, ModelRetryInterceptor, ModelRetryInterceptorBuilder,

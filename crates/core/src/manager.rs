@@ -12,6 +12,7 @@ use crate::breaker::BreakerConfig;
 use crate::budget::BudgetConfig;
 use crate::error::Error;
 use crate::health::Health;
+use crate::hedge::{Hedge, HedgeConfig};
 use crate::model::{ChatModel, ChatStream, SharedModel};
 use crate::runner::{self, Policy, Target};
 use crate::stats::{Stats, StatsSnapshot};
@@ -322,6 +323,13 @@ impl FallbackManagerBuilder {
     /// its arrival; a request's own [`ChatRequest::deadline`], if sooner, wins. Default: none.
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
+        self
+    }
+
+    /// Hedged requests: when the first target called has not answered after a delay, the next one is
+    /// called too and the first answer wins (default: off).
+    pub fn hedge(mut self, hedge: Option<HedgeConfig>) -> Self {
+        self.policy.hedge = hedge.map(Hedge::new);
         self
     }
 

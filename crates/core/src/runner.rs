@@ -9,9 +9,10 @@ use tokio::time::Instant;
 
 use crate::attempt::{Attempt, AttemptOutcome};
 use crate::backoff::Backoff;
-use crate::breaker::{Admission, Breaker};
+use crate::breaker::{Admission, Breaker, ProbeGuard};
 use crate::error::{Error, ErrorKind};
 use crate::health::Health;
+use crate::hedge::{Hedge, HedgeAfter};
 use crate::limits::{AttemptLimits, within};
 use crate::model::{ChatModel, ChatStream};
 use crate::plan;
@@ -34,6 +35,8 @@ pub(crate) struct Policy {
     pub(crate) fallback_on_content_filter: bool,
     /// With a single call made, answer with its own error rather than an `AllFailed` list.
     pub(crate) pass_through_single_failure: bool,
+    /// Hedged calls to the next target, when set.
+    pub(crate) hedge: Option<Hedge>,
 }
 
 impl Default for Policy {
@@ -45,6 +48,7 @@ impl Default for Policy {
             retry_if: None,
             fallback_on_content_filter: true,
             pass_through_single_failure: false,
+            hedge: None,
         }
     }
 }
@@ -235,22 +239,33 @@ async fn run<M: Mode>(
     request: ChatRequest,
     tracker: &mut RequestTracker,
 ) -> Result<Served<M::Output>, Error> {
-    let mut run =
-        Run { mode, policy, request: &request, tracker, attempts: Vec::new(), calls: 0, falling_back_from: None };
+    if let Some(hedge) = &policy.hedge {
+        hedge.budget.deposit();
+    }
+    let estimate = plan::estimate_tokens(&request);
+    let mut run = Run {
+        mode,
+        policy,
+        request: &request,
+        tracker,
+        attempts: Vec::new(),
+        calls: 0,
+        falling_back_from: None,
+        carried: None,
+        estimate,
+    };
     let mut last_error = None;
     let mut too_long_for: Option<&Target<'_>> = None;
     // The first target passed over only because its breaker is open: the last resort.
     let mut blocked: Option<&Target<'_>> = None;
 
-    let estimate = plan::estimate_tokens(&request);
-    for target in targets {
-        let unfit = || plan::unfit(&request, estimate, target.context_window, target.supports_tools);
-        if let Some(reason) = skip_reason(target, too_long_for).or_else(unfit) {
+    for (i, target) in targets.iter().enumerate() {
+        if let Some(reason) = run.unfit(target, too_long_for) {
             run.tracker.skipped(target.slot);
             run.attempts.push(record(target, 0, AttemptOutcome::Skipped { reason }, Duration::ZERO));
             continue;
         }
-        match run.target(target, false).await {
+        match run.target(target, &targets[i + 1..], false).await {
             TargetEnd::Served(served) => return Ok(served),
             TargetEnd::Answer(error) => return Err(error),
             TargetEnd::Blocked => {
@@ -271,7 +286,7 @@ async fn run<M: Mode>(
         && let Some(target) = blocked
     {
         tracing::warn!(target_id = target.id, "every breaker is open; calling {} anyway", target.id);
-        match run.target(target, true).await {
+        match run.target(target, &[], true).await {
             TargetEnd::Served(served) => return Ok(served),
             TargetEnd::Answer(error) => return Err(error),
             TargetEnd::Blocked => {}
@@ -293,27 +308,62 @@ enum TargetEnd<T> {
     Failed(Error),
 }
 
-/// The state of one request's loop.
-struct Run<'r, 't, M> {
-    mode: &'r M,
-    policy: &'r Policy,
-    request: &'r ChatRequest,
-    tracker: &'r mut RequestTracker,
-    attempts: Vec<Attempt>,
-    calls: usize,
-    falling_back_from: Option<&'t str>,
+/// One call under way.
+struct InFlight<'a, O> {
+    target: &'a Target<'a>,
+    retry: u32,
+    call: BoxFuture<'a, Result<O, Error>>,
+    start: Instant,
+    limits: AttemptLimits,
+    probe: Option<ProbeGuard<'a>>,
 }
 
-impl<'t, M: Mode> Run<'_, 't, M> {
-    /// Calls one target, with its retries. `force` ignores its breaker (the last resort).
-    async fn target(&mut self, target: &'t Target<'t>, force: bool) -> TargetEnd<M::Output> {
+/// How a hedged race ended.
+enum Raced<'a, O> {
+    /// The first call's own result; no hedge runs any more.
+    Own(Result<O, Error>),
+    /// The hedge answered first with this; the first call is to be cancelled.
+    HedgeWon(InFlight<'a, O>, O),
+    /// The first call failed while the hedge still runs.
+    OwnFailed(Error, InFlight<'a, O>),
+}
+
+/// The state of one request's loop.
+struct Run<'a, M> {
+    mode: &'a M,
+    policy: &'a Policy,
+    request: &'a ChatRequest,
+    tracker: &'a mut RequestTracker,
+    attempts: Vec<Attempt>,
+    calls: usize,
+    falling_back_from: Option<&'a str>,
+    /// A hedged call that failed: it counts as that target's first attempt when its turn comes.
+    carried: Option<(usize, Error)>,
+    /// The request's size in tokens, roughly.
+    estimate: u64,
+}
+
+impl<'a, M: Mode> Run<'a, M> {
+    /// Why a target cannot take this request, if it cannot.
+    fn unfit(&self, target: &Target<'_>, too_long_for: Option<&Target<'_>>) -> Option<String> {
+        skip_reason(target, too_long_for)
+            .or_else(|| plan::unfit(self.request, self.estimate, target.context_window, target.supports_tools))
+    }
+
+    /// Calls one target, with its retries. `rest` are the targets after it (for a hedge);
+    /// `force` ignores its breaker (the last resort).
+    async fn target(&mut self, target: &'a Target<'a>, rest: &'a [Target<'a>], force: bool) -> TargetEnd<M::Output> {
         let deadline = self.request.deadline;
-        let validator = self.policy.validator.as_deref();
         let mut last: Option<Error> = None;
         let mut retry = 0;
+        if let Some((_, error)) = self.carried.take_if(|(slot, _)| *slot == target.slot) {
+            match self.after_failure(target, 0, error).await {
+                Ok(error) => (retry, last) = (1, Some(error)),
+                Err(end) => return end,
+            }
+        }
         loop {
-            let start = Instant::now();
-            if deadline.is_some_and(|d| start >= d) {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return TargetEnd::Answer(Error::DeadlineExceeded { attempts: std::mem::take(&mut self.attempts) });
             }
             let breaker = target.health.map(|h| &h.breaker).filter(|_| !force);
@@ -333,91 +383,230 @@ impl<'t, M: Mode> Run<'_, 't, M> {
                 self.tracker.fell_back();
                 tracing::warn!(mode = M::NAME, from, to = target.id, "falling back from {from} to {}", target.id);
             }
-            let limits = AttemptLimits::new(start, target.first_chunk_timeout, target.total_timeout, deadline);
-            self.tracker.attempt_started(target.slot);
-            self.calls += 1;
-            if retry == 0
-                && let Some(budget) = target.health.and_then(|h| h.retry_budget.as_ref())
-            {
-                budget.deposit();
-            }
-            let result = self.mode.attempt(target.model, self.request.clone(), limits, validator).await;
-            let elapsed = start.elapsed();
-            let error = match result {
-                Ok(mut output) => {
-                    self.tracker.attempt_succeeded(target.slot, elapsed);
-                    // A stream counts as a success when it ends well; a probe closes the breaker at commit.
-                    if let Some(health) = target.health
-                        && (M::WHOLE || probe.is_some())
-                    {
-                        health.breaker.succeeded(probe);
+            let hedge = if self.calls == 0 && !force { self.hedge_plan(target, rest) } else { None };
+            let mut own = self.start(target, retry, probe);
+            let result = match hedge {
+                None => (&mut own.call).await,
+                Some((partner, after)) => match self.race(&mut own, partner, after).await {
+                    Raced::Own(result) => result,
+                    Raced::HedgeWon(hedge, output) => {
+                        self.cancel(own, hedge.target.id);
+                        return TargetEnd::Served(self.succeeded(hedge, output));
                     }
-                    tracing::debug!(
-                        mode = M::NAME,
-                        target_id = target.id,
-                        retry,
-                        "success with model {} (retry {retry})",
-                        target.id
-                    );
-                    // A model that is itself an engine knows better which target served and what it tried.
-                    let (inner_id, inner_attempts) = M::inner(&mut output);
-                    if inner_attempts.is_empty() {
-                        self.attempts.push(record(target, retry, AttemptOutcome::Succeeded, elapsed));
-                    } else {
-                        self.attempts.extend(inner_attempts);
+                    Raced::OwnFailed(error, mut hedge) => {
+                        self.failed(own, &error);
+                        if matches!(decide(self.policy, target, retry, &error, deadline), Step::Answer) {
+                            self.cancel(hedge, target.id);
+                            return TargetEnd::Answer(answer_at_once(error, std::mem::take(&mut self.attempts)));
+                        }
+                        // The hedge is this request's next call already: wait for it rather than retrying.
+                        return match (&mut hedge.call).await {
+                            Ok(output) => TargetEnd::Served(self.succeeded(hedge, output)),
+                            Err(hedge_error) => {
+                                let slot = hedge.target.slot;
+                                self.failed(hedge, &hedge_error);
+                                self.carried = Some((slot, hedge_error));
+                                TargetEnd::Failed(error)
+                            }
+                        };
                     }
-                    let id = inner_id.or_else(|| (!target.transparent).then(|| target.id.to_owned()));
-                    let attempts = std::mem::take(&mut self.attempts);
-                    let health = target.health.cloned();
-                    let called = target.id.to_owned();
-                    return TargetEnd::Served(Served {
-                        output,
-                        slot: target.slot,
-                        id,
-                        called,
-                        attempts,
-                        limits,
-                        health,
-                    });
-                }
-                Err(error) => error,
+                },
             };
-            let kind = error.kind();
-            self.tracker.attempt_failed(target.slot, kind, elapsed);
-            if let Some(health) = target.health {
-                health.breaker.failed(&error, probe);
-            }
-            tracing::warn!(
-                mode = M::NAME, target_id = target.id, retry, max_retries = target.max_retries, %kind, %error,
-                "error with model {} (retry {retry}/{}): {error}", target.id, target.max_retries
-            );
-            if error.attempts().is_empty() {
-                let outcome = AttemptOutcome::Failed { kind, message: error.to_string() };
-                self.attempts.push(record(target, retry, outcome, elapsed));
-            } else {
-                self.attempts.extend_from_slice(error.attempts());
-            }
-            match decide(self.policy, target, retry, &error, deadline) {
-                Step::Answer => return TargetEnd::Answer(answer_at_once(error, std::mem::take(&mut self.attempts))),
-                Step::Retry(delay) => {
-                    retry += 1;
-                    tracing::info!(
-                        mode = M::NAME,
-                        target_id = target.id,
-                        retry,
-                        delay_ms = delay.as_millis() as u64,
-                        "retry {retry}/{} for model {}",
-                        target.max_retries,
-                        target.id
-                    );
-                    tokio::time::sleep(delay).await;
-                    last = Some(error);
+            match result {
+                Ok(output) => return TargetEnd::Served(self.succeeded(own, output)),
+                Err(error) => {
+                    self.failed(own, &error);
+                    match self.after_failure(target, retry, error).await {
+                        Ok(error) => (retry, last) = (retry + 1, Some(error)),
+                        Err(end) => return end,
+                    }
                 }
-                Step::NextTarget => return TargetEnd::Failed(error),
-                Step::RetryRefused => {
-                    self.tracker.retry_refused(target.slot);
-                    return TargetEnd::Failed(error);
-                }
+            }
+        }
+    }
+
+    /// Starts a call to `target`.
+    fn start(&mut self, target: &'a Target<'a>, retry: u32, probe: Option<ProbeGuard<'a>>) -> InFlight<'a, M::Output> {
+        let start = Instant::now();
+        let limits = AttemptLimits::new(start, target.first_chunk_timeout, target.total_timeout, self.request.deadline);
+        self.tracker.attempt_started(target.slot);
+        self.calls += 1;
+        if retry == 0
+            && let Some(budget) = target.health.and_then(|h| h.retry_budget.as_ref())
+        {
+            budget.deposit();
+        }
+        let (mode, policy): (&'a M, &'a Policy) = (self.mode, self.policy);
+        let call = mode.attempt(target.model, self.request.clone(), limits, policy.validator.as_deref());
+        InFlight { target, retry, call, start, limits, probe }
+    }
+
+    /// Records a call that answered; returns what serves the request.
+    fn succeeded(&mut self, call: InFlight<'a, M::Output>, mut output: M::Output) -> Served<M::Output> {
+        let InFlight { target, retry, start, limits, probe, .. } = call;
+        let elapsed = start.elapsed();
+        self.tracker.attempt_succeeded(target.slot, elapsed);
+        if let Some(health) = target.health {
+            health.latency.record(elapsed);
+            // A stream counts as a success when it ends well; a probe closes the breaker at commit.
+            if M::WHOLE || probe.is_some() {
+                health.breaker.succeeded(probe);
+            }
+        }
+        tracing::debug!(
+            mode = M::NAME,
+            target_id = target.id,
+            retry,
+            "success with model {} (retry {retry})",
+            target.id
+        );
+        // A model that is itself an engine knows better which target served and what it tried.
+        let (inner_id, inner_attempts) = M::inner(&mut output);
+        if inner_attempts.is_empty() {
+            self.attempts.push(record(target, retry, AttemptOutcome::Succeeded, elapsed));
+        } else {
+            self.attempts.extend(inner_attempts);
+        }
+        Served {
+            output,
+            slot: target.slot,
+            id: inner_id.or_else(|| (!target.transparent).then(|| target.id.to_owned())),
+            called: target.id.to_owned(),
+            attempts: std::mem::take(&mut self.attempts),
+            limits,
+            health: target.health.cloned(),
+        }
+    }
+
+    /// Records a call that failed.
+    fn failed(&mut self, call: InFlight<'a, M::Output>, error: &Error) {
+        let InFlight { target, retry, start, probe, .. } = call;
+        let elapsed = start.elapsed();
+        let kind = error.kind();
+        self.tracker.attempt_failed(target.slot, kind, elapsed);
+        if let Some(health) = target.health {
+            health.breaker.failed(error, probe);
+        }
+        tracing::warn!(
+            mode = M::NAME, target_id = target.id, retry, max_retries = target.max_retries, %kind, %error,
+            "error with model {} (retry {retry}/{}): {error}", target.id, target.max_retries
+        );
+        if error.attempts().is_empty() {
+            let outcome = AttemptOutcome::Failed { kind, message: error.to_string() };
+            self.attempts.push(record(target, retry, outcome, elapsed));
+        } else {
+            self.attempts.extend_from_slice(error.attempts());
+        }
+    }
+
+    /// Drops a call that lost a hedge race (its connection closes with it).
+    fn cancel(&mut self, call: InFlight<'a, M::Output>, winner: &str) {
+        let InFlight { target, retry, start, call, probe, .. } = call;
+        // Dropping the call drops its connection; dropping an unsettled probe lets the next request probe.
+        drop((call, probe));
+        self.tracker.attempt_cancelled(target.slot);
+        tracing::debug!(target_id = target.id, winner, "cancelled the call to {}: {winner} answered first", target.id);
+        let outcome = AttemptOutcome::Failed {
+            kind: ErrorKind::Cancelled,
+            message: format!("cancelled: {winner} answered first (hedged request)"),
+        };
+        self.attempts.push(record(target, retry, outcome, start.elapsed()));
+    }
+
+    /// After a failure: `Ok` (with the error back) when the same target is retried, after the wait.
+    async fn after_failure(
+        &mut self,
+        target: &'a Target<'a>,
+        retry: u32,
+        error: Error,
+    ) -> Result<Error, TargetEnd<M::Output>> {
+        match decide(self.policy, target, retry, &error, self.request.deadline) {
+            Step::Answer => Err(TargetEnd::Answer(answer_at_once(error, std::mem::take(&mut self.attempts)))),
+            Step::NextTarget => Err(TargetEnd::Failed(error)),
+            Step::RetryRefused => {
+                self.tracker.retry_refused(target.slot);
+                Err(TargetEnd::Failed(error))
+            }
+            Step::Retry(delay) => {
+                tracing::info!(
+                    mode = M::NAME,
+                    target_id = target.id,
+                    retry = retry + 1,
+                    delay_ms = delay.as_millis() as u64,
+                    "retry {}/{} for model {}",
+                    retry + 1,
+                    target.max_retries,
+                    target.id
+                );
+                tokio::time::sleep(delay).await;
+                Ok(error)
+            }
+        }
+    }
+
+    /// The target to hedge this first call with, and when, if hedging applies.
+    fn hedge_plan(&self, target: &Target<'_>, rest: &'a [Target<'a>]) -> Option<(&'a Target<'a>, Duration)> {
+        let hedge = self.policy.hedge.as_ref()?;
+        let after = match hedge.after {
+            HedgeAfter::Fixed(after) => after,
+            HedgeAfter::P95 => target.health?.latency.p95()?,
+        };
+        let partner = rest.iter().find(|t| self.unfit(t, None).is_none())?;
+        Some((partner, after))
+    }
+
+    /// Runs the first call; if it has not answered after `after`, calls `partner` too (budget and
+    /// breaker permitting). The first answer wins.
+    async fn race(
+        &mut self,
+        own: &mut InFlight<'a, M::Output>,
+        partner: &'a Target<'a>,
+        after: Duration,
+    ) -> Raced<'a, M::Output> {
+        tokio::select! {
+            biased;
+            result = &mut own.call => return Raced::Own(result),
+            () = tokio::time::sleep(after) => {}
+        }
+        let Some(hedge) = &self.policy.hedge else { return Raced::Own((&mut own.call).await) };
+        if !hedge.budget.try_withdraw() {
+            tracing::debug!(target_id = own.target.id, "hedge budget empty: not hedging");
+            return Raced::Own((&mut own.call).await);
+        }
+        let probe = match partner.health.map(|h| h.breaker.admit()) {
+            Some(Admission::Skip(_)) => return Raced::Own((&mut own.call).await),
+            Some(Admission::Probe(guard)) => Some(guard),
+            None | Some(Admission::Call) => None,
+        };
+        tracing::info!(
+            target_id = own.target.id,
+            hedge = partner.id,
+            after_ms = after.as_millis() as u64,
+            "{} has not answered after {}ms: hedging with {}",
+            own.target.id,
+            after.as_millis(),
+            partner.id
+        );
+        self.tracker.hedged(partner.slot);
+        let mut theirs = self.start(partner, 0, probe);
+        // `biased`: on a tie the call that started first wins, so a hedge never replaces an answer in hand.
+        let first = tokio::select! {
+            biased;
+            result = &mut own.call => Ok(result),
+            result = &mut theirs.call => Err(result),
+        };
+        match first {
+            Ok(Ok(output)) => {
+                self.cancel(theirs, own.target.id);
+                Raced::Own(Ok(output))
+            }
+            Ok(Err(error)) => Raced::OwnFailed(error, theirs),
+            Err(Ok(output)) => Raced::HedgeWon(theirs, output),
+            Err(Err(error)) => {
+                let slot = theirs.target.slot;
+                self.failed(theirs, &error);
+                self.carried = Some((slot, error));
+                Raced::Own((&mut own.call).await)
             }
         }
     }

@@ -229,7 +229,8 @@ pub(crate) enum Outcome {
 #[derive(Debug)]
 pub(crate) struct RequestTracker {
     stats: Option<Arc<Stats>>,
-    in_attempt: Option<usize>,
+    /// Calls running now (two while a hedge races).
+    in_attempt: Vec<usize>,
     fell_back: bool,
     settled: bool,
 }
@@ -240,7 +241,7 @@ impl RequestTracker {
         if let Some(stats) = &stats {
             stats.in_flight.fetch_add(1, Relaxed);
         }
-        Self { stats, in_attempt: None, fell_back: false, settled: false }
+        Self { stats, in_attempt: Vec::new(), fell_back: false, settled: false }
     }
 
     fn target(&self, slot: usize) -> Option<&TargetCounters> {
@@ -252,12 +253,12 @@ impl RequestTracker {
         if let Some(t) = self.target(slot) {
             t.attempts.fetch_add(1, Relaxed);
         }
-        self.in_attempt = Some(slot);
+        self.in_attempt.push(slot);
     }
 
     /// The call failed with this kind.
     pub(crate) fn attempt_failed(&mut self, slot: usize, kind: ErrorKind, elapsed: Duration) {
-        self.in_attempt = None;
+        self.ended(slot);
         if let Some(t) = self.target(slot) {
             if let Some(i) = ErrorKind::ALL.iter().position(|k| *k == kind) {
                 t.failures[i].fetch_add(1, Relaxed);
@@ -268,7 +269,7 @@ impl RequestTracker {
 
     /// The call answered: this target serves the request.
     pub(crate) fn attempt_succeeded(&mut self, slot: usize, elapsed: Duration) {
-        self.in_attempt = None;
+        self.ended(slot);
         if let Some(t) = self.target(slot) {
             t.successes.fetch_add(1, Relaxed);
             t.usage_count.fetch_add(1, Relaxed);
@@ -283,6 +284,27 @@ impl RequestTracker {
     pub(crate) fn stream_failed(&mut self, slot: usize) {
         if let Some(t) = self.target(slot) {
             t.stream_failures.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn ended(&mut self, slot: usize) {
+        if let Some(i) = self.in_attempt.iter().position(|s| *s == slot) {
+            self.in_attempt.swap_remove(i);
+        }
+    }
+
+    /// The call lost a hedge race and was dropped.
+    pub(crate) fn attempt_cancelled(&mut self, slot: usize) {
+        self.ended(slot);
+        if let Some(t) = self.target(slot) {
+            t.cancelled.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// A hedged call to this target started.
+    pub(crate) fn hedged(&mut self, slot: usize) {
+        if let Some(t) = self.target(slot) {
+            t.hedges.fetch_add(1, Relaxed);
         }
     }
 
@@ -323,10 +345,12 @@ impl RequestTracker {
             return;
         }
         self.settled = true;
-        if let (Some(slot), Outcome::Cancelled) = (self.in_attempt, outcome)
-            && let Some(t) = self.target(slot)
-        {
-            t.cancelled.fetch_add(1, Relaxed);
+        if outcome == Outcome::Cancelled {
+            for slot in &self.in_attempt {
+                if let Some(t) = self.target(*slot) {
+                    t.cancelled.fetch_add(1, Relaxed);
+                }
+            }
         }
         let Some(stats) = &self.stats else { return };
         let counter = match outcome {

@@ -1,0 +1,51 @@
+//! Hedged requests: when the first target has not answered after a delay, the next one is called too,
+//! and the first answer (for streams: the first content chunk) wins.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::budget::{BudgetConfig, TokenBucket};
+
+/// When to start the hedged call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum HedgeAfter {
+    /// After this long without an answer.
+    Fixed(Duration),
+    /// After the primary's observed 95th-percentile time to answer (first content chunk for streams),
+    /// over its last 200 successful calls; no hedging until it has 20.
+    P95,
+}
+
+/// Hedging settings (SPEC section 6).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HedgeConfig {
+    /// When to start the extra call.
+    pub after: HedgeAfter,
+    /// Caps the extra calls (default: 10% of requests plus 1 per second).
+    pub budget: BudgetConfig,
+}
+
+impl HedgeConfig {
+    /// Hedge after a fixed delay, with the default budget.
+    pub fn after(delay: Duration) -> Self {
+        Self { after: HedgeAfter::Fixed(delay), budget: BudgetConfig::HEDGE }
+    }
+
+    /// Hedge after the primary's p95, with the default budget.
+    pub fn p95() -> Self {
+        Self { after: HedgeAfter::P95, budget: BudgetConfig::HEDGE }
+    }
+}
+
+/// Hedging in use: the settings and the shared budget.
+#[derive(Debug, Clone)]
+pub(crate) struct Hedge {
+    pub(crate) after: HedgeAfter,
+    pub(crate) budget: Arc<TokenBucket>,
+}
+
+impl Hedge {
+    pub(crate) fn new(config: HedgeConfig) -> Self {
+        Self { after: config.after, budget: Arc::new(TokenBucket::new(config.budget)) }
+    }
+}

@@ -1,0 +1,62 @@
+//! A target's recent answer times (to the first content chunk for streams), for hedging at its p95.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// Samples kept.
+const KEEP: usize = 200;
+/// Samples needed before a percentile means anything; until then, `p95` hedging waits.
+const MIN_SAMPLES: usize = 20;
+
+/// The last [`KEEP`] answer times of one target.
+#[derive(Debug, Default)]
+pub(crate) struct LatencyWindow {
+    samples: Mutex<VecDeque<Duration>>,
+}
+
+impl LatencyWindow {
+    /// Records one successful call's time to answer.
+    pub(crate) fn record(&self, elapsed: Duration) {
+        let mut samples = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
+        if samples.len() == KEEP {
+            samples.pop_front();
+        }
+        samples.push_back(elapsed);
+    }
+
+    /// The 95th percentile of the recent samples, once there are enough of them.
+    pub(crate) fn p95(&self) -> Option<Duration> {
+        let mut sorted: Vec<Duration> =
+            self.samples.lock().unwrap_or_else(PoisonError::into_inner).iter().copied().collect();
+        if sorted.len() < MIN_SAMPLES {
+            return None;
+        }
+        sorted.sort_unstable();
+        let rank = (sorted.len() * 95).div_ceil(100);
+        sorted.get(rank.saturating_sub(1)).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn p95_needs_twenty_samples_and_ignores_the_slowest_five_percent() {
+        let w = LatencyWindow::default();
+        for i in 0..19 {
+            w.record(Duration::from_millis(i));
+        }
+        assert_eq!(w.p95(), None);
+        w.record(Duration::from_millis(19));
+        assert_eq!(w.p95(), Some(Duration::from_millis(18)));
+        for _ in 0..190 {
+            w.record(Duration::from_millis(50));
+        }
+        for _ in 0..10 {
+            w.record(Duration::from_secs(2));
+        }
+        assert_eq!(w.p95(), Some(Duration::from_millis(50)));
+    }
+}

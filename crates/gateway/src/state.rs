@@ -55,6 +55,8 @@ pub struct Route {
     pub direct: bool,
     /// Deadline for all attempts of one request, from the config.
     pub deadline: Option<std::time::Duration>,
+    /// SSE keep-alive interval for streaming requests.
+    pub keepalive: Option<std::time::Duration>,
 }
 
 /// Everything a request handler needs.
@@ -115,6 +117,7 @@ impl AppState {
                             metrics,
                             direct: true,
                             deadline: route.deadline,
+                            keepalive: route.keepalive,
                         }),
                     );
                 }
@@ -128,7 +131,14 @@ impl AppState {
             route_metrics.push(metrics.clone());
             routes.insert(
                 route.name.clone(),
-                Arc::new(Route { name: route.name.clone(), manager, metrics, direct: false, deadline: route.deadline }),
+                Arc::new(Route {
+                    name: route.name.clone(),
+                    manager,
+                    metrics,
+                    direct: false,
+                    deadline: route.deadline,
+                    keepalive: route.keepalive,
+                }),
             );
         }
         Ok(AppState {

@@ -216,6 +216,8 @@ pub struct RouteConfig {
     pub retry_budget: Option<RetryBudget>,
     /// Deadline for the whole chain of attempts; `None`: none.
     pub deadline: Option<Duration>,
+    /// SSE keep-alive interval for streaming requests; `None`: off.
+    pub keepalive: Option<Duration>,
 }
 
 impl RouteSection {
@@ -327,6 +329,10 @@ impl RouteSection {
         if deadline.is_some_and(|d| d.is_zero()) {
             return Err(format!("{path}.deadline: must be greater than 0"));
         }
-        Ok(RouteConfig { name: name.to_owned(), backoff, targets, breaker, retry_budget, deadline })
+        let keepalive = self.keepalive.map(|d| d.0);
+        if keepalive.is_some_and(|d| d < Duration::from_millis(10)) {
+            return Err(format!("{path}.keepalive: must be at least 10ms"));
+        }
+        Ok(RouteConfig { name: name.to_owned(), backoff, targets, breaker, retry_budget, deadline, keepalive })
     }
 }

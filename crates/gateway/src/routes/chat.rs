@@ -16,8 +16,8 @@ use crate::codec::{self, StreamEncoder};
 use crate::error::{Api, ApiError};
 use crate::metrics::InFlight;
 use crate::request_id::RequestId;
-use crate::sse;
 use crate::state::AppState;
+use crate::{keepalive, sse};
 
 /// `POST /v1/chat/completions`.
 pub async fn chat_completions(
@@ -88,6 +88,13 @@ async fn serve(api: Api, state: Arc<AppState>, request_id: String, headers: &Hea
     };
     decoded.request.deadline = deadline.map(|d| tokio::time::Instant::now() + d);
     let in_flight = route.metrics.started();
+    if decoded.stream
+        && let Some(interval) = route.keepalive
+    {
+        let encoder = StreamEncoder::new(api, &request_id, &model, decoded.include_usage);
+        let frames = keepalive::body(api, route, decoded.request, encoder, in_flight, interval, started, request_id);
+        return sse_response(Body::from_stream(frames), HeaderMap::new());
+    }
     if decoded.stream {
         match route.manager.stream(decoded.request).await {
             Ok(stream) => {
@@ -98,12 +105,7 @@ async fn serve(api: Api, state: Arc<AppState>, request_id: String, headers: &Hea
                 log_answer(&request_id, &route.name, &target, &stream.attempts, true);
                 let encoder = StreamEncoder::new(api, &request_id, &model, decoded.include_usage);
                 let frames = sse::body(stream, encoder, in_flight, target, started, request_id.clone()).boxed();
-                let mut response = Response::new(Body::from_stream(frames));
-                let h = response.headers_mut();
-                h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-                h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-                h.extend(headers);
-                response
+                sse_response(Body::from_stream(frames), headers)
             }
             Err(e) => failed(api, &route, in_flight, &request_id, &e),
         }
@@ -130,6 +132,15 @@ async fn serve(api: Api, state: Arc<AppState>, request_id: String, headers: &Hea
             Err(e) => failed(api, &route, in_flight, &request_id, &e),
         }
     }
+}
+
+fn sse_response(body: Body, headers: HeaderMap) -> Response {
+    let mut response = Response::new(body);
+    let h = response.headers_mut();
+    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.extend(headers);
+    response
 }
 
 fn failed(

@@ -1,4 +1,4 @@
-//! SPEC section 6 features the engine provides, wired through the gateway: breakers and deadlines.
+//! SPEC section 6 features wired through the gateway: breakers, deadlines, stream keep-alive.
 
 use serde_json::json;
 
@@ -78,4 +78,61 @@ targets = [{ provider = "oa", model = "gpt-slow2000" }]
     .await;
     assert_eq!(r.status, 400);
     assert!(r.body["error"]["message"].as_str().unwrap().contains("x-switchyard-deadline-ms"));
+}
+
+const KEEPALIVE: &str = r#"
+[routes.ka]
+keepalive = "50ms"
+targets = [{ provider = "oa", model = "gpt-ttfb300" }]
+[routes.ka_down]
+keepalive = "50ms"
+targets = [{ provider = "oa", model = "gpt-500" }]
+"#;
+
+#[tokio::test]
+async fn keepalive_sends_comments_while_waiting_then_the_answer() {
+    let h = start(KEEPALIVE).await;
+    let r = h
+        .stream(
+            "/v1/chat/completions",
+            &json!({ "model": "ka", "stream": true, "messages": [{ "role": "user", "content": "hi" }] }),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.text.starts_with(": keep-alive\n\n"), "{}", r.text);
+    assert!(r.text.matches(": keep-alive").count() >= 2, "{}", r.text);
+    assert!(
+        r.text.contains(": x-switchyard-target=oa/gpt-ttfb300 x-switchyard-attempts=1 x-switchyard-fallback=false")
+    );
+    assert!(r.openai_text().contains("gpt-ttfb300"));
+    assert_eq!(r.data().last().map(String::as_str), Some("[DONE]"));
+    // Non-streaming requests on the route are answered as usual.
+    let r = h.chat("ka", "hi").await;
+    assert_eq!((r.status, r.target()), (200, "oa/gpt-ttfb300"));
+}
+
+#[tokio::test]
+async fn with_keepalive_a_failure_before_the_first_chunk_is_an_in_stream_error() {
+    let h = start(KEEPALIVE).await;
+    let r = h
+        .stream(
+            "/v1/chat/completions",
+            &json!({ "model": "ka_down", "stream": true, "messages": [{ "role": "user", "content": "hi" }] }),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let data = r.data();
+    assert!(!data.iter().any(|d| d == "[DONE]"));
+    let last: serde_json::Value = serde_json::from_str(data.last().unwrap()).unwrap();
+    assert!(last["error"]["message"].as_str().unwrap().contains("all targets failed"), "{}", r.text);
+
+    let r = h
+        .stream(
+            "/v1/messages",
+            &json!({ "model": "ka_down", "stream": true, "max_tokens": 10, "messages": [{ "role": "user", "content": "hi" }] }),
+        )
+        .await;
+    assert_eq!(r.events().last().map(String::as_str), Some("error"), "{}", r.text);
+    let m = h.metrics().await;
+    assert!(m.contains("switchyard_requests_total{route=\"ka_down\",status=\"502\"} 2"), "{m}");
 }

@@ -1,0 +1,87 @@
+//! Stream keep-alive (SPEC section 6, per route, off by default): for callers behind proxies that drop idle
+//! connections, a streaming request gets its headers at once and SSE comments while the engine waits for a
+//! first chunk. A failure before the first chunk then arrives as the API's in-stream error event, since the
+//! status line is already sent; which target answered is told in an SSE comment instead of headers.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use switchyard::{ChatModel, ChatRequest};
+use tokio::sync::mpsc;
+
+use crate::codec::StreamEncoder;
+use crate::error::{Api, ApiError};
+use crate::metrics::InFlight;
+use crate::sse;
+use crate::state::Route;
+
+/// The comment sent every `interval` while waiting.
+const COMMENT: &[u8] = b": keep-alive\n\n";
+
+/// Runs the request in a task that feeds the body; dropping the body (the client went away) ends the task,
+/// which drops the engine's call.
+#[allow(clippy::too_many_arguments)]
+pub fn body(
+    api: Api,
+    route: Arc<Route>,
+    request: ChatRequest,
+    mut encoder: StreamEncoder,
+    in_flight: InFlight,
+    interval: Duration,
+    started: Instant,
+    request_id: String,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    tokio::spawn(async move {
+        let call = route.manager.stream(request);
+        tokio::pin!(call);
+        // The first tick is immediate: the caller sees bytes at once.
+        let mut ticker = tokio::time::interval(interval);
+        let result = loop {
+            tokio::select! {
+                result = &mut call => break result,
+                _ = ticker.tick() => {
+                    if tx.send(Bytes::from_static(COMMENT)).await.is_err() {
+                        return;
+                    }
+                }
+                () = tx.closed() => return,
+            }
+        };
+        match result {
+            Ok(stream) => {
+                let target = stream.served_by.clone().unwrap_or_default();
+                route.metrics.attempts(&stream.attempts);
+                route.metrics.first_chunk(&target, started.elapsed());
+                let mut called = stream.attempts.iter().filter(|a| a.was_called());
+                let first = called.next().map(|a| a.target.clone());
+                let calls = usize::from(first.is_some()) + called.count();
+                let fallback = first.is_some_and(|f| f != target);
+                let note = format!(
+                    ": x-switchyard-target={target} x-switchyard-attempts={calls} x-switchyard-fallback={fallback}\n\n"
+                );
+                if tx.send(Bytes::from(note)).await.is_err() {
+                    return;
+                }
+                let frames = sse::body(stream, encoder, in_flight, target, started, request_id);
+                let mut frames = std::pin::pin!(frames);
+                while let Some(Ok(frame)) = frames.next().await {
+                    if tx.send(frame).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                route.metrics.attempts(e.attempts());
+                let status = ApiError::from_engine(api, &e).status.as_u16();
+                tracing::warn!(request_id, route = %route.name, status, "request failed (keep-alive stream): {e}");
+                in_flight.finish(status);
+                let _ = tx.send(encoder.error(&e)).await;
+            }
+        }
+    });
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|frame| (Ok(frame), rx)) })
+}

@@ -37,12 +37,12 @@ pub use interceptors::{
     ModelFallbackInterceptor, ModelFallbackInterceptorBuilder, ModelRetryInterceptor, ModelRetryInterceptorBuilder,
 };
 pub use manager::{FallbackManager, FallbackManagerBuilder};
-pub use model::{ChatModel, ChatStream, SharedModel};
+pub use model::{ChatModel, ChatStream, SharedModel, TargetsUsed};
 pub use runner::RetryPredicate;
 pub use stats::{StatsSnapshot, TargetStatsSnapshot};
 pub use target::{ConfigError, ModelFallback, TargetError, TargetInfo};
 pub use types::{
-    ChatChunk, ChatOptions, ChatRequest, ChatResponse, Extra, FinishReason, ImageSource, Message, Part, Role, ToolCall,
-    ToolCallDelta, ToolChoice, ToolDefinition, ToolResult, Usage,
+    ChatChunk, ChatOptions, ChatRequest, ChatResponse, Continuation, Extra, FinishReason, ImageSource, Message, Part,
+    Role, ToolCall, ToolCallDelta, ToolChoice, ToolDefinition, ToolResult, Usage,
 };
 pub use validate::{ExceptionMarker, PrefixVerdict, RejectEmpty, ResponseValidator};

@@ -1,7 +1,7 @@
 //! The `ChatModel` trait every provider, simulator, manager and interceptor chain implements.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
@@ -57,12 +57,29 @@ pub struct ChatStream {
     pub served_by: Option<String>,
     /// The attempts made before this stream was committed, the serving one last.
     pub attempts: Vec<Attempt>,
+    targets: TargetsUsed,
+}
+
+/// The targets that served a stream, in order, as it goes: more than one when a broken stream was
+/// continued by another target (`after_commit = "continue"`). Complete once the stream has ended.
+#[derive(Debug, Clone, Default)]
+pub struct TargetsUsed(Arc<Mutex<Vec<String>>>);
+
+impl TargetsUsed {
+    /// The targets so far.
+    pub fn get(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub(crate) fn push(&self, id: String) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(id);
+    }
 }
 
 impl ChatStream {
     /// Wraps any stream of chunks.
     pub fn new(inner: impl Stream<Item = Result<ChatChunk, Error>> + Send + 'static) -> Self {
-        Self { inner: Box::pin(inner), served_by: None, attempts: Vec::new() }
+        Self { inner: Box::pin(inner), served_by: None, attempts: Vec::new(), targets: TargetsUsed::default() }
     }
 
     /// A stream that yields these items, then ends.
@@ -75,7 +92,16 @@ impl ChatStream {
         self,
         f: impl FnOnce(BoxStream<'static, Result<ChatChunk, Error>>) -> BoxStream<'static, Result<ChatChunk, Error>>,
     ) -> Self {
-        Self { inner: f(self.inner), served_by: self.served_by, attempts: self.attempts }
+        Self { inner: f(self.inner), served_by: self.served_by, attempts: self.attempts, targets: self.targets }
+    }
+
+    /// A handle on the targets that serve this stream (read it after the stream ended for the full list).
+    pub fn targets_used(&self) -> TargetsUsed {
+        self.targets.clone()
+    }
+
+    pub(crate) fn set_targets_used(&mut self, targets: TargetsUsed) {
+        self.targets = targets;
     }
 
     /// Takes the chunk stream out, dropping the metadata.

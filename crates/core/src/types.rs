@@ -229,6 +229,29 @@ pub struct ChatRequest {
     /// When the whole call (all attempts) must be over; `None`: no overall deadline.
     #[serde(skip)]
     pub deadline: Option<Instant>,
+    /// Set when this request continues a partial answer that another target started: the last
+    /// message is the assistant's partial text (trailing whitespace trimmed). Providers express it
+    /// their way: Anthropic as an assistant prefill, OpenAI-compatible APIs with an added user
+    /// message carrying `instruction`.
+    #[serde(skip)]
+    pub continuation: Option<Continuation>,
+}
+
+/// How to ask a model to continue a partial answer (see [`ChatRequest::continuation`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Continuation {
+    /// For APIs without assistant prefill: the user message that asks for the rest.
+    pub instruction: String,
+}
+
+impl Default for Continuation {
+    fn default() -> Self {
+        Self {
+            instruction: "Your previous answer was cut off. Continue it exactly where it stopped, without repeating \
+                          anything and without any preamble."
+                .to_owned(),
+        }
+    }
 }
 
 impl ChatRequest {

@@ -121,6 +121,7 @@ pub fn from_wire(wire: MessagesRequest) -> Result<ChatRequest, Error> {
         },
         extra: Extra { origin: Some(ORIGIN.to_owned()), fields: wire.extra },
         deadline: None,
+        continuation: None,
     })
 }
 
@@ -195,6 +196,15 @@ pub fn to_wire(request: &ChatRequest, model: &str, max_tokens: u32, stream: bool
             }
             _ => messages.push(WireMessage { role, content: WireContent::Blocks(blocks) }),
         }
+    }
+    // A continuation of a partial answer is an assistant prefill: the last (assistant) turn as it is,
+    // which the API accepts only without trailing whitespace.
+    if request.continuation.is_some()
+        && let Some(WireMessage { role: WireRole::Assistant, content: WireContent::Blocks(blocks) }) =
+            messages.last_mut()
+        && let Some(Block::Text { text }) = blocks.last_mut()
+    {
+        text.truncate(text.trim_end().len());
     }
     let tools = request
         .tools

@@ -131,6 +131,7 @@ pub fn from_wire(wire: ChatCompletionRequest) -> Result<ChatRequest, Error> {
         },
         extra: Extra { origin: Some(ORIGIN.to_owned()), fields: extra },
         deadline: None,
+        continuation: None,
     })
 }
 
@@ -203,6 +204,16 @@ pub fn to_wire(request: &ChatRequest, model: &str, stream: bool) -> Result<ChatC
     }
     for (i, m) in request.messages.iter().enumerate() {
         push_message(&mut messages, m, i)?;
+    }
+    // A continuation of a partial answer: these APIs have no assistant prefill, so the partial answer
+    // stays as the assistant's turn and a user turn asks for the rest.
+    if let Some(continuation) = &request.continuation {
+        messages.push(RequestMessage {
+            role: WireRole::User,
+            content: Some(MessageContent::Text(continuation.instruction.clone())),
+            tool_calls: None,
+            tool_call_id: None,
+        });
     }
     let tools = request
         .tools

@@ -256,3 +256,56 @@ pub(crate) fn not_json(body: &[u8], e: &serde_json::Error) -> Error {
         excerpt(&String::from_utf8_lossy(body))
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    //! Whole-body limits on tokio's paused clock, over a synthetic body (no socket).
+
+    use std::time::Duration;
+
+    use futures::StreamExt;
+    use switchyard::{Error, ErrorKind, TimeoutPhase};
+    use tokio::time::Instant;
+
+    use super::{Auth, HttpClient, MAX_BODY};
+    use crate::config::{ProviderConfig, ProviderKind, Timeouts};
+
+    fn client(first_chunk: Option<u64>, total: Option<u64>) -> HttpClient {
+        let mut config = ProviderConfig::new(ProviderKind::OpenAi, "t", "m");
+        config.timeouts = Timeouts {
+            first_chunk: first_chunk.map(Duration::from_millis),
+            total: total.map(Duration::from_millis),
+            ..Timeouts::default()
+        };
+        HttpClient::new(&config, "/chat/completions", Auth::Bearer, &[]).unwrap()
+    }
+
+    /// `pieces` pieces of `size` bytes, each after `gap_ms`.
+    fn slow_body(pieces: usize, size: usize, gap_ms: u64) -> reqwest::Response {
+        let body = futures::stream::iter(0..pieces).then(move |_| async move {
+            tokio::time::sleep(Duration::from_millis(gap_ms)).await;
+            Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'x'; size]))
+        });
+        http::Response::new(reqwest::Body::wrap_stream(body)).into()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_whole_body_must_arrive_within_the_first_chunk_and_total_limits() {
+        let start = Instant::now();
+        let error = client(Some(2_000), None).read_body(slow_body(3, 10, 1_000), start).await.unwrap_err();
+        assert_eq!(error, Error::Timeout { phase: TimeoutPhase::FirstChunk, after: Duration::from_secs(2) });
+        let start = Instant::now();
+        let error = client(Some(5_000), Some(1_500)).read_body(slow_body(3, 10, 1_000), start).await.unwrap_err();
+        assert_eq!(error, Error::Timeout { phase: TimeoutPhase::Total, after: Duration::from_millis(1_500) });
+        let start = Instant::now();
+        let body = client(Some(5_000), Some(10_000)).read_body(slow_body(3, 10, 1_000), start).await.unwrap();
+        assert_eq!(body.len(), 30);
+    }
+
+    #[tokio::test]
+    async fn a_body_larger_than_the_cap_is_refused_not_buffered() {
+        let pieces = MAX_BODY / (1024 * 1024) + 2;
+        let error = client(None, None).read_body(slow_body(pieces, 1024 * 1024, 0), Instant::now()).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidResponse);
+    }
+}

@@ -98,8 +98,8 @@ pub struct Timeouts {
     pub total: Option<Duration>,
 }
 
-/// Everything needed to build one provider's model.
-#[derive(Debug, Clone)]
+/// Everything needed to build one provider's model. `Debug` shows header names only (values may be secrets).
+#[derive(Clone)]
 pub struct ProviderConfig {
     /// The wire API.
     pub kind: ProviderKind,
@@ -117,6 +117,22 @@ pub struct ProviderConfig {
     pub headers: Vec<(String, String)>,
     /// Time limits.
     pub timeouts: Timeouts,
+}
+
+impl fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let header_names: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("ProviderConfig")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key)
+            .field("model", &self.model)
+            .field("max_tokens", &self.max_tokens)
+            .field("headers", &header_names)
+            .field("timeouts", &self.timeouts)
+            .finish()
+    }
 }
 
 /// `max_tokens` sent to Anthropic when neither the request nor the config sets one.

@@ -55,7 +55,9 @@ impl HttpClient {
         for (name, value) in &config.headers {
             let invalid = || ProviderError::InvalidHeader { provider: config.name.clone(), name: name.clone() };
             let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid())?;
-            let value = HeaderValue::from_str(value).map_err(|_| invalid())?;
+            let mut value = HeaderValue::from_str(value).map_err(|_| invalid())?;
+            // Configured headers may carry credentials (e.g. a gateway key): keep them out of Debug output.
+            value.set_sensitive(true);
             headers.insert(name, value);
         }
         if let Some(key) = &config.api_key {

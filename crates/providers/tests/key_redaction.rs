@@ -71,7 +71,8 @@ async fn the_api_key_never_appears_in_debug_output_errors_or_logs() {
 
     let mut texts = Vec::new();
     for kind in common::KINDS {
-        let config = config(kind, format!("http://{addr}/v1"), KEY);
+        let mut config = config(kind, format!("http://{addr}/v1"), KEY);
+        config.headers = vec![("x-extra-auth".into(), format!("token-{KEY}"))];
         texts.push(format!("{config:?}"));
         texts.push(format!("{:?} {}", config.api_key, config.api_key.as_ref().unwrap()));
         let openai = switchyard_providers::OpenAiClient::new(config.clone()).unwrap();

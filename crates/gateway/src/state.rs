@@ -4,10 +4,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use switchyard::{BreakerConfig, BudgetConfig, FallbackManager, FallbackManagerBuilder, ModelFallback, SharedModel};
+use switchyard::{
+    BreakerConfig, BudgetConfig, FallbackManager, FallbackManagerBuilder, HedgeConfig, ModelFallback, SharedModel,
+};
 
 use crate::auth::Auth;
-use crate::config::{Backoff, Config, ProviderConfig, RouteConfig, TargetConfig};
+use crate::config::{Backoff, Config, HedgeAfter, ProviderConfig, RouteConfig, TargetConfig};
 use crate::metrics::{Metrics, RouteMetrics};
 
 /// Builds the model behind one target; the binary uses the HTTP providers, tests may use simulated models.
@@ -207,5 +209,9 @@ fn policy(builder: FallbackManagerBuilder, route: &RouteConfig) -> FallbackManag
     };
     let breaker = route.breaker.map(|b| BreakerConfig::new(b.failures, b.cooldown));
     let budget = route.retry_budget.map(|b| BudgetConfig { ratio: b.ratio, min_per_second: b.min_per_second });
-    builder.backoff(backoff).breaker(breaker).retry_budget(budget)
+    let hedge = route.hedge.map(|h| match h {
+        HedgeAfter::Fixed(d) => HedgeConfig::after(d),
+        HedgeAfter::P95 => HedgeConfig::p95(),
+    });
+    builder.backoff(backoff).breaker(breaker).retry_budget(budget).hedge(hedge)
 }

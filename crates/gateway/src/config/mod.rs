@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 pub use duration::{ByteSize, Dur};
 pub use provider::{Kind as ProviderKind, ProviderConfig, ProviderSection};
-pub use route::{Backoff, Breaker, RetryBudget, RouteConfig, RouteSection, TargetConfig};
+pub use route::{Backoff, Breaker, HedgeAfter, RetryBudget, RouteConfig, RouteSection, TargetConfig};
 pub use secret::Secret;
 pub use server::{ServerConfig, ServerSection};
 pub use timeouts::{Timeouts, TimeoutsSection};

@@ -79,6 +79,15 @@ pub struct Breaker {
     pub cooldown: Duration,
 }
 
+/// When a hedged call starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HedgeAfter {
+    /// After this long without an answer (first content chunk for streams).
+    Fixed(Duration),
+    /// After the primary's observed 95th percentile.
+    P95,
+}
+
 /// A resolved retry budget.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryBudget {
@@ -218,6 +227,8 @@ pub struct RouteConfig {
     pub deadline: Option<Duration>,
     /// SSE keep-alive interval for streaming requests; `None`: off.
     pub keepalive: Option<Duration>,
+    /// Hedged requests; `None`: off.
+    pub hedge: Option<HedgeAfter>,
 }
 
 impl RouteSection {
@@ -333,6 +344,19 @@ impl RouteSection {
         if keepalive.is_some_and(|d| d < Duration::from_millis(10)) {
             return Err(format!("{path}.keepalive: must be at least 10ms"));
         }
-        Ok(RouteConfig { name: name.to_owned(), backoff, targets, breaker, retry_budget, deadline, keepalive })
+        let hedge = match &self.hedge {
+            None => None,
+            Some(h) if h.after.trim() == "p95" => Some(HedgeAfter::P95),
+            Some(h) => match humantime::parse_duration(h.after.trim()) {
+                Ok(d) if !d.is_zero() => Some(HedgeAfter::Fixed(d)),
+                _ => {
+                    return Err(format!(
+                        "{path}.hedge.after: {:?} is neither \"p95\" nor a duration like \"800ms\"",
+                        h.after
+                    ));
+                }
+            },
+        };
+        Ok(RouteConfig { name: name.to_owned(), backoff, targets, breaker, retry_budget, deadline, keepalive, hedge })
     }
 }

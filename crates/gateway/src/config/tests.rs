@@ -63,7 +63,7 @@ fn the_spec_example_parses_with_its_values_and_defaults() {
 
 #[test]
 fn the_spec_example_with_section_6_keys_names_the_unbuilt_key() {
-    for (line, key) in [("hedge = { after = \"p95\" }", "hedge"), ("after_commit = \"error\"", "after_commit")] {
+    for (line, key) in [("after_commit = \"error\"", "after_commit")] {
         let text = SPEC_EXAMPLE.replace("[routes.default]\n", &format!("[routes.default]\n{line}\n"));
         let err = parse(&text, ALL_KEYS).unwrap_err().0;
         assert!(err.starts_with(&format!("routes.default.{key}: not supported yet")), "{err}");
@@ -169,6 +169,16 @@ fn deadline_breaker_and_retry_budget_are_wired_with_defaults() {
     let route = &parse(&text, ALL_KEYS).unwrap().routes["default"];
     assert_eq!(route.deadline, Some(Duration::from_secs(60)));
     assert_eq!(route.keepalive, Some(Duration::from_secs(15)));
+    assert_eq!(route.hedge, None);
+
+    for (value, expect) in [("p95", HedgeAfter::P95), ("800ms", HedgeAfter::Fixed(Duration::from_millis(800)))] {
+        let text = SPEC_EXAMPLE
+            .replace("[routes.default]\n", &format!("[routes.default]\nhedge = {{ after = \"{value}\" }}\n"));
+        assert_eq!(parse(&text, ALL_KEYS).unwrap().routes["default"].hedge, Some(expect));
+    }
+    let text = SPEC_EXAMPLE.replace("[routes.default]\n", "[routes.default]\nhedge = { after = \"p99\" }\n");
+    let err = parse(&text, ALL_KEYS).unwrap_err().0;
+    assert!(err.starts_with("routes.default.hedge.after: \"p99\" is neither"), "{err}");
     assert_eq!(route.breaker, Some(Breaker { failures: 3, cooldown: Duration::from_secs(10) }));
     assert_eq!(route.retry_budget, Some(RetryBudget { ratio: 0.2, min_per_second: 10.0 }));
 

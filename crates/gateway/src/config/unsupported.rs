@@ -7,8 +7,9 @@ use super::route::RouteSection;
 
 /// Errors naming the first route key whose feature is not available yet.
 pub(super) fn reject_unbuilt(name: &str, route: &RouteSection) -> Result<(), String> {
-    // Built and wired: `deadline`, `breaker`, `retry_budget` (the engine has them) and `keepalive` (the gateway).
-    let unbuilt: [(&str, bool); 2] = [("hedge", route.hedge.is_some()), ("after_commit", route.after_commit.is_some())];
+    // Built and wired: `deadline`, `breaker`, `retry_budget`, `hedge` (the engine has them) and `keepalive`
+    // (the gateway).
+    let unbuilt: [(&str, bool); 1] = [("after_commit", route.after_commit.is_some())];
     match unbuilt.iter().find(|(_, set)| *set) {
         Some((key, _)) => Err(format!(
             "routes.{name}.{key}: not supported yet by this build (SPEC section 6); remove the key to start"

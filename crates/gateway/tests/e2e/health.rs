@@ -136,3 +136,29 @@ async fn with_keepalive_a_failure_before_the_first_chunk_is_an_in_stream_error()
     let m = h.metrics().await;
     assert!(m.contains("switchyard_requests_total{route=\"ka_down\",status=\"502\"} 2"), "{m}");
 }
+
+#[tokio::test]
+async fn a_hedged_request_is_answered_by_the_second_target_when_the_first_is_slow() {
+    let h = start(
+        r#"
+[routes.hedged]
+hedge = { after = "100ms" }
+targets = [{ provider = "oa", model = "gpt-slow3000" }, { provider = "an", model = "claude-ok" }]
+"#,
+    )
+    .await;
+    for streaming in [false, true] {
+        let body = json!({ "model": "hedged", "stream": streaming, "messages": [{ "role": "user", "content": "hi" }] });
+        let (status, target, attempts) = if streaming {
+            let r = h.stream("/v1/chat/completions", &body).await;
+            assert_eq!(r.data().last().map(String::as_str), Some("[DONE]"));
+            (r.status, r.header("x-switchyard-target").to_owned(), r.header("x-switchyard-attempts").to_owned())
+        } else {
+            let r = h.post("/v1/chat/completions", &body).await;
+            (r.status, r.target().to_owned(), r.attempts().to_owned())
+        };
+        assert_eq!((status, target.as_str(), attempts.as_str()), (200, "an/claude-ok", "2"), "stream: {streaming}");
+    }
+    let s = h.admin_get("/admin/stats").await.body;
+    assert_eq!(s["targets"]["an/claude-ok"]["hedges"], 2, "{s}");
+}

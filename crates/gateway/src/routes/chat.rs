@@ -16,7 +16,7 @@ use crate::codec::{self, StreamEncoder};
 use crate::error::{Api, ApiError};
 use crate::metrics::InFlight;
 use crate::request_id::RequestId;
-use crate::state::AppState;
+use crate::state::{AppState, Route};
 use crate::{keepalive, sse};
 
 /// `POST /v1/chat/completions`.
@@ -87,50 +87,96 @@ async fn serve(api: Api, state: Arc<AppState>, request_id: String, headers: &Hea
         (a, b) => a.or(b),
     };
     decoded.request.deadline = deadline.map(|d| tokio::time::Instant::now() + d);
-    let in_flight = route.metrics.started();
-    if decoded.stream
-        && let Some(interval) = route.keepalive
-    {
-        let encoder = StreamEncoder::new(api, &request_id, &model, decoded.include_usage);
-        let frames = keepalive::body(api, route, decoded.request, encoder, in_flight, interval, started, request_id);
-        return sse_response(Body::from_stream(frames), HeaderMap::new());
+    let call = Call { api, route, request_id, model, started };
+    match (decoded.stream, call.route.keepalive) {
+        (true, Some(interval)) => call.keepalive(decoded, interval),
+        (true, None) => call.stream(decoded).await,
+        (false, _) => call.complete(decoded).await,
     }
-    if decoded.stream {
-        match route.manager.stream(decoded.request).await {
+}
+
+/// One request on its way through a route.
+struct Call {
+    api: Api,
+    route: Arc<Route>,
+    request_id: String,
+    model: String,
+    started: Instant,
+}
+
+impl Call {
+    /// Counts the request as in flight until the returned guard ends it.
+    fn begin(&self) -> InFlight {
+        self.route.metrics.started()
+    }
+
+    /// A streamed answer: headers once the first content chunk arrived, then SSE.
+    async fn stream(self, decoded: codec::Decoded) -> Response {
+        let in_flight = self.begin();
+        match self.route.manager.stream(decoded.request).await {
             Ok(stream) => {
                 let target = stream.served_by.clone().unwrap_or_default();
-                route.metrics.attempts(&stream.attempts);
-                route.metrics.first_chunk(&target, started.elapsed());
+                self.route.metrics.attempts(&stream.attempts);
+                self.route.metrics.first_chunk(&target, self.started.elapsed());
                 let headers = switchyard_headers(&target, &stream.attempts);
-                log_answer(&request_id, &route.name, &target, &stream.attempts, true);
-                let encoder = StreamEncoder::new(api, &request_id, &model, decoded.include_usage);
-                let frames = sse::body(stream, encoder, in_flight, target, started, request_id.clone()).boxed();
+                log_answer(&self.request_id, &self.route.name, &target, &stream.attempts, true);
+                let encoder = StreamEncoder::new(self.api, &self.request_id, &self.model, decoded.include_usage);
+                let frames = sse::body(stream, encoder, in_flight, target, self.started, self.request_id).boxed();
                 sse_response(Body::from_stream(frames), headers)
             }
-            Err(e) => failed(api, &route, in_flight, &request_id, &e),
+            Err(e) => self.failed(in_flight, &e),
         }
-    } else {
-        match route.manager.complete(decoded.request).await {
-            Ok(response) => {
-                let target = response.served_by.clone().unwrap_or_default();
-                route.metrics.attempts(&response.attempts);
-                route.metrics.served(&target, response.usage, started.elapsed());
-                in_flight.finish(200);
-                log_answer(&request_id, &route.name, &target, &response.attempts, false);
-                let headers = switchyard_headers(&target, &response.attempts);
-                match codec::encode_response(api, &response, &model) {
-                    Ok(json) => {
-                        let mut out = ([(http::header::CONTENT_TYPE, "application/json")], json).into_response();
-                        out.headers_mut().extend(headers);
-                        out
-                    }
-                    Err(e) => ApiError::new(api, StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode: {e}"))
-                        .with_request_id(&request_id)
-                        .into_response(),
-                }
+    }
+
+    /// A streamed answer on a keep-alive route: headers at once, comments until the first chunk.
+    fn keepalive(self, decoded: codec::Decoded, interval: Duration) -> Response {
+        let in_flight = self.begin();
+        let encoder = StreamEncoder::new(self.api, &self.request_id, &self.model, decoded.include_usage);
+        let frames = keepalive::body(
+            self.api,
+            self.route,
+            decoded.request,
+            encoder,
+            in_flight,
+            interval,
+            self.started,
+            self.request_id,
+        );
+        sse_response(Body::from_stream(frames), HeaderMap::new())
+    }
+
+    /// A whole answer as JSON.
+    async fn complete(self, decoded: codec::Decoded) -> Response {
+        let in_flight = self.begin();
+        let response = match self.route.manager.complete(decoded.request).await {
+            Ok(response) => response,
+            Err(e) => return self.failed(in_flight, &e),
+        };
+        let target = response.served_by.clone().unwrap_or_default();
+        self.route.metrics.attempts(&response.attempts);
+        self.route.metrics.served(&target, response.usage, self.started.elapsed());
+        in_flight.finish(200);
+        log_answer(&self.request_id, &self.route.name, &target, &response.attempts, false);
+        match codec::encode_response(self.api, &response, &self.model) {
+            Ok(json) => {
+                let mut out = ([(http::header::CONTENT_TYPE, "application/json")], json).into_response();
+                out.headers_mut().extend(switchyard_headers(&target, &response.attempts));
+                out
             }
-            Err(e) => failed(api, &route, in_flight, &request_id, &e),
+            Err(e) => ApiError::new(self.api, StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode: {e}"))
+                .with_request_id(&self.request_id)
+                .into_response(),
         }
+    }
+
+    /// The engine's error as a response; the metrics count it.
+    fn failed(&self, in_flight: InFlight, e: &switchyard::Error) -> Response {
+        let error = ApiError::from_engine(self.api, e).with_request_id(&self.request_id);
+        self.route.metrics.attempts(e.attempts());
+        in_flight.finish(error.status.as_u16());
+        let status = error.status.as_u16();
+        tracing::warn!(request_id = %self.request_id, route = %self.route.name, status, "request failed: {e}");
+        error.into_response()
     }
 }
 
@@ -141,20 +187,6 @@ fn sse_response(body: Body, headers: HeaderMap) -> Response {
     h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.extend(headers);
     response
-}
-
-fn failed(
-    api: Api,
-    route: &crate::state::Route,
-    in_flight: InFlight,
-    request_id: &str,
-    e: &switchyard::Error,
-) -> Response {
-    let error = ApiError::from_engine(api, e).with_request_id(request_id);
-    route.metrics.attempts(e.attempts());
-    in_flight.finish(error.status.as_u16());
-    tracing::warn!(request_id, route = %route.name, status = error.status.as_u16(), "request failed: {e}");
-    error.into_response()
 }
 
 fn log_answer(request_id: &str, route: &str, target: &str, attempts: &[Attempt], stream: bool) {

@@ -105,7 +105,7 @@ pub struct ProviderConfig {
     pub kind: ProviderKind,
     /// The provider's name in the config (used in logs and errors).
     pub name: String,
-    /// Base URL per the vendor SDK's convention (OpenAI: includes `/v1`; Anthropic: without it).
+    /// Base URL per the vendor SDK's convention (OpenAI: includes `/v1`; Anthropic: without it); empty: the default.
     pub base_url: String,
     /// The provider's own key; `None` sends no credentials (local servers).
     pub api_key: Option<ApiKey>,

@@ -40,7 +40,11 @@ impl HttpClient {
         auth: Auth,
         fixed: &[(&'static str, &'static str)],
     ) -> Result<Self, ProviderError> {
-        let base = config.base_url.trim_end_matches('/');
+        // An empty base URL means the vendor SDK's default.
+        let base = match config.base_url.trim() {
+            "" => config.kind.default_base_url(),
+            url => url.trim_end_matches('/'),
+        };
         if !(base.starts_with("http://") || base.starts_with("https://")) || reqwest::Url::parse(base).is_err() {
             return Err(ProviderError::InvalidBaseUrl {
                 provider: config.name.clone(),

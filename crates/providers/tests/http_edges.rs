@@ -301,3 +301,22 @@ async fn a_streaming_request_answered_with_json_is_read_whole() {
     let error = model.stream(hello()).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Server, "{error}");
 }
+
+#[test]
+fn base_urls_default_per_vendor_and_bad_ones_name_the_provider() {
+    for kind in common::KINDS {
+        let mut config = ProviderConfig::new(kind, "p", "m");
+        assert_eq!(config.base_url, kind.default_base_url());
+        config.base_url = String::new();
+        assert!(build_model(config.clone()).is_ok(), "empty base_url means the default");
+        config.base_url = "api.example.com/v1".into();
+        let error = build_model(config).err().unwrap().to_string();
+        assert!(error.contains("provider `p`") && error.contains("base_url"), "{error}");
+    }
+    assert_eq!(ProviderKind::OpenAi.default_base_url(), "https://api.openai.com/v1");
+    assert_eq!(ProviderKind::Anthropic.default_base_url(), "https://api.anthropic.com");
+    let mut config = ProviderConfig::new(ProviderKind::OpenAi, "p", "m");
+    config.headers = vec![("bad header".into(), "v".into())];
+    let error = build_model(config).err().unwrap().to_string();
+    assert!(error.contains("header `bad header`"), "{error}");
+}

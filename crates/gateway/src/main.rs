@@ -6,12 +6,6 @@ use clap::Parser;
 use switchyard_gateway::cli::{Cli, Command};
 use switchyard_gateway::commands;
 
-// mimalloc instead of the system allocator: the request path allocates many small short-lived buffers
-// (headers, JSON, futures), and glibc malloc/free were about a tenth of the gateway's CPU under load
-// (docs/performance.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()

@@ -38,7 +38,7 @@ pub use interceptors::{
 };
 pub use manager::{FallbackManager, FallbackManagerBuilder};
 pub use model::{ChatModel, ChatStream, SharedModel, TargetsUsed};
-pub use runner::RetryPredicate;
+pub use runner::{AfterCommit, RetryPredicate};
 pub use stats::{StatsSnapshot, TargetStatsSnapshot};
 pub use target::{ConfigError, ModelFallback, TargetError, TargetInfo};
 pub use types::{

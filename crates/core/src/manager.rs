@@ -14,8 +14,9 @@ use crate::error::Error;
 use crate::health::Health;
 use crate::hedge::{Hedge, HedgeConfig};
 use crate::model::{ChatModel, ChatStream, SharedModel};
-use crate::runner::{self, Policy, Target};
+use crate::runner::{self, AfterCommit, Policy, Target};
 use crate::stats::{Stats, StatsSnapshot};
+use crate::streaming::Continuer;
 use crate::target::{ConfigError, ModelFallback, TargetError, TargetInfo};
 use crate::types::{ChatRequest, ChatResponse};
 use crate::validate::ResponseValidator;
@@ -175,6 +176,24 @@ impl FallbackManager {
             .collect()
     }
 
+    /// Continues broken streams with the targets after the last one used.
+    fn continuer(&self) -> Continuer {
+        let manager = self.clone();
+        Arc::new(move |request, used| {
+            let manager = manager.clone();
+            Box::pin(async move { manager.continue_stream(request, used).await })
+        })
+    }
+
+    async fn continue_stream(&self, request: ChatRequest, used: Vec<String>) -> Result<ChatStream, Error> {
+        let inner = &self.inner;
+        let plan = inner.plan();
+        let after = plan.iter().rposition(|t| used.iter().any(|u| u == t.id)).map_or(0, |i| i + 1);
+        // One level of splicing: the outer stream keeps continuing if this one breaks too.
+        let policy = Policy { after_commit: AfterCommit::Error, hedge: None, ..inner.policy.clone() };
+        runner::stream_continuation(&policy, &plan[after..], request, Some(inner.stats.clone())).await
+    }
+
     fn slot(&self, id: &str) -> Result<&Slot, TargetError> {
         self.inner.slots.iter().find(|s| s.id == id).ok_or_else(|| TargetError::NotFound {
             id: id.to_owned(),
@@ -235,7 +254,8 @@ impl ChatModel for FallbackManager {
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
         let inner = &self.inner;
         let request = inner.with_deadline(request);
-        runner::stream(&inner.policy, &inner.plan(), request, Some(inner.stats.clone())).await
+        let continuer = (inner.policy.after_commit == AfterCommit::Continue).then(|| self.continuer());
+        runner::stream(&inner.policy, &inner.plan(), request, Some(inner.stats.clone()), continuer).await
     }
 }
 
@@ -330,6 +350,13 @@ impl FallbackManagerBuilder {
     /// called too and the first answer wins (default: off).
     pub fn hedge(mut self, hedge: Option<HedgeConfig>) -> Self {
         self.policy.hedge = hedge.map(Hedge::new);
+        self
+    }
+
+    /// What a committed stream that breaks does: end with a typed error (the default), or, for
+    /// text-only streams, be continued by the next target from the partial answer.
+    pub fn after_commit(mut self, after_commit: AfterCommit) -> Self {
+        self.policy.after_commit = after_commit;
         self
     }
 

@@ -17,7 +17,7 @@ use crate::limits::{AttemptLimits, within};
 use crate::model::{ChatModel, ChatStream};
 use crate::plan;
 use crate::stats::{Outcome, RequestTracker, Stats};
-use crate::streaming::{self, Opened};
+use crate::streaming::{self, Continue, Continuer, Opened};
 use crate::types::{ChatRequest, ChatResponse};
 use crate::validate::ResponseValidator;
 
@@ -37,6 +37,19 @@ pub(crate) struct Policy {
     pub(crate) pass_through_single_failure: bool,
     /// Hedged calls to the next target, when set.
     pub(crate) hedge: Option<Hedge>,
+    /// What a committed stream that breaks does.
+    pub(crate) after_commit: AfterCommit,
+}
+
+/// What a committed stream does when it breaks (SPEC section 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AfterCommit {
+    /// End with one typed error (never a clean end). The default.
+    #[default]
+    Error,
+    /// A text-only stream is continued by the next target, from the partial answer, spliced into the
+    /// same stream; a stream that carried tool-call fragments still ends with the error.
+    Continue,
 }
 
 impl Default for Policy {
@@ -49,6 +62,7 @@ impl Default for Policy {
             fallback_on_content_filter: true,
             pass_through_single_failure: false,
             hedge: None,
+            after_commit: AfterCommit::Error,
         }
     }
 }
@@ -199,16 +213,41 @@ pub(crate) async fn complete(
     }
 }
 
-/// Serves a streaming request; returns once an attempt has committed.
+/// Serves a streaming request; returns once an attempt has committed. With a `continuer` and
+/// `after_commit = "continue"`, a text stream that breaks later is continued by the next target.
 pub(crate) async fn stream(
     policy: &Policy,
     targets: &[Target<'_>],
     request: ChatRequest,
     stats: Option<Arc<Stats>>,
+    continuer: Option<Continuer>,
 ) -> Result<ChatStream, Error> {
-    let mut tracker = RequestTracker::new(stats);
+    serve_stream(policy, targets, request, RequestTracker::new(stats), continuer).await
+}
+
+/// Serves the continuation of a broken stream: its calls count per target, not as another request.
+pub(crate) async fn stream_continuation(
+    policy: &Policy,
+    targets: &[Target<'_>],
+    request: ChatRequest,
+    stats: Option<Arc<Stats>>,
+) -> Result<ChatStream, Error> {
+    serve_stream(policy, targets, request, RequestTracker::nested(stats), None).await
+}
+
+async fn serve_stream(
+    policy: &Policy,
+    targets: &[Target<'_>],
+    request: ChatRequest,
+    mut tracker: RequestTracker,
+    continuer: Option<Continuer>,
+) -> Result<ChatStream, Error> {
+    let cont = match (policy.after_commit, continuer) {
+        (AfterCommit::Continue, Some(continuer)) => Some(Continue::new(request.clone(), continuer)),
+        _ => None,
+    };
     match run(&Streamed, policy, targets, request, &mut tracker).await {
-        Ok(served) => Ok(streaming::committed(served, tracker)),
+        Ok(served) => Ok(streaming::committed(served, tracker, cont)),
         Err(error) => {
             tracker.finish(outcome_of(&error));
             Err(error)

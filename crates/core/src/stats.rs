@@ -233,6 +233,8 @@ pub(crate) struct RequestTracker {
     in_attempt: Vec<usize>,
     fell_back: bool,
     settled: bool,
+    /// False for a continuation's calls: they count per target, not as a request of their own.
+    counts_request: bool,
 }
 
 impl RequestTracker {
@@ -241,7 +243,12 @@ impl RequestTracker {
         if let Some(stats) = &stats {
             stats.in_flight.fetch_add(1, Relaxed);
         }
-        Self { stats, in_attempt: Vec::new(), fell_back: false, settled: false }
+        Self { stats, in_attempt: Vec::new(), fell_back: false, settled: false, counts_request: true }
+    }
+
+    /// Tracks the calls made to continue a broken stream, which belong to the request already counted.
+    pub(crate) fn nested(stats: Option<Arc<Stats>>) -> Self {
+        Self { stats, in_attempt: Vec::new(), fell_back: false, settled: false, counts_request: false }
     }
 
     fn target(&self, slot: usize) -> Option<&TargetCounters> {
@@ -324,7 +331,7 @@ impl RequestTracker {
 
     /// The request moved on to another target after a failure (counted once per request).
     pub(crate) fn fell_back(&mut self) {
-        if self.fell_back {
+        if self.fell_back || !self.counts_request {
             return;
         }
         self.fell_back = true;
@@ -353,6 +360,9 @@ impl RequestTracker {
             }
         }
         let Some(stats) = &self.stats else { return };
+        if !self.counts_request {
+            return;
+        }
         let counter = match outcome {
             Outcome::Success => &stats.success,
             Outcome::Failed => &stats.failed,

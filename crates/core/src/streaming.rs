@@ -5,16 +5,17 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use futures::stream;
 
 use crate::attempt::Attempt;
 use crate::error::Error;
 use crate::health::Health;
 use crate::limits::{Limit, within};
-use crate::model::{ChatModel, ChatStream};
+use crate::model::{ChatModel, ChatStream, TargetsUsed};
 use crate::runner::Served;
 use crate::stats::{Outcome, RequestTracker};
-use crate::types::{ChatChunk, ChatRequest};
+use crate::types::{ChatChunk, ChatRequest, Continuation, Message, Usage};
 use crate::validate::{PrefixVerdict, ResponseValidator};
 
 /// A stream that reached its first content chunk: the chunks read so far, and the rest.
@@ -83,8 +84,56 @@ pub(crate) async fn open(
     .await
 }
 
+/// Asks the remaining targets to continue a broken stream: the continuation request, and the ids
+/// of the targets used so far (the next one comes after the last of them).
+pub(crate) type Continuer =
+    Arc<dyn Fn(ChatRequest, Vec<String>) -> BoxFuture<'static, Result<ChatStream, Error>> + Send + Sync>;
+
+/// What `after_commit = "continue"` needs to splice another target's answer into a broken stream.
+pub(crate) struct Continue {
+    /// The original request.
+    pub(crate) request: ChatRequest,
+    pub(crate) continuer: Continuer,
+    /// The text the caller has received.
+    text: String,
+    /// A tool-call fragment was sent: such a stream is never spliced.
+    tool_calls: bool,
+    /// Usage reported by the streams that broke.
+    merged: Usage,
+    /// The current stream's latest usage report, held back to be merged.
+    latest: Option<Usage>,
+    /// The caller's text ends with whitespace that the prefill dropped: trim the continuation's start.
+    trim_start: bool,
+}
+
+impl Continue {
+    pub(crate) fn new(request: ChatRequest, continuer: Continuer) -> Self {
+        Self {
+            request,
+            continuer,
+            text: String::new(),
+            tool_calls: false,
+            merged: Usage::default(),
+            latest: None,
+            trim_start: false,
+        }
+    }
+}
+
+/// One step of the underlying stream.
+enum Raw {
+    Chunk(ChatChunk),
+    /// Ended with its finish.
+    End,
+    /// Broke: an error, a cut-off, the limit.
+    Break(Error),
+    /// Already settled.
+    Done,
+}
+
 /// The caller's side of a committed stream: it replays the buffered chunks, passes the rest
-/// through, and turns a break (an error, a cut-off, the limit) into one error item.
+/// through, and turns a break (an error, a cut-off, the limit) into one error item, or, with
+/// `after_commit = "continue"`, into a continuation by the next target.
 struct Tail {
     buffered: VecDeque<ChatChunk>,
     rest: Option<ChatStream>,
@@ -94,6 +143,11 @@ struct Tail {
     slot: usize,
     served_by: String,
     health: Option<Arc<Health>>,
+    /// Whether `slot` and `health` still describe the stream being read (not after a splice: the
+    /// continuation's own engine counts its target).
+    counted: bool,
+    cont: Option<Continue>,
+    targets: TargetsUsed,
 }
 
 impl Tail {
@@ -101,59 +155,152 @@ impl Tail {
         self.rest = None;
         if let Some(health) = &self.health
             && outcome == Outcome::Success
+            && self.counted
         {
             health.breaker.succeeded(None);
-        }
-        if let Some(tracker) = self.tracker.as_mut()
-            && outcome == Outcome::Failed
-        {
-            tracker.stream_failed(self.slot);
         }
         if let Some(tracker) = self.tracker.take() {
             tracker.finish(outcome);
         }
     }
 
-    fn fail(&mut self, error: Error) -> Option<Result<ChatChunk, Error>> {
-        if let Some(health) = &self.health {
-            health.breaker.failed(&error, None);
+    /// The stream being read broke: it counts against its target.
+    fn count_break(&mut self, error: &Error) {
+        if !self.counted {
+            return;
         }
+        self.counted = false;
+        if let Some(health) = &self.health {
+            health.breaker.failed(error, None);
+        }
+        if let Some(tracker) = self.tracker.as_mut() {
+            tracker.stream_failed(self.slot);
+        }
+    }
+
+    fn fail(&mut self, error: Error) -> Option<Result<ChatChunk, Error>> {
+        self.count_break(&error);
         tracing::warn!(target_id = %self.served_by, %error, "stream from {} failed after its first chunk", self.served_by);
         self.end(Outcome::Failed);
         Some(Err(error))
     }
 
-    async fn next_item(&mut self) -> Option<Result<ChatChunk, Error>> {
+    async fn raw(&mut self) -> Raw {
         if let Some(chunk) = self.buffered.pop_front() {
             self.finished |= matches!(chunk, ChatChunk::Finish { .. });
-            return Some(Ok(chunk));
+            return Raw::Chunk(chunk);
         }
         let Some(rest) = self.rest.as_mut() else {
             // Ended while being checked (with or without its finish), or after an error item.
-            if self.tracker.is_some() {
-                if self.finished {
+            return match (self.tracker.is_some(), self.finished) {
+                (false, _) => Raw::Done,
+                (true, true) => Raw::End,
+                (true, false) => Raw::Break(self.cut_off()),
+            };
+        };
+        match within(self.limit, async { Ok(rest.next().await) }).await {
+            Ok(Some(Ok(chunk))) => {
+                self.finished |= matches!(chunk, ChatChunk::Finish { .. });
+                Raw::Chunk(chunk)
+            }
+            Ok(Some(Err(error))) | Err(error) => Raw::Break(error),
+            Ok(None) if self.finished => Raw::End,
+            Ok(None) => Raw::Break(self.cut_off()),
+        }
+    }
+
+    async fn next_item(&mut self) -> Option<Result<ChatChunk, Error>> {
+        loop {
+            match self.raw().await {
+                Raw::Chunk(chunk) => {
+                    if let Some(chunk) = self.observe(chunk) {
+                        return Some(Ok(chunk));
+                    }
+                }
+                Raw::End => {
                     self.end(Outcome::Success);
-                } else {
-                    let error = self.cut_off();
+                    return None;
+                }
+                Raw::Done => return None,
+                Raw::Break(error) => {
+                    if self.splice(&error).await {
+                        continue;
+                    }
                     return self.fail(error);
                 }
             }
-            return None;
-        };
-        let next = within(self.limit, async { Ok(rest.next().await) }).await;
-        match next {
-            Ok(Some(Ok(chunk))) => {
-                self.finished |= matches!(chunk, ChatChunk::Finish { .. });
-                Some(Ok(chunk))
+        }
+    }
+
+    /// Tracks what the caller received, for a continuation; `None` holds the chunk back.
+    fn observe(&mut self, chunk: ChatChunk) -> Option<ChatChunk> {
+        let Some(cont) = self.cont.as_mut() else { return Some(chunk) };
+        match chunk {
+            ChatChunk::Text { text } if cont.trim_start => {
+                let text = text.trim_start();
+                if text.is_empty() {
+                    return None;
+                }
+                cont.trim_start = false;
+                cont.text.push_str(text);
+                Some(ChatChunk::text(text))
             }
-            Ok(Some(Err(error))) | Err(error) => self.fail(error),
-            Ok(None) if self.finished => {
-                self.end(Outcome::Success);
+            ChatChunk::Text { text } => {
+                cont.text.push_str(&text);
+                Some(ChatChunk::Text { text })
+            }
+            ChatChunk::ToolCall(delta) => {
+                cont.tool_calls = true;
+                Some(ChatChunk::ToolCall(delta))
+            }
+            ChatChunk::Usage(usage) => {
+                cont.latest = Some(usage);
                 None
             }
-            Ok(None) => {
-                let error = self.cut_off();
-                self.fail(error)
+            finish @ ChatChunk::Finish { .. } => {
+                // Usage, merged over every stream spliced, comes just before the finish (once: the
+                // finish is read again after it).
+                let total = cont.merged + cont.latest.take().unwrap_or_default();
+                cont.merged = Usage::default();
+                if total == Usage::default() {
+                    return Some(finish);
+                }
+                self.buffered.push_front(finish);
+                Some(ChatChunk::Usage(total))
+            }
+        }
+    }
+
+    /// `after_commit = "continue"`: asks the next target to continue the text; true when its stream
+    /// now feeds this one.
+    async fn splice(&mut self, error: &Error) -> bool {
+        let Some(cont) = self.cont.as_ref() else { return false };
+        if cont.tool_calls || cont.text.trim().is_empty() || !error.kind().falls_back() {
+            return false;
+        }
+        self.count_break(error);
+        let Some(cont) = self.cont.as_mut() else { return false };
+        let mut request = cont.request.clone();
+        request.messages.push(Message::assistant(cont.text.trim_end()));
+        request.continuation = Some(Continuation::default());
+        let used = self.targets.get();
+        tracing::warn!(target_id = %self.served_by, %error, "stream from {} broke after its first chunk; continuing it with the next target", self.served_by);
+        match (cont.continuer)(request, used).await {
+            Ok(stream) => {
+                cont.merged += cont.latest.take().unwrap_or_default();
+                cont.trim_start = cont.text.ends_with(char::is_whitespace);
+                if let Some(id) = &stream.served_by {
+                    self.targets.push(id.clone());
+                    self.served_by.clone_from(id);
+                }
+                self.rest = Some(stream);
+                self.limit = None; // the continuation's engine applies its own limits and the deadline
+                self.finished = false;
+                true
+            }
+            Err(continuation_error) => {
+                tracing::warn!(%continuation_error, "no target could continue the stream: {continuation_error}");
+                false
             }
         }
     }
@@ -164,7 +311,11 @@ impl Tail {
 }
 
 /// Builds the committed stream. The tracker settles when it ends, fails, or is dropped (cancelled).
-pub(crate) fn committed(served: Served<Opened>, tracker: RequestTracker) -> ChatStream {
+pub(crate) fn committed(served: Served<Opened>, tracker: RequestTracker, cont: Option<Continue>) -> ChatStream {
+    let targets = TargetsUsed::default();
+    if let Some(id) = &served.id {
+        targets.push(id.clone());
+    }
     let tail = Tail {
         buffered: served.output.buffered.into(),
         rest: served.output.rest,
@@ -174,10 +325,14 @@ pub(crate) fn committed(served: Served<Opened>, tracker: RequestTracker) -> Chat
         slot: served.slot,
         served_by: served.called,
         health: served.health,
+        counted: true,
+        cont,
+        targets: targets.clone(),
     };
     let chunks = stream::unfold(tail, |mut tail| async move { tail.next_item().await.map(|item| (item, tail)) });
     let mut out = ChatStream::new(chunks);
     out.served_by = served.id;
     out.attempts = served.attempts;
+    out.set_targets_used(targets);
     out
 }

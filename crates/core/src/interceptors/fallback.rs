@@ -52,7 +52,7 @@ impl ModelInterceptor for ModelFallbackInterceptor {
     }
 
     async fn intercept_stream(&self, request: ChatRequest, next: Next<'_>) -> Result<ChatStream, Error> {
-        runner::stream(&self.policy, &self.targets(&next), request, None).await
+        runner::stream(&self.policy, &self.targets(&next), request, None, None).await
     }
 }
 

@@ -59,7 +59,7 @@ impl ModelInterceptor for ModelRetryInterceptor {
     }
 
     async fn intercept_stream(&self, request: ChatRequest, next: Next<'_>) -> Result<ChatStream, Error> {
-        runner::stream(&self.policy, &self.target(&next), request, None).await
+        runner::stream(&self.policy, &self.target(&next), request, None, None).await
     }
 }
 

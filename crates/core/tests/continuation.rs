@@ -1,0 +1,151 @@
+//! `after_commit = "continue"`: a text stream that breaks after commit is continued by the next target
+//! from the partial answer, spliced into the same stream with usage merged; tool-call streams never are.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use common::shared;
+use futures::StreamExt;
+use switchyard::{
+    AfterCommit, ChatChunk, ChatModel, ChatRequest, ChatResponse, ChatStream, Error, ErrorKind, FallbackManager,
+    FinishReason, ModelFallback, Role, ToolCallDelta, Usage,
+};
+use switchyard_sim::SimModel;
+
+/// Streams these items, whatever the request.
+struct Scripted(Vec<Result<ChatChunk, Error>>);
+
+#[async_trait]
+impl ChatModel for Scripted {
+    async fn complete(&self, _request: ChatRequest) -> Result<ChatResponse, Error> {
+        Err(Error::server(500, "stream only"))
+    }
+
+    async fn stream(&self, _request: ChatRequest) -> Result<ChatStream, Error> {
+        Ok(ChatStream::from_items(self.0.clone()))
+    }
+}
+
+fn reset() -> Error {
+    Error::Connection { message: "connection reset".into() }
+}
+
+fn broken_text() -> Arc<Scripted> {
+    Arc::new(Scripted(vec![
+        Ok(ChatChunk::text("Once upon ")),
+        Ok(ChatChunk::text("a time ")),
+        Ok(ChatChunk::Usage(Usage { input_tokens: 10, output_tokens: 4 })),
+        Err(reset()),
+    ]))
+}
+
+fn manager(targets: Vec<(&str, Arc<dyn ChatModel>)>, after_commit: AfterCommit) -> FallbackManager {
+    let mut b = FallbackManager::builder().after_commit(after_commit);
+    for (name, model) in targets {
+        b = b.target(ModelFallback::new("sim", name), model);
+    }
+    b.build().unwrap()
+}
+
+/// (text, usage, finished, error)
+async fn drain(mut stream: ChatStream) -> (String, Option<Usage>, bool, Option<Error>) {
+    let (mut text, mut usage, mut finished, mut error) = (String::new(), None, false, None);
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(ChatChunk::Text { text: t }) => text.push_str(&t),
+            Ok(ChatChunk::Usage(u)) => usage = Some(u),
+            Ok(ChatChunk::Finish { .. }) => finished = true,
+            Ok(ChatChunk::ToolCall(_)) => {}
+            Err(e) => error = Some(e),
+        }
+    }
+    (text, usage, finished, error)
+}
+
+#[tokio::test]
+async fn a_broken_text_stream_is_continued_by_the_next_target_in_the_same_stream() {
+    let secondary = SimModel::replying("secondary", "there lived a fox.");
+    let m = manager(vec![("primary", broken_text()), ("secondary", shared(&secondary))], AfterCommit::Continue);
+    let stream = m.stream(ChatRequest::user("Tell me a story.")).await.unwrap();
+    let targets = stream.targets_used();
+    assert_eq!(stream.served_by.as_deref(), Some("sim/primary"));
+    let (text, usage, finished, error) = drain(stream).await;
+    assert!(error.is_none(), "{error:?}");
+    assert!(finished);
+    assert_eq!(text, "Once upon a time there lived a fox.");
+    assert_eq!(targets.get(), ["sim/primary", "sim/secondary"]);
+
+    // The next target got the partial answer as the last, assistant, message, trimmed, and the marker.
+    let asked = secondary.last_request().unwrap();
+    let last = asked.messages.last().unwrap();
+    assert_eq!((last.role, last.text().as_str()), (Role::Assistant, "Once upon a time"));
+    assert!(asked.continuation.is_some());
+    assert_eq!(asked.messages[0].text(), "Tell me a story.");
+
+    // Usage is merged over both streams.
+    let sim_usage = SimModel::replying("x", "there lived a fox.").stream(asked.clone()).await;
+    let (_, sim_usage, _, _) = drain(sim_usage.unwrap()).await;
+    let expected = Usage { input_tokens: 10, output_tokens: 4 } + sim_usage.unwrap();
+    assert_eq!(usage, Some(expected));
+
+    // One request, a success; the break is on the primary's record.
+    let s = m.stats();
+    assert_eq!((s.total, s.success, s.failed, s.in_flight), (1, 1, 0, 0));
+    assert_eq!(s.targets["sim/primary"].stream_failures, 1);
+    assert_eq!(s.targets["sim/secondary"].successes, 1);
+}
+
+#[tokio::test]
+async fn a_stream_that_carried_tool_call_fragments_is_never_spliced() {
+    let delta =
+        ToolCallDelta { index: 0, id: Some("c1".into()), name: Some("clock".into()), arguments: "{\"tz".into() };
+    let primary = Arc::new(Scripted(vec![Ok(ChatChunk::ToolCall(delta)), Err(reset())]));
+    let secondary = SimModel::replying("secondary", "never");
+    let m = manager(vec![("primary", primary), ("secondary", shared(&secondary))], AfterCommit::Continue);
+    let (_, _, finished, error) = drain(m.stream(ChatRequest::user("time?")).await.unwrap()).await;
+    assert!(!finished);
+    assert_eq!(error.map(|e| e.kind()), Some(ErrorKind::Connection));
+    assert_eq!(secondary.calls(), 0);
+    assert_eq!(m.stats().failed, 1);
+}
+
+#[tokio::test]
+async fn by_default_a_break_after_commit_ends_with_the_typed_error() {
+    let secondary = SimModel::replying("secondary", "never");
+    let m = manager(vec![("primary", broken_text()), ("secondary", shared(&secondary))], AfterCommit::Error);
+    let (text, _, finished, error) = drain(m.stream(ChatRequest::user("hi")).await.unwrap()).await;
+    assert_eq!(text, "Once upon a time ");
+    assert!(!finished);
+    assert_eq!(error.map(|e| e.kind()), Some(ErrorKind::Connection));
+    assert_eq!(secondary.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_continuation_that_breaks_too_is_continued_by_the_target_after_it() {
+    let second = Arc::new(Scripted(vec![Ok(ChatChunk::text("there lived")), Err(reset())]));
+    let third =
+        Arc::new(Scripted(vec![Ok(ChatChunk::text(" a fox.")), Ok(ChatChunk::Finish { reason: FinishReason::Stop })]));
+    let m = manager(vec![("first", broken_text()), ("second", second), ("third", third)], AfterCommit::Continue);
+    let stream = m.stream(ChatRequest::user("Tell me a story.")).await.unwrap();
+    let targets = stream.targets_used();
+    let (text, _, finished, error) = drain(stream).await;
+    assert!(error.is_none() && finished, "{error:?}");
+    assert_eq!(text, "Once upon a time there lived a fox.");
+    assert_eq!(targets.get(), ["sim/first", "sim/second", "sim/third"]);
+    let s = m.stats();
+    assert_eq!((s.total, s.success), (1, 1));
+}
+
+#[tokio::test]
+async fn with_no_target_left_the_original_error_ends_the_stream() {
+    let m = manager(vec![("primary", broken_text())], AfterCommit::Continue);
+    let (text, _, finished, error) = drain(m.stream(ChatRequest::user("hi")).await.unwrap()).await;
+    assert_eq!(text, "Once upon a time ");
+    assert!(!finished);
+    assert_eq!(error.map(|e| e.kind()), Some(ErrorKind::Connection));
+    let s = m.stats();
+    assert_eq!((s.total, s.failed, s.in_flight), (1, 1, 0));
+}

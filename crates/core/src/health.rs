@@ -11,8 +11,8 @@ pub(crate) struct Health {
     pub(crate) breaker: Breaker,
     /// Caps retries of this target; `None`: retries are bounded by `max_retries` alone.
     pub(crate) retry_budget: Option<TokenBucket>,
-    /// Recent times to answer, for hedging at the p95.
-    pub(crate) latency: LatencyWindow,
+    /// Recent times to answer, for hedging at the p95: whole answers, and streams' first content chunks.
+    pub(crate) latency: Latencies,
 }
 
 impl Health {
@@ -21,7 +21,21 @@ impl Health {
         Self {
             breaker: Breaker::new(breaker),
             retry_budget: retry_budget.map(TokenBucket::new),
-            latency: LatencyWindow::default(),
+            latency: Latencies::default(),
         }
+    }
+}
+
+/// Answer times by mode: a whole answer takes far longer than a stream's first chunk.
+#[derive(Debug, Default)]
+pub(crate) struct Latencies {
+    whole: LatencyWindow,
+    first_chunk: LatencyWindow,
+}
+
+impl Latencies {
+    /// The window for whole answers (`true`) or streams' first chunks (`false`).
+    pub(crate) fn of(&self, whole: bool) -> &LatencyWindow {
+        if whole { &self.whole } else { &self.first_chunk }
     }
 }

@@ -486,7 +486,7 @@ impl<'a, M: Mode> Run<'a, M> {
         let elapsed = start.elapsed();
         self.tracker.attempt_succeeded(target.slot, elapsed);
         if let Some(health) = target.health {
-            health.latency.record(elapsed);
+            health.latency.of(M::WHOLE).record(elapsed);
             // A stream counts as a success when it ends well; a probe closes the breaker at commit.
             if M::WHOLE || probe.is_some() {
                 health.breaker.succeeded(probe);
@@ -588,7 +588,7 @@ impl<'a, M: Mode> Run<'a, M> {
         let hedge = self.policy.hedge.as_ref()?;
         let after = match hedge.after {
             HedgeAfter::Fixed(after) => after,
-            HedgeAfter::P95 => target.health?.latency.p95()?,
+            HedgeAfter::P95 => target.health?.latency.of(M::WHOLE).p95()?,
         };
         let partner = rest.iter().find(|t| self.unfit(t, None).is_none())?;
         Some((partner, after))

@@ -439,6 +439,7 @@ impl<'a, M: Mode> Run<'a, M> {
                             return TargetEnd::Answer(answer_at_once(error, std::mem::take(&mut self.attempts)));
                         }
                         // The hedge is this request's next call already: wait for it rather than retrying.
+                        self.tracker.fell_back();
                         return match (&mut hedge.call).await {
                             Ok(output) => TargetEnd::Served(self.succeeded(hedge, output)),
                             Err(hedge_error) => {

@@ -154,6 +154,7 @@ async fn when_the_primary_fails_during_the_race_the_hedge_answers_without_primar
     assert_eq!(r.served_by.as_deref(), Some("sim/secondary"));
     assert_eq!(start.elapsed(), MS * 600);
     assert_eq!((primary.calls(), secondary.calls()), (1, 1));
+    assert_eq!(m.stats().fallbacks, 1, "a target failed and another answered");
 }
 
 #[tokio::test(start_paused = true)]

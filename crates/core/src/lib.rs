@@ -1,5 +1,7 @@
 //! Switchyard's engine: provider-neutral chat types, the [`ChatModel`] trait, the error kinds that
-//! decide retry and fallback, the [`FallbackManager`] and the model-interceptor chain.
+//! decide retry and fallback, the [`FallbackManager`] (with circuit breakers, retry budgets, one
+//! deadline for the whole chain, hedged requests, per-request planning and continuation of broken
+//! streams) and the model-interceptor chain.
 //!
 //! This crate knows nothing about HTTP or vendors: providers, simulators and the gateway build on it.
 

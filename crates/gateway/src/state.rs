@@ -9,7 +9,7 @@ use switchyard::{
 };
 
 use crate::auth::Auth;
-use crate::config::{Backoff, Config, HedgeAfter, ProviderConfig, RouteConfig, TargetConfig};
+use crate::config::{AfterCommit, Backoff, Config, HedgeAfter, ProviderConfig, RouteConfig, TargetConfig};
 use crate::metrics::{Metrics, RouteMetrics};
 
 /// Builds the model behind one target; the binary uses the HTTP providers, tests may use simulated models.
@@ -213,5 +213,9 @@ fn policy(builder: FallbackManagerBuilder, route: &RouteConfig) -> FallbackManag
         HedgeAfter::Fixed(d) => HedgeConfig::after(d),
         HedgeAfter::P95 => HedgeConfig::p95(),
     });
-    builder.backoff(backoff).breaker(breaker).retry_budget(budget).hedge(hedge)
+    let after_commit = match route.after_commit {
+        AfterCommit::Error => switchyard::AfterCommit::Error,
+        AfterCommit::Continue => switchyard::AfterCommit::Continue,
+    };
+    builder.backoff(backoff).breaker(breaker).retry_budget(budget).hedge(hedge).after_commit(after_commit)
 }

@@ -9,7 +9,6 @@ mod route;
 mod secret;
 mod server;
 mod timeouts;
-mod unsupported;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -18,7 +17,7 @@ use serde::Deserialize;
 
 pub use duration::{ByteSize, Dur};
 pub use provider::{Kind as ProviderKind, ProviderConfig, ProviderSection};
-pub use route::{Backoff, Breaker, HedgeAfter, RetryBudget, RouteConfig, RouteSection, TargetConfig};
+pub use route::{AfterCommit, Backoff, Breaker, HedgeAfter, RetryBudget, RouteConfig, RouteSection, TargetConfig};
 pub use secret::Secret;
 pub use server::{ServerConfig, ServerSection};
 pub use timeouts::{Timeouts, TimeoutsSection};
@@ -107,7 +106,6 @@ impl Config {
         }
         let mut routes = BTreeMap::new();
         for (name, section) in raw.routes {
-            unsupported::reject_unbuilt(&name, &section).map_err(ConfigError)?;
             let vars = unset_under(&format!("routes.{name}"));
             routes.insert(name.clone(), section.validate(&name, &providers, &vars).map_err(ConfigError)?);
         }

@@ -79,6 +79,17 @@ pub struct Breaker {
     pub cooldown: Duration,
 }
 
+/// What a committed stream that breaks does (SPEC section 6).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AfterCommit {
+    /// End with the API's typed error event.
+    #[default]
+    Error,
+    /// A text-only stream is continued by the next target, spliced into the same stream.
+    Continue,
+}
+
 /// When a hedged call starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HedgeAfter {
@@ -174,9 +185,9 @@ pub struct RouteSection {
     /// Hedged requests (SPEC section 6).
     #[serde(default)]
     pub hedge: Option<HedgeSection>,
-    /// `error` or `continue` (SPEC section 6).
+    /// What a stream that breaks after its first chunk does; default `error`.
     #[serde(default)]
-    pub after_commit: Option<String>,
+    pub after_commit: AfterCommit,
     /// SSE keep-alive interval while waiting for the first chunk (SPEC section 6).
     #[serde(default)]
     pub keepalive: Option<Dur>,
@@ -229,6 +240,8 @@ pub struct RouteConfig {
     pub keepalive: Option<Duration>,
     /// Hedged requests; `None`: off.
     pub hedge: Option<HedgeAfter>,
+    /// What a committed stream that breaks does.
+    pub after_commit: AfterCommit,
 }
 
 impl RouteSection {
@@ -357,6 +370,16 @@ impl RouteSection {
                 }
             },
         };
-        Ok(RouteConfig { name: name.to_owned(), backoff, targets, breaker, retry_budget, deadline, keepalive, hedge })
+        Ok(RouteConfig {
+            name: name.to_owned(),
+            backoff,
+            targets,
+            breaker,
+            retry_budget,
+            deadline,
+            keepalive,
+            hedge,
+            after_commit: self.after_commit,
+        })
     }
 }

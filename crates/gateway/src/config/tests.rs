@@ -62,10 +62,25 @@ fn the_spec_example_parses_with_its_values_and_defaults() {
 }
 
 #[test]
-fn a_section_6_key_not_built_yet_is_named_not_ignored() {
-    let text = SPEC_EXAMPLE.replace("[routes.default]\n", "[routes.default]\nafter_commit = \"error\"\n");
+fn after_commit_is_error_or_continue() {
+    let route = &parse(SPEC_EXAMPLE, ALL_KEYS).unwrap().routes["default"];
+    assert_eq!(route.after_commit, AfterCommit::Error);
+    let text = SPEC_EXAMPLE.replace("[routes.default]\n", "[routes.default]\nafter_commit = \"continue\"\n");
+    assert_eq!(parse(&text, ALL_KEYS).unwrap().routes["default"].after_commit, AfterCommit::Continue);
+    let text = SPEC_EXAMPLE.replace("[routes.default]\n", "[routes.default]\nafter_commit = \"retry\"\n");
     let err = parse(&text, ALL_KEYS).unwrap_err().0;
-    assert!(err.starts_with("routes.default.after_commit: not supported yet"), "{err}");
+    assert!(err.starts_with("routes.default.after_commit: unknown variant `retry`"), "{err}");
+}
+
+#[test]
+fn every_key_of_the_spec_example_is_accepted() {
+    let text = SPEC_EXAMPLE.replace(
+        "[routes.default]\n",
+        "[routes.default]\ndeadline = \"60s\"\nbreaker = { failures = 5, cooldown = \"30s\" }\nhedge = { after = \"p95\" }\nafter_commit = \"error\"\n",
+    );
+    let route = &parse(&text, ALL_KEYS).unwrap().routes["default"];
+    assert_eq!(route.hedge, Some(HedgeAfter::P95));
+    assert_eq!(route.deadline, Some(Duration::from_secs(60)));
 }
 
 #[test]

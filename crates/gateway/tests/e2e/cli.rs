@@ -36,11 +36,11 @@ fn check_validates_without_serving_and_names_the_key_path() {
 
     let unbuilt = temp_file(
         "unbuilt.toml",
-        "[providers.p]\nkind = \"openai\"\n[routes.r]\nafter_commit = \"continue\"\ntargets = [{ provider = \"p\", model = \"m\" }]\n",
+        "[providers.p]\nkind = \"openai\"\n[routes.r]\nafter_commit = \"splice\"\ntargets = [{ provider = \"p\", model = \"m\" }]\n",
     );
     let out = switchyard(&["check", "--config", unbuilt.to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("routes.r.after_commit: not supported yet"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("routes.r.after_commit: unknown variant `splice`"));
     for path in [good, bad, unbuilt] {
         let _ = std::fs::remove_file(path);
     }

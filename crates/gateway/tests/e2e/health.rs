@@ -162,3 +162,30 @@ targets = [{ provider = "oa", model = "gpt-slow3000" }, { provider = "an", model
     let s = h.admin_get("/admin/stats").await.body;
     assert_eq!(s["targets"]["an/claude-ok"]["hedges"], 2, "{s}");
 }
+
+#[tokio::test]
+async fn after_commit_continue_splices_the_next_targets_answer_into_the_broken_stream() {
+    let h = start(
+        r#"
+[routes.cont]
+after_commit = "continue"
+targets = [{ provider = "an", model = "claude-break3" }, { provider = "oa", model = "gpt-ok" }]
+[routes.err]
+targets = [{ provider = "an", model = "claude-break3" }, { provider = "oa", model = "gpt-ok" }]
+"#,
+    )
+    .await;
+    let body =
+        |model: &str| json!({ "model": model, "stream": true, "messages": [{ "role": "user", "content": "hi" }] });
+    let r = h.stream("/v1/chat/completions", &body("cont")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.data().last().map(String::as_str), Some("[DONE]"), "{}", r.text);
+    assert!(!r.text.contains("\"error\""), "{}", r.text);
+    let text = r.openai_text();
+    assert!(text.starts_with("Hello! This is "), "{text}");
+    assert_eq!(h.upstream.calls("gpt-ok"), 1, "the next target continued the answer");
+
+    // The same break without `continue` ends with the error event.
+    let r = h.stream("/v1/chat/completions", &body("err")).await;
+    assert!(!r.data().iter().any(|d| d == "[DONE]"));
+}

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use switchyard::{ChatChunk, ChatStream, Error, Usage};
+use switchyard::{ChatChunk, ChatStream, Error, TargetsUsed, Usage};
 
 use crate::codec::StreamEncoder;
 use crate::metrics::InFlight;
@@ -42,6 +42,8 @@ impl Drop for EndGuard {
 
 struct State {
     upstream: ChatStream,
+    /// Every target that served the stream (more than one after a continuation).
+    targets: TargetsUsed,
     encoder: StreamEncoder,
     guard: EndGuard,
     finished: bool,
@@ -59,7 +61,8 @@ pub fn body(
 ) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static {
     let guard =
         EndGuard { in_flight: Some(in_flight), target, started, usage: Usage::default(), status: None, request_id };
-    let state = State { upstream, encoder, guard, finished: false, ended: false };
+    let targets = upstream.targets_used();
+    let state = State { upstream, targets, encoder, guard, finished: false, ended: false };
     futures::stream::unfold(state, |mut s| async move {
         if s.ended {
             return None;
@@ -86,6 +89,12 @@ pub fn body(
                     s.ended = true;
                     s.guard.status = Some(200);
                     let done = s.encoder.done();
+                    // A stream continued by other targets (after_commit = "continue") names them all.
+                    let targets = s.targets.get();
+                    if targets.len() > 1 {
+                        let note = format!(": x-switchyard-targets: {}\n\n", targets.join(", "));
+                        return Some((Ok(concat(vec![Bytes::from(note), done])), s));
+                    }
                     return Some((Ok(done), s));
                 }
                 None => {

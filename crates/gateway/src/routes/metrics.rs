@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::IntoResponse;
-use switchyard::BreakerState;
+use switchyard::{BreakerState, TargetStatsSnapshot};
 
 use crate::state::AppState;
 
@@ -31,5 +31,43 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             );
         }
     }
+    engine_counters(&state, &mut text);
     ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
+}
+
+/// A counter family: its name, its help text, and how to read it from a target's stats.
+type Family = (&'static str, &'static str, fn(&TargetStatsSnapshot) -> u64);
+
+/// Per-target counters the engine keeps: skips without a call, retries the budget refused, hedged calls.
+fn engine_counters(state: &AppState, text: &mut String) {
+    let families: [Family; 3] = [
+        (
+            "switchyard_target_skipped_total",
+            "Times a target was passed over without a call (breaker open, disabled, cannot serve the request).",
+            |t| t.skipped,
+        ),
+        (
+            "switchyard_retries_refused_total",
+            "Retries a target's retry budget refused (the request fell back instead).",
+            |t| t.retries_refused,
+        ),
+        ("switchyard_hedges_total", "Hedged calls started to a target while another was still working.", |t| t.hedges),
+    ];
+    let stats: Vec<_> =
+        state.routes.values().chain(state.direct.values()).map(|r| (&r.name, r.manager.stats())).collect();
+    for (name, help, value) in families {
+        let _ = writeln!(text, "# HELP {name} {help}");
+        let _ = writeln!(text, "# TYPE {name} counter");
+        for (route, s) in &stats {
+            for (id, t) in &s.targets {
+                let _ = writeln!(
+                    text,
+                    "{name}{{route=\"{}\",target=\"{}\"}} {}",
+                    crate::metrics::escape_label(route),
+                    crate::metrics::escape_label(id),
+                    value(t)
+                );
+            }
+        }
+    }
 }

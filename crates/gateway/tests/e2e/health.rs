@@ -33,6 +33,7 @@ targets = [{ provider = "an", model = "claude-500" }, { provider = "oa", model =
     let m = h.metrics().await;
     assert!(m.contains("switchyard_breaker_state{route=\"main\",target=\"an/claude-500\"} 1"), "{m}");
     assert!(m.contains("switchyard_breaker_state{route=\"main\",target=\"oa/gpt-ok\"} 0"));
+    assert!(m.contains("switchyard_target_skipped_total{route=\"main\",target=\"an/claude-500\"} 1"), "{m}");
 }
 
 #[tokio::test]
@@ -184,6 +185,8 @@ targets = [{ provider = "an", model = "claude-break3" }, { provider = "oa", mode
     let text = r.openai_text();
     assert!(text.starts_with("Hello! This is "), "{text}");
     assert_eq!(h.upstream.calls("gpt-ok"), 1, "the next target continued the answer");
+    // The end of the stream names every target that wrote part of the answer.
+    assert!(r.text.contains(": x-switchyard-targets: an/claude-break3, oa/gpt-ok\n"), "{}", r.text);
 
     // The same break without `continue` ends with the error event.
     let r = h.stream("/v1/chat/completions", &body("err")).await;

@@ -192,3 +192,32 @@ targets = [{ provider = "an", model = "claude-break3" }, { provider = "oa", mode
     let r = h.stream("/v1/chat/completions", &body("err")).await;
     assert!(!r.data().iter().any(|d| d == "[DONE]"));
 }
+
+#[tokio::test]
+async fn when_the_breaker_closes_traffic_fails_back_to_the_primary() {
+    let h = start(
+        r#"
+[routes.main]
+breaker = { failures = 2, cooldown = "300ms" }
+targets = [{ provider = "an", model = "claude-flaky2" }, { provider = "oa", model = "gpt-ok" }]
+"#,
+    )
+    .await;
+    // The primary's first two calls fail: its breaker opens and the secondary serves without a call to it.
+    for _ in 0..3 {
+        assert_eq!(h.chat("main", "hi").await.target(), "oa/gpt-ok");
+    }
+    assert_eq!(h.upstream.calls("claude-flaky2"), 2);
+    assert_eq!(h.admin_get("/admin/routes").await.body["routes"][0]["targets"][0]["breaker"], "open");
+
+    // After the cooldown the next request probes the (recovered) primary and stays there.
+    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    for _ in 0..3 {
+        let r = h.chat("main", "hi").await;
+        assert_eq!((r.target(), r.attempts(), r.fallback()), ("an/claude-flaky2", "1", "false"));
+    }
+    let t = h.admin_get("/admin/routes").await.body["routes"][0]["targets"][0].clone();
+    assert_eq!(t["breaker"], "closed");
+    assert!(t["last_recovery"].is_string() && t["last_failure"].is_string(), "{t}");
+    assert_eq!(t["is_current"], true);
+}

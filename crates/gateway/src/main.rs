@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match runtime_builder().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!("cannot start the async runtime: {e}");
@@ -29,6 +29,16 @@ fn main() -> ExitCode {
             tracing::error!("{e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The multi-threaded runtime, except with `TOKIO_WORKER_THREADS=1`: then one thread runs everything, without
+/// the work-stealing scheduler's cross-thread hand-offs (the accept loop on the main thread, connections on the
+/// worker) on every request.
+fn runtime_builder() -> tokio::runtime::Builder {
+    match std::env::var("TOKIO_WORKER_THREADS").as_deref().map(str::trim) {
+        Ok("1") => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
     }
 }
 

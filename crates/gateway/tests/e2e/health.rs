@@ -221,3 +221,26 @@ targets = [{ provider = "an", model = "claude-flaky2" }, { provider = "oa", mode
     assert!(t["last_recovery"].is_string() && t["last_failure"].is_string(), "{t}");
     assert_eq!(t["is_current"], true);
 }
+
+#[tokio::test]
+async fn with_the_primary_down_the_retry_budget_bounds_upstream_calls() {
+    let h = start(
+        r#"
+[routes.main]
+breaker = { enabled = false }
+backoff = { kind = "linear", base = "1ms" }
+targets = [{ provider = "an", model = "claude-503", max_retries = 3 }, { provider = "oa", model = "gpt-ok" }]
+"#,
+    )
+    .await;
+    let n = 300;
+    let replies = futures::future::join_all((0..n).map(|_| h.chat("main", "hi"))).await;
+    assert!(replies.iter().all(|r| r.status == 200 && r.target() == "oa/gpt-ok"));
+    // Without a budget: 4 calls per request (1,200). With it: one each, 20% retries, the 100 the
+    // bucket starts with, and the 10 per second floor over the test's few seconds.
+    let calls = h.upstream.calls("claude-503");
+    eprintln!("{calls} upstream calls to the down primary for {n} requests (4 per request without a budget)");
+    assert!(calls <= n + n / 5 + 100 + 50, "{calls} calls to the primary for {n} requests");
+    let s = h.admin_get("/admin/stats").await.body;
+    assert!(s["targets"]["an/claude-503"]["retries_refused"].as_u64().unwrap() > 0, "{s}");
+}

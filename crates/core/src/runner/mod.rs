@@ -12,7 +12,7 @@ use crate::backoff::Backoff;
 use crate::breaker::{Admission, Breaker, ProbeGuard};
 use crate::error::{Error, ErrorKind};
 use crate::health::Health;
-use crate::hedge::{Hedge, HedgeAfter};
+use crate::hedge::Hedge;
 use crate::limits::{AttemptLimits, within};
 use crate::model::{ChatModel, ChatStream};
 use crate::plan;
@@ -20,6 +20,10 @@ use crate::stats::{Outcome, RequestTracker, Stats};
 use crate::streaming::{self, Continue, Continuer, Opened};
 use crate::types::{ChatRequest, ChatResponse};
 use crate::validate::ResponseValidator;
+
+mod race;
+
+use race::Raced;
 
 /// Decides whether an error may be retried on the same target (replaces the kind's own rule).
 pub type RetryPredicate = Arc<dyn Fn(&Error) -> bool + Send + Sync>;
@@ -357,16 +361,6 @@ struct InFlight<'a, O> {
     probe: Option<ProbeGuard<'a>>,
 }
 
-/// How a hedged race ended.
-enum Raced<'a, O> {
-    /// The first call's own result; no hedge runs any more.
-    Own(Result<O, Error>),
-    /// The hedge answered first with this; the first call is to be cancelled.
-    HedgeWon(InFlight<'a, O>, O),
-    /// The first call failed while the hedge still runs.
-    OwnFailed(Error, InFlight<'a, O>),
-}
-
 /// The state of one request's loop.
 struct Run<'a, M> {
     mode: &'a M,
@@ -580,73 +574,6 @@ impl<'a, M: Mode> Run<'a, M> {
                 );
                 tokio::time::sleep(delay).await;
                 Ok(error)
-            }
-        }
-    }
-
-    /// The target to hedge this first call with, and when, if hedging applies.
-    fn hedge_plan(&self, target: &Target<'_>, rest: &'a [Target<'a>]) -> Option<(&'a Target<'a>, Duration)> {
-        let hedge = self.policy.hedge.as_ref()?;
-        let after = match hedge.after {
-            HedgeAfter::Fixed(after) => after,
-            HedgeAfter::P95 => target.health?.latency.of(M::WHOLE).p95()?,
-        };
-        let partner = rest.iter().find(|t| self.unfit(t, None).is_none())?;
-        Some((partner, after))
-    }
-
-    /// Runs the first call; if it has not answered after `after`, calls `partner` too (budget and
-    /// breaker permitting). The first answer wins.
-    async fn race(
-        &mut self,
-        own: &mut InFlight<'a, M::Output>,
-        partner: &'a Target<'a>,
-        after: Duration,
-    ) -> Raced<'a, M::Output> {
-        tokio::select! {
-            biased;
-            result = &mut own.call => return Raced::Own(result),
-            () = tokio::time::sleep(after) => {}
-        }
-        let Some(hedge) = &self.policy.hedge else { return Raced::Own((&mut own.call).await) };
-        if !hedge.budget.try_withdraw() {
-            tracing::debug!(target_id = own.target.id, "hedge budget empty: not hedging");
-            return Raced::Own((&mut own.call).await);
-        }
-        let probe = match partner.health.map(|h| h.breaker.admit()) {
-            Some(Admission::Skip(_)) => return Raced::Own((&mut own.call).await),
-            Some(Admission::Probe(guard)) => Some(guard),
-            None | Some(Admission::Call) => None,
-        };
-        tracing::info!(
-            target_id = own.target.id,
-            hedge = partner.id,
-            after_ms = after.as_millis() as u64,
-            "{} has not answered after {}ms: hedging with {}",
-            own.target.id,
-            after.as_millis(),
-            partner.id
-        );
-        self.tracker.hedged(partner.slot);
-        let mut theirs = self.start(partner, 0, probe);
-        // `biased`: on a tie the call that started first wins, so a hedge never replaces an answer in hand.
-        let first = tokio::select! {
-            biased;
-            result = &mut own.call => Ok(result),
-            result = &mut theirs.call => Err(result),
-        };
-        match first {
-            Ok(Ok(output)) => {
-                self.cancel(theirs, own.target.id);
-                Raced::Own(Ok(output))
-            }
-            Ok(Err(error)) => Raced::OwnFailed(error, theirs),
-            Err(Ok(output)) => Raced::HedgeWon(theirs, output),
-            Err(Err(error)) => {
-                let slot = theirs.target.slot;
-                self.failed(theirs, &error);
-                self.carried = Some((slot, error));
-                Raced::Own((&mut own.call).await)
             }
         }
     }

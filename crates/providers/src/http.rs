@@ -151,6 +151,22 @@ impl HttpClient {
         limit.run(async { request.send().await.map_err(|e| self.transport_error(&e)) }).await?
     }
 
+    /// Sends `body`; a non-2xx answer becomes the engine's error through the vendor's body parser.
+    pub(crate) async fn send_accepted(
+        &self,
+        body: Vec<u8>,
+        start: Instant,
+        parse: fn(Option<u16>, &str, Option<Duration>) -> Error,
+    ) -> Result<reqwest::Response, Error> {
+        let response = self.send(body, start).await?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let error = self.status_error(response, start, parse).await;
+        tracing::debug!(url = %self.url, kind = %error.kind(), "upstream refused: {error}");
+        Err(error)
+    }
+
     /// Reads a whole (bounded) body within the first-chunk and total limits.
     pub(crate) async fn read_body(&self, response: reqwest::Response, start: Instant) -> Result<Vec<u8>, Error> {
         let limit = Limit::before_content(start, self.timeouts);

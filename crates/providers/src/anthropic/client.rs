@@ -76,12 +76,7 @@ impl ChatModel for AnthropicClient {
         let body = self.body(&request, false)?;
         let start = Instant::now();
         debug!(provider = %self.name, model = %self.model, "messages");
-        let response = self.http.send(body, start).await?;
-        if !response.status().is_success() {
-            let error = self.http.status_error(response, start, parse_error).await;
-            debug!(provider = %self.name, model = %self.model, kind = %error.kind(), "upstream refused: {error}");
-            return Err(error);
-        }
+        let response = self.http.send_accepted(body, start, parse_error).await?;
         self.read_answer(response, start).await
     }
 
@@ -89,12 +84,7 @@ impl ChatModel for AnthropicClient {
         let body = self.body(&request, true)?;
         let start = Instant::now();
         debug!(provider = %self.name, model = %self.model, "streaming messages");
-        let response = self.http.send(body, start).await?;
-        if !response.status().is_success() {
-            let error = self.http.status_error(response, start, parse_error).await;
-            debug!(provider = %self.name, model = %self.model, kind = %error.kind(), "upstream refused: {error}");
-            return Err(error);
-        }
+        let response = self.http.send_accepted(body, start, parse_error).await?;
         if is_json(&response) {
             // The server ignored `stream: true` (or put an error object in a 200): read it whole.
             let answer = self.read_answer(response, start).await?;

@@ -40,6 +40,9 @@ pub struct Attempt {
     /// How long the call took (zero when skipped).
     #[serde(with = "millis")]
     pub elapsed: Duration,
+    /// For a rate-limited failure: the provider's Retry-After, in milliseconds, when it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 impl Attempt {

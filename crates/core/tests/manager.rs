@@ -404,3 +404,16 @@ async fn content_filter_fallback_can_be_turned_off() {
     assert_eq!(err.kind(), ErrorKind::ContentFiltered);
     assert_eq!(b.calls(), 0);
 }
+
+#[tokio::test]
+async fn a_rate_limited_attempt_records_the_providers_retry_after() {
+    let limited = Error::RateLimited { message: "slow down".into(), retry_after: Some(Duration::from_millis(2500)) };
+    let a = SimModel::failing("a", limited);
+    let b = SimModel::replying("b", "from b");
+    let m = FallbackManager::builder().target(target("a"), shared(&a)).target(target("b"), shared(&b)).build().unwrap();
+    let r = m.complete(ChatRequest::user("hi")).await.unwrap();
+    assert_eq!(r.message.text(), "from b");
+    assert_eq!(r.attempts[0].error_kind(), Some(ErrorKind::RateLimited));
+    assert_eq!(r.attempts[0].retry_after_ms, Some(2500));
+    assert_eq!(r.attempts[1].retry_after_ms, None);
+}

@@ -132,21 +132,9 @@ fn all_of_kind(attempts: &[Attempt], kind: ErrorKind) -> bool {
     called.peek().is_some() && called.all(|a| a.error_kind() == Some(kind))
 }
 
-/// The shortest Retry-After the providers gave, in whole seconds (at least 1); the attempt record keeps
-/// only the message, which the engine writes as "rate limited (retry after Nms): …".
+/// The shortest Retry-After the providers gave, in whole seconds (at least 1; 1 when none gave one).
 fn retry_after_of(attempts: &[Attempt]) -> u64 {
-    attempts
-        .iter()
-        .filter_map(|a| match &a.outcome {
-            switchyard::AttemptOutcome::Failed { message, .. } => {
-                let rest = message.split("retry after ").nth(1)?;
-                let ms: u64 = rest.split("ms").next()?.parse().ok()?;
-                Some(ms.div_ceil(1000).max(1))
-            }
-            _ => None,
-        })
-        .min()
-        .unwrap_or(1)
+    attempts.iter().filter_map(|a| a.retry_after_ms).map(|ms| ms.div_ceil(1000).max(1)).min().unwrap_or(1)
 }
 
 fn attempt_json(a: &Attempt) -> Value {
@@ -205,17 +193,17 @@ mod tests {
             retry: 0,
             outcome: AttemptOutcome::Failed { kind, message: message.into() },
             elapsed: Duration::ZERO,
+            retry_after_ms: None,
         }
+    }
+
+    fn rate_limited(target: &str, retry_after_ms: u64) -> Attempt {
+        Attempt { retry_after_ms: Some(retry_after_ms), ..failed(target, ErrorKind::RateLimited, "rate limited") }
     }
 
     #[test]
     fn all_rate_limited_is_429_with_the_shortest_retry_after() {
-        let e = Error::AllFailed {
-            attempts: vec![
-                failed("a/x", ErrorKind::RateLimited, "rate limited (retry after 3000ms): slow"),
-                failed("b/y", ErrorKind::RateLimited, "rate limited (retry after 1500ms): slow"),
-            ],
-        };
+        let e = Error::AllFailed { attempts: vec![rate_limited("a/x", 3000), rate_limited("b/y", 1500)] };
         let api = ApiError::from_engine(Api::OpenAi, &e);
         assert_eq!(api.status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(api.retry_after, Some(2));

@@ -343,6 +343,7 @@ mod tests {
             retry: 0,
             outcome: AttemptOutcome::Failed { kind: ErrorKind::Server, message: "500".into() },
             elapsed: Duration::ZERO,
+            retry_after_ms: None,
         };
         let ok = Attempt { target: "b/y".into(), outcome: AttemptOutcome::Succeeded, ..failed.clone() };
         let request = r.started();

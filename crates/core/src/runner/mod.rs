@@ -527,7 +527,9 @@ impl<'a, M: Mode> Run<'a, M> {
         );
         if error.attempts().is_empty() {
             let outcome = AttemptOutcome::Failed { kind, message: error.to_string() };
-            self.attempts.push(record(target, retry, outcome, elapsed));
+            let mut attempt = record(target, retry, outcome, elapsed);
+            attempt.retry_after_ms = error.retry_after().map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            self.attempts.push(attempt);
         } else {
             self.attempts.extend_from_slice(error.attempts());
         }
@@ -580,7 +582,7 @@ impl<'a, M: Mode> Run<'a, M> {
 }
 
 fn record(target: &Target<'_>, retry: u32, outcome: AttemptOutcome, elapsed: Duration) -> Attempt {
-    Attempt { target: target.id.to_owned(), retry, outcome, elapsed }
+    Attempt { target: target.id.to_owned(), retry, outcome, elapsed, retry_after_ms: None }
 }
 
 fn decide(policy: &Policy, target: &Target<'_>, retry: u32, error: &Error, deadline: Option<Instant>) -> Step {

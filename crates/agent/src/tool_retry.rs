@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use switchyard::Backoff;
 
 use crate::error::ToolError;
 use crate::tool_interceptor::{ToolCallRequest, ToolCallResponse, ToolInterceptor, ToolNext};
@@ -34,10 +35,9 @@ impl ToolRetryInterceptor {
     }
 
     fn delay(&self, retry: u32) -> Duration {
-        // retry 1 waits initial_delay; each later one multiplies, capped.
-        let factor = self.multiplier.powi(i32::try_from(retry.saturating_sub(1)).unwrap_or(i32::MAX));
-        let secs = (self.initial_delay.as_secs_f64() * factor).min(self.max_delay.as_secs_f64());
-        Duration::try_from_secs_f64(secs).unwrap_or(self.max_delay)
+        // The model retry's geometric policy: retry 1 waits initial_delay, each later one multiplies, capped.
+        Backoff::Geometric { initial: self.initial_delay, multiplier: self.multiplier, max: self.max_delay }
+            .delay(retry)
     }
 }
 

@@ -285,7 +285,8 @@ async fn run<M: Mode>(
     if let Some(hedge) = &policy.hedge {
         hedge.budget.deposit();
     }
-    let estimate = plan::estimate_tokens(&request);
+    // Only a declared context window needs the size (it serialises every tool schema).
+    let estimate = if targets.iter().any(|t| t.context_window.is_some()) { plan::estimate_tokens(&request) } else { 0 };
     let mut run = Run {
         mode,
         policy,
@@ -372,7 +373,7 @@ struct Run<'a, M> {
     falling_back_from: Option<&'a str>,
     /// A hedged call that failed: it counts as that target's first attempt when its turn comes.
     carried: Option<(usize, Error)>,
-    /// The request's size in tokens, roughly.
+    /// The request's size in tokens, roughly (0 when no target declares a context window).
     estimate: u64,
 }
 

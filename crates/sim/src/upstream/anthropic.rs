@@ -37,12 +37,8 @@ fn last_of(message: &Value) -> Last {
 impl Wire for Anthropic {
     const REQUEST_ID_HEADER: &'static str = "request-id";
 
-    fn check_key(headers: &HeaderMap, key: &str) -> Result<(), Failure> {
-        match headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-            None => Err(Failure::MissingKey),
-            Some(sent) if sent == key => Ok(()),
-            Some(_) => Err(Failure::WrongKey),
-        }
+    fn sent_key(headers: &HeaderMap) -> Option<&str> {
+        headers.get("x-api-key").and_then(|v| v.to_str().ok())
     }
 
     fn read<'a>(request: &'a Value, headers: &HeaderMap) -> Result<Parsed<'a>, Failure> {

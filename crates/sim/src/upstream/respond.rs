@@ -19,10 +19,12 @@ const BAD_JSON: &[u8] = b"{\"id\": \"sim\", \"object\": \"chat.completion\", \"c
 
 pub(super) async fn handle<W: Wire>(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    if let Some(key) = &shared.config.api_key
-        && let Err(failure) = W::check_key(headers, key)
-    {
-        return fail::<W>(&failure, id);
+    if let Some(key) = &shared.config.api_key {
+        match W::sent_key(headers) {
+            None => return fail::<W>(&Failure::MissingKey, id),
+            Some(sent) if sent != key => return fail::<W>(&Failure::WrongKey, id),
+            Some(_) => {}
+        }
     }
     let request: Value = match serde_json::from_slice(body) {
         Ok(request) => request,

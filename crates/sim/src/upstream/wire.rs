@@ -72,8 +72,8 @@ pub(crate) trait Wire {
     /// Name of the response header carrying the request id.
     const REQUEST_ID_HEADER: &'static str;
 
-    /// Checks the caller's API key against `key`.
-    fn check_key(headers: &HeaderMap, key: &str) -> Result<(), Failure>;
+    /// The API key the caller sent, in the vendor's header.
+    fn sent_key(headers: &HeaderMap) -> Option<&str>;
 
     /// Reads and validates a request.
     fn read<'a>(request: &'a Value, headers: &HeaderMap) -> Result<Parsed<'a>, Failure>;

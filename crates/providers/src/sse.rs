@@ -104,8 +104,16 @@ impl SseParser {
     }
 
     fn end_line(&mut self, out: &mut Vec<SseEvent>) -> Result<(), SseTooLong> {
-        let raw = std::mem::take(&mut self.line);
-        let mut line: &[u8] = &raw;
+        // Taken out so the fields can be updated while it is read, then put back to keep its capacity:
+        // a fresh buffer per line was an allocation per line.
+        let mut raw = std::mem::take(&mut self.line);
+        let result = self.field(&raw, out);
+        raw.clear();
+        self.line = raw;
+        result
+    }
+
+    fn field(&mut self, mut line: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseTooLong> {
         if self.at_start {
             self.at_start = false;
             line = line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(line);
@@ -263,17 +271,7 @@ mod tests {
 
         #[test]
         fn any_split_yields_the_same_events(cuts in proptest::collection::vec(0usize..SAMPLE.len(), 0..12)) {
-            let bytes = SAMPLE.as_bytes();
-            let mut cuts = cuts;
-            cuts.sort_unstable();
-            cuts.dedup();
-            let mut chunks = Vec::new();
-            let mut start = 0;
-            for cut in cuts {
-                chunks.push(&bytes[start..cut]);
-                start = cut;
-            }
-            chunks.push(&bytes[start..]);
+            let chunks = split_at(SAMPLE.as_bytes(), cuts);
             prop_assert_eq!(parse_all(&chunks).unwrap(), expected());
         }
     }

@@ -56,30 +56,12 @@ impl ApiError {
 
     /// Maps an engine error to the SPEC's statuses.
     pub fn from_engine(api: Api, error: &Error) -> Self {
-        let attempts = error.attempts().to_vec();
-        let (status, retry_after) = match error {
-            Error::InvalidRequest { status, .. } => {
-                (StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST), None)
-            }
-            Error::RateLimited { retry_after, .. } => {
-                (StatusCode::TOO_MANY_REQUESTS, Some(retry_after.map_or(1, |d| d.as_secs().max(1))))
-            }
-            Error::AllFailed { attempts } if all_of_kind(attempts, ErrorKind::RateLimited) => {
-                (StatusCode::TOO_MANY_REQUESTS, Some(retry_after_of(attempts)))
-            }
-            Error::AllFailed { attempts } if all_of_kind(attempts, ErrorKind::Timeout) => {
-                (StatusCode::GATEWAY_TIMEOUT, None)
-            }
-            Error::AllFailed { .. } => (StatusCode::BAD_GATEWAY, None),
-            Error::DeadlineExceeded { .. } | Error::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, None),
-            Error::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, None),
-            Error::Cancelled => (StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST), None),
-            _ => (StatusCode::BAD_GATEWAY, None),
-        };
+        let (status, retry_after) = status_of(error);
         let param = match error {
             Error::InvalidRequest { param, .. } => param.clone(),
             _ => None,
         };
+        let attempts = error.attempts().to_vec();
         Self { status, message: error.to_string(), param, retry_after, attempts, api, request_id: String::new() }
     }
 
@@ -123,6 +105,29 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert("x-switchyard-attempts", HeaderValue::from(called));
         }
         response
+    }
+}
+
+/// The SPEC's status for an engine error, and the seconds for `Retry-After` on a 429.
+pub fn status_of(error: &Error) -> (StatusCode, Option<u64>) {
+    match error {
+        Error::InvalidRequest { status, .. } => {
+            (StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST), None)
+        }
+        Error::RateLimited { retry_after, .. } => {
+            (StatusCode::TOO_MANY_REQUESTS, Some(retry_after.map_or(1, |d| d.as_secs().max(1))))
+        }
+        Error::AllFailed { attempts } if all_of_kind(attempts, ErrorKind::RateLimited) => {
+            (StatusCode::TOO_MANY_REQUESTS, Some(retry_after_of(attempts)))
+        }
+        Error::AllFailed { attempts } if all_of_kind(attempts, ErrorKind::Timeout) => {
+            (StatusCode::GATEWAY_TIMEOUT, None)
+        }
+        Error::AllFailed { .. } => (StatusCode::BAD_GATEWAY, None),
+        Error::DeadlineExceeded { .. } | Error::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, None),
+        Error::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, None),
+        Error::Cancelled => (StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST), None),
+        _ => (StatusCode::BAD_GATEWAY, None),
     }
 }
 

@@ -13,7 +13,6 @@ use switchyard::{ChatModel, ChatRequest};
 use tokio::sync::mpsc;
 
 use crate::codec::StreamEncoder;
-use crate::error::{Api, ApiError};
 use crate::metrics::InFlight;
 use crate::sse;
 use crate::state::Route;
@@ -23,9 +22,7 @@ const COMMENT: &[u8] = b": keep-alive\n\n";
 
 /// Runs the request in a task that feeds the body; dropping the body (the client went away) ends the task,
 /// which drops the engine's call.
-#[allow(clippy::too_many_arguments)]
 pub fn body(
-    api: Api,
     route: Arc<Route>,
     request: ChatRequest,
     mut encoder: StreamEncoder,
@@ -76,7 +73,7 @@ pub fn body(
             }
             Err(e) => {
                 route.metrics.attempts(e.attempts());
-                let status = ApiError::from_engine(api, &e).status.as_u16();
+                let status = crate::error::status_of(&e).0.as_u16();
                 tracing::warn!(request_id, route = %route.name, status, "request failed (keep-alive stream): {e}");
                 in_flight.finish(status);
                 let _ = tx.send(encoder.error(&e)).await;

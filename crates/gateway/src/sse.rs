@@ -108,7 +108,7 @@ pub fn body(
 
 fn fail(s: &mut State, e: &Error) -> Bytes {
     s.ended = true;
-    s.guard.status = Some(crate::error::ApiError::from_engine(crate::error::Api::OpenAi, e).status.as_u16());
+    s.guard.status = Some(crate::error::status_of(e).0.as_u16());
     s.encoder.error(e)
 }
 

@@ -132,16 +132,8 @@ impl Call {
     fn keepalive(self, decoded: codec::Decoded, interval: Duration) -> Response {
         let in_flight = self.begin();
         let encoder = StreamEncoder::new(self.api, &self.request_id, &self.model, decoded.include_usage);
-        let frames = keepalive::body(
-            self.api,
-            self.route,
-            decoded.request,
-            encoder,
-            in_flight,
-            interval,
-            self.started,
-            self.request_id,
-        );
+        let frames =
+            keepalive::body(self.route, decoded.request, encoder, in_flight, interval, self.started, self.request_id);
         sse_response(Body::from_stream(frames), HeaderMap::new())
     }
 

@@ -134,25 +134,23 @@ async fn fallback_interceptor_takes_over_mid_loop_and_the_stream_shows_the_switc
 
 #[tokio::test]
 async fn a_fallback_manager_as_the_model_switches_targets_mid_loop() {
-    let (primary, backup) = primary_and_backup();
-    let manager = FallbackManager::builder()
-        .target(ModelFallback::new("sim", "primary"), shared(&primary))
-        .target(ModelFallback::new("sim", "backup").with_priority(1), shared(&backup))
-        .build()
-        .unwrap();
-    let agent = ReactAgent::builder().model(Arc::new(manager)).tools([calculator(Arc::default())]).build().unwrap();
+    // A fresh primary and backup per run: the primary's script is used up by one run.
+    let agent_over_a_manager = || {
+        let (primary, backup) = primary_and_backup();
+        let manager = FallbackManager::builder()
+            .target(ModelFallback::new("sim", "primary"), shared(&primary))
+            .target(ModelFallback::new("sim", "backup").with_priority(1), shared(&backup))
+            .build()
+            .unwrap();
+        ReactAgent::builder().model(Arc::new(manager)).tools([calculator(Arc::default())]).build().unwrap()
+    };
+    let agent = agent_over_a_manager();
 
     let (events, error) = collect(&agent, "(2+3)*4?").await;
     assert!(error.is_none(), "{error:?}");
     assert!(labels(&events).contains(&"2:switch sim/primary->sim/backup".to_owned()), "{:?}", labels(&events));
 
-    let (primary, backup) = primary_and_backup();
-    let manager = FallbackManager::builder()
-        .target(ModelFallback::new("sim", "primary"), shared(&primary))
-        .target(ModelFallback::new("sim", "backup").with_priority(1), shared(&backup))
-        .build()
-        .unwrap();
-    let agent = ReactAgent::builder().model(Arc::new(manager)).tools([calculator(Arc::default())]).build().unwrap();
+    let agent = agent_over_a_manager();
     let out = agent.invoke("(2+3)*4?").await.unwrap();
     assert_eq!(out.text, "The answer is 20.");
     let served: Vec<_> = out.steps.iter().map(|s| s.served_by.as_deref()).collect();

@@ -92,6 +92,28 @@ pub(crate) fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Opti
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
+/// The message of an error body in neither vendor's shape: the first of `keys` present (as text), else an
+/// excerpt of the body (also when it is not JSON).
+pub(crate) fn loose_message(body: &str, keys: &[&str]) -> String {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(body) else { return excerpt(body) };
+    match keys.iter().find_map(|key| value.get(key)) {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => excerpt(body),
+    }
+}
+
+/// `message`, or one saying the upstream sent none.
+pub(crate) fn or_no_message(message: String, status: Option<u16>) -> String {
+    if !message.is_empty() {
+        return message;
+    }
+    match status {
+        Some(status) => format!("HTTP {status} with no message"),
+        None => "error event with no message".into(),
+    }
+}
+
 /// Cuts an upstream body to a size fit for an error message.
 pub(crate) fn excerpt(body: &str) -> String {
     const MAX: usize = 500;

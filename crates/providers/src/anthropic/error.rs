@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use switchyard::Error;
 
 use super::wire::ErrorBody;
-use crate::classify::{UpstreamError, classify, excerpt};
+use crate::classify::{UpstreamError, classify, loose_message, or_no_message};
 
 /// The Anthropic error `type` for an error.
 pub fn error_type(err: &Error) -> &'static str {
@@ -43,21 +43,10 @@ pub(crate) fn upstream_error(status: Option<u16>, body: &str, retry_after: Optio
     if let Ok(parsed) = serde_json::from_str::<ErrorBody>(body) {
         out.message = parsed.error.message;
         out.kind = Some(parsed.error.kind).filter(|k| !k.is_empty());
-    } else if let Ok(value) = serde_json::from_str::<Value>(body) {
-        out.message = match value.get("error").or_else(|| value.get("message")) {
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-            None => excerpt(body),
-        };
     } else {
-        out.message = excerpt(body);
+        out.message = loose_message(body, &["error", "message"]);
     }
-    if out.message.is_empty() {
-        out.message = match status {
-            Some(status) => format!("HTTP {status} with no message"),
-            None => "error event with no message".into(),
-        };
-    }
+    out.message = or_no_message(out.message, status);
     out
 }
 

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use switchyard::Error;
 
 use super::wire::ErrorBody;
-use crate::classify::{UpstreamError, classify, excerpt};
+use crate::classify::{UpstreamError, classify, loose_message, or_no_message};
 
 /// `(type, code)` OpenAI uses for an error of this kind.
 fn type_and_code(err: &Error) -> (&'static str, Option<&'static str>) {
@@ -57,22 +57,10 @@ pub(crate) fn upstream_error(status: Option<u16>, body: &str, retry_after: Optio
             Value::String(s) => s,
             other => other.to_string(),
         });
-    } else if let Ok(value) = serde_json::from_str::<Value>(body) {
-        let text = value.get("error").or_else(|| value.get("message")).or_else(|| value.get("detail"));
-        out.message = match text {
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-            None => excerpt(body),
-        };
     } else {
-        out.message = excerpt(body);
+        out.message = loose_message(body, &["error", "message", "detail"]);
     }
-    if out.message.is_empty() {
-        out.message = match status {
-            Some(status) => format!("HTTP {status} with no message"),
-            None => "error event with no message".into(),
-        };
-    }
+    out.message = or_no_message(out.message, status);
     out
 }
 

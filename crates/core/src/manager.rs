@@ -62,9 +62,8 @@ struct Inner {
 struct Slot {
     id: String,
     config: ModelFallback,
-    model: Option<SharedModel>,
-    /// Why it could not be built; such a target stays disabled.
-    unavailable: Option<String>,
+    /// The model, or why it could not be built (such a target stays disabled).
+    model: Result<SharedModel, String>,
     enabled: AtomicBool,
     priority: AtomicI32,
     max_retries: AtomicU32,
@@ -74,10 +73,10 @@ struct Slot {
 
 impl Slot {
     fn disabled_reason(&self) -> Option<String> {
-        match (&self.unavailable, self.enabled.load(Relaxed)) {
-            (Some(reason), _) => Some(format!("could not be built: {reason}")),
-            (None, false) => Some("disabled".to_owned()),
-            (None, true) => None,
+        match (&self.model, self.enabled.load(Relaxed)) {
+            (Err(reason), _) => Some(format!("could not be built: {reason}")),
+            (Ok(_), false) => Some("disabled".to_owned()),
+            (Ok(_), true) => None,
         }
     }
 }
@@ -119,7 +118,7 @@ impl FallbackManager {
     /// Lets requests call this target again.
     pub fn enable_model(&self, id: &str) -> Result<(), TargetError> {
         let slot = self.slot(id)?;
-        if let Some(reason) = &slot.unavailable {
+        if let Err(reason) = &slot.model {
             return Err(TargetError::Unavailable { id: slot.id.clone(), reason: reason.clone() });
         }
         slot.enabled.store(true, Relaxed);
@@ -159,7 +158,7 @@ impl FallbackManager {
                     id: slot.id.clone(),
                     provider: slot.config.provider.clone(),
                     model: slot.config.model.clone(),
-                    enabled: slot.unavailable.is_none() && slot.enabled.load(Relaxed),
+                    enabled: slot.model.is_ok() && slot.enabled.load(Relaxed),
                     priority: slot.priority.load(Relaxed),
                     max_retries: slot.max_retries.load(Relaxed),
                     is_current: current == Some(i),
@@ -371,19 +370,14 @@ impl FallbackManagerBuilder {
             if slots.iter().any(|s| s.id == id) {
                 return Err(ConfigError::DuplicateId { id });
             }
-            let (model, unavailable) = match model {
-                Ok(model) => (Some(model), None),
-                Err(reason) => (None, Some(reason)),
-            };
             slots.push(Slot {
-                enabled: AtomicBool::new(config.enabled && unavailable.is_none()),
+                enabled: AtomicBool::new(config.enabled && model.is_ok()),
                 priority: AtomicI32::new(config.priority),
                 max_retries: AtomicU32::new(config.max_retries),
                 health: Arc::new(Health::new(self.breaker.clone(), self.retry_budget)),
                 id,
                 config,
                 model,
-                unavailable,
             });
         }
         let stats = Arc::new(Stats::new(slots.iter().map(|s| s.id.clone()).collect()));

@@ -56,15 +56,12 @@ pub(crate) async fn open(
                     buffered.push(chunk);
                     if has_content {
                         match validator.map_or(PrefixVerdict::Accept, |v| v.check_prefix(&text, false)) {
-                            PrefixVerdict::Accept => {
-                                return Ok(Opened { served_by, attempts, buffered, rest: Some(stream) });
-                            }
-                            // Validators judge text; a tool call is an answer, so it commits.
-                            PrefixVerdict::NeedMore if has_tool_call => {
-                                return Ok(Opened { served_by, attempts, buffered, rest: Some(stream) });
-                            }
-                            PrefixVerdict::NeedMore => {}
                             PrefixVerdict::Reject(reason) => return Err(Error::invalid_response(reason)),
+                            // Validators judge text; a tool call is an answer, so it commits.
+                            PrefixVerdict::NeedMore if !has_tool_call => {}
+                            PrefixVerdict::Accept | PrefixVerdict::NeedMore => {
+                                return Ok(Opened { served_by, attempts, buffered, rest: Some(stream) });
+                            }
                         }
                     }
                 }

@@ -159,12 +159,17 @@ fn text_steps(text: &str, request: &ChatRequest) -> Vec<Step> {
     steps
 }
 
+/// Output words of one tool call: its name, then the words of its arguments.
+fn call_words(call: &ToolCall) -> usize {
+    1 + call.arguments.split_whitespace().count()
+}
+
 fn tool_steps(calls: &[ToolCall], request: &ChatRequest) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut out = 0;
     for (index, call) in calls.iter().enumerate() {
         let index = index as u32;
-        out += 1 + call.arguments.split_whitespace().count();
+        out += call_words(call);
         steps.push(Step::Chunk(ChatChunk::ToolCall(ToolCallDelta {
             index,
             id: Some(call.id.clone()),
@@ -237,7 +242,7 @@ impl Behavior {
             Behavior::Reply(text) => text_answer(text.clone()),
             Behavior::Echo => text_answer(echo_text(request)),
             Behavior::ToolCalls(calls) => {
-                let out: usize = calls.iter().map(|c| 1 + c.arguments.split_whitespace().count()).sum();
+                let out: usize = calls.iter().map(call_words).sum();
                 let chunks = calls.iter().map(|c| 1 + fragments(&c.arguments, 3).len()).sum();
                 Outcome::Answer {
                     message: Message {

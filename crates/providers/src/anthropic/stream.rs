@@ -51,8 +51,17 @@ fn frame(event: &StreamEvent) -> Vec<u8> {
 }
 
 fn named_frame(name: &str, data: &impl Serialize) -> Vec<u8> {
-    let json = serde_json::to_string(data).unwrap_or_default();
-    format!("event: {name}\ndata: {json}\n\n").into_bytes()
+    // Serialized straight into the frame: one buffer per event, not a JSON string copied into a second one.
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    let json_at = out.len();
+    if serde_json::to_writer(&mut out, data).is_err() {
+        out.truncate(json_at);
+    }
+    out.extend_from_slice(b"\n\n");
+    out
 }
 
 impl StreamEncoder {

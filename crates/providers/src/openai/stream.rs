@@ -55,8 +55,14 @@ impl StreamEncoder {
             choices,
             usage: usage.map(wire_usage),
         };
-        let json = serde_json::to_string(&chunk).unwrap_or_default();
-        Bytes::from(format!("data: {json}\n\n"))
+        // Serialized straight into the frame: one buffer per chunk, not a JSON string copied into a second one.
+        let mut out = Vec::with_capacity(192);
+        out.extend_from_slice(b"data: ");
+        if serde_json::to_writer(&mut out, &chunk).is_err() {
+            out.truncate(b"data: ".len());
+        }
+        out.extend_from_slice(b"\n\n");
+        Bytes::from(out)
     }
 
     fn delta_frame(&mut self, mut delta: Delta, finish_reason: Option<String>) -> Bytes {

@@ -211,11 +211,13 @@ impl Inner {
         request
     }
 
-    /// Slot indexes by (priority, insertion index); priorities may change at runtime.
+    /// Slot indexes by (priority, insertion index); priorities may change at runtime, so each is read
+    /// once and the sort sees one consistent set of keys.
     fn order(&self) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.slots.len()).collect();
-        order.sort_by_key(|&i| (self.slots[i].priority.load(Relaxed), i));
-        order
+        let mut keyed: Vec<(i32, usize)> =
+            self.slots.iter().enumerate().map(|(i, s)| (s.priority.load(Relaxed), i)).collect();
+        keyed.sort_unstable();
+        keyed.into_iter().map(|(_, i)| i).collect()
     }
 
     /// The targets for one request, in order, with their settings as they are now.

@@ -21,6 +21,9 @@ struct State<D> {
     decoder: D,
     start: Instant,
     pending: VecDeque<Result<ChatChunk, Error>>,
+    // Reused for every body piece, so reading a chunk does not allocate two vectors.
+    events: Vec<SseEvent>,
+    chunks: Vec<ChatChunk>,
     saw_content: bool,
     finished: bool,
     // The end marker arrived; what is left of the body is only its terminator.
@@ -44,10 +47,10 @@ impl<D: EventDecoder> State<D> {
         self.finished = true;
     }
 
-    fn decode(&mut self, events: Vec<SseEvent>) {
-        let mut chunks = Vec::new();
+    fn decode(&mut self, events: &[SseEvent]) {
+        let mut chunks = std::mem::take(&mut self.chunks);
         for event in events {
-            match self.decoder.event(&event, &mut chunks) {
+            match self.decoder.event(event, &mut chunks) {
                 Ok(false) => {}
                 Ok(true) => {
                     self.finished = true;
@@ -55,18 +58,21 @@ impl<D: EventDecoder> State<D> {
                     break;
                 }
                 Err(e) => {
-                    self.push_chunks(chunks);
+                    self.push_chunks(&mut chunks);
+                    self.chunks = chunks;
                     let e = self.http.redact_error(e);
                     self.fail(e);
                     return;
                 }
             }
         }
-        self.push_chunks(chunks);
+        self.push_chunks(&mut chunks);
+        self.chunks = chunks;
     }
 
-    fn push_chunks(&mut self, chunks: Vec<ChatChunk>) {
-        for chunk in chunks {
+    /// Moves `chunks` (left empty) to the pending queue.
+    fn push_chunks(&mut self, chunks: &mut Vec<ChatChunk>) {
+        for chunk in chunks.drain(..) {
             self.saw_content |= chunk.is_content();
             self.pending.push_back(Ok(chunk));
         }
@@ -90,9 +96,11 @@ impl<D: EventDecoder> State<D> {
             };
             match read {
                 Some(Ok(bytes)) => {
-                    let mut events = Vec::new();
+                    let mut events = std::mem::take(&mut self.events);
                     let parsed = self.parser.push(&bytes, &mut events);
-                    self.decode(events);
+                    self.decode(&events);
+                    events.clear();
+                    self.events = events;
                     if self.ended_cleanly {
                         release(std::mem::replace(&mut self.body, futures::stream::empty().boxed()));
                     }
@@ -109,7 +117,7 @@ impl<D: EventDecoder> State<D> {
                 None => {
                     let mut chunks = Vec::new();
                     let ended = self.decoder.end(&mut chunks);
-                    self.push_chunks(chunks);
+                    self.push_chunks(&mut chunks);
                     match ended {
                         Ok(()) => self.finished = true,
                         Err(e) => {
@@ -164,6 +172,8 @@ pub(crate) fn chunk_stream<D: EventDecoder>(
         decoder,
         start,
         pending: VecDeque::new(),
+        events: Vec::new(),
+        chunks: Vec::new(),
         saw_content: false,
         finished: false,
         ended_cleanly: false,

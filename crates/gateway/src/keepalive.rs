@@ -53,10 +53,7 @@ pub fn body(
                 let target = stream.served_by.clone().unwrap_or_default();
                 route.metrics.attempts(&stream.attempts);
                 route.metrics.first_chunk(&target, started.elapsed());
-                let mut called = stream.attempts.iter().filter(|a| a.was_called());
-                let first = called.next().map(|a| a.target.clone());
-                let calls = usize::from(first.is_some()) + called.count();
-                let fallback = first.is_some_and(|f| f != target);
+                let (calls, fallback) = crate::routes::chat::calls_and_fallback(&target, &stream.attempts);
                 let note = format!(
                     ": x-switchyard-target={target} x-switchyard-attempts={calls} x-switchyard-fallback={fallback}\n\n"
                 );

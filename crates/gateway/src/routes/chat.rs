@@ -193,17 +193,23 @@ fn log_answer(request_id: &str, route: &str, target: &str, attempts: &[Attempt],
 /// `x-switchyard-target`, `x-switchyard-attempts` (calls made; skips not counted) and
 /// `x-switchyard-fallback` (the answer came from a target other than the first one called).
 fn switchyard_headers(target: &str, attempts: &[Attempt]) -> HeaderMap {
-    let mut called = attempts.iter().filter(|a| a.was_called());
-    let first = called.next().map(|a| a.target.as_str());
-    let calls = usize::from(first.is_some()) + called.count();
+    let (calls, fallback) = calls_and_fallback(target, attempts);
     let mut h = HeaderMap::with_capacity(3);
     if let Ok(v) = HeaderValue::from_str(target) {
         h.insert("x-switchyard-target", v);
     }
     h.insert("x-switchyard-attempts", HeaderValue::from(calls));
-    let fallback = first.is_some_and(|f| f != target);
     h.insert("x-switchyard-fallback", HeaderValue::from_static(if fallback { "true" } else { "false" }));
     h
+}
+
+/// The calls made (skips not counted), and whether `target` is another than the first one called; the
+/// headers of a committed answer and the keep-alive stream's comment both say these.
+pub(crate) fn calls_and_fallback(target: &str, attempts: &[Attempt]) -> (usize, bool) {
+    let mut called = attempts.iter().filter(|a| a.was_called());
+    let first = called.next().map(|a| a.target.as_str());
+    let calls = usize::from(first.is_some()) + called.count();
+    (calls, first.is_some_and(|f| f != target))
 }
 
 /// Why a body could not be read.

@@ -2,6 +2,7 @@
 
 use switchyard::{ChatChunk, Error};
 
+use crate::classify::excerpt;
 use crate::sse::SseEvent;
 
 /// Turns one vendor's SSE events into neutral chunks.
@@ -11,4 +12,9 @@ pub trait EventDecoder: Send + 'static {
 
     /// The byte stream ended without an end marker: complete the answer if it was complete, or fail.
     fn end(&mut self, out: &mut Vec<ChatChunk>) -> Result<(), Error>;
+}
+
+/// An event whose data is not the JSON the vendor's stream format promises.
+pub(crate) fn bad_event(data: &str, e: &serde_json::Error) -> Error {
+    Error::invalid_response(format!("unexpected stream event ({e}): {}", excerpt(data)))
 }

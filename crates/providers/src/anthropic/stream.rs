@@ -8,8 +8,7 @@ use switchyard::{ChatChunk, Error, FinishReason, ToolCallDelta, Usage};
 use super::error::{error_body, parse_error};
 use super::response::{parse_stop_reason, stop_reason_str};
 use super::wire::{Block, BlockDelta, DeltaUsage, MessageDeltaBody, MessagesResponse, StreamEvent, WireUsage};
-use crate::classify::excerpt;
-use crate::event_decoder::EventDecoder;
+use crate::event_decoder::{EventDecoder, bad_event};
 use crate::sse::SseEvent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,8 +246,7 @@ impl EventDecoder for StreamDecoder {
         if event.event == "error" {
             return Err(parse_error(None, &event.data, None));
         }
-        let parsed: StreamEvent = serde_json::from_str(&event.data)
-            .map_err(|e| Error::invalid_response(format!("unexpected stream event ({e}): {}", excerpt(&event.data))))?;
+        let parsed: StreamEvent = serde_json::from_str(&event.data).map_err(|e| bad_event(&event.data, &e))?;
         match parsed {
             StreamEvent::MessageStart { message } => {
                 let usage = message.usage;

@@ -7,7 +7,7 @@ use switchyard::{ChatChunk, Error, FinishReason, ToolCallDelta, Usage};
 use super::error::{error_body, parse_error};
 use super::response::{finish_reason_str, parse_finish_reason, wire_usage};
 use super::wire::{ChatCompletionChunk, ChunkChoice, Delta, FunctionChunk, ToolCallChunk};
-use crate::event_decoder::EventDecoder;
+use crate::event_decoder::{EventDecoder, bad_event};
 use crate::ids::unix_now;
 use crate::sse::SseEvent;
 
@@ -124,10 +124,6 @@ impl StreamEncoder {
     }
 }
 
-fn not_json(data: &str, e: &serde_json::Error) -> Error {
-    Error::invalid_response(format!("unexpected stream event ({e}): {}", crate::classify::excerpt(data)))
-}
-
 /// Reads an OpenAI(-compatible) SSE stream into neutral chunks.
 #[derive(Debug, Default)]
 pub struct StreamDecoder {
@@ -169,12 +165,12 @@ impl EventDecoder for StreamDecoder {
         }
         // `"error":` can only appear unescaped as a key, so ordinary chunks skip the generic parse.
         if data.contains("\"error\":") {
-            let value: Value = serde_json::from_str(data).map_err(|e| not_json(data, &e))?;
+            let value: Value = serde_json::from_str(data).map_err(|e| bad_event(data, &e))?;
             if value.get("error").is_some() {
                 return Err(parse_error(None, data, None));
             }
         }
-        let chunk: ChatCompletionChunk = serde_json::from_str(data).map_err(|e| not_json(data, &e))?;
+        let chunk: ChatCompletionChunk = serde_json::from_str(data).map_err(|e| bad_event(data, &e))?;
         if let Some(usage) = chunk.usage {
             self.usage = Some(Usage { input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens });
         }

@@ -223,7 +223,7 @@ impl Metrics {
                     let _ = writeln!(
                         out,
                         "switchyard_requests_total{{route=\"{}\",status=\"{}\"}} {n}",
-                        esc(&r.name),
+                        escape_label(&r.name),
                         status_label(i)
                     );
                 }
@@ -240,22 +240,31 @@ impl Metrics {
         out.push_str("# HELP switchyard_in_flight Requests (and streams) being served now.\n");
         out.push_str("# TYPE switchyard_in_flight gauge\n");
         for r in &self.routes {
-            let _ = writeln!(out, "switchyard_in_flight{{route=\"{}\"}} {}", esc(&r.name), r.in_flight.load(Relaxed));
+            let _ = writeln!(
+                out,
+                "switchyard_in_flight{{route=\"{}\"}} {}",
+                escape_label(&r.name),
+                r.in_flight.load(Relaxed)
+            );
         }
         out.push_str(
             "# HELP switchyard_fallbacks_total Requests answered or failed after calling more than one target.\n",
         );
         out.push_str("# TYPE switchyard_fallbacks_total counter\n");
         for r in &self.routes {
-            let _ =
-                writeln!(out, "switchyard_fallbacks_total{{route=\"{}\"}} {}", esc(&r.name), r.fallbacks.load(Relaxed));
+            let _ = writeln!(
+                out,
+                "switchyard_fallbacks_total{{route=\"{}\"}} {}",
+                escape_label(&r.name),
+                r.fallbacks.load(Relaxed)
+            );
         }
         out.push_str("# HELP switchyard_attempts_total Upstream calls, by route, target and outcome.\n");
         out.push_str("# TYPE switchyard_attempts_total counter\n");
         for r in &self.routes {
             for t in &r.targets {
                 let failed: u64 = t.failures.iter().map(|n| n.load(Relaxed)).sum();
-                let labels = format!("route=\"{}\",target=\"{}\"", esc(&r.name), esc(&t.id));
+                let labels = format!("route=\"{}\",target=\"{}\"", escape_label(&r.name), escape_label(&t.id));
                 let _ = writeln!(
                     out,
                     "switchyard_attempts_total{{{labels},outcome=\"success\"}} {}",
@@ -274,8 +283,8 @@ impl Metrics {
                         let _ = writeln!(
                             out,
                             "switchyard_failures_total{{route=\"{}\",target=\"{}\",kind=\"{kind}\"}} {n}",
-                            esc(&r.name),
-                            esc(&t.id)
+                            escape_label(&r.name),
+                            escape_label(&t.id)
                         );
                     }
                 }
@@ -289,7 +298,7 @@ impl Metrics {
         out.push_str("# TYPE switchyard_tokens_total counter\n");
         for r in &self.routes {
             for t in &r.targets {
-                let labels = format!("route=\"{}\",target=\"{}\"", esc(&r.name), esc(&t.id));
+                let labels = format!("route=\"{}\",target=\"{}\"", escape_label(&r.name), escape_label(&t.id));
                 let _ = writeln!(out, "switchyard_served_total{{{labels}}} {}", t.served.load(Relaxed));
                 let _ =
                     writeln!(out, "switchyard_tokens_total{{{labels},direction=\"in\"}} {}", t.tokens_in.load(Relaxed));
@@ -304,7 +313,7 @@ impl Metrics {
         out.push_str("# TYPE switchyard_request_duration_seconds histogram\n");
         for r in &self.routes {
             for t in &r.targets {
-                let labels = format!("route=\"{}\",target=\"{}\"", esc(&r.name), esc(&t.id));
+                let labels = format!("route=\"{}\",target=\"{}\"", escape_label(&r.name), escape_label(&t.id));
                 t.latency.render(&mut out, "switchyard_request_duration_seconds", &labels);
             }
         }
@@ -314,7 +323,7 @@ impl Metrics {
         out.push_str("# TYPE switchyard_first_chunk_seconds histogram\n");
         for r in &self.routes {
             for t in &r.targets {
-                let labels = format!("route=\"{}\",target=\"{}\"", esc(&r.name), esc(&t.id));
+                let labels = format!("route=\"{}\",target=\"{}\"", escape_label(&r.name), escape_label(&t.id));
                 t.first_chunk.render(&mut out, "switchyard_first_chunk_seconds", &labels);
             }
         }
@@ -324,10 +333,6 @@ impl Metrics {
 
 /// Escapes a Prometheus label value.
 pub fn escape_label(s: &str) -> String {
-    esc(s)
-}
-
-fn esc(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 

@@ -61,6 +61,20 @@ pub struct Route {
     pub keepalive: Option<std::time::Duration>,
 }
 
+impl Route {
+    /// A route named `name` over `target_ids`, with its counters and the deadline and keep-alive of `config`.
+    fn new(name: &str, manager: FallbackManager, target_ids: &[String], direct: bool, config: &RouteConfig) -> Self {
+        Route {
+            name: name.to_owned(),
+            manager,
+            metrics: Arc::new(RouteMetrics::new(name, target_ids)),
+            direct,
+            deadline: config.deadline,
+            keepalive: config.keepalive,
+        }
+    }
+}
+
 /// Everything a request handler needs.
 #[derive(Debug)]
 pub struct AppState {
@@ -109,19 +123,9 @@ impl AppState {
                     };
                     let manager =
                         policy(single, route).build().map_err(|e| BuildError(format!("target {}: {e}", target.id)))?;
-                    let metrics = Arc::new(RouteMetrics::new(&target.id, std::slice::from_ref(&target.id)));
-                    direct_metrics.push(metrics.clone());
-                    direct.insert(
-                        target.id.clone(),
-                        Arc::new(Route {
-                            name: target.id.clone(),
-                            manager,
-                            metrics,
-                            direct: true,
-                            deadline: route.deadline,
-                            keepalive: route.keepalive,
-                        }),
-                    );
+                    let single = Route::new(&target.id, manager, std::slice::from_ref(&target.id), true, route);
+                    direct_metrics.push(single.metrics.clone());
+                    direct.insert(target.id.clone(), Arc::new(single));
                 }
             }
             if usable == 0 {
@@ -129,19 +133,9 @@ impl AppState {
             }
             let manager = builder.build().map_err(|e| BuildError(format!("routes.{}: {e}", route.name)))?;
             let ids: Vec<String> = route.targets.iter().map(|t| t.id.clone()).collect();
-            let metrics = Arc::new(RouteMetrics::new(&route.name, &ids));
-            route_metrics.push(metrics.clone());
-            routes.insert(
-                route.name.clone(),
-                Arc::new(Route {
-                    name: route.name.clone(),
-                    manager,
-                    metrics,
-                    direct: false,
-                    deadline: route.deadline,
-                    keepalive: route.keepalive,
-                }),
-            );
+            let built = Route::new(&route.name, manager, &ids, false, route);
+            route_metrics.push(built.metrics.clone());
+            routes.insert(route.name.clone(), Arc::new(built));
         }
         Ok(AppState {
             routes,

@@ -34,10 +34,13 @@ pub fn decode(api: Api, body: &[u8]) -> Result<Decoded, Error> {
 
 /// Encodes a complete answer as JSON bytes naming `model`.
 pub fn encode_response(api: Api, response: &ChatResponse, model: &str) -> Result<Vec<u8>, serde_json::Error> {
+    // Room for the envelope up front: growing from serde_json's default 128 bytes reallocates and copies.
+    let mut out = Vec::with_capacity(1024);
     match api {
-        Api::OpenAi => serde_json::to_vec(&openai::encode_response(response, model)),
-        Api::Anthropic => serde_json::to_vec(&anthropic::encode_response(response, model)),
+        Api::OpenAi => serde_json::to_writer(&mut out, &openai::encode_response(response, model))?,
+        Api::Anthropic => serde_json::to_writer(&mut out, &anthropic::encode_response(response, model))?,
     }
+    Ok(out)
 }
 
 /// Writes a stream in the caller's API.

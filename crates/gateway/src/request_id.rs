@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
-use http::HeaderValue;
+use http::{HeaderMap, HeaderValue};
 
 /// The request id, in the request's extensions.
 #[derive(Debug, Clone)]
@@ -25,19 +25,28 @@ fn new_id() -> String {
     format!("{prefix:016x}{:016x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-/// Middleware: takes or makes the id, and echoes it on the response.
-pub async fn layer(mut request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
+/// The caller's id when it is usable (printable ASCII, at most 128 bytes), else a new one.
+pub(crate) fn take_or_make(headers: &HeaderMap) -> String {
+    headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= MAX_LEN && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(new_id, str::to_owned);
-    request.extensions_mut().insert(RequestId(id.clone()));
-    let mut response = next.run(request).await;
-    if let Ok(value) = HeaderValue::from_str(&id) {
+        .map_or_else(new_id, str::to_owned)
+}
+
+/// Echoes the id on the response.
+pub(crate) fn stamp(response: &mut Response, id: &str) {
+    if let Ok(value) = HeaderValue::from_str(id) {
         response.headers_mut().insert("x-request-id", value);
     }
+}
+
+/// Middleware: takes or makes the id, and echoes it on the response.
+pub async fn layer(mut request: Request, next: Next) -> Response {
+    let id = take_or_make(request.headers());
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = next.run(request).await;
+    stamp(&mut response, &id);
     response
 }
 

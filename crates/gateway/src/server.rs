@@ -20,9 +20,12 @@ use crate::state::AppState;
 
 /// The whole app: public, client and admin endpoints.
 pub fn router(state: Arc<AppState>) -> Router {
-    let client = Router::new()
+    // The two chat endpoints are the request path: they take the request id and check the client key
+    // themselves, because each middleware layer boxes and clones services on every request.
+    let chat = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
-        .route("/v1/messages", post(chat::messages))
+        .route("/v1/messages", post(chat::messages));
+    let client = Router::new()
         .route("/v1/models", get(models::list))
         .route_layer(middleware::from_fn_with_state(state.clone(), client_auth));
     let admin = Router::new()
@@ -31,14 +34,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/stats", get(admin::stats))
         .route("/admin/stats/reset", post(admin::reset_stats))
         .route_layer(middleware::from_fn_with_state(state.clone(), admin_auth));
-    Router::new()
+    let rest = Router::new()
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::metrics))
         .merge(client)
         .merge(admin)
         .fallback(not_found)
-        .layer(middleware::from_fn(request_id::layer))
-        .with_state(state)
+        .layer(middleware::from_fn(request_id::layer));
+    chat.merge(rest).with_state(state)
 }
 
 fn api_of(request: &Request) -> Api {
@@ -49,20 +52,23 @@ fn request_id_of(request: &Request) -> String {
     request.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default()
 }
 
+/// The 401 for a request without a valid client key (counted and logged).
+pub(crate) fn client_refused(state: &AppState, api: Api, request_id: &str, path: &str) -> Response {
+    state.metrics.rejected(401);
+    tracing::info!(request_id, path, "refused: bad or missing client key");
+    ApiError::new(
+        api,
+        StatusCode::UNAUTHORIZED,
+        "invalid or missing API key: send Authorization: Bearer <key> or x-api-key: <key>",
+    )
+    .with_request_id(request_id)
+    .into_response()
+}
+
 async fn client_auth(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     match state.auth.check_client(request.headers()) {
         Ok(()) => next.run(request).await,
-        Err(_) => {
-            state.metrics.rejected(401);
-            tracing::info!(request_id = %request_id_of(&request), path = %request.uri().path(), "refused: bad or missing client key");
-            ApiError::new(
-                api_of(&request),
-                StatusCode::UNAUTHORIZED,
-                "invalid or missing API key: send Authorization: Bearer <key> or x-api-key: <key>",
-            )
-            .with_request_id(&request_id_of(&request))
-            .into_response()
-        }
+        Err(_) => client_refused(&state, api_of(&request), &request_id_of(&request), request.uri().path()),
     }
 }
 

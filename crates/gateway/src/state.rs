@@ -190,8 +190,10 @@ fn fallback(t: &TargetConfig, enabled: bool) -> ModelFallback {
         enabled,
         context_window: t.context_window,
         supports_tools: Some(t.supports_tools),
-        first_chunk_timeout: Some(t.timeouts.first_chunk),
-        total_timeout: Some(t.timeouts.total),
+        // The provider client enforces the target's timeouts (with the same values and its phases); a second
+        // timer per attempt in the engine would only cost a timer registration and wake-up on every request.
+        first_chunk_timeout: None,
+        total_timeout: None,
     }
 }
 

@@ -4,9 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Extension;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode};
@@ -15,28 +14,29 @@ use switchyard::{Attempt, ChatModel};
 use crate::codec::{self, StreamEncoder};
 use crate::error::{Api, ApiError};
 use crate::metrics::InFlight;
-use crate::request_id::RequestId;
 use crate::state::{AppState, Route};
-use crate::{keepalive, sse};
+use crate::{keepalive, request_id, server, sse};
 
 /// `POST /v1/chat/completions`.
-pub async fn chat_completions(
-    State(state): State<Arc<AppState>>,
-    Extension(rid): Extension<RequestId>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    serve(Api::OpenAi, state, rid.0, &headers, body).await
+pub async fn chat_completions(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    admit(Api::OpenAi, state, request).await
 }
 
 /// `POST /v1/messages`.
-pub async fn messages(
-    State(state): State<Arc<AppState>>,
-    Extension(rid): Extension<RequestId>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    serve(Api::Anthropic, state, rid.0, &headers, body).await
+pub async fn messages(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    admit(Api::Anthropic, state, request).await
+}
+
+/// Takes or makes the request id, checks the client key, serves, and echoes the id on the answer.
+async fn admit(api: Api, state: Arc<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let request_id = request_id::take_or_make(&parts.headers);
+    let mut response = match state.auth.check_client(&parts.headers) {
+        Ok(()) => serve(api, &state, request_id.clone(), &parts.headers, body).await,
+        Err(_) => server::client_refused(&state, api, &request_id, parts.uri.path()),
+    };
+    request_id::stamp(&mut response, &request_id);
+    response
 }
 
 /// The caller's `x-switchyard-deadline-ms`, when sent; it can shorten the route's deadline, never extend it.
@@ -51,7 +51,7 @@ fn caller_deadline(headers: &HeaderMap) -> Result<Option<Duration>, String> {
     Ok(Some(Duration::from_millis(ms)))
 }
 
-async fn serve(api: Api, state: Arc<AppState>, request_id: String, headers: &HeaderMap, body: Body) -> Response {
+async fn serve(api: Api, state: &AppState, request_id: String, headers: &HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let reject = |e: ApiError| {
         state.metrics.rejected(e.status.as_u16());
@@ -118,8 +118,9 @@ impl Call {
                 let target = stream.served_by.clone().unwrap_or_default();
                 self.route.metrics.attempts(&stream.attempts);
                 self.route.metrics.first_chunk(&target, self.started.elapsed());
-                let headers = switchyard_headers(&target, &stream.attempts);
                 log_answer(&self.request_id, &self.route.name, &target, &stream.attempts, true);
+                let mut headers = HeaderMap::with_capacity(5);
+                switchyard_headers(&mut headers, &target, &stream.attempts);
                 let encoder = StreamEncoder::new(self.api, &self.request_id, &self.model, decoded.include_usage);
                 let frames = sse::body(stream, encoder, in_flight, target, self.started, self.request_id).boxed();
                 sse_response(Body::from_stream(frames), headers)
@@ -152,7 +153,7 @@ impl Call {
         match codec::encode_response(self.api, &response, &self.model) {
             Ok(json) => {
                 let mut out = ([(http::header::CONTENT_TYPE, "application/json")], json).into_response();
-                out.headers_mut().extend(switchyard_headers(&target, &response.attempts));
+                switchyard_headers(out.headers_mut(), &target, &response.attempts);
                 out
             }
             Err(e) => ApiError::new(self.api, StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode: {e}"))
@@ -192,15 +193,16 @@ fn log_answer(request_id: &str, route: &str, target: &str, attempts: &[Attempt],
 
 /// `x-switchyard-target`, `x-switchyard-attempts` (calls made; skips not counted) and
 /// `x-switchyard-fallback` (the answer came from a target other than the first one called).
-fn switchyard_headers(target: &str, attempts: &[Attempt]) -> HeaderMap {
+fn switchyard_headers(h: &mut HeaderMap, target: &str, attempts: &[Attempt]) {
+    const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
     let (calls, fallback) = calls_and_fallback(target, attempts);
-    let mut h = HeaderMap::with_capacity(3);
     if let Ok(v) = HeaderValue::from_str(target) {
         h.insert("x-switchyard-target", v);
     }
-    h.insert("x-switchyard-attempts", HeaderValue::from(calls));
+    // A static value for the usual small counts: formatting one allocates.
+    let calls = DIGITS.get(calls).map_or_else(|| HeaderValue::from(calls), |d| HeaderValue::from_static(d));
+    h.insert("x-switchyard-attempts", calls);
     h.insert("x-switchyard-fallback", HeaderValue::from_static(if fallback { "true" } else { "false" }));
-    h
 }
 
 /// The calls made (skips not counted), and whether `target` is another than the first one called; the

@@ -131,6 +131,24 @@ async fn the_request_id_is_the_callers_or_a_new_one() {
     let b = h.chat("plain", "hi").await;
     assert!(!a.header("x-request-id").is_empty());
     assert_ne!(a.header("x-request-id"), b.header("x-request-id"));
+    // Every other answer carries one too: a refused key, an unknown endpoint, the health check.
+    let refused = reply(
+        h.http
+            .post(h.url("/v1/messages"))
+            .header("x-request-id", "t-401")
+            .json(&openai_body("plain", false))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((refused.status, refused.header("x-request-id")), (401, "t-401"));
+    assert_eq!(refused.body["request_id"], "t-401");
+    assert_eq!(refused.body["type"], "error", "a refusal on /v1/messages is in Anthropic's shape");
+    for path in ["/nope", "/health"] {
+        let r = reply(h.http.get(h.url(path)).header("x-request-id", "t-other").send().await.unwrap()).await;
+        assert_eq!(r.header("x-request-id"), "t-other", "{path}");
+    }
 }
 
 #[tokio::test]

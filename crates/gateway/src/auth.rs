@@ -79,7 +79,7 @@ fn presented_keys(headers: &HeaderMap) -> Vec<&[u8]> {
             keys.push(trim(&bytes[7..]));
         }
     }
-    if let Some(value) = headers.get("x-api-key") {
+    if let Some(value) = headers.get(crate::headers::API_KEY) {
         keys.push(trim(value.as_bytes()));
     }
     keys

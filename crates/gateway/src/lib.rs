@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod default_config;
 pub mod error;
+pub mod headers;
 pub mod keepalive;
 pub mod metrics;
 pub mod request_id;

@@ -41,7 +41,7 @@ async fn admit(api: Api, state: Arc<AppState>, request: Request) -> Response {
 
 /// The caller's `x-switchyard-deadline-ms`, when sent; it can shorten the route's deadline, never extend it.
 fn caller_deadline(headers: &HeaderMap) -> Result<Option<Duration>, String> {
-    let Some(value) = headers.get("x-switchyard-deadline-ms") else { return Ok(None) };
+    let Some(value) = headers.get(crate::headers::DEADLINE_MS) else { return Ok(None) };
     let ms: u64 = value
         .to_str()
         .ok()
@@ -197,12 +197,12 @@ fn switchyard_headers(h: &mut HeaderMap, target: &str, attempts: &[Attempt]) {
     const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
     let (calls, fallback) = calls_and_fallback(target, attempts);
     if let Ok(v) = HeaderValue::from_str(target) {
-        h.insert("x-switchyard-target", v);
+        h.insert(crate::headers::TARGET, v);
     }
     // A static value for the usual small counts: formatting one allocates.
     let calls = DIGITS.get(calls).map_or_else(|| HeaderValue::from(calls), |d| HeaderValue::from_static(d));
-    h.insert("x-switchyard-attempts", calls);
-    h.insert("x-switchyard-fallback", HeaderValue::from_static(if fallback { "true" } else { "false" }));
+    h.insert(crate::headers::ATTEMPTS, calls);
+    h.insert(crate::headers::FALLBACK, HeaderValue::from_static(if fallback { "true" } else { "false" }));
 }
 
 /// The calls made (skips not counted), and whether `target` is another than the first one called; the

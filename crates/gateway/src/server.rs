@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -114,6 +115,12 @@ pub async fn serve(
         shutdown.await;
         let _ = signalled_tx.send(());
     };
+    // No Nagle delay on answers: stream frames are small writes that must leave at once.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY on an accepted connection: {e}");
+        }
+    });
     let server = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown);
     let server = std::pin::pin!(server.into_future());
     let deadline = async move {

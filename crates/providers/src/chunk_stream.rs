@@ -4,18 +4,19 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
+use http_body_util::BodyDataStream;
 use switchyard::{ChatChunk, ChatResponse, ChatStream, Error, Part, TimeoutPhase, ToolCallDelta};
 use tokio::time::Instant;
 
 use crate::event_decoder::EventDecoder;
 use crate::http::{HttpClient, Limit};
 use crate::sse::{SseEvent, SseParser};
+use crate::transport::{Body, Response};
 
 struct State<D> {
-    body: BoxStream<'static, Result<Bytes, reqwest::Error>>,
+    // None once the body has been handed to `release`.
+    body: Option<BodyDataStream<Body>>,
     http: HttpClient,
     parser: SseParser,
     decoder: D,
@@ -87,7 +88,11 @@ impl<D: EventDecoder> State<D> {
                 return None;
             }
             let limit = self.limit();
-            let read = match limit.run(self.body.next()).await {
+            let Some(body) = self.body.as_mut() else {
+                self.finished = true;
+                continue;
+            };
+            let read = match limit.run(body.next()).await {
                 Ok(read) => read,
                 Err(timeout) => {
                     self.fail(timeout);
@@ -101,8 +106,10 @@ impl<D: EventDecoder> State<D> {
                     self.decode(&events);
                     events.clear();
                     self.events = events;
-                    if self.ended_cleanly {
-                        release(std::mem::replace(&mut self.body, futures::stream::empty().boxed()));
+                    if self.ended_cleanly
+                        && let Some(body) = self.body.take()
+                    {
+                        release(body);
                     }
                     if let Err(too_long) = parsed
                         && !self.finished
@@ -111,7 +118,7 @@ impl<D: EventDecoder> State<D> {
                     }
                 }
                 Some(Err(e)) => {
-                    let error = self.http.transport_error(&e);
+                    let error = self.http.transport_error(&*e);
                     self.fail(error);
                 }
                 None => {
@@ -134,7 +141,7 @@ impl<D: EventDecoder> State<D> {
 /// Reads what follows a stream's end marker (usually only the body's terminator) so the connection goes back
 /// to the pool instead of being closed: at once when it is already here, else in the background, bounded in
 /// time and size.
-fn release(mut body: BoxStream<'static, Result<Bytes, reqwest::Error>>) {
+fn release(mut body: BodyDataStream<Body>) {
     const LIMIT: Duration = Duration::from_secs(5);
     const MAX: usize = 64 * 1024;
     let mut read = 0;
@@ -160,13 +167,13 @@ fn release(mut body: BoxStream<'static, Result<Bytes, reqwest::Error>>) {
 
 /// Reads `response` (a 2xx SSE response) with `decoder`, under the client's limits counted from `start`.
 pub(crate) fn chunk_stream<D: EventDecoder>(
-    response: reqwest::Response,
+    response: Response,
     http: HttpClient,
     decoder: D,
     start: Instant,
 ) -> ChatStream {
     let state = State {
-        body: response.bytes_stream().boxed(),
+        body: Some(BodyDataStream::new(response.into_body())),
         http,
         parser: SseParser::default(),
         decoder,
@@ -182,7 +189,7 @@ pub(crate) fn chunk_stream<D: EventDecoder>(
 }
 
 /// True when a response says its body is JSON (not an event stream).
-pub(crate) fn is_json(response: &reqwest::Response) -> bool {
+pub(crate) fn is_json(response: &Response) -> bool {
     response
         .headers()
         .get(http::header::CONTENT_TYPE)
@@ -221,6 +228,7 @@ mod tests {
     use std::time::Duration;
 
     use futures::StreamExt;
+    use http_body_util::{BodyExt, StreamBody};
     use switchyard::{Error, TimeoutPhase};
     use tokio::time::Instant;
 
@@ -233,19 +241,19 @@ mod tests {
     const PING: &str = "event: ping\ndata: {\"type\": \"ping\"}\n\n";
 
     /// A body that sends `pieces` (each after its delay) and then, unless `end`, stays silent forever.
-    fn response(pieces: Vec<(u64, &'static str)>, end: bool) -> reqwest::Response {
+    fn response(pieces: Vec<(u64, &'static str)>, end: bool) -> crate::transport::Response {
         let body = futures::stream::iter(pieces)
             .then(|(delay, piece)| async move {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
-                Ok::<_, std::io::Error>(bytes::Bytes::from_static(piece.as_bytes()))
+                Ok::<_, crate::transport::BoxError>(http_body::Frame::data(bytes::Bytes::from_static(piece.as_bytes())))
             })
             .chain(futures::stream::once(async move {
                 if !end {
                     std::future::pending::<()>().await;
                 }
-                Ok(bytes::Bytes::new())
+                Ok(http_body::Frame::data(bytes::Bytes::new()))
             }));
-        http::Response::new(reqwest::Body::wrap_stream(body)).into()
+        http::Response::new(StreamBody::new(body).boxed_unsync())
     }
 
     fn http(first_chunk: Option<u64>, idle: Option<u64>, total: Option<u64>) -> HttpClient {

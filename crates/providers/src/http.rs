@@ -1,15 +1,18 @@
 //! The HTTP side shared by both clients: the pooled client, sending with time limits, status → error.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use futures::StreamExt;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use http_body_util::BodyExt;
 use switchyard::{Error, TimeoutPhase};
 use tokio::time::Instant;
 
 use crate::build_error::ProviderError;
 use crate::classify::{excerpt, parse_retry_after};
 use crate::config::{ApiKey, ProviderConfig, Timeouts};
+use crate::transport::{Response, SendError, Transport};
 
 /// Bodies larger than this are refused rather than buffered (non-streamed answers and error bodies).
 const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -17,10 +20,18 @@ const MAX_BODY: usize = 32 * 1024 * 1024;
 /// One provider's HTTP client: pooled connections, its own credentials, its time limits.
 #[derive(Clone)]
 pub(crate) struct HttpClient {
-    client: reqwest::Client,
-    // Parsed once: parsing (with IDNA host processing) on every request was ~4% of the gateway's CPU.
-    url: reqwest::Url,
+    // Shared by every model of the provider and every open stream: a clone is one reference count.
+    shared: Arc<Shared>,
     timeouts: Timeouts,
+}
+
+/// What does not change per model: the pool, the endpoint and the credentials.
+struct Shared {
+    transport: Transport,
+    // Parsed once, with every fixed header built once: per request only the map is cloned.
+    uri: Uri,
+    url: String,
+    headers: HeaderMap,
     key: Option<ApiKey>,
 }
 
@@ -46,14 +57,19 @@ impl HttpClient {
             "" => config.kind.default_base_url(),
             url => url.trim_end_matches('/'),
         };
-        if !(base.starts_with("http://") || base.starts_with("https://")) || reqwest::Url::parse(base).is_err() {
-            return Err(ProviderError::InvalidBaseUrl {
-                provider: config.name.clone(),
-                url: config.base_url.clone(),
-                example: config.kind.default_base_url(),
-            });
-        }
+        let url = format!("{base}{path}");
+        let uri = match url.parse::<Uri>() {
+            Ok(uri) if (base.starts_with("http://") || base.starts_with("https://")) && uri.host().is_some() => uri,
+            _ => {
+                return Err(ProviderError::InvalidBaseUrl {
+                    provider: config.name.clone(),
+                    url: config.base_url.clone(),
+                    example: config.kind.default_base_url(),
+                });
+            }
+        };
         let mut headers = HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         for (name, value) in fixed {
             headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
         }
@@ -75,20 +91,13 @@ impl HttpClient {
             value.set_sensitive(true);
             headers.insert(name, value);
         }
-        let mut builder =
-            reqwest::Client::builder().default_headers(headers).pool_idle_timeout(Duration::from_secs(90));
-        if let Some(connect) = config.timeouts.connect {
-            builder = builder.connect_timeout(connect);
+        let transport = Transport::new(&uri, config.timeouts.connect)
+            .map_err(|reason| ProviderError::Client { provider: config.name.clone(), reason })?;
+        if transport.is_proxied() {
+            tracing::debug!(provider = %config.name, url = %url, "sending through the proxy the environment names");
         }
-        let client = builder
-            .build()
-            .map_err(|e| ProviderError::Client { provider: config.name.clone(), reason: e.to_string() })?;
-        let url = reqwest::Url::parse(&format!("{base}{path}")).map_err(|_| ProviderError::InvalidBaseUrl {
-            provider: config.name.clone(),
-            url: config.base_url.clone(),
-            example: config.kind.default_base_url(),
-        })?;
-        Ok(Self { client, url, timeouts: config.timeouts, key: config.api_key.clone() })
+        let shared = Shared { transport, uri, url, headers, key: config.api_key.clone() };
+        Ok(Self { shared: Arc::new(shared), timeouts: config.timeouts })
     }
 
     /// The same pool and credentials with other per-call limits (the connect timeout stays the pool's).
@@ -100,7 +109,7 @@ impl HttpClient {
 
     /// The full endpoint URL.
     pub(crate) fn url(&self) -> &str {
-        self.url.as_str()
+        &self.shared.url
     }
 
     /// The configured time limits.
@@ -110,7 +119,7 @@ impl HttpClient {
 
     /// Removes this provider's key from upstream text that is about to become an error message.
     pub(crate) fn redact(&self, text: &str) -> String {
-        match &self.key {
+        match &self.shared.key {
             Some(key) if !key.expose().is_empty() => text.replace(key.expose(), "[redacted]"),
             _ => text.to_owned(),
         }
@@ -118,7 +127,7 @@ impl HttpClient {
 
     /// The same error with this provider's key removed from its message (upstreams sometimes echo it).
     pub(crate) fn redact_error(&self, error: Error) -> Error {
-        let Some(key) = self.key.as_ref().map(ApiKey::expose).filter(|k| !k.is_empty()) else {
+        let Some(key) = self.shared.key.as_ref().map(ApiKey::expose).filter(|k| !k.is_empty()) else {
             return error;
         };
         if !error.to_string().contains(key) {
@@ -144,11 +153,13 @@ impl HttpClient {
     }
 
     /// Sends `body` and waits for the response headers, within the first-chunk and total limits.
-    pub(crate) async fn send(&self, body: Vec<u8>, start: Instant) -> Result<reqwest::Response, Error> {
-        let request =
-            self.client.post(self.url.clone()).header(http::header::CONTENT_TYPE, "application/json").body(body);
+    pub(crate) async fn send(&self, body: Vec<u8>, start: Instant) -> Result<Response, Error> {
+        let mut request = http::Request::new(Bytes::from(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.shared.uri.clone();
+        *request.headers_mut() = self.shared.headers.clone();
         let limit = Limit::before_content(start, self.timeouts);
-        limit.run(async { request.send().await.map_err(|e| self.transport_error(&e)) }).await?
+        limit.run(async { self.shared.transport.send(request).await.map_err(|e| self.send_error(&e)) }).await?
     }
 
     /// Sends `body`; a non-2xx answer becomes the engine's error through the vendor's body parser.
@@ -157,25 +168,27 @@ impl HttpClient {
         body: Vec<u8>,
         start: Instant,
         parse: fn(Option<u16>, &str, Option<Duration>) -> Error,
-    ) -> Result<reqwest::Response, Error> {
+    ) -> Result<Response, Error> {
         let response = self.send(body, start).await?;
         if response.status().is_success() {
             return Ok(response);
         }
         let error = self.status_error(response, start, parse).await;
-        tracing::debug!(url = %self.url, kind = %error.kind(), "upstream refused: {error}");
+        tracing::debug!(url = %self.shared.url, kind = %error.kind(), "upstream refused: {error}");
         Err(error)
     }
 
     /// Reads a whole (bounded) body within the first-chunk and total limits.
-    pub(crate) async fn read_body(&self, response: reqwest::Response, start: Instant) -> Result<Vec<u8>, Error> {
+    pub(crate) async fn read_body(&self, response: Response, start: Instant) -> Result<Vec<u8>, Error> {
         let limit = Limit::before_content(start, self.timeouts);
         limit
             .run(async {
                 let mut body = Vec::new();
-                let mut stream = response.bytes_stream();
-                while let Some(piece) = stream.next().await {
-                    let piece = piece.map_err(|e| self.transport_error(&e))?;
+                let mut stream = response.into_body();
+                while let Some(frame) = stream.frame().await {
+                    let frame = frame.map_err(|e| self.transport_error(&*e))?;
+                    // Trailers carry no content.
+                    let Ok(piece) = frame.into_data() else { continue };
                     if body.len() + piece.len() > MAX_BODY {
                         return Err(Error::invalid_response(format!("response body larger than {MAX_BODY} bytes")));
                     }
@@ -189,7 +202,7 @@ impl HttpClient {
     /// A non-2xx response → the engine's error, via the vendor's body parser.
     pub(crate) async fn status_error(
         &self,
-        response: reqwest::Response,
+        response: Response,
         start: Instant,
         parse: fn(Option<u16>, &str, Option<Duration>) -> Error,
     ) -> Error {
@@ -203,16 +216,20 @@ impl HttpClient {
         parse(Some(status), &text, retry_after)
     }
 
-    /// A reqwest failure → Timeout (connect) or Connection, never showing credentials.
-    pub(crate) fn transport_error(&self, e: &reqwest::Error) -> Error {
-        if e.is_connect()
-            && e.is_timeout()
+    /// A request that got no response → Timeout (connect) or Connection.
+    fn send_error(&self, e: &SendError) -> Error {
+        if e.connect_timeout
             && let Some(after) = self.timeouts.connect
         {
             return Error::Timeout { phase: TimeoutPhase::Connect, after };
         }
+        self.transport_error(&*e.source)
+    }
+
+    /// A transport failure → Connection, with its whole cause chain, never showing credentials.
+    pub(crate) fn transport_error(&self, e: &(dyn std::error::Error + 'static)) -> Error {
         let mut message = e.to_string();
-        let mut source = std::error::Error::source(e);
+        let mut source = e.source();
         while let Some(cause) = source {
             message.push_str(": ");
             message.push_str(&cause.to_string());
@@ -293,6 +310,7 @@ mod tests {
     use std::time::Duration;
 
     use futures::StreamExt;
+    use http_body_util::{BodyExt, StreamBody};
     use switchyard::{Error, ErrorKind, TimeoutPhase};
     use tokio::time::Instant;
 
@@ -310,12 +328,12 @@ mod tests {
     }
 
     /// `pieces` pieces of `size` bytes, each after `gap_ms`.
-    fn slow_body(pieces: usize, size: usize, gap_ms: u64) -> reqwest::Response {
+    fn slow_body(pieces: usize, size: usize, gap_ms: u64) -> crate::transport::Response {
         let body = futures::stream::iter(0..pieces).then(move |_| async move {
             tokio::time::sleep(Duration::from_millis(gap_ms)).await;
-            Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'x'; size]))
+            Ok::<_, crate::transport::BoxError>(http_body::Frame::data(bytes::Bytes::from(vec![b'x'; size])))
         });
-        http::Response::new(reqwest::Body::wrap_stream(body)).into()
+        http::Response::new(StreamBody::new(body).boxed_unsync())
     }
 
     #[tokio::test(start_paused = true)]

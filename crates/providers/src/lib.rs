@@ -33,6 +33,7 @@ mod json_error;
 pub mod openai;
 mod provider;
 pub mod sse;
+mod transport;
 
 pub use anthropic::AnthropicClient;
 pub use build_error::ProviderError;

@@ -16,6 +16,7 @@ use crate::build_error::ProviderError;
 use crate::chunk_stream::{answer_chunks, chunk_stream, is_json};
 use crate::config::ProviderConfig;
 use crate::http::{Auth, HttpClient, not_json};
+use crate::transport::Response;
 
 /// The `anthropic-version` header every request carries.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -43,7 +44,7 @@ impl AnthropicClient {
     }
 
     /// A 2xx body: the answer, or the vendor's error object (classified like an in-stream error).
-    async fn read_answer(&self, response: reqwest::Response, start: Instant) -> Result<ChatResponse, Error> {
+    async fn read_answer(&self, response: Response, start: Instant) -> Result<ChatResponse, Error> {
         let body = self.http.read_body(response, start).await?;
         let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
         if value.get("type").and_then(|t| t.as_str()) == Some("error") {

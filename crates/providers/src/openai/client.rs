@@ -16,6 +16,7 @@ use crate::build_error::ProviderError;
 use crate::chunk_stream::{answer_chunks, chunk_stream, is_json};
 use crate::config::ProviderConfig;
 use crate::http::{Auth, HttpClient, not_json};
+use crate::transport::Response;
 
 /// A [`ChatModel`] for OpenAI and every OpenAI-compatible API (DeepSeek, vLLM, Ollama, OpenRouter, Groq…).
 #[derive(Clone)]
@@ -38,7 +39,7 @@ impl OpenAiClient {
     }
 
     /// A 2xx body: the answer, or the vendor's error object (classified like an in-stream error).
-    async fn read_answer(&self, response: reqwest::Response, start: Instant) -> Result<ChatResponse, Error> {
+    async fn read_answer(&self, response: Response, start: Instant) -> Result<ChatResponse, Error> {
         let body = self.http.read_body(response, start).await?;
         let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
         if value.get("error").is_some() {

@@ -320,3 +320,27 @@ fn base_urls_default_per_vendor_and_bad_ones_name_the_provider() {
     let error = build_model(config).err().unwrap().to_string();
     assert!(error.contains("header `bad header`"), "{error}");
 }
+
+#[tokio::test]
+async fn a_whole_answer_is_an_error_only_when_it_carries_the_vendors_error_object() {
+    // OpenAI: a non-null `error` is the vendor's error; `"error": null` is an ordinary answer.
+    let with_null = OPENAI_OK.replacen('{', r#"{"error":null,"#, 1);
+    let (addr, _) = recording_server(200, vec![], with_null).await;
+    let model = build_model(config(ProviderKind::OpenAi, format!("http://{addr}/v1"), "k")).unwrap();
+    assert_eq!(model.complete(hello()).await.unwrap().message.text(), "hi");
+    let error_object = r#"{"error":{"message":"overloaded, try later","type":"server_error"}}"#;
+    let (addr, _) = recording_server(200, vec![], error_object.into()).await;
+    let model = build_model(config(ProviderKind::OpenAi, format!("http://{addr}/v1"), "k")).unwrap();
+    assert_eq!(model.complete(hello()).await.unwrap_err().kind(), ErrorKind::Server);
+    // Anthropic: `"type": "error"` is the vendor's error.
+    let error_object = r#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#;
+    let (addr, _) = recording_server(200, vec![], error_object.into()).await;
+    let model = build_model(config(ProviderKind::Anthropic, format!("http://{addr}"), "k")).unwrap();
+    assert_eq!(model.complete(hello()).await.unwrap_err().kind(), ErrorKind::Overloaded);
+    // Neither: a body that is not the answer's JSON is an invalid response.
+    for (kind, base) in [(ProviderKind::OpenAi, "/v1"), (ProviderKind::Anthropic, "")] {
+        let (addr, _) = recording_server(200, vec![], r#"{"choices": 3}"#.into()).await;
+        let model = build_model(config(kind, format!("http://{addr}{base}"), "k")).unwrap();
+        assert_eq!(model.complete(hello()).await.unwrap_err().kind(), ErrorKind::InvalidResponse, "{kind}");
+    }
+}

@@ -1,8 +1,10 @@
 //! The Anthropic client: `POST {base_url}/v1/messages` with `x-api-key` and `anthropic-version`.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use switchyard::{ChatModel, ChatRequest, ChatResponse, ChatStream, Error};
 use tokio::time::Instant;
 use tracing::debug;
@@ -20,6 +22,14 @@ use crate::transport::Response;
 
 /// The `anthropic-version` header every request carries.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// Whether a 2xx body is the vendor's error object (`"type": "error"`); the rest is skipped, not built,
+/// so the answer is parsed once, straight into its wire type.
+#[derive(Deserialize)]
+struct TypeProbe<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<Cow<'a, str>>,
+}
 
 /// A [`ChatModel`] for the Anthropic Messages API.
 #[derive(Clone)]
@@ -46,11 +56,11 @@ impl AnthropicClient {
     /// A 2xx body: the answer, or the vendor's error object (classified like an in-stream error).
     async fn read_answer(&self, response: Response, start: Instant) -> Result<ChatResponse, Error> {
         let body = self.http.read_body(response, start).await?;
-        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
-        if value.get("type").and_then(|t| t.as_str()) == Some("error") {
+        let probe: TypeProbe<'_> = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
+        if probe.kind.as_deref() == Some("error") {
             return Err(parse_error(None, &self.http.redact(&String::from_utf8_lossy(&body)), None));
         }
-        let wire: MessagesResponse = serde_json::from_value(value).map_err(|e| not_json(&body, &e))?;
+        let wire: MessagesResponse = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
         from_wire(wire)
     }
 

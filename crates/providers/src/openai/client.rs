@@ -3,6 +3,8 @@
 use std::fmt;
 
 use async_trait::async_trait;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use switchyard::{ChatModel, ChatRequest, ChatResponse, ChatStream, Error};
 use tokio::time::Instant;
 use tracing::debug;
@@ -17,6 +19,14 @@ use crate::chunk_stream::{answer_chunks, chunk_stream, is_json};
 use crate::config::ProviderConfig;
 use crate::http::{Auth, HttpClient, not_json};
 use crate::transport::Response;
+
+/// Whether a 2xx body is the vendor's error object (a non-null `error`); the rest is skipped, not built,
+/// so the answer is parsed once, straight into its wire type.
+#[derive(Deserialize)]
+struct ErrorProbe {
+    #[serde(default)]
+    error: Option<IgnoredAny>,
+}
 
 /// A [`ChatModel`] for OpenAI and every OpenAI-compatible API (DeepSeek, vLLM, Ollama, OpenRouter, Groq…).
 #[derive(Clone)]
@@ -41,11 +51,11 @@ impl OpenAiClient {
     /// A 2xx body: the answer, or the vendor's error object (classified like an in-stream error).
     async fn read_answer(&self, response: Response, start: Instant) -> Result<ChatResponse, Error> {
         let body = self.http.read_body(response, start).await?;
-        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
-        if value.get("error").is_some() {
+        let probe: ErrorProbe = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
+        if probe.error.is_some() {
             return Err(parse_error(None, &self.http.redact(&String::from_utf8_lossy(&body)), None));
         }
-        let wire: ChatCompletion = serde_json::from_value(value).map_err(|e| not_json(&body, &e))?;
+        let wire: ChatCompletion = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
         from_wire(wire)
     }
 

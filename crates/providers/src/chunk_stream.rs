@@ -10,7 +10,7 @@ use switchyard::{ChatChunk, ChatResponse, ChatStream, Error, Part, TimeoutPhase,
 use tokio::time::Instant;
 
 use crate::event_decoder::EventDecoder;
-use crate::http::{HttpClient, Limit};
+use crate::http::{HttpClient, Limit, Stage};
 use crate::sse::{SseEvent, SseParser};
 use crate::transport::{Body, Response};
 
@@ -118,7 +118,7 @@ impl<D: EventDecoder> State<D> {
                     }
                 }
                 Some(Err(e)) => {
-                    let error = self.http.transport_error(&*e);
+                    let error = self.http.transport_error(Stage::Body, &*e);
                     self.fail(error);
                 }
                 None => {

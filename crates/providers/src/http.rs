@@ -186,7 +186,7 @@ impl HttpClient {
                 let mut body = Vec::new();
                 let mut stream = response.into_body();
                 while let Some(frame) = stream.frame().await {
-                    let frame = frame.map_err(|e| self.transport_error(&*e))?;
+                    let frame = frame.map_err(|e| self.transport_error(Stage::Body, &*e))?;
                     // Trailers carry no content.
                     let Ok(piece) = frame.into_data() else { continue };
                     if body.len() + piece.len() > MAX_BODY {
@@ -223,12 +223,16 @@ impl HttpClient {
         {
             return Error::Timeout { phase: TimeoutPhase::Connect, after };
         }
-        self.transport_error(&*e.source)
+        self.transport_error(Stage::Send, &*e.source)
     }
 
-    /// A transport failure → Connection, with its whole cause chain, never showing credentials.
-    pub(crate) fn transport_error(&self, e: &(dyn std::error::Error + 'static)) -> Error {
-        let mut message = e.to_string();
+    /// A transport failure → Connection, naming the URL, with its whole cause chain, never showing credentials.
+    pub(crate) fn transport_error(&self, stage: Stage, e: &(dyn std::error::Error + 'static)) -> Error {
+        let mut message = match stage {
+            Stage::Send => format!("request to {} failed: ", self.shared.url),
+            Stage::Body => format!("the answer from {} broke off: ", self.shared.url),
+        };
+        message.push_str(&e.to_string());
         let mut source = e.source();
         while let Some(cause) = source {
             message.push_str(": ");
@@ -237,6 +241,15 @@ impl HttpClient {
         }
         Error::Connection { message: self.redact(&message) }
     }
+}
+
+/// Where a transport failure happened.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Stage {
+    /// Connecting, or sending the request, or waiting for the response headers.
+    Send,
+    /// Reading the response body.
+    Body,
 }
 
 /// `retry-after-ms` (OpenAI SDKs read it) or `Retry-After` (seconds or an HTTP date).

@@ -125,7 +125,12 @@ async fn a_refused_connection_is_a_connection_error() {
     drop(listener);
     for kind in common::KINDS {
         let error = build_model(config(kind, format!("http://{addr}/v1"), "k")).unwrap().complete(hello()).await;
-        assert_eq!(error.unwrap_err().kind(), ErrorKind::Connection, "{kind}");
+        let error = error.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Connection, "{kind}");
+        // The message names where it tried to go, and why it could not.
+        let message = error.to_string();
+        assert!(message.contains(&format!("request to http://{addr}/")), "{message}");
+        assert!(message.to_lowercase().contains("refused"), "{message}");
     }
 }
 

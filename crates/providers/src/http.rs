@@ -308,6 +308,12 @@ impl Limit {
     }
 }
 
+/// Whether a 2xx body may hold the vendor's error object: it has `"error"` somewhere, or a `\u` escape (which
+/// could spell it). Answers rarely have either, and then the probe parse, a third of reading one, is skipped.
+pub(crate) fn may_hold_error(body: &[u8]) -> bool {
+    memchr::memmem::find(body, b"\"error\"").is_some() || memchr::memmem::find(body, b"\\u").is_some()
+}
+
 /// A 200 body that should be JSON but is not.
 pub(crate) fn not_json(body: &[u8], e: &serde_json::Error) -> Error {
     Error::invalid_response(format!(

@@ -342,6 +342,20 @@ async fn a_whole_answer_is_an_error_only_when_it_carries_the_vendors_error_objec
     let (addr, _) = recording_server(200, vec![], error_object.into()).await;
     let model = build_model(config(ProviderKind::Anthropic, format!("http://{addr}"), "k")).unwrap();
     assert_eq!(model.complete(hello()).await.unwrap_err().kind(), ErrorKind::Overloaded);
+    // The key spelled with escapes is still the key; an answer whose text says "error" is still an answer.
+    let escaped = r#"{"\u0065rror":{"message":"overloaded","type":"server_error"}}"#;
+    let (addr, _) = recording_server(200, vec![], escaped.into()).await;
+    let model = build_model(config(ProviderKind::OpenAi, format!("http://{addr}/v1"), "k")).unwrap();
+    assert_eq!(model.complete(hello()).await.unwrap_err().kind(), ErrorKind::Server);
+    let escaped = r#"{"type":"\u0065rror","error":{"type":"overloaded_error","message":"busy"}}"#;
+    let (addr, _) = recording_server(200, vec![], escaped.into()).await;
+    let model = build_model(config(ProviderKind::Anthropic, format!("http://{addr}"), "k")).unwrap();
+    assert_eq!(model.complete(hello()).await.unwrap_err().kind(), ErrorKind::Overloaded);
+    let says_error = OPENAI_OK.replace("\"hi\"", "\"\\\"error\\\": none\"");
+    assert_ne!(says_error, OPENAI_OK, "the fixture's text is \"hi\"");
+    let (addr, _) = recording_server(200, vec![], says_error).await;
+    let model = build_model(config(ProviderKind::OpenAi, format!("http://{addr}/v1"), "k")).unwrap();
+    assert_eq!(model.complete(hello()).await.unwrap().message.text(), "\"error\": none");
     // Neither: a body that is not the answer's JSON is an invalid response.
     for (kind, base) in [(ProviderKind::OpenAi, "/v1"), (ProviderKind::Anthropic, "")] {
         let (addr, _) = recording_server(200, vec![], r#"{"choices": 3}"#.into()).await;

@@ -17,7 +17,7 @@ use super::wire::MessagesResponse;
 use crate::build_error::ProviderError;
 use crate::chunk_stream::{answer_chunks, chunk_stream, is_json};
 use crate::config::ProviderConfig;
-use crate::http::{Auth, HttpClient, not_json};
+use crate::http::{Auth, HttpClient, may_hold_error, not_json};
 use crate::transport::Response;
 
 /// The `anthropic-version` header every request carries.
@@ -56,9 +56,11 @@ impl AnthropicClient {
     /// A 2xx body: the answer, or the vendor's error object (classified like an in-stream error).
     async fn read_answer(&self, response: Response, start: Instant) -> Result<ChatResponse, Error> {
         let body = self.http.read_body(response, start).await?;
-        let probe: TypeProbe<'_> = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
-        if probe.kind.as_deref() == Some("error") {
-            return Err(parse_error(None, &self.http.redact(&String::from_utf8_lossy(&body)), None));
+        if may_hold_error(&body) {
+            let probe: TypeProbe<'_> = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
+            if probe.kind.as_deref() == Some("error") {
+                return Err(parse_error(None, &self.http.redact(&String::from_utf8_lossy(&body)), None));
+            }
         }
         let wire: MessagesResponse = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
         from_wire(wire)

@@ -17,7 +17,7 @@ use super::wire::ChatCompletion;
 use crate::build_error::ProviderError;
 use crate::chunk_stream::{answer_chunks, chunk_stream, is_json};
 use crate::config::ProviderConfig;
-use crate::http::{Auth, HttpClient, not_json};
+use crate::http::{Auth, HttpClient, may_hold_error, not_json};
 use crate::transport::Response;
 
 /// Whether a 2xx body is the vendor's error object (a non-null `error`); the rest is skipped, not built,
@@ -51,9 +51,11 @@ impl OpenAiClient {
     /// A 2xx body: the answer, or the vendor's error object (classified like an in-stream error).
     async fn read_answer(&self, response: Response, start: Instant) -> Result<ChatResponse, Error> {
         let body = self.http.read_body(response, start).await?;
-        let probe: ErrorProbe = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
-        if probe.error.is_some() {
-            return Err(parse_error(None, &self.http.redact(&String::from_utf8_lossy(&body)), None));
+        if may_hold_error(&body) {
+            let probe: ErrorProbe = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
+            if probe.error.is_some() {
+                return Err(parse_error(None, &self.http.redact(&String::from_utf8_lossy(&body)), None));
+            }
         }
         let wire: ChatCompletion = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
         from_wire(wire)

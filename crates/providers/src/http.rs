@@ -81,6 +81,13 @@ impl HttpClient {
             value.set_sensitive(true);
             headers.insert(name, value);
         }
+        // Plain http is always HTTP/1.1: Host is written once here instead of being formatted by hyper on every
+        // request. (Over https the connection may be HTTP/2, where the authority goes as `:authority`.)
+        if uri.scheme() == Some(&http::uri::Scheme::HTTP)
+            && let Some(host) = host_header(&uri)
+        {
+            headers.entry(http::header::HOST).or_insert(host);
+        }
         if let Some(key) = &config.api_key {
             let (name, text) = match auth {
                 Auth::Bearer => (http::header::AUTHORIZATION, format!("Bearer {}", key.expose())),
@@ -241,6 +248,16 @@ impl HttpClient {
         }
         Error::Connection { message: self.redact(&message) }
     }
+}
+
+/// `Host` for `uri` as hyper writes it: the port only when it is not the scheme's default.
+fn host_header(uri: &Uri) -> Option<HeaderValue> {
+    let host = uri.host()?;
+    let text = match uri.port_u16() {
+        Some(port) if port != 80 => format!("{host}:{port}"),
+        _ => host.to_owned(),
+    };
+    HeaderValue::from_str(&text).ok()
 }
 
 /// Where a transport failure happened.

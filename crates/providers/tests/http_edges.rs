@@ -68,17 +68,19 @@ async fn each_provider_sends_its_own_key_headers_path_and_model() {
     assert_eq!(path, "/v1/chat/completions");
     assert_eq!(headers["authorization"], "Bearer sk-openai-own");
     assert_eq!(headers["x-team"], "blue");
+    assert_eq!(headers["host"], addr.to_string(), "one Host header, with the port");
+    assert_eq!(headers.get_all("host").iter().count(), 1);
     assert!(headers.get("x-api-key").is_none());
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["model"], "the-model");
 
     let (addr, seen) = recording_server(200, vec![], ANTHROPIC_OK.into()).await;
-    build_model(config(ProviderKind::Anthropic, format!("http://{addr}"), "sk-ant-own"))
-        .unwrap()
-        .complete(hello())
-        .await
-        .unwrap();
+    let mut anthropic = config(ProviderKind::Anthropic, format!("http://{addr}"), "sk-ant-own");
+    // A configured Host wins (e.g. a virtual host behind a plain-HTTP ingress).
+    anthropic.headers = vec![("Host".into(), "llm.internal".into())];
+    build_model(anthropic).unwrap().complete(hello()).await.unwrap();
     let (path, headers, body) = seen.0.lock().unwrap().pop().unwrap();
+    assert_eq!(headers["host"], "llm.internal");
     assert_eq!(path, "/v1/messages");
     assert_eq!(headers["x-api-key"], "sk-ant-own");
     assert_eq!(headers["anthropic-version"], "2023-06-01");

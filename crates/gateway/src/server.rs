@@ -24,8 +24,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     // The two chat endpoints are the request path: they take the request id and check the client key
     // themselves, because each middleware layer boxes and clones services on every request.
     let chat = Router::new()
-        .route("/v1/chat/completions", post(chat::chat_completions))
-        .route("/v1/messages", post(chat::messages));
+        .route("/v1/chat/completions", post(chat::chat_completions).fallback(method_not_allowed))
+        .route("/v1/messages", post(chat::messages).fallback(method_not_allowed));
     let client = Router::new()
         .route("/v1/models", get(models::list))
         .route_layer(middleware::from_fn_with_state(state.clone(), client_auth));
@@ -90,6 +90,21 @@ async fn admin_auth(State(state): State<Arc<AppState>>, request: Request, next: 
     state.metrics.rejected(refusal.status.as_u16());
     tracing::info!(request_id = %request_id_of(&request), status = refusal.status.as_u16(), "admin request refused");
     refusal.with_request_id(&request_id_of(&request)).into_response()
+}
+
+/// Another method than POST on a chat endpoint: 405 in the endpoint's shape, with the request id.
+async fn method_not_allowed(request: Request) -> Response {
+    let request_id = request_id::take_or_make(request.headers());
+    let mut response = ApiError::new(
+        api_of(&request),
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} {} is not supported: send a POST", request.method(), request.uri().path()),
+    )
+    .with_request_id(&request_id)
+    .into_response();
+    response.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
+    request_id::stamp(&mut response, &request_id);
+    response
 }
 
 async fn not_found(request: Request) -> Response {

@@ -145,6 +145,11 @@ async fn the_request_id_is_the_callers_or_a_new_one() {
     assert_eq!((refused.status, refused.header("x-request-id")), (401, "t-401"));
     assert_eq!(refused.body["request_id"], "t-401");
     assert_eq!(refused.body["type"], "error", "a refusal on /v1/messages is in Anthropic's shape");
+    let wrong_method =
+        reply(h.http.get(h.url("/v1/messages")).header("x-request-id", "t-405").send().await.unwrap()).await;
+    assert_eq!((wrong_method.status, wrong_method.header("x-request-id")), (405, "t-405"));
+    assert_eq!(wrong_method.header("allow"), "POST");
+    assert_eq!(wrong_method.body["type"], "error", "{:?}", wrong_method.body);
     for path in ["/nope", "/health"] {
         let r = reply(h.http.get(h.url(path)).header("x-request-id", "t-other").send().await.unwrap()).await;
         assert_eq!(r.header("x-request-id"), "t-other", "{path}");

@@ -102,7 +102,7 @@ impl IntoResponse for ApiError {
         }
         if !self.attempts.is_empty() {
             let called = self.attempts.iter().filter(|a| a.was_called()).count();
-            response.headers_mut().insert(crate::headers::ATTEMPTS, HeaderValue::from(called));
+            response.headers_mut().insert(crate::headers::ATTEMPTS, crate::headers::count(called));
         }
         response
     }

@@ -1,6 +1,6 @@
 //! The gateway's own header names, built once: a name given as text is parsed and checked on every use.
 
-use http::HeaderName;
+use http::{HeaderName, HeaderValue};
 
 /// `x-request-id`.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -14,3 +14,22 @@ pub const TARGET: HeaderName = HeaderName::from_static("x-switchyard-target");
 pub const ATTEMPTS: HeaderName = HeaderName::from_static("x-switchyard-attempts");
 /// `x-switchyard-fallback`: whether the answer came from another target than the first one called.
 pub const FALLBACK: HeaderName = HeaderName::from_static("x-switchyard-fallback");
+
+/// A count as a header value (`x-switchyard-attempts`): static for the usual small counts, since formatting
+/// one allocates.
+pub fn count(n: usize) -> HeaderValue {
+    const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    DIGITS.get(n).map_or_else(|| HeaderValue::from(n), |d| HeaderValue::from_static(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    #[test]
+    fn counts_read_as_their_decimal_digits() {
+        for n in [0, 1, 9, 10, 123] {
+            assert_eq!(count(n), n.to_string().as_str());
+        }
+    }
+}

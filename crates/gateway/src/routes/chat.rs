@@ -194,14 +194,11 @@ fn log_answer(request_id: &str, route: &str, target: &str, attempts: &[Attempt],
 /// `x-switchyard-target`, `x-switchyard-attempts` (calls made; skips not counted) and
 /// `x-switchyard-fallback` (the answer came from a target other than the first one called).
 fn switchyard_headers(h: &mut HeaderMap, target: &str, attempts: &[Attempt]) {
-    const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
     let (calls, fallback) = calls_and_fallback(target, attempts);
     if let Ok(v) = HeaderValue::from_str(target) {
         h.insert(crate::headers::TARGET, v);
     }
-    // A static value for the usual small counts: formatting one allocates.
-    let calls = DIGITS.get(calls).map_or_else(|| HeaderValue::from(calls), |d| HeaderValue::from_static(d));
-    h.insert(crate::headers::ATTEMPTS, calls);
+    h.insert(crate::headers::ATTEMPTS, crate::headers::count(calls));
     h.insert(crate::headers::FALLBACK, HeaderValue::from_static(if fallback { "true" } else { "false" }));
 }
 

@@ -206,6 +206,20 @@ impl HttpClient {
             .await?
     }
 
+    /// A whole 2xx answer: the vendor's wire type, or the vendor's error object when `is_error` finds one
+    /// (asked only when the body may hold one), parsed by `parse` like an in-stream error.
+    pub(crate) fn parse_answer<W: serde::de::DeserializeOwned>(
+        &self,
+        body: &[u8],
+        is_error: fn(&[u8]) -> serde_json::Result<bool>,
+        parse: fn(Option<u16>, &str, Option<Duration>) -> Error,
+    ) -> Result<W, Error> {
+        if may_hold_error(body) && is_error(body).map_err(|e| not_json(body, &e))? {
+            return Err(parse(None, &self.redact(&String::from_utf8_lossy(body)), None));
+        }
+        serde_json::from_slice(body).map_err(|e| not_json(body, &e))
+    }
+
     /// A non-2xx response → the engine's error, via the vendor's body parser.
     pub(crate) async fn status_error(
         &self,
@@ -327,12 +341,12 @@ impl Limit {
 
 /// Whether a 2xx body may hold the vendor's error object: it has `"error"` somewhere, or a `\u` escape (which
 /// could spell it). Answers rarely have either, and then the probe parse, a third of reading one, is skipped.
-pub(crate) fn may_hold_error(body: &[u8]) -> bool {
+fn may_hold_error(body: &[u8]) -> bool {
     memchr::memmem::find(body, b"\"error\"").is_some() || memchr::memmem::find(body, b"\\u").is_some()
 }
 
 /// A 200 body that should be JSON but is not.
-pub(crate) fn not_json(body: &[u8], e: &serde_json::Error) -> Error {
+fn not_json(body: &[u8], e: &serde_json::Error) -> Error {
     Error::invalid_response(format!(
         "response body is not the expected JSON ({e}): {}",
         excerpt(&String::from_utf8_lossy(body))

@@ -17,7 +17,7 @@ use super::wire::MessagesResponse;
 use crate::build_error::ProviderError;
 use crate::chunk_stream::{answer_chunks, chunk_stream, is_json};
 use crate::config::ProviderConfig;
-use crate::http::{Auth, HttpClient, may_hold_error, not_json};
+use crate::http::{Auth, HttpClient};
 use crate::transport::Response;
 
 /// The `anthropic-version` header every request carries.
@@ -25,10 +25,13 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 /// Whether a 2xx body is the vendor's error object (`"type": "error"`); the rest is skipped, not built,
 /// so the answer is parsed once, straight into its wire type.
-#[derive(Deserialize)]
-struct TypeProbe<'a> {
-    #[serde(rename = "type", default, borrow)]
-    kind: Option<Cow<'a, str>>,
+fn is_error_object(body: &[u8]) -> serde_json::Result<bool> {
+    #[derive(Deserialize)]
+    struct TypeProbe<'a> {
+        #[serde(rename = "type", default, borrow)]
+        kind: Option<Cow<'a, str>>,
+    }
+    serde_json::from_slice::<TypeProbe<'_>>(body).map(|probe| probe.kind.as_deref() == Some("error"))
 }
 
 /// A [`ChatModel`] for the Anthropic Messages API.
@@ -56,13 +59,7 @@ impl AnthropicClient {
     /// A 2xx body: the answer, or the vendor's error object (classified like an in-stream error).
     async fn read_answer(&self, response: Response, start: Instant) -> Result<ChatResponse, Error> {
         let body = self.http.read_body(response, start).await?;
-        if may_hold_error(&body) {
-            let probe: TypeProbe<'_> = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
-            if probe.kind.as_deref() == Some("error") {
-                return Err(parse_error(None, &self.http.redact(&String::from_utf8_lossy(&body)), None));
-            }
-        }
-        let wire: MessagesResponse = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
+        let wire: MessagesResponse = self.http.parse_answer(&body, is_error_object, parse_error)?;
         from_wire(wire)
     }
 

@@ -17,15 +17,18 @@ use super::wire::ChatCompletion;
 use crate::build_error::ProviderError;
 use crate::chunk_stream::{answer_chunks, chunk_stream, is_json};
 use crate::config::ProviderConfig;
-use crate::http::{Auth, HttpClient, may_hold_error, not_json};
+use crate::http::{Auth, HttpClient};
 use crate::transport::Response;
 
 /// Whether a 2xx body is the vendor's error object (a non-null `error`); the rest is skipped, not built,
 /// so the answer is parsed once, straight into its wire type.
-#[derive(Deserialize)]
-struct ErrorProbe {
-    #[serde(default)]
-    error: Option<IgnoredAny>,
+fn is_error_object(body: &[u8]) -> serde_json::Result<bool> {
+    #[derive(Deserialize)]
+    struct ErrorProbe {
+        #[serde(default)]
+        error: Option<IgnoredAny>,
+    }
+    serde_json::from_slice::<ErrorProbe>(body).map(|probe| probe.error.is_some())
 }
 
 /// A [`ChatModel`] for OpenAI and every OpenAI-compatible API (DeepSeek, vLLM, Ollama, OpenRouter, Groq…).
@@ -51,13 +54,7 @@ impl OpenAiClient {
     /// A 2xx body: the answer, or the vendor's error object (classified like an in-stream error).
     async fn read_answer(&self, response: Response, start: Instant) -> Result<ChatResponse, Error> {
         let body = self.http.read_body(response, start).await?;
-        if may_hold_error(&body) {
-            let probe: ErrorProbe = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
-            if probe.error.is_some() {
-                return Err(parse_error(None, &self.http.redact(&String::from_utf8_lossy(&body)), None));
-            }
-        }
-        let wire: ChatCompletion = serde_json::from_slice(&body).map_err(|e| not_json(&body, &e))?;
+        let wire: ChatCompletion = self.http.parse_answer(&body, is_error_object, parse_error)?;
         from_wire(wire)
     }
 

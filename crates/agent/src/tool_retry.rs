@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use switchyard::Backoff;
+use switchyard::{Backoff, ConfigError};
 
 use crate::error::ToolError;
 use crate::tool_interceptor::{ToolCallRequest, ToolCallResponse, ToolInterceptor, ToolNext};
@@ -98,9 +98,9 @@ pub struct ToolRetryInterceptorBuilder {
 }
 
 impl ToolRetryInterceptorBuilder {
-    /// Attempts per call, counting the first (at least 1).
-    pub fn max_attempts(mut self, n: u32) -> Self {
-        self.inner.max_attempts = n.max(1);
+    /// Calls in all, counting the first (at least 1; default 3).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.inner.max_attempts = attempts;
         self
     }
 
@@ -110,9 +110,9 @@ impl ToolRetryInterceptorBuilder {
         self
     }
 
-    /// Growth of the wait per retry (at least 1.0).
-    pub fn backoff_multiplier(mut self, multiplier: f64) -> Self {
-        self.inner.multiplier = if multiplier.is_finite() { multiplier.max(1.0) } else { 1.0 };
+    /// The growth of the wait (at least 1.0; default 2.0), as in `ModelRetryInterceptorBuilder`.
+    pub fn multiplier(mut self, multiplier: f64) -> Self {
+        self.inner.multiplier = multiplier;
         self
     }
 
@@ -122,8 +122,8 @@ impl ToolRetryInterceptorBuilder {
         self
     }
 
-    /// Which errors are retried (default: [`ToolError::is_retryable`]).
-    pub fn retry_on(mut self, predicate: impl Fn(&ToolError) -> bool + Send + Sync + 'static) -> Self {
+    /// Which errors to retry (default: [`ToolError::is_retryable`]), as in `ModelRetryInterceptorBuilder`.
+    pub fn retry_if(mut self, predicate: impl Fn(&ToolError) -> bool + Send + Sync + 'static) -> Self {
         self.inner.retry_on = Arc::new(predicate);
         self
     }
@@ -134,8 +134,20 @@ impl ToolRetryInterceptorBuilder {
         self
     }
 
-    /// The interceptor.
-    pub fn build(self) -> ToolRetryInterceptor {
-        self.inner
+    /// Checks the settings (the same ranges as the model retry's) and builds the interceptor.
+    pub fn build(self) -> Result<ToolRetryInterceptor, ConfigError> {
+        if self.inner.max_attempts == 0 {
+            return Err(ConfigError::Invalid {
+                field: "max_attempts",
+                message: "must be at least 1 (it counts the first call)".to_owned(),
+            });
+        }
+        if !(self.inner.multiplier >= 1.0 && self.inner.multiplier.is_finite()) {
+            return Err(ConfigError::Invalid {
+                field: "multiplier",
+                message: format!("must be a finite number of at least 1.0, not {}", self.inner.multiplier),
+            });
+        }
+        Ok(self.inner)
     }
 }

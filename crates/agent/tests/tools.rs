@@ -113,8 +113,9 @@ async fn tool_retry_calls_again_with_backoff() {
     let retry = ToolRetryInterceptor::builder()
         .max_attempts(3)
         .initial_delay(Duration::from_secs(1))
-        .backoff_multiplier(2.0)
-        .build();
+        .multiplier(2.0)
+        .build()
+        .unwrap();
     let agent = ReactAgent::builder()
         .model(shared(&model))
         .tools([flaky(2, calls.clone())])
@@ -140,7 +141,7 @@ async fn exhausted_retries_become_a_readable_error_with_tool_error_outside() {
         .tools([flaky(10, calls.clone())])
         .tool_interceptors([
             Arc::new(ToolErrorInterceptor::new()) as Arc<dyn ToolInterceptor>,
-            Arc::new(ToolRetryInterceptor::builder().max_attempts(2).build()),
+            Arc::new(ToolRetryInterceptor::builder().max_attempts(2).build().unwrap()),
         ])
         .build()
         .unwrap();
@@ -291,4 +292,12 @@ async fn a_hung_tool_times_out_and_the_model_can_call_it_again() {
     assert_eq!(seen[0].content, "Error: tool `slow` failed: tool `slow` did not finish within 5000ms");
     assert!(seen[0].is_error);
     assert_eq!((seen[1].content.as_str(), seen[1].is_error), ("answered", false));
+}
+
+#[test]
+fn tool_retry_settings_out_of_range_are_refused_like_the_model_retry() {
+    let err = ToolRetryInterceptor::builder().max_attempts(0).build().err().unwrap();
+    assert!(err.to_string().contains("`max_attempts`"), "{err}");
+    let err = ToolRetryInterceptor::builder().multiplier(0.5).build().err().unwrap();
+    assert!(err.to_string().contains("`multiplier`"), "{err}");
 }

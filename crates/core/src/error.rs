@@ -327,6 +327,31 @@ impl Error {
     pub fn server(status: u16, message: impl Into<String>) -> Self {
         Error::Server { status, message: message.into() }
     }
+
+    /// A rate limit (429), with the provider's Retry-After when it sent one.
+    pub fn rate_limited(message: impl Into<String>, retry_after: Option<Duration>) -> Self {
+        Error::RateLimited { message: message.into(), retry_after }
+    }
+
+    /// An overloaded provider (529 or the vendor's "overloaded").
+    pub fn overloaded(status: u16, message: impl Into<String>) -> Self {
+        Error::Overloaded { status, message: message.into() }
+    }
+
+    /// A refused key (401/403).
+    pub fn auth(status: u16, message: impl Into<String>) -> Self {
+        Error::Auth { status, message: message.into() }
+    }
+
+    /// A timeout of this phase, after this long.
+    pub fn timeout(phase: TimeoutPhase, after: Duration) -> Self {
+        Error::Timeout { phase, after }
+    }
+
+    /// A connection that could not be made or broke.
+    pub fn connection(message: impl Into<String>) -> Self {
+        Error::Connection { message: message.into() }
+    }
 }
 
 struct RetryAfter(Option<Duration>);

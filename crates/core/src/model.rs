@@ -10,7 +10,7 @@ use futures::stream::BoxStream;
 
 use crate::attempt::Attempt;
 use crate::error::Error;
-use crate::types::{ChatChunk, ChatRequest, ChatResponse};
+use crate::types::{ChatChunk, ChatRequest, ChatResponse, ToolCallDelta};
 
 /// A model that answers chat requests, whole or streamed. Object-safe, so models nest.
 #[async_trait]
@@ -19,7 +19,13 @@ pub trait ChatModel: Send + Sync {
     async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, Error>;
 
     /// Answers with a stream of chunks. An `Err` here means nothing was streamed.
-    async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error>;
+    ///
+    /// The stream must end with a [`ChatChunk::Finish`]; one that ends without it was cut off. The
+    /// default answers with [`complete`](Self::complete) and streams the whole answer at once
+    /// ([`ChatStream::from_response`]); implement it for real streaming.
+    async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
+        Ok(ChatStream::from_response(self.complete(request).await?))
+    }
 }
 
 #[async_trait]
@@ -80,6 +86,30 @@ impl ChatStream {
     /// Wraps any stream of chunks.
     pub fn new(inner: impl Stream<Item = Result<ChatChunk, Error>> + Send + 'static) -> Self {
         Self { inner: Box::pin(inner), served_by: None, attempts: Vec::new(), targets: TargetsUsed::default() }
+    }
+
+    /// A stream of one whole answer: its text, its tool calls, its usage and its finish, keeping
+    /// `served_by` and the attempts.
+    pub fn from_response(response: ChatResponse) -> Self {
+        let mut chunks = Vec::new();
+        let text = response.message.text();
+        if !text.is_empty() {
+            chunks.push(Ok(ChatChunk::Text { text }));
+        }
+        for (index, call) in (0u32..).zip(response.message.tool_calls()) {
+            chunks.push(Ok(ChatChunk::ToolCall(ToolCallDelta {
+                index,
+                id: Some(call.id.clone()),
+                name: Some(call.name.clone()),
+                arguments: call.arguments.clone(),
+            })));
+        }
+        chunks.push(Ok(ChatChunk::Usage(response.usage)));
+        chunks.push(Ok(ChatChunk::Finish { reason: response.finish_reason }));
+        let mut stream = Self::from_items(chunks);
+        stream.served_by = response.served_by;
+        stream.attempts = response.attempts;
+        stream
     }
 
     /// A stream that yields these items, then ends.

@@ -265,6 +265,36 @@ impl ChatRequest {
         self.system = Some(system.into());
         self
     }
+
+    /// Appends a message to the conversation.
+    pub fn with_message(mut self, message: Message) -> Self {
+        self.messages.push(message);
+        self
+    }
+
+    /// Adds a tool the model may call.
+    pub fn with_tool(mut self, tool: ToolDefinition) -> Self {
+        self.tools.push(tool);
+        self
+    }
+
+    /// Adds tools the model may call, after those already set.
+    pub fn with_tools(mut self, tools: impl IntoIterator<Item = ToolDefinition>) -> Self {
+        self.tools.extend(tools);
+        self
+    }
+
+    /// Sets the sampling and length options.
+    pub fn with_options(mut self, options: ChatOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Gives the whole call (every attempt, backoff waits included) this long from now.
+    pub fn with_deadline(mut self, within: std::time::Duration) -> Self {
+        self.deadline = Some(Instant::now() + within);
+        self
+    }
 }
 
 /// Why the model stopped.

@@ -1,6 +1,8 @@
 //! Response validators: mark a successful-looking answer as failed (InvalidResponse), so the engine
 //! retries or falls back.
 
+use std::sync::Arc;
+
 use crate::types::ChatResponse;
 
 /// What a validator says about the start of a streamed answer.
@@ -67,6 +69,57 @@ impl ResponseValidator for RejectEmpty {
     }
 }
 
+/// Several validators as one: an answer passes when every one passes; the first rejection wins.
+///
+/// ```
+/// use std::sync::Arc;
+/// use switchyard::{AllOf, ChatResponse, ExceptionMarker, RejectEmpty, ResponseValidator};
+///
+/// let both = AllOf::new([Arc::new(ExceptionMarker) as Arc<dyn ResponseValidator>, Arc::new(RejectEmpty)]);
+/// assert!(both.check(&ChatResponse::text("m", "")).is_err());
+/// assert!(both.check(&ChatResponse::text("m", "Exception: boom")).is_err());
+/// assert!(both.check(&ChatResponse::text("m", "fine")).is_ok());
+/// ```
+#[derive(Clone, Default)]
+pub struct AllOf(Vec<Arc<dyn ResponseValidator>>);
+
+impl AllOf {
+    /// These validators, checked in order.
+    pub fn new(validators: impl IntoIterator<Item = Arc<dyn ResponseValidator>>) -> Self {
+        Self(validators.into_iter().collect())
+    }
+
+    /// Adds one more validator, checked after the others.
+    pub fn and(mut self, validator: Arc<dyn ResponseValidator>) -> Self {
+        self.0.push(validator);
+        self
+    }
+}
+
+impl ResponseValidator for AllOf {
+    fn check(&self, response: &ChatResponse) -> Result<(), String> {
+        self.0.iter().try_for_each(|v| v.check(response))
+    }
+
+    fn check_prefix(&self, text: &str, done: bool) -> PrefixVerdict {
+        let mut verdict = PrefixVerdict::Accept;
+        for validator in &self.0 {
+            match validator.check_prefix(text, done) {
+                PrefixVerdict::Reject(reason) => return PrefixVerdict::Reject(reason),
+                PrefixVerdict::NeedMore => verdict = PrefixVerdict::NeedMore,
+                PrefixVerdict::Accept => {}
+            }
+        }
+        verdict
+    }
+}
+
+impl std::fmt::Debug for AllOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AllOf({} validators)", self.0.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +142,15 @@ mod tests {
         assert_eq!(ExceptionMarker.check_prefix("Exce", true), PrefixVerdict::Accept);
         assert_eq!(ExceptionMarker.check_prefix("Excellent", false), PrefixVerdict::Accept);
         assert!(matches!(ExceptionMarker.check_prefix("Exception: x", false), PrefixVerdict::Reject(_)));
+    }
+
+    #[test]
+    fn all_of_waits_while_any_needs_more_and_rejects_when_any_rejects() {
+        let both = AllOf::new([Arc::new(ExceptionMarker) as Arc<dyn ResponseValidator>]).and(Arc::new(RejectEmpty));
+        assert_eq!(both.check_prefix("Exc", false), PrefixVerdict::NeedMore);
+        assert_eq!(both.check_prefix("Hello", false), PrefixVerdict::Accept);
+        assert!(matches!(both.check_prefix("Exception: x", false), PrefixVerdict::Reject(_)));
+        assert_eq!(both.check(&answer("")), Err("the answer is empty".to_owned()));
     }
 
     #[test]

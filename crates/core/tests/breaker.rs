@@ -297,3 +297,20 @@ async fn a_breaker_can_be_tuned_or_turned_off() {
     tokio::time::advance(SEC * 5).await;
     assert_eq!(state(&m), BreakerState::HalfOpen);
 }
+
+/// The README's promise: the breaker cuts a request's own retries short, so `max_retries = 7` against an
+/// upstream that always fails makes 5 calls with the default breaker, then the request moves on.
+#[tokio::test(start_paused = true)]
+async fn the_default_breaker_cuts_a_requests_own_retries_at_five_calls() {
+    let primary = SimModel::failing("primary", server_error());
+    let secondary = SimModel::replying("secondary", "from secondary");
+    let m = FallbackManager::builder()
+        .target(ModelFallback::new("sim", "primary").with_max_retries(7), shared(&primary))
+        .target(ModelFallback::new("sim", "secondary"), shared(&secondary))
+        .build()
+        .unwrap();
+    let r = ask(&m).await;
+    assert_eq!(primary.calls(), 5);
+    assert_eq!(r.served_by.as_deref(), Some("sim/secondary"));
+    assert_eq!(state(&m), BreakerState::Open);
+}

@@ -260,3 +260,34 @@ async fn a_retry_interceptor_does_not_name_itself_as_the_target() {
     let alone = InterceptorChain::new(shared(&primary)).with(retry());
     assert_eq!(alone.complete(ChatRequest::user("hi")).await.unwrap().served_by, None);
 }
+
+#[tokio::test]
+async fn fallback_models_can_be_named_and_served_by_names_them() {
+    let down = SimModel::failing("down", server_error());
+    let backup = SimModel::new("backup");
+    let fallback =
+        ModelFallbackInterceptor::builder().primary_id("claude").add_fallback_model_with_id("gpt", shared(&backup));
+    let chain = InterceptorChain::new(shared(&down)).with(Arc::new(fallback.build().unwrap()));
+    let answer = chain.complete(ChatRequest::user("hi")).await.unwrap();
+    assert_eq!(answer.served_by.as_deref(), Some("gpt"));
+    let ids: Vec<&str> = answer.attempts.iter().map(|a| a.target.as_str()).collect();
+    assert_eq!(ids, ["claude", "gpt"]);
+
+    let clash = ModelFallbackInterceptor::builder().primary_id("x").add_fallback_model_with_id("x", shared(&backup));
+    assert_eq!(clash.build().err().unwrap(), ConfigError::DuplicateId { id: "x".to_owned() });
+}
+
+#[tokio::test]
+async fn a_model_with_only_complete_streams_its_whole_answer() {
+    struct Whole;
+    #[switchyard::async_trait]
+    impl ChatModel for Whole {
+        async fn complete(&self, _: ChatRequest) -> Result<switchyard::ChatResponse, Error> {
+            Ok(switchyard::ChatResponse::text("whole", "all at once"))
+        }
+    }
+    let chunks: Vec<_> = Whole.stream(ChatRequest::user("hi")).await.unwrap().collect().await;
+    let chunks: Vec<switchyard::ChatChunk> = chunks.into_iter().map(Result::unwrap).collect();
+    assert_eq!(chunks.first(), Some(&switchyard::ChatChunk::text("all at once")));
+    assert!(matches!(chunks.last(), Some(switchyard::ChatChunk::Finish { .. })));
+}

@@ -19,6 +19,7 @@ const PRIMARY: &str = "primary";
 /// fallback model once, in order, with the same request (system prompt, tools, options and all).
 /// Fallback answers are returned as they are, usage included. Works for streams as well.
 pub struct ModelFallbackInterceptor {
+    primary: String,
     fallbacks: Vec<SharedModel>,
     ids: Vec<String>,
     policy: Policy,
@@ -30,10 +31,11 @@ impl ModelFallbackInterceptor {
         ModelFallbackInterceptorBuilder::default()
     }
 
-    /// `primary` (the rest of the chain), then `fallback 1`, `fallback 2`, …: the ids used in attempts.
+    /// The rest of the chain (`primary` unless named), then each fallback (`fallback N` unless named):
+    /// the ids used in attempts and `served_by`.
     fn targets<'a>(&'a self, next: &'a Next<'a>) -> Vec<Target<'a>> {
         let mut targets = Vec::with_capacity(self.fallbacks.len() + 1);
-        targets.push(Target::plain(0, PRIMARY, next));
+        targets.push(Target::plain(0, &self.primary, next));
         for (i, (model, id)) in self.fallbacks.iter().zip(&self.ids).enumerate() {
             targets.push(Target::plain(i + 1, id, model.as_ref()));
         }
@@ -59,20 +61,35 @@ impl ModelInterceptor for ModelFallbackInterceptor {
 /// Builds a [`ModelFallbackInterceptor`].
 #[derive(Default)]
 pub struct ModelFallbackInterceptorBuilder {
-    fallbacks: Vec<SharedModel>,
+    primary: Option<String>,
+    fallbacks: Vec<(Option<String>, SharedModel)>,
     validator: Option<Arc<dyn ResponseValidator>>,
 }
 
 impl ModelFallbackInterceptorBuilder {
-    /// Adds one fallback model after those already added.
+    /// Adds one fallback model after those already added (named `fallback N`, N counting from 1).
     pub fn add_fallback_model(mut self, model: SharedModel) -> Self {
-        self.fallbacks.push(model);
+        self.fallbacks.push((None, model));
+        self
+    }
+
+    /// Adds one fallback model with the id that attempts, `served_by` and the agent's
+    /// `ModelSwitched` events name it by.
+    pub fn add_fallback_model_with_id(mut self, id: impl Into<String>, model: SharedModel) -> Self {
+        self.fallbacks.push((Some(id.into()), model));
         self
     }
 
     /// Adds these fallback models, in order, after those already added.
     pub fn fallback_models(mut self, models: impl IntoIterator<Item = SharedModel>) -> Self {
-        self.fallbacks.extend(models);
+        self.fallbacks.extend(models.into_iter().map(|m| (None, m)));
+        self
+    }
+
+    /// Names the rest of the chain (the model the agent was built with) in attempts and
+    /// `served_by`; default `primary`.
+    pub fn primary_id(mut self, id: impl Into<String>) -> Self {
+        self.primary = Some(id.into());
         self
     }
 
@@ -87,8 +104,16 @@ impl ModelFallbackInterceptorBuilder {
         if self.fallbacks.is_empty() {
             return Err(ConfigError::NoFallbackModels);
         }
-        let ids = (1..=self.fallbacks.len()).map(|i| format!("fallback {i}")).collect();
+        let primary = self.primary.unwrap_or_else(|| PRIMARY.to_owned());
+        let (ids, fallbacks): (Vec<String>, Vec<SharedModel>) = (1..)
+            .zip(self.fallbacks)
+            .map(|(i, (id, model))| (id.unwrap_or_else(|| format!("fallback {i}")), model))
+            .unzip();
+        let mut seen = std::collections::HashSet::new();
+        if let Some(id) = std::iter::once(&primary).chain(&ids).find(|id| !seen.insert(id.as_str())) {
+            return Err(ConfigError::DuplicateId { id: id.clone() });
+        }
         let policy = Policy { backoff: Backoff::None, validator: self.validator, ..Policy::default() };
-        Ok(ModelFallbackInterceptor { fallbacks: self.fallbacks, ids, policy })
+        Ok(ModelFallbackInterceptor { primary, fallbacks, ids, policy })
     }
 }

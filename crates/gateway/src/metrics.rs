@@ -195,12 +195,14 @@ impl Drop for InFlight {
 pub struct Metrics {
     routes: Vec<std::sync::Arc<RouteMetrics>>,
     rejected: [AtomicU64; STATUSES.len() + 1],
+    /// Open and refused client connections.
+    pub connections: crate::conn::ConnectionCounters,
 }
 
 impl Metrics {
     /// Metrics over these routes.
     pub fn new(routes: Vec<std::sync::Arc<RouteMetrics>>) -> Self {
-        Self { routes, rejected: Default::default() }
+        Self { routes, rejected: Default::default(), connections: Default::default() }
     }
 
     /// A request refused before it reached a route (auth, unknown route, bad body…).
@@ -327,6 +329,7 @@ impl Metrics {
                 t.first_chunk.render(&mut out, "switchyard_first_chunk_seconds", &labels);
             }
         }
+        self.connections.render(&mut out);
         out
     }
 }

@@ -61,6 +61,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     for line in config.readiness() {
         tracing::info!("{line}");
     }
+    crate::conn::raise_fd_limit();
     let state = Arc::new(AppState::build(&config, &HttpProviders)?);
     let listener = TcpListener::bind(config.server.listen)
         .await

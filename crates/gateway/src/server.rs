@@ -128,30 +128,33 @@ pub async fn serve(
     crate::conn::serve(listener, state.clone(), router(state), shutdown, drain).await
 }
 
-/// Resolves on SIGINT or SIGTERM. SIGHUP (sent by log rotation tools) is logged and ignored meanwhile.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT or SIGTERM. SIGHUP (sent by log rotation tools) is logged and ignored meanwhile. The
+/// signals are taken over when this is called (not when first polled), so none arrives unhandled after it.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
+    {
         use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut term) = signal(SignalKind::terminate()) else { return std::future::pending::<()>().await };
-        let mut hup = signal(SignalKind::hangup()).ok();
-        loop {
-            tokio::select! {
-                _ = term.recv() => return,
-                Some(()) = next_hangup(&mut hup) => {
-                    tracing::info!("SIGHUP received and ignored: the config is not reloaded; restart to apply changes");
+        let watched = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()));
+        async move {
+            let (Ok(mut int), Ok(mut term), hup) = watched else {
+                tracing::warn!("cannot watch SIGINT/SIGTERM: stop the gateway with SIGKILL");
+                return std::future::pending().await;
+            };
+            let mut hup = hup.ok();
+            loop {
+                tokio::select! {
+                    _ = int.recv() => return,
+                    _ = term.recv() => return,
+                    Some(()) = next_hangup(&mut hup) => {
+                        tracing::info!("SIGHUP received and ignored: the config is not reloaded; restart to apply changes");
+                    }
                 }
             }
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

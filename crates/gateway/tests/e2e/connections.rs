@@ -176,6 +176,7 @@ async fn an_answer_given_before_the_body_was_read_leaves_the_client_a_working_co
     tcp.write_all(second.as_bytes()).await.unwrap();
     let (head, answer) = response(&mut tcp).await;
     assert!(head.starts_with("http/1.1 200"), "{head}\n{answer}");
+    assert!(!head.contains("connection: close"), "a request whose body was read keeps the connection: {head}");
 }
 
 #[tokio::test]

@@ -3,8 +3,8 @@
 //! idle or half-sent at once while answers in flight finish until the drain deadline.
 //!
 //! hyper gives a server header-read timeout only, and it also runs while a kept-alive connection waits for
-//! its next request; so one watchdog per connection keeps all three timeouts, driven by the connection's
-//! [`Phase`](activity::Phase).
+//! its next request; so one watchdog per connection keeps all three timeouts, driven by where the connection
+//! is: idle, receiving headers, receiving a body, or busy answering.
 
 mod accept;
 mod activity;

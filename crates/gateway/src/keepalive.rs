@@ -13,6 +13,7 @@ use switchyard::{ChatModel, ChatRequest};
 use tokio::sync::mpsc;
 
 use crate::codec::StreamEncoder;
+use crate::conn::DrainDeadline;
 use crate::metrics::InFlight;
 use crate::sse;
 use crate::state::Route;
@@ -20,17 +21,28 @@ use crate::state::Route;
 /// The comment sent every `interval` while waiting.
 const COMMENT: &[u8] = b": keep-alive\n\n";
 
+/// When the request started, and how often to send a comment while waiting.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// The keep-alive interval.
+    pub interval: Duration,
+    /// When the request started.
+    pub started: Instant,
+}
+
 /// Runs the request in a task that feeds the body; dropping the body (the client went away) ends the task,
-/// which drops the engine's call.
+/// which drops the engine's call. At the server's drain `deadline` a stream still waiting ends with the
+/// API's error event.
 pub fn body(
     route: Arc<Route>,
     request: ChatRequest,
     mut encoder: StreamEncoder,
     in_flight: InFlight,
-    interval: Duration,
-    started: Instant,
+    timing: Timing,
     request_id: String,
+    deadline: Option<DrainDeadline>,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+    let Timing { interval, started } = timing;
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
         let call = route.manager.stream(request);
@@ -46,6 +58,7 @@ pub fn body(
                     }
                 }
                 () = tx.closed() => return,
+                () = DrainDeadline::of(deadline.as_ref()) => break Err(crate::conn::shutting_down()),
             }
         };
         match result {
@@ -60,7 +73,7 @@ pub fn body(
                 if tx.send(Bytes::from(note)).await.is_err() {
                     return;
                 }
-                let frames = sse::body(stream, encoder, in_flight, target, started, request_id);
+                let frames = sse::body(stream, encoder, in_flight, target, started, request_id, deadline);
                 let mut frames = std::pin::pin!(frames);
                 while let Some(Ok(frame)) = frames.next().await {
                     if tx.send(frame).await.is_err() {

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod codec;
 pub mod commands;
 pub mod config;
+pub mod conn;
 pub mod default_config;
 pub mod error;
 pub mod headers;

@@ -11,7 +11,7 @@ use switchyard::{Attempt, AttemptOutcome, ErrorKind, Usage};
 const BUCKETS: [f64; 14] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
 
 /// HTTP statuses counted by name; anything else is counted as `other`.
-const STATUSES: [u16; 12] = [200, 400, 401, 403, 404, 413, 422, 429, 499, 502, 503, 504];
+const STATUSES: [u16; 13] = [200, 400, 401, 403, 404, 408, 413, 422, 429, 499, 502, 503, 504];
 
 /// A latency histogram.
 #[derive(Debug, Default)]
@@ -195,12 +195,14 @@ impl Drop for InFlight {
 pub struct Metrics {
     routes: Vec<std::sync::Arc<RouteMetrics>>,
     rejected: [AtomicU64; STATUSES.len() + 1],
+    /// Open and refused client connections.
+    pub connections: crate::conn::ConnectionCounters,
 }
 
 impl Metrics {
     /// Metrics over these routes.
     pub fn new(routes: Vec<std::sync::Arc<RouteMetrics>>) -> Self {
-        Self { routes, rejected: Default::default() }
+        Self { routes, rejected: Default::default(), connections: Default::default() }
     }
 
     /// A request refused before it reached a route (auth, unknown route, bad body…).
@@ -327,6 +329,7 @@ impl Metrics {
                 t.first_chunk.render(&mut out, "switchyard_first_chunk_seconds", &labels);
             }
         }
+        self.connections.render(&mut out);
         out
     }
 }

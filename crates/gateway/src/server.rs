@@ -9,7 +9,6 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
-use axum::serve::ListenerExt;
 use http::StatusCode;
 use tokio::net::TcpListener;
 
@@ -117,63 +116,54 @@ async fn not_found(request: Request) -> Response {
     .into_response()
 }
 
-/// Serves until `shutdown` resolves, then stops accepting and waits up to `drain` for in-flight
-/// requests and streams to finish.
+/// Serves until `shutdown` resolves; then stops accepting, closes idle and half-sent connections at once,
+/// waits up to `drain` for in-flight requests and streams, and ends the streams still open then with their
+/// API's error event (see [`crate::conn`]).
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Duration,
 ) -> std::io::Result<()> {
-    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-    let shutdown = async move {
-        shutdown.await;
-        let _ = signalled_tx.send(());
-    };
-    // No Nagle delay on answers: stream frames are small writes that must leave at once.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY on an accepted connection: {e}");
+    crate::conn::serve(listener, state.clone(), router(state), shutdown, drain).await
+}
+
+/// Resolves on SIGINT or SIGTERM. SIGHUP (sent by log rotation tools) is logged and ignored meanwhile. The
+/// signals are taken over when this is called (not when first polled), so none arrives unhandled after it.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let watched = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()));
+        async move {
+            let (Ok(mut int), Ok(mut term), hup) = watched else {
+                tracing::warn!("cannot watch SIGINT/SIGTERM: stop the gateway with SIGKILL");
+                return std::future::pending().await;
+            };
+            let mut hup = hup.ok();
+            loop {
+                tokio::select! {
+                    _ = int.recv() => return,
+                    _ = term.recv() => return,
+                    Some(()) = next_hangup(&mut hup) => {
+                        tracing::info!("SIGHUP received and ignored: the config is not reloaded; restart to apply changes");
+                    }
+                }
+            }
         }
-    });
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown);
-    let server = std::pin::pin!(server.into_future());
-    let deadline = async move {
-        if signalled_rx.await.is_ok() {
-            tracing::info!("shutting down: no new connections; draining in-flight requests for up to {drain:?}");
-            tokio::time::sleep(drain).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        result = server => result,
-        () = deadline => {
-            tracing::warn!("drain timeout reached; closing the remaining connections");
-            Ok(())
-        }
+    }
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+/// The next SIGHUP, or never when it cannot be watched.
+#[cfg(unix)]
+async fn next_hangup(hup: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match hup {
+        Some(h) => h.recv().await,
+        None => std::future::pending().await,
     }
 }
 

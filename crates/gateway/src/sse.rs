@@ -1,7 +1,8 @@
 //! Turns a committed [`ChatStream`] into the SSE body in the caller's API.
 //!
 //! Dropping the body (the client went away) drops the upstream stream, which cancels the call.
-//! A failure after commit ends with the API's typed error event, never with a clean finish.
+//! A failure after commit ends with the API's typed error event, never with a clean finish; so does a stream
+//! still open at the server's drain deadline.
 
 use std::time::Instant;
 
@@ -10,6 +11,7 @@ use futures::{Stream, StreamExt};
 use switchyard::{ChatChunk, ChatStream, Error, TargetsUsed, Usage};
 
 use crate::codec::StreamEncoder;
+use crate::conn::DrainDeadline;
 use crate::metrics::InFlight;
 
 /// Records the request's end in the metrics when the body finishes or is dropped.
@@ -48,6 +50,7 @@ struct State {
     guard: EndGuard,
     finished: bool,
     ended: bool,
+    deadline: Option<DrainDeadline>,
 }
 
 /// The SSE frames of `upstream`.
@@ -58,17 +61,25 @@ pub fn body(
     target: String,
     started: Instant,
     request_id: String,
+    deadline: Option<DrainDeadline>,
 ) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static {
     let guard =
         EndGuard { in_flight: Some(in_flight), target, started, usage: Usage::default(), status: None, request_id };
     let targets = upstream.targets_used();
-    let state = State { upstream, targets, encoder, guard, finished: false, ended: false };
+    let state = State { upstream, targets, encoder, guard, finished: false, ended: false, deadline };
     futures::stream::unfold(state, |mut s| async move {
         if s.ended {
             return None;
         }
         loop {
-            match s.upstream.next().await {
+            let next = tokio::select! {
+                biased;
+                next = s.upstream.next() => next,
+                () = DrainDeadline::of(s.deadline.as_ref()) => {
+                    return Some((Ok(fail(&mut s, &crate::conn::shutting_down())), s));
+                }
+            };
+            match next {
                 Some(Ok(chunk)) => {
                     match &chunk {
                         ChatChunk::Usage(u) => {

@@ -88,6 +88,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Largest request body, in bytes.
     pub max_body: usize,
+    /// Timeouts and the cap of the connection layer.
+    pub connections: crate::conn::ConnectionLimits,
 }
 
 /// Why the state could not be built.
@@ -146,6 +148,7 @@ impl AppState {
             ),
             metrics: Metrics::new(route_metrics.into_iter().chain(direct_metrics).collect()),
             max_body: config.server.max_body,
+            connections: config.server.connections,
         })
     }
 

@@ -61,6 +61,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     for line in config.readiness() {
         tracing::info!("{line}");
     }
+    crate::conn::raise_fd_limit();
     let state = Arc::new(AppState::build(&config, &HttpProviders)?);
     let listener = TcpListener::bind(config.server.listen)
         .await
@@ -75,11 +76,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Source::Simulated(_, sim) = &source {
         let _ = writeln!(std::io::stderr(), "{}", default_config::simulated_banner(sim, &addr.to_string()));
     }
+    let shutdown = server::shutdown_signal();
     tracing::info!(
         "switchyard listening on http://{addr} (routes: {})",
         config.routes.keys().cloned().collect::<Vec<_>>().join(", ")
     );
-    server::serve(listener, state, server::shutdown_signal(), config.server.shutdown_timeout).await?;
+    server::serve(listener, state, shutdown, config.server.shutdown_timeout).await?;
     tracing::info!("switchyard stopped");
     drop(source);
     Ok(())

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::duration::{ByteSize, Dur};
 use super::secret::Secret;
+use crate::conn::ConnectionLimits;
 
 /// `[server]` as written in the file.
 #[derive(Debug, Clone, Deserialize)]
@@ -30,6 +31,18 @@ pub struct ServerSection {
     /// How long a shutdown waits for in-flight requests and streams; default `"30s"`.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout: Dur,
+    /// Time to receive a request's headers; default `"10s"`.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout: Dur,
+    /// Time to receive a request's whole body; default `"30s"`.
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout: Dur,
+    /// Time a kept-alive connection may wait for its next request; default `"60s"`.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: Dur,
+    /// Most connections open at once; default 80% of the file descriptor limit.
+    #[serde(default)]
+    pub max_connections: Option<u64>,
 }
 
 impl Default for ServerSection {
@@ -41,6 +54,10 @@ impl Default for ServerSection {
             allow_unauthenticated: false,
             max_body: default_max_body(),
             shutdown_timeout: default_shutdown_timeout(),
+            header_timeout: default_header_timeout(),
+            body_timeout: default_body_timeout(),
+            idle_timeout: default_idle_timeout(),
+            max_connections: None,
         }
     }
 }
@@ -55,6 +72,18 @@ fn default_max_body() -> ByteSize {
 
 fn default_shutdown_timeout() -> Dur {
     Dur(Duration::from_secs(30))
+}
+
+fn default_header_timeout() -> Dur {
+    Dur(Duration::from_secs(10))
+}
+
+fn default_body_timeout() -> Dur {
+    Dur(Duration::from_secs(30))
+}
+
+fn default_idle_timeout() -> Dur {
+    Dur(Duration::from_secs(60))
 }
 
 /// The validated server settings.
@@ -72,6 +101,8 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     /// Whether a non-loopback address without client keys was explicitly allowed.
     pub allow_unauthenticated: bool,
+    /// Timeouts and the cap of the connection layer.
+    pub connections: ConnectionLimits,
 }
 
 impl ServerSection {
@@ -101,6 +132,7 @@ impl ServerSection {
         if max_body == 0 {
             return Err("server.max_body: must be greater than 0".to_owned());
         }
+        let connections = self.connection_limits()?;
         Ok(ServerConfig {
             listen,
             api_keys: self.api_keys,
@@ -108,6 +140,32 @@ impl ServerSection {
             max_body,
             shutdown_timeout: self.shutdown_timeout.0,
             allow_unauthenticated: self.allow_unauthenticated,
+            connections,
+        })
+    }
+
+    fn connection_limits(&self) -> Result<ConnectionLimits, String> {
+        for (key, value) in [
+            ("header_timeout", self.header_timeout),
+            ("body_timeout", self.body_timeout),
+            ("idle_timeout", self.idle_timeout),
+        ] {
+            if value.0.is_zero() {
+                return Err(format!("server.{key}: must be greater than 0; write e.g. \"10s\""));
+            }
+        }
+        let max_connections = match self.max_connections {
+            None => None,
+            Some(0) => {
+                return Err("server.max_connections: must be greater than 0; remove the key for the default".to_owned());
+            }
+            Some(n) => Some(usize::try_from(n).map_err(|_| "server.max_connections: too large".to_owned())?),
+        };
+        Ok(ConnectionLimits {
+            header_timeout: self.header_timeout.0,
+            body_timeout: self.body_timeout.0,
+            idle_timeout: self.idle_timeout.0,
+            max_connections,
         })
     }
 }

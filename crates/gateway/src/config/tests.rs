@@ -211,3 +211,31 @@ fn deadline_breaker_and_retry_budget_are_wired_with_defaults() {
     let err = parse(&text, ALL_KEYS).unwrap_err().0;
     assert!(err.starts_with("routes.default.breaker.cooldwn: unknown field"), "{err}");
 }
+
+#[test]
+fn connection_limits_have_defaults_and_name_their_key_when_wrong() {
+    let c = parse(SPEC_EXAMPLE, ALL_KEYS).unwrap();
+    assert_eq!(c.server.connections, crate::conn::ConnectionLimits::default());
+    assert_eq!(c.server.connections.header_timeout, Duration::from_secs(10));
+    assert_eq!(c.server.connections.body_timeout, Duration::from_secs(30));
+    assert_eq!(c.server.connections.idle_timeout, Duration::from_secs(60));
+    assert_eq!(c.server.connections.max_connections, None);
+
+    let with = |lines: &str| SPEC_EXAMPLE.replace("[server]\n", &format!("[server]\n{lines}\n"));
+    let text = with("header_timeout = \"2s\"\nbody_timeout = \"1m\"\nidle_timeout = \"500ms\"\nmax_connections = 4000");
+    let limits = parse(&text, ALL_KEYS).unwrap().server.connections;
+    assert_eq!(
+        (limits.header_timeout, limits.body_timeout, limits.idle_timeout, limits.max_connections),
+        (Duration::from_secs(2), Duration::from_secs(60), Duration::from_millis(500), Some(4000))
+    );
+    for (lines, expect) in [
+        ("idle_timeout = \"0s\"", "server.idle_timeout: must be greater than 0"),
+        ("body_timeout = \"soon\"", "server.body_timeout: invalid duration \"soon\""),
+        ("max_connections = 0", "server.max_connections: must be greater than 0"),
+        ("max_connections = -1", "server.max_connections: invalid value"),
+        ("header_timeut = \"1s\"", "server.header_timeut: unknown field"),
+    ] {
+        let err = parse(&with(lines), ALL_KEYS).unwrap_err().0;
+        assert!(err.starts_with(expect), "{lines}: {err}");
+    }
+}

@@ -12,6 +12,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use switchyard::{Attempt, ChatModel};
 
 use crate::codec::{self, StreamEncoder};
+use crate::conn::DrainDeadline;
 use crate::error::{Api, ApiError};
 use crate::metrics::InFlight;
 use crate::state::{AppState, Route};
@@ -32,7 +33,10 @@ async fn admit(api: Api, state: Arc<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let request_id = request_id::take_or_make(&parts.headers);
     let mut response = match state.auth.check_client(&parts.headers) {
-        Ok(()) => serve(api, &state, request_id.clone(), &parts.headers, body).await,
+        Ok(()) => {
+            let drain = parts.extensions.get::<DrainDeadline>().cloned();
+            serve(api, &state, request_id.clone(), &parts.headers, body, drain).await
+        }
         Err(_) => server::client_refused(&state, api, &request_id, parts.uri.path()),
     };
     request_id::stamp(&mut response, &request_id);
@@ -51,7 +55,14 @@ fn caller_deadline(headers: &HeaderMap) -> Result<Option<Duration>, String> {
     Ok(Some(Duration::from_millis(ms)))
 }
 
-async fn serve(api: Api, state: &AppState, request_id: String, headers: &HeaderMap, body: Body) -> Response {
+async fn serve(
+    api: Api,
+    state: &AppState,
+    request_id: String,
+    headers: &HeaderMap,
+    body: Body,
+    drain: Option<DrainDeadline>,
+) -> Response {
     let started = Instant::now();
     let reject = |e: ApiError| {
         state.metrics.rejected(e.status.as_u16());
@@ -87,7 +98,7 @@ async fn serve(api: Api, state: &AppState, request_id: String, headers: &HeaderM
         (a, b) => a.or(b),
     };
     decoded.request.deadline = deadline.map(|d| tokio::time::Instant::now() + d);
-    let call = Call { api, route, request_id, model, started };
+    let call = Call { api, route, request_id, model, started, drain };
     match (decoded.stream, call.route.keepalive) {
         (true, Some(interval)) => call.keepalive(decoded, interval),
         (true, None) => call.stream(decoded).await,
@@ -102,6 +113,8 @@ struct Call {
     request_id: String,
     model: String,
     started: Instant,
+    /// The server's drain deadline, which ends a stream still open then.
+    drain: Option<DrainDeadline>,
 }
 
 impl Call {
@@ -122,7 +135,8 @@ impl Call {
                 let mut headers = HeaderMap::with_capacity(5);
                 switchyard_headers(&mut headers, &target, &stream.attempts);
                 let encoder = StreamEncoder::new(self.api, &self.request_id, &self.model, decoded.include_usage);
-                let frames = sse::body(stream, encoder, in_flight, target, self.started, self.request_id).boxed();
+                let frames =
+                    sse::body(stream, encoder, in_flight, target, self.started, self.request_id, self.drain).boxed();
                 sse_response(Body::from_stream(frames), headers)
             }
             Err(e) => self.failed(in_flight, &e),
@@ -133,8 +147,15 @@ impl Call {
     fn keepalive(self, decoded: codec::Decoded, interval: Duration) -> Response {
         let in_flight = self.begin();
         let encoder = StreamEncoder::new(self.api, &self.request_id, &self.model, decoded.include_usage);
-        let frames =
-            keepalive::body(self.route, decoded.request, encoder, in_flight, interval, self.started, self.request_id);
+        let frames = keepalive::body(
+            self.route,
+            decoded.request,
+            encoder,
+            in_flight,
+            keepalive::Timing { interval, started: self.started },
+            self.request_id,
+            self.drain,
+        );
         sse_response(Body::from_stream(frames), HeaderMap::new())
     }
 

@@ -100,12 +100,17 @@ pub(crate) async fn start(routes: &str) -> Harness {
 
 /// Like [`start`] with this `[server]` body.
 pub(crate) async fn start_with(server: &str, routes: &str) -> Harness {
+    start_draining(server, routes, Duration::from_secs(5)).await
+}
+
+/// Like [`start_with`], draining for `drain` on shutdown.
+pub(crate) async fn start_draining(server: &str, routes: &str, drain: Duration) -> Harness {
     let upstream = Upstream::start(UpstreamConfig::default()).await.unwrap();
     let text = format!("{}\n{routes}", base_config(&upstream, server));
     let config = Config::parse(&text, &|_| None, None).unwrap();
     let live_streams = Arc::new(LiveStreams::default());
     let state = Arc::new(AppState::build(&config, &TrackingFactory(live_streams.clone())).unwrap());
-    let gateway = Running::start(state, "127.0.0.1:0", Duration::from_secs(5)).await.unwrap();
+    let gateway = Running::start(state, "127.0.0.1:0", drain).await.unwrap();
     Harness { upstream, gateway, http: reqwest::Client::new(), live_streams }
 }
 

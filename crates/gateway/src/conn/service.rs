@@ -1,0 +1,119 @@
+//! The per-connection hyper service in front of the axum router: it tells the connection's [`Activity`]
+//! where each request is, refuses a declared body over `max_body` before reading it, and closes the
+//! connection after an answer given before the request body was read (a kept-alive client would otherwise
+//! send its next request on a connection that is dropped under it).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::Router;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, Request, StatusCode};
+use http_body::Body as _;
+use hyper::body::Incoming;
+use tower::util::Oneshot;
+
+use super::activity::{Activity, DrainDeadline, Phase};
+use super::body::{RequestBody, ResponseBody};
+use crate::error::{Api, ApiError};
+use crate::request_id;
+use crate::state::AppState;
+
+/// Serves one connection's requests with the router.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    router: Router,
+    state: Arc<AppState>,
+    activity: Arc<Activity>,
+}
+
+impl Gate {
+    pub(crate) fn new(router: Router, state: Arc<AppState>, activity: Arc<Activity>) -> Self {
+        Self { router, state, activity }
+    }
+}
+
+impl hyper::service::Service<Request<Incoming>> for Gate {
+    type Response = http::Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Answer;
+
+    fn call(&self, request: Request<Incoming>) -> Answer {
+        let api = if request.uri().path().starts_with("/v1/messages") { Api::Anthropic } else { Api::OpenAi };
+        self.activity.request_started(request.body().is_end_stream(), api == Api::Anthropic);
+        let activity = self.activity.clone();
+        if let Some(declared) = declared_length(&request)
+            && declared > self.state.max_body as u64
+        {
+            return Answer::Ready { response: Some(too_large(&self.state, api, &request, declared)), activity };
+        }
+        let (mut parts, body) = request.into_parts();
+        parts.extensions.insert(DrainDeadline(activity.clone()));
+        let request = Request::from_parts(parts, RequestBody::new(body, activity.clone()));
+        Answer::Routed { future: tower::ServiceExt::oneshot(self.router.clone(), request), activity }
+    }
+}
+
+/// The body size the request declares in `Content-Length`.
+fn declared_length<B>(request: &Request<B>) -> Option<u64> {
+    request.headers().get(http::header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// The 413 for a declared body over `server.max_body`, sent before reading it (so no `100 Continue` either).
+fn too_large<B>(state: &AppState, api: Api, request: &Request<B>, declared: u64) -> Response {
+    let request_id = request_id::take_or_make(request.headers());
+    state.metrics.rejected(413);
+    tracing::info!(request_id, declared, "refused: body over server.max_body");
+    let mut response = ApiError::new(
+        api,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "request body of {declared} bytes is larger than the limit of {} bytes (server.max_body)",
+            state.max_body
+        ),
+    )
+    .with_request_id(&request_id)
+    .into_response();
+    request_id::stamp(&mut response, &request_id);
+    response
+}
+
+pin_project_lite::pin_project! {
+    /// The answer to one request.
+    #[project = AnswerProj]
+    pub(crate) enum Answer {
+        /// Answered by the connection layer itself.
+        Ready { response: Option<Response>, activity: Arc<Activity> },
+        /// Answered by the router.
+        Routed { #[pin] future: Oneshot<Router, Request<RequestBody>>, activity: Arc<Activity> },
+    }
+}
+
+impl Future for Answer {
+    type Output = Result<http::Response<ResponseBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (response, activity) = match self.project() {
+            AnswerProj::Ready { response, activity } => (response.take().unwrap_or_default(), activity),
+            AnswerProj::Routed { future, activity } => match future.poll(cx) {
+                Poll::Ready(Ok(response)) => (response, activity),
+                Poll::Ready(Err(never)) => match never {},
+                Poll::Pending => return Poll::Pending,
+            },
+        };
+        Poll::Ready(Ok(finish(response, activity)))
+    }
+}
+
+/// Marks the connection busy with the answer; when the request body was not (all) read, the answer closes
+/// the connection, since what is left of that body would otherwise be read as the next request.
+fn finish(mut response: Response, activity: &Arc<Activity>) -> http::Response<ResponseBody> {
+    if activity.phase() == Phase::Body {
+        response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    activity.enter(Phase::Busy);
+    response.map(|body| ResponseBody::new(body, activity.clone()))
+}

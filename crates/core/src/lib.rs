@@ -11,6 +11,7 @@ mod backoff;
 mod breaker;
 mod budget;
 mod error;
+mod fit;
 mod health;
 mod hedge;
 mod interceptor;
@@ -33,6 +34,7 @@ pub use backoff::Backoff;
 pub use breaker::{BreakerConfig, BreakerState};
 pub use budget::BudgetConfig;
 pub use error::{Error, ErrorKind, TimeoutPhase};
+pub use fit::{Fit, Unfit};
 pub use hedge::{HedgeAfter, HedgeConfig};
 pub use interceptor::{InterceptorChain, ModelInterceptor, Next};
 pub use interceptors::{

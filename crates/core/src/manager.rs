@@ -361,6 +361,13 @@ impl FallbackManagerBuilder {
         self
     }
 
+    /// Whether a target that would drop a request field is skipped instead of called (default false:
+    /// it is called, and the attempt names the dropped fields). SPEC-2 section 14.
+    pub fn strict_fields(mut self, strict: bool) -> Self {
+        self.policy.strict_fields = strict;
+        self
+    }
+
     /// Checks the targets and builds the manager.
     pub fn build(self) -> Result<FallbackManager, ConfigError> {
         if self.entries.is_empty() {

@@ -10,6 +10,7 @@ use futures::stream::BoxStream;
 
 use crate::attempt::Attempt;
 use crate::error::Error;
+use crate::fit::Fit;
 use crate::types::{ChatChunk, ChatRequest, ChatResponse};
 
 /// A model that answers chat requests, whole or streamed. Object-safe, so models nest.
@@ -20,6 +21,12 @@ pub trait ChatModel: Send + Sync {
 
     /// Answers with a stream of chunks. An `Err` here means nothing was streamed.
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error>;
+
+    /// What this model can make of the request's fields (`stream`: it would be streamed), decided
+    /// before a call: the planner skips a model that cannot honour one. Default: every field as it is.
+    fn fit(&self, _request: &ChatRequest, _stream: bool) -> Fit {
+        Fit::serves()
+    }
 }
 
 #[async_trait]
@@ -31,6 +38,10 @@ impl<M: ChatModel + ?Sized> ChatModel for Arc<M> {
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
         (**self).stream(request).await
     }
+
+    fn fit(&self, request: &ChatRequest, stream: bool) -> Fit {
+        (**self).fit(request, stream)
+    }
 }
 
 #[async_trait]
@@ -41,6 +52,10 @@ impl<M: ChatModel + ?Sized> ChatModel for Box<M> {
 
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
         (**self).stream(request).await
+    }
+
+    fn fit(&self, request: &ChatRequest, stream: bool) -> Fit {
+        (**self).fit(request, stream)
     }
 }
 

@@ -199,6 +199,7 @@ mod tests {
             outcome: AttemptOutcome::Failed { kind, message: message.into() },
             elapsed: Duration::ZERO,
             retry_after_ms: None,
+            dropped: Vec::new(),
         }
     }
 

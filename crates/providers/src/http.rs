@@ -151,8 +151,8 @@ impl HttpClient {
             Error::NotFound { message } => Error::NotFound { message: clean(message) },
             Error::ContextLength { message } => Error::ContextLength { message: clean(message) },
             Error::ContentFiltered { message } => Error::ContentFiltered { message: clean(message) },
-            Error::InvalidRequest { status, message, param } => {
-                Error::InvalidRequest { status, message: clean(message), param }
+            Error::InvalidRequest { status, message, param, attempts } => {
+                Error::InvalidRequest { status, message: clean(message), param, attempts }
             }
             // Engine-level errors never carry upstream text.
             other => other,

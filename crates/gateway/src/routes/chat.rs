@@ -200,6 +200,11 @@ fn switchyard_headers(h: &mut HeaderMap, target: &str, attempts: &[Attempt]) {
     }
     h.insert(crate::headers::ATTEMPTS, crate::headers::count(calls));
     h.insert(crate::headers::FALLBACK, HeaderValue::from_static(if fallback { "true" } else { "false" }));
+    // The serving attempt names the fields its target dropped (SPEC-2 section 14).
+    let served = attempts.iter().rev().find(|a| a.target == target && !a.dropped.is_empty());
+    if let Some(value) = served.and_then(|a| HeaderValue::from_str(&a.dropped.join(",")).ok()) {
+        h.insert(crate::headers::DROPPED, value);
+    }
 }
 
 /// The calls made (skips not counted), and whether `target` is another than the first one called; the

@@ -107,12 +107,19 @@ async fn method_not_allowed(request: Request) -> Response {
     response
 }
 
+/// The endpoints a client may call, for the 404 of any other.
+const ENDPOINTS: &str = "POST /v1/chat/completions, POST /v1/messages, GET /v1/models, GET /health, GET /metrics, \
+                         /admin/*";
+
+/// An unknown endpoint: 404 in the OpenAI shape with `code: "unknown_endpoint"` (not `model_not_found`, which
+/// is for an unknown model), naming it and listing the supported ones.
 async fn not_found(request: Request) -> Response {
     ApiError::new(
-        api_of(&request),
+        Api::OpenAi,
         StatusCode::NOT_FOUND,
-        format!("no such endpoint: {} {}", request.method(), request.uri().path()),
+        format!("unknown endpoint: {} {}; this gateway serves {ENDPOINTS}", request.method(), request.uri().path()),
     )
+    .with_code("unknown_endpoint")
     .with_request_id(&request_id_of(&request))
     .into_response()
 }

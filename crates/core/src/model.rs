@@ -27,6 +27,12 @@ pub trait ChatModel: Send + Sync {
     fn fit(&self, _request: &ChatRequest, _stream: bool) -> Fit {
         Fit::serves()
     }
+
+    /// The request's input tokens as the model's API counts them, when its API has a way to count them
+    /// without answering (`None`: it has not). Default: `None`.
+    async fn count_tokens(&self, _request: &ChatRequest) -> Result<Option<u64>, Error> {
+        Ok(None)
+    }
 }
 
 #[async_trait]
@@ -42,6 +48,10 @@ impl<M: ChatModel + ?Sized> ChatModel for Arc<M> {
     fn fit(&self, request: &ChatRequest, stream: bool) -> Fit {
         (**self).fit(request, stream)
     }
+
+    async fn count_tokens(&self, request: &ChatRequest) -> Result<Option<u64>, Error> {
+        (**self).count_tokens(request).await
+    }
 }
 
 #[async_trait]
@@ -56,6 +66,10 @@ impl<M: ChatModel + ?Sized> ChatModel for Box<M> {
 
     fn fit(&self, request: &ChatRequest, stream: bool) -> Fit {
         (**self).fit(request, stream)
+    }
+
+    async fn count_tokens(&self, request: &ChatRequest) -> Result<Option<u64>, Error> {
+        (**self).count_tokens(request).await
     }
 }
 

@@ -217,13 +217,13 @@ pub(crate) fn calls_and_fallback(target: &str, attempts: &[Attempt]) -> (usize, 
 }
 
 /// Why a body could not be read.
-enum BodyError {
+pub(crate) enum BodyError {
     TooLarge(usize),
     Broken(String),
 }
 
 impl BodyError {
-    fn api(self, api: Api) -> ApiError {
+    pub(crate) fn api(self, api: Api) -> ApiError {
         match self {
             BodyError::TooLarge(max) => ApiError::new(
                 api,
@@ -237,7 +237,7 @@ impl BodyError {
     }
 }
 
-async fn read_body(body: Body, max: usize) -> Result<bytes::Bytes, BodyError> {
+pub(crate) async fn read_body(body: Body, max: usize) -> Result<bytes::Bytes, BodyError> {
     let mut stream = body.into_data_stream();
     let mut buf = bytes::BytesMut::new();
     while let Some(chunk) = stream.next().await {

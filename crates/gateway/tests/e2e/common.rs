@@ -56,6 +56,10 @@ impl ChatModel for Tracked {
     fn fit(&self, request: &ChatRequest, stream: bool) -> Fit {
         self.inner.fit(request, stream)
     }
+
+    async fn count_tokens(&self, request: &ChatRequest) -> Result<Option<u64>, Error> {
+        self.inner.count_tokens(request).await
+    }
 }
 
 /// The real HTTP providers, each wrapped to count live upstream streams.

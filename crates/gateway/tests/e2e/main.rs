@@ -7,6 +7,7 @@ mod admin;
 mod api;
 mod cli;
 mod common;
+mod count_tokens;
 mod errors;
 mod fields;
 mod health;

@@ -43,6 +43,9 @@ pub struct Attempt {
     /// For a rate-limited failure: the provider's Retry-After, in milliseconds, when it sent one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+    /// Request fields the target dropped (its API has no equivalent; SPEC-2 section 14), by wire name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
 }
 
 impl Attempt {

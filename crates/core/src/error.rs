@@ -237,6 +237,9 @@ pub enum Error {
         message: String,
         /// The offending field, when known.
         param: Option<String>,
+        /// The attempts made (and targets skipped) before the request was refused; empty when no
+        /// engine was involved.
+        attempts: Vec<Attempt>,
     },
     /// The caller went away.
     #[error("cancelled by the caller")]
@@ -303,19 +306,36 @@ impl Error {
         }
     }
 
-    /// The attempts behind an engine-level error (all failed, deadline, unavailable).
+    /// The attempts behind an engine-level error (all failed, deadline, unavailable, a refusal).
     pub fn attempts(&self) -> &[Attempt] {
         match self {
             Error::DeadlineExceeded { attempts }
             | Error::AllFailed { attempts }
-            | Error::Unavailable { attempts, .. } => attempts,
+            | Error::Unavailable { attempts, .. }
+            | Error::InvalidRequest { attempts, .. } => attempts,
             _ => &[],
         }
     }
 
     /// An InvalidRequest found by the engine itself (status 400), naming the field.
     pub fn invalid_request(message: impl Into<String>, param: Option<&str>) -> Self {
-        Error::InvalidRequest { status: 400, message: message.into(), param: param.map(str::to_owned) }
+        Error::InvalidRequest {
+            status: 400,
+            message: message.into(),
+            param: param.map(str::to_owned),
+            attempts: Vec::new(),
+        }
+    }
+
+    /// The same error carrying the attempts made before it ended the request, where its kind can carry
+    /// them (an InvalidRequest answered after upstream calls); other errors come back unchanged.
+    pub fn with_attempts(self, made: Vec<Attempt>) -> Self {
+        match self {
+            Error::InvalidRequest { status, message, param, .. } => {
+                Error::InvalidRequest { status, message, param, attempts: made }
+            }
+            other => other,
+        }
     }
 
     /// An InvalidResponse with this message.

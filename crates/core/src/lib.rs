@@ -54,6 +54,7 @@ mod backoff;
 mod breaker;
 mod budget;
 mod error;
+mod fit;
 mod health;
 mod hedge;
 mod interceptor;
@@ -78,6 +79,7 @@ pub use backoff::Backoff;
 pub use breaker::{BreakerConfig, BreakerState};
 pub use budget::BudgetConfig;
 pub use error::{Error, ErrorKind, TimeoutPhase};
+pub use fit::{Fit, Unfit};
 pub use hedge::{HedgeAfter, HedgeConfig};
 pub use interceptor::{InterceptorChain, ModelInterceptor, Next};
 pub use interceptors::{

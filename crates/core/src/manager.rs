@@ -175,6 +175,23 @@ impl FallbackManager {
             .collect()
     }
 
+    /// The request's input tokens as counted by the first target, in order, whose API can count them
+    /// (disabled targets skipped; a failure moves on to the next), with that target's id; `None` when
+    /// none could.
+    pub async fn count_tokens(&self, request: &ChatRequest) -> Option<(String, u64)> {
+        for target in self.inner.plan() {
+            if target.skip.is_some() {
+                continue;
+            }
+            match target.model.count_tokens(request).await {
+                Ok(Some(tokens)) => return Some((target.id.to_owned(), tokens)),
+                Ok(None) => {}
+                Err(error) => tracing::warn!(target_id = target.id, %error, "count_tokens failed at {}", target.id),
+            }
+        }
+        None
+    }
+
     /// Continues broken streams with the targets after the last one used.
     fn continuer(&self) -> Continuer {
         let manager = self.clone();
@@ -358,6 +375,13 @@ impl FallbackManagerBuilder {
     /// text-only streams, be continued by the next target from the partial answer.
     pub fn after_commit(mut self, after_commit: AfterCommit) -> Self {
         self.policy.after_commit = after_commit;
+        self
+    }
+
+    /// Whether a target that would drop a request field is skipped instead of called (default false:
+    /// it is called, and the attempt names the dropped fields). SPEC-2 section 14.
+    pub fn strict_fields(mut self, strict: bool) -> Self {
+        self.policy.strict_fields = strict;
         self
     }
 

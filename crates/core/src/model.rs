@@ -10,6 +10,7 @@ use futures::stream::BoxStream;
 
 use crate::attempt::Attempt;
 use crate::error::Error;
+use crate::fit::Fit;
 use crate::types::{ChatChunk, ChatRequest, ChatResponse, ToolCallDelta};
 
 /// A model that answers chat requests, whole or streamed. Object-safe, so models nest.
@@ -26,6 +27,18 @@ pub trait ChatModel: Send + Sync {
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
         Ok(ChatStream::from_response(self.complete(request).await?))
     }
+
+    /// What this model can make of the request's fields (`stream`: it would be streamed), decided
+    /// before a call: the planner skips a model that cannot honour one. Default: every field as it is.
+    fn fit(&self, _request: &ChatRequest, _stream: bool) -> Fit {
+        Fit::serves()
+    }
+
+    /// The request's input tokens as the model's API counts them, when its API has a way to count them
+    /// without answering (`None`: it has not). Default: `None`.
+    async fn count_tokens(&self, _request: &ChatRequest) -> Result<Option<u64>, Error> {
+        Ok(None)
+    }
 }
 
 #[async_trait]
@@ -37,6 +50,14 @@ impl<M: ChatModel + ?Sized> ChatModel for Arc<M> {
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
         (**self).stream(request).await
     }
+
+    fn fit(&self, request: &ChatRequest, stream: bool) -> Fit {
+        (**self).fit(request, stream)
+    }
+
+    async fn count_tokens(&self, request: &ChatRequest) -> Result<Option<u64>, Error> {
+        (**self).count_tokens(request).await
+    }
 }
 
 #[async_trait]
@@ -47,6 +68,14 @@ impl<M: ChatModel + ?Sized> ChatModel for Box<M> {
 
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
         (**self).stream(request).await
+    }
+
+    fn fit(&self, request: &ChatRequest, stream: bool) -> Fit {
+        (**self).fit(request, stream)
+    }
+
+    async fn count_tokens(&self, request: &ChatRequest) -> Result<Option<u64>, Error> {
+        (**self).count_tokens(request).await
     }
 }
 

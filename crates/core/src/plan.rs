@@ -8,6 +8,11 @@ use crate::types::{ChatRequest, Part};
 /// code and non-Latin text, so a target it lets through may still answer ContextLength, which then
 /// falls back to a larger window; it never refuses a request that clearly fits.
 pub(crate) fn estimate_tokens(request: &ChatRequest) -> u64 {
+    estimate_prompt_tokens(request) + u64::from(request.options.max_tokens.unwrap_or(0))
+}
+
+/// The prompt part of [`estimate_tokens`]: about four characters per token over what the model reads.
+pub(crate) fn estimate_prompt_tokens(request: &ChatRequest) -> u64 {
     let mut chars = request.system.as_deref().map_or(0, str::len);
     for message in &request.messages {
         for part in &message.content {
@@ -22,8 +27,7 @@ pub(crate) fn estimate_tokens(request: &ChatRequest) -> u64 {
     for tool in &request.tools {
         chars += tool.name.len() + tool.description.as_deref().map_or(0, str::len) + tool.parameters.to_string().len();
     }
-    let prompt = (chars as u64).div_ceil(4);
-    prompt + u64::from(request.options.max_tokens.unwrap_or(0))
+    (chars as u64).div_ceil(4)
 }
 
 /// Whether the request needs a model that takes tools: it offers tools or carries a tool round.

@@ -260,6 +260,12 @@ impl ChatRequest {
         Self { messages: vec![Message::user(text)], ..Self::default() }
     }
 
+    /// A rough count of the prompt's tokens (about four characters per token over the system prompt,
+    /// messages and tool definitions), for when no model can count them.
+    pub fn estimate_input_tokens(&self) -> u64 {
+        crate::plan::estimate_prompt_tokens(self)
+    }
+
     /// Sets the system prompt.
     pub fn with_system(mut self, system: impl Into<String>) -> Self {
         self.system = Some(system.into());

@@ -32,6 +32,8 @@ pub struct ApiError {
     pub api: Api,
     /// The request id, echoed in the body.
     pub request_id: String,
+    /// The OpenAI `code`, when the status alone does not say it (e.g. `unknown_endpoint` for a 404).
+    pub code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -45,7 +47,14 @@ impl ApiError {
             attempts: Vec::new(),
             api,
             request_id: String::new(),
+            code: None,
         }
+    }
+
+    /// Sets the OpenAI `code` of the body.
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
     }
 
     /// Sets the request id shown in the body.
@@ -62,7 +71,16 @@ impl ApiError {
             _ => None,
         };
         let attempts = error.attempts().to_vec();
-        Self { status, message: error.to_string(), param, retry_after, attempts, api, request_id: String::new() }
+        Self {
+            status,
+            message: error.to_string(),
+            param,
+            retry_after,
+            attempts,
+            api,
+            request_id: String::new(),
+            code: None,
+        }
     }
 
     /// The body in the caller's shape.
@@ -74,7 +92,7 @@ impl ApiError {
                     "message": self.message,
                     "type": openai_type(self.status),
                     "param": self.param,
-                    "code": openai_code(self.status),
+                    "code": self.code.or_else(|| openai_code(self.status)),
                     "request_id": self.request_id,
                 });
                 if !attempts.is_empty() {
@@ -199,6 +217,7 @@ mod tests {
             outcome: AttemptOutcome::Failed { kind, message: message.into() },
             elapsed: Duration::ZERO,
             retry_after_ms: None,
+            dropped: Vec::new(),
         }
     }
 

@@ -14,6 +14,8 @@ pub const TARGET: HeaderName = HeaderName::from_static("x-switchyard-target");
 pub const ATTEMPTS: HeaderName = HeaderName::from_static("x-switchyard-attempts");
 /// `x-switchyard-fallback`: whether the answer came from another target than the first one called.
 pub const FALLBACK: HeaderName = HeaderName::from_static("x-switchyard-fallback");
+/// `x-switchyard-dropped`: request fields the serving target's API has no equivalent for (comma-separated).
+pub const DROPPED: HeaderName = HeaderName::from_static("x-switchyard-dropped");
 
 /// A count as a header value (`x-switchyard-attempts`): static for the usual small counts, since formatting
 /// one allocates.

@@ -352,6 +352,7 @@ mod tests {
             outcome: AttemptOutcome::Failed { kind: ErrorKind::Server, message: "500".into() },
             elapsed: Duration::ZERO,
             retry_after_ms: None,
+            dropped: Vec::new(),
         };
         let ok = Attempt { target: "b/y".into(), outcome: AttemptOutcome::Succeeded, ..failed.clone() };
         let request = r.started();

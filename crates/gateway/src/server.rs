@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use crate::auth::Denied;
 use crate::error::{Api, ApiError};
 use crate::request_id::{self, RequestId};
-use crate::routes::{admin, chat, health, metrics, models};
+use crate::routes::{admin, chat, count_tokens, health, metrics, models};
 use crate::state::AppState;
 
 /// The whole app: public, client and admin endpoints.
@@ -24,7 +24,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     // themselves, because each middleware layer boxes and clones services on every request.
     let chat = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions).fallback(method_not_allowed))
-        .route("/v1/messages", post(chat::messages).fallback(method_not_allowed));
+        .route("/v1/messages", post(chat::messages).fallback(method_not_allowed))
+        .route("/v1/messages/count_tokens", post(count_tokens::count_tokens).fallback(method_not_allowed));
     let client = Router::new()
         .route("/v1/models", get(models::list))
         .route_layer(middleware::from_fn_with_state(state.clone(), client_auth));
@@ -106,12 +107,19 @@ async fn method_not_allowed(request: Request) -> Response {
     response
 }
 
+/// The endpoints a client may call, for the 404 of any other.
+const ENDPOINTS: &str = "POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, \
+                         GET /v1/models, GET /health, GET /metrics, /admin/*";
+
+/// An unknown endpoint: 404 in the OpenAI shape with `code: "unknown_endpoint"` (not `model_not_found`, which
+/// is for an unknown model), naming it and listing the supported ones.
 async fn not_found(request: Request) -> Response {
     ApiError::new(
-        api_of(&request),
+        Api::OpenAi,
         StatusCode::NOT_FOUND,
-        format!("no such endpoint: {} {}", request.method(), request.uri().path()),
+        format!("unknown endpoint: {} {}; this gateway serves {ENDPOINTS}", request.method(), request.uri().path()),
     )
+    .with_code("unknown_endpoint")
     .with_request_id(&request_id_of(&request))
     .into_response()
 }

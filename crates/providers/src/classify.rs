@@ -54,7 +54,7 @@ pub(crate) fn classify(e: UpstreamError) -> Error {
         Some(status @ (401 | 403)) => Error::Auth { status, message: e.message },
         Some(404) => Error::NotFound { message: e.message },
         Some(status @ (408 | 409 | 500..=599)) => Error::Server { status, message: e.message },
-        Some(status) => Error::InvalidRequest { status, message: e.message, param: e.param },
+        Some(status) => Error::InvalidRequest { status, message: e.message, param: e.param, attempts: Vec::new() },
         None => classify_in_stream(e),
     }
 }
@@ -69,7 +69,9 @@ fn classify_in_stream(e: UpstreamError) -> Error {
         "authentication_error" => Error::Auth { status: 401, message: e.message },
         "permission_error" => Error::Auth { status: 403, message: e.message },
         "not_found_error" => Error::NotFound { message: e.message },
-        "invalid_request_error" => Error::InvalidRequest { status: 400, message: e.message, param: e.param },
+        "invalid_request_error" => {
+            Error::InvalidRequest { status: 400, message: e.message, param: e.param, attempts: Vec::new() }
+        }
         "timeout_error" => Error::Server { status: 504, message: e.message },
         // api_error, server_error and anything unknown: the upstream failed mid-answer.
         _ => Error::Server { status: 500, message: e.message },
@@ -188,7 +190,8 @@ mod tests {
             Error::InvalidRequest {
                 status: 400,
                 message: "temperature must be <= 2".into(),
-                param: Some("temperature".into())
+                param: Some("temperature".into()),
+                attempts: Vec::new(),
             }
         );
     }

@@ -107,6 +107,17 @@ impl HttpClient {
         Ok(Self { shared: Arc::new(shared), timeouts: config.timeouts })
     }
 
+    /// The same pool, credentials and limits for a neighbouring endpoint: `suffix` appended to this one's URL
+    /// (e.g. `/count_tokens` after `/v1/messages`).
+    pub(crate) fn sibling(&self, suffix: &str) -> Option<Self> {
+        let s = &self.shared;
+        let url = format!("{}{suffix}", s.url);
+        let uri = url.parse::<Uri>().ok()?;
+        let shared =
+            Shared { transport: s.transport.clone(), uri, url, headers: s.headers.clone(), key: s.key.clone() };
+        Some(Self { shared: Arc::new(shared), timeouts: self.timeouts })
+    }
+
     /// The same pool and credentials with other per-call limits (the connect timeout stays the pool's).
     pub(crate) fn with_timeouts(&self, timeouts: Timeouts) -> Self {
         let mut http = self.clone();
@@ -151,8 +162,8 @@ impl HttpClient {
             Error::NotFound { message } => Error::NotFound { message: clean(message) },
             Error::ContextLength { message } => Error::ContextLength { message: clean(message) },
             Error::ContentFiltered { message } => Error::ContentFiltered { message: clean(message) },
-            Error::InvalidRequest { status, message, param } => {
-                Error::InvalidRequest { status, message: clean(message), param }
+            Error::InvalidRequest { status, message, param, attempts } => {
+                Error::InvalidRequest { status, message: clean(message), param, attempts }
             }
             // Engine-level errors never carry upstream text.
             other => other,

@@ -9,5 +9,5 @@ pub(crate) fn invalid_body(e: &serde_json::Error) -> Error {
         .split_once("missing field `")
         .and_then(|(_, rest)| rest.split_once('`'))
         .map(|(field, _)| field.to_owned());
-    Error::InvalidRequest { status: 400, message: format!("invalid request body: {text}"), param }
+    Error::InvalidRequest { status: 400, message: format!("invalid request body: {text}"), param, attempts: Vec::new() }
 }

@@ -27,6 +27,7 @@ mod chunk_stream;
 mod classify;
 mod config;
 mod event_decoder;
+pub mod fields;
 mod http;
 mod ids;
 mod json_error;

@@ -30,6 +30,7 @@ pub(crate) type Response = http::Response<Body>;
 const POOL_IDLE: Duration = Duration::from_secs(90);
 
 /// One provider's connection pool.
+#[derive(Clone)]
 pub(crate) enum Transport {
     /// The common case: hyper-util's client, no per-request URL parsing or middleware.
     Direct(Box<Client<HttpsConnector<HttpConnector>, Full<Bytes>>>),

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use switchyard::{ChatResponse, ErrorKind, FinishReason, Message, Part, Role, ToolCall, Usage};
-use switchyard_providers::{anthropic, openai};
+use switchyard_providers::{ProviderKind, anthropic, fields, openai};
 
 fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap()
@@ -167,34 +167,61 @@ fn anthropic_request_without_max_tokens_gets_the_targets_value() {
 }
 
 #[test]
-fn fields_of_the_same_api_are_forwarded_and_the_other_api_refuses_what_it_cannot_express() {
-    let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "seed": 7,
-        "response_format": {"type": "json_object"}, "max_completion_tokens": 300});
+fn fields_of_the_same_api_pass_and_the_other_api_translates_drops_or_refuses_them_per_the_table() {
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "seed": 7, "user": "u-1",
+        "response_format": {"type": "json_schema", "json_schema": {"name": "city", "schema": {"type": "object"}}},
+        "max_completion_tokens": 300});
     let request = openai::decode_request(body.to_string().as_bytes()).unwrap();
     assert_eq!(request.extra.origin.as_deref(), Some("openai"));
     let wire = to_json(&openai::request_to_wire(&request, "gpt", false).unwrap());
     assert_eq!(wire["seed"], json!(7));
-    assert_eq!(wire["response_format"], json!({"type": "json_object"}));
+    assert_eq!(wire["response_format"]["type"], json!("json_schema"));
     assert_eq!(wire["max_completion_tokens"], json!(300));
     assert!(wire.get("max_tokens").is_none(), "{wire}");
-    let err = anthropic::request_to_wire(&request, "claude", 4096, false).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidRequest);
-    assert!(
-        matches!(&err, switchyard::Error::InvalidRequest { param: Some(p), .. } if p == "response_format" || p == "seed"),
-        "{err}"
-    );
+    // Towards Anthropic: structured output and user translated, seed dropped, and the fit says so.
+    let wire = to_json(&anthropic::request_to_wire(&request, "claude", 4096, false).unwrap());
+    assert_eq!(wire["output_config"], json!({"format": {"type": "json_schema", "schema": {"type": "object"}}}));
+    assert_eq!(wire["metadata"], json!({"user_id": "u-1"}));
+    assert!(wire.get("seed").is_none() && wire.get("response_format").is_none(), "{wire}");
+    let fit = fields::fit(&request, ProviderKind::Anthropic);
+    assert_eq!((fit.dropped, fit.unfit), (vec!["seed".to_owned()], None));
+    assert_eq!(fields::fit(&request, ProviderKind::OpenAi), switchyard::Fit::serves());
 
+    // JSON mode without a schema becomes an instruction; reasoning effort a thinking budget under max_tokens.
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.2,
+        "response_format": {"type": "json_object"}, "reasoning_effort": "high", "max_tokens": 8000});
+    let request = openai::decode_request(body.to_string().as_bytes()).unwrap();
+    let wire = to_json(&anthropic::request_to_wire(&request, "claude", 4096, false).unwrap());
+    assert!(wire["system"].as_str().unwrap().contains("JSON object"), "{wire}");
+    assert_eq!(wire["thinking"], json!({"type": "enabled", "budget_tokens": 7999}));
+    assert!(wire.get("temperature").is_none(), "thinking takes no temperature: {wire}");
+
+    // n > 1: no target kind carries several choices through the gateway.
     let n2 = openai::decode_request(br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"n":2}"#).unwrap();
+    for kind in [ProviderKind::Anthropic, ProviderKind::OpenAi] {
+        let unfit = fields::fit(&n2, kind).unfit.unwrap();
+        assert_eq!(unfit.field(), "n");
+    }
     let err = anthropic::request_to_wire(&n2, "claude", 4096, false).unwrap_err();
     assert!(matches!(&err, switchyard::Error::InvalidRequest { param: Some(p), .. } if p == "n"), "{err}");
     let n1 = openai::decode_request(br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"n":1}"#).unwrap();
     assert!(anthropic::request_to_wire(&n1, "claude", 4096, false).is_ok());
 
-    let body = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}], "top_k": 5});
+    // Anthropic fields towards OpenAI: structured output and thinking translated, top_k dropped.
+    let body = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}], "top_k": 5,
+        "output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}},
+        "thinking": {"type": "enabled", "budget_tokens": 2048}});
     let request = anthropic::decode_request(body.to_string().as_bytes()).unwrap();
-    assert_eq!(to_json(&anthropic::request_to_wire(&request, "c", 4096, false).unwrap())["top_k"], json!(5));
-    let err = openai::request_to_wire(&request, "gpt", false).unwrap_err();
-    assert!(matches!(&err, switchyard::Error::InvalidRequest { param: Some(p), .. } if p == "top_k"), "{err}");
+    let same = to_json(&anthropic::request_to_wire(&request, "c", 4096, false).unwrap());
+    assert_eq!((&same["top_k"], &same["thinking"]["budget_tokens"]), (&json!(5), &json!(2048)));
+    let wire = to_json(&openai::request_to_wire(&request, "gpt", false).unwrap());
+    assert_eq!(
+        wire["response_format"],
+        json!({"type": "json_schema", "json_schema": {"name": "output", "schema": {"type": "object"}, "strict": true}})
+    );
+    assert_eq!(wire["reasoning_effort"], json!("low"));
+    assert!(wire.get("top_k").is_none() && wire.get("thinking").is_none(), "{wire}");
+    assert_eq!(fields::fit(&request, ProviderKind::OpenAi).dropped, ["top_k"]);
 }
 
 #[test]

@@ -72,6 +72,7 @@ fn openai_rate_limit_keeps_retry_after_and_400_keeps_status_message_and_param() 
             status: 400,
             message: "Invalid value for 'temperature': must be between 0 and 2.".into(),
             param: Some("temperature".into()),
+            attempts: Vec::new(),
         }
     );
     let err = openai::parse_error(Some(502), &fixture("gateway_502.html"), None);

@@ -13,6 +13,7 @@
 mod anthropic;
 mod body;
 mod conversation;
+mod count_tokens;
 mod fault;
 mod openai;
 mod respond;
@@ -112,6 +113,7 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(openai_handler))
         .route("/v1/messages", post(anthropic_handler))
+        .route("/v1/messages/count_tokens", post(count_tokens_handler))
         .route("/_calls", get(calls_handler).delete(reset_handler))
         .fallback(not_found_handler)
         .layer(DefaultBodyLimit::max(32 << 20))
@@ -232,6 +234,10 @@ async fn openai_handler(State(shared): State<Arc<Shared>>, headers: HeaderMap, b
 
 async fn anthropic_handler(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     handle::<Anthropic>(&shared, &headers, &body).await
+}
+
+async fn count_tokens_handler(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    count_tokens::handle(&shared, &headers, &body)
 }
 
 async fn calls_handler(State(shared): State<Arc<Shared>>) -> Response {

@@ -11,6 +11,7 @@ use crate::attempt::{Attempt, AttemptOutcome};
 use crate::backoff::Backoff;
 use crate::breaker::{Admission, Breaker, ProbeGuard};
 use crate::error::{Error, ErrorKind};
+use crate::fit::Unfit;
 use crate::health::Health;
 use crate::hedge::Hedge;
 use crate::limits::{AttemptLimits, within};
@@ -43,6 +44,8 @@ pub(crate) struct Policy {
     pub(crate) hedge: Option<Hedge>,
     /// What a committed stream that breaks does.
     pub(crate) after_commit: AfterCommit,
+    /// A target that would drop a request field is skipped instead (SPEC-2 section 14).
+    pub(crate) strict_fields: bool,
 }
 
 /// What a committed stream does when it breaks (SPEC section 6).
@@ -67,6 +70,7 @@ impl Default for Policy {
             pass_through_single_failure: false,
             hedge: None,
             after_commit: AfterCommit::Error,
+            strict_fields: false,
         }
     }
 }
@@ -297,6 +301,7 @@ async fn run<M: Mode>(
         falling_back_from: None,
         carried: None,
         estimate,
+        refused: None,
     };
     let mut last_error = None;
     let mut too_long_for: Option<&Target<'_>> = None;
@@ -304,7 +309,14 @@ async fn run<M: Mode>(
     let mut blocked: Option<&Target<'_>> = None;
 
     for (i, target) in targets.iter().enumerate() {
-        if let Some(reason) = run.unfit(target, too_long_for) {
+        let skip = run.unfit(target, too_long_for).or_else(|| match run.fields(target) {
+            Ok(_) => None,
+            Err(unfit) => {
+                run.refused.get_or_insert_with(|| unfit.field().to_owned());
+                Some(unfit.to_string())
+            }
+        });
+        if let Some(reason) = skip {
             run.tracker.skipped(target.slot);
             run.attempts.push(record(target, 0, AttemptOutcome::Skipped { reason }, Duration::ZERO));
             continue;
@@ -338,7 +350,7 @@ async fn run<M: Mode>(
         }
     }
     let calls = run.calls;
-    Err(exhausted(policy, calls, last_error, run.attempts))
+    Err(exhausted(policy, calls, last_error, run.attempts, run.refused))
 }
 
 /// How one target's turn ended.
@@ -375,6 +387,8 @@ struct Run<'a, M> {
     carried: Option<(usize, Error)>,
     /// The request's size in tokens, roughly (0 when no target declares a context window).
     estimate: u64,
+    /// The first field a target was skipped for (it could not honour it): the 400 when none can serve.
+    refused: Option<String>,
 }
 
 impl<'a, M: Mode> Run<'a, M> {
@@ -382,6 +396,26 @@ impl<'a, M: Mode> Run<'a, M> {
     fn unfit(&self, target: &Target<'_>, too_long_for: Option<&Target<'_>>) -> Option<String> {
         skip_reason(target, too_long_for)
             .or_else(|| plan::unfit(self.request, self.estimate, target.context_window, target.supports_tools))
+    }
+
+    /// The fields the target drops, or the field it cannot honour (with `strict_fields`, a dropped field
+    /// counts as one it cannot honour).
+    fn fields(&self, target: &Target<'_>) -> Result<Vec<String>, Unfit> {
+        let fit = target.model.fit(self.request, !M::WHOLE);
+        if let Some(unfit) = fit.unfit {
+            return Err(unfit);
+        }
+        match fit.dropped.first() {
+            Some(field) if self.policy.strict_fields => Err(Unfit::WouldDrop { field: field.clone() }),
+            _ => Ok(fit.dropped),
+        }
+    }
+
+    /// An attempt record for a call to `target`, naming the fields it dropped.
+    fn record_call(&self, target: &Target<'_>, retry: u32, outcome: AttemptOutcome, elapsed: Duration) -> Attempt {
+        let mut attempt = record(target, retry, outcome, elapsed);
+        attempt.dropped = self.fields(target).unwrap_or_default();
+        attempt
     }
 
     /// Calls one target, with its retries. `rest` are the targets after it (for a hedge);
@@ -498,7 +532,8 @@ impl<'a, M: Mode> Run<'a, M> {
         // A model that is itself an engine knows better which target served and what it tried.
         let (inner_id, inner_attempts) = M::inner(&mut output);
         if inner_attempts.is_empty() {
-            self.attempts.push(record(target, retry, AttemptOutcome::Succeeded, elapsed));
+            let attempt = self.record_call(target, retry, AttemptOutcome::Succeeded, elapsed);
+            self.attempts.push(attempt);
         } else {
             self.attempts.extend(inner_attempts);
         }
@@ -528,7 +563,7 @@ impl<'a, M: Mode> Run<'a, M> {
         );
         if error.attempts().is_empty() {
             let outcome = AttemptOutcome::Failed { kind, message: error.to_string() };
-            let mut attempt = record(target, retry, outcome, elapsed);
+            let mut attempt = self.record_call(target, retry, outcome, elapsed);
             attempt.retry_after_ms = error.retry_after().map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
             self.attempts.push(attempt);
         } else {
@@ -547,7 +582,8 @@ impl<'a, M: Mode> Run<'a, M> {
             kind: ErrorKind::Cancelled,
             message: format!("cancelled: {winner} answered first (hedged request)"),
         };
-        self.attempts.push(record(target, retry, outcome, start.elapsed()));
+        let attempt = self.record_call(target, retry, outcome, start.elapsed());
+        self.attempts.push(attempt);
     }
 
     /// After a failure: `Ok` (with the error back) when the same target is retried, after the wait.
@@ -583,7 +619,7 @@ impl<'a, M: Mode> Run<'a, M> {
 }
 
 fn record(target: &Target<'_>, retry: u32, outcome: AttemptOutcome, elapsed: Duration) -> Attempt {
-    Attempt { target: target.id.to_owned(), retry, outcome, elapsed, retry_after_ms: None }
+    Attempt { target: target.id.to_owned(), retry, outcome, elapsed, retry_after_ms: None, dropped: Vec::new() }
 }
 
 fn decide(policy: &Policy, target: &Target<'_>, retry: u32, error: &Error, deadline: Option<Instant>) -> Step {
@@ -639,12 +675,29 @@ fn answer_at_once(error: Error, attempts: Vec<Attempt>) -> Error {
     match error.kind() {
         ErrorKind::Deadline => Error::DeadlineExceeded { attempts },
         ErrorKind::Cancelled => Error::Cancelled,
-        _ => error,
+        // The caller's own fault, found upstream: it still learns what was tried (SPEC-2 section 14).
+        _ => error.with_attempts(attempts),
     }
 }
 
 /// The error when no target answered.
-fn exhausted(policy: &Policy, calls: usize, last_error: Option<Error>, attempts: Vec<Attempt>) -> Error {
+fn exhausted(
+    policy: &Policy,
+    calls: usize,
+    last_error: Option<Error>,
+    attempts: Vec<Attempt>,
+    refused: Option<String>,
+) -> Error {
+    if calls == 0
+        && let Some(field) = refused
+    {
+        let each: Vec<String> = attempts.iter().map(ToString::to_string).collect();
+        let message = format!(
+            "no target of this route can honour field `{field}`; remove it or add a target that takes it ({})",
+            each.join("; ")
+        );
+        return Error::InvalidRequest { status: 400, message, param: Some(field), attempts };
+    }
     if calls == 0 {
         let reason = if attempts.is_empty() {
             "there are no targets".to_owned()

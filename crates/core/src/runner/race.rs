@@ -26,7 +26,7 @@ impl<'a, M: Mode> Run<'a, M> {
             HedgeAfter::Fixed(after) => after,
             HedgeAfter::P95 => target.health?.latency.of(M::WHOLE).p95()?,
         };
-        let partner = rest.iter().find(|t| self.unfit(t, None).is_none())?;
+        let partner = rest.iter().find(|t| self.unfit(t, None).is_none() && self.fields(t).is_ok())?;
         Some((partner, after))
     }
 

@@ -194,6 +194,9 @@ pub struct RouteSection {
     /// Retry budget (SPEC section 6).
     #[serde(default)]
     pub retry_budget: Option<RetryBudgetSection>,
+    /// Skip a target that would drop a request field instead of calling it (SPEC-2 section 14); default false.
+    #[serde(default)]
+    pub strict_fields: bool,
 }
 
 /// One validated target.
@@ -242,6 +245,8 @@ pub struct RouteConfig {
     pub hedge: Option<HedgeAfter>,
     /// What a committed stream that breaks does.
     pub after_commit: AfterCommit,
+    /// A target that would drop a request field is skipped instead.
+    pub strict_fields: bool,
 }
 
 impl RouteSection {
@@ -380,6 +385,7 @@ impl RouteSection {
             keepalive,
             hedge,
             after_commit: self.after_commit,
+            strict_fields: self.strict_fields,
         })
     }
 }

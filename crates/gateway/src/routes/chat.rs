@@ -221,6 +221,11 @@ fn switchyard_headers(h: &mut HeaderMap, target: &str, attempts: &[Attempt]) {
     }
     h.insert(crate::headers::ATTEMPTS, crate::headers::count(calls));
     h.insert(crate::headers::FALLBACK, HeaderValue::from_static(if fallback { "true" } else { "false" }));
+    // The serving attempt names the fields its target dropped (SPEC-2 section 14).
+    let served = attempts.iter().rev().find(|a| a.target == target && !a.dropped.is_empty());
+    if let Some(value) = served.and_then(|a| HeaderValue::from_str(&a.dropped.join(",")).ok()) {
+        h.insert(crate::headers::DROPPED, value);
+    }
 }
 
 /// The calls made (skips not counted), and whether `target` is another than the first one called; the
@@ -233,13 +238,13 @@ pub(crate) fn calls_and_fallback(target: &str, attempts: &[Attempt]) -> (usize, 
 }
 
 /// Why a body could not be read.
-enum BodyError {
+pub(crate) enum BodyError {
     TooLarge(usize),
     Broken(String),
 }
 
 impl BodyError {
-    fn api(self, api: Api) -> ApiError {
+    pub(crate) fn api(self, api: Api) -> ApiError {
         match self {
             BodyError::TooLarge(max) => ApiError::new(
                 api,
@@ -253,7 +258,7 @@ impl BodyError {
     }
 }
 
-async fn read_body(body: Body, max: usize) -> Result<bytes::Bytes, BodyError> {
+pub(crate) async fn read_body(body: Body, max: usize) -> Result<bytes::Bytes, BodyError> {
     let mut stream = body.into_data_stream();
     let mut buf = bytes::BytesMut::new();
     while let Some(chunk) = stream.next().await {

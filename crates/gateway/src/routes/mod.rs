@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod chat;
+pub mod count_tokens;
 pub mod health;
 pub mod metrics;
 pub mod models;

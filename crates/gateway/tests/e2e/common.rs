@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
-use switchyard::{ChatModel, ChatRequest, ChatResponse, ChatStream, Error, SharedModel};
+use switchyard::{ChatModel, ChatRequest, ChatResponse, ChatStream, Error, Fit, SharedModel};
 use switchyard_gateway::config::{Config, ProviderConfig, TargetConfig};
 use switchyard_gateway::server::Running;
 use switchyard_gateway::state::{AppState, HttpProviders, ModelFactory};
@@ -51,6 +51,14 @@ impl ChatModel for Tracked {
                 })
                 .boxed()
         }))
+    }
+
+    fn fit(&self, request: &ChatRequest, stream: bool) -> Fit {
+        self.inner.fit(request, stream)
+    }
+
+    async fn count_tokens(&self, request: &ChatRequest) -> Result<Option<u64>, Error> {
+        self.inner.count_tokens(request).await
     }
 }
 

@@ -124,6 +124,20 @@ async fn an_unknown_route_is_404() {
 }
 
 #[tokio::test]
+async fn an_unknown_endpoint_is_404_unknown_endpoint_naming_it_and_listing_the_supported_ones() {
+    let h = start(ROUTES).await;
+    assert_eq!(h.chat("nope", "hi").await.body["error"]["code"], "model_not_found");
+    for path in ["/v1/embeddings", "/v1/messages/batches", "/nothing"] {
+        let r = h.post(path, &serde_json::json!({ "model": "ok", "input": "hi" })).await;
+        assert_eq!(r.status, 404, "{path}");
+        assert_eq!(r.body["error"]["code"], "unknown_endpoint", "{path}");
+        assert_eq!(r.body["error"]["type"], "invalid_request_error");
+        let message = r.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(path) && message.contains("POST /v1/chat/completions"), "{message}");
+    }
+}
+
+#[tokio::test]
 async fn wrong_or_missing_keys_are_401_and_never_echoed() {
     let h = start(ROUTES).await;
     let body = json!({ "model": "ok", "messages": [{ "role": "user", "content": "hi" }] });

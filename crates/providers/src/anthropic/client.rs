@@ -5,7 +5,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use switchyard::{ChatModel, ChatRequest, ChatResponse, ChatStream, Error};
+use switchyard::{ChatModel, ChatRequest, ChatResponse, ChatStream, Error, Fit};
 use tokio::time::Instant;
 use tracing::debug;
 
@@ -33,6 +33,9 @@ fn is_error_object(body: &[u8]) -> serde_json::Result<bool> {
     }
     serde_json::from_slice::<TypeProbe<'_>>(body).map(|probe| probe.kind.as_deref() == Some("error"))
 }
+
+/// The fields of a Messages request that `count_tokens` takes.
+const COUNTED: &[&str] = &["model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers"];
 
 /// A [`ChatModel`] for the Anthropic Messages API.
 #[derive(Clone)]
@@ -101,5 +104,35 @@ impl ChatModel for AnthropicClient {
             return Ok(ChatStream::from_items(answer_chunks(answer)));
         }
         Ok(chunk_stream(response, self.http.clone(), StreamDecoder::new(), start))
+    }
+
+    fn fit(&self, request: &ChatRequest, _stream: bool) -> Fit {
+        crate::fields::fit(request, crate::config::ProviderKind::Anthropic)
+    }
+
+    /// `POST {base_url}/v1/messages/count_tokens` with the request's prompt, tools and thinking.
+    async fn count_tokens(&self, request: &ChatRequest) -> Result<Option<u64>, Error> {
+        #[derive(Deserialize)]
+        struct Count {
+            input_tokens: u64,
+        }
+        let wire = serde_json::to_value(to_wire(request, &self.model, self.max_tokens, false)?)
+            .map_err(|e| Error::invalid_request(format!("cannot encode the request: {e}"), None))?;
+        // The endpoint takes the prompt's fields only (it refuses `max_tokens` and sampling options).
+        let mut body = serde_json::Map::new();
+        for key in COUNTED {
+            if let Some(value) = wire.get(key).filter(|v| !v.is_null()) {
+                body.insert((*key).to_owned(), value.clone());
+            }
+        }
+        let body = serde_json::to_vec(&body)
+            .map_err(|e| Error::invalid_request(format!("cannot encode the request: {e}"), None))?;
+        let Some(http) = self.http.sibling("/count_tokens") else { return Ok(None) };
+        let start = Instant::now();
+        debug!(provider = %self.name, model = %self.model, "count_tokens");
+        let response = http.send_accepted(body, start, parse_error).await?;
+        let bytes = http.read_body(response, start).await?;
+        let count: Count = http.parse_answer(&bytes, is_error_object, parse_error)?;
+        Ok(Some(count.input_tokens))
     }
 }

@@ -10,6 +10,8 @@ use super::wire::{
     Block, MessagesRequest, SystemPrompt, Tool, ToolResultContent, WireContent, WireImageSource, WireMessage, WireRole,
     WireToolChoice,
 };
+use crate::config::ProviderKind;
+use crate::fields::{self, FieldClass};
 use crate::json_error::invalid_body;
 
 /// The `extra.origin` of requests decoded from the Anthropic shape.
@@ -225,18 +227,22 @@ pub fn to_wire(request: &ChatRequest, model: &str, max_tokens: u32, stream: bool
         None => None,
     };
     let o = &request.options;
+    let mut system = request.system.clone();
+    let extra = forwardable_extra(request, max_tokens, &mut system)?;
+    // Thinking takes no sampling changes (the API refuses a temperature other than 1 with it).
+    let thinking = extra.contains_key("thinking") && fields::origin(request) != Some(ProviderKind::Anthropic);
     Ok(MessagesRequest {
         model: model.to_owned(),
         max_tokens: Some(o.max_tokens.unwrap_or(max_tokens)),
         messages,
-        system: request.system.clone().map(SystemPrompt::Text),
+        system: system.map(SystemPrompt::Text),
         tools,
         tool_choice,
-        temperature: o.temperature,
-        top_p: o.top_p,
+        temperature: if thinking { None } else { o.temperature },
+        top_p: if thinking { None } else { o.top_p },
         stop_sequences: if o.stop.is_empty() { None } else { Some(o.stop.clone()) },
         stream: stream.then_some(true),
-        extra: forwardable_extra(&request.extra)?,
+        extra,
     })
 }
 
@@ -254,34 +260,81 @@ fn wire_image(source: &ImageSource) -> WireImageSource {
     }
 }
 
-/// Extra fields an Anthropic target receives: its own (or code-built) fields as they are; from an
-/// OpenAI-shape request only what maps, and an InvalidRequest naming any field that does not.
-fn forwardable_extra(extra: &Extra) -> Result<Map<String, Value>, Error> {
-    match extra.origin.as_deref() {
-        None | Some(ORIGIN) => Ok(extra.fields.clone()),
-        Some(origin) => {
-            let mut out = Map::new();
-            for (key, value) in &extra.fields {
-                match key.as_str() {
-                    _ if value.is_null() => {}
-                    // Already carried by `options.max_tokens`.
-                    "max_completion_tokens" => {}
-                    "n" if value.as_u64() == Some(1) => {}
-                    "user" => {
-                        out.insert("metadata".into(), json!({ "user_id": value }));
-                    }
-                    _ => {
-                        return Err(Error::invalid_request(
-                            format!(
-                                "field `{key}` of this {origin}-shape request has no equivalent in the Anthropic \
-                                 Messages API"
-                            ),
-                            Some(key),
-                        ));
+/// Extra fields an Anthropic target receives, per the field table ([`crate::fields`]): its own (or
+/// code-built) fields as they are; from another API what translates, without what is dropped, and an
+/// InvalidRequest naming a field it cannot honour (the planner skips such a target before calling it).
+/// `system` takes what has no field of its own (JSON mode as an instruction).
+fn forwardable_extra(
+    request: &ChatRequest,
+    max_tokens: u32,
+    system: &mut Option<String>,
+) -> Result<Map<String, Value>, Error> {
+    let extra = &request.extra;
+    let Some(from) = fields::origin(request) else { return Ok(extra.fields.clone()) };
+    let mut out = Map::new();
+    for (key, value) in &extra.fields {
+        match fields::class(from, ProviderKind::Anthropic, key, value) {
+            FieldClass::Pass => {
+                out.insert(key.clone(), value.clone());
+            }
+            FieldClass::Dropped => {}
+            FieldClass::Contract(why) => {
+                return Err(Error::invalid_request(format!("field `{key}` cannot be honoured: {why}"), Some(key)));
+            }
+            FieldClass::Translated => match key.as_str() {
+                "user" => {
+                    out.insert("metadata".into(), json!({ "user_id": value }));
+                }
+                "response_format" => structured_output(value, &mut out, system)?,
+                "reasoning_effort" => {
+                    if let Some(thinking) = thinking_for(value, request, max_tokens) {
+                        out.insert("thinking".into(), thinking);
                     }
                 }
-            }
-            Ok(out)
+                // `max_completion_tokens` is already carried by `options.max_tokens`.
+                _ => {}
+            },
         }
     }
+    Ok(out)
+}
+
+/// OpenAI `response_format` as Anthropic structured output: `json_schema` becomes `output_config.format`;
+/// `json_object` (JSON without a schema, which the Messages API has no mode for) becomes an instruction.
+fn structured_output(value: &Value, out: &mut Map<String, Value>, system: &mut Option<String>) -> Result<(), Error> {
+    match value.get("type").and_then(Value::as_str) {
+        Some("json_schema") => {
+            let Some(schema) = value.pointer("/json_schema/schema") else {
+                return Err(Error::invalid_request(
+                    "a json_schema response_format needs `json_schema.schema`",
+                    Some("response_format.json_schema.schema"),
+                ));
+            };
+            out.insert("output_config".into(), json!({ "format": { "type": "json_schema", "schema": schema } }));
+        }
+        Some("json_object") => {
+            let note = "Answer with one JSON object and nothing else.";
+            *system = Some(match system.take() {
+                Some(text) => format!("{text}\n\n{note}"),
+                None => note.to_owned(),
+            });
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `reasoning_effort` as a thinking budget that fits under `max_tokens` (the API needs at least 1024
+/// tokens and a budget below `max_tokens`, and no forced tool choice); `None` when there is no room.
+fn thinking_for(value: &Value, request: &ChatRequest, max_tokens: u32) -> Option<Value> {
+    let budget: u32 = match value.as_str()? {
+        "low" => 1024,
+        "medium" => 4096,
+        "high" | "xhigh" => 16384,
+        _ => return None,
+    };
+    let limit = request.options.max_tokens.unwrap_or(max_tokens);
+    let budget = budget.min(limit.saturating_sub(1));
+    let forced = matches!(request.tool_choice, Some(ToolChoice::Required | ToolChoice::Tool { .. }));
+    (budget >= 1024 && !forced).then(|| json!({ "type": "enabled", "budget_tokens": budget }))
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
-use switchyard::{ChatModel, ChatRequest, ChatResponse, ChatStream, Error};
+use switchyard::{ChatModel, ChatRequest, ChatResponse, ChatStream, Error, Fit};
 use tokio::time::Instant;
 use tracing::debug;
 
@@ -95,5 +95,9 @@ impl ChatModel for OpenAiClient {
             return Ok(ChatStream::from_items(answer_chunks(answer)));
         }
         Ok(chunk_stream(response, self.http.clone(), StreamDecoder::new(), start))
+    }
+
+    fn fit(&self, request: &ChatRequest, _stream: bool) -> Fit {
+        crate::fields::fit(request, crate::config::ProviderKind::OpenAi)
     }
 }

@@ -10,6 +10,8 @@ use super::wire::{
     ChatCompletionRequest, ContentPart, FunctionCall, FunctionDefinition, ImageUrl, MessageContent, NamedFunction,
     NamedToolChoice, RequestMessage, Stop, StreamOptions, Tool, WireRole, WireToolCall, WireToolChoice,
 };
+use crate::config::ProviderKind;
+use crate::fields::{self, FieldClass};
 use crate::json_error::invalid_body;
 
 /// The `extra.origin` of requests decoded from the OpenAI shape.
@@ -236,7 +238,7 @@ pub fn to_wire(request: &ChatRequest, model: &str, stream: bool) -> Result<ChatC
             function: NamedFunction { name: name.clone() },
         }),
     });
-    let mut extra = forwardable_extra(&request.extra)?;
+    let mut extra = forwardable_extra(request)?;
     let o = &request.options;
     // The caller said `max_completion_tokens`: keep that name, with the limit as it is now.
     if let (Some(limit), Some(value)) = (o.max_tokens, extra.get_mut("max_completion_tokens")) {
@@ -324,30 +326,64 @@ fn push_message(out: &mut Vec<RequestMessage>, m: &Message, i: usize) -> Result<
     Ok(())
 }
 
-/// Extra fields an OpenAI target receives: its own (or code-built) fields as they are; from an
-/// Anthropic-shape request only what maps, and an InvalidRequest naming any field that does not.
-fn forwardable_extra(extra: &Extra) -> Result<Map<String, Value>, Error> {
-    match extra.origin.as_deref() {
-        None | Some(ORIGIN) => Ok(extra.fields.clone()),
-        Some(origin) => {
-            let mut out = Map::new();
-            for (key, value) in &extra.fields {
-                match key.as_str() {
-                    _ if value.is_null() => {}
-                    "metadata" => {
-                        if let Some(user) = value.get("user_id") {
-                            out.insert("user".into(), user.clone());
-                        }
-                    }
-                    _ => {
-                        return Err(Error::invalid_request(
-                            format!("field `{key}` of this {origin}-shape request has no equivalent in the OpenAI API"),
-                            Some(key),
-                        ));
+/// Extra fields an OpenAI target receives, per the field table ([`crate::fields`]): its own (or code-built)
+/// fields as they are; from another API what translates, without what is dropped, and an InvalidRequest
+/// naming a field it cannot honour (the planner skips such a target before calling it).
+fn forwardable_extra(request: &ChatRequest) -> Result<Map<String, Value>, Error> {
+    let extra = &request.extra;
+    let Some(from) = fields::origin(request) else { return Ok(extra.fields.clone()) };
+    let mut out = Map::new();
+    for (key, value) in &extra.fields {
+        match fields::class(from, ProviderKind::OpenAi, key, value) {
+            FieldClass::Pass => {
+                out.insert(key.clone(), value.clone());
+            }
+            FieldClass::Dropped => {}
+            FieldClass::Contract(why) => {
+                return Err(Error::invalid_request(format!("field `{key}` cannot be honoured: {why}"), Some(key)));
+            }
+            FieldClass::Translated => match key.as_str() {
+                "metadata" => {
+                    if let Some(user) = value.get("user_id") {
+                        out.insert("user".into(), user.clone());
                     }
                 }
-            }
-            Ok(out)
+                "output_config" => {
+                    if let Some(schema) =
+                        value.get("format").filter(|f| f["type"] == "json_schema").map(|f| &f["schema"])
+                    {
+                        out.insert(
+                            "response_format".into(),
+                            json!({ "type": "json_schema", "json_schema": { "name": "output", "schema": schema, "strict": true } }),
+                        );
+                    }
+                    if let Some(effort) = value.get("effort").and_then(Value::as_str) {
+                        out.insert("reasoning_effort".into(), json!(openai_effort(effort)));
+                    }
+                }
+                "thinking" => {
+                    if let Some(budget) =
+                        value.get("budget_tokens").and_then(Value::as_u64).filter(|_| value["type"] == "enabled")
+                    {
+                        let effort = match budget {
+                            ..4096 => "low",
+                            4096..16384 => "medium",
+                            _ => "high",
+                        };
+                        out.entry("reasoning_effort").or_insert_with(|| json!(effort));
+                    }
+                }
+                _ => {}
+            },
         }
+    }
+    Ok(out)
+}
+
+/// Anthropic's `output_config.effort` in OpenAI's `reasoning_effort` words.
+fn openai_effort(effort: &str) -> &str {
+    match effort {
+        "max" | "xhigh" => "high",
+        other => other,
     }
 }

@@ -82,11 +82,15 @@ impl Wire for Anthropic {
             Some("tool") => Some(tool_choice.and_then(|c| c.get("name")).and_then(Value::as_str)),
             _ => None,
         };
+        let output_schema = request
+            .pointer("/output_config/format")
+            .filter(|f| f["type"] == "json_schema")
+            .and_then(|f| f.get("schema"));
         Ok(Parsed {
             model,
             stream: request.get("stream").and_then(Value::as_bool).unwrap_or(false),
             include_usage: true,
-            conversation: Conversation { input_tokens, last, first_tool, forced_tool },
+            conversation: Conversation { input_tokens, last, first_tool, forced_tool, output_schema },
         })
     }
 

@@ -56,6 +56,8 @@ pub(crate) struct Conversation<'a> {
     pub(crate) first_tool: Option<(&'a str, &'a Value)>,
     /// The tool the request forces, or `Some(None)` when it forces any tool.
     pub(crate) forced_tool: Option<Option<&'a str>>,
+    /// The JSON schema the answer must fit (structured output), when the request sets one.
+    pub(crate) output_schema: Option<&'a Value>,
 }
 
 impl Conversation<'_> {
@@ -70,7 +72,11 @@ impl Conversation<'_> {
             && (self.forced_tool.is_some() || mentions_tool(text))
         {
             let name = self.forced_tool.flatten().unwrap_or(first);
-            return Answer::ToolCall { name: name.to_owned(), arguments: arguments_for(schema).to_string() };
+            return Answer::ToolCall { name: name.to_owned(), arguments: value_for(schema).to_string() };
+        }
+        // Structured output: JSON that fits the schema, as the real APIs guarantee.
+        if let (Some(schema), Last::User(_)) = (self.output_schema, &self.last) {
+            return Answer::Text(value_for(schema).to_string());
         }
         Answer::Text(format!("Hello! This is {model} answering from the simulated upstream."))
     }
@@ -82,27 +88,40 @@ fn mentions_tool(text: &str) -> bool {
         .any(|w| w.eq_ignore_ascii_case("tool") || w.eq_ignore_ascii_case("tools"))
 }
 
-/// Arguments that fit an object schema: one value per declared property, by its type.
-fn arguments_for(schema: &Value) -> Value {
-    let mut args = Map::new();
-    if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
-        for (name, property) in properties {
-            let value = if let Some(first) = property.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
-                first.clone()
-            } else {
-                match property.get("type").and_then(Value::as_str) {
-                    Some("integer" | "number") => json!(1),
-                    Some("boolean") => json!(true),
-                    Some("array") => json!([]),
-                    Some("object") => json!({}),
-                    Some("null") => Value::Null,
-                    _ => json!("simulated"),
-                }
-            };
-            args.insert(name.clone(), value);
-        }
+/// A value that fits a JSON schema: its first enum value or `const`, else one by its type; objects get
+/// every declared property, arrays one item. `$ref`s and combinators are not followed.
+fn value_for(schema: &Value) -> Value {
+    if let Some(value) = schema.get("const") {
+        return value.clone();
     }
-    Value::Object(args)
+    if let Some(first) = schema.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
+        return first.clone();
+    }
+    let kind = match schema.get("type") {
+        Some(Value::Array(kinds)) => kinds.iter().find_map(Value::as_str).unwrap_or("string"),
+        Some(kind) => kind.as_str().unwrap_or("string"),
+        None if schema.get("properties").is_some() => "object",
+        None => "string",
+    };
+    match kind {
+        "integer" | "number" => json!(1),
+        "boolean" => json!(true),
+        "null" => Value::Null,
+        "array" => match schema.get("items") {
+            Some(items) => json!([value_for(items)]),
+            None => json!([]),
+        },
+        "object" => {
+            let mut fields = Map::new();
+            if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+                for (name, property) in properties {
+                    fields.insert(name.clone(), value_for(property));
+                }
+            }
+            Value::Object(fields)
+        }
+        _ => json!("simulated"),
+    }
 }
 
 /// Counts words in a string or in the text blocks of a content array (`{"type":"text","text":…}`), and
@@ -149,7 +168,7 @@ mod tests {
     use super::*;
 
     fn convo<'a>(last: Last, tool: Option<(&'a str, &'a Value)>) -> Conversation<'a> {
-        Conversation { input_tokens: 0, last, first_tool: tool, forced_tool: None }
+        Conversation { input_tokens: 0, last, first_tool: tool, forced_tool: None, output_schema: None }
     }
 
     #[test]
@@ -181,5 +200,18 @@ mod tests {
             json!([{"type": "text", "text": "two words"}, {"type": "tool_result", "content": "three more words"}]);
         assert_eq!(words_in(&content), 5);
         assert_eq!(text_of(&content), "two wordsthree more words");
+    }
+
+    #[test]
+    fn structured_output_answers_json_that_fits_the_schema() {
+        let schema = json!({"type": "object", "properties": {
+            "name": {"type": "string"}, "tags": {"type": "array", "items": {"type": "integer"}},
+            "kind": {"enum": ["a", "b"]}, "inner": {"properties": {"ok": {"type": "boolean"}}}
+        }});
+        let mut c = convo(Last::User("hi".into()), None);
+        c.output_schema = Some(&schema);
+        let Answer::Text(text) = c.answer("m") else { panic!("expected text") };
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value, json!({"name": "simulated", "tags": [1], "kind": "a", "inner": {"ok": true}}));
     }
 }

@@ -14,6 +14,8 @@ use super::wire::{Failure, Frames, Parsed, Wire, bearer, data_event, json_string
 pub(crate) struct OpenAi;
 
 static NO_SCHEMA: Value = Value::Null;
+/// The schema of JSON mode (`response_format: json_object`): any object.
+static ANY_OBJECT: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| serde_json::json!({"type": "object"}));
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -77,6 +79,11 @@ impl Wire for OpenAi {
             }
             _ => None,
         };
+        let output_schema = match request.pointer("/response_format/type").and_then(Value::as_str) {
+            Some("json_schema") => request.pointer("/response_format/json_schema/schema"),
+            Some("json_object") => Some(&*ANY_OBJECT),
+            _ => None,
+        };
         let stream = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
         let include_usage = request
             .get("stream_options")
@@ -87,7 +94,7 @@ impl Wire for OpenAi {
             model,
             stream,
             include_usage,
-            conversation: Conversation { input_tokens, last, first_tool, forced_tool },
+            conversation: Conversation { input_tokens, last, first_tool, forced_tool, output_schema },
         })
     }
 

@@ -1,0 +1,59 @@
+//! `POST /v1/messages/count_tokens` (Anthropic shape, SPEC-2 section 14): the route's first target whose API
+//! counts tokens (Anthropic), with fallback across them, else the gateway's own estimate; `{"input_tokens": n}`.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode};
+use serde_json::json;
+use switchyard_providers::anthropic;
+
+use crate::error::{Api, ApiError};
+use crate::routes::chat::read_body;
+use crate::state::AppState;
+use crate::{request_id, server};
+
+/// `POST /v1/messages/count_tokens`.
+pub async fn count_tokens(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let request_id = request_id::take_or_make(&parts.headers);
+    let mut response = match state.auth.check_client(&parts.headers) {
+        Ok(()) => serve(&state, &request_id, body).await,
+        Err(_) => server::client_refused(&state, Api::Anthropic, &request_id, parts.uri.path()),
+    };
+    request_id::stamp(&mut response, &request_id);
+    response
+}
+
+async fn serve(state: &AppState, request_id: &str, body: axum::body::Body) -> Response {
+    let reject = |e: ApiError| {
+        state.metrics.rejected(e.status.as_u16());
+        e.with_request_id(request_id).into_response()
+    };
+    let bytes = match read_body(body, state.max_body).await {
+        Ok(bytes) => bytes,
+        Err(e) => return reject(e.api(Api::Anthropic)),
+    };
+    let request = match anthropic::decode_request(&bytes) {
+        Ok(request) => request,
+        Err(e) => return reject(ApiError::from_engine(Api::Anthropic, &e)),
+    };
+    let Some(route) = state.resolve(&request.model) else {
+        return reject(ApiError::new(
+            Api::Anthropic,
+            StatusCode::NOT_FOUND,
+            format!("unknown model {:?}: name a route or a target id; GET /v1/models lists them", request.model),
+        ));
+    };
+    let (tokens, target) = match route.manager.count_tokens(&request).await {
+        Some((target, tokens)) => (tokens, Some(target)),
+        None => (request.estimate_input_tokens(), None),
+    };
+    let mut response = axum::Json(json!({ "input_tokens": tokens })).into_response();
+    // Which target counted; absent when the number is the gateway's estimate.
+    if let Some(value) = target.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        response.headers_mut().insert(crate::headers::TARGET, value);
+    }
+    response
+}

@@ -290,8 +290,16 @@ impl Metrics {
                 }
             }
         }
+        // Each family's samples follow its own HELP/TYPE lines: interleaved samples are split by parsers into
+        // untyped families.
         out.push_str("# HELP switchyard_served_total Requests answered, by route and the target that answered.\n");
         out.push_str("# TYPE switchyard_served_total counter\n");
+        for r in &self.routes {
+            for t in &r.targets {
+                let labels = format!("route=\"{}\",target=\"{}\"", escape_label(&r.name), escape_label(&t.id));
+                let _ = writeln!(out, "switchyard_served_total{{{labels}}} {}", t.served.load(Relaxed));
+            }
+        }
         out.push_str(
             "# HELP switchyard_tokens_total Tokens, by route, target and direction (in: prompt, out: generated).\n",
         );
@@ -299,7 +307,6 @@ impl Metrics {
         for r in &self.routes {
             for t in &r.targets {
                 let labels = format!("route=\"{}\",target=\"{}\"", escape_label(&r.name), escape_label(&t.id));
-                let _ = writeln!(out, "switchyard_served_total{{{labels}}} {}", t.served.load(Relaxed));
                 let _ =
                     writeln!(out, "switchyard_tokens_total{{{labels},direction=\"in\"}} {}", t.tokens_in.load(Relaxed));
                 let _ = writeln!(

@@ -11,4 +11,5 @@ mod errors;
 mod health;
 mod lifecycle;
 mod load;
+mod metrics;
 mod tools;

@@ -58,6 +58,9 @@ async fn serve(api: Api, state: &AppState, request_id: String, headers: &HeaderM
         tracing::info!(request_id = %request_id, status = e.status.as_u16(), "refused: {}", e.message);
         e.with_request_id(&request_id).into_response()
     };
+    if let Err(e) = json_content_type(headers) {
+        return reject(e.api(api));
+    }
     let bytes = match read_body(body, state.max_body).await {
         Ok(bytes) => bytes,
         Err(e) => return reject(e.api(api)),
@@ -71,6 +74,15 @@ async fn serve(api: Api, state: &AppState, request_id: String, headers: &HeaderM
         Err(message) => return reject(ApiError::new(api, StatusCode::BAD_REQUEST, message)),
     };
     let model = decoded.request.model.clone();
+    if model.is_empty() {
+        let mut e = ApiError::new(
+            api,
+            StatusCode::BAD_REQUEST,
+            "model: missing; name a route or a target id (provider/model); GET /v1/models lists them",
+        );
+        e.param = Some("model".to_owned());
+        return reject(e);
+    }
     let Some(route) = state.resolve(&model).cloned() else {
         let known: Vec<&str> = state.routes.keys().map(String::as_str).collect();
         return reject(ApiError::new(
@@ -215,6 +227,19 @@ pub(crate) fn calls_and_fallback(target: &str, attempts: &[Attempt]) -> (usize, 
 enum BodyError {
     TooLarge(usize),
     Broken(String),
+    NotJson(String),
+}
+
+/// A body sent as another type than JSON is refused before it is read (no `Content-Type` is taken as JSON).
+fn json_content_type(headers: &HeaderMap) -> Result<(), BodyError> {
+    let Some(value) = headers.get(http::header::CONTENT_TYPE) else { return Ok(()) };
+    let text = value.to_str().unwrap_or("");
+    let mime = text.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if mime == "application/json" || mime.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(BodyError::NotJson(text.chars().take(100).collect()))
+    }
 }
 
 impl BodyError {
@@ -224,6 +249,13 @@ impl BodyError {
                 api,
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("request body is larger than the limit of {max} bytes (server.max_body)"),
+            ),
+            BodyError::NotJson(sent) => ApiError::new(
+                api,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "Content-Type {sent:?} is not supported: send the body as JSON with Content-Type: application/json"
+                ),
             ),
             BodyError::Broken(e) => {
                 ApiError::new(api, StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}"))

@@ -7,6 +7,7 @@ mod admin;
 mod api;
 mod cli;
 mod common;
+mod contract;
 mod errors;
 mod health;
 mod lifecycle;

@@ -54,9 +54,10 @@ impl ApiError {
         self
     }
 
-    /// Maps an engine error to the SPEC's statuses.
+    /// Maps an engine error to the SPEC's statuses; the message and attempts are what clients may see.
     pub fn from_engine(api: Api, error: &Error) -> Self {
         let (status, retry_after) = status_of(error);
+        let error = &crate::client_error::for_client(error);
         let param = match error {
             Error::InvalidRequest { param, .. } => param.clone(),
             _ => None,

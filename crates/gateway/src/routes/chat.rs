@@ -89,7 +89,8 @@ async fn serve(api: Api, state: &AppState, request_id: String, headers: &HeaderM
             api,
             StatusCode::NOT_FOUND,
             format!(
-                "unknown model {model:?}: name a route ({}) or a target id (provider/model); GET /v1/models lists them",
+                "unknown model {:?}: name a route ({}) or a target id (provider/model); GET /v1/models lists them",
+                truncated(&model),
                 known.join(", ")
             ),
         ));
@@ -104,6 +105,14 @@ async fn serve(api: Api, state: &AppState, request_id: String, headers: &HeaderM
         (true, Some(interval)) => call.keepalive(decoded, interval),
         (true, None) => call.stream(decoded).await,
         (false, _) => call.complete(decoded).await,
+    }
+}
+
+/// A caller's text as echoed in an answer and the log: at most 100 characters, then `…`.
+fn truncated(text: &str) -> String {
+    match text.char_indices().nth(100) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
     }
 }
 

@@ -10,6 +10,7 @@ mod common;
 mod contract;
 mod errors;
 mod health;
+mod internal_details;
 mod lifecycle;
 mod load;
 mod metrics;

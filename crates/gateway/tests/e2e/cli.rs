@@ -138,3 +138,39 @@ async fn check_probe_calls_every_target_and_reports_failures() {
     assert_eq!(upstream.calls("gpt-ok"), 1);
     let _ = std::fs::remove_file(path);
 }
+
+#[tokio::test]
+async fn check_and_serve_refuse_the_same_bad_base_urls_naming_the_key_and_check_lists_every_problem() {
+    let text = r#"
+[providers.spaced]
+kind = "openai"
+base_url = "http://exa mple:99999/v1"
+[providers.empty]
+kind = "anthropic"
+base_url = "http://"
+[routes.a]
+targets = [{ provider = "spaced", model = "m" }]
+[routes.b]
+targets = [{ provider = "empty", model = "m" }]
+[routes.c]
+targets = [{ provider = "nope", model = "m" }]
+"#;
+    let path = temp_file("badurls.toml", text);
+    let arg = path.to_str().unwrap().to_owned();
+    let check = {
+        let arg = arg.clone();
+        tokio::task::spawn_blocking(move || switchyard(&["check", "--config", &arg])).await.unwrap()
+    };
+    let serve =
+        tokio::task::spawn_blocking(move || switchyard(&["serve", "--config", &arg, "--listen", "127.0.0.1:0"]))
+            .await
+            .unwrap();
+    for (what, out) in [("check", &check), ("serve", &serve)] {
+        assert!(!out.status.success(), "{what} must refuse");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for key in ["providers.spaced.base_url", "providers.empty.base_url", "routes.c.targets[0].provider"] {
+            assert!(stderr.contains(key), "{what} names {key}:\n{stderr}");
+        }
+    }
+    let _ = std::fs::remove_file(path);
+}

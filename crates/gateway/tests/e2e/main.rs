@@ -14,4 +14,5 @@ mod internal_details;
 mod lifecycle;
 mod load;
 mod metrics;
+mod readme;
 mod tools;

@@ -46,7 +46,9 @@ fn scrub(text: &str) -> String {
         out.push_str("(upstream)");
         let after = &rest[start..];
         let end = after.find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ')' | ',')).unwrap_or(after.len());
-        rest = &after[end..];
+        // Punctuation that ends the sentence is not part of the URL.
+        let url = after[..end].trim_end_matches([':', '.', ';']);
+        rest = &after[url.len()..];
     }
     out.push_str(rest);
     out

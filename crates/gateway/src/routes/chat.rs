@@ -137,7 +137,6 @@ impl Call {
         match self.route.manager.stream(decoded.request).await {
             Ok(stream) => {
                 let target = stream.served_by.clone().unwrap_or_default();
-                self.route.metrics.attempts(&stream.attempts);
                 self.route.metrics.first_chunk(&target, self.started.elapsed());
                 log_answer(&self.request_id, &self.route.name, &target, &stream.attempts, true);
                 let mut headers = HeaderMap::with_capacity(5);
@@ -167,7 +166,6 @@ impl Call {
             Err(e) => return self.failed(in_flight, &e),
         };
         let target = response.served_by.clone().unwrap_or_default();
-        self.route.metrics.attempts(&response.attempts);
         self.route.metrics.served(&target, response.usage, self.started.elapsed());
         in_flight.finish(200);
         log_answer(&self.request_id, &self.route.name, &target, &response.attempts, false);
@@ -186,7 +184,6 @@ impl Call {
     /// The engine's error as a response; the metrics count it.
     fn failed(&self, in_flight: InFlight, e: &switchyard::Error) -> Response {
         let error = ApiError::from_engine(self.api, e).with_request_id(&self.request_id);
-        self.route.metrics.attempts(e.attempts());
         in_flight.finish(error.status.as_u16());
         let status = error.status.as_u16();
         tracing::warn!(request_id = %self.request_id, route = %self.route.name, status, "request failed: {e}");

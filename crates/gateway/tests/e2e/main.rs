@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod common;
 mod contract;
+mod counters;
 mod errors;
 mod health;
 mod internal_details;

@@ -174,3 +174,18 @@ targets = [{ provider = "nope", model = "m" }]
     }
     let _ = std::fs::remove_file(path);
 }
+
+#[tokio::test]
+async fn demo_numbers_say_what_they_count() {
+    let out = tokio::task::spawn_blocking(|| switchyard(&["demo"])).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    // Each fallback count names its scope, so "0" and "1" do not read as a contradiction.
+    assert!(stdout.contains("Route `default`: 3 requests, success rate 100.00%, 0 with a fallback"), "{stdout}");
+    assert!(
+        stdout
+            .contains("Whole gateway (routes default, flaky and failing): 5 requests, 5 succeeded, 1 with a fallback"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Route `default`:\nTotal requests: 2"), "{stdout}");
+}

@@ -36,7 +36,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use fault::Fault;
+pub use fault::{FAULT_WORDS, Fault};
+pub use respond::SESSION_HEADER;
 
 use anthropic::Anthropic;
 use openai::OpenAi;
@@ -66,6 +67,9 @@ impl Default for UpstreamConfig {
 struct Shared {
     config: UpstreamConfig,
     calls: Mutex<HashMap<String, u64>>,
+    /// `flakyN` sequences, per session (the `x-switchyard-sim-session` header, else the key sent) and model, so
+    /// two clients of one upstream do not eat each other's failures.
+    sequences: Mutex<HashMap<(String, String), u64>>,
     next_id: AtomicU64,
     shutdown: watch::Sender<bool>,
 }
@@ -79,6 +83,7 @@ impl Shared {
         Arc::new(Self {
             config,
             calls: Mutex::new(HashMap::new()),
+            sequences: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             shutdown: watch::channel(false).0,
         })
@@ -93,6 +98,20 @@ impl Shared {
         }
         calls.insert(model.to_owned(), 1);
         1
+    }
+
+    /// Counts a call for `model` in `session` and returns its number there (from 1).
+    fn count_in_session(&self, session: &str, model: &str) -> u64 {
+        let mut sequences = lock(&self.sequences);
+        let n = sequences.entry((session.to_owned(), model.to_owned())).or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    /// Forgets every count (and so restarts `flakyN` sequences).
+    fn reset(&self) {
+        lock(&self.calls).clear();
+        lock(&self.sequences).clear();
     }
 
     fn snapshot(&self) -> BTreeMap<String, u64> {
@@ -207,7 +226,7 @@ impl Upstream {
 
     /// Forgets the call counts (and so restarts `flakyN` sequences).
     pub fn reset_calls(&self) {
-        lock(&self.shared.calls).clear();
+        self.shared.reset();
     }
 
     /// Stops it and waits until the server is down.
@@ -248,6 +267,6 @@ async fn not_found_handler(method: axum::http::Method, uri: axum::http::Uri) -> 
 }
 
 async fn reset_handler(State(shared): State<Arc<Shared>>) -> StatusCode {
-    lock(&shared.calls).clear();
+    shared.reset();
     StatusCode::NO_CONTENT
 }

@@ -23,7 +23,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<bool> {
         }
     };
     let mut out = String::new();
-    for line in config.readiness() {
+    for (_, line) in config.readiness() {
         out.push_str(&line);
         out.push('\n');
     }

@@ -42,6 +42,17 @@ pub struct RawConfig {
     pub routes: BTreeMap<String, RouteSection>,
 }
 
+/// Whether a target can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// It can.
+    Ready,
+    /// `enabled = false` in the config.
+    Disabled,
+    /// It cannot (e.g. its key variable is unset).
+    Unavailable,
+}
+
 /// A validated configuration, ready to build the gateway from.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -134,15 +145,19 @@ impl Config {
         }
     }
 
-    /// Lines saying which targets can serve and which cannot (and why), for the start-up log.
-    pub fn readiness(&self) -> Vec<String> {
+    /// Lines saying which targets can serve and which cannot (and why), for the start-up log and `check`.
+    pub fn readiness(&self) -> Vec<(Readiness, String)> {
         let mut lines = Vec::new();
         for route in self.routes.values() {
             for t in &route.targets {
                 lines.push(match (&t.unavailable, t.enabled) {
-                    (Some(reason), _) => format!("route {}: {} unavailable: {reason}", route.name, t.id),
-                    (None, false) => format!("route {}: {} disabled in config", route.name, t.id),
-                    (None, true) => format!("route {}: {} ready", route.name, t.id),
+                    (Some(reason), _) => {
+                        (Readiness::Unavailable, format!("route {}: {} unavailable: {reason}", route.name, t.id))
+                    }
+                    (None, false) => {
+                        (Readiness::Disabled, format!("route {}: {} disabled in config", route.name, t.id))
+                    }
+                    (None, true) => (Readiness::Ready, format!("route {}: {} ready", route.name, t.id)),
                 });
             }
         }

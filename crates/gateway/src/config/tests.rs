@@ -120,7 +120,7 @@ fn an_unset_provider_key_disables_that_provider_with_the_reason() {
     let t1 = &c.routes["default"].targets[1];
     assert!(t1.unavailable.as_deref().unwrap().contains("$DEEPSEEK_API_KEY is not set"));
     assert!(c.routes["default"].targets[0].unavailable.is_none());
-    assert!(c.readiness().iter().any(|l| l.contains("deepseek/deepseek-chat unavailable")));
+    assert!(c.readiness().iter().any(|(_, l)| l.contains("deepseek/deepseek-chat unavailable")));
 }
 
 #[test]

@@ -189,3 +189,84 @@ async fn demo_numbers_say_what_they_count() {
     );
     assert!(stdout.contains("Route `default`:\nTotal requests: 2"), "{stdout}");
 }
+
+/// The binary with its output piped (no terminal) and no colour preference set.
+fn piped(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+    command.args(args).env_remove("NO_COLOR").env_remove("RUST_LOG");
+    command
+}
+
+#[test]
+fn cli_errors_are_plain_lines_without_colour_when_not_a_terminal() {
+    let bad =
+        temp_file("plain.toml", "[providers.p]\nkind = \"openai\"\nbase_url = \"http://\"\n[routes.r]\ntargets = []\n");
+    let out = piped(&["serve", "--config", bad.to_str().unwrap()]).output().unwrap();
+    let _ = std::fs::remove_file(&bad);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains('\u{1b}'), "no escape codes: {stderr:?}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "one line per problem: {stderr}");
+    for line in lines {
+        assert!(line.starts_with("error: ") && line.contains("plain.toml: "), "{stderr}");
+    }
+}
+
+#[test]
+fn each_start_up_warning_is_logged_once_without_colour() {
+    use std::io::BufRead;
+    let mut child = piped(&["serve", "--listen", "127.0.0.1:0"])
+        .env("ANTHROPIC_API_KEY", "placeholder")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("DEEPSEEK_API_KEY")
+        .env_remove("SWITCHYARD_API_KEY")
+        .env_remove("SWITCHYARD_ADMIN_KEY")
+        .current_dir(std::env::temp_dir())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = String::new();
+    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("listening on") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!log.contains('\u{1b}'), "no escape codes: {log:?}");
+    for target in ["openai/gpt-4o", "deepseek/deepseek-chat"] {
+        assert_eq!(log.matches(&format!("{target} unavailable")).count(), 1, "{target} once:\n{log}");
+        assert_eq!(log.lines().filter(|l| l.contains(target)).count(), 1, "{target} once:\n{log}");
+    }
+}
+
+#[test]
+fn help_does_not_show_unset_variables_and_mock_upstream_lists_its_words() {
+    let out = piped(&["stats", "--help"]).env_remove("SWITCHYARD_URL").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("SWITCHYARD_URL") && !help.contains("SWITCHYARD_URL="), "{help}");
+    let out = piped(&["mock-upstream", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains(switchyard_sim::DEFAULT_API_KEY), "{help}");
+    for (words, _) in switchyard_sim::FAULT_WORDS {
+        assert!(help.contains(words), "{words} in:\n{help}");
+    }
+    // The default port is the one the README shows.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    assert!(help.contains("[default: 127.0.0.1:9099]") && readme.contains("mock-upstream` (default `127.0.0.1:9099`)"));
+}
+
+#[tokio::test]
+async fn a_403_from_a_gateway_without_an_admin_key_says_how_to_start_one() {
+    let h = start_with("", "[routes.main]\ntargets = [{ provider = \"oa\", model = \"gpt-ok\" }]").await;
+    let url = h.gateway.url();
+    let out = tokio::task::spawn_blocking(move || piped(&["stats", "--url", &url]).output().unwrap()).await.unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("error: ") && stderr.lines().count() == 1, "{stderr}");
+    assert!(stderr.contains("403") && stderr.contains("SWITCHYARD_ADMIN_KEY=<key> switchyard serve"), "{stderr}");
+}

@@ -6,9 +6,12 @@
 //! (per-model call counts as a JSON object) and `DELETE /_calls` (resets them).
 //!
 //! Answers are deterministic. When the request offers tools and its last user message contains the word
-//! `tool` (or `tool_choice` forces a tool), the answer calls the first (or the forced) tool with arguments
-//! made from its schema, streamed in fragments. When the last message is a tool result, the answer is
-//! `The tool returned: <result>`. Otherwise it is a short greeting naming the model. Usage counts words.
+//! `tool` (or `tool_choice` forces a tool), the answer calls, one per turn, each tool the question asks for
+//! (it names the tool, shares a word with its description, or holds the numbers its arguments take), else the
+//! first (or the forced) tool, with arguments read from the question (numbers, an operator such as `*`) or
+//! made from the schema, streamed in fragments. Once every such tool has answered, the answer quotes the
+//! results: `The tool returned: <result>` (`The tools returned: <a>; <b>` for several). Otherwise it is a
+//! short greeting naming the model. Usage counts words.
 
 mod anthropic;
 mod body;

@@ -71,3 +71,38 @@ async fn a_failing_openai_primary_falls_back_to_anthropic() {
     assert_eq!(upstream.calls("sim-503"), 2, "the primary was tried at each step");
     upstream.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_example_question_gets_the_calls_it_asks_for() {
+    // react_agent's question: the simulated model reads the calls from it (operator and numbers, the time).
+    let upstream = Upstream::start(UpstreamConfig::default()).await.unwrap();
+    for kind in [ProviderKind::OpenAi, ProviderKind::Anthropic] {
+        let agent = ReactAgent::builder()
+            .model(client(&upstream, kind, "sim-ok").unwrap())
+            .tools([calculator(Arc::new(AtomicUsize::new(0))), clock()])
+            .build()
+            .unwrap();
+        let (events, error) = collect(&agent, "Use the tools: what is 12.5 * 8, and what time is it now (UTC)?").await;
+        assert!(error.is_none(), "{kind}: {error:?}");
+        let calls: Vec<(String, serde_json::Value)> = events
+            .iter()
+            .filter_map(|e| match e {
+                AgentEvent::ToolCall { call, .. } => {
+                    Some((call.name.clone(), serde_json::from_str(&call.arguments).unwrap()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            calls,
+            [
+                ("calculator".to_owned(), serde_json::json!({"op": "mul", "a": 12.5, "b": 8.0})),
+                ("clock".to_owned(), serde_json::json!({})),
+            ],
+            "{kind}"
+        );
+        let AgentEvent::Done(out) = events.last().unwrap() else { panic!() };
+        assert_eq!(out.text, "The tools returned: 100.0; 2026-11-22T04:00:00Z", "{kind}");
+    }
+    upstream.shutdown().await.unwrap();
+}

@@ -315,7 +315,8 @@ impl FallbackManagerBuilder {
     /// `list_models` shows the reason, and the other targets still serve.
     pub fn unavailable_target(mut self, config: ModelFallback, reason: impl Into<String>) -> Self {
         let reason = reason.into();
-        tracing::warn!(target_id = %config.id(), "failed to create provider for {}: {reason}", config.id());
+        // The caller has the reason and reports it once (a gateway builds several engines over one target).
+        tracing::debug!(target_id = %config.id(), "failed to create provider for {}: {reason}", config.id());
         self.entries.push((config, Err(reason)));
         self
     }

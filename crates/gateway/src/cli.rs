@@ -58,7 +58,7 @@ pub struct CheckArgs {
 #[derive(Debug, Args)]
 pub struct ServerArgs {
     /// Gateway URL.
-    #[arg(long, default_value = "http://127.0.0.1:8080", env = "SWITCHYARD_URL")]
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "SWITCHYARD_URL", hide_env_values = true)]
     pub url: String,
 }
 
@@ -91,7 +91,13 @@ pub struct ModelsArgs {
     #[arg(long, global = true, env = "SWITCHYARD_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
     /// Gateway URL.
-    #[arg(long, global = true, default_value = "http://127.0.0.1:8080", env = "SWITCHYARD_URL")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "http://127.0.0.1:8080",
+        env = "SWITCHYARD_URL",
+        hide_env_values = true
+    )]
     pub url: String,
 }
 
@@ -145,8 +151,23 @@ pub struct StatsArgs {
 
 /// `mock-upstream`.
 #[derive(Debug, Args)]
+#[command(after_help = mock_upstream_help())]
 pub struct MockUpstreamArgs {
     /// Address to listen on.
-    #[arg(long, short, default_value = "127.0.0.1:9090")]
+    #[arg(long, short, default_value = "127.0.0.1:9099")]
     pub listen: String,
+}
+
+/// The fault words and the expected key, under `mock-upstream --help`.
+fn mock_upstream_help() -> String {
+    let mut text = format!(
+        "Expected key: {:?} (OpenAI: Authorization: Bearer KEY; Anthropic: x-api-key: KEY).\n\
+         OpenAI base URL: http://ADDR/v1; Anthropic base URL: http://ADDR.\n\n\
+         The model name's last `-`-separated word picks the behaviour (e.g. gpt-4o-flaky3):\n",
+        switchyard_sim::DEFAULT_API_KEY
+    );
+    for (word, what) in switchyard_sim::FAULT_WORDS {
+        text.push_str(&format!("  {word:<24} {what}\n"));
+    }
+    text
 }

@@ -82,8 +82,9 @@ impl StreamEncoder {
         }
     }
 
-    /// The typed error event that ends a failed stream.
+    /// The typed error event that ends a failed stream, with what clients may see of the error.
     pub fn error(&mut self, err: &Error) -> Bytes {
+        let err = &crate::client_error::for_client(err);
         match self {
             StreamEncoder::OpenAi(e) => e.error(err),
             StreamEncoder::Anthropic(e) => e.error(err),

@@ -63,9 +63,10 @@ impl ApiError {
         self
     }
 
-    /// Maps an engine error to the SPEC's statuses.
+    /// Maps an engine error to the SPEC's statuses; the message and attempts are what clients may see.
     pub fn from_engine(api: Api, error: &Error) -> Self {
         let (status, retry_after) = status_of(error);
+        let error = &crate::client_error::for_client(error);
         let param = match error {
             Error::InvalidRequest { param, .. } => param.clone(),
             _ => None,
@@ -166,7 +167,7 @@ fn attempt_json(a: &Attempt) -> Value {
 
 fn openai_type(status: StatusCode) -> &'static str {
     match status.as_u16() {
-        400 | 404 | 413 | 422 => "invalid_request_error",
+        400 | 404 | 413 | 415 | 422 => "invalid_request_error",
         401 => "authentication_error",
         403 => "permission_error",
         429 => "rate_limit_error",
@@ -190,7 +191,7 @@ fn openai_code(status: StatusCode) -> Option<&'static str> {
 
 fn anthropic_type(status: StatusCode) -> &'static str {
     match status.as_u16() {
-        400 | 422 => "invalid_request_error",
+        400 | 415 | 422 => "invalid_request_error",
         401 => "authentication_error",
         403 => "permission_error",
         404 => "not_found_error",

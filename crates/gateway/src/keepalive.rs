@@ -64,7 +64,6 @@ pub fn body(
         match result {
             Ok(stream) => {
                 let target = stream.served_by.clone().unwrap_or_default();
-                route.metrics.attempts(&stream.attempts);
                 route.metrics.first_chunk(&target, started.elapsed());
                 let (calls, fallback) = crate::routes::chat::calls_and_fallback(&target, &stream.attempts);
                 let note = format!(
@@ -82,7 +81,6 @@ pub fn body(
                 }
             }
             Err(e) => {
-                route.metrics.attempts(e.attempts());
                 let status = crate::error::status_of(&e).0.as_u16();
                 tracing::warn!(request_id, route = %route.name, status, "request failed (keep-alive stream): {e}");
                 in_flight.finish(status);

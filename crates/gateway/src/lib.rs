@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod client_error;
 pub mod codec;
 pub mod commands;
 pub mod config;

@@ -1,5 +1,6 @@
 //! The `switchyard` binary: parses the command line and runs one subcommand.
 
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -14,22 +15,27 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| default_filter(&cli.command).into()),
         )
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal: escape codes in a log file or a pipe are noise.
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
     let runtime = match runtime_builder().enable_all().build() {
         Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
     match runtime.block_on(run(cli.command)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => fail(&format!("{e:#}")),
     }
+}
+
+/// A CLI error: plain text on stderr (no log prefix), each line starting with `error:`.
+fn fail(message: &str) -> ExitCode {
+    let mut err = std::io::stderr().lock();
+    for line in message.lines() {
+        let _ = writeln!(err, "error: {line}");
+    }
+    ExitCode::FAILURE
 }
 
 /// The multi-threaded runtime, except with `TOKIO_WORKER_THREADS=1`: then one thread runs everything, without

@@ -1,17 +1,21 @@
 //! Prometheus metrics, hand-rolled on atomics: the label sets (routes × targets) are fixed at
 //! start-up, so recording is a few relaxed adds with no lock and no map lookup by string hash.
+//!
+//! Only HTTP-level counters live here (statuses, answers, tokens, latency). Calls, failures, fallbacks and
+//! hedges are the engine's counters, rendered from its stats (`routes/metrics.rs`), so `/metrics` and
+//! `/admin/stats` read the same numbers.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use switchyard::{Attempt, AttemptOutcome, ErrorKind, Usage};
+use switchyard::Usage;
 
 /// Upper bounds of the histogram buckets, in seconds.
 const BUCKETS: [f64; 14] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
 
 /// HTTP statuses counted by name; anything else is counted as `other`.
-const STATUSES: [u16; 13] = [200, 400, 401, 403, 404, 408, 413, 422, 429, 499, 502, 503, 504];
+const STATUSES: [u16; 14] = [200, 400, 401, 403, 404, 408, 413, 415, 422, 429, 499, 502, 503, 504];
 
 /// A latency histogram.
 #[derive(Debug, Default)]
@@ -50,8 +54,6 @@ impl Histogram {
 #[derive(Debug)]
 pub struct TargetMetrics {
     id: String,
-    successes: AtomicU64,
-    failures: [AtomicU64; ErrorKind::ALL.len()],
     served: AtomicU64,
     tokens_in: AtomicU64,
     tokens_out: AtomicU64,
@@ -63,8 +65,6 @@ impl TargetMetrics {
     fn new(id: &str) -> Self {
         Self {
             id: id.to_owned(),
-            successes: AtomicU64::new(0),
-            failures: Default::default(),
             served: AtomicU64::new(0),
             tokens_in: AtomicU64::new(0),
             tokens_out: AtomicU64::new(0),
@@ -79,7 +79,6 @@ impl TargetMetrics {
 pub struct RouteMetrics {
     name: String,
     requests: [AtomicU64; STATUSES.len() + 1],
-    fallbacks: AtomicU64,
     in_flight: AtomicU64,
     targets: Vec<TargetMetrics>,
 }
@@ -90,7 +89,6 @@ impl RouteMetrics {
         Self {
             name: name.to_owned(),
             requests: Default::default(),
-            fallbacks: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             targets: target_ids.iter().map(|id| TargetMetrics::new(id)).collect(),
         }
@@ -110,37 +108,6 @@ impl RouteMetrics {
         self.in_flight.fetch_sub(1, Relaxed);
         let slot = STATUSES.iter().position(|s| *s == status).unwrap_or(STATUSES.len());
         self.requests[slot].fetch_add(1, Relaxed);
-    }
-
-    /// Records the calls made for one request: per-target successes, failures by kind, fallbacks.
-    pub fn attempts(&self, attempts: &[Attempt]) {
-        let mut first_called: Option<&str> = None;
-        let mut fell_back = false;
-        for a in attempts {
-            if !a.was_called() {
-                continue;
-            }
-            match first_called {
-                None => first_called = Some(&a.target),
-                Some(first) if first != a.target => fell_back = true,
-                Some(_) => {}
-            }
-            let Some(t) = self.target(&a.target) else { continue };
-            match &a.outcome {
-                AttemptOutcome::Succeeded => {
-                    t.successes.fetch_add(1, Relaxed);
-                }
-                AttemptOutcome::Failed { kind, .. } => {
-                    if let Some(i) = ErrorKind::ALL.iter().position(|k| k == kind) {
-                        t.failures[i].fetch_add(1, Relaxed);
-                    }
-                }
-                AttemptOutcome::Skipped { .. } => {}
-            }
-        }
-        if fell_back {
-            self.fallbacks.fetch_add(1, Relaxed);
-        }
     }
 
     /// A target answered: its tokens and the request's latency.
@@ -249,51 +216,16 @@ impl Metrics {
                 r.in_flight.load(Relaxed)
             );
         }
-        out.push_str(
-            "# HELP switchyard_fallbacks_total Requests answered or failed after calling more than one target.\n",
-        );
-        out.push_str("# TYPE switchyard_fallbacks_total counter\n");
-        for r in &self.routes {
-            let _ = writeln!(
-                out,
-                "switchyard_fallbacks_total{{route=\"{}\"}} {}",
-                escape_label(&r.name),
-                r.fallbacks.load(Relaxed)
-            );
-        }
-        out.push_str("# HELP switchyard_attempts_total Upstream calls, by route, target and outcome.\n");
-        out.push_str("# TYPE switchyard_attempts_total counter\n");
-        for r in &self.routes {
-            for t in &r.targets {
-                let failed: u64 = t.failures.iter().map(|n| n.load(Relaxed)).sum();
-                let labels = format!("route=\"{}\",target=\"{}\"", escape_label(&r.name), escape_label(&t.id));
-                let _ = writeln!(
-                    out,
-                    "switchyard_attempts_total{{{labels},outcome=\"success\"}} {}",
-                    t.successes.load(Relaxed)
-                );
-                let _ = writeln!(out, "switchyard_attempts_total{{{labels},outcome=\"failure\"}} {failed}");
-            }
-        }
-        out.push_str("# HELP switchyard_failures_total Failed upstream calls, by route, target and error kind.\n");
-        out.push_str("# TYPE switchyard_failures_total counter\n");
-        for r in &self.routes {
-            for t in &r.targets {
-                for (kind, n) in ErrorKind::ALL.iter().zip(&t.failures) {
-                    let n = n.load(Relaxed);
-                    if n > 0 {
-                        let _ = writeln!(
-                            out,
-                            "switchyard_failures_total{{route=\"{}\",target=\"{}\",kind=\"{kind}\"}} {n}",
-                            escape_label(&r.name),
-                            escape_label(&t.id)
-                        );
-                    }
-                }
-            }
-        }
+        // Each family's samples follow its own HELP/TYPE lines: interleaved samples are split by parsers into
+        // untyped families.
         out.push_str("# HELP switchyard_served_total Requests answered, by route and the target that answered.\n");
         out.push_str("# TYPE switchyard_served_total counter\n");
+        for r in &self.routes {
+            for t in &r.targets {
+                let labels = format!("route=\"{}\",target=\"{}\"", escape_label(&r.name), escape_label(&t.id));
+                let _ = writeln!(out, "switchyard_served_total{{{labels}}} {}", t.served.load(Relaxed));
+            }
+        }
         out.push_str(
             "# HELP switchyard_tokens_total Tokens, by route, target and direction (in: prompt, out: generated).\n",
         );
@@ -301,7 +233,6 @@ impl Metrics {
         for r in &self.routes {
             for t in &r.targets {
                 let labels = format!("route=\"{}\",target=\"{}\"", escape_label(&r.name), escape_label(&t.id));
-                let _ = writeln!(out, "switchyard_served_total{{{labels}}} {}", t.served.load(Relaxed));
                 let _ =
                     writeln!(out, "switchyard_tokens_total{{{labels},direction=\"in\"}} {}", t.tokens_in.load(Relaxed));
                 let _ = writeln!(
@@ -344,19 +275,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_attempts_fallbacks_and_histograms() {
+    fn counts_statuses_tokens_and_histograms() {
         let r = std::sync::Arc::new(RouteMetrics::new("default", &["a/x".into(), "b/y".into()]));
-        let failed = Attempt {
-            target: "a/x".into(),
-            retry: 0,
-            outcome: AttemptOutcome::Failed { kind: ErrorKind::Server, message: "500".into() },
-            elapsed: Duration::ZERO,
-            retry_after_ms: None,
-            dropped: Vec::new(),
-        };
-        let ok = Attempt { target: "b/y".into(), outcome: AttemptOutcome::Succeeded, ..failed.clone() };
         let request = r.started();
-        r.attempts(&[failed, ok]);
         r.served("b/y", Usage { input_tokens: 3, output_tokens: 4 }, Duration::from_millis(20));
         request.finish(200);
         drop(r.started());
@@ -364,8 +285,6 @@ mod tests {
         m.rejected(401);
         let text = m.render();
         assert!(text.contains("switchyard_requests_total{route=\"default\",status=\"200\"} 1"), "{text}");
-        assert!(text.contains("switchyard_fallbacks_total{route=\"default\"} 1"));
-        assert!(text.contains("switchyard_failures_total{route=\"default\",target=\"a/x\",kind=\"server\"} 1"));
         assert!(text.contains("switchyard_tokens_total{route=\"default\",target=\"b/y\",direction=\"out\"} 4"));
         assert!(
             text.contains(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
@@ -34,7 +34,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/routes/{route}/targets/{*id}", patch(admin::patch_target))
         .route("/admin/stats", get(admin::stats))
         .route("/admin/stats/reset", post(admin::reset_stats))
-        .route_layer(middleware::from_fn_with_state(state.clone(), admin_auth));
+        .route_layer(middleware::from_fn_with_state(state.clone(), admin_auth))
+        .layer(DefaultBodyLimit::max(state.max_body));
     let rest = Router::new()
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::metrics))

@@ -22,6 +22,8 @@ struct EndGuard {
     usage: Usage,
     /// `None` while running; the HTTP-ish status of the end otherwise.
     status: Option<u16>,
+    /// The whole error that ended the stream, for the log (clients get a redacted one).
+    error: Option<String>,
     request_id: String,
 }
 
@@ -31,7 +33,8 @@ impl Drop for EndGuard {
         match self.status {
             Some(200) => in_flight.route().served(&self.target, self.usage, self.started.elapsed()),
             Some(status) => {
-                tracing::warn!(request_id = %self.request_id, target_id = %self.target, status, "stream failed after commit")
+                let error = self.error.as_deref().unwrap_or("");
+                tracing::warn!(request_id = %self.request_id, target_id = %self.target, status, "stream failed after commit: {error}")
             }
             None => {
                 tracing::info!(request_id = %self.request_id, target_id = %self.target, "client went away mid-stream; upstream call cancelled")
@@ -63,8 +66,15 @@ pub fn body(
     request_id: String,
     deadline: Option<DrainDeadline>,
 ) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static {
-    let guard =
-        EndGuard { in_flight: Some(in_flight), target, started, usage: Usage::default(), status: None, request_id };
+    let guard = EndGuard {
+        in_flight: Some(in_flight),
+        target,
+        started,
+        usage: Usage::default(),
+        status: None,
+        error: None,
+        request_id,
+    };
     let targets = upstream.targets_used();
     let state = State { upstream, targets, encoder, guard, finished: false, ended: false, deadline };
     futures::stream::unfold(state, |mut s| async move {
@@ -120,6 +130,7 @@ pub fn body(
 fn fail(s: &mut State, e: &Error) -> Bytes {
     s.ended = true;
     s.guard.status = Some(crate::error::status_of(e).0.as_u16());
+    s.guard.error = Some(e.to_string());
     s.encoder.error(e)
 }
 

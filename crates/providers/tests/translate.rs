@@ -236,7 +236,11 @@ fn bad_requests_are_invalid_requests_naming_the_field() {
         Some("messages[0].tool_call_id")
     );
     assert_eq!(
-        param(openai::decode_request(br#"{"messages":[],"tool_choice":"sometimes"}"#).unwrap_err()).as_deref(),
+        param(
+            openai::decode_request(br#"{"messages":[{"role":"user","content":"x"}],"tool_choice":"sometimes"}"#)
+                .unwrap_err()
+        )
+        .as_deref(),
         Some("tool_choice")
     );
     let thinking = json!({"model": "m", "max_tokens": 5, "messages": [

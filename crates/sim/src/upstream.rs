@@ -6,9 +6,12 @@
 //! (per-model call counts as a JSON object) and `DELETE /_calls` (resets them).
 //!
 //! Answers are deterministic. When the request offers tools and its last user message contains the word
-//! `tool` (or `tool_choice` forces a tool), the answer calls the first (or the forced) tool with arguments
-//! made from its schema, streamed in fragments. When the last message is a tool result, the answer is
-//! `The tool returned: <result>`. Otherwise it is a short greeting naming the model. Usage counts words.
+//! `tool` (or `tool_choice` forces a tool), the answer calls, one per turn, each tool the question asks for
+//! (it names the tool, shares a word with its description, or holds the numbers its arguments take), else the
+//! first (or the forced) tool, with arguments read from the question (numbers, an operator such as `*`) or
+//! made from the schema, streamed in fragments. Once every such tool has answered, the answer quotes the
+//! results: `The tool returned: <result>` (`The tools returned: <a>; <b>` for several). Otherwise it is a
+//! short greeting naming the model. Usage counts words.
 
 mod anthropic;
 mod body;
@@ -37,7 +40,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use fault::Fault;
+pub use fault::{FAULT_WORDS, Fault};
+pub use respond::SESSION_HEADER;
 
 use anthropic::Anthropic;
 use openai::OpenAi;
@@ -67,6 +71,9 @@ impl Default for UpstreamConfig {
 struct Shared {
     config: UpstreamConfig,
     calls: Mutex<HashMap<String, u64>>,
+    /// `flakyN` sequences, per session (the `x-switchyard-sim-session` header, else the key sent) and model, so
+    /// two clients of one upstream do not eat each other's failures.
+    sequences: Mutex<HashMap<(String, String), u64>>,
     next_id: AtomicU64,
     shutdown: watch::Sender<bool>,
 }
@@ -80,6 +87,7 @@ impl Shared {
         Arc::new(Self {
             config,
             calls: Mutex::new(HashMap::new()),
+            sequences: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             shutdown: watch::channel(false).0,
         })
@@ -94,6 +102,20 @@ impl Shared {
         }
         calls.insert(model.to_owned(), 1);
         1
+    }
+
+    /// Counts a call for `model` in `session` and returns its number there (from 1).
+    fn count_in_session(&self, session: &str, model: &str) -> u64 {
+        let mut sequences = lock(&self.sequences);
+        let n = sequences.entry((session.to_owned(), model.to_owned())).or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    /// Forgets every count (and so restarts `flakyN` sequences).
+    fn reset(&self) {
+        lock(&self.calls).clear();
+        lock(&self.sequences).clear();
     }
 
     fn snapshot(&self) -> BTreeMap<String, u64> {
@@ -209,7 +231,7 @@ impl Upstream {
 
     /// Forgets the call counts (and so restarts `flakyN` sequences).
     pub fn reset_calls(&self) {
-        lock(&self.shared.calls).clear();
+        self.shared.reset();
     }
 
     /// Stops it and waits until the server is down.
@@ -254,6 +276,6 @@ async fn not_found_handler(method: axum::http::Method, uri: axum::http::Uri) -> 
 }
 
 async fn reset_handler(State(shared): State<Arc<Shared>>) -> StatusCode {
-    lock(&shared.calls).clear();
+    shared.reset();
     StatusCode::NO_CONTENT
 }

@@ -650,3 +650,27 @@ async fn streams_stay_valid_json_for_odd_model_names_and_text() {
     let (text, _) = read_all(anthropic(&up, &anthropic_body(model, true)).await).await;
     assert!(anthropic_text(&parse_events(&text)).contains(model));
 }
+
+#[tokio::test]
+async fn flaky_sequences_are_per_session_so_two_clients_do_not_eat_each_others_failures() {
+    let up = start().await;
+    let call = |session: &'static str| {
+        let url = format!("{}/chat/completions", up.openai_base_url());
+        async move {
+            client()
+                .post(url)
+                .bearer_auth(DEFAULT_API_KEY)
+                .header(switchyard_sim::SESSION_HEADER, session)
+                .json(&openai_body("gpt-flaky1", false))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(call("test-a").await, 503);
+    assert_eq!(call("test-b").await, 503, "another session gets its own failure");
+    assert_eq!(call("test-a").await, 200);
+    assert_eq!(call("test-b").await, 200);
+    assert_eq!(up.calls("gpt-flaky1"), 4, "calls are still counted per model");
+}

@@ -30,7 +30,10 @@ impl AdminClient {
             let message = body["error"]["message"].as_str().unwrap_or("no message");
             let hint = match status.as_u16() {
                 401 => " (pass --admin-key or set SWITCHYARD_ADMIN_KEY)",
-                403 => " (the gateway has no server.admin_key)",
+                403 => {
+                    " (the gateway has no admin key: start it with SWITCHYARD_ADMIN_KEY=<key> switchyard serve, or \
+                     set server.admin_key in its config; then pass --admin-key <key> or set SWITCHYARD_ADMIN_KEY here)"
+                }
                 _ => "",
             };
             bail!("the gateway answered {status}: {message}{hint}");

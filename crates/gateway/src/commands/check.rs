@@ -12,9 +12,18 @@ use crate::state::{AppState, HttpProviders};
 /// Validates the file; with `--probe`, also sends a one-token request to every usable target.
 /// Returns whether everything is fine.
 pub async fn run(args: CheckArgs) -> anyhow::Result<bool> {
-    let config = Config::load(&args.config, None)?;
+    let config = match Config::load(&args.config, None) {
+        Ok(config) => config,
+        Err(e) => {
+            // Every problem, one a line, each naming its key path.
+            let mut err = std::io::stderr().lock();
+            writeln!(err, "{e}")?;
+            writeln!(err, "{}: problems found", args.config.display())?;
+            return Ok(false);
+        }
+    };
     let mut out = String::new();
-    for line in config.readiness() {
+    for (_, line) in config.readiness() {
         out.push_str(&line);
         out.push('\n');
     }

@@ -176,7 +176,7 @@ async fn run_steps(demo: &mut Demo) {
         Ok(s) => {
             let route = &s["routes"]["default"];
             demo.say(&format!(
-                "Total requests: {}\nSuccessful requests: {}\nFailed requests: {}\nFallbacks: {}\n\nModel usage:",
+                "Route `default`:\nTotal requests: {}\nSuccessful requests: {}\nFailed requests: {}\nFallbacks: {}\n\nModel usage:",
                 route["total"], route["success"], route["failed"], route["fallbacks"]
             ));
             for (id, t) in route["targets"].as_object().into_iter().flatten() {
@@ -257,9 +257,12 @@ async fn run_steps(demo: &mut Demo) {
             let total = r["total"].as_u64().unwrap_or(0);
             let success = r["success"].as_u64().unwrap_or(0);
             let rate = if total == 0 { 0.0 } else { success as f64 * 100.0 / total as f64 };
-            demo.say(&format!("Total requests: {total}\nSuccess rate: {rate:.2}%\nFallbacks: {}", r["fallbacks"]));
             demo.say(&format!(
-                "(whole gateway: {} requests, {} succeeded, {} with a fallback)",
+                "Route `default`: {total} requests, success rate {rate:.2}%, {} with a fallback",
+                r["fallbacks"]
+            ));
+            demo.say(&format!(
+                "Whole gateway (routes default, flaky and failing): {} requests, {} succeeded, {} with a fallback",
                 s["total"], s["success"], s["fallbacks"]
             ));
             demo.expect(

@@ -103,12 +103,17 @@ pub fn stats_text(s: &Value) -> String {
     );
     let mut rows = Vec::new();
     for (id, t) in s["targets"].as_object().into_iter().flatten() {
-        let failures: Vec<String> =
+        let mut failures: Vec<String> =
             t["failures"].as_object().into_iter().flatten().map(|(kind, n)| format!("{kind}={n}")).collect();
+        // A stream that broke after its first chunk was a success of the call, but not an answer: not OK.
+        let broken = t["stream_failures"].as_u64().unwrap_or(0);
+        if broken > 0 {
+            failures.push(format!("stream_broke={broken}"));
+        }
         rows.push(vec![
             id.clone(),
             t["attempts"].to_string(),
-            t["successes"].to_string(),
+            t["successes"].as_u64().unwrap_or(0).saturating_sub(broken).to_string(),
             if failures.is_empty() { "-".to_owned() } else { failures.join(" ") },
             t["usage"].to_string(),
             t["skipped"].to_string(),

@@ -8,7 +8,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::cli::{MockUpstreamArgs, ServeArgs};
-use crate::config::Config;
+use crate::config::{Config, Readiness};
 use crate::default_config::{self, Simulated};
 use crate::server;
 use crate::state::{AppState, HttpProviders};
@@ -58,8 +58,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Source::Builtin => tracing::info!("config: built-in default (real providers for the keys that are set)"),
         Source::Simulated(..) => tracing::info!("config: built-in default with simulated providers"),
     }
-    for line in config.readiness() {
-        tracing::info!("{line}");
+    // Each target once: a target that cannot serve is a warning, the others are information.
+    for (state, line) in config.readiness() {
+        match state {
+            Readiness::Unavailable => tracing::warn!("{line}"),
+            Readiness::Ready | Readiness::Disabled => tracing::info!("{line}"),
+        }
     }
     crate::conn::raise_fd_limit();
     let state = Arc::new(AppState::build(&config, &HttpProviders)?);
@@ -94,8 +98,7 @@ pub async fn mock_upstream(args: MockUpstreamArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(
         "simulated upstream on http://{addr} (OpenAI base URL http://{addr}/v1, Anthropic base URL http://{addr}); \
-         expected key: {:?}; behaviour from the model name's last word (ok, 500, 503, 529, 429, 401, 400, ctxlen, \
-         hang, slowN, ttfbN, flakyN, breakN, stallN, sseerr, errtext, empty, badjson)",
+         expected key: {:?}; `switchyard mock-upstream --help` lists the fault words",
         switchyard_sim::DEFAULT_API_KEY
     );
     switchyard_sim::serve_upstream_until(

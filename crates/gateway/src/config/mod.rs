@@ -22,7 +22,7 @@ pub use secret::Secret;
 pub use server::{ServerConfig, ServerSection};
 pub use timeouts::{Timeouts, TimeoutsSection};
 
-/// A configuration error; the message names the key path.
+/// A configuration error: one problem a line, each naming its key path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(pub String);
@@ -42,6 +42,17 @@ pub struct RawConfig {
     pub routes: BTreeMap<String, RouteSection>,
 }
 
+/// Whether a target can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// It can.
+    Ready,
+    /// `enabled = false` in the config.
+    Disabled,
+    /// It cannot (e.g. its key variable is unset).
+    Unavailable,
+}
+
 /// A validated configuration, ready to build the gateway from.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -58,8 +69,10 @@ impl Config {
     pub fn load(path: &Path, listen_override: Option<&str>) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
-        Config::parse(&text, &|var| std::env::var(var).ok(), listen_override)
-            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+        Config::parse(&text, &|var| std::env::var(var).ok(), listen_override).map_err(|e| {
+            let lines: Vec<String> = e.0.lines().map(|line| format!("{}: {line}", path.display())).collect();
+            ConfigError(lines.join("\n"))
+        })
     }
 
     /// Parses and validates TOML text; `lookup` reads variables.
@@ -77,7 +90,8 @@ impl Config {
         Config::validate(raw, &unset, listen_override)
     }
 
-    /// Validates a parsed file; `unset` lists the variables the environment lacked, by key path.
+    /// Validates a parsed file; `unset` lists the variables the environment lacked, by key path. Every problem
+    /// is reported, one a line, not only the first.
     fn validate(raw: RawConfig, unset: &[env::Unset], listen_override: Option<&str>) -> Result<Config, ConfigError> {
         let unset_under = |prefix: &str| -> Vec<String> {
             let mut vars: Vec<String> = unset
@@ -88,39 +102,62 @@ impl Config {
             vars.dedup();
             vars
         };
+        let mut problems = Vec::new();
         // An unset variable in [server] must stop start-up: it must never switch auth off.
-        if let Some(u) = unset.iter().find(|u| u.path.starts_with("server")) {
-            return Err(ConfigError(format!(
-                "{}: environment variable ${} is not set; set it, or remove the key",
-                u.path, u.var
-            )));
+        for u in unset.iter().filter(|u| u.path.starts_with("server")) {
+            problems.push(format!("{}: environment variable ${} is not set; set it, or remove the key", u.path, u.var));
         }
-        let server = raw.server.validate(listen_override).map_err(ConfigError)?;
+        let server = raw.server.validate(listen_override).map_err(|e| problems.push(e)).ok();
         let mut providers = BTreeMap::new();
+        let mut broken_providers = Vec::new();
         for (name, section) in raw.providers {
             let vars = unset_under(&format!("providers.{name}"));
-            providers.insert(name.clone(), section.validate(&name, &vars).map_err(ConfigError)?);
+            match section.validate(&name, &vars) {
+                Ok(provider) => {
+                    providers.insert(name.clone(), provider);
+                }
+                Err(e) => {
+                    problems.push(e);
+                    broken_providers.push(name);
+                }
+            }
         }
         if raw.routes.is_empty() {
-            return Err(ConfigError("routes: no route is configured; add e.g. [routes.default]".to_owned()));
+            problems.push("routes: no route is configured; add e.g. [routes.default]".to_owned());
         }
         let mut routes = BTreeMap::new();
         for (name, section) in raw.routes {
+            // A route over a provider already reported is checked once that provider is fixed.
+            if section.targets.iter().any(|t| broken_providers.contains(&t.provider)) {
+                continue;
+            }
             let vars = unset_under(&format!("routes.{name}"));
-            routes.insert(name.clone(), section.validate(&name, &providers, &vars).map_err(ConfigError)?);
+            match section.validate(&name, &providers, &vars) {
+                Ok(route) => {
+                    routes.insert(name.clone(), route);
+                }
+                Err(e) => problems.push(e),
+            }
         }
-        Ok(Config { server, providers, routes })
+        match server {
+            Some(server) if problems.is_empty() => Ok(Config { server, providers, routes }),
+            _ => Err(ConfigError(problems.join("\n"))),
+        }
     }
 
-    /// Lines saying which targets can serve and which cannot (and why), for the start-up log.
-    pub fn readiness(&self) -> Vec<String> {
+    /// Lines saying which targets can serve and which cannot (and why), for the start-up log and `check`.
+    pub fn readiness(&self) -> Vec<(Readiness, String)> {
         let mut lines = Vec::new();
         for route in self.routes.values() {
             for t in &route.targets {
                 lines.push(match (&t.unavailable, t.enabled) {
-                    (Some(reason), _) => format!("route {}: {} unavailable: {reason}", route.name, t.id),
-                    (None, false) => format!("route {}: {} disabled in config", route.name, t.id),
-                    (None, true) => format!("route {}: {} ready", route.name, t.id),
+                    (Some(reason), _) => {
+                        (Readiness::Unavailable, format!("route {}: {} unavailable: {reason}", route.name, t.id))
+                    }
+                    (None, false) => {
+                        (Readiness::Disabled, format!("route {}: {} disabled in config", route.name, t.id))
+                    }
+                    (None, true) => (Readiness::Ready, format!("route {}: {} ready", route.name, t.id)),
                 });
             }
         }

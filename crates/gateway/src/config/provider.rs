@@ -75,8 +75,13 @@ impl ProviderSection {
     /// Checks the section; `unset_vars` are the variables it uses that the environment lacks.
     pub fn validate(self, name: &str, unset_vars: &[String]) -> Result<ProviderConfig, String> {
         let base_url = self.base_url.unwrap_or_else(|| self.kind.default_base_url().to_owned());
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) && unset_vars.is_empty() {
-            return Err(format!("providers.{name}.base_url: {base_url:?} must start with http:// or https://"));
+        if unset_vars.is_empty() {
+            check_base_url(&base_url).map_err(|why| {
+                format!(
+                    "providers.{name}.base_url: {base_url:?} {why}; write an absolute http(s) URL, e.g. {:?}",
+                    self.kind.default_base_url()
+                )
+            })?;
         }
         if self.max_tokens == Some(0) {
             return Err(format!("providers.{name}.max_tokens: must be greater than 0"));
@@ -101,5 +106,41 @@ impl ProviderSection {
             timeouts: self.timeouts,
             unavailable,
         })
+    }
+}
+
+/// Whether `url` is an absolute http(s) URL with a host and a valid port: what the providers' HTTP client
+/// will send to, so a URL `check` accepts is one `serve` can use.
+fn check_base_url(url: &str) -> Result<(), &'static str> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err("must start with http:// or https://");
+    }
+    let uri: http::Uri = url.parse().map_err(|_| "is not a valid URL")?;
+    let authority = uri.authority().ok_or("has no host")?;
+    if authority.host().is_empty() {
+        return Err("has no host");
+    }
+    // `Uri` keeps a port it cannot use (e.g. 99999); the connection would fail on every request.
+    if let Some((_, port)) = authority.as_str().rsplit_once(':')
+        && !authority.as_str().ends_with(']')
+        && port.parse::<u16>().is_err()
+    {
+        return Err("has an invalid port");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_base_url;
+
+    #[test]
+    fn base_urls_are_checked_as_the_client_uses_them() {
+        for good in ["http://127.0.0.1:9099/v1", "https://api.openai.com/v1", "http://[::1]:8080", "http://host"] {
+            assert_eq!(check_base_url(good), Ok(()), "{good}");
+        }
+        for bad in ["http://exa mple:99999/v1", "http://", "http://example:99999/v1", "ftp://x", "localhost:8080"] {
+            assert!(check_base_url(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The `[server]` section: listen address, client keys, admin key, limits.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -105,13 +105,23 @@ pub struct ServerConfig {
     pub connections: ConnectionLimits,
 }
 
+/// `HOST:PORT` with an IP address or a host name (e.g. `localhost:8081`), resolved once at start-up; a name
+/// that resolves to several addresses listens on the first IPv4 one.
+fn resolve_listen(text: &str) -> Result<SocketAddr, String> {
+    let invalid =
+        || format!("server.listen: invalid address {text:?}; write e.g. \"127.0.0.1:8080\" or \"localhost:8080\"");
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let addrs: Vec<SocketAddr> = text.to_socket_addrs().map_err(|_| invalid())?.collect();
+    addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).copied().ok_or_else(invalid)
+}
+
 impl ServerSection {
     /// Checks the section; `listen_override` is `--listen` from the command line.
     pub fn validate(self, listen_override: Option<&str>) -> Result<ServerConfig, String> {
         let listen_text = listen_override.unwrap_or(&self.listen);
-        let listen: SocketAddr = listen_text
-            .parse()
-            .map_err(|_| format!("server.listen: invalid address {listen_text:?}; write e.g. \"127.0.0.1:8080\""))?;
+        let listen = resolve_listen(listen_text)?;
         for (i, key) in self.api_keys.iter().enumerate() {
             if key.expose().trim().is_empty() {
                 return Err(format!("server.api_keys[{i}]: empty key; remove it or set a value"));

@@ -120,7 +120,7 @@ fn an_unset_provider_key_disables_that_provider_with_the_reason() {
     let t1 = &c.routes["default"].targets[1];
     assert!(t1.unavailable.as_deref().unwrap().contains("$DEEPSEEK_API_KEY is not set"));
     assert!(c.routes["default"].targets[0].unavailable.is_none());
-    assert!(c.readiness().iter().any(|l| l.contains("deepseek/deepseek-chat unavailable")));
+    assert!(c.readiness().iter().any(|(_, l)| l.contains("deepseek/deepseek-chat unavailable")));
 }
 
 #[test]
@@ -238,4 +238,39 @@ fn connection_limits_have_defaults_and_name_their_key_when_wrong() {
         let err = parse(&with(lines), ALL_KEYS).unwrap_err().0;
         assert!(err.starts_with(expect), "{lines}: {err}");
     }
+}
+
+#[test]
+fn listen_takes_a_host_name() {
+    let base = "[providers.p]\nkind = \"openai\"\n[routes.r]\ntargets = [{ provider = \"p\", model = \"m\" }]\n";
+    let c = parse(&format!("[server]\nlisten = \"localhost:8081\"\n{base}"), &[]).unwrap();
+    assert!(c.server.listen.ip().is_loopback());
+    assert_eq!(c.server.listen.port(), 8081);
+    let err = parse(&format!("[server]\nlisten = \"no such host!:8081\"\n{base}"), &[]).unwrap_err().0;
+    assert!(err.starts_with("server.listen: invalid address"), "{err}");
+}
+
+#[test]
+fn every_problem_is_reported_one_a_line() {
+    let text = r#"
+[server]
+max_body = "0B"
+[providers.a]
+kind = "openai"
+base_url = "http://"
+[providers.b]
+kind = "openai"
+[routes.r]
+targets = [{ provider = "a", model = "m" }]
+[routes.s]
+targets = []
+[routes.t]
+targets = [{ provider = "b", model = "m" }]
+"#;
+    let err = parse(text, &[]).unwrap_err().0;
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(lines[0].starts_with("server.max_body"), "{err}");
+    assert!(lines[1].starts_with("providers.a.base_url: \"http://\" is not a valid URL"), "{err}");
+    assert!(lines[2].starts_with("routes.s.targets"), "{err}");
 }

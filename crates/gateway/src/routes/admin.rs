@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Json;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use bytes::Bytes;
 use http::StatusCode;
@@ -12,6 +14,7 @@ use serde_json::{Value, json};
 use switchyard::{StatsSnapshot, TargetError, TargetInfo, TargetStatsSnapshot};
 
 use crate::error::{Api, ApiError};
+use crate::request_id::RequestId;
 use crate::state::{AppState, Route};
 
 /// `GET /admin/routes`.
@@ -56,10 +59,25 @@ struct TargetPatch {
 /// `PATCH /admin/routes/{route}/targets/{id}` (id percent-encoded, or written with its `/`).
 pub async fn patch_target(
     State(state): State<Arc<AppState>>,
-    Path((route_name, id)): Path<(String, String)>,
-    body: Bytes,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let bad = |status: StatusCode, message: String| ApiError::new(Api::OpenAi, status, message);
+    let bad =
+        |status: StatusCode, message: String| ApiError::new(Api::OpenAi, status, message).with_request_id(&request_id);
+    let Path((route_name, id)) = path.map_err(|e| {
+        bad(
+            StatusCode::BAD_REQUEST,
+            format!("invalid path: {}; write /admin/routes/ROUTE/targets/ID (ID percent-encoded)", e.body_text()),
+        )
+    })?;
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => bad(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than the limit of {} bytes (server.max_body)", state.max_body),
+        ),
+        status => bad(status, format!("cannot read the request body: {}", e.body_text())),
+    })?;
     let route = state
         .routes
         .get(&route_name)

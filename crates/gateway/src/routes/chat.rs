@@ -69,6 +69,9 @@ async fn serve(
         tracing::info!(request_id = %request_id, status = e.status.as_u16(), "refused: {}", e.message);
         e.with_request_id(&request_id).into_response()
     };
+    if let Err(e) = json_content_type(headers) {
+        return reject(e.api(api));
+    }
     let bytes = match read_body(body, state.max_body).await {
         Ok(bytes) => bytes,
         Err(e) => return reject(e.api(api)),
@@ -82,13 +85,23 @@ async fn serve(
         Err(message) => return reject(ApiError::new(api, StatusCode::BAD_REQUEST, message)),
     };
     let model = decoded.request.model.clone();
+    if model.is_empty() {
+        let mut e = ApiError::new(
+            api,
+            StatusCode::BAD_REQUEST,
+            "model: missing; name a route or a target id (provider/model); GET /v1/models lists them",
+        );
+        e.param = Some("model".to_owned());
+        return reject(e);
+    }
     let Some(route) = state.resolve(&model).cloned() else {
         let known: Vec<&str> = state.routes.keys().map(String::as_str).collect();
         return reject(ApiError::new(
             api,
             StatusCode::NOT_FOUND,
             format!(
-                "unknown model {model:?}: name a route ({}) or a target id (provider/model); GET /v1/models lists them",
+                "unknown model {:?}: name a route ({}) or a target id (provider/model); GET /v1/models lists them",
+                truncated(&model),
                 known.join(", ")
             ),
         ));
@@ -103,6 +116,14 @@ async fn serve(
         (true, Some(interval)) => call.keepalive(decoded, interval),
         (true, None) => call.stream(decoded).await,
         (false, _) => call.complete(decoded).await,
+    }
+}
+
+/// A caller's text as echoed in an answer and the log: at most 100 characters, then `…`.
+fn truncated(text: &str) -> String {
+    match text.char_indices().nth(100) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
     }
 }
 
@@ -129,7 +150,6 @@ impl Call {
         match self.route.manager.stream(decoded.request).await {
             Ok(stream) => {
                 let target = stream.served_by.clone().unwrap_or_default();
-                self.route.metrics.attempts(&stream.attempts);
                 self.route.metrics.first_chunk(&target, self.started.elapsed());
                 log_answer(&self.request_id, &self.route.name, &target, &stream.attempts, true);
                 let mut headers = HeaderMap::with_capacity(5);
@@ -167,7 +187,6 @@ impl Call {
             Err(e) => return self.failed(in_flight, &e),
         };
         let target = response.served_by.clone().unwrap_or_default();
-        self.route.metrics.attempts(&response.attempts);
         self.route.metrics.served(&target, response.usage, self.started.elapsed());
         in_flight.finish(200);
         log_answer(&self.request_id, &self.route.name, &target, &response.attempts, false);
@@ -186,7 +205,6 @@ impl Call {
     /// The engine's error as a response; the metrics count it.
     fn failed(&self, in_flight: InFlight, e: &switchyard::Error) -> Response {
         let error = ApiError::from_engine(self.api, e).with_request_id(&self.request_id);
-        self.route.metrics.attempts(e.attempts());
         in_flight.finish(error.status.as_u16());
         let status = error.status.as_u16();
         tracing::warn!(request_id = %self.request_id, route = %self.route.name, status, "request failed: {e}");
@@ -241,6 +259,19 @@ pub(crate) fn calls_and_fallback(target: &str, attempts: &[Attempt]) -> (usize, 
 pub(crate) enum BodyError {
     TooLarge(usize),
     Broken(String),
+    NotJson(String),
+}
+
+/// A body sent as another type than JSON is refused before it is read (no `Content-Type` is taken as JSON).
+fn json_content_type(headers: &HeaderMap) -> Result<(), BodyError> {
+    let Some(value) = headers.get(http::header::CONTENT_TYPE) else { return Ok(()) };
+    let text = value.to_str().unwrap_or("");
+    let mime = text.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if mime == "application/json" || mime.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(BodyError::NotJson(text.chars().take(100).collect()))
+    }
 }
 
 impl BodyError {
@@ -250,6 +281,13 @@ impl BodyError {
                 api,
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("request body is larger than the limit of {max} bytes (server.max_body)"),
+            ),
+            BodyError::NotJson(sent) => ApiError::new(
+                api,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "Content-Type {sent:?} is not supported: send the body as JSON with Content-Type: application/json"
+                ),
             ),
             BodyError::Broken(e) => {
                 ApiError::new(api, StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}"))

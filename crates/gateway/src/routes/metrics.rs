@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use switchyard::{BreakerState, TargetStatsSnapshot};
 
+use crate::metrics::escape_label;
 use crate::state::AppState;
 
 /// The exposition: the request counters, then each target's circuit breaker read from its engine.
@@ -38,9 +39,51 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 /// A counter family: its name, its help text, and how to read it from a target's stats.
 type Family = (&'static str, &'static str, fn(&TargetStatsSnapshot) -> u64);
 
-/// Per-target counters the engine keeps: skips without a call, retries the budget refused, hedged calls.
+/// The engine's counters, the same numbers `/admin/stats` shows: fallbacks per route; calls, failures by
+/// kind, broken streams, skips, refused retries and hedges per target.
 fn engine_counters(state: &AppState, text: &mut String) {
-    let families: [Family; 3] = [
+    let stats: Vec<_> = state
+        .routes
+        .values()
+        .chain(state.direct.values())
+        .map(|r| (escape_label(&r.name), r.manager.stats()))
+        .collect();
+    family_header(
+        text,
+        "switchyard_fallbacks_total",
+        "Requests that fell back: a target failed and another was called.",
+    );
+    for (route, s) in &stats {
+        let _ = writeln!(text, "switchyard_fallbacks_total{{route=\"{route}\"}} {}", s.fallbacks);
+    }
+    family_header(text, "switchyard_attempts_total", "Upstream calls, by route, target and outcome.");
+    for (route, s) in &stats {
+        for (id, t) in &s.targets {
+            let labels = format!("route=\"{route}\",target=\"{}\"", escape_label(id));
+            let outcomes = [("success", t.successes), ("failure", t.failure_count()), ("cancelled", t.cancelled)];
+            for (outcome, n) in outcomes {
+                let _ = writeln!(text, "switchyard_attempts_total{{{labels},outcome=\"{outcome}\"}} {n}");
+            }
+        }
+    }
+    family_header(text, "switchyard_failures_total", "Failed upstream calls, by route, target and error kind.");
+    for (route, s) in &stats {
+        for (id, t) in &s.targets {
+            for (kind, n) in &t.failures {
+                let _ = writeln!(
+                    text,
+                    "switchyard_failures_total{{route=\"{route}\",target=\"{}\",kind=\"{kind}\"}} {n}",
+                    escape_label(id)
+                );
+            }
+        }
+    }
+    let families: [Family; 4] = [
+        (
+            "switchyard_stream_failures_total",
+            "Streams from a target that failed after their first content chunk was sent.",
+            |t| t.stream_failures,
+        ),
         (
             "switchyard_target_skipped_total",
             "Times a target was passed over without a call (breaker open, disabled, cannot serve the request).",
@@ -53,21 +96,17 @@ fn engine_counters(state: &AppState, text: &mut String) {
         ),
         ("switchyard_hedges_total", "Hedged calls started to a target while another was still working.", |t| t.hedges),
     ];
-    let stats: Vec<_> =
-        state.routes.values().chain(state.direct.values()).map(|r| (&r.name, r.manager.stats())).collect();
     for (name, help, value) in families {
-        let _ = writeln!(text, "# HELP {name} {help}");
-        let _ = writeln!(text, "# TYPE {name} counter");
+        family_header(text, name, help);
         for (route, s) in &stats {
             for (id, t) in &s.targets {
-                let _ = writeln!(
-                    text,
-                    "{name}{{route=\"{}\",target=\"{}\"}} {}",
-                    crate::metrics::escape_label(route),
-                    crate::metrics::escape_label(id),
-                    value(t)
-                );
+                let _ = writeln!(text, "{name}{{route=\"{route}\",target=\"{}\"}} {}", escape_label(id), value(t));
             }
         }
     }
+}
+
+fn family_header(text: &mut String, name: &str, help: &str) {
+    let _ = writeln!(text, "# HELP {name} {help}");
+    let _ = writeln!(text, "# TYPE {name} counter");
 }

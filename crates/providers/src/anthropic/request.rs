@@ -35,13 +35,14 @@ pub fn decode_request(body: &[u8]) -> Result<ChatRequest, Error> {
 
 /// Like [`decode_request`], also returning `stream`.
 pub fn decode(body: &[u8]) -> Result<DecodedRequest, Error> {
-    let wire: MessagesRequest = serde_json::from_slice(body).map_err(|e| invalid_body(&e))?;
+    let wire: MessagesRequest = serde_json::from_slice(body).map_err(|e| invalid_body::<MessagesRequest>(body, &e))?;
     let stream = wire.stream.unwrap_or(false);
     Ok(DecodedRequest { request: from_wire(wire)?, stream })
 }
 
 /// Converts a parsed Anthropic request to the neutral form.
 pub fn from_wire(wire: MessagesRequest) -> Result<ChatRequest, Error> {
+    super::contract::check(&wire)?;
     let system = match wire.system {
         None => None,
         Some(SystemPrompt::Text(text)) => Some(text),

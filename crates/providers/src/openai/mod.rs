@@ -1,6 +1,7 @@
 //! The OpenAI chat-completions API: wire types, the codecs the gateway speaks it with, and the client.
 
 mod client;
+mod contract;
 mod error;
 mod request;
 mod response;

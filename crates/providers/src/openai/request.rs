@@ -35,7 +35,8 @@ pub fn decode_request(body: &[u8]) -> Result<ChatRequest, Error> {
 
 /// Like [`decode_request`], also returning `stream` and `stream_options.include_usage`.
 pub fn decode(body: &[u8]) -> Result<DecodedRequest, Error> {
-    let wire: ChatCompletionRequest = serde_json::from_slice(body).map_err(|e| invalid_body(&e))?;
+    let wire: ChatCompletionRequest =
+        serde_json::from_slice(body).map_err(|e| invalid_body::<ChatCompletionRequest>(body, &e))?;
     let stream = wire.stream.unwrap_or(false);
     let include_usage = wire.stream_options.as_ref().is_some_and(|o| o.include_usage);
     Ok(DecodedRequest { request: from_wire(wire)?, stream, include_usage })
@@ -43,6 +44,7 @@ pub fn decode(body: &[u8]) -> Result<DecodedRequest, Error> {
 
 /// Converts a parsed OpenAI request to the neutral form.
 pub fn from_wire(wire: ChatCompletionRequest) -> Result<ChatRequest, Error> {
+    super::contract::check(&wire)?;
     let mut system: Vec<String> = Vec::new();
     let mut messages = Vec::new();
     for (i, m) in wire.messages.into_iter().enumerate() {

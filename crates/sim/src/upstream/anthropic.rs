@@ -5,7 +5,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::conversation::{Answer, Conversation, Last, text_of, words_in};
+use super::conversation::{Answer, Conversation, Last, Tool, text_of, words_in};
 use super::wire::{Failure, Frames, Parsed, Wire, json_string, named_event};
 
 /// The Anthropic Messages API.
@@ -71,12 +71,37 @@ impl Wire for Anthropic {
         let last = messages.last().map_or(Last::Other, last_of);
         let tool_choice = request.get("tool_choice");
         let choice_type = tool_choice.and_then(|c| c.get("type")).and_then(Value::as_str);
-        let first_tool = request
+        let tools: Vec<Tool<'_>> = request
             .get("tools")
             .and_then(Value::as_array)
-            .and_then(|tools| tools.first())
-            .and_then(|t| Some((t.get("name")?.as_str()?, t.get("input_schema").unwrap_or(&NO_SCHEMA))))
-            .filter(|_| choice_type != Some("none"));
+            .into_iter()
+            .flatten()
+            .filter_map(|t| {
+                Some(Tool {
+                    name: t.get("name")?.as_str()?,
+                    description: t.get("description").and_then(Value::as_str).unwrap_or(""),
+                    schema: t.get("input_schema").unwrap_or(&NO_SCHEMA),
+                })
+            })
+            .filter(|_| choice_type != Some("none"))
+            .collect();
+        // The question is the last user turn that is not a tool result; what followed it are the calls made for
+        // it and their results.
+        let asked = messages.iter().rposition(|m| matches!(last_of(m), Last::User(_)));
+        let question = match asked.map(|i| last_of(&messages[i])) {
+            Some(Last::User(text)) => text,
+            _ => String::new(),
+        };
+        let (mut called, mut results) = (Vec::new(), Vec::new());
+        for m in &messages[asked.map_or(0, |i| i + 1)..] {
+            for block in m.get("content").and_then(Value::as_array).into_iter().flatten() {
+                match block.get("type").and_then(Value::as_str) {
+                    Some("tool_use") => called.extend(block.get("name").and_then(Value::as_str).map(str::to_owned)),
+                    Some("tool_result") => results.push(text_of(block.get("content").unwrap_or(&Value::Null))),
+                    _ => {}
+                }
+            }
+        }
         let forced_tool = match choice_type {
             Some("any") => Some(None),
             Some("tool") => Some(tool_choice.and_then(|c| c.get("name")).and_then(Value::as_str)),
@@ -90,7 +115,7 @@ impl Wire for Anthropic {
             model,
             stream: request.get("stream").and_then(Value::as_bool).unwrap_or(false),
             include_usage: true,
-            conversation: Conversation { input_tokens, last, first_tool, forced_tool, output_schema },
+            conversation: Conversation { input_tokens, last, question, tools, forced_tool, called, results, output_schema },
         })
     }
 

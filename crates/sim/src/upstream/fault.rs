@@ -38,6 +38,26 @@ pub enum Fault {
     BadJson,
 }
 
+/// Every word the model name may end with, and what it does (`N` is a number); `mock-upstream --help` lists
+/// them.
+pub const FAULT_WORDS: [(&str, &str); 15] = [
+    ("ok", "a normal answer (also any word not listed here)"),
+    ("500, 503, 529, 401, 400", "that status with the vendor's error body"),
+    ("429", "429 with Retry-After: 1"),
+    ("ctxlen", "400 with the vendor's context-length error"),
+    ("hang", "no answer at all until the server stops"),
+    ("slowN", "the answer (its headers, when streaming) after N ms"),
+    ("ttfbN", "N ms before the first chunk"),
+    ("flakyN", "the first N calls fail with 503, per model and session (x-switchyard-sim-session, else the key)"),
+    ("breakN", "the stream is dropped after N content chunks"),
+    ("stallN", "N content chunks, then silence with the connection open"),
+    ("sseerr", "a 200 stream whose first event is the vendor's error"),
+    ("errtext", "a 200 whose text starts with `Exception:`"),
+    ("empty", "a 200 with empty content"),
+    ("badjson", "a 200 whose body (or stream event) is not JSON"),
+    ("(any other)", "behaves like ok, so ordinary names such as gpt-4o answer normally"),
+];
+
 impl Fault {
     /// Reads the behaviour from a model name, e.g. `gpt-4o-503` or `claude-slow200`.
     pub fn of_model(model: &str) -> Fault {
@@ -76,6 +96,16 @@ impl Fault {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_listed_word_is_a_fault() {
+        for (words, _) in FAULT_WORDS.iter().filter(|(w, _)| !w.starts_with('(')) {
+            for word in words.split(", ") {
+                let model = format!("m-{}", word.replace('N', "2"));
+                assert!(word == "ok" || Fault::of_model(&model) != Fault::Ok, "{word} is listed but does nothing");
+            }
+        }
+    }
 
     #[test]
     fn the_last_word_decides() {

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::conversation::{Answer, Conversation, Last, text_of, words_in};
+use super::conversation::{Answer, Conversation, Last, Tool, text_of, words_in};
 use super::wire::{Failure, Frames, Parsed, Wire, bearer, data_event, json_string};
 
 /// The OpenAI API.
@@ -65,13 +65,35 @@ impl Wire for OpenAi {
             }
         });
         let tool_choice = request.get("tool_choice");
-        let first_tool = request
+        let tools: Vec<Tool<'_>> = request
             .get("tools")
             .and_then(Value::as_array)
-            .and_then(|tools| tools.first())
-            .and_then(|tool| tool.get("function"))
-            .and_then(|f| Some((f.get("name")?.as_str()?, f.get("parameters").unwrap_or(&NO_SCHEMA))))
-            .filter(|_| tool_choice.and_then(Value::as_str) != Some("none"));
+            .into_iter()
+            .flatten()
+            .filter_map(|tool| tool.get("function"))
+            .filter_map(|f| {
+                Some(Tool {
+                    name: f.get("name")?.as_str()?,
+                    description: f.get("description").and_then(Value::as_str).unwrap_or(""),
+                    schema: f.get("parameters").unwrap_or(&NO_SCHEMA),
+                })
+            })
+            .filter(|_| tool_choice.and_then(Value::as_str) != Some("none"))
+            .collect();
+        // The question is the last user message; what followed it are the calls made for it and their results.
+        let asked = messages.iter().rposition(|m| m.get("role").and_then(Value::as_str) == Some("user"));
+        let question = asked.map_or_else(String::new, |i| text_of(messages[i].get("content").unwrap_or(&Value::Null)));
+        let (mut called, mut results) = (Vec::new(), Vec::new());
+        for m in &messages[asked.map_or(0, |i| i + 1)..] {
+            for call in m.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+                called.extend(
+                    call.get("function").and_then(|f| f.get("name")).and_then(Value::as_str).map(str::to_owned),
+                );
+            }
+            if m.get("role").and_then(Value::as_str) == Some("tool") {
+                results.push(text_of(m.get("content").unwrap_or(&Value::Null)));
+            }
+        }
         let forced_tool = match tool_choice {
             Some(Value::String(s)) if s == "required" => Some(None),
             Some(choice @ Value::Object(_)) => {
@@ -94,7 +116,7 @@ impl Wire for OpenAi {
             model,
             stream,
             include_usage,
-            conversation: Conversation { input_tokens, last, first_tool, forced_tool, output_schema },
+            conversation: Conversation { input_tokens, last, question, tools, forced_tool, called, results, output_schema },
         })
     }
 

@@ -17,6 +17,14 @@ use super::{ERROR_TEXT, Fault, Shared};
 /// A body that is not JSON, for `badjson` without streaming.
 const BAD_JSON: &[u8] = b"{\"id\": \"sim\", \"object\": \"chat.completion\", \"choices\": [{\"message\": <html>oops";
 
+/// Header naming the client's session for `flakyN` sequences.
+pub const SESSION_HEADER: &str = "x-switchyard-sim-session";
+
+/// The session a call counts in: the `x-switchyard-sim-session` header, else the key sent.
+fn session<'a>(headers: &'a HeaderMap, key: Option<&'a str>) -> &'a str {
+    headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()).or(key).unwrap_or("")
+}
+
 pub(super) async fn handle<W: Wire>(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     if let Some(key) = &shared.config.api_key {
@@ -38,7 +46,7 @@ pub(super) async fn handle<W: Wire>(shared: &Shared, headers: &HeaderMap, body: 
         Err(failure) => return fail::<W>(&failure, id),
     };
     let model = parsed.model;
-    let calls = shared.count(model);
+    shared.count(model);
     let fault = Fault::of_model(model);
 
     let mut first_delay = Duration::ZERO;
@@ -46,7 +54,9 @@ pub(super) async fn handle<W: Wire>(shared: &Shared, headers: &HeaderMap, body: 
     match fault {
         Fault::Status(status) => return fail::<W>(&Failure::Status(status), id),
         Fault::ContextLength => return fail::<W>(&Failure::ContextLength, id),
-        Fault::Flaky(n) if calls <= n => return fail::<W>(&Failure::Status(503), id),
+        Fault::Flaky(n) if shared.count_in_session(session(headers, W::sent_key(headers)), model) <= n => {
+            return fail::<W>(&Failure::Status(503), id);
+        }
         Fault::Hang => {
             shared.stopped().await;
             return fail::<W>(&Failure::Status(503), id);

@@ -71,6 +71,21 @@ impl TargetsUsed {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
+    /// How many targets have served so far.
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// True before any target served.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The target serving now (the last one).
+    pub fn last(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).last().cloned()
+    }
+
     pub(crate) fn push(&self, id: String) {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).push(id);
     }

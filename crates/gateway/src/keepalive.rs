@@ -51,6 +51,9 @@ pub fn body(
         match result {
             Ok(stream) => {
                 let target = stream.served_by.clone().unwrap_or_default();
+                if let Some(model) = route.model_of(&target) {
+                    encoder.set_model(model);
+                }
                 route.metrics.attempts(&stream.attempts);
                 route.metrics.first_chunk(&target, started.elapsed());
                 let (calls, fallback) = crate::routes::chat::calls_and_fallback(&target, &stream.attempts);
@@ -60,7 +63,7 @@ pub fn body(
                 if tx.send(Bytes::from(note)).await.is_err() {
                     return;
                 }
-                let frames = sse::body(stream, encoder, in_flight, target, started, request_id);
+                let frames = sse::body(stream, encoder, in_flight, &route, target, started, request_id);
                 let mut frames = std::pin::pin!(frames);
                 while let Some(Ok(frame)) = frames.next().await {
                     if tx.send(frame).await.is_err() {

@@ -59,19 +59,28 @@ pub struct Route {
     pub deadline: Option<std::time::Duration>,
     /// SSE keep-alive interval for streaming requests.
     pub keepalive: Option<std::time::Duration>,
+    /// The upstream model name of each target id: answers name the model that served them.
+    models: BTreeMap<String, String>,
 }
 
 impl Route {
-    /// A route named `name` over `target_ids`, with its counters and the deadline and keep-alive of `config`.
-    fn new(name: &str, manager: FallbackManager, target_ids: &[String], direct: bool, config: &RouteConfig) -> Self {
+    /// A route named `name` over `targets`, with its counters and the deadline and keep-alive of `config`.
+    fn new(name: &str, manager: FallbackManager, targets: &[&TargetConfig], direct: bool, config: &RouteConfig) -> Self {
+        let ids: Vec<String> = targets.iter().map(|t| t.id.clone()).collect();
         Route {
             name: name.to_owned(),
             manager,
-            metrics: Arc::new(RouteMetrics::new(name, target_ids)),
+            metrics: Arc::new(RouteMetrics::new(name, &ids)),
             direct,
             deadline: config.deadline,
             keepalive: config.keepalive,
+            models: targets.iter().map(|t| (t.id.clone(), t.model.clone())).collect(),
         }
+    }
+
+    /// The upstream model name of the target `id` (the `model` an answer it served carries).
+    pub fn model_of(&self, id: &str) -> Option<&str> {
+        self.models.get(id).map(String::as_str)
     }
 }
 
@@ -123,7 +132,7 @@ impl AppState {
                     };
                     let manager =
                         policy(single, route).build().map_err(|e| BuildError(format!("target {}: {e}", target.id)))?;
-                    let single = Route::new(&target.id, manager, std::slice::from_ref(&target.id), true, route);
+                    let single = Route::new(&target.id, manager, &[target], true, route);
                     direct_metrics.push(single.metrics.clone());
                     direct.insert(target.id.clone(), Arc::new(single));
                 }
@@ -132,8 +141,8 @@ impl AppState {
                 return Err(BuildError(format!("routes.{}: no target can serve (none could be built)", route.name)));
             }
             let manager = builder.build().map_err(|e| BuildError(format!("routes.{}: {e}", route.name)))?;
-            let ids: Vec<String> = route.targets.iter().map(|t| t.id.clone()).collect();
-            let built = Route::new(&route.name, manager, &ids, false, route);
+            let targets: Vec<&TargetConfig> = route.targets.iter().collect();
+            let built = Route::new(&route.name, manager, &targets, false, route);
             route_metrics.push(built.metrics.clone());
             routes.insert(route.name.clone(), Arc::new(built));
         }

@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod common;
 mod errors;
+mod failover;
 mod health;
 mod lifecycle;
 mod load;

@@ -85,6 +85,11 @@ impl StreamEncoder {
         self
     }
 
+    /// Names another model in `message_start`, when it has not been sent yet.
+    pub fn set_model(&mut self, model: impl Into<String>) {
+        self.model = model.into();
+    }
+
     fn start(&mut self, out: &mut Vec<Bytes>) {
         if self.started {
             return;

@@ -46,6 +46,11 @@ impl StreamEncoder {
         self
     }
 
+    /// Names another model in the chunks from now on (another target took over the answer).
+    pub fn set_model(&mut self, model: impl Into<String>) {
+        self.model = model.into();
+    }
+
     fn frame(&self, choices: Vec<ChunkChoice>, usage: Option<Usage>) -> Bytes {
         let chunk = ChatCompletionChunk {
             id: self.id.clone(),

@@ -1,0 +1,85 @@
+//! Failover as a client reading the answer sees it (issue 11): the answer names the model that served it.
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+const FALLBACK: &str = r#"
+[routes.fb]
+targets = [{ provider = "an", model = "claude-500" }, { provider = "oa", model = "gpt-ok" }]
+[routes.fb_ka]
+keepalive = "50ms"
+targets = [{ provider = "an", model = "claude-500" }, { provider = "oa", model = "gpt-ok" }]
+[routes.fb_an]
+targets = [{ provider = "oa", model = "gpt-503" }, { provider = "an", model = "claude-ok" }]
+"#;
+
+fn openai_body(model: &str, stream: bool) -> Value {
+    json!({ "model": model, "stream": stream, "messages": [{ "role": "user", "content": "hello" }] })
+}
+
+fn anthropic_body(model: &str, stream: bool) -> Value {
+    json!({ "model": model, "stream": stream, "max_tokens": 100, "messages": [{ "role": "user", "content": "hello" }] })
+}
+
+/// The target id's model part (`provider/model`).
+fn model_of_target(target: &str) -> &str {
+    target.split_once('/').map_or(target, |(_, model)| model)
+}
+
+#[tokio::test]
+async fn after_a_fallback_the_whole_answer_names_the_fallbacks_model_in_both_apis() {
+    let h = start(FALLBACK).await;
+    for (route, served) in [("fb", "gpt-ok"), ("fb_an", "claude-ok")] {
+        let r = h.post("/v1/chat/completions", &openai_body(route, false)).await;
+        assert_eq!((r.status, r.fallback()), (200, "true"), "{:?}", r.body);
+        assert_eq!(r.body["model"], served, "{:?}", r.body);
+        assert_eq!(model_of_target(r.target()), served);
+        let r = h.post("/v1/messages", &anthropic_body(route, false)).await;
+        assert_eq!((r.status, r.fallback()), (200, "true"), "{:?}", r.body);
+        assert_eq!(r.body["model"], served, "{:?}", r.body);
+        assert_eq!(model_of_target(r.target()), served);
+        assert!(r.body["usage"]["output_tokens"].as_u64().unwrap() > 0, "usage stays on fallback answers");
+    }
+}
+
+#[tokio::test]
+async fn after_a_fallback_every_openai_chunk_names_the_fallbacks_model() {
+    let h = start(FALLBACK).await;
+    for (route, served) in [("fb", "gpt-ok"), ("fb_an", "claude-ok")] {
+        let mut body = openai_body(route, true);
+        body["stream_options"] = json!({ "include_usage": true });
+        let r = h.stream("/v1/chat/completions", &body).await;
+        assert_eq!((r.status, r.header("x-switchyard-fallback")), (200, "true"), "{}", r.text);
+        assert_eq!(model_of_target(r.header("x-switchyard-target")), served);
+        let chunks: Vec<Value> = r.data().iter().filter_map(|d| serde_json::from_str(d).ok()).collect();
+        assert!(chunks.len() > 3, "{}", r.text);
+        assert!(chunks.iter().all(|c| c["model"] == served), "{}", r.text);
+        assert!(chunks.last().unwrap()["usage"]["completion_tokens"].as_u64().unwrap() > 0, "{}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn after_a_fallback_the_anthropic_message_start_names_the_fallbacks_model() {
+    let h = start(FALLBACK).await;
+    for (route, served) in [("fb", "gpt-ok"), ("fb_an", "claude-ok")] {
+        let r = h.stream("/v1/messages", &anthropic_body(route, true)).await;
+        assert_eq!((r.status, r.header("x-switchyard-fallback")), (200, "true"), "{}", r.text);
+        assert_eq!(model_of_target(r.header("x-switchyard-target")), served);
+        let start: Value = serde_json::from_str(&r.data()[0]).unwrap();
+        assert_eq!(start["type"], "message_start");
+        assert_eq!(start["message"]["model"], served, "{}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn on_a_keepalive_route_the_stream_names_the_model_that_served_too() {
+    let h = start(FALLBACK).await;
+    let r = h.stream("/v1/chat/completions", &openai_body("fb_ka", true)).await;
+    assert!(r.text.contains("x-switchyard-target=oa/gpt-ok"), "{}", r.text);
+    let chunks: Vec<Value> = r.data().iter().filter_map(|d| serde_json::from_str(d).ok()).collect();
+    assert!(!chunks.is_empty() && chunks.iter().all(|c| c["model"] == "gpt-ok"), "{}", r.text);
+    let r = h.stream("/v1/messages", &anthropic_body("fb_ka", true)).await;
+    let start: Value = serde_json::from_str(&r.data()[0]).unwrap();
+    assert_eq!(start["message"]["model"], "gpt-ok", "{}", r.text);
+}

@@ -39,7 +39,7 @@ pub use interceptors::{
     ModelFallbackInterceptor, ModelFallbackInterceptorBuilder, ModelRetryInterceptor, ModelRetryInterceptorBuilder,
 };
 pub use manager::{FallbackManager, FallbackManagerBuilder};
-pub use model::{ChatModel, ChatStream, SharedModel, TargetsUsed};
+pub use model::{ChatModel, ChatStream, SharedModel, SkippedEvents, TargetsUsed};
 pub use runner::{AfterCommit, RetryPredicate};
 pub use stats::{StatsSnapshot, TargetStatsSnapshot};
 pub use target::{ConfigError, ModelFallback, TargetError, TargetInfo};

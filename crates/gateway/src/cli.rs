@@ -29,6 +29,7 @@ pub enum Command {
     /// Show (or reset) the statistics of a running gateway.
     Stats(StatsArgs),
     /// Run the simulated OpenAI/Anthropic upstream (fault injection by model name).
+    #[command(after_help = switchyard_sim::FAULT_WORDS)]
     MockUpstream(MockUpstreamArgs),
 }
 

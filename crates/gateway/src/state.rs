@@ -11,6 +11,7 @@ use switchyard::{
 use crate::auth::Auth;
 use crate::config::{AfterCommit, Backoff, Config, HedgeAfter, ProviderConfig, RouteConfig, TargetConfig};
 use crate::metrics::{Metrics, RouteMetrics};
+use crate::skip_count::SkipCounting;
 
 /// Builds the model behind one target; the binary uses the HTTP providers, tests may use simulated models.
 pub trait ModelFactory: Send + Sync {
@@ -65,12 +66,17 @@ pub struct Route {
 
 impl Route {
     /// A route named `name` over `targets`, with its counters and the deadline and keep-alive of `config`.
-    fn new(name: &str, manager: FallbackManager, targets: &[&TargetConfig], direct: bool, config: &RouteConfig) -> Self {
-        let ids: Vec<String> = targets.iter().map(|t| t.id.clone()).collect();
+    fn new(
+        manager: FallbackManager,
+        metrics: Arc<RouteMetrics>,
+        targets: &[&TargetConfig],
+        direct: bool,
+        config: &RouteConfig,
+    ) -> Self {
         Route {
-            name: name.to_owned(),
+            name: metrics.name().to_owned(),
             manager,
-            metrics: Arc::new(RouteMetrics::new(name, &ids)),
+            metrics,
             direct,
             deadline: config.deadline,
             keepalive: config.keepalive,
@@ -113,6 +119,8 @@ impl AppState {
         let mut direct_metrics = Vec::new();
         let mut built: BTreeMap<String, Result<SharedModel, String>> = BTreeMap::new();
         for route in config.routes.values() {
+            let ids: Vec<String> = route.targets.iter().map(|t| t.id.clone()).collect();
+            let metrics = Arc::new(RouteMetrics::new(&route.name, &ids));
             let mut builder = policy(FallbackManager::builder(), route);
             let mut usable = 0;
             for target in &route.targets {
@@ -120,21 +128,23 @@ impl AppState {
                 builder = match model {
                     Ok(model) => {
                         usable += 1;
-                        builder.target(fallback(target, target.enabled), model)
+                        builder.target(fallback(target, target.enabled), counted(model, &metrics, target))
                     }
                     Err(reason) => builder.unavailable_target(fallback(target, false), reason),
                 };
                 if !direct.contains_key(&target.id) && !config.routes.contains_key(&target.id) {
+                    let metrics = Arc::new(RouteMetrics::new(&target.id, std::slice::from_ref(&target.id)));
                     let model = model_for(config, factory, target, &mut built);
                     let single = match model {
-                        Ok(model) => FallbackManager::builder().target(fallback(target, true), model),
+                        Ok(model) => {
+                            FallbackManager::builder().target(fallback(target, true), counted(model, &metrics, target))
+                        }
                         Err(reason) => FallbackManager::builder().unavailable_target(fallback(target, false), reason),
                     };
                     let manager =
                         policy(single, route).build().map_err(|e| BuildError(format!("target {}: {e}", target.id)))?;
-                    let single = Route::new(&target.id, manager, &[target], true, route);
-                    direct_metrics.push(single.metrics.clone());
-                    direct.insert(target.id.clone(), Arc::new(single));
+                    direct_metrics.push(metrics.clone());
+                    direct.insert(target.id.clone(), Arc::new(Route::new(manager, metrics, &[target], true, route)));
                 }
             }
             if usable == 0 {
@@ -142,9 +152,8 @@ impl AppState {
             }
             let manager = builder.build().map_err(|e| BuildError(format!("routes.{}: {e}", route.name)))?;
             let targets: Vec<&TargetConfig> = route.targets.iter().collect();
-            let built = Route::new(&route.name, manager, &targets, false, route);
-            route_metrics.push(built.metrics.clone());
-            routes.insert(route.name.clone(), Arc::new(built));
+            route_metrics.push(metrics.clone());
+            routes.insert(route.name.clone(), Arc::new(Route::new(manager, metrics, &targets, false, route)));
         }
         Ok(AppState {
             routes,
@@ -187,6 +196,14 @@ fn model_for(
     }
     built.insert(key, model.clone());
     model
+}
+
+/// The target's model on one route, counting the stream events it skips in that route's metrics.
+fn counted(model: SharedModel, metrics: &RouteMetrics, target: &TargetConfig) -> SharedModel {
+    match metrics.skipped_events_counter(&target.id) {
+        Some(counter) => SkipCounting::wrap(model, counter),
+        None => model,
+    }
 }
 
 fn fallback(t: &TargetConfig, enabled: bool) -> ModelFallback {

@@ -36,7 +36,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use fault::Fault;
+pub use fault::{FAULT_WORDS, Fault};
 
 use anthropic::Anthropic;
 use openai::OpenAi;

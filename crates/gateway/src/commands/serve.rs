@@ -92,8 +92,7 @@ pub async fn mock_upstream(args: MockUpstreamArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(
         "simulated upstream on http://{addr} (OpenAI base URL http://{addr}/v1, Anthropic base URL http://{addr}); \
-         expected key: {:?}; behaviour from the model name's last word (ok, 500, 503, 529, 429, 401, 400, ctxlen, \
-         hang, slowN, ttfbN, flakyN, breakN, stallN, sseerr, errtext, empty, badjson)",
+         expected key: {:?}; `switchyard mock-upstream --help` lists the model-name words that choose faults",
         switchyard_sim::DEFAULT_API_KEY
     );
     switchyard_sim::serve_upstream_until(

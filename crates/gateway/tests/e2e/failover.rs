@@ -83,3 +83,42 @@ async fn on_a_keepalive_route_the_stream_names_the_model_that_served_too() {
     let start: Value = serde_json::from_str(&r.data()[0]).unwrap();
     assert_eq!(start["message"]["model"], "gpt-ok", "{}", r.text);
 }
+
+const MALFORMED: &str = r#"
+[routes.one_bad]
+targets = [{ provider = "oa", model = "gpt-badchunk1" }, { provider = "an", model = "claude-ok" }]
+[routes.one_bad_an]
+targets = [{ provider = "an", model = "claude-badchunk1" }, { provider = "oa", model = "gpt-ok" }]
+[routes.ten_bad]
+targets = [{ provider = "oa", model = "gpt-badchunk10" }, { provider = "an", model = "claude-ok" }]
+"#;
+
+#[tokio::test]
+async fn a_stream_with_one_malformed_event_completes_with_the_full_text_and_counts_it() {
+    let h = start(MALFORMED).await;
+    let r = h.stream("/v1/chat/completions", &openai_body("one_bad", true)).await;
+    assert_eq!(r.data().last().map(String::as_str), Some("[DONE]"), "{}", r.text);
+    assert_eq!(r.openai_text(), "Hello! This is gpt-badchunk1 answering from the simulated upstream.");
+    assert_eq!(r.header("x-switchyard-attempts"), "1");
+    let r = h.stream("/v1/messages", &anthropic_body("one_bad_an", true)).await;
+    assert_eq!(r.events().last().map(String::as_str), Some("message_stop"), "{}", r.text);
+    assert_eq!(r.anthropic_text(), "Hello! This is claude-badchunk1 answering from the simulated upstream.");
+    let m = h.metrics().await;
+    for (route, target) in [("one_bad", "oa/gpt-badchunk1"), ("one_bad_an", "an/claude-badchunk1")] {
+        let line = format!("switchyard_stream_events_skipped_total{{route=\"{route}\",target=\"{target}\"}} 1");
+        assert!(m.contains(&line), "{line} in {m}");
+    }
+    assert!(m.contains("switchyard_stream_events_skipped_total{route=\"ten_bad\",target=\"oa/gpt-badchunk10\"} 0"));
+}
+
+#[tokio::test]
+async fn ten_malformed_events_in_a_row_fail_a_committed_stream_with_a_typed_error() {
+    let h = start(MALFORMED).await;
+    let r = h.stream("/v1/chat/completions", &openai_body("ten_bad", true)).await;
+    assert_eq!(r.status, 200);
+    assert!(!r.data().iter().any(|d| d == "[DONE]"), "{}", r.text);
+    let last: Value = serde_json::from_str(r.data().last().unwrap()).unwrap();
+    assert_eq!(last["error"]["code"], "invalid_upstream_response", "{}", r.text);
+    assert_eq!(r.openai_text(), "Hello! ", "the first chunk went out before the bad run");
+    assert_eq!(h.upstream.calls("claude-ok"), 0, "after commit there is no fallback (after_commit = error)");
+}

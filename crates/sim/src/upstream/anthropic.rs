@@ -208,6 +208,10 @@ impl Wire for Anthropic {
     fn bad_json_event() -> Bytes {
         Bytes::from_static(b"event: message_start\ndata: {\"type\": \"message_start\", \"message\": {\n\n")
     }
+
+    fn malformed_event() -> Bytes {
+        Bytes::from_static(b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_del\n\n")
+    }
 }
 
 #[derive(Serialize)]

@@ -2,6 +2,21 @@
 
 use std::time::Duration;
 
+/// Every word the simulated upstream knows, one a line, for `--help` texts and logs.
+pub const FAULT_WORDS: &str = "\
+Behaviour comes from the requested model name's last `-`-separated word (e.g. gpt-4o-flaky3):
+  ok                  a normal answer (also any word not listed here)
+  500 503 529 401 400 that status with the vendor's error body; 429 adds Retry-After: 1
+  ctxlen              400 with the vendor's context-length error
+  hang                no answer at all
+  slowN / ttfbN       the answer / the first chunk after N ms
+  flakyN              the first N calls fail with 503
+  breakN / stallN     N content chunks, then the connection drops / goes silent
+  sseerr              a 200 stream whose first event is the vendor's in-stream error
+  errtext / empty     a 200 whose text starts with `Exception:` / is empty
+  badjson             a 200 whose body (or first stream event) is not JSON
+  badchunkN           a healthy stream with N malformed events after its first chunk";
+
 /// What the simulated upstream does for one request, chosen by the model name's last `-`-separated word.
 ///
 /// Unknown words (and words whose number does not parse, e.g. `slow`) behave like `ok`, so ordinary model
@@ -36,6 +51,9 @@ pub enum Fault {
     Empty,
     /// `badjson`: a 200 whose body (or stream event) is not JSON.
     BadJson,
+    /// `badchunkN`: a healthy stream with N malformed events (not JSON) after its first content chunk (not
+    /// streaming: a normal answer).
+    BadChunk(usize),
 }
 
 impl Fault {
@@ -67,6 +85,8 @@ impl Fault {
             Fault::Break(count(n))
         } else if let Some(n) = number("stall") {
             Fault::Stall(count(n))
+        } else if let Some(n) = number("badchunk") {
+            Fault::BadChunk(count(n))
         } else {
             Fault::Ok
         }
@@ -97,6 +117,7 @@ mod tests {
             ("m-errtext", Fault::ErrText),
             ("m-empty", Fault::Empty),
             ("m-badjson", Fault::BadJson),
+            ("m-badchunk1", Fault::BadChunk(1)),
             ("m-slow", Fault::Ok),
             ("m-slowx", Fault::Ok),
             ("m-418", Fault::Ok),

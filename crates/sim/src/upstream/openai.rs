@@ -253,6 +253,10 @@ impl Wire for OpenAi {
     fn bad_json_event() -> Bytes {
         Bytes::from_static(b"data: {\"id\": \"chatcmpl-sim\", \"choices\": [{\"delta\": \n\ndata: [DONE]\n\n")
     }
+
+    fn malformed_event() -> Bytes {
+        Bytes::from_static(b"data: {\"id\":\"chatcmpl-sim\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"cont\n\n")
+    }
 }
 
 #[derive(Serialize)]

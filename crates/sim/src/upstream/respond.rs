@@ -62,7 +62,7 @@ pub(super) async fn handle<W: Wire>(shared: &Shared, headers: &HeaderMap, body: 
         Fault::BadJson => return raw::<W>(StatusCode::OK, "application/json", Body::from(BAD_JSON), id),
         Fault::ErrText => text = Some(ERROR_TEXT.to_owned()),
         Fault::Empty => text = Some(String::new()),
-        Fault::Ok | Fault::Flaky(_) | Fault::Break(_) | Fault::Stall(_) => {}
+        Fault::Ok | Fault::Flaky(_) | Fault::Break(_) | Fault::Stall(_) | Fault::BadChunk(_) => {}
     }
     let mut answer = match text {
         Some(text) => Answer::Text(text),
@@ -97,7 +97,12 @@ pub(super) async fn handle<W: Wire>(shared: &Shared, headers: &HeaderMap, body: 
         };
     }
 
-    let frames = W::stream(id, model, &answer, input_tokens, parsed.include_usage);
+    let mut frames = W::stream(id, model, &answer, input_tokens, parsed.include_usage);
+    if let Fault::BadChunk(n) = fault {
+        // After the first content chunk: the stream is under way when they come.
+        let at = frames.content.len().min(1);
+        frames.content.splice(at..at, std::iter::repeat_n(W::malformed_event(), n));
+    }
     let mut pieces: Vec<(Bytes, bool)> = frames.head.into_iter().map(|b| (b, false)).collect();
     let end = match cut {
         Some((n, end)) => {

@@ -95,6 +95,9 @@ pub(crate) trait Wire {
 
     /// A stream event whose data is not JSON.
     fn bad_json_event() -> Bytes;
+
+    /// A content event cut short (its JSON is unfinished), as a flaky proxy may pass on.
+    fn malformed_event() -> Bytes;
 }
 
 /// One SSE event with only a `data:` line.

@@ -327,6 +327,14 @@ impl FallbackManagerBuilder {
         self
     }
 
+    /// Whether a first-chunk or total timeout is retried on the same target (default false: it falls back
+    /// to the next target at once, since retrying a target that did not answer mostly multiplies the wait).
+    /// Connect timeouts and broken connections are retried either way.
+    pub fn retry_timeouts(mut self, retry: bool) -> Self {
+        self.policy.retry_timeouts = retry;
+        self
+    }
+
     /// Each target's circuit breaker (default: 5 consecutive failures open it for 30 s; `None`: never opens).
     pub fn breaker(mut self, breaker: Option<BreakerConfig>) -> Self {
         self.breaker = breaker;

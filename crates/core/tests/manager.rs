@@ -343,11 +343,12 @@ async fn the_deadline_is_honoured_while_waiting_and_between_targets() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn per_attempt_timeouts_are_retried_and_shrink_to_the_deadline() {
+async fn with_retry_timeouts_per_attempt_timeouts_are_retried() {
     let a = SimModel::new("a").script([Behavior::Hang]).then_default(Behavior::Reply("second try".into()));
     let m = FallbackManager::builder()
         .target(target("a").with_max_retries(1).with_total_timeout(SEC * 2), shared(&a))
         .backoff(Backoff::None)
+        .retry_timeouts(true)
         .build()
         .unwrap();
     let start = tokio::time::Instant::now();

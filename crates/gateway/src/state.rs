@@ -239,5 +239,11 @@ fn policy(builder: FallbackManagerBuilder, route: &RouteConfig) -> FallbackManag
         AfterCommit::Error => switchyard::AfterCommit::Error,
         AfterCommit::Continue => switchyard::AfterCommit::Continue,
     };
-    builder.backoff(backoff).breaker(breaker).retry_budget(budget).hedge(hedge).after_commit(after_commit)
+    builder
+        .backoff(backoff)
+        .breaker(breaker)
+        .retry_budget(budget)
+        .hedge(hedge)
+        .after_commit(after_commit)
+        .retry_timeouts(route.retry_timeouts)
 }

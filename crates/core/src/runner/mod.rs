@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use crate::attempt::{Attempt, AttemptOutcome};
 use crate::backoff::Backoff;
 use crate::breaker::{Admission, Breaker, ProbeGuard};
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, TimeoutPhase};
 use crate::health::Health;
 use crate::hedge::Hedge;
 use crate::limits::{AttemptLimits, within};
@@ -37,6 +37,8 @@ pub(crate) struct Policy {
     pub(crate) validator: Option<Arc<dyn ResponseValidator>>,
     pub(crate) retry_if: Option<RetryPredicate>,
     pub(crate) fallback_on_content_filter: bool,
+    /// Whether a first-chunk or total timeout is retried on the same target (else it falls back at once).
+    pub(crate) retry_timeouts: bool,
     /// With a single call made, answer with its own error rather than an `AllFailed` list.
     pub(crate) pass_through_single_failure: bool,
     /// Hedged calls to the next target, when set.
@@ -64,6 +66,7 @@ impl Default for Policy {
             validator: None,
             retry_if: None,
             fallback_on_content_filter: true,
+            retry_timeouts: false,
             pass_through_single_failure: false,
             hedge: None,
             after_commit: AfterCommit::Error,
@@ -593,7 +596,7 @@ fn decide(policy: &Policy, target: &Target<'_>, retry: u32, error: &Error, deadl
     }
     let retryable = match &policy.retry_if {
         Some(predicate) => predicate(error),
-        None => kind.retries(),
+        None => kind.retries() && (policy.retry_timeouts || !went_silent(error)),
     };
     if retry >= target.max_retries || !retryable {
         return Step::NextTarget;
@@ -617,6 +620,12 @@ fn decide(policy: &Policy, target: &Target<'_>, retry: u32, error: &Error, deadl
         return Step::RetryRefused;
     }
     Step::Retry(delay)
+}
+
+/// A first-chunk or total timeout: the target did not answer in time. Retrying it mostly multiplies the
+/// wait; the next target is the better bet. (A connect timeout or a reset is often transient: retried.)
+fn went_silent(error: &Error) -> bool {
+    matches!(error, Error::Timeout { phase: TimeoutPhase::FirstChunk | TimeoutPhase::Total, .. })
 }
 
 /// Why a target is passed over without a call.

@@ -188,6 +188,9 @@ pub struct RouteSection {
     /// What a stream that breaks after its first chunk does; default `error`.
     #[serde(default)]
     pub after_commit: AfterCommit,
+    /// Retry a target after its first-chunk or total timeout; default false (fall back at once).
+    #[serde(default)]
+    pub retry_timeouts: bool,
     /// SSE keep-alive interval while waiting for the first chunk (SPEC section 6).
     #[serde(default)]
     pub keepalive: Option<Dur>,
@@ -242,6 +245,8 @@ pub struct RouteConfig {
     pub hedge: Option<HedgeAfter>,
     /// What a committed stream that breaks does.
     pub after_commit: AfterCommit,
+    /// Whether a first-chunk or total timeout is retried on the same target.
+    pub retry_timeouts: bool,
 }
 
 impl RouteSection {
@@ -380,6 +385,7 @@ impl RouteSection {
             keepalive,
             hedge,
             after_commit: self.after_commit,
+            retry_timeouts: self.retry_timeouts,
         })
     }
 }

@@ -122,3 +122,27 @@ async fn ten_malformed_events_in_a_row_fail_a_committed_stream_with_a_typed_erro
     assert_eq!(r.openai_text(), "Hello! ", "the first chunk went out before the bad run");
     assert_eq!(h.upstream.calls("claude-ok"), 0, "after commit there is no fallback (after_commit = error)");
 }
+
+#[tokio::test]
+async fn a_silent_target_is_called_once_unless_the_route_retries_timeouts() {
+    let h = start(
+        r#"
+[routes.silent]
+timeouts = { first_chunk = "300ms" }
+backoff = { kind = "linear", base = "1ms" }
+targets = [{ provider = "oa", model = "gpt-hang", max_retries = 2 }, { provider = "an", model = "claude-ok" }]
+[routes.patient]
+retry_timeouts = true
+timeouts = { first_chunk = "300ms" }
+backoff = { kind = "linear", base = "1ms" }
+targets = [{ provider = "an", model = "claude-hang", max_retries = 2 }, { provider = "oa", model = "gpt-ok" }]
+"#,
+    )
+    .await;
+    let r = h.chat("silent", "hi").await;
+    assert_eq!((r.status, r.target(), r.attempts()), (200, "an/claude-ok", "2"), "{:?}", r.body);
+    assert_eq!(h.upstream.calls("gpt-hang"), 1);
+    let r = h.stream("/v1/chat/completions", &openai_body("patient", true)).await;
+    assert_eq!((r.status, r.header("x-switchyard-target")), (200, "oa/gpt-ok"), "{}", r.text);
+    assert_eq!(h.upstream.calls("claude-hang"), 3);
+}

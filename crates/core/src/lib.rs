@@ -40,7 +40,7 @@ pub use interceptors::{
 };
 pub use manager::{FallbackManager, FallbackManagerBuilder};
 pub use model::{ChatModel, ChatStream, SharedModel, SkippedEvents, TargetsUsed};
-pub use runner::{AfterCommit, RetryPredicate};
+pub use runner::{AfterCommit, OnContentFilter, RetryPredicate};
 pub use stats::{StatsSnapshot, TargetStatsSnapshot};
 pub use target::{ConfigError, ModelFallback, TargetError, TargetInfo};
 pub use types::{

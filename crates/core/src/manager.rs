@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::health::Health;
 use crate::hedge::{Hedge, HedgeConfig};
 use crate::model::{ChatModel, ChatStream, SharedModel};
-use crate::runner::{self, AfterCommit, Policy, Target};
+use crate::runner::{self, AfterCommit, OnContentFilter, Policy, Target};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::streaming::Continuer;
 use crate::target::{ConfigError, ModelFallback, TargetError, TargetInfo};
@@ -321,9 +321,9 @@ impl FallbackManagerBuilder {
         self
     }
 
-    /// Whether a content-filter refusal falls back to the next target (default true).
-    pub fn fallback_on_content_filter(mut self, fall_back: bool) -> Self {
-        self.policy.fallback_on_content_filter = fall_back;
+    /// What a content-filter refusal does (default [`OnContentFilter::Error`]: it is answered at once).
+    pub fn on_content_filter(mut self, action: OnContentFilter) -> Self {
+        self.policy.on_content_filter = action;
         self
     }
 

@@ -9,7 +9,9 @@ use switchyard::{
 };
 
 use crate::auth::Auth;
-use crate::config::{AfterCommit, Backoff, Config, HedgeAfter, ProviderConfig, RouteConfig, TargetConfig};
+use crate::config::{
+    AfterCommit, Backoff, Config, HedgeAfter, OnContentFilter, ProviderConfig, RouteConfig, TargetConfig,
+};
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::skip_count::SkipCounting;
 
@@ -246,4 +248,8 @@ fn policy(builder: FallbackManagerBuilder, route: &RouteConfig) -> FallbackManag
         .hedge(hedge)
         .after_commit(after_commit)
         .retry_timeouts(route.retry_timeouts)
+        .on_content_filter(match route.on_content_filter {
+            OnContentFilter::Error => switchyard::OnContentFilter::Error,
+            OnContentFilter::Fallback => switchyard::OnContentFilter::Fallback,
+        })
 }

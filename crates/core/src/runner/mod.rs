@@ -36,7 +36,7 @@ pub(crate) struct Policy {
     pub(crate) max_retry_wait: Option<Duration>,
     pub(crate) validator: Option<Arc<dyn ResponseValidator>>,
     pub(crate) retry_if: Option<RetryPredicate>,
-    pub(crate) fallback_on_content_filter: bool,
+    pub(crate) on_content_filter: OnContentFilter,
     /// Whether a first-chunk or total timeout is retried on the same target (else it falls back at once).
     pub(crate) retry_timeouts: bool,
     /// With a single call made, answer with its own error rather than an `AllFailed` list.
@@ -58,6 +58,18 @@ pub enum AfterCommit {
     Continue,
 }
 
+/// What a content-filter refusal does (SPEC-2 section 15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnContentFilter {
+    /// The refusal is the answer: the caller gets it at once, with no retry and no fallback. The default:
+    /// another model asked the same thing mostly refuses too, and routing around a policy is the operator's
+    /// choice to make, not the gateway's.
+    #[default]
+    Error,
+    /// Try the next target, as for other failures.
+    Fallback,
+}
+
 impl Default for Policy {
     fn default() -> Self {
         Self {
@@ -65,7 +77,7 @@ impl Default for Policy {
             max_retry_wait: Some(Duration::from_secs(30)),
             validator: None,
             retry_if: None,
-            fallback_on_content_filter: true,
+            on_content_filter: OnContentFilter::Error,
             retry_timeouts: false,
             pass_through_single_failure: false,
             hedge: None,
@@ -591,7 +603,7 @@ fn record(target: &Target<'_>, retry: u32, outcome: AttemptOutcome, elapsed: Dur
 
 fn decide(policy: &Policy, target: &Target<'_>, retry: u32, error: &Error, deadline: Option<Instant>) -> Step {
     let kind = error.kind();
-    if kind.fails_fast() || (kind == ErrorKind::ContentFiltered && !policy.fallback_on_content_filter) {
+    if kind.fails_fast() || (kind == ErrorKind::ContentFiltered && policy.on_content_filter == OnContentFilter::Error) {
         return Step::Answer;
     }
     let retryable = match &policy.retry_if {

@@ -90,6 +90,17 @@ pub enum AfterCommit {
     Continue,
 }
 
+/// What a content-filter refusal does (SPEC-2 section 15).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnContentFilter {
+    /// Answer the caller at once with a 400 carrying the provider's reason and `code: "content_filter"`.
+    #[default]
+    Error,
+    /// Try the next target.
+    Fallback,
+}
+
 /// When a hedged call starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HedgeAfter {
@@ -191,6 +202,9 @@ pub struct RouteSection {
     /// Retry a target after its first-chunk or total timeout; default false (fall back at once).
     #[serde(default)]
     pub retry_timeouts: bool,
+    /// What a content-filter refusal does; default `error`.
+    #[serde(default)]
+    pub on_content_filter: OnContentFilter,
     /// SSE keep-alive interval while waiting for the first chunk (SPEC section 6).
     #[serde(default)]
     pub keepalive: Option<Dur>,
@@ -247,6 +261,8 @@ pub struct RouteConfig {
     pub after_commit: AfterCommit,
     /// Whether a first-chunk or total timeout is retried on the same target.
     pub retry_timeouts: bool,
+    /// What a content-filter refusal does.
+    pub on_content_filter: OnContentFilter,
 }
 
 impl RouteSection {
@@ -386,6 +402,7 @@ impl RouteSection {
             hedge,
             after_commit: self.after_commit,
             retry_timeouts: self.retry_timeouts,
+            on_content_filter: self.on_content_filter,
         })
     }
 }

@@ -146,3 +146,38 @@ targets = [{ provider = "an", model = "claude-hang", max_retries = 2 }, { provid
     assert_eq!((r.status, r.header("x-switchyard-target")), (200, "oa/gpt-ok"), "{}", r.text);
     assert_eq!(h.upstream.calls("claude-hang"), 3);
 }
+
+#[tokio::test]
+async fn a_content_filter_refusal_is_answered_at_once_as_a_400_unless_the_route_falls_back() {
+    let h = start(
+        r#"
+[routes.strict]
+targets = [{ provider = "oa", model = "gpt-filter", max_retries = 2 }, { provider = "an", model = "claude-ok" }]
+[routes.strict_an]
+targets = [{ provider = "an", model = "claude-filter", max_retries = 2 }, { provider = "oa", model = "gpt-ok" }]
+[routes.lenient]
+on_content_filter = "fallback"
+targets = [{ provider = "oa", model = "gpt-filter", max_retries = 2 }, { provider = "an", model = "claude-ok" }]
+"#,
+    )
+    .await;
+    for streaming in [false, true] {
+        let r = h.post("/v1/chat/completions", &openai_body("strict", streaming)).await;
+        assert_eq!(r.status, 400, "{:?}", r.body);
+        assert_eq!(r.body["error"]["code"], "content_filter");
+        assert!(r.body["error"]["message"].as_str().unwrap().contains("content management policy"), "{:?}", r.body);
+        let r = h.post("/v1/messages", &anthropic_body("strict_an", streaming)).await;
+        assert_eq!(r.status, 400, "{:?}", r.body);
+        assert_eq!(
+            (r.body["type"].as_str(), r.body["error"]["code"].as_str()),
+            (Some("error"), Some("content_filter"))
+        );
+        assert!(r.body["error"]["message"].as_str().unwrap().contains("refus"), "{:?}", r.body);
+    }
+    assert_eq!((h.upstream.calls("gpt-filter"), h.upstream.calls("claude-filter")), (2, 2), "one call per request");
+    assert_eq!(h.upstream.calls("claude-ok") + h.upstream.calls("gpt-ok"), 0, "no fallback");
+
+    let r = h.chat("lenient", "hi").await;
+    assert_eq!((r.status, r.target(), r.attempts()), (200, "an/claude-ok", "2"), "{:?}", r.body);
+    assert_eq!(h.upstream.calls("gpt-filter"), 3);
+}

@@ -15,7 +15,8 @@ Behaviour comes from the requested model name's last `-`-separated word (e.g. gp
   sseerr              a 200 stream whose first event is the vendor's in-stream error
   errtext / empty     a 200 whose text starts with `Exception:` / is empty
   badjson             a 200 whose body (or first stream event) is not JSON
-  badchunkN           a healthy stream with N malformed events after its first chunk";
+  badchunkN           a healthy stream with N malformed events after its first chunk
+  filter              a content-filter refusal (OpenAI: 400 code content_filter; Anthropic: stop_reason refusal)";
 
 /// What the simulated upstream does for one request, chosen by the model name's last `-`-separated word.
 ///
@@ -51,6 +52,9 @@ pub enum Fault {
     Empty,
     /// `badjson`: a 200 whose body (or stream event) is not JSON.
     BadJson,
+    /// `filter`: the provider's content filter refuses (OpenAI-compatible: a 400 with `code: content_filter`;
+    /// Anthropic: a 200 with no content and `stop_reason: "refusal"`).
+    ContentFilter,
     /// `badchunkN`: a healthy stream with N malformed events (not JSON) after its first content chunk (not
     /// streaming: a normal answer).
     BadChunk(usize),
@@ -72,6 +76,7 @@ impl Fault {
             "errtext" => return Fault::ErrText,
             "empty" => return Fault::Empty,
             "badjson" => return Fault::BadJson,
+            "filter" => return Fault::ContentFilter,
             _ => {}
         }
         let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
@@ -118,6 +123,7 @@ mod tests {
             ("m-empty", Fault::Empty),
             ("m-badjson", Fault::BadJson),
             ("m-badchunk1", Fault::BadChunk(1)),
+            ("m-filter", Fault::ContentFilter),
             ("m-slow", Fault::Ok),
             ("m-slowx", Fault::Ok),
             ("m-418", Fault::Ok),

@@ -46,6 +46,13 @@ pub(super) async fn handle<W: Wire>(shared: &Shared, headers: &HeaderMap, body: 
     match fault {
         Fault::Status(status) => return fail::<W>(&Failure::Status(status), id),
         Fault::ContextLength => return fail::<W>(&Failure::ContextLength, id),
+        Fault::ContentFilter => {
+            return match W::refusal(id, model, parsed.stream) {
+                Err(failure) => fail::<W>(&failure, id),
+                Ok(body) if parsed.stream => raw::<W>(StatusCode::OK, "text/event-stream", Body::from(body), id),
+                Ok(body) => raw::<W>(StatusCode::OK, "application/json", Body::from(body), id),
+            };
+        }
         Fault::Flaky(n) if calls <= n => return fail::<W>(&Failure::Status(503), id),
         Fault::Hang => {
             shared.stopped().await;

@@ -235,7 +235,7 @@ fn policy(builder: FallbackManagerBuilder, route: &RouteConfig) -> FallbackManag
     let budget = route.retry_budget.map(|b| BudgetConfig { ratio: b.ratio, min_per_second: b.min_per_second });
     let hedge = route.hedge.map(|h| match h {
         HedgeAfter::Fixed(d) => HedgeConfig::after(d),
-        HedgeAfter::P95 => HedgeConfig::p95(),
+        HedgeAfter::P95 { initial } => HedgeConfig::p95_or(initial),
     });
     let after_commit = match route.after_commit {
         AfterCommit::Error => switchyard::AfterCommit::Error,

@@ -228,6 +228,7 @@ async fn with_the_primary_down_the_retry_budget_bounds_upstream_calls() {
         r#"
 [routes.main]
 breaker = { enabled = false }
+hedge = false
 backoff = { kind = "linear", base = "1ms" }
 targets = [{ provider = "an", model = "claude-503", max_retries = 3 }, { provider = "oa", model = "gpt-ok" }]
 "#,

@@ -189,7 +189,7 @@ impl FallbackManager {
         let plan = inner.plan();
         let after = plan.iter().rposition(|t| used.iter().any(|u| u == t.id)).map_or(0, |i| i + 1);
         // One level of splicing: the outer stream keeps continuing if this one breaks too.
-        let policy = Policy { after_commit: AfterCommit::Error, hedge: None, ..inner.policy.clone() };
+        let policy = Policy { after_commit: AfterCommit::Error, hedge: None, continuing: true, ..inner.policy.clone() };
         runner::stream_continuation(&policy, &plan[after..], request, Some(inner.stats.clone())).await
     }
 

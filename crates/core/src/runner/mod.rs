@@ -45,6 +45,9 @@ pub(crate) struct Policy {
     pub(crate) hedge: Option<Hedge>,
     /// What a committed stream that breaks does.
     pub(crate) after_commit: AfterCommit,
+    /// This run continues a broken stream: a target that refuses the continuation request (e.g. a 400 to
+    /// an assistant prefill) is passed over for the next, and its error never reaches the caller.
+    pub(crate) continuing: bool,
 }
 
 /// What a committed stream does when it breaks (SPEC section 6).
@@ -82,6 +85,7 @@ impl Default for Policy {
             pass_through_single_failure: false,
             hedge: None,
             after_commit: AfterCommit::Error,
+            continuing: false,
         }
     }
 }
@@ -603,6 +607,9 @@ fn record(target: &Target<'_>, retry: u32, outcome: AttemptOutcome, elapsed: Dur
 
 fn decide(policy: &Policy, target: &Target<'_>, retry: u32, error: &Error, deadline: Option<Instant>) -> Step {
     let kind = error.kind();
+    if policy.continuing && kind == ErrorKind::InvalidRequest {
+        return Step::NextTarget;
+    }
     if kind.fails_fast() || (kind == ErrorKind::ContentFiltered && policy.on_content_filter == OnContentFilter::Error) {
         return Step::Answer;
     }

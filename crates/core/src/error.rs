@@ -10,7 +10,7 @@
 //! | InvalidResponse | yes | yes |
 //! | Auth, NotFound | no | yes |
 //! | ContextLength | no | only to a larger window |
-//! | ContentFiltered | no | yes (configurable) |
+//! | ContentFiltered | no | configurable (default no: answered at once) |
 //! | InvalidRequest | no | no |
 //! | Cancelled, Deadline | no | no |
 
@@ -91,7 +91,7 @@ impl ErrorKind {
     }
 
     /// Whether the next target may be tried (ContextLength: only one with a larger window;
-    /// ContentFiltered: unless the route turns it off).
+    /// ContentFiltered: only when the route says `on_content_filter = "fallback"`).
     pub fn falls_back(self) -> bool {
         !matches!(self, ErrorKind::InvalidRequest | ErrorKind::Cancelled | ErrorKind::Deadline)
     }

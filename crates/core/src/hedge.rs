@@ -12,8 +12,12 @@ pub enum HedgeAfter {
     /// After this long without an answer.
     Fixed(Duration),
     /// After the primary's observed 95th-percentile time to answer (first content chunk for streams),
-    /// over its last 200 successful calls; no hedging until it has 20.
-    P95,
+    /// over its last 200 successful calls, once it has 20 of them; until then after `initial` (`None`: no
+    /// hedging until then).
+    P95 {
+        /// The delay while there are fewer than 20 samples.
+        initial: Option<Duration>,
+    },
 }
 
 /// Hedging settings (SPEC section 6).
@@ -31,9 +35,15 @@ impl HedgeConfig {
         Self { after: HedgeAfter::Fixed(delay), budget: BudgetConfig::HEDGE }
     }
 
-    /// Hedge after the primary's p95, with the default budget.
+    /// Hedge after the primary's p95, with the default budget; no hedging until it has 20 samples.
     pub fn p95() -> Self {
-        Self { after: HedgeAfter::P95, budget: BudgetConfig::HEDGE }
+        Self { after: HedgeAfter::P95 { initial: None }, budget: BudgetConfig::HEDGE }
+    }
+
+    /// Hedge after the primary's p95, or after `initial` until it has 20 samples, with the default budget
+    /// (the gateway's default: `initial` 10 s).
+    pub fn p95_or(initial: Duration) -> Self {
+        Self { after: HedgeAfter::P95 { initial: Some(initial) }, budget: BudgetConfig::HEDGE }
     }
 }
 

@@ -86,8 +86,8 @@ pub use interceptors::{
     ModelFallbackInterceptor, ModelFallbackInterceptorBuilder, ModelRetryInterceptor, ModelRetryInterceptorBuilder,
 };
 pub use manager::{FallbackManager, FallbackManagerBuilder};
-pub use model::{ChatModel, ChatStream, SharedModel, TargetsUsed};
-pub use runner::{AfterCommit, RetryPredicate};
+pub use model::{ChatModel, ChatStream, SharedModel, SkippedEvents, TargetsUsed};
+pub use runner::{AfterCommit, OnContentFilter, RetryPredicate};
 pub use stats::{StatsSnapshot, TargetStatsSnapshot};
 pub use target::{ConfigError, ModelFallback, TargetError, TargetInfo};
 pub use types::{

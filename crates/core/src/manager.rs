@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::health::Health;
 use crate::hedge::{Hedge, HedgeConfig};
 use crate::model::{ChatModel, ChatStream, SharedModel};
-use crate::runner::{self, AfterCommit, Policy, Target};
+use crate::runner::{self, AfterCommit, OnContentFilter, Policy, Target};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::streaming::Continuer;
 use crate::target::{ConfigError, ModelFallback, TargetError, TargetInfo};
@@ -206,7 +206,7 @@ impl FallbackManager {
         let plan = inner.plan();
         let after = plan.iter().rposition(|t| used.iter().any(|u| u == t.id)).map_or(0, |i| i + 1);
         // One level of splicing: the outer stream keeps continuing if this one breaks too.
-        let policy = Policy { after_commit: AfterCommit::Error, hedge: None, ..inner.policy.clone() };
+        let policy = Policy { after_commit: AfterCommit::Error, hedge: None, continuing: true, ..inner.policy.clone() };
         runner::stream_continuation(&policy, &plan[after..], request, Some(inner.stats.clone())).await
     }
 
@@ -339,9 +339,17 @@ impl FallbackManagerBuilder {
         self
     }
 
-    /// Whether a content-filter refusal falls back to the next target (default true).
-    pub fn fallback_on_content_filter(mut self, fall_back: bool) -> Self {
-        self.policy.fallback_on_content_filter = fall_back;
+    /// What a content-filter refusal does (default [`OnContentFilter::Error`]: it is answered at once).
+    pub fn on_content_filter(mut self, action: OnContentFilter) -> Self {
+        self.policy.on_content_filter = action;
+        self
+    }
+
+    /// Whether a first-chunk or total timeout is retried on the same target (default false: it falls back
+    /// to the next target at once, since retrying a target that did not answer mostly multiplies the wait).
+    /// Connect timeouts and broken connections are retried either way.
+    pub fn retry_timeouts(mut self, retry: bool) -> Self {
+        self.policy.retry_timeouts = retry;
         self
     }
 

@@ -1,7 +1,8 @@
 //! The `ChatModel` trait every provider, simulator, manager and interceptor chain implements.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
@@ -93,6 +94,39 @@ pub struct ChatStream {
     /// The attempts made before this stream was committed, the serving one last.
     pub attempts: Vec<Attempt>,
     targets: TargetsUsed,
+    skipped: SkippedEvents,
+}
+
+/// The malformed events a stream skipped (an event that is not valid JSON, or not a shape its format
+/// knows, inside an otherwise healthy stream). The model reading the stream records them; whoever holds
+/// the stream can read the count, or have each one added to a counter of its own as it happens.
+#[derive(Debug, Clone, Default)]
+pub struct SkippedEvents(Arc<Skipped>);
+
+#[derive(Debug, Default)]
+struct Skipped {
+    count: AtomicU64,
+    also: OnceLock<Arc<AtomicU64>>,
+}
+
+impl SkippedEvents {
+    /// One more event skipped.
+    pub fn record(&self) {
+        self.0.count.fetch_add(1, Relaxed);
+        if let Some(counter) = self.0.also.get() {
+            counter.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Events skipped so far.
+    pub fn count(&self) -> u64 {
+        self.0.count.load(Relaxed)
+    }
+
+    /// Also adds every later skip to `counter` (e.g. a metric); only the first counter given is kept.
+    pub fn report_to(&self, counter: Arc<AtomicU64>) {
+        let _ = self.0.also.set(counter);
+    }
 }
 
 /// The targets that served a stream, in order, as it goes: more than one when a broken stream was
@@ -106,6 +140,21 @@ impl TargetsUsed {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
+    /// How many targets have served so far.
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// True before any target served.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The target serving now (the last one).
+    pub fn last(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).last().cloned()
+    }
+
     pub(crate) fn push(&self, id: String) {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).push(id);
     }
@@ -114,7 +163,13 @@ impl TargetsUsed {
 impl ChatStream {
     /// Wraps any stream of chunks.
     pub fn new(inner: impl Stream<Item = Result<ChatChunk, Error>> + Send + 'static) -> Self {
-        Self { inner: Box::pin(inner), served_by: None, attempts: Vec::new(), targets: TargetsUsed::default() }
+        Self {
+            inner: Box::pin(inner),
+            served_by: None,
+            attempts: Vec::new(),
+            targets: TargetsUsed::default(),
+            skipped: SkippedEvents::default(),
+        }
     }
 
     /// A stream of one whole answer: its text, its tool calls, its usage and its finish, keeping
@@ -151,12 +206,29 @@ impl ChatStream {
         self,
         f: impl FnOnce(BoxStream<'static, Result<ChatChunk, Error>>) -> BoxStream<'static, Result<ChatChunk, Error>>,
     ) -> Self {
-        Self { inner: f(self.inner), served_by: self.served_by, attempts: self.attempts, targets: self.targets }
+        Self {
+            inner: f(self.inner),
+            served_by: self.served_by,
+            attempts: self.attempts,
+            targets: self.targets,
+            skipped: self.skipped,
+        }
     }
 
     /// A handle on the targets that serve this stream (read it after the stream ended for the full list).
     pub fn targets_used(&self) -> TargetsUsed {
         self.targets.clone()
+    }
+
+    /// A handle on the malformed events this stream skipped.
+    pub fn skipped_events(&self) -> SkippedEvents {
+        self.skipped.clone()
+    }
+
+    /// Uses `skipped` as this stream's handle (the model that reads the stream records into it).
+    pub fn with_skipped_events(mut self, skipped: SkippedEvents) -> Self {
+        self.skipped = skipped;
+        self
     }
 
     pub(crate) fn set_targets_used(&mut self, targets: TargetsUsed) {

@@ -268,8 +268,8 @@ impl Tail {
         }
     }
 
-    /// `after_commit = "continue"`: asks the next target to continue the text; true when its stream
-    /// now feeds this one.
+    /// `after_commit = "continue"`: asks the next targets, in turn, to continue the text; true when one's
+    /// stream verifiably continues it and now feeds this one (see [`verify`]).
     async fn splice(&mut self, error: &Error) -> bool {
         let Some(cont) = self.cont.as_ref() else { return false };
         if cont.tool_calls || cont.text.trim().is_empty() || !error.kind().falls_back() {
@@ -280,24 +280,40 @@ impl Tail {
         let mut request = cont.request.clone();
         request.messages.push(Message::assistant(cont.text.trim_end()));
         request.continuation = Some(Continuation::default());
-        let used = self.targets.get();
+        // The targets asked so far: the next continuation comes from a target after the last of them.
+        let mut asked = self.targets.get();
         tracing::warn!(target_id = %self.served_by, %error, "stream from {} broke after its first chunk; continuing it with the next target", self.served_by);
-        match (cont.continuer)(request, used).await {
-            Ok(stream) => {
-                cont.merged += cont.latest.take().unwrap_or_default();
-                cont.trim_start = cont.text.ends_with(char::is_whitespace);
-                if let Some(id) = &stream.served_by {
-                    self.targets.push(id.clone());
-                    self.served_by.clone_from(id);
+        loop {
+            let mut stream = match (cont.continuer)(request.clone(), asked.clone()).await {
+                Ok(stream) => stream,
+                Err(continuation_error) => {
+                    tracing::warn!(%continuation_error, "no target could continue the stream: {continuation_error}");
+                    return false;
                 }
-                self.rest = Some(stream);
-                self.limit = None; // the continuation's engine applies its own limits and the deadline
-                self.finished = false;
-                true
-            }
-            Err(continuation_error) => {
-                tracing::warn!(%continuation_error, "no target could continue the stream: {continuation_error}");
-                false
+            };
+            let id = stream.served_by.clone();
+            match verify(&cont.text, &mut stream).await {
+                Verdict::Splice(held) => {
+                    cont.merged += cont.latest.take().unwrap_or_default();
+                    cont.trim_start = cont.text.ends_with(char::is_whitespace);
+                    if let Some(id) = id {
+                        self.targets.push(id.clone());
+                        self.served_by = id;
+                    }
+                    self.buffered.extend(held);
+                    self.rest = Some(stream);
+                    self.limit = None; // the continuation's engine applies its own limits and the deadline
+                    self.finished = false;
+                    return true;
+                }
+                Verdict::Reject(reason) => {
+                    let target = id.unwrap_or_default();
+                    tracing::warn!(target_id = %target, "not splicing the continuation from {target}: {reason}");
+                    if target.is_empty() {
+                        return false;
+                    }
+                    asked.push(target);
+                }
             }
         }
     }
@@ -332,4 +348,94 @@ pub(crate) fn committed(served: Served<Opened>, tracker: RequestTracker, cont: O
     out.attempts = served.attempts;
     out.set_targets_used(targets);
     out
+}
+
+/// Whether a continuation may be spliced after the text the caller has.
+enum Verdict {
+    /// Yes: these chunks (held while checking, a repeated start already dropped) come first.
+    Splice(Vec<ChatChunk>),
+    /// No, for this reason.
+    Reject(&'static str),
+}
+
+/// Reads the start of a continuation, holding it back, until it shows whether it continues `delivered`:
+/// - it does not begin like the delivered text (its first word differs): a continuation, spliced as it is;
+/// - it begins with the whole delivered text (whitespace-normalised): the model restarted its answer the
+///   same way (deterministic models do): the repeated part is dropped and only the rest spliced;
+/// - it begins like the delivered text but diverges, or ends, or breaks before that is clear: a different
+///   restart, which cannot be joined; never spliced.
+async fn verify(delivered: &str, stream: &mut ChatStream) -> Verdict {
+    let target: Vec<char> = normalized(delivered).map(|(c, _)| c).collect();
+    // "Begins like" = its first word matches: a continuation rarely repeats the answer's first word.
+    let like = target.iter().position(|c| *c == ' ').unwrap_or(target.len());
+    let mut held: Vec<ChatChunk> = Vec::new();
+    let mut text = String::new();
+    loop {
+        match stream.next().await {
+            Some(Ok(ChatChunk::Text { text: piece })) => {
+                text.push_str(&piece);
+                held.push(ChatChunk::Text { text: piece });
+            }
+            Some(Ok(ChatChunk::ToolCall(_))) => return Verdict::Reject("it answered with a tool call"),
+            Some(Ok(ChatChunk::Finish { .. })) | None => {
+                return Verdict::Reject("it ended before it could be told from a restart");
+            }
+            Some(Ok(chunk @ ChatChunk::Usage(_))) => {
+                held.push(chunk);
+                continue;
+            }
+            Some(Err(_)) => return Verdict::Reject("it broke before it could be checked"),
+        }
+        let mut matched = 0;
+        let mut cut = None;
+        let mut diverged = false;
+        for (c, end) in normalized(&text) {
+            if matched == target.len() {
+                break;
+            }
+            if c != target[matched] {
+                diverged = true;
+                break;
+            }
+            matched += 1;
+            if matched == target.len() {
+                cut = Some(end);
+            }
+        }
+        if let Some(cut) = cut {
+            // A restart with the same text: keep what comes after the repeated part.
+            let rest = text[cut..].to_owned();
+            held.retain(|c| !matches!(c, ChatChunk::Text { .. }));
+            if !rest.is_empty() {
+                held.push(ChatChunk::Text { text: rest });
+            }
+            return Verdict::Splice(held);
+        }
+        if diverged {
+            return if matched >= like {
+                Verdict::Reject("it restarted the answer differently")
+            } else {
+                Verdict::Splice(held)
+            };
+        }
+    }
+}
+
+/// The text with leading whitespace dropped and each run of whitespace as one space, each char with the
+/// byte offset just after it in the original.
+fn normalized(text: &str) -> impl Iterator<Item = (char, usize)> + '_ {
+    let mut started = false;
+    let mut in_space = false;
+    text.char_indices().filter_map(move |(i, c)| {
+        let end = i + c.len_utf8();
+        if c.is_whitespace() {
+            let emit = started && !in_space;
+            in_space = true;
+            emit.then_some((' ', end))
+        } else {
+            started = true;
+            in_space = false;
+            Some((c, end))
+        }
+    })
 }

@@ -149,3 +149,70 @@ async fn with_no_target_left_the_original_error_ends_the_stream() {
     let s = m.stats();
     assert_eq!((s.total, s.failed, s.in_flight), (1, 1, 0));
 }
+
+fn text_then_finish(pieces: &[&str]) -> Arc<Scripted> {
+    let mut items: Vec<Result<ChatChunk, Error>> = pieces.iter().map(|p| Ok(ChatChunk::text(*p))).collect();
+    items.push(Ok(ChatChunk::Finish { reason: FinishReason::Stop }));
+    Arc::new(Scripted(items))
+}
+
+#[tokio::test]
+async fn a_continuation_that_restarts_with_the_same_text_has_the_repeat_dropped() {
+    // Whitespace differs, the words do not: a deterministic restart.
+    let restart = text_then_finish(&["Once  upon a", "\ntime there ", "lived a fox."]);
+    let m = manager(vec![("primary", broken_text()), ("secondary", restart)], AfterCommit::Continue);
+    let stream = m.stream(ChatRequest::user("Tell me a story.")).await.unwrap();
+    let targets = stream.targets_used();
+    let (text, _, finished, error) = drain(stream).await;
+    assert!(error.is_none() && finished, "{error:?}");
+    assert_eq!(text, "Once upon a time there lived a fox.");
+    assert_eq!(targets.get(), ["sim/primary", "sim/secondary"]);
+}
+
+#[tokio::test]
+async fn a_continuation_that_restarts_differently_is_never_spliced_and_the_original_error_ends_the_stream() {
+    let different = text_then_finish(&["Once upon a midnight dreary, ", "while I pondered."]);
+    let m = manager(vec![("primary", broken_text()), ("secondary", different.clone())], AfterCommit::Continue);
+    let (text, _, finished, error) = drain(m.stream(ChatRequest::user("Tell me a story.")).await.unwrap()).await;
+    assert_eq!(text, "Once upon a time ", "nothing of the divergent restart reached the caller");
+    assert!(!finished);
+    assert_eq!(error, Some(reset()), "the original break, typed");
+
+    // With a target after it that does continue, that one is spliced instead.
+    let good = SimModel::replying("third", "there lived a fox.");
+    let m = manager(
+        vec![("primary", broken_text()), ("secondary", different), ("third", shared(&good))],
+        AfterCommit::Continue,
+    );
+    let stream = m.stream(ChatRequest::user("Tell me a story.")).await.unwrap();
+    let targets = stream.targets_used();
+    let (text, _, finished, error) = drain(stream).await;
+    assert!(error.is_none() && finished, "{error:?}");
+    assert_eq!(text, "Once upon a time there lived a fox.");
+    assert_eq!(targets.get(), ["sim/primary", "sim/third"]);
+}
+
+#[tokio::test]
+async fn a_target_that_refuses_the_continuation_is_skipped_and_its_error_never_reaches_the_caller() {
+    let refusal = Error::InvalidRequest {
+        status: 400,
+        message: "This model does not support assistant message prefill.".into(),
+        param: None,
+        attempts: Vec::new(),
+    };
+    let refusing = SimModel::failing("secondary", refusal);
+    let good = SimModel::replying("third", "there lived a fox.");
+    let m = manager(
+        vec![("primary", broken_text()), ("secondary", shared(&refusing)), ("third", shared(&good))],
+        AfterCommit::Continue,
+    );
+    let (text, _, finished, error) = drain(m.stream(ChatRequest::user("Tell me a story.")).await.unwrap()).await;
+    assert!(error.is_none() && finished, "{error:?}");
+    assert_eq!(text, "Once upon a time there lived a fox.");
+    assert_eq!((refusing.calls(), good.calls()), (1, 1));
+
+    let m = manager(vec![("primary", broken_text()), ("secondary", shared(&refusing))], AfterCommit::Continue);
+    let (_, _, finished, error) = drain(m.stream(ChatRequest::user("Tell me a story.")).await.unwrap()).await;
+    assert!(!finished);
+    assert_eq!(error, Some(reset()), "the original break, not the refusal");
+}

@@ -23,7 +23,8 @@ fn manager(primary: &SimModel, secondary: &SimModel, deadline: Option<std::time:
             ModelFallback::new("sim", "secondary").with_max_retries(3).with_first_chunk_timeout(SEC * 20),
             shared(secondary),
         )
-        .backoff(Backoff::Constant { delay: MS * 100 });
+        .backoff(Backoff::Constant { delay: MS * 100 })
+        .retry_timeouts(true);
     if let Some(d) = deadline {
         b = b.deadline(d);
     }

@@ -238,3 +238,34 @@ async fn hedging_at_the_p95_cuts_a_heavy_tail_with_few_extra_calls() {
     assert!(hedged.0 * 5 <= plain.0, "p99 {:?} vs {:?}", hedged.0, plain.0);
     assert!(hedged.1 <= 0.10, "extra calls {}", hedged.1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_gateway_default_hedges_a_slow_first_token_after_ten_seconds_then_at_the_p95() {
+    for streaming in [false, true] {
+        // The primary's first answer takes 20 s, the next twenty 100 ms, then 20 s again.
+        let primary = Tailed::new(|n| if n == 0 || n == 21 { SEC * 20 } else { MS * 100 });
+        let secondary = SimModel::replying("secondary", "from secondary").latency(MS * 50);
+        let m = manager(primary.clone(), &secondary, Some(HedgeConfig::p95_or(SEC * 10)));
+        let ask = || async {
+            let start = Instant::now();
+            let served_by = if streaming {
+                let mut stream = m.stream(ChatRequest::user("hi")).await.unwrap();
+                let served_by = stream.served_by.clone();
+                while stream.next().await.is_some() {}
+                served_by
+            } else {
+                m.complete(ChatRequest::user("hi")).await.unwrap().served_by
+            };
+            (start.elapsed(), served_by.unwrap())
+        };
+        // Fewer than 20 samples: the hedge starts after the initial 10 s; the primary is cancelled.
+        assert_eq!(ask().await, (SEC * 10 + MS * 50, "sim/secondary".to_owned()), "streaming: {streaming}");
+        assert_eq!((primary.calls(), primary.dropped()), (1, 1));
+        for _ in 0..20 {
+            assert_eq!(ask().await, (MS * 100, "sim/primary".to_owned()));
+        }
+        // Twenty fast answers: the p95 (100 ms) takes over.
+        assert_eq!(ask().await, (MS * 150, "sim/secondary".to_owned()));
+        assert_eq!((primary.calls(), primary.dropped(), secondary.calls()), (22, 2, 2));
+    }
+}

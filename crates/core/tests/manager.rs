@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::{MS, SEC, Timed, auth_error, server_error, shared};
 use switchyard::{
     AttemptOutcome, Backoff, ChatModel, ChatRequest, ConfigError, Error, ErrorKind, ExceptionMarker, FallbackManager,
-    ModelFallback, TargetError,
+    ModelFallback, OnContentFilter, TargetError,
 };
 use switchyard_sim::{Behavior, SimModel};
 
@@ -343,11 +343,12 @@ async fn the_deadline_is_honoured_while_waiting_and_between_targets() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn per_attempt_timeouts_are_retried_and_shrink_to_the_deadline() {
+async fn with_retry_timeouts_per_attempt_timeouts_are_retried() {
     let a = SimModel::new("a").script([Behavior::Hang]).then_default(Behavior::Reply("second try".into()));
     let m = FallbackManager::builder()
         .target(target("a").with_max_retries(1).with_total_timeout(SEC * 2), shared(&a))
         .backoff(Backoff::None)
+        .retry_timeouts(true)
         .build()
         .unwrap();
     let start = tokio::time::Instant::now();
@@ -391,18 +392,25 @@ async fn context_length_falls_back_only_to_a_larger_window() {
 }
 
 #[tokio::test]
-async fn content_filter_fallback_can_be_turned_off() {
+async fn a_content_filter_refusal_is_answered_at_once_unless_the_route_falls_back() {
     let filtered = Error::ContentFiltered { message: "policy".into() };
+    let a = SimModel::failing("a", filtered);
     let b = SimModel::replying("b", "from b");
     let m = FallbackManager::builder()
-        .target(target("a"), shared(&SimModel::failing("a", filtered)))
+        .target(target("a").with_max_retries(2), shared(&a))
         .target(target("b"), shared(&b))
-        .fallback_on_content_filter(false)
         .build()
         .unwrap();
     let err = m.complete(ChatRequest::user("hi")).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::ContentFiltered);
-    assert_eq!(b.calls(), 0);
+    assert_eq!(err, Error::ContentFiltered { message: "policy".into() }, "the provider's refusal itself");
+    assert_eq!((a.calls(), b.calls()), (1, 0));
+    let m = FallbackManager::builder()
+        .target(target("a"), shared(&a))
+        .target(target("b"), shared(&b))
+        .on_content_filter(OnContentFilter::Fallback)
+        .build()
+        .unwrap();
+    assert_eq!(m.complete(ChatRequest::user("hi")).await.unwrap().message.text(), "from b");
 }
 
 #[tokio::test]

@@ -66,6 +66,15 @@ impl StreamEncoder {
         }
     }
 
+    /// Names the model that writes the answer from now on (OpenAI: every later chunk; Anthropic:
+    /// `message_start`, when not sent yet).
+    pub fn set_model(&mut self, model: &str) {
+        match self {
+            StreamEncoder::OpenAi(e) => e.set_model(model),
+            StreamEncoder::Anthropic(e) => e.set_model(model),
+        }
+    }
+
     /// Frames for one chunk.
     pub fn chunk(&mut self, chunk: &ChatChunk) -> Vec<Bytes> {
         match self {

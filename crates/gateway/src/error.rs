@@ -28,12 +28,13 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// Every attempt made, for 502/504/429.
     pub attempts: Vec<Attempt>,
+    /// A machine-readable code more precise than the status (e.g. `content_filter`, or `unknown_endpoint`
+    /// for a 404).
+    pub code: Option<&'static str>,
     /// Shape of the body.
     pub api: Api,
     /// The request id, echoed in the body.
     pub request_id: String,
-    /// The OpenAI `code`, when the status alone does not say it (e.g. `unknown_endpoint` for a 404).
-    pub code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -45,9 +46,9 @@ impl ApiError {
             param: None,
             retry_after: None,
             attempts: Vec::new(),
+            code: None,
             api,
             request_id: String::new(),
-            code: None,
         }
     }
 
@@ -72,16 +73,11 @@ impl ApiError {
             _ => None,
         };
         let attempts = error.attempts().to_vec();
-        Self {
-            status,
-            message: error.to_string(),
-            param,
-            retry_after,
-            attempts,
-            api,
-            request_id: String::new(),
-            code: None,
-        }
+        let code = match error.kind() {
+            ErrorKind::ContentFiltered => Some("content_filter"),
+            _ => None,
+        };
+        Self { status, message: error.to_string(), param, retry_after, attempts, api, request_id: String::new(), code }
     }
 
     /// The body in the caller's shape.
@@ -103,6 +99,9 @@ impl ApiError {
             }
             Api::Anthropic => {
                 let mut error = json!({ "type": anthropic_type(self.status), "message": self.message });
+                if let Some(code) = self.code {
+                    error["code"] = json!(code);
+                }
                 if !attempts.is_empty() {
                     error["attempts"] = Value::Array(attempts);
                 }
@@ -133,6 +132,8 @@ pub fn status_of(error: &Error) -> (StatusCode, Option<u64>) {
         Error::InvalidRequest { status, .. } => {
             (StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST), None)
         }
+        // The provider refused on policy: the request is what it objects to, so it is the caller's to change.
+        Error::ContentFiltered { .. } => (StatusCode::BAD_REQUEST, None),
         Error::RateLimited { retry_after, .. } => {
             (StatusCode::TOO_MANY_REQUESTS, Some(retry_after.map_or(1, |d| d.as_secs().max(1))))
         }

@@ -64,6 +64,9 @@ pub fn body(
         match result {
             Ok(stream) => {
                 let target = stream.served_by.clone().unwrap_or_default();
+                if let Some(model) = route.model_of(&target) {
+                    encoder.set_model(model);
+                }
                 route.metrics.first_chunk(&target, started.elapsed());
                 let (calls, fallback) = crate::routes::chat::calls_and_fallback(&target, &stream.attempts);
                 let note = format!(
@@ -72,7 +75,7 @@ pub fn body(
                 if tx.send(Bytes::from(note)).await.is_err() {
                     return;
                 }
-                let frames = sse::body(stream, encoder, in_flight, target, started, request_id, deadline);
+                let frames = sse::body(stream, encoder, in_flight, &route, target, started, request_id, deadline);
                 let mut frames = std::pin::pin!(frames);
                 while let Some(Ok(frame)) = frames.next().await {
                     if tx.send(frame).await.is_err() {

@@ -18,5 +18,6 @@ pub mod metrics;
 pub mod request_id;
 pub mod routes;
 pub mod server;
+mod skip_count;
 pub mod sse;
 pub mod state;

@@ -6,6 +6,7 @@
 //! `/admin/stats` read the same numbers.
 
 use std::fmt::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -59,6 +60,8 @@ pub struct TargetMetrics {
     tokens_out: AtomicU64,
     latency: Histogram,
     first_chunk: Histogram,
+    /// Malformed stream events skipped (shared with the target's streams, which add to it).
+    events_skipped: Arc<AtomicU64>,
 }
 
 impl TargetMetrics {
@@ -70,6 +73,7 @@ impl TargetMetrics {
             tokens_out: AtomicU64::new(0),
             latency: Histogram::default(),
             first_chunk: Histogram::default(),
+            events_skipped: Arc::default(),
         }
     }
 }
@@ -96,6 +100,16 @@ impl RouteMetrics {
 
     fn target(&self, id: &str) -> Option<&TargetMetrics> {
         self.targets.iter().find(|t| t.id == id)
+    }
+
+    /// The route's name (or the target id of a direct route).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The counter of malformed stream events a target's streams skipped on this route.
+    pub fn skipped_events_counter(&self, target: &str) -> Option<Arc<AtomicU64>> {
+        self.target(target).map(|t| t.events_skipped.clone())
     }
 
     /// A request started; the guard counts its end (499 if it is dropped first: the client went away).
@@ -248,6 +262,21 @@ impl Metrics {
             for t in &r.targets {
                 let labels = format!("route=\"{}\",target=\"{}\"", escape_label(&r.name), escape_label(&t.id));
                 t.latency.render(&mut out, "switchyard_request_duration_seconds", &labels);
+            }
+        }
+        out.push_str(
+            "# HELP switchyard_stream_events_skipped_total Malformed events skipped inside otherwise healthy streams.\n",
+        );
+        out.push_str("# TYPE switchyard_stream_events_skipped_total counter\n");
+        for r in &self.routes {
+            for t in &r.targets {
+                let _ = writeln!(
+                    out,
+                    "switchyard_stream_events_skipped_total{{route=\"{}\",target=\"{}\"}} {}",
+                    escape_label(&r.name),
+                    escape_label(&t.id),
+                    t.events_skipped.load(Relaxed)
+                );
             }
         }
         out.push_str(

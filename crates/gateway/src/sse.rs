@@ -4,6 +4,7 @@
 //! A failure after commit ends with the API's typed error event, never with a clean finish; so does a stream
 //! still open at the server's drain deadline.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -13,6 +14,7 @@ use switchyard::{ChatChunk, ChatStream, Error, TargetsUsed, Usage};
 use crate::codec::StreamEncoder;
 use crate::conn::DrainDeadline;
 use crate::metrics::InFlight;
+use crate::state::Route;
 
 /// Records the request's end in the metrics when the body finishes or is dropped.
 struct EndGuard {
@@ -49,6 +51,9 @@ struct State {
     upstream: ChatStream,
     /// Every target that served the stream (more than one after a continuation).
     targets: TargetsUsed,
+    /// How many of them the chunks have named so far; the route knows their model names.
+    named: usize,
+    route: Arc<Route>,
     encoder: StreamEncoder,
     guard: EndGuard,
     finished: bool,
@@ -61,6 +66,7 @@ pub fn body(
     upstream: ChatStream,
     encoder: StreamEncoder,
     in_flight: InFlight,
+    route: &Arc<Route>,
     target: String,
     started: Instant,
     request_id: String,
@@ -76,7 +82,9 @@ pub fn body(
         request_id,
     };
     let targets = upstream.targets_used();
-    let state = State { upstream, targets, encoder, guard, finished: false, ended: false, deadline };
+    let named = targets.len();
+    let route = route.clone();
+    let state = State { upstream, targets, named, route, encoder, guard, finished: false, ended: false, deadline };
     futures::stream::unfold(state, |mut s| async move {
         if s.ended {
             return None;
@@ -91,6 +99,7 @@ pub fn body(
             };
             match next {
                 Some(Ok(chunk)) => {
+                    s.name_new_target();
                     match &chunk {
                         ChatChunk::Usage(u) => {
                             s.guard.usage.input_tokens = s.guard.usage.input_tokens.max(u.input_tokens);
@@ -125,6 +134,20 @@ pub fn body(
             }
         }
     })
+}
+
+impl State {
+    /// After a continuation by another target, the chunks name that target's model.
+    fn name_new_target(&mut self) {
+        let used = self.targets.len();
+        if used == self.named {
+            return;
+        }
+        self.named = used;
+        if let Some(model) = self.targets.last().and_then(|id| self.route.model_of(&id).map(str::to_owned)) {
+            self.encoder.set_model(&model);
+        }
+    }
 }
 
 fn fail(s: &mut State, e: &Error) -> Bytes {

@@ -9,8 +9,11 @@ use switchyard::{
 };
 
 use crate::auth::Auth;
-use crate::config::{AfterCommit, Backoff, Config, HedgeAfter, ProviderConfig, RouteConfig, TargetConfig};
+use crate::config::{
+    AfterCommit, Backoff, Config, HedgeAfter, OnContentFilter, ProviderConfig, RouteConfig, TargetConfig,
+};
 use crate::metrics::{Metrics, RouteMetrics};
+use crate::skip_count::SkipCounting;
 
 /// Builds the model behind one target; the binary uses the HTTP providers, tests may use simulated models.
 pub trait ModelFactory: Send + Sync {
@@ -59,19 +62,33 @@ pub struct Route {
     pub deadline: Option<std::time::Duration>,
     /// SSE keep-alive interval for streaming requests.
     pub keepalive: Option<std::time::Duration>,
+    /// The upstream model name of each target id: answers name the model that served them.
+    models: BTreeMap<String, String>,
 }
 
 impl Route {
-    /// A route named `name` over `target_ids`, with its counters and the deadline and keep-alive of `config`.
-    fn new(name: &str, manager: FallbackManager, target_ids: &[String], direct: bool, config: &RouteConfig) -> Self {
+    /// A route named `name` over `targets`, with its counters and the deadline and keep-alive of `config`.
+    fn new(
+        manager: FallbackManager,
+        metrics: Arc<RouteMetrics>,
+        targets: &[&TargetConfig],
+        direct: bool,
+        config: &RouteConfig,
+    ) -> Self {
         Route {
-            name: name.to_owned(),
+            name: metrics.name().to_owned(),
             manager,
-            metrics: Arc::new(RouteMetrics::new(name, target_ids)),
+            metrics,
             direct,
             deadline: config.deadline,
             keepalive: config.keepalive,
+            models: targets.iter().map(|t| (t.id.clone(), t.model.clone())).collect(),
         }
+    }
+
+    /// The upstream model name of the target `id` (the `model` an answer it served carries).
+    pub fn model_of(&self, id: &str) -> Option<&str> {
+        self.models.get(id).map(String::as_str)
     }
 }
 
@@ -106,6 +123,8 @@ impl AppState {
         let mut direct_metrics = Vec::new();
         let mut built: BTreeMap<String, Result<SharedModel, String>> = BTreeMap::new();
         for route in config.routes.values() {
+            let ids: Vec<String> = route.targets.iter().map(|t| t.id.clone()).collect();
+            let metrics = Arc::new(RouteMetrics::new(&route.name, &ids));
             let mut builder = policy(FallbackManager::builder(), route);
             let mut usable = 0;
             for target in &route.targets {
@@ -113,31 +132,32 @@ impl AppState {
                 builder = match model {
                     Ok(model) => {
                         usable += 1;
-                        builder.target(fallback(target, target.enabled), model)
+                        builder.target(fallback(target, target.enabled), counted(model, &metrics, target))
                     }
                     Err(reason) => builder.unavailable_target(fallback(target, false), reason),
                 };
                 if !direct.contains_key(&target.id) && !config.routes.contains_key(&target.id) {
+                    let metrics = Arc::new(RouteMetrics::new(&target.id, std::slice::from_ref(&target.id)));
                     let model = model_for(config, factory, target, &mut built);
                     let single = match model {
-                        Ok(model) => FallbackManager::builder().target(fallback(target, true), model),
+                        Ok(model) => {
+                            FallbackManager::builder().target(fallback(target, true), counted(model, &metrics, target))
+                        }
                         Err(reason) => FallbackManager::builder().unavailable_target(fallback(target, false), reason),
                     };
                     let manager =
                         policy(single, route).build().map_err(|e| BuildError(format!("target {}: {e}", target.id)))?;
-                    let single = Route::new(&target.id, manager, std::slice::from_ref(&target.id), true, route);
-                    direct_metrics.push(single.metrics.clone());
-                    direct.insert(target.id.clone(), Arc::new(single));
+                    direct_metrics.push(metrics.clone());
+                    direct.insert(target.id.clone(), Arc::new(Route::new(manager, metrics, &[target], true, route)));
                 }
             }
             if usable == 0 {
                 return Err(BuildError(format!("routes.{}: no target can serve (none could be built)", route.name)));
             }
             let manager = builder.build().map_err(|e| BuildError(format!("routes.{}: {e}", route.name)))?;
-            let ids: Vec<String> = route.targets.iter().map(|t| t.id.clone()).collect();
-            let built = Route::new(&route.name, manager, &ids, false, route);
-            route_metrics.push(built.metrics.clone());
-            routes.insert(route.name.clone(), Arc::new(built));
+            let targets: Vec<&TargetConfig> = route.targets.iter().collect();
+            route_metrics.push(metrics.clone());
+            routes.insert(route.name.clone(), Arc::new(Route::new(manager, metrics, &targets, false, route)));
         }
         Ok(AppState {
             routes,
@@ -183,6 +203,14 @@ fn model_for(
     model
 }
 
+/// The target's model on one route, counting the stream events it skips in that route's metrics.
+fn counted(model: SharedModel, metrics: &RouteMetrics, target: &TargetConfig) -> SharedModel {
+    match metrics.skipped_events_counter(&target.id) {
+        Some(counter) => SkipCounting::wrap(model, counter),
+        None => model,
+    }
+}
+
 fn fallback(t: &TargetConfig, enabled: bool) -> ModelFallback {
     ModelFallback {
         provider: t.provider.clone(),
@@ -210,7 +238,7 @@ fn policy(builder: FallbackManagerBuilder, route: &RouteConfig) -> FallbackManag
     let budget = route.retry_budget.map(|b| BudgetConfig { ratio: b.ratio, min_per_second: b.min_per_second });
     let hedge = route.hedge.map(|h| match h {
         HedgeAfter::Fixed(d) => HedgeConfig::after(d),
-        HedgeAfter::P95 => HedgeConfig::p95(),
+        HedgeAfter::P95 { initial } => HedgeConfig::p95_or(initial),
     });
     let after_commit = match route.after_commit {
         AfterCommit::Error => switchyard::AfterCommit::Error,
@@ -223,4 +251,9 @@ fn policy(builder: FallbackManagerBuilder, route: &RouteConfig) -> FallbackManag
         .hedge(hedge)
         .after_commit(after_commit)
         .strict_fields(route.strict_fields)
+        .retry_timeouts(route.retry_timeouts)
+        .on_content_filter(match route.on_content_filter {
+            OnContentFilter::Error => switchyard::OnContentFilter::Error,
+            OnContentFilter::Fallback => switchyard::OnContentFilter::Fallback,
+        })
 }

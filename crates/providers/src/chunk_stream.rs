@@ -6,13 +6,18 @@ use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
 use http_body_util::BodyDataStream;
-use switchyard::{ChatChunk, ChatResponse, ChatStream, Error, Part, TimeoutPhase, ToolCallDelta};
+use switchyard::{
+    ChatChunk, ChatResponse, ChatStream, Error, ErrorKind, Part, SkippedEvents, TimeoutPhase, ToolCallDelta,
+};
 use tokio::time::Instant;
 
-use crate::event_decoder::EventDecoder;
+use crate::event_decoder::{Decoded, EventDecoder};
 use crate::http::{HttpClient, Limit, Stage};
 use crate::sse::{SseEvent, SseParser};
 use crate::transport::{Body, Response};
+
+/// Malformed events in a row that fail a stream: one is noise in a healthy stream, ten is a broken one.
+const MAX_MALFORMED_IN_A_ROW: u32 = 10;
 
 struct State<D> {
     // None once the body has been handed to `release`.
@@ -29,6 +34,10 @@ struct State<D> {
     finished: bool,
     // The end marker arrived; what is left of the body is only its terminator.
     ended_cleanly: bool,
+    skipped: SkippedEvents,
+    // Malformed events since the last good one, and the latest of them.
+    malformed_in_a_row: u32,
+    last_malformed: Option<Error>,
 }
 
 impl<D: EventDecoder> State<D> {
@@ -51,24 +60,52 @@ impl<D: EventDecoder> State<D> {
     fn decode(&mut self, events: &[SseEvent]) {
         let mut chunks = std::mem::take(&mut self.chunks);
         for event in events {
-            match self.decoder.event(event, &mut chunks) {
-                Ok(false) => {}
-                Ok(true) => {
+            let fatal = match self.decoder.event(event, &mut chunks) {
+                Ok(Decoded::More) => {
+                    self.malformed_in_a_row = 0;
+                    continue;
+                }
+                Ok(Decoded::End) => {
                     self.finished = true;
                     self.ended_cleanly = true;
                     break;
                 }
-                Err(e) => {
-                    self.push_chunks(&mut chunks);
-                    self.chunks = chunks;
-                    let e = self.http.redact_error(e);
-                    self.fail(e);
-                    return;
-                }
-            }
+                Ok(Decoded::Malformed(e)) => match self.skip(e) {
+                    None => continue,
+                    Some(e) => e,
+                },
+                Err(e) => self.cause(e),
+            };
+            self.push_chunks(&mut chunks);
+            self.chunks = chunks;
+            let e = self.http.redact_error(fatal);
+            self.fail(e);
+            return;
         }
         self.push_chunks(&mut chunks);
         self.chunks = chunks;
+    }
+
+    /// Skips a malformed event (counted, logged); `Some` when it is one too many in a row.
+    fn skip(&mut self, error: Error) -> Option<Error> {
+        self.malformed_in_a_row += 1;
+        if self.malformed_in_a_row >= MAX_MALFORMED_IN_A_ROW {
+            return Some(error);
+        }
+        self.skipped.record();
+        let error = self.http.redact_error(error);
+        tracing::warn!(url = %self.http.url(), in_a_row = self.malformed_in_a_row, "skipped a malformed stream event: {error}");
+        self.last_malformed = Some(error);
+        None
+    }
+
+    /// The error to report for a stream that fails at its end: when malformed events came just before, the
+    /// finish was likely in one of them, so the malformed event is the cause.
+    fn cause(&mut self, error: Error) -> Error {
+        match self.last_malformed.take() {
+            Some(malformed) if self.malformed_in_a_row > 0 && error.kind() == ErrorKind::InvalidResponse => malformed,
+            _ => error,
+        }
     }
 
     /// Moves `chunks` (left empty) to the pending queue.
@@ -128,6 +165,7 @@ impl<D: EventDecoder> State<D> {
                     match ended {
                         Ok(()) => self.finished = true,
                         Err(e) => {
+                            let e = self.cause(e);
                             let e = self.http.redact_error(e);
                             self.fail(e);
                         }
@@ -172,6 +210,7 @@ pub(crate) fn chunk_stream<D: EventDecoder>(
     decoder: D,
     start: Instant,
 ) -> ChatStream {
+    let skipped = SkippedEvents::default();
     let state = State {
         body: Some(BodyDataStream::new(response.into_body())),
         http,
@@ -184,8 +223,11 @@ pub(crate) fn chunk_stream<D: EventDecoder>(
         saw_content: false,
         finished: false,
         ended_cleanly: false,
+        skipped: skipped.clone(),
+        malformed_in_a_row: 0,
+        last_malformed: None,
     };
-    ChatStream::new(futures::stream::unfold(state, State::next))
+    ChatStream::new(futures::stream::unfold(state, State::next)).with_skipped_events(skipped)
 }
 
 /// True when a response says its body is JSON (not an event stream).
@@ -333,6 +375,70 @@ mod tests {
         let item = stream.next().await.unwrap();
         assert_eq!(item.err(), timeout(TimeoutPhase::FirstChunk, 2_000));
         assert_eq!(start.elapsed(), Duration::from_secs(2));
+    }
+
+    const BAD: &str = "data: {\"choices\":[{\"index\":0,\"delta\":\n\n";
+    const DONE: &str =
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+
+    /// (text, error, events skipped)
+    async fn read_text(pieces: Vec<(u64, &'static str)>, end: bool) -> (String, Option<Error>, u64) {
+        let stream = chunk_stream(
+            response(pieces, end),
+            http(Some(2_000), None, None),
+            openai::StreamDecoder::new(),
+            Instant::now(),
+        );
+        let skipped = stream.skipped_events();
+        let mut stream = stream;
+        let mut text = String::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(switchyard::ChatChunk::Text { text: t }) => text.push_str(&t),
+                Ok(_) => {}
+                Err(e) => return (text, Some(e), skipped.count()),
+            }
+        }
+        (text, None, skipped.count())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_malformed_event_inside_a_healthy_stream_is_skipped_and_counted() {
+        let (text, error, skipped) = read_text(vec![(0, TEXT), (0, BAD), (0, TEXT), (0, DONE)], true).await;
+        assert_eq!((text.as_str(), error, skipped), ("xx", None, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ten_malformed_events_in_a_row_fail_the_stream() {
+        let mut pieces = vec![(0, TEXT)];
+        pieces.extend((0..10).map(|_| (0, BAD)));
+        pieces.extend([(0, TEXT), (0, DONE)]);
+        let (text, error, skipped) = read_text(pieces, true).await;
+        assert_eq!((text.as_str(), skipped), ("x", 9));
+        assert_eq!(error.map(|e| e.kind()), Some(switchyard::ErrorKind::InvalidResponse));
+        // Nine, with good events between runs, do not.
+        let mut pieces = vec![(0, TEXT)];
+        for _ in 0..3 {
+            pieces.extend((0..9).map(|_| (0, BAD)));
+            pieces.push((0, TEXT));
+        }
+        pieces.push((0, DONE));
+        let (text, error, skipped) = read_text(pieces, true).await;
+        assert_eq!((text.as_str(), error, skipped), ("xxxx", None, 27));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_malformed_event_that_leaves_the_stream_without_a_finish_fails_it_with_that_event() {
+        let (text, error, _) = read_text(vec![(0, TEXT), (0, BAD)], true).await;
+        assert_eq!(text, "x");
+        let error = error.unwrap();
+        assert!(error.to_string().contains("unexpected stream event"), "{error}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_malformed_event_is_no_content_so_the_first_chunk_limit_still_runs() {
+        let (text, error, skipped) = read_text(vec![(100, BAD)], false).await;
+        assert_eq!((text.as_str(), error, skipped), ("", timeout(TimeoutPhase::FirstChunk, 2_000), 1));
     }
 
     #[tokio::test(start_paused = true)]

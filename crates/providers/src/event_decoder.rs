@@ -5,16 +5,29 @@ use switchyard::{ChatChunk, Error};
 use crate::classify::excerpt;
 use crate::sse::SseEvent;
 
+/// What one event did to the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded {
+    /// It was read (its chunks, if any, are in `out`); more follow.
+    More,
+    /// It was the stream's end marker.
+    End,
+    /// It is not valid JSON, or not a shape the format knows: nothing was read from it. The reader skips it
+    /// inside an otherwise healthy stream; the error says what was wrong, should the stream fail over it.
+    Malformed(Error),
+}
+
 /// Turns one vendor's SSE events into neutral chunks.
 pub trait EventDecoder: Send + 'static {
-    /// Feeds one event, appending chunks to `out`; `Ok(true)` once the stream's end marker arrived.
-    fn event(&mut self, event: &SseEvent, out: &mut Vec<ChatChunk>) -> Result<bool, Error>;
+    /// Feeds one event, appending chunks to `out`. `Err` is a failure the stream reports (an in-stream error
+    /// event, an end marker without a finish).
+    fn event(&mut self, event: &SseEvent, out: &mut Vec<ChatChunk>) -> Result<Decoded, Error>;
 
     /// The byte stream ended without an end marker: complete the answer if it was complete, or fail.
     fn end(&mut self, out: &mut Vec<ChatChunk>) -> Result<(), Error>;
 }
 
 /// An event whose data is not the JSON the vendor's stream format promises.
-pub(crate) fn bad_event(data: &str, e: &serde_json::Error) -> Error {
-    Error::invalid_response(format!("unexpected stream event ({e}): {}", excerpt(data)))
+pub(crate) fn bad_event(data: &str, e: &serde_json::Error) -> Decoded {
+    Decoded::Malformed(Error::invalid_response(format!("unexpected stream event ({e}): {}", excerpt(data))))
 }

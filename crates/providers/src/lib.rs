@@ -40,6 +40,6 @@ pub use anthropic::AnthropicClient;
 pub use build_error::ProviderError;
 pub use build_model::build_model;
 pub use config::{ApiKey, DEFAULT_MAX_TOKENS, ProviderConfig, ProviderKind, Timeouts};
-pub use event_decoder::EventDecoder;
+pub use event_decoder::{Decoded, EventDecoder};
 pub use openai::OpenAiClient;
 pub use provider::Provider;

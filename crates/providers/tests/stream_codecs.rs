@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use switchyard::{ChatChunk, ChatStream, Error, ErrorKind, FinishReason, ToolCallDelta, Usage};
 use switchyard_providers::sse::{SseEvent, SseParser};
-use switchyard_providers::{EventDecoder, anthropic, openai};
+use switchyard_providers::{Decoded, EventDecoder, anthropic, openai};
 
 fn chunks() -> Vec<ChatChunk> {
     let delta = |index, id: Option<&str>, name: Option<&str>, args: &str| {
@@ -46,8 +46,9 @@ fn decode(decoder: &mut dyn EventDecoder, events: &[SseEvent]) -> Vec<Result<Cha
         let result = decoder.event(event, &mut out);
         items.extend(out.into_iter().map(Ok));
         match result {
-            Ok(true) => return items,
-            Ok(false) => {}
+            Ok(Decoded::End) => return items,
+            // The client's reader skips a malformed event, as here.
+            Ok(Decoded::More | Decoded::Malformed(_)) => {}
             Err(e) => {
                 items.push(Err(e));
                 return items;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use switchyard::{ChatChunk, ChatStream, Error, ErrorKind, FinishReason, Usage};
 use switchyard_providers::sse::SseParser;
-use switchyard_providers::{EventDecoder, anthropic, openai};
+use switchyard_providers::{Decoded, EventDecoder, anthropic, openai};
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -23,8 +23,9 @@ fn decode(decoder: &mut dyn EventDecoder, bytes: &str) -> Vec<Result<ChatChunk, 
         let result = decoder.event(event, &mut chunks);
         items.extend(chunks.into_iter().map(Ok));
         match result {
-            Ok(false) => {}
-            Ok(true) => return items,
+            // The client's reader skips a malformed event, as here.
+            Ok(Decoded::More | Decoded::Malformed(_)) => {}
+            Ok(Decoded::End) => return items,
             Err(e) => {
                 items.push(Err(e));
                 return items;
@@ -181,7 +182,18 @@ fn a_content_filter_stop_with_no_content_is_content_filtered() {
 }
 
 #[test]
-fn a_non_json_event_is_an_invalid_response() {
-    let items = decode(&mut openai::StreamDecoder::new(), "data: {not json\n\n");
-    assert_eq!(items[0].as_ref().unwrap_err().kind(), ErrorKind::InvalidResponse);
+fn a_non_json_event_is_malformed_and_reads_nothing() {
+    let mut parser = SseParser::default();
+    let mut events = Vec::new();
+    parser
+        .push(b"data: {not json\n\nevent: content_block_delta\ndata: {\"type\": \"content_block_del\n\n", &mut events)
+        .unwrap();
+    let mut chunks = Vec::new();
+    let openai = openai::StreamDecoder::new().event(&events[0], &mut chunks).unwrap();
+    let anthropic = anthropic::StreamDecoder::new().event(&events[1], &mut chunks).unwrap();
+    for decoded in [openai, anthropic] {
+        let Decoded::Malformed(error) = decoded else { panic!("{decoded:?}") };
+        assert_eq!(error.kind(), ErrorKind::InvalidResponse);
+    }
+    assert!(chunks.is_empty());
 }

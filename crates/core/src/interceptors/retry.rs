@@ -150,6 +150,8 @@ impl ModelRetryInterceptorBuilder {
             max_retry_wait: Some(self.max_delay.max(self.initial_delay)),
             validator: self.validator,
             retry_if: self.retry_if,
+            // Retrying is all this interceptor does: a timeout is retried like any retryable failure.
+            retry_timeouts: true,
             pass_through_single_failure: true,
             ..Policy::default()
         };

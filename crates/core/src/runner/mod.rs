@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use crate::attempt::{Attempt, AttemptOutcome};
 use crate::backoff::Backoff;
 use crate::breaker::{Admission, Breaker, ProbeGuard};
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, TimeoutPhase};
 use crate::fit::Unfit;
 use crate::health::Health;
 use crate::hedge::Hedge;
@@ -37,7 +37,9 @@ pub(crate) struct Policy {
     pub(crate) max_retry_wait: Option<Duration>,
     pub(crate) validator: Option<Arc<dyn ResponseValidator>>,
     pub(crate) retry_if: Option<RetryPredicate>,
-    pub(crate) fallback_on_content_filter: bool,
+    pub(crate) on_content_filter: OnContentFilter,
+    /// Whether a first-chunk or total timeout is retried on the same target (else it falls back at once).
+    pub(crate) retry_timeouts: bool,
     /// With a single call made, answer with its own error rather than an `AllFailed` list.
     pub(crate) pass_through_single_failure: bool,
     /// Hedged calls to the next target, when set.
@@ -46,6 +48,9 @@ pub(crate) struct Policy {
     pub(crate) after_commit: AfterCommit,
     /// A target that would drop a request field is skipped instead (SPEC-2 section 14).
     pub(crate) strict_fields: bool,
+    /// This run continues a broken stream: a target that refuses the continuation request (e.g. a 400 to
+    /// an assistant prefill) is passed over for the next, and its error never reaches the caller.
+    pub(crate) continuing: bool,
 }
 
 /// What a committed stream does when it breaks (SPEC section 6).
@@ -59,6 +64,18 @@ pub enum AfterCommit {
     Continue,
 }
 
+/// What a content-filter refusal does (SPEC-2 section 15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnContentFilter {
+    /// The refusal is the answer: the caller gets it at once, with no retry and no fallback. The default:
+    /// another model asked the same thing mostly refuses too, and routing around a policy is the operator's
+    /// choice to make, not the gateway's.
+    #[default]
+    Error,
+    /// Try the next target, as for other failures.
+    Fallback,
+}
+
 impl Default for Policy {
     fn default() -> Self {
         Self {
@@ -66,11 +83,13 @@ impl Default for Policy {
             max_retry_wait: Some(Duration::from_secs(30)),
             validator: None,
             retry_if: None,
-            fallback_on_content_filter: true,
+            on_content_filter: OnContentFilter::Error,
+            retry_timeouts: false,
             pass_through_single_failure: false,
             hedge: None,
             after_commit: AfterCommit::Error,
             strict_fields: false,
+            continuing: false,
         }
     }
 }
@@ -624,12 +643,15 @@ fn record(target: &Target<'_>, retry: u32, outcome: AttemptOutcome, elapsed: Dur
 
 fn decide(policy: &Policy, target: &Target<'_>, retry: u32, error: &Error, deadline: Option<Instant>) -> Step {
     let kind = error.kind();
-    if kind.fails_fast() || (kind == ErrorKind::ContentFiltered && !policy.fallback_on_content_filter) {
+    if policy.continuing && kind == ErrorKind::InvalidRequest {
+        return Step::NextTarget;
+    }
+    if kind.fails_fast() || (kind == ErrorKind::ContentFiltered && policy.on_content_filter == OnContentFilter::Error) {
         return Step::Answer;
     }
     let retryable = match &policy.retry_if {
         Some(predicate) => predicate(error),
-        None => kind.retries(),
+        None => kind.retries() && (policy.retry_timeouts || !went_silent(error)),
     };
     if retry >= target.max_retries || !retryable {
         return Step::NextTarget;
@@ -653,6 +675,12 @@ fn decide(policy: &Policy, target: &Target<'_>, retry: u32, error: &Error, deadl
         return Step::RetryRefused;
     }
     Step::Retry(delay)
+}
+
+/// A first-chunk or total timeout: the target did not answer in time. Retrying it mostly multiplies the
+/// wait; the next target is the better bet. (A connect timeout or a reset is often transient: retried.)
+fn went_silent(error: &Error) -> bool {
+    matches!(error, Error::Timeout { phase: TimeoutPhase::FirstChunk | TimeoutPhase::Total, .. })
 }
 
 /// Why a target is passed over without a call.

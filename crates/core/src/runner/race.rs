@@ -24,7 +24,7 @@ impl<'a, M: Mode> Run<'a, M> {
         let hedge = self.policy.hedge.as_ref()?;
         let after = match hedge.after {
             HedgeAfter::Fixed(after) => after,
-            HedgeAfter::P95 => target.health?.latency.of(M::WHOLE).p95()?,
+            HedgeAfter::P95 { initial } => target.health.and_then(|h| h.latency.of(M::WHOLE).p95()).or(initial)?,
         };
         let partner = rest.iter().find(|t| self.unfit(t, None).is_none() && self.fields(t).is_ok())?;
         Some((partner, after))

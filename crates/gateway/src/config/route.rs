@@ -90,14 +90,33 @@ pub enum AfterCommit {
     Continue,
 }
 
+/// What a content-filter refusal does (SPEC-2 section 15).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnContentFilter {
+    /// Answer the caller at once with a 400 carrying the provider's reason and `code: "content_filter"`.
+    #[default]
+    Error,
+    /// Try the next target.
+    Fallback,
+}
+
 /// When a hedged call starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HedgeAfter {
     /// After this long without an answer (first content chunk for streams).
     Fixed(Duration),
-    /// After the primary's observed 95th percentile.
-    P95,
+    /// After the primary's observed 95th percentile, once it has 20 samples; after `initial` until then.
+    P95 {
+        /// The delay until there are 20 samples.
+        initial: Duration,
+    },
 }
+
+/// The hedge a route without a `hedge` key gets: `{ after = "p95", initial = "10s" }`.
+pub(crate) const DEFAULT_HEDGE: HedgeAfter = HedgeAfter::P95 { initial: DEFAULT_HEDGE_INITIAL };
+/// `hedge.initial` when not set.
+const DEFAULT_HEDGE_INITIAL: Duration = Duration::from_secs(10);
 
 /// A resolved retry budget.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -108,12 +127,16 @@ pub struct RetryBudget {
     pub min_per_second: f64,
 }
 
-/// `hedge = { after = "p95" }` or `{ after = "800ms" }` (SPEC section 6).
+/// `hedge = { after = "p95", initial = "10s" }` (the default) or `{ after = "800ms" }`; `hedge = false` is off.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HedgeSection {
-    /// `"p95"` or a duration.
-    pub after: String,
+pub(crate) struct HedgeSection {
+    /// `"p95"` (the default) or a duration.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// With `p95`: the delay until the primary has 20 samples; default 10s.
+    #[serde(default)]
+    pub initial: Option<Dur>,
 }
 
 /// `retry_budget = { ratio = 0.2, min_per_second = 10 }` (SPEC section 6); `{ enabled = false }` turns it off.
@@ -182,12 +205,18 @@ pub struct RouteSection {
     /// Circuit breaker (SPEC section 6).
     #[serde(default)]
     pub breaker: Option<BreakerSection>,
-    /// Hedged requests (SPEC section 6).
+    /// Hedged requests (SPEC section 6): a table, or `false` (off); absent: the default hedge.
     #[serde(default)]
-    pub hedge: Option<HedgeSection>,
+    pub hedge: Option<toml::Value>,
     /// What a stream that breaks after its first chunk does; default `error`.
     #[serde(default)]
     pub after_commit: AfterCommit,
+    /// Retry a target after its first-chunk or total timeout; default false (fall back at once).
+    #[serde(default)]
+    pub retry_timeouts: bool,
+    /// What a content-filter refusal does; default `error`.
+    #[serde(default)]
+    pub on_content_filter: OnContentFilter,
     /// SSE keep-alive interval while waiting for the first chunk (SPEC section 6).
     #[serde(default)]
     pub keepalive: Option<Dur>,
@@ -241,12 +270,45 @@ pub struct RouteConfig {
     pub deadline: Option<Duration>,
     /// SSE keep-alive interval for streaming requests; `None`: off.
     pub keepalive: Option<Duration>,
-    /// Hedged requests; `None`: off.
+    /// Hedged requests; `None`: off (`hedge = false`).
     pub hedge: Option<HedgeAfter>,
     /// What a committed stream that breaks does.
     pub after_commit: AfterCommit,
     /// A target that would drop a request field is skipped instead.
     pub strict_fields: bool,
+    /// Whether a first-chunk or total timeout is retried on the same target.
+    pub retry_timeouts: bool,
+    /// What a content-filter refusal does.
+    pub on_content_filter: OnContentFilter,
+}
+
+/// Reads `hedge`: absent → the default hedge; `false` → off; `true` → the default; a table → as written.
+fn hedge(value: Option<toml::Value>, path: &str) -> Result<Option<HedgeAfter>, String> {
+    let section = match value {
+        None | Some(toml::Value::Boolean(true)) => return Ok(Some(DEFAULT_HEDGE)),
+        Some(toml::Value::Boolean(false)) => return Ok(None),
+        Some(table @ toml::Value::Table(_)) => {
+            HedgeSection::deserialize(table).map_err(|e| format!("{path}.hedge: {}", e.message()))?
+        }
+        Some(other) => {
+            return Err(format!(
+                "{path}.hedge: expected false or a table like {{ after = \"p95\", initial = \"10s\" }}, found {}",
+                other.type_str()
+            ));
+        }
+    };
+    let initial = section.initial.map_or(DEFAULT_HEDGE_INITIAL, |d| d.0);
+    if initial.is_zero() {
+        return Err(format!("{path}.hedge.initial: must be greater than 0"));
+    }
+    match section.after.as_deref().map(str::trim) {
+        None | Some("p95") => Ok(Some(HedgeAfter::P95 { initial })),
+        Some(after) => match humantime::parse_duration(after) {
+            Ok(d) if !d.is_zero() && section.initial.is_none() => Ok(Some(HedgeAfter::Fixed(d))),
+            Ok(d) if !d.is_zero() => Err(format!("{path}.hedge.initial: only `after = \"p95\"` has an initial delay")),
+            _ => Err(format!("{path}.hedge.after: {after:?} is neither \"p95\" nor a duration like \"800ms\"")),
+        },
+    }
 }
 
 impl RouteSection {
@@ -362,19 +424,7 @@ impl RouteSection {
         if keepalive.is_some_and(|d| d < Duration::from_millis(10)) {
             return Err(format!("{path}.keepalive: must be at least 10ms"));
         }
-        let hedge = match &self.hedge {
-            None => None,
-            Some(h) if h.after.trim() == "p95" => Some(HedgeAfter::P95),
-            Some(h) => match humantime::parse_duration(h.after.trim()) {
-                Ok(d) if !d.is_zero() => Some(HedgeAfter::Fixed(d)),
-                _ => {
-                    return Err(format!(
-                        "{path}.hedge.after: {:?} is neither \"p95\" nor a duration like \"800ms\"",
-                        h.after
-                    ));
-                }
-            },
-        };
+        let hedge = hedge(self.hedge, &path)?;
         Ok(RouteConfig {
             name: name.to_owned(),
             backoff,
@@ -386,6 +436,8 @@ impl RouteSection {
             hedge,
             after_commit: self.after_commit,
             strict_fields: self.strict_fields,
+            retry_timeouts: self.retry_timeouts,
+            on_content_filter: self.on_content_filter,
         })
     }
 }

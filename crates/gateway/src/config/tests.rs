@@ -79,7 +79,7 @@ fn every_key_of_the_spec_example_is_accepted() {
         "[routes.default]\ndeadline = \"60s\"\nbreaker = { failures = 5, cooldown = \"30s\" }\nhedge = { after = \"p95\" }\nafter_commit = \"error\"\n",
     );
     let route = &parse(&text, ALL_KEYS).unwrap().routes["default"];
-    assert_eq!(route.hedge, Some(HedgeAfter::P95));
+    assert_eq!(route.hedge, Some(HedgeAfter::P95 { initial: Duration::from_secs(10) }));
     assert_eq!(route.deadline, Some(Duration::from_secs(60)));
 }
 
@@ -182,12 +182,28 @@ fn deadline_breaker_and_retry_budget_are_wired_with_defaults() {
     let route = &parse(&text, ALL_KEYS).unwrap().routes["default"];
     assert_eq!(route.deadline, Some(Duration::from_secs(60)));
     assert_eq!(route.keepalive, Some(Duration::from_secs(15)));
-    assert_eq!(route.hedge, None);
+    // No `hedge` key: the default hedge, after the p95 or 10 s until there are samples.
+    assert_eq!(route.hedge, Some(HedgeAfter::P95 { initial: Duration::from_secs(10) }));
 
-    for (value, expect) in [("p95", HedgeAfter::P95), ("800ms", HedgeAfter::Fixed(Duration::from_millis(800)))] {
-        let text = SPEC_EXAMPLE
-            .replace("[routes.default]\n", &format!("[routes.default]\nhedge = {{ after = \"{value}\" }}\n"));
-        assert_eq!(parse(&text, ALL_KEYS).unwrap().routes["default"].hedge, Some(expect));
+    let ten = Duration::from_secs(10);
+    for (value, expect) in [
+        ("{ after = \"p95\" }", Some(HedgeAfter::P95 { initial: ten })),
+        ("{ after = \"p95\", initial = \"3s\" }", Some(HedgeAfter::P95 { initial: Duration::from_secs(3) })),
+        ("{ after = \"800ms\" }", Some(HedgeAfter::Fixed(Duration::from_millis(800)))),
+        ("false", None),
+        ("true", Some(HedgeAfter::P95 { initial: ten })),
+    ] {
+        let text = SPEC_EXAMPLE.replace("[routes.default]\n", &format!("[routes.default]\nhedge = {value}\n"));
+        assert_eq!(parse(&text, ALL_KEYS).unwrap().routes["default"].hedge, expect, "{value}");
+    }
+    for (value, error) in [
+        ("\"p95\"", "routes.default.hedge: expected false or a table"),
+        ("{ after = \"800ms\", initial = \"1s\" }", "routes.default.hedge.initial: only"),
+        ("{ afer = \"p95\" }", "routes.default.hedge: unknown field `afer`"),
+    ] {
+        let text = SPEC_EXAMPLE.replace("[routes.default]\n", &format!("[routes.default]\nhedge = {value}\n"));
+        let err = parse(&text, ALL_KEYS).unwrap_err().0;
+        assert!(err.starts_with(error), "{value}: {err}");
     }
     let text = SPEC_EXAMPLE.replace("[routes.default]\n", "[routes.default]\nhedge = { after = \"p99\" }\n");
     let err = parse(&text, ALL_KEYS).unwrap_err().0;

@@ -154,9 +154,19 @@ impl Call {
                 log_answer(&self.request_id, &self.route.name, &target, &stream.attempts, true);
                 let mut headers = HeaderMap::with_capacity(5);
                 switchyard_headers(&mut headers, &target, &stream.attempts);
-                let encoder = StreamEncoder::new(self.api, &self.request_id, &self.model, decoded.include_usage);
-                let frames =
-                    sse::body(stream, encoder, in_flight, target, self.started, self.request_id, self.drain).boxed();
+                let model = self.served_model(&target);
+                let encoder = StreamEncoder::new(self.api, &self.request_id, model, decoded.include_usage);
+                let frames = sse::body(
+                    stream,
+                    encoder,
+                    in_flight,
+                    &self.route,
+                    target,
+                    self.started,
+                    self.request_id,
+                    self.drain,
+                )
+                .boxed();
                 sse_response(Body::from_stream(frames), headers)
             }
             Err(e) => self.failed(in_flight, &e),
@@ -190,7 +200,7 @@ impl Call {
         self.route.metrics.served(&target, response.usage, self.started.elapsed());
         in_flight.finish(200);
         log_answer(&self.request_id, &self.route.name, &target, &response.attempts, false);
-        match codec::encode_response(self.api, &response, &self.model) {
+        match codec::encode_response(self.api, &response, self.served_model(&target)) {
             Ok(json) => {
                 let mut out = ([(http::header::CONTENT_TYPE, "application/json")], json).into_response();
                 switchyard_headers(out.headers_mut(), &target, &response.attempts);
@@ -200,6 +210,12 @@ impl Call {
                 .with_request_id(&self.request_id)
                 .into_response(),
         }
+    }
+
+    /// The `model` an answer from `target` names: the target's upstream model (the route name stays in the
+    /// request only).
+    fn served_model<'a>(&'a self, target: &str) -> &'a str {
+        self.route.model_of(target).unwrap_or(&self.model)
     }
 
     /// The engine's error as a response; the metrics count it.

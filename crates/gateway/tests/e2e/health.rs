@@ -165,12 +165,15 @@ targets = [{ provider = "oa", model = "gpt-slow3000" }, { provider = "an", model
 }
 
 #[tokio::test]
-async fn after_commit_continue_splices_the_next_targets_answer_into_the_broken_stream() {
+async fn after_commit_continue_splices_only_a_fallback_that_verifiably_continues() {
     let h = start(
         r#"
 [routes.cont]
 after_commit = "continue"
 targets = [{ provider = "an", model = "claude-break3" }, { provider = "oa", model = "gpt-ok" }]
+[routes.cont4]
+after_commit = "continue"
+targets = [{ provider = "an", model = "claude-break4" }, { provider = "oa", model = "gpt-ok" }]
 [routes.err]
 targets = [{ provider = "an", model = "claude-break3" }, { provider = "oa", model = "gpt-ok" }]
 "#,
@@ -178,19 +181,37 @@ targets = [{ provider = "an", model = "claude-break3" }, { provider = "oa", mode
     .await;
     let body =
         |model: &str| json!({ "model": model, "stream": true, "messages": [{ "role": "user", "content": "hi" }] });
+    // The simulated fallback does not continue a partial answer: it starts its greeting again. After
+    // "Hello! This is " that restart begins with the whole delivered text: the repeat is dropped and only
+    // the rest spliced, and the chunks after the splice name the fallback's model.
     let r = h.stream("/v1/chat/completions", &body("cont")).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.data().last().map(String::as_str), Some("[DONE]"), "{}", r.text);
-    assert!(!r.text.contains("\"error\""), "{}", r.text);
-    let text = r.openai_text();
-    assert!(text.starts_with("Hello! This is "), "{text}");
+    assert_eq!(r.openai_text(), "Hello! This is gpt-ok answering from the simulated upstream.");
     assert_eq!(h.upstream.calls("gpt-ok"), 1, "the next target continued the answer");
+    let models: Vec<String> = r
+        .data()
+        .iter()
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .filter_map(|v| v["model"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(models.first().map(String::as_str), Some("claude-break3"));
+    assert_eq!(models.last().map(String::as_str), Some("gpt-ok"));
     // The end of the stream names every target that wrote part of the answer.
     assert!(r.text.contains(": x-switchyard-targets: an/claude-break3, oa/gpt-ok\n"), "{}", r.text);
 
-    // The same break without `continue` ends with the error event.
+    // After "Hello! This is claude-break4 " the same restart diverges ("gpt-ok" vs "claude-break4"):
+    // splicing it would be a garbled answer presented as a success, so the original break ends the stream.
+    let r = h.stream("/v1/chat/completions", &body("cont4")).await;
+    assert!(!r.data().iter().any(|d| d == "[DONE]"), "{}", r.text);
+    assert!(r.text.contains("\"error\""), "{}", r.text);
+    assert_eq!(r.openai_text(), "Hello! This is claude-break4 ");
+    assert_eq!(h.upstream.calls("gpt-ok"), 2, "the fallback was asked, and not spliced");
+
+    // The same break without `continue` ends with the error event, without asking anyone.
     let r = h.stream("/v1/chat/completions", &body("err")).await;
     assert!(!r.data().iter().any(|d| d == "[DONE]"));
+    assert_eq!(h.upstream.calls("gpt-ok"), 2);
 }
 
 #[tokio::test]
@@ -228,6 +249,7 @@ async fn with_the_primary_down_the_retry_budget_bounds_upstream_calls() {
         r#"
 [routes.main]
 breaker = { enabled = false }
+hedge = false
 backoff = { kind = "linear", base = "1ms" }
 targets = [{ provider = "an", model = "claude-503", max_retries = 3 }, { provider = "oa", model = "gpt-ok" }]
 "#,

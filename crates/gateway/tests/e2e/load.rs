@@ -13,8 +13,9 @@ async fn two_thousand_requests_at_32_concurrent_with_a_flaky_primary() {
     const FLAKY: u64 = 500;
     let h = Arc::new(
         start(&format!(
-            // The breaker would stop calling the flaky primary after 5 failures; this test wants every call.
-            "[routes.load]\nbreaker = {{ enabled = false }}\ntargets = [{{ provider = \"oa\", model = \"gpt-flaky{FLAKY}\" }}, {{ provider = \"an\", model = \"claude-ok\" }}]"
+            // The breaker would stop calling the flaky primary after 5 failures, and a hedge would call the
+            // secondary for a slow answer; this test wants every call to the primary and no other.
+            "[routes.load]\nbreaker = {{ enabled = false }}\nhedge = false\ntargets = [{{ provider = \"oa\", model = \"gpt-flaky{FLAKY}\" }}, {{ provider = \"an\", model = \"claude-ok\" }}]"
         ))
         .await,
     );

@@ -12,6 +12,7 @@ mod contract;
 mod count_tokens;
 mod counters;
 mod errors;
+mod failover;
 mod fields;
 mod health;
 mod internal_details;

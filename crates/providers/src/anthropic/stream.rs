@@ -8,7 +8,7 @@ use switchyard::{ChatChunk, Error, FinishReason, ToolCallDelta, Usage};
 use super::error::{error_body, parse_error};
 use super::response::{parse_stop_reason, stop_reason_str};
 use super::wire::{Block, BlockDelta, DeltaUsage, MessageDeltaBody, MessagesResponse, StreamEvent, WireUsage};
-use crate::event_decoder::{EventDecoder, bad_event};
+use crate::event_decoder::{Decoded, EventDecoder, bad_event};
 use crate::sse::SseEvent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +83,11 @@ impl StreamEncoder {
     pub fn with_request_id(mut self, request_id: impl Into<String>) -> Self {
         self.request_id = request_id.into();
         self
+    }
+
+    /// Names another model in `message_start`, when it has not been sent yet.
+    pub fn set_model(&mut self, model: impl Into<String>) {
+        self.model = model.into();
     }
 
     fn start(&mut self, out: &mut Vec<Bytes>) {
@@ -242,11 +247,14 @@ impl StreamDecoder {
 }
 
 impl EventDecoder for StreamDecoder {
-    fn event(&mut self, event: &SseEvent, out: &mut Vec<ChatChunk>) -> Result<bool, Error> {
+    fn event(&mut self, event: &SseEvent, out: &mut Vec<ChatChunk>) -> Result<Decoded, Error> {
         if event.event == "error" {
             return Err(parse_error(None, &event.data, None));
         }
-        let parsed: StreamEvent = serde_json::from_str(&event.data).map_err(|e| bad_event(&event.data, &e))?;
+        let parsed: StreamEvent = match serde_json::from_str(&event.data) {
+            Ok(parsed) => parsed,
+            Err(e) => return Ok(bad_event(&event.data, &e)),
+        };
         match parsed {
             StreamEvent::MessageStart { message } => {
                 let usage = message.usage;
@@ -300,7 +308,8 @@ impl EventDecoder for StreamDecoder {
                     }));
                 }
                 (None, _) => {
-                    return Err(Error::invalid_response(format!("content_block_delta for unknown block {index}")));
+                    let message = format!("content_block_delta for unknown block {index}");
+                    return Ok(Decoded::Malformed(Error::invalid_response(message)));
                 }
                 _ => {}
             },
@@ -328,12 +337,12 @@ impl EventDecoder for StreamDecoder {
             }
             StreamEvent::MessageStop => {
                 self.close(out)?;
-                return Ok(true);
+                return Ok(Decoded::End);
             }
             StreamEvent::Error { .. } => return Err(parse_error(None, &event.data, None)),
             StreamEvent::Ping | StreamEvent::Unknown => {}
         }
-        Ok(false)
+        Ok(Decoded::More)
     }
 
     fn end(&mut self, out: &mut Vec<ChatChunk>) -> Result<(), Error> {

@@ -7,7 +7,7 @@ use switchyard::{ChatChunk, Error, FinishReason, ToolCallDelta, Usage};
 use super::error::{error_body, parse_error};
 use super::response::{finish_reason_str, parse_finish_reason, wire_usage};
 use super::wire::{ChatCompletionChunk, ChunkChoice, Delta, FunctionChunk, ToolCallChunk};
-use crate::event_decoder::{EventDecoder, bad_event};
+use crate::event_decoder::{Decoded, EventDecoder, bad_event};
 use crate::ids::unix_now;
 use crate::sse::SseEvent;
 
@@ -44,6 +44,11 @@ impl StreamEncoder {
     pub fn with_request_id(mut self, request_id: impl Into<String>) -> Self {
         self.request_id = request_id.into();
         self
+    }
+
+    /// Names another model in the chunks from now on (another target took over the answer).
+    pub fn set_model(&mut self, model: impl Into<String>) {
+        self.model = model.into();
     }
 
     fn frame(&self, choices: Vec<ChunkChoice>, usage: Option<Usage>) -> Bytes {
@@ -154,23 +159,29 @@ impl StreamDecoder {
 }
 
 impl EventDecoder for StreamDecoder {
-    fn event(&mut self, event: &SseEvent, out: &mut Vec<ChatChunk>) -> Result<bool, Error> {
+    fn event(&mut self, event: &SseEvent, out: &mut Vec<ChatChunk>) -> Result<Decoded, Error> {
         let data = event.data.trim();
         if data == "[DONE]" {
             self.close(out)?;
-            return Ok(true);
+            return Ok(Decoded::End);
         }
         if event.event == "error" {
             return Err(parse_error(None, data, None));
         }
         // `"error":` can only appear unescaped as a key, so ordinary chunks skip the generic parse.
         if data.contains("\"error\":") {
-            let value: Value = serde_json::from_str(data).map_err(|e| bad_event(data, &e))?;
+            let value: Value = match serde_json::from_str(data) {
+                Ok(value) => value,
+                Err(e) => return Ok(bad_event(data, &e)),
+            };
             if value.get("error").is_some() {
                 return Err(parse_error(None, data, None));
             }
         }
-        let chunk: ChatCompletionChunk = serde_json::from_str(data).map_err(|e| bad_event(data, &e))?;
+        let chunk: ChatCompletionChunk = match serde_json::from_str(data) {
+            Ok(chunk) => chunk,
+            Err(e) => return Ok(bad_event(data, &e)),
+        };
         if let Some(usage) = chunk.usage {
             self.usage = Some(Usage { input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens });
         }
@@ -197,7 +208,7 @@ impl EventDecoder for StreamDecoder {
                 self.finish = Some(parse_finish_reason(&reason));
             }
         }
-        Ok(false)
+        Ok(Decoded::More)
     }
 
     fn end(&mut self, out: &mut Vec<ChatChunk>) -> Result<(), Error> {

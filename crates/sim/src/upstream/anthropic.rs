@@ -132,6 +132,7 @@ impl Wire for Anthropic {
             Failure::ContextLength => {
                 error("invalid_request_error", "prompt is too long: 250000 tokens > 200000 maximum")
             }
+            Failure::ContentFilter => error("invalid_request_error", "Output blocked by content filtering policy"),
             Failure::MissingKey => error("authentication_error", "x-api-key header is required"),
             Failure::WrongKey => error("authentication_error", "invalid x-api-key"),
             Failure::BadRequest { message, .. } => error("invalid_request_error", message),
@@ -236,6 +237,32 @@ impl Wire for Anthropic {
 
     fn bad_json_event() -> Bytes {
         Bytes::from_static(b"event: message_start\ndata: {\"type\": \"message_start\", \"message\": {\n\n")
+    }
+
+    fn refusal(id: u64, model: &str, stream: bool) -> Result<Vec<u8>, Failure> {
+        // Claude's way: a 200 with no content and `stop_reason: "refusal"`.
+        let message = json!({
+            "id": format!("msg_sim{id}"), "type": "message", "role": "assistant", "model": model, "content": [],
+            "stop_reason": if stream { Value::Null } else { json!("refusal") }, "stop_sequence": null,
+            "usage": {"input_tokens": 1, "output_tokens": 0},
+        });
+        if !stream {
+            return Ok(serde_json::to_vec(&message).unwrap_or_default());
+        }
+        let events = [
+            named_event("message_start", &json!({"type": "message_start", "message": message})),
+            named_event(
+                "message_delta",
+                &json!({"type": "message_delta", "delta": {"stop_reason": "refusal", "stop_sequence": null},
+                        "usage": {"output_tokens": 0}}),
+            ),
+            named_event("message_stop", &json!({"type": "message_stop"})),
+        ];
+        Ok(events.concat())
+    }
+
+    fn malformed_event() -> Bytes {
+        Bytes::from_static(b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_del\n\n")
     }
 }
 

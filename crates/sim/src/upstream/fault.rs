@@ -36,11 +36,17 @@ pub enum Fault {
     Empty,
     /// `badjson`: a 200 whose body (or stream event) is not JSON.
     BadJson,
+    /// `filter`: the provider's content filter refuses (OpenAI-compatible: a 400 with `code: content_filter`;
+    /// Anthropic: a 200 with no content and `stop_reason: "refusal"`).
+    ContentFilter,
+    /// `badchunkN`: a healthy stream with N malformed events (not JSON) after its first content chunk (not
+    /// streaming: a normal answer).
+    BadChunk(usize),
 }
 
 /// Every word the model name may end with, and what it does (`N` is a number); `mock-upstream --help` lists
 /// them.
-pub const FAULT_WORDS: [(&str, &str); 15] = [
+pub const FAULT_WORDS: [(&str, &str); 17] = [
     ("ok", "a normal answer (also any word not listed here)"),
     ("500, 503, 529, 401, 400", "that status with the vendor's error body"),
     ("429", "429 with Retry-After: 1"),
@@ -55,6 +61,8 @@ pub const FAULT_WORDS: [(&str, &str); 15] = [
     ("errtext", "a 200 whose text starts with `Exception:`"),
     ("empty", "a 200 with empty content"),
     ("badjson", "a 200 whose body (or stream event) is not JSON"),
+    ("badchunkN", "a healthy stream with N malformed events after its first chunk"),
+    ("filter", "a content-filter refusal (OpenAI: 400 code content_filter; Anthropic: stop_reason refusal)"),
     ("(any other)", "behaves like ok, so ordinary names such as gpt-4o answer normally"),
 ];
 
@@ -74,6 +82,7 @@ impl Fault {
             "errtext" => return Fault::ErrText,
             "empty" => return Fault::Empty,
             "badjson" => return Fault::BadJson,
+            "filter" => return Fault::ContentFilter,
             _ => {}
         }
         let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
@@ -87,6 +96,8 @@ impl Fault {
             Fault::Break(count(n))
         } else if let Some(n) = number("stall") {
             Fault::Stall(count(n))
+        } else if let Some(n) = number("badchunk") {
+            Fault::BadChunk(count(n))
         } else {
             Fault::Ok
         }
@@ -127,6 +138,8 @@ mod tests {
             ("m-errtext", Fault::ErrText),
             ("m-empty", Fault::Empty),
             ("m-badjson", Fault::BadJson),
+            ("m-badchunk1", Fault::BadChunk(1)),
+            ("m-filter", Fault::ContentFilter),
             ("m-slow", Fault::Ok),
             ("m-slowx", Fault::Ok),
             ("m-418", Fault::Ok),

@@ -152,6 +152,13 @@ impl Wire for OpenAi {
                 Some("messages"),
                 Some("context_length_exceeded"),
             ),
+            Failure::ContentFilter => error(
+                "The response was filtered due to the prompt triggering Azure OpenAI's content management policy \
+                 (simulated).",
+                "invalid_request_error",
+                Some("prompt"),
+                Some("content_filter"),
+            ),
             Failure::MissingKey => error(
                 "You didn't provide an API key. You need to provide your API key in an Authorization header using \
                  Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
@@ -281,6 +288,15 @@ impl Wire for OpenAi {
 
     fn bad_json_event() -> Bytes {
         Bytes::from_static(b"data: {\"id\": \"chatcmpl-sim\", \"choices\": [{\"delta\": \n\ndata: [DONE]\n\n")
+    }
+
+    fn refusal(_id: u64, _model: &str, _stream: bool) -> Result<Vec<u8>, Failure> {
+        // Azure OpenAI's way: a 400 whose code is `content_filter`.
+        Err(Failure::ContentFilter)
+    }
+
+    fn malformed_event() -> Bytes {
+        Bytes::from_static(b"data: {\"id\":\"chatcmpl-sim\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"cont\n\n")
     }
 }
 

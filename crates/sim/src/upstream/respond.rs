@@ -54,6 +54,13 @@ pub(super) async fn handle<W: Wire>(shared: &Shared, headers: &HeaderMap, body: 
     match fault {
         Fault::Status(status) => return fail::<W>(&Failure::Status(status), id),
         Fault::ContextLength => return fail::<W>(&Failure::ContextLength, id),
+        Fault::ContentFilter => {
+            return match W::refusal(id, model, parsed.stream) {
+                Err(failure) => fail::<W>(&failure, id),
+                Ok(body) if parsed.stream => raw::<W>(StatusCode::OK, "text/event-stream", Body::from(body), id),
+                Ok(body) => raw::<W>(StatusCode::OK, "application/json", Body::from(body), id),
+            };
+        }
         Fault::Flaky(n) if shared.count_in_session(session(headers, W::sent_key(headers)), model) <= n => {
             return fail::<W>(&Failure::Status(503), id);
         }
@@ -72,7 +79,7 @@ pub(super) async fn handle<W: Wire>(shared: &Shared, headers: &HeaderMap, body: 
         Fault::BadJson => return raw::<W>(StatusCode::OK, "application/json", Body::from(BAD_JSON), id),
         Fault::ErrText => text = Some(ERROR_TEXT.to_owned()),
         Fault::Empty => text = Some(String::new()),
-        Fault::Ok | Fault::Flaky(_) | Fault::Break(_) | Fault::Stall(_) => {}
+        Fault::Ok | Fault::Flaky(_) | Fault::Break(_) | Fault::Stall(_) | Fault::BadChunk(_) => {}
     }
     let mut answer = match text {
         Some(text) => Answer::Text(text),
@@ -107,7 +114,12 @@ pub(super) async fn handle<W: Wire>(shared: &Shared, headers: &HeaderMap, body: 
         };
     }
 
-    let frames = W::stream(id, model, &answer, input_tokens, parsed.include_usage);
+    let mut frames = W::stream(id, model, &answer, input_tokens, parsed.include_usage);
+    if let Fault::BadChunk(n) = fault {
+        // After the first content chunk: the stream is under way when they come.
+        let at = frames.content.len().min(1);
+        frames.content.splice(at..at, std::iter::repeat_n(W::malformed_event(), n));
+    }
     let mut pieces: Vec<(Bytes, bool)> = frames.head.into_iter().map(|b| (b, false)).collect();
     let end = match cut {
         Some((n, end)) => {

@@ -14,6 +14,8 @@ pub(crate) enum Failure {
     Status(u16),
     /// The prompt is "too long" (`ctxlen`).
     ContextLength,
+    /// The provider's content filter refused the prompt (`filter`, OpenAI-compatible APIs).
+    ContentFilter,
     /// No API key was sent.
     MissingKey,
     /// The API key is not the configured one.
@@ -32,7 +34,7 @@ impl Failure {
     pub(crate) fn status(&self) -> u16 {
         match self {
             Failure::Status(status) => *status,
-            Failure::ContextLength | Failure::BadRequest { .. } => 400,
+            Failure::ContextLength | Failure::ContentFilter | Failure::BadRequest { .. } => 400,
             Failure::MissingKey | Failure::WrongKey => 401,
         }
     }
@@ -95,6 +97,12 @@ pub(crate) trait Wire {
 
     /// A stream event whose data is not JSON.
     fn bad_json_event() -> Bytes;
+
+    /// A content-filter refusal (`filter`): an error status, or a 200 answer that refuses (JSON or SSE).
+    fn refusal(id: u64, model: &str, stream: bool) -> Result<Vec<u8>, Failure>;
+
+    /// A content event cut short (its JSON is unfinished), as a flaky proxy may pass on.
+    fn malformed_event() -> Bytes;
 }
 
 /// One SSE event with only a `data:` line.

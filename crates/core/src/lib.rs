@@ -55,6 +55,7 @@ mod breaker;
 mod budget;
 mod error;
 mod health;
+mod health_registry;
 mod hedge;
 mod interceptor;
 mod interceptors;
@@ -78,6 +79,8 @@ pub use backoff::Backoff;
 pub use breaker::{BreakerConfig, BreakerState};
 pub use budget::BudgetConfig;
 pub use error::{Error, ErrorKind, TimeoutPhase};
+pub use health::HealthSettings;
+pub use health_registry::{HealthConflict, HealthRegistry, TargetHealth};
 pub use hedge::{HedgeAfter, HedgeConfig};
 pub use interceptor::{InterceptorChain, ModelInterceptor, Next};
 pub use interceptors::{

@@ -8,6 +8,7 @@ mod provider;
 mod route;
 mod secret;
 mod server;
+mod shared_health;
 mod timeouts;
 
 use std::collections::BTreeMap;
@@ -109,6 +110,7 @@ impl Config {
             let vars = unset_under(&format!("routes.{name}"));
             routes.insert(name.clone(), section.validate(&name, &providers, &vars).map_err(ConfigError)?);
         }
+        shared_health::check(&routes).map_err(ConfigError)?;
         Ok(Config { server, providers, routes })
     }
 

@@ -138,3 +138,18 @@ async fn check_probe_calls_every_target_and_reports_failures() {
     assert_eq!(upstream.calls("gpt-ok"), 1);
     let _ = std::fs::remove_file(path);
 }
+
+#[test]
+fn check_reports_two_routes_giving_one_target_different_breakers() {
+    let conflict = temp_file(
+        "conflict.toml",
+        "[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+         [routes.a]\ntargets = [{ provider = \"p\", model = \"m\" }]\n\
+         [routes.b]\nbreaker = { failures = 2, cooldown = \"5s\" }\ntargets = [{ provider = \"p\", model = \"m\" }]\n",
+    );
+    let out = switchyard(&["check", "--config", conflict.to_str().unwrap()]);
+    let _ = std::fs::remove_file(conflict);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("routes.a.breaker and routes.b.breaker"), "{stderr}");
+}

@@ -13,4 +13,5 @@ mod health;
 mod lifecycle;
 mod load;
 mod process;
+mod shared_health;
 mod tools;

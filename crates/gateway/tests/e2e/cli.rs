@@ -84,6 +84,7 @@ async fn models_and_stats_commands_drive_a_running_gateway() {
     let out = run(args(&["models", "disable", "an/claude-ok"])).await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("route main: an/claude-ok is now disabled"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("direct requests: an/claude-ok is now disabled"));
     assert_eq!(h.chat("main", "hi").await.target(), "oa/gpt-ok");
 
     let out = run(args(&["models", "list"])).await.unwrap();

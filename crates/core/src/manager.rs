@@ -268,6 +268,7 @@ impl std::fmt::Debug for FallbackManager {
 }
 
 /// Builds a [`FallbackManager`].
+#[derive(Default)]
 pub struct FallbackManagerBuilder {
     entries: Vec<(ModelFallback, Result<SharedModel, String>)>,
     policy: Policy,
@@ -275,18 +276,6 @@ pub struct FallbackManagerBuilder {
     /// Shared health; `None`: the manager keeps its own.
     health: Option<HealthRegistry>,
     deadline: Option<Duration>,
-}
-
-impl Default for FallbackManagerBuilder {
-    fn default() -> Self {
-        Self {
-            entries: Vec::new(),
-            policy: Policy::default(),
-            health_settings: HealthSettings::default(),
-            health: None,
-            deadline: None,
-        }
-    }
 }
 
 impl FallbackManagerBuilder {

@@ -5,9 +5,28 @@ use crate::breaker::{Breaker, BreakerConfig};
 use crate::budget::{BudgetConfig, TokenBucket};
 use crate::latency::LatencyWindow;
 
+/// A target's health settings: its breaker and its retry budget. Every user of one target's health
+/// shares them, so they come with the health entry (see [`HealthRegistry`](crate::HealthRegistry)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthSettings {
+    /// The circuit breaker; `None`: it never opens.
+    pub breaker: Option<BreakerConfig>,
+    /// The retry budget; `None`: retries are bounded by `max_retries` alone.
+    pub retry_budget: Option<BudgetConfig>,
+}
+
+impl Default for HealthSettings {
+    /// The default breaker (5 failures, 30 s) and retry budget (20% plus 10 per second).
+    fn default() -> Self {
+        Self { breaker: Some(BreakerConfig::default()), retry_budget: Some(BudgetConfig::RETRY) }
+    }
+}
+
 /// One target's shared health state.
 #[derive(Debug)]
 pub(crate) struct Health {
+    /// What the breaker and budget were built from.
+    pub(crate) settings: HealthSettings,
     pub(crate) breaker: Breaker,
     /// Caps retries of this target; `None`: retries are bounded by `max_retries` alone.
     pub(crate) retry_budget: Option<TokenBucket>,
@@ -17,11 +36,12 @@ pub(crate) struct Health {
 
 impl Health {
     /// Fresh state: breaker closed, budget full.
-    pub(crate) fn new(breaker: Option<BreakerConfig>, retry_budget: Option<BudgetConfig>) -> Self {
+    pub(crate) fn new(settings: HealthSettings) -> Self {
         Self {
-            breaker: Breaker::new(breaker),
-            retry_budget: retry_budget.map(TokenBucket::new),
+            breaker: Breaker::new(settings.breaker.clone()),
+            retry_budget: settings.retry_budget.map(TokenBucket::new),
             latency: Latencies::default(),
+            settings,
         }
     }
 }

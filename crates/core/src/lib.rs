@@ -56,6 +56,7 @@ mod budget;
 mod error;
 mod fit;
 mod health;
+mod health_registry;
 mod hedge;
 mod interceptor;
 mod interceptors;
@@ -80,6 +81,8 @@ pub use breaker::{BreakerConfig, BreakerState};
 pub use budget::BudgetConfig;
 pub use error::{Error, ErrorKind, TimeoutPhase};
 pub use fit::{Fit, Unfit};
+pub use health::HealthSettings;
+pub use health_registry::{HealthConflict, HealthRegistry, TargetHealth};
 pub use hedge::{HedgeAfter, HedgeConfig};
 pub use interceptor::{InterceptorChain, ModelInterceptor, Next};
 pub use interceptors::{

@@ -11,7 +11,8 @@ use crate::backoff::Backoff;
 use crate::breaker::BreakerConfig;
 use crate::budget::BudgetConfig;
 use crate::error::Error;
-use crate::health::Health;
+use crate::health::{Health, HealthSettings};
+use crate::health_registry::HealthRegistry;
 use crate::hedge::{Hedge, HedgeConfig};
 use crate::model::{ChatModel, ChatStream, SharedModel};
 use crate::runner::{self, AfterCommit, OnContentFilter, Policy, Target};
@@ -284,24 +285,14 @@ impl std::fmt::Debug for FallbackManager {
 }
 
 /// Builds a [`FallbackManager`].
+#[derive(Default)]
 pub struct FallbackManagerBuilder {
     entries: Vec<(ModelFallback, Result<SharedModel, String>)>,
     policy: Policy,
-    breaker: Option<BreakerConfig>,
-    retry_budget: Option<BudgetConfig>,
+    health_settings: HealthSettings,
+    /// Shared health; `None`: the manager keeps its own.
+    health: Option<HealthRegistry>,
     deadline: Option<Duration>,
-}
-
-impl Default for FallbackManagerBuilder {
-    fn default() -> Self {
-        Self {
-            entries: Vec::new(),
-            policy: Policy::default(),
-            breaker: Some(BreakerConfig::default()),
-            retry_budget: Some(BudgetConfig::RETRY),
-            deadline: None,
-        }
-    }
 }
 
 impl FallbackManagerBuilder {
@@ -355,14 +346,23 @@ impl FallbackManagerBuilder {
 
     /// Each target's circuit breaker (default: 5 consecutive failures open it for 30 s; `None`: never opens).
     pub fn breaker(mut self, breaker: Option<BreakerConfig>) -> Self {
-        self.breaker = breaker;
+        self.health_settings.breaker = breaker;
         self
     }
 
     /// Each target's retry budget (default: 20% of its requests plus 10 per second; `None`: no cap beyond
     /// `max_retries`). When it is empty, a failure falls back at once instead of retrying.
     pub fn retry_budget(mut self, budget: Option<BudgetConfig>) -> Self {
-        self.retry_budget = budget;
+        self.health_settings.retry_budget = budget;
+        self
+    }
+
+    /// Shares each target's health (breaker, failure window, retry budget, latency window) with every
+    /// other manager built with the same registry, by target id. Without it the manager keeps its own.
+    /// A target already in the registry must have the same `breaker` and `retry_budget` settings, or
+    /// [`build`](Self::build) fails with [`ConfigError::SharedHealth`].
+    pub fn health(mut self, registry: HealthRegistry) -> Self {
+        self.health = Some(registry);
         self
     }
 
@@ -400,16 +400,21 @@ impl FallbackManagerBuilder {
             return Err(ConfigError::NoTargets);
         }
         let mut slots: Vec<Slot> = Vec::with_capacity(self.entries.len());
+        let registry = self.health.unwrap_or_default();
         for (config, model) in self.entries {
             let id = config.id();
             if slots.iter().any(|s| s.id == id) {
                 return Err(ConfigError::DuplicateId { id });
             }
+            let health = registry.entry(&id, &self.health_settings).map_err(|conflict| {
+                tracing::warn!(target_id = %id, "{conflict}");
+                ConfigError::SharedHealth { id: id.clone() }
+            })?;
             slots.push(Slot {
                 enabled: AtomicBool::new(config.enabled && model.is_ok()),
                 priority: AtomicI32::new(config.priority),
                 max_retries: AtomicU32::new(config.max_retries),
-                health: Arc::new(Health::new(self.breaker.clone(), self.retry_budget)),
+                health: health.shared().clone(),
                 id,
                 config,
                 model,

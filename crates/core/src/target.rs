@@ -179,6 +179,15 @@ pub enum ConfigError {
         /// The shared id.
         id: String,
     },
+    /// A target's shared health entry has other breaker or retry budget settings than this manager's.
+    #[error(
+        "target `{id}` is shared through a health registry with other breaker or retry budget settings: give every \
+         manager that lists it the same `.breaker(..)` and `.retry_budget(..)`"
+    )]
+    SharedHealth {
+        /// The target id.
+        id: String,
+    },
     /// A setting is out of range.
     #[error("invalid `{field}`: {message}")]
     Invalid {

@@ -101,7 +101,8 @@ pub struct ModelsArgs {
     pub url: String,
 }
 
-/// `models` actions. Without `--route`, enable/disable/set-priority apply to every route that has the target.
+/// `models` actions. Without `--route`, enable/disable apply to the target everywhere (every route and direct
+/// requests, `PATCH /admin/targets/{id}`) and set-priority to every route that has the target.
 #[derive(Debug, Subcommand)]
 pub enum ModelsAction {
     /// Show every route's targets.

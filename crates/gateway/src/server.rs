@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use crate::auth::Denied;
 use crate::error::{Api, ApiError};
 use crate::request_id::{self, RequestId};
-use crate::routes::{admin, chat, count_tokens, health, metrics, models};
+use crate::routes::{admin, admin_targets, chat, count_tokens, health, metrics, models};
 use crate::state::AppState;
 
 /// The whole app: public, client and admin endpoints.
@@ -32,6 +32,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let admin = Router::new()
         .route("/admin/routes", get(admin::routes))
         .route("/admin/routes/{route}/targets/{*id}", patch(admin::patch_target))
+        .route("/admin/targets/{*id}", patch(admin_targets::patch))
         .route("/admin/stats", get(admin::stats))
         .route("/admin/stats/reset", post(admin::reset_stats))
         .route_layer(middleware::from_fn_with_state(state.clone(), admin_auth))

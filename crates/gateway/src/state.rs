@@ -2,10 +2,12 @@
 //! that name a target directly, the keys, the metrics and the limits.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use switchyard::{
-    BreakerConfig, BudgetConfig, FallbackManager, FallbackManagerBuilder, HedgeConfig, ModelFallback, SharedModel,
+    BreakerConfig, BudgetConfig, FallbackManager, FallbackManagerBuilder, HealthRegistry, HedgeConfig, ModelFallback,
+    SharedModel,
 };
 
 use crate::auth::Auth;
@@ -21,29 +23,46 @@ pub trait ModelFactory: Send + Sync {
     fn build(&self, provider: &ProviderConfig, target: &TargetConfig) -> Result<SharedModel, String>;
 }
 
-/// Builds real HTTP clients with `switchyard-providers`.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct HttpProviders;
+/// Builds real HTTP clients with `switchyard-providers`: one connection pool per provider (and connect
+/// timeout, which belongs to the pool), shared by every model built on it.
+#[derive(Debug, Default)]
+pub struct HttpProviders {
+    /// Pools by (provider name, connect timeout), or why one could not be built.
+    pools: Mutex<BTreeMap<(String, Duration), Result<switchyard_providers::Provider, String>>>,
+}
+
+impl HttpProviders {
+    /// How many connection pools were built.
+    #[cfg(test)]
+    fn pool_count(&self) -> usize {
+        self.pools.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
 
 impl ModelFactory for HttpProviders {
     fn build(&self, provider: &ProviderConfig, target: &TargetConfig) -> Result<SharedModel, String> {
         use switchyard_providers as p;
-        let kind = match provider.kind {
-            crate::config::ProviderKind::Openai => p::ProviderKind::OpenAi,
-            crate::config::ProviderKind::Anthropic => p::ProviderKind::Anthropic,
-        };
-        let mut cfg = p::ProviderConfig::new(kind, provider.name.clone(), target.model.clone());
-        cfg.base_url.clone_from(&provider.base_url);
-        cfg.api_key = provider.api_key.as_ref().map(|k| p::ApiKey::from(k.expose()));
-        cfg.max_tokens = provider.max_tokens;
-        cfg.headers = provider.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        cfg.timeouts = p::Timeouts {
+        let timeouts = p::Timeouts {
             connect: Some(target.timeouts.connect),
             first_chunk: Some(target.timeouts.first_chunk),
             idle: Some(target.timeouts.idle),
             total: Some(target.timeouts.total),
         };
-        p::build_model(cfg).map_err(|e| e.to_string())
+        let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
+        let pool = pools.entry((provider.name.clone(), target.timeouts.connect)).or_insert_with(|| {
+            let kind = match provider.kind {
+                crate::config::ProviderKind::Openai => p::ProviderKind::OpenAi,
+                crate::config::ProviderKind::Anthropic => p::ProviderKind::Anthropic,
+            };
+            let mut cfg = p::ProviderConfig::new(kind, provider.name.clone(), target.model.clone());
+            cfg.base_url.clone_from(&provider.base_url);
+            cfg.api_key = provider.api_key.as_ref().map(|k| p::ApiKey::from(k.expose()));
+            cfg.max_tokens = provider.max_tokens;
+            cfg.headers = provider.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            cfg.timeouts = timeouts;
+            p::Provider::new(&cfg).map_err(|e| e.to_string())
+        });
+        Ok(pool.as_ref().map_err(Clone::clone)?.model(target.model.clone(), timeouts))
     }
 }
 
@@ -59,9 +78,9 @@ pub struct Route {
     /// True when it serves one target addressed by id.
     pub direct: bool,
     /// Deadline for all attempts of one request, from the config.
-    pub deadline: Option<std::time::Duration>,
+    pub deadline: Option<Duration>,
     /// SSE keep-alive interval for streaming requests.
-    pub keepalive: Option<std::time::Duration>,
+    pub keepalive: Option<Duration>,
     /// The upstream model name of each target id: answers name the model that served them.
     models: BTreeMap<String, String>,
 }
@@ -99,6 +118,8 @@ pub struct AppState {
     pub routes: BTreeMap<String, Arc<Route>>,
     /// One single-target route per target id.
     pub direct: BTreeMap<String, Arc<Route>>,
+    /// Each target's health (breaker, retry budget, latency), shared by every route and direct route.
+    pub health: HealthRegistry,
     /// Client and admin keys.
     pub auth: Auth,
     /// Prometheus counters.
@@ -122,10 +143,12 @@ impl AppState {
         let mut route_metrics = Vec::new();
         let mut direct_metrics = Vec::new();
         let mut built: BTreeMap<String, Result<SharedModel, String>> = BTreeMap::new();
+        // One health record per target id: a sick upstream opens once for every route and direct request.
+        let health = HealthRegistry::new();
         for route in config.routes.values() {
             let ids: Vec<String> = route.targets.iter().map(|t| t.id.clone()).collect();
             let metrics = Arc::new(RouteMetrics::new(&route.name, &ids));
-            let mut builder = policy(FallbackManager::builder(), route);
+            let mut builder = policy(FallbackManager::builder(), route).health(health.clone());
             let mut usable = 0;
             for target in &route.targets {
                 let model = model_for(config, factory, target, &mut built);
@@ -145,8 +168,10 @@ impl AppState {
                         }
                         Err(reason) => FallbackManager::builder().unavailable_target(fallback(target, false), reason),
                     };
-                    let manager =
-                        policy(single, route).build().map_err(|e| BuildError(format!("target {}: {e}", target.id)))?;
+                    let manager = policy(single, route)
+                        .health(health.clone())
+                        .build()
+                        .map_err(|e| BuildError(format!("target {}: {e}", target.id)))?;
                     direct_metrics.push(metrics.clone());
                     direct.insert(target.id.clone(), Arc::new(Route::new(manager, metrics, &[target], true, route)));
                 }
@@ -162,6 +187,7 @@ impl AppState {
         Ok(AppState {
             routes,
             direct,
+            health,
             auth: Auth::new(
                 config.server.api_keys.iter().map(|k| k.expose()),
                 config.server.admin_key.as_ref().map(|k| k.expose()),
@@ -256,4 +282,28 @@ fn policy(builder: FallbackManagerBuilder, route: &RouteConfig) -> FallbackManag
             OnContentFilter::Error => switchyard::OnContentFilter::Error,
             OnContentFilter::Fallback => switchyard::OnContentFilter::Fallback,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn models_of_one_provider_share_one_connection_pool() {
+        let config = Config::parse(
+            "[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+             [providers.q]\nkind = \"anthropic\"\nbase_url = \"http://127.0.0.1:9\"\n\
+             [routes.a]\ntargets = [{ provider = \"p\", model = \"m\" }, { provider = \"p\", model = \"n\" }]\n\
+             [routes.b]\ntargets = [{ provider = \"p\", model = \"o\" }, { provider = \"q\", model = \"m\" }]\n",
+            &|_| None,
+            None,
+        )
+        .unwrap();
+        let factory = HttpProviders::default();
+        let state = AppState::build(&config, &factory).unwrap();
+        assert_eq!(state.direct.len(), 4);
+        assert_eq!(factory.pool_count(), 2, "one pool per provider, not one per target");
+    }
 }

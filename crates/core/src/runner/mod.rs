@@ -504,6 +504,10 @@ impl<'a, M: Mode> Run<'a, M> {
                 Ok(output) => return TargetEnd::Served(self.succeeded(own, output)),
                 Err(error) => {
                     self.failed(own, &error);
+                    // The last resort is one call: its breaker says it is sick, so retries would only add load.
+                    if force && !error.kind().fails_fast() {
+                        return TargetEnd::Failed(error);
+                    }
                     match self.after_failure(target, retry, error).await {
                         Ok(error) => (retry, last) = (retry + 1, Some(error)),
                         Err(end) => return end,

@@ -57,6 +57,12 @@ impl AdminClient {
         self.send(self.http.patch(url).json(body)).await
     }
 
+    /// `PATCH /admin/targets/{id}`: the change in every route listing the target and for direct requests.
+    pub async fn patch_everywhere(&self, id: &str, body: &Value) -> anyhow::Result<Value> {
+        let url = format!("{}/admin/targets/{}", self.url, utf8_percent_encode(id, NON_ALPHANUMERIC));
+        self.send(self.http.patch(url).json(body)).await
+    }
+
     /// `GET /admin/stats`.
     pub async fn stats(&self) -> anyhow::Result<Value> {
         self.send(self.http.get(format!("{}/admin/stats", self.url))).await

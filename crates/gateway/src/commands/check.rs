@@ -29,7 +29,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<bool> {
     }
     let mut ok = true;
     if args.probe {
-        let state = AppState::build(&config, &HttpProviders)?;
+        let state = AppState::build(&config, &HttpProviders::default())?;
         for (id, route) in &state.direct {
             if route.manager.list_models().iter().all(|t| !t.enabled) {
                 continue;

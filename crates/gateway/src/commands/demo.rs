@@ -111,7 +111,7 @@ pub async fn run() -> anyhow::Result<bool> {
         .context("cannot start the simulated upstream")?;
     let admin_key = uuid::Uuid::new_v4().simple().to_string();
     let config = Config::parse(&demo_config(&upstream.url(), &admin_key), &|_| None, None)?;
-    let state = Arc::new(AppState::build(&config, &HttpProviders)?);
+    let state = Arc::new(AppState::build(&config, &HttpProviders::default())?);
     let gateway = Running::start(state, "127.0.0.1:0", Duration::from_secs(5)).await?;
     let mut demo = Demo {
         url: gateway.url(),

@@ -22,6 +22,21 @@ pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
         ModelsAction::Disable { id, route } => (id, route, json!({ "enabled": false })),
         ModelsAction::SetPriority { id, priority, route } => (id, route, json!({ "priority": priority })),
     };
+    if route.is_none()
+        && let Some(enabled) = body.get("enabled").and_then(Value::as_bool)
+    {
+        // Enabling or disabling everywhere is one admin call, which also covers direct requests.
+        let changed = client.patch_everywhere(&id, &body).await?;
+        let state = if enabled { "enabled" } else { "disabled" };
+        let mut out = String::new();
+        for route in changed["routes"].as_array().into_iter().flatten() {
+            out.push_str(&format!("route {}: {id} is now {state}\n", route.as_str().unwrap_or("")));
+        }
+        if changed["direct"].as_bool() == Some(true) {
+            out.push_str(&format!("direct requests: {id} is now {state}\n"));
+        }
+        return write_out(&out);
+    }
     let routes = match route {
         Some(route) => vec![route],
         None => routes_with(&client.routes().await?, &id),

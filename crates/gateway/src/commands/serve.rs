@@ -66,7 +66,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     crate::conn::raise_fd_limit();
-    let state = Arc::new(AppState::build(&config, &HttpProviders)?);
+    let state = Arc::new(AppState::build(&config, &HttpProviders::default())?);
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;

@@ -8,6 +8,7 @@ mod provider;
 mod route;
 mod secret;
 mod server;
+mod shared_health;
 mod timeouts;
 
 use std::collections::BTreeMap;
@@ -140,6 +141,9 @@ impl Config {
                 }
                 Err(e) => problems.push(e),
             }
+        }
+        if let Err(conflict) = shared_health::check(&routes) {
+            problems.push(conflict);
         }
         match server {
             Some(server) if problems.is_empty() => Ok(Config { server, providers, routes }),

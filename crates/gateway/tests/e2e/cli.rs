@@ -84,6 +84,7 @@ async fn models_and_stats_commands_drive_a_running_gateway() {
     let out = run(args(&["models", "disable", "an/claude-ok"])).await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("route main: an/claude-ok is now disabled"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("direct requests: an/claude-ok is now disabled"));
     assert_eq!(h.chat("main", "hi").await.target(), "oa/gpt-ok");
 
     let out = run(args(&["models", "list"])).await.unwrap();
@@ -269,4 +270,19 @@ async fn a_403_from_a_gateway_without_an_admin_key_says_how_to_start_one() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.starts_with("error: ") && stderr.lines().count() == 1, "{stderr}");
     assert!(stderr.contains("403") && stderr.contains("SWITCHYARD_ADMIN_KEY=<key> switchyard serve"), "{stderr}");
+}
+
+#[test]
+fn check_reports_two_routes_giving_one_target_different_breakers() {
+    let conflict = temp_file(
+        "conflict.toml",
+        "[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+         [routes.a]\ntargets = [{ provider = \"p\", model = \"m\" }]\n\
+         [routes.b]\nbreaker = { failures = 2, cooldown = \"5s\" }\ntargets = [{ provider = \"p\", model = \"m\" }]\n",
+    );
+    let out = switchyard(&["check", "--config", conflict.to_str().unwrap()]);
+    let _ = std::fs::remove_file(conflict);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("routes.a.breaker and routes.b.breaker"), "{stderr}");
 }

@@ -63,11 +63,11 @@ impl ChatModel for Tracked {
 }
 
 /// The real HTTP providers, each wrapped to count live upstream streams.
-struct TrackingFactory(Arc<LiveStreams>);
+struct TrackingFactory(Arc<LiveStreams>, HttpProviders);
 
 impl ModelFactory for TrackingFactory {
     fn build(&self, provider: &ProviderConfig, target: &TargetConfig) -> Result<SharedModel, String> {
-        let inner = HttpProviders.build(provider, target)?;
+        let inner = self.1.build(provider, target)?;
         Ok(Arc::new(Tracked { inner, live: self.0.clone() }))
     }
 }
@@ -117,7 +117,8 @@ pub(crate) async fn start_draining(server: &str, routes: &str, drain: Duration) 
     let text = format!("{}\n{routes}", base_config(&upstream, server));
     let config = Config::parse(&text, &|_| None, None).unwrap();
     let live_streams = Arc::new(LiveStreams::default());
-    let state = Arc::new(AppState::build(&config, &TrackingFactory(live_streams.clone())).unwrap());
+    let state =
+        Arc::new(AppState::build(&config, &TrackingFactory(live_streams.clone(), HttpProviders::default())).unwrap());
     let gateway = Running::start(state, "127.0.0.1:0", drain).await.unwrap();
     Harness { upstream, gateway, http: reqwest::Client::new(), live_streams }
 }

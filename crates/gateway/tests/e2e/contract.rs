@@ -29,7 +29,7 @@ targets = [{{ provider = "oa", model = "gpt-ok" }}]
 "#
     );
     let config = Config::parse(&text, &|_| None, None).unwrap();
-    server::router(Arc::new(AppState::build(&config, &HttpProviders).unwrap()))
+    server::router(Arc::new(AppState::build(&config, &HttpProviders::default()).unwrap()))
 }
 
 /// Status, the `x-request-id` header, the `content-type` and the JSON body.

@@ -21,4 +21,5 @@ mod load;
 mod metrics;
 mod process;
 mod readme;
+mod shared_health;
 mod tools;

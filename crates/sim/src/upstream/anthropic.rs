@@ -115,7 +115,16 @@ impl Wire for Anthropic {
             model,
             stream: request.get("stream").and_then(Value::as_bool).unwrap_or(false),
             include_usage: true,
-            conversation: Conversation { input_tokens, last, question, tools, forced_tool, called, results, output_schema },
+            conversation: Conversation {
+                input_tokens,
+                last,
+                question,
+                tools,
+                forced_tool,
+                called,
+                results,
+                output_schema,
+            },
         })
     }
 

@@ -302,7 +302,16 @@ mod tests {
             _ => String::new(),
         };
         let tools = tool.into_iter().map(|(name, schema)| Tool { name, description: "", schema }).collect();
-        Conversation { input_tokens: 0, last, question, tools, forced_tool: None, called: vec![], results: vec![], output_schema: None }
+        Conversation {
+            input_tokens: 0,
+            last,
+            question,
+            tools,
+            forced_tool: None,
+            called: vec![],
+            results: vec![],
+            output_schema: None,
+        }
     }
 
     #[test]

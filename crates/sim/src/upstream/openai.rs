@@ -116,7 +116,16 @@ impl Wire for OpenAi {
             model,
             stream,
             include_usage,
-            conversation: Conversation { input_tokens, last, question, tools, forced_tool, called, results, output_schema },
+            conversation: Conversation {
+                input_tokens,
+                last,
+                question,
+                tools,
+                forced_tool,
+                called,
+                results,
+                output_schema,
+            },
         })
     }
 

@@ -1,0 +1,104 @@
+//! The health registry: one health entry (breaker, failure window, retry budget, latency window) per
+//! target id, shared by every [`FallbackManager`](crate::FallbackManager) built with it, so an upstream
+//! used by several managers opens its breaker once for all of them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::breaker::BreakerState;
+use crate::health::{Health, HealthSettings};
+
+/// Health entries by target id. Cheap to clone: clones share the entries.
+///
+/// ```
+/// # use switchyard::{BreakerConfig, HealthRegistry, HealthSettings};
+/// # use std::time::Duration;
+/// let registry = HealthRegistry::new();
+/// let settings = HealthSettings::default();
+/// registry.entry("openai/gpt-4o", &settings).unwrap();
+/// assert!(registry.entry("openai/gpt-4o", &settings).is_ok()); // the same entry
+/// let other = HealthSettings { breaker: Some(BreakerConfig::new(2, Duration::from_secs(5))), ..settings };
+/// assert!(registry.entry("openai/gpt-4o", &other).is_err()); // one target, one set of settings
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct HealthRegistry {
+    entries: Arc<Mutex<HashMap<String, Arc<Health>>>>,
+}
+
+impl HealthRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The entry for target `id`, created with `settings` if there is none yet. An existing entry built
+    /// with other settings is an error: its breaker and budget cannot follow two configurations at once.
+    pub fn entry(&self, id: &str, settings: &HealthSettings) -> Result<TargetHealth, HealthConflict> {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(health) = entries.get(id) {
+            if health.settings != *settings {
+                return Err(HealthConflict {
+                    id: id.to_owned(),
+                    existing: Box::new(health.settings.clone()),
+                    requested: Box::new(settings.clone()),
+                });
+            }
+            return Ok(TargetHealth { health: health.clone() });
+        }
+        let health = Arc::new(Health::new(settings.clone()));
+        entries.insert(id.to_owned(), health.clone());
+        Ok(TargetHealth { health })
+    }
+
+    /// The entry for target `id`, if one was created.
+    pub fn get(&self, id: &str) -> Option<TargetHealth> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.get(id).map(|health| TargetHealth { health: health.clone() })
+    }
+
+    /// The target ids that have an entry, sorted.
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> =
+            self.entries.lock().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect();
+        ids.sort_unstable();
+        ids
+    }
+}
+
+/// One target's entry in a [`HealthRegistry`]. Cheap to clone: clones are the same entry.
+#[derive(Debug, Clone)]
+pub struct TargetHealth {
+    health: Arc<Health>,
+}
+
+impl TargetHealth {
+    /// The settings the entry was created with.
+    pub fn settings(&self) -> &HealthSettings {
+        &self.health.settings
+    }
+
+    /// Its circuit breaker now.
+    pub fn breaker_state(&self) -> BreakerState {
+        self.health.breaker.state()
+    }
+
+    /// The shared state, for the engine's slots.
+    pub(crate) fn shared(&self) -> &Arc<Health> {
+        &self.health
+    }
+}
+
+/// A target asked for with settings other than those its health entry has.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "target `{id}` already has health settings {existing:?}, not {requested:?}: every user of one target shares its \
+     breaker and retry budget, so give them the same settings"
+)]
+pub struct HealthConflict {
+    /// The target id.
+    pub id: String,
+    /// The entry's settings.
+    pub existing: Box<HealthSettings>,
+    /// The settings asked for.
+    pub requested: Box<HealthSettings>,
+}

@@ -1,0 +1,75 @@
+//! One health record per target id across routes (SPEC-2 section 9): every route listing a target must
+//! give it the same effective `breaker` and `retry_budget` settings, defaults included.
+
+use std::collections::BTreeMap;
+
+use super::route::RouteConfig;
+
+/// The first two routes that give one target different `breaker` or `retry_budget` settings, as an
+/// error naming both key paths.
+pub(super) fn check(routes: &BTreeMap<String, RouteConfig>) -> Result<(), String> {
+    // Target id -> the first route listing it.
+    let mut first: BTreeMap<&str, &RouteConfig> = BTreeMap::new();
+    for route in routes.values() {
+        for target in &route.targets {
+            let Some(earlier) = first.get(target.id.as_str()).copied() else {
+                first.insert(&target.id, route);
+                continue;
+            };
+            let key = if earlier.breaker != route.breaker {
+                "breaker"
+            } else if earlier.retry_budget != route.retry_budget {
+                "retry_budget"
+            } else {
+                continue;
+            };
+            return Err(format!(
+                "routes.{}.{key} and routes.{}.{key}: target {:?} is in both routes with different {key} settings \
+                 (defaults included); its health is shared by every route, so give both routes the same {key}",
+                earlier.name, route.name, target.id
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    const PROVIDER: &str = "[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n";
+
+    fn parse(routes: &str) -> Result<Config, String> {
+        Config::parse(&format!("{PROVIDER}{routes}"), &|_| None, None).map_err(|e| e.0)
+    }
+
+    #[test]
+    fn two_routes_giving_one_target_different_breakers_is_an_error_naming_both_paths() {
+        let err = parse(
+            "[routes.a]\ntargets = [{ provider = \"p\", model = \"m\" }]\n\
+             [routes.b]\nbreaker = { failures = 3 }\ntargets = [{ provider = \"p\", model = \"m\" }]\n",
+        )
+        .unwrap_err();
+        assert!(err.starts_with("routes.a.breaker and routes.b.breaker: target \"p/m\""), "{err}");
+    }
+
+    #[test]
+    fn a_default_retry_budget_differs_from_a_disabled_one() {
+        let err = parse(
+            "[routes.a]\nretry_budget = { enabled = false }\ntargets = [{ provider = \"p\", model = \"m\" }]\n\
+             [routes.b]\ntargets = [{ provider = \"p\", model = \"m\" }]\n",
+        )
+        .unwrap_err();
+        assert!(err.starts_with("routes.a.retry_budget and routes.b.retry_budget:"), "{err}");
+    }
+
+    #[test]
+    fn same_effective_settings_written_differently_are_fine() {
+        parse(
+            "[routes.a]\nbreaker = { failures = 5, cooldown = \"30s\" }\ntargets = [{ provider = \"p\", model = \"m\" }]\n\
+             [routes.b]\ntargets = [{ provider = \"p\", model = \"m\" }, { provider = \"p\", model = \"n\" }]\n\
+             [routes.c]\nbreaker = { failures = 2 }\ntargets = [{ provider = \"p\", model = \"other\" }]\n",
+        )
+        .unwrap();
+    }
+}

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::error::Error;
+use crate::fit::Fit;
 use crate::model::{ChatModel, ChatStream, SharedModel};
 use crate::types::{ChatRequest, ChatResponse};
 
@@ -108,6 +109,15 @@ impl ChatModel for InterceptorChain {
 
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
         self.head().stream(request).await
+    }
+
+    // What the wrapped model can take and count is what the chain can: interceptors do not change fields.
+    fn fit(&self, request: &ChatRequest, stream: bool) -> Fit {
+        self.model.fit(request, stream)
+    }
+
+    async fn count_tokens(&self, request: &ChatRequest) -> Result<Option<u64>, Error> {
+        self.model.count_tokens(request).await
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use async_trait::async_trait;
-use switchyard::{ChatModel, ChatRequest, ChatResponse, ChatStream, Error, SharedModel};
+use switchyard::{ChatModel, ChatRequest, ChatResponse, ChatStream, Error, Fit, SharedModel};
 
 /// A target's model on one route: its streams add every event they skip to the route's counter for it.
 pub(crate) struct SkipCounting {
@@ -30,5 +30,14 @@ impl ChatModel for SkipCounting {
         let stream = self.inner.stream(request).await?;
         stream.skipped_events().report_to(self.counter.clone());
         Ok(stream)
+    }
+
+    // A wrapper must pass on every provided method too, or the planner and count_tokens see the defaults.
+    fn fit(&self, request: &ChatRequest, stream: bool) -> Fit {
+        self.inner.fit(request, stream)
+    }
+
+    async fn count_tokens(&self, request: &ChatRequest) -> Result<Option<u64>, Error> {
+        self.inner.count_tokens(request).await
     }
 }

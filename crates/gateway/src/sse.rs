@@ -62,6 +62,8 @@ struct State {
 }
 
 /// The SSE frames of `upstream`.
+// Each argument is a separate fact of this one request; a struct holding them would only be unpacked here.
+#[allow(clippy::too_many_arguments)]
 pub fn body(
     upstream: ChatStream,
     encoder: StreamEncoder,

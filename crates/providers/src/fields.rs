@@ -11,8 +11,8 @@
 //! Clients and the planner read the same table: [`fit`] before the call, the request encoders while
 //! building the body.
 
-use serde_json::Value;
-use switchyard::{ChatRequest, Fit, Unfit};
+use serde_json::{Map, Value};
+use switchyard::{ChatRequest, Error, Fit, Unfit};
 
 use crate::config::ProviderKind;
 
@@ -147,6 +147,33 @@ fn is_harmless(h: Harmless, value: &Value) -> bool {
 /// The API a request's vendor fields were written for (`None`: built in code, passed through as they are).
 pub(crate) fn origin(request: &ChatRequest) -> Option<ProviderKind> {
     request.extra.origin.as_deref().and_then(ProviderKind::from_config)
+}
+
+/// The extra fields a `toward` target receives: its own API's (or code-built) fields as they are; from the
+/// other API what passes, without what is dropped, each translated field handed to `translate` (which writes
+/// its form in the target's API into the map), and an InvalidRequest naming a field the target cannot
+/// honour (the planner skips such a target before calling it).
+pub(crate) fn forward(
+    request: &ChatRequest,
+    toward: ProviderKind,
+    mut translate: impl FnMut(&str, &Value, &mut Map<String, Value>) -> Result<(), Error>,
+) -> Result<Map<String, Value>, Error> {
+    let extra = &request.extra;
+    let Some(from) = origin(request) else { return Ok(extra.fields.clone()) };
+    let mut out = Map::new();
+    for (key, value) in &extra.fields {
+        match class(from, toward, key, value) {
+            FieldClass::Pass => {
+                out.insert(key.clone(), value.clone());
+            }
+            FieldClass::Dropped => {}
+            FieldClass::Contract(why) => {
+                return Err(Error::invalid_request(format!("field `{key}` cannot be honoured: {why}"), Some(key)));
+            }
+            FieldClass::Translated => translate(key, value, &mut out)?,
+        }
+    }
+    Ok(out)
 }
 
 /// What a `toward` target makes of the request's fields: [`switchyard::ChatModel::fit`] for both clients.

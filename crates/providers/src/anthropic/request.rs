@@ -11,7 +11,7 @@ use super::wire::{
     WireToolChoice,
 };
 use crate::config::ProviderKind;
-use crate::fields::{self, FieldClass};
+use crate::fields;
 use crate::json_error::invalid_body;
 
 /// The `extra.origin` of requests decoded from the Anthropic shape.
@@ -261,43 +261,29 @@ fn wire_image(source: &ImageSource) -> WireImageSource {
     }
 }
 
-/// Extra fields an Anthropic target receives, per the field table ([`crate::fields`]): its own (or
-/// code-built) fields as they are; from another API what translates, without what is dropped, and an
-/// InvalidRequest naming a field it cannot honour (the planner skips such a target before calling it).
-/// `system` takes what has no field of its own (JSON mode as an instruction).
+/// Extra fields an Anthropic target receives ([`fields::forward`]), with the OpenAI fields Anthropic
+/// expresses. `system` takes what has no field of its own (JSON mode as an instruction).
 fn forwardable_extra(
     request: &ChatRequest,
     max_tokens: u32,
     system: &mut Option<String>,
 ) -> Result<Map<String, Value>, Error> {
-    let extra = &request.extra;
-    let Some(from) = fields::origin(request) else { return Ok(extra.fields.clone()) };
-    let mut out = Map::new();
-    for (key, value) in &extra.fields {
-        match fields::class(from, ProviderKind::Anthropic, key, value) {
-            FieldClass::Pass => {
-                out.insert(key.clone(), value.clone());
+    fields::forward(request, ProviderKind::Anthropic, |key, value, out| {
+        match key {
+            "user" => {
+                out.insert("metadata".into(), json!({ "user_id": value }));
             }
-            FieldClass::Dropped => {}
-            FieldClass::Contract(why) => {
-                return Err(Error::invalid_request(format!("field `{key}` cannot be honoured: {why}"), Some(key)));
+            "response_format" => structured_output(value, out, system)?,
+            "reasoning_effort" => {
+                if let Some(thinking) = thinking_for(value, request, max_tokens) {
+                    out.insert("thinking".into(), thinking);
+                }
             }
-            FieldClass::Translated => match key.as_str() {
-                "user" => {
-                    out.insert("metadata".into(), json!({ "user_id": value }));
-                }
-                "response_format" => structured_output(value, &mut out, system)?,
-                "reasoning_effort" => {
-                    if let Some(thinking) = thinking_for(value, request, max_tokens) {
-                        out.insert("thinking".into(), thinking);
-                    }
-                }
-                // `max_completion_tokens` is already carried by `options.max_tokens`.
-                _ => {}
-            },
+            // `max_completion_tokens` is already carried by `options.max_tokens`.
+            _ => {}
         }
-    }
-    Ok(out)
+        Ok(())
+    })
 }
 
 /// OpenAI `response_format` as Anthropic structured output: `json_schema` becomes `output_config.format`;

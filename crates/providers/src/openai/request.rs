@@ -11,7 +11,7 @@ use super::wire::{
     NamedToolChoice, RequestMessage, Stop, StreamOptions, Tool, WireRole, WireToolCall, WireToolChoice,
 };
 use crate::config::ProviderKind;
-use crate::fields::{self, FieldClass};
+use crate::fields;
 use crate::json_error::invalid_body;
 
 /// The `extra.origin` of requests decoded from the OpenAI shape.
@@ -328,58 +328,42 @@ fn push_message(out: &mut Vec<RequestMessage>, m: &Message, i: usize) -> Result<
     Ok(())
 }
 
-/// Extra fields an OpenAI target receives, per the field table ([`crate::fields`]): its own (or code-built)
-/// fields as they are; from another API what translates, without what is dropped, and an InvalidRequest
-/// naming a field it cannot honour (the planner skips such a target before calling it).
+/// Extra fields an OpenAI target receives ([`fields::forward`]), with the Anthropic fields OpenAI expresses.
 fn forwardable_extra(request: &ChatRequest) -> Result<Map<String, Value>, Error> {
-    let extra = &request.extra;
-    let Some(from) = fields::origin(request) else { return Ok(extra.fields.clone()) };
-    let mut out = Map::new();
-    for (key, value) in &extra.fields {
-        match fields::class(from, ProviderKind::OpenAi, key, value) {
-            FieldClass::Pass => {
-                out.insert(key.clone(), value.clone());
+    fields::forward(request, ProviderKind::OpenAi, |key, value, out| {
+        match key {
+            "metadata" => {
+                if let Some(user) = value.get("user_id") {
+                    out.insert("user".into(), user.clone());
+                }
             }
-            FieldClass::Dropped => {}
-            FieldClass::Contract(why) => {
-                return Err(Error::invalid_request(format!("field `{key}` cannot be honoured: {why}"), Some(key)));
+            "output_config" => {
+                if let Some(schema) = value.get("format").filter(|f| f["type"] == "json_schema").map(|f| &f["schema"]) {
+                    out.insert(
+                        "response_format".into(),
+                        json!({ "type": "json_schema", "json_schema": { "name": "output", "schema": schema, "strict": true } }),
+                    );
+                }
+                if let Some(effort) = value.get("effort").and_then(Value::as_str) {
+                    out.insert("reasoning_effort".into(), json!(openai_effort(effort)));
+                }
             }
-            FieldClass::Translated => match key.as_str() {
-                "metadata" => {
-                    if let Some(user) = value.get("user_id") {
-                        out.insert("user".into(), user.clone());
-                    }
+            "thinking" => {
+                if let Some(budget) =
+                    value.get("budget_tokens").and_then(Value::as_u64).filter(|_| value["type"] == "enabled")
+                {
+                    let effort = match budget {
+                        ..4096 => "low",
+                        4096..16384 => "medium",
+                        _ => "high",
+                    };
+                    out.entry("reasoning_effort").or_insert_with(|| json!(effort));
                 }
-                "output_config" => {
-                    if let Some(schema) =
-                        value.get("format").filter(|f| f["type"] == "json_schema").map(|f| &f["schema"])
-                    {
-                        out.insert(
-                            "response_format".into(),
-                            json!({ "type": "json_schema", "json_schema": { "name": "output", "schema": schema, "strict": true } }),
-                        );
-                    }
-                    if let Some(effort) = value.get("effort").and_then(Value::as_str) {
-                        out.insert("reasoning_effort".into(), json!(openai_effort(effort)));
-                    }
-                }
-                "thinking" => {
-                    if let Some(budget) =
-                        value.get("budget_tokens").and_then(Value::as_u64).filter(|_| value["type"] == "enabled")
-                    {
-                        let effort = match budget {
-                            ..4096 => "low",
-                            4096..16384 => "medium",
-                            _ => "high",
-                        };
-                        out.entry("reasoning_effort").or_insert_with(|| json!(effort));
-                    }
-                }
-                _ => {}
-            },
+            }
+            _ => {}
         }
-    }
-    Ok(out)
+        Ok(())
+    })
 }
 
 /// Anthropic's `output_config.effort` in OpenAI's `reasoning_effort` words.

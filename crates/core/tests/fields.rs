@@ -128,3 +128,13 @@ async fn an_upstream_invalid_request_after_a_failed_call_carries_every_attempt()
     let called: Vec<&str> = err.attempts().iter().filter(|a| a.was_called()).map(|a| a.target.as_str()).collect();
     assert_eq!(called, ["sim/first", "sim/second"]);
 }
+
+/// A model wrapped in an interceptor chain keeps its fit: the planner skips the chain as it would the model.
+#[tokio::test]
+async fn an_interceptor_chain_has_the_fit_of_the_model_it_wraps() {
+    let picky: Arc<dyn ChatModel> = Arc::new(Picky(SimModel::replying("first", "from first")));
+    let chain: Arc<dyn ChatModel> = Arc::new(switchyard::InterceptorChain::new(picky));
+    let fit = chain.fit(&with("n", json!(2)), false);
+    assert!(matches!(fit.unfit, Some(Unfit::Cannot { ref field, .. }) if field == "n"), "{fit:?}");
+    assert_eq!(chain.fit(&with("seed", json!(7)), false).dropped, ["seed"]);
+}

@@ -5,6 +5,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind};
@@ -66,6 +67,32 @@ impl BreakerState {
             BreakerState::Open => "open",
             BreakerState::HalfOpen => "half_open",
         }
+    }
+}
+
+/// A breaker that changed state: published by a [`HealthRegistry`](crate::HealthRegistry) to its
+/// subscribers (an event stream, a state shared between replicas).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakerChange {
+    /// The target id.
+    pub target: String,
+    /// The state it is in now.
+    pub state: BreakerState,
+    /// When it changed.
+    pub at: SystemTime,
+}
+
+/// Where a breaker announces its changes: its target id and the registry's channel.
+#[derive(Debug)]
+pub(crate) struct Announcer {
+    pub(crate) target: String,
+    pub(crate) changes: broadcast::Sender<BreakerChange>,
+}
+
+impl Announcer {
+    fn announce(&self, state: BreakerState, at: SystemTime) {
+        // No subscriber is not an error: nobody is listening.
+        let _ = self.changes.send(BreakerChange { target: self.target.clone(), state, at });
     }
 }
 
@@ -160,6 +187,8 @@ struct State {
     quiet_until: Option<Instant>,
     last_failure: Option<SystemTime>,
     last_recovery: Option<SystemTime>,
+    /// When the phase last changed, by both clocks (a lazy half-open aside, see [`Breaker::since`]).
+    changed: Option<(SystemTime, Instant)>,
     opened: u64,
 }
 
@@ -168,6 +197,7 @@ struct State {
 pub(crate) struct Breaker {
     config: Option<BreakerConfig>,
     state: Mutex<State>,
+    announcer: Option<Announcer>,
 }
 
 /// Whether a failure says something about the target's health.
@@ -185,7 +215,8 @@ fn counts(kind: ErrorKind) -> bool {
 
 impl Breaker {
     /// A breaker with these settings; `None` never opens (but still records failures and recoveries).
-    pub(crate) fn new(config: Option<BreakerConfig>) -> Self {
+    /// Changes of state go to `announcer`, when there is one.
+    pub(crate) fn new(config: Option<BreakerConfig>, announcer: Option<Announcer>) -> Self {
         let window = Window::new(config.as_ref().map_or(Duration::from_secs(60), |c| c.window));
         let state = State {
             phase: Phase::Closed,
@@ -194,9 +225,10 @@ impl Breaker {
             quiet_until: None,
             last_failure: None,
             last_recovery: None,
+            changed: None,
             opened: 0,
         };
-        Self { config, state: Mutex::new(state) }
+        Self { config, state: Mutex::new(state), announcer }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -214,6 +246,8 @@ impl Breaker {
             }
             Phase::Open { .. } => {
                 state.phase = Phase::Probing;
+                drop(state);
+                self.changed_to(BreakerState::HalfOpen);
                 Admission::Probe(ProbeGuard { breaker: self })
             }
             Phase::Probing => Admission::Skip("circuit breaker half-open: another request is probing".to_owned()),
@@ -224,12 +258,14 @@ impl Breaker {
     pub(crate) fn succeeded(&self, probe: Option<ProbeGuard<'_>>) {
         let now = Instant::now();
         let mut state = self.lock();
+        let mut closed = false;
         match state.phase {
             Phase::Probing if probe.is_some() => {
                 state.phase = Phase::Closed;
                 state.consecutive = 0;
                 state.window.clear();
                 state.last_recovery = Some(SystemTime::now());
+                closed = true;
                 tracing::info!("circuit breaker closed: the probe succeeded");
             }
             Phase::Closed => {
@@ -242,6 +278,9 @@ impl Breaker {
         drop(state);
         if let Some(probe) = probe {
             std::mem::forget(probe);
+        }
+        if closed {
+            self.changed_to(BreakerState::Closed);
         }
     }
 
@@ -286,17 +325,32 @@ impl Breaker {
             if let Phase::Open { until: current } = state.phase {
                 until = until.max(current);
             }
-            if !matches!(state.phase, Phase::Open { .. }) {
+            let newly = !matches!(state.phase, Phase::Open { .. });
+            if newly {
                 state.opened += 1;
                 tracing::warn!(%kind, cooldown_ms = (until - now).as_millis() as u64, "circuit breaker opened");
             }
             state.phase = Phase::Open { until };
             state.consecutive = 0;
             state.window.clear();
+            drop(state);
+            if newly {
+                self.changed_to(BreakerState::Open);
+            }
+        } else {
+            drop(state);
         }
-        drop(state);
         if probe.is_some() && open {
             std::mem::forget(probe);
+        }
+    }
+
+    /// Records and announces a change of state. Called with the state lock released.
+    fn changed_to(&self, new: BreakerState) {
+        let at = SystemTime::now();
+        self.lock().changed = Some((at, Instant::now()));
+        if let Some(announcer) = &self.announcer {
+            announcer.announce(new, at);
         }
     }
 
@@ -306,6 +360,17 @@ impl Breaker {
             Phase::Closed => BreakerState::Closed,
             Phase::Open { until } if Instant::now() < until => BreakerState::Open,
             Phase::Open { .. } | Phase::Probing => BreakerState::HalfOpen,
+        }
+    }
+
+    /// When the state last changed; `None` if it never did. A breaker whose cooldown ran out became
+    /// half-open at the end of the cooldown, without anything happening then: that end is the answer.
+    pub(crate) fn since(&self) -> Option<SystemTime> {
+        let state = self.lock();
+        let (at, instant) = state.changed?;
+        match state.phase {
+            Phase::Open { until } if Instant::now() >= until => Some(at + until.saturating_duration_since(instant)),
+            _ => Some(at),
         }
     }
 

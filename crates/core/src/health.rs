@@ -1,7 +1,7 @@
 //! What the engine remembers about one target between requests: its circuit breaker, retry budget and
 //! recent latency.
 
-use crate::breaker::{Breaker, BreakerConfig};
+use crate::breaker::{Announcer, Breaker, BreakerConfig};
 use crate::budget::{BudgetConfig, TokenBucket};
 use crate::latency::LatencyWindow;
 
@@ -35,10 +35,10 @@ pub(crate) struct Health {
 }
 
 impl Health {
-    /// Fresh state: breaker closed, budget full.
-    pub(crate) fn new(settings: HealthSettings) -> Self {
+    /// Fresh state: breaker closed, budget full; the breaker's changes go to `announcer`.
+    pub(crate) fn new(settings: HealthSettings, announcer: Option<Announcer>) -> Self {
         Self {
-            breaker: Breaker::new(settings.breaker.clone()),
+            breaker: Breaker::new(settings.breaker.clone(), announcer),
             retry_budget: settings.retry_budget.map(TokenBucket::new),
             latency: Latencies::default(),
             settings,

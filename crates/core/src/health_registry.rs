@@ -4,8 +4,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
 
-use crate::breaker::BreakerState;
+use tokio::sync::broadcast;
+
+use crate::breaker::{Announcer, BreakerChange, BreakerState};
 use crate::health::{Health, HealthSettings};
 
 /// Health entries by target id. Cheap to clone: clones share the entries.
@@ -20,15 +23,31 @@ use crate::health::{Health, HealthSettings};
 /// let other = HealthSettings { breaker: Some(BreakerConfig::new(2, Duration::from_secs(5))), ..settings };
 /// assert!(registry.entry("openai/gpt-4o", &other).is_err()); // one target, one set of settings
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HealthRegistry {
     entries: Arc<Mutex<HashMap<String, Arc<Health>>>>,
+    changes: broadcast::Sender<BreakerChange>,
+}
+
+/// Breaker changes a slow subscriber may fall behind by before it misses some.
+const CHANGES_BUFFER: usize = 1024;
+
+impl Default for HealthRegistry {
+    fn default() -> Self {
+        Self { entries: Arc::default(), changes: broadcast::channel(CHANGES_BUFFER).0 }
+    }
 }
 
 impl HealthRegistry {
     /// An empty registry.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Every breaker change of every target from now on (opened, half-open for a probe, closed). A
+    /// subscriber that falls more than a thousand changes behind is told how many it missed.
+    pub fn subscribe(&self) -> broadcast::Receiver<BreakerChange> {
+        self.changes.subscribe()
     }
 
     /// The entry for target `id`, created with `settings` if there is none yet. An existing entry built
@@ -45,7 +64,8 @@ impl HealthRegistry {
             }
             return Ok(TargetHealth { health: health.clone() });
         }
-        let health = Arc::new(Health::new(settings.clone()));
+        let announcer = Announcer { target: id.to_owned(), changes: self.changes.clone() };
+        let health = Arc::new(Health::new(settings.clone(), Some(announcer)));
         entries.insert(id.to_owned(), health.clone());
         Ok(TargetHealth { health })
     }
@@ -80,6 +100,11 @@ impl TargetHealth {
     /// Its circuit breaker now.
     pub fn breaker_state(&self) -> BreakerState {
         self.health.breaker.state()
+    }
+
+    /// When its breaker last changed state; `None` if it never did.
+    pub fn breaker_since(&self) -> Option<SystemTime> {
+        self.health.breaker.since()
     }
 
     /// The shared state, for the engine's slots.

@@ -77,7 +77,7 @@ pub use accumulate::Accumulator;
 pub use async_trait::async_trait;
 pub use attempt::{Attempt, AttemptOutcome};
 pub use backoff::Backoff;
-pub use breaker::{BreakerConfig, BreakerState};
+pub use breaker::{BreakerChange, BreakerConfig, BreakerState};
 pub use budget::BudgetConfig;
 pub use error::{Error, ErrorKind, TimeoutPhase};
 pub use fit::{Fit, Unfit};

@@ -168,6 +168,7 @@ impl FallbackManager {
                     context_window: slot.config.context_window,
                     supports_tools: slot.config.supports_tools,
                     breaker: slot.health.breaker.state(),
+                    breaker_since: slot.health.breaker.since(),
                     breaker_opened: slot.health.breaker.opened(),
                     last_failure,
                     last_recovery,

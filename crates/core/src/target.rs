@@ -133,6 +133,8 @@ pub struct TargetInfo {
     pub supports_tools: Option<bool>,
     /// Its circuit breaker now.
     pub breaker: BreakerState,
+    /// When its breaker last changed state; `None` if it never did.
+    pub breaker_since: Option<SystemTime>,
     /// How many times its breaker opened.
     pub breaker_opened: u64,
     /// When a call to it last failed in a way that counts against its health.

@@ -105,3 +105,36 @@ async fn one_target_cannot_have_two_breaker_settings_in_one_registry() {
     assert_eq!(registry.entry("sim/sick", &HealthSettings::default()).unwrap().settings(), &HealthSettings::default());
     assert_eq!(registry.ids(), vec!["sim/a".to_owned(), "sim/sick".to_owned()]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_registry_announces_each_breaker_change_and_remembers_when() {
+    let registry = HealthRegistry::new();
+    let mut changes = registry.subscribe();
+    let sick = SimModel::failing("sick", server_error());
+    let backup = SimModel::replying("backup", "fine");
+    let manager = route(&sick, &backup, Some(&registry));
+    let target = |m: &FallbackManager| m.list_models().into_iter().find(|t| t.id == "sim/sick").unwrap();
+    assert_eq!(target(&manager).breaker_since, None, "a breaker that never changed has no since");
+
+    for _ in 0..5 {
+        manager.complete(ChatRequest::user("hi")).await.unwrap();
+    }
+    let opened = changes.try_recv().unwrap();
+    assert_eq!((opened.target.as_str(), opened.state), ("sim/sick", BreakerState::Open));
+    assert_eq!(target(&manager).breaker_since, Some(opened.at));
+    assert_eq!(registry.get("sim/sick").unwrap().breaker_since(), Some(opened.at));
+
+    // The cooldown ends; the next request probes, and the now healthy target closes the breaker.
+    tokio::time::advance(Duration::from_secs(31)).await;
+    assert_eq!(target(&manager).breaker, BreakerState::HalfOpen);
+    assert!(target(&manager).breaker_since.unwrap() > opened.at, "half-open since the cooldown's end");
+    sick.set_default(switchyard_sim::Behavior::Reply("back".into()));
+    let answer = manager.complete(ChatRequest::user("hi")).await.unwrap();
+    assert_eq!(answer.served_by.as_deref(), Some("sim/sick"));
+    let probing = changes.try_recv().unwrap();
+    assert_eq!(probing.state, BreakerState::HalfOpen);
+    let closed = changes.try_recv().unwrap();
+    assert_eq!((closed.target.as_str(), closed.state), ("sim/sick", BreakerState::Closed));
+    assert!(changes.try_recv().is_err(), "one change each, nothing more");
+    assert_eq!(target(&manager).breaker_since, Some(closed.at));
+}

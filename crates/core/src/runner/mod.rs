@@ -19,7 +19,7 @@ use crate::model::{ChatModel, ChatStream};
 use crate::plan;
 use crate::stats::{Outcome, RequestTracker, Stats};
 use crate::streaming::{self, Continue, Continuer, Opened};
-use crate::types::{ChatRequest, ChatResponse};
+use crate::types::{ChatRequest, ChatResponse, ContinuationMode};
 use crate::validate::ResponseValidator;
 
 mod race;
@@ -113,6 +113,8 @@ pub(crate) struct Target<'a> {
     /// Stands for whatever the model it wraps is (the retry interceptor's `next`): it does not name
     /// the target that served.
     pub(crate) transparent: bool,
+    /// How it is asked to continue a broken stream, in a run that does (see [`Policy::continuing`]).
+    pub(crate) continuation: ContinuationMode,
 }
 
 impl<'a> Target<'a> {
@@ -130,6 +132,7 @@ impl<'a> Target<'a> {
             total_timeout: None,
             health: None,
             transparent: false,
+            continuation: ContinuationMode::default(),
         }
     }
 }
@@ -529,7 +532,14 @@ impl<'a, M: Mode> Run<'a, M> {
             budget.deposit();
         }
         let (mode, policy): (&'a M, &'a Policy) = (self.mode, self.policy);
-        let call = mode.attempt(target.model, self.request.clone(), limits, policy.validator.as_deref());
+        let mut request = self.request.clone();
+        // Each target is asked to continue its own way; a prefill never goes to a target not set to take one.
+        if policy.continuing
+            && let Some(continuation) = request.continuation.as_mut()
+        {
+            continuation.style = target.continuation.style().unwrap_or_default();
+        }
+        let call = mode.attempt(target.model, request, limits, policy.validator.as_deref());
         InFlight { target, retry, call, start, limits, probe }
     }
 

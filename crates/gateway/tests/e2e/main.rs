@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod common;
 mod connections;
+mod continuation;
 mod contract;
 mod count_tokens;
 mod counters;

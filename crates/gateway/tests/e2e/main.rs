@@ -12,6 +12,7 @@ mod continuation;
 mod contract;
 mod count_tokens;
 mod counters;
+mod default_hedge;
 mod errors;
 mod failover;
 mod fields;

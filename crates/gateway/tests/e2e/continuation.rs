@@ -123,15 +123,16 @@ targets = [
 ]
 [routes.alone]
 after_commit = "continue"
-targets = [{ provider = "an", model = "claude-break4" }, { provider = "an", model = "claude-noprefill" }]
+targets = [{ provider = "an", model = "claude-break4", id = "alone" }, { provider = "an", model = "claude-noprefill" }]
 [routes.err]
-targets = [{ provider = "an", model = "claude-break4" }]
+targets = [{ provider = "an", model = "claude-break4", id = "err" }]
 [routes.instruction]
 after_commit = "continue"
 targets = [{ provider = "an", model = "claude-break3" }, { provider = "an", model = "claude-noprefill", continuation = "instruction" }]
 "#,
     )
     .await;
+    // (Separate ids keep each route's breaks off the others' breaker: health is shared per target id.)
     // Anthropic targets get a prefill by default: claude-noprefill answers it with a 400; claude-ok continues.
     assert_whole(&both(&h, "next").await, WHOLE);
     assert_eq!((h.upstream.calls("claude-noprefill"), h.upstream.calls("claude-ok")), (2, 2));

@@ -94,7 +94,8 @@ pub use runner::{AfterCommit, OnContentFilter, RetryPredicate};
 pub use stats::{StatsSnapshot, TargetStatsSnapshot};
 pub use target::{ConfigError, ModelFallback, TargetError, TargetInfo};
 pub use types::{
-    ChatChunk, ChatOptions, ChatRequest, ChatResponse, Continuation, Extra, FinishReason, ImageSource, Message, Part,
-    Role, ToolCall, ToolCallDelta, ToolChoice, ToolDefinition, ToolResult, Usage,
+    ChatChunk, ChatOptions, ChatRequest, ChatResponse, Continuation, ContinuationMode, ContinuationStyle, Extra,
+    FinishReason, ImageSource, Message, Part, Role, ToolCall, ToolCallDelta, ToolChoice, ToolDefinition, ToolResult,
+    Usage,
 };
 pub use validate::{AllOf, ExceptionMarker, PrefixVerdict, RejectEmpty, ResponseValidator};

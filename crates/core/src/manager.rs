@@ -207,9 +207,11 @@ impl FallbackManager {
         let inner = &self.inner;
         let plan = inner.plan();
         let after = plan.iter().rposition(|t| used.iter().any(|u| u == t.id)).map_or(0, |i| i + 1);
+        // A target set to `continuation = none` is never asked.
+        let plan: Vec<Target<'_>> = plan.into_iter().skip(after).filter(|t| t.continuation.style().is_some()).collect();
         // One level of splicing: the outer stream keeps continuing if this one breaks too.
         let policy = Policy { after_commit: AfterCommit::Error, hedge: None, continuing: true, ..inner.policy.clone() };
-        runner::stream_continuation(&policy, &plan[after..], request, Some(inner.stats.clone())).await
+        runner::stream_continuation(&policy, &plan, request, Some(inner.stats.clone())).await
     }
 
     fn slot(&self, id: &str) -> Result<&Slot, TargetError> {
@@ -257,6 +259,7 @@ impl Inner {
                     total_timeout: slot.config.total_timeout,
                     health: Some(&slot.health),
                     transparent: false,
+                    continuation: slot.config.continuation,
                 }
             })
             .collect()

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::breaker::BreakerState;
+use crate::types::ContinuationMode;
 
 /// A target's configuration. `enabled` defaults to true and `max_retries` to 0.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +31,9 @@ pub struct ModelFallback {
     pub first_chunk_timeout: Option<Duration>,
     /// How long one attempt may take in all.
     pub total_timeout: Option<Duration>,
+    /// How it is asked to continue another target's broken stream (`after_commit = "continue"`); default
+    /// [`ContinuationMode::Instruction`], which every chat API takes.
+    pub continuation: ContinuationMode,
 }
 
 impl ModelFallback {
@@ -46,6 +50,7 @@ impl ModelFallback {
             supports_tools: None,
             first_chunk_timeout: None,
             total_timeout: None,
+            continuation: ContinuationMode::default(),
         }
     }
 
@@ -102,6 +107,12 @@ impl ModelFallback {
     /// Sets the total timeout of each attempt.
     pub fn with_total_timeout(mut self, timeout: Duration) -> Self {
         self.total_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets how it is asked to continue another target's broken stream.
+    pub fn with_continuation(mut self, mode: ContinuationMode) -> Self {
+        self.continuation = mode;
         self
     }
 }

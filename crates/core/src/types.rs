@@ -230,23 +230,63 @@ pub struct ChatRequest {
     #[serde(skip)]
     pub deadline: Option<Instant>,
     /// Set when this request continues a partial answer that another target started: the last
-    /// message is the assistant's partial text (trailing whitespace trimmed). Providers express it
-    /// their way: Anthropic as an assistant prefill, OpenAI-compatible APIs with an added user
-    /// message carrying `instruction`.
+    /// message is the assistant's partial text (trailing whitespace trimmed). Providers express it as
+    /// its [`Continuation::style`] says: a trailing assistant message (prefill), or that assistant turn
+    /// followed by a user message carrying `instruction`.
     #[serde(skip)]
     pub continuation: Option<Continuation>,
+}
+
+/// How a target is asked to continue a partial answer another target started (config key
+/// `continuation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContinuationMode {
+    /// The partial answer as a trailing assistant message, which the model continues, returning only the
+    /// rest (Anthropic before Claude 4.6; vLLM, DeepSeek and other OpenAI-compatible servers that take it).
+    Prefill,
+    /// The partial answer as an assistant turn, then a user turn asking for the rest: every chat API takes
+    /// it, but a model may restart its answer instead (the engine checks before splicing). The default.
+    #[default]
+    Instruction,
+    /// Never asked to continue a broken stream.
+    None,
+}
+
+impl ContinuationMode {
+    /// The request style this mode sends; `None` for a target never asked to continue.
+    pub fn style(self) -> Option<ContinuationStyle> {
+        match self {
+            ContinuationMode::Prefill => Some(ContinuationStyle::Prefill),
+            ContinuationMode::Instruction => Some(ContinuationStyle::Instruction),
+            ContinuationMode::None => None,
+        }
+    }
+}
+
+/// How one continuation request presents the partial answer (see [`ContinuationMode`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContinuationStyle {
+    /// The partial answer is the last message, an assistant message, for the model to continue.
+    Prefill,
+    /// The partial answer is an assistant turn, followed by a user message asking for the rest.
+    #[default]
+    Instruction,
 }
 
 /// How to ask a model to continue a partial answer (see [`ChatRequest::continuation`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Continuation {
-    /// For APIs without assistant prefill: the user message that asks for the rest.
+    /// Prefill or instruction; the engine sets it per target from its [`ContinuationMode`].
+    pub style: ContinuationStyle,
+    /// With [`ContinuationStyle::Instruction`]: the user message that asks for the rest.
     pub instruction: String,
 }
 
 impl Default for Continuation {
     fn default() -> Self {
         Self {
+            style: ContinuationStyle::default(),
             instruction: "Your previous answer was cut off. Continue it exactly where it stopped, without repeating \
                           anything and without any preamble."
                 .to_owned(),

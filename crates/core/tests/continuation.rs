@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use common::shared;
 use futures::StreamExt;
 use switchyard::{
-    AfterCommit, ChatChunk, ChatModel, ChatRequest, ChatResponse, ChatStream, Error, ErrorKind, FallbackManager,
-    FinishReason, ModelFallback, Role, ToolCallDelta, Usage,
+    AfterCommit, ChatChunk, ChatModel, ChatRequest, ChatResponse, ChatStream, ContinuationMode, ContinuationStyle,
+    Error, ErrorKind, FallbackManager, FinishReason, ModelFallback, Role, ToolCallDelta, Usage,
 };
 use switchyard_sim::SimModel;
 
@@ -215,4 +215,46 @@ async fn a_target_that_refuses_the_continuation_is_skipped_and_its_error_never_r
     let (_, _, finished, error) = drain(m.stream(ChatRequest::user("Tell me a story.")).await.unwrap()).await;
     assert!(!finished);
     assert_eq!(error, Some(reset()), "the original break, not the refusal");
+}
+
+#[tokio::test]
+async fn each_target_is_asked_to_continue_its_own_way_and_a_none_target_never_is() {
+    let never = SimModel::replying("never", "never");
+    let prefill = SimModel::failing("prefill", Error::server(500, "down"));
+    let instruction = SimModel::replying("instruction", "there lived a fox.");
+    let m = FallbackManager::builder()
+        .after_commit(AfterCommit::Continue)
+        .target(ModelFallback::new("sim", "primary"), broken_text())
+        .target(ModelFallback::new("sim", "never").with_continuation(ContinuationMode::None), shared(&never))
+        .target(ModelFallback::new("sim", "prefill").with_continuation(ContinuationMode::Prefill), shared(&prefill))
+        .target(ModelFallback::new("sim", "instruction"), shared(&instruction))
+        .build()
+        .unwrap();
+    let stream = m.stream(ChatRequest::user("Tell me a story.")).await.unwrap();
+    let targets = stream.targets_used();
+    let (text, _, finished, error) = drain(stream).await;
+    assert!(error.is_none() && finished, "{error:?}");
+    assert_eq!(text, "Once upon a time there lived a fox.");
+    assert_eq!(targets.get(), ["sim/primary", "sim/instruction"]);
+
+    assert_eq!(never.calls(), 0, "a `none` target is never asked to continue");
+    let style = |model: &SimModel| model.last_request().unwrap().continuation.map(|c| c.style);
+    assert_eq!(style(&prefill), Some(ContinuationStyle::Prefill));
+    // The default mode, and a prefill is never sent to a target not set to take one.
+    assert_eq!(style(&instruction), Some(ContinuationStyle::Instruction));
+    for model in [&prefill, &instruction] {
+        let asked = model.last_request().unwrap();
+        let last = asked.messages.last().unwrap();
+        assert_eq!((last.role, last.text().as_str()), (Role::Assistant, "Once upon a time"));
+    }
+
+    // A `none` target still serves as an ordinary fallback.
+    let m = FallbackManager::builder()
+        .target(ModelFallback::new("sim", "down"), Arc::new(SimModel::failing("down", Error::server(503, "down"))))
+        .target(ModelFallback::new("sim", "never").with_continuation(ContinuationMode::None), shared(&never))
+        .build()
+        .unwrap();
+    let (text, _, finished, _) = drain(m.stream(ChatRequest::user("hi")).await.unwrap()).await;
+    assert!(finished);
+    assert_eq!((text.as_str(), never.calls()), ("never", 1));
 }

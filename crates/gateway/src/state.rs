@@ -251,6 +251,7 @@ fn fallback(t: &TargetConfig, enabled: bool) -> ModelFallback {
         // timer per attempt in the engine would only cost a timer registration and wake-up on every request.
         first_chunk_timeout: None,
         total_timeout: None,
+        continuation: t.continuation,
     }
 }
 

@@ -11,10 +11,13 @@
 //! first (or the forced) tool, with arguments read from the question (numbers, an operator such as `*`) or
 //! made from the schema, streamed in fragments. Once every such tool has answered, the answer quotes the
 //! results: `The tool returned: <result>` (`The tools returned: <a>; <b>` for several). Otherwise it is a
-//! short greeting naming the model. Usage counts words.
+//! short greeting naming the model. Usage counts words. A request whose last message is an assistant message
+//! (a prefill, as a gateway sends to continue a broken stream) is continued: the answer is the rest of that
+//! greeting after as many words as the prefill has.
 
 mod anthropic;
 mod body;
+mod continuation;
 mod conversation;
 mod count_tokens;
 mod fault;

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use switchyard::ContinuationMode;
 
 use super::secret::Secret;
 use super::timeouts::TimeoutsSection;
@@ -23,6 +24,16 @@ impl Kind {
         match self {
             Kind::Openai => "https://api.openai.com/v1",
             Kind::Anthropic => "https://api.anthropic.com",
+        }
+    }
+
+    /// How its targets continue a broken stream when neither they nor the provider say: Anthropic takes a
+    /// prefill (the models that refuse one answer 400, and the engine moves on); an OpenAI-compatible server
+    /// may not, so it gets the instruction every chat API takes.
+    pub fn default_continuation(self) -> ContinuationMode {
+        match self {
+            Kind::Openai => ContinuationMode::Instruction,
+            Kind::Anthropic => ContinuationMode::Prefill,
         }
     }
 }
@@ -48,6 +59,9 @@ pub struct ProviderSection {
     /// Per-attempt timeouts; route timeouts override them key by key.
     #[serde(default)]
     pub timeouts: TimeoutsSection,
+    /// How its targets continue a broken stream (`prefill`, `instruction`, `none`); default per kind.
+    #[serde(default)]
+    pub continuation: Option<ContinuationMode>,
 }
 
 /// A validated provider.
@@ -67,6 +81,8 @@ pub struct ProviderConfig {
     pub headers: BTreeMap<String, String>,
     /// Its timeouts, before route overrides.
     pub timeouts: TimeoutsSection,
+    /// How its targets continue a broken stream, unless a target says otherwise.
+    pub continuation: ContinuationMode,
     /// Why it cannot serve (its key variable is unset), or `None`.
     pub unavailable: Option<String>,
 }
@@ -104,6 +120,7 @@ impl ProviderSection {
             max_tokens: self.max_tokens.unwrap_or(4096),
             headers: self.headers,
             timeouts: self.timeouts,
+            continuation: self.continuation.unwrap_or(self.kind.default_continuation()),
             unavailable,
         })
     }

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use serde::Deserialize;
+use switchyard::ContinuationMode;
 
 use super::duration::Dur;
 use super::provider::ProviderConfig;
@@ -180,6 +181,9 @@ pub struct TargetSection {
     /// Whether the model can call tools; default true.
     #[serde(default)]
     pub supports_tools: Option<bool>,
+    /// How it continues another target's broken stream; default: its provider's `continuation`.
+    #[serde(default)]
+    pub continuation: Option<ContinuationMode>,
 }
 
 fn yes() -> bool {
@@ -249,6 +253,8 @@ pub struct TargetConfig {
     pub supports_tools: bool,
     /// Timeouts after provider and route merging.
     pub timeouts: Timeouts,
+    /// How it continues another target's broken stream (`after_commit = "continue"`).
+    pub continuation: ContinuationMode,
     /// Why it cannot serve (its provider's key is unset), or `None`.
     pub unavailable: Option<String>,
 }
@@ -383,6 +389,7 @@ impl RouteSection {
                 context_window: t.context_window,
                 supports_tools: t.supports_tools.unwrap_or(true),
                 timeouts,
+                continuation: t.continuation.unwrap_or(provider.continuation),
                 unavailable: provider.unavailable.clone(),
             });
         }

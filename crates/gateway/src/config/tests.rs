@@ -290,3 +290,25 @@ targets = [{ provider = "b", model = "m" }]
     assert!(lines[1].starts_with("providers.a.base_url: \"http://\" is not a valid URL"), "{err}");
     assert!(lines[2].starts_with("routes.s.targets"), "{err}");
 }
+
+#[test]
+fn continuation_defaults_per_kind_and_a_target_key_overrides_its_providers() {
+    use switchyard::ContinuationMode;
+    let mode = |c: &Config, i: usize| c.routes["default"].targets[i].continuation;
+    let c = parse(SPEC_EXAMPLE, ALL_KEYS).unwrap();
+    assert_eq!((mode(&c, 0), mode(&c, 1)), (ContinuationMode::Prefill, ContinuationMode::Instruction));
+
+    let text = SPEC_EXAMPLE
+        .replace("kind = \"openai\"\n", "kind = \"openai\"\ncontinuation = \"prefill\"\n")
+        .replace("context_window = 200000 }", "context_window = 200000, continuation = \"none\" }");
+    let c = parse(&text, ALL_KEYS).unwrap();
+    assert_eq!((mode(&c, 0), mode(&c, 1)), (ContinuationMode::None, ContinuationMode::Prefill));
+
+    let text =
+        SPEC_EXAMPLE.replace("context_window = 200000 }", "context_window = 200000, continuation = \"resume\" }");
+    let err = parse(&text, ALL_KEYS).unwrap_err().0;
+    assert!(err.starts_with("routes.default.targets[0].continuation: unknown variant `resume`"), "{err}");
+    let text = SPEC_EXAMPLE.replace("kind = \"openai\"\n", "kind = \"openai\"\ncontinuation = true\n");
+    let err = parse(&text, ALL_KEYS).unwrap_err().0;
+    assert!(err.starts_with("providers.deepseek.continuation: invalid type"), "{err}");
+}

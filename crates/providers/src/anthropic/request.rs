@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value, json};
 use switchyard::{
-    ChatOptions, ChatRequest, Error, Extra, ImageSource, Message, Part, Role, ToolCall, ToolChoice, ToolDefinition,
-    ToolResult,
+    ChatOptions, ChatRequest, Continuation, ContinuationStyle, Error, Extra, ImageSource, Message, Part, Role,
+    ToolCall, ToolChoice, ToolDefinition, ToolResult,
 };
 
 use super::wire::{
@@ -200,14 +200,22 @@ pub fn to_wire(request: &ChatRequest, model: &str, max_tokens: u32, stream: bool
             _ => messages.push(WireMessage { role, content: WireContent::Blocks(blocks) }),
         }
     }
-    // A continuation of a partial answer is an assistant prefill: the last (assistant) turn as it is,
-    // which the API accepts only without trailing whitespace.
-    if request.continuation.is_some()
-        && let Some(WireMessage { role: WireRole::Assistant, content: WireContent::Blocks(blocks) }) =
-            messages.last_mut()
-        && let Some(Block::Text { text }) = blocks.last_mut()
-    {
-        text.truncate(text.trim_end().len());
+    // A continuation of a partial answer: as a prefill, the last (assistant) turn as it is, which the API
+    // accepts only without trailing whitespace; as an instruction, a user turn after it asks for the rest.
+    match &request.continuation {
+        Some(Continuation { style: ContinuationStyle::Prefill, .. }) => {
+            if let Some(WireMessage { role: WireRole::Assistant, content: WireContent::Blocks(blocks) }) =
+                messages.last_mut()
+                && let Some(Block::Text { text }) = blocks.last_mut()
+            {
+                text.truncate(text.trim_end().len());
+            }
+        }
+        Some(Continuation { style: ContinuationStyle::Instruction, instruction }) => messages.push(WireMessage {
+            role: WireRole::User,
+            content: WireContent::Blocks(vec![Block::Text { text: instruction.clone() }]),
+        }),
+        None => {}
     }
     let tools = request
         .tools

@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value, json};
 use switchyard::{
-    ChatOptions, ChatRequest, Error, Extra, ImageSource, Message, Part, Role, ToolCall, ToolChoice, ToolDefinition,
-    ToolResult,
+    ChatOptions, ChatRequest, Continuation, ContinuationStyle, Error, Extra, ImageSource, Message, Part, Role,
+    ToolCall, ToolChoice, ToolDefinition, ToolResult,
 };
 
 use super::wire::{
@@ -209,12 +209,13 @@ pub fn to_wire(request: &ChatRequest, model: &str, stream: bool) -> Result<ChatC
     for (i, m) in request.messages.iter().enumerate() {
         push_message(&mut messages, m, i)?;
     }
-    // A continuation of a partial answer: these APIs have no assistant prefill, so the partial answer
-    // stays as the assistant's turn and a user turn asks for the rest.
-    if let Some(continuation) = &request.continuation {
+    // A continuation of a partial answer: as a prefill (servers such as vLLM and DeepSeek continue a
+    // trailing assistant message), the partial answer is the last message as it is; as an instruction, a
+    // user turn after it asks for the rest.
+    if let Some(Continuation { style: ContinuationStyle::Instruction, instruction }) = &request.continuation {
         messages.push(RequestMessage {
             role: WireRole::User,
-            content: Some(MessageContent::Text(continuation.instruction.clone())),
+            content: Some(MessageContent::Text(instruction.clone())),
             tool_calls: None,
             tool_call_id: None,
         });

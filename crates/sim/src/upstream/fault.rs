@@ -42,11 +42,20 @@ pub enum Fault {
     /// `badchunkN`: a healthy stream with N malformed events (not JSON) after its first content chunk (not
     /// streaming: a normal answer).
     BadChunk(usize),
+    /// `noprefill`: a 400 to a request whose last message is an assistant message (as Claude 4.6 models
+    /// answer a prefill); other requests are answered normally.
+    NoPrefill,
+    /// `restart`: a continuation request (a partial answer as the last message, or before a last user
+    /// message) is answered with the whole answer again from its start, the same text.
+    Restart,
+    /// `restartdiff`: a continuation request is answered from the start again, with different text after the
+    /// first word.
+    RestartDiff,
 }
 
 /// Every word the model name may end with, and what it does (`N` is a number); `mock-upstream --help` lists
 /// them.
-pub const FAULT_WORDS: [(&str, &str); 17] = [
+pub const FAULT_WORDS: [(&str, &str); 20] = [
     ("ok", "a normal answer (also any word not listed here)"),
     ("500, 503, 529, 401, 400", "that status with the vendor's error body"),
     ("429", "429 with Retry-After: 1"),
@@ -63,6 +72,9 @@ pub const FAULT_WORDS: [(&str, &str); 17] = [
     ("badjson", "a 200 whose body (or stream event) is not JSON"),
     ("badchunkN", "a healthy stream with N malformed events after its first chunk"),
     ("filter", "a content-filter refusal (OpenAI: 400 code content_filter; Anthropic: stop_reason refusal)"),
+    ("noprefill", "400 to a request whose last message is an assistant message (a prefill)"),
+    ("restart", "a continuation request gets the whole answer again from its start, the same text"),
+    ("restartdiff", "a continuation request gets an answer from the start again, with different text"),
     ("(any other)", "behaves like ok, so ordinary names such as gpt-4o answer normally"),
 ];
 
@@ -83,6 +95,9 @@ impl Fault {
             "empty" => return Fault::Empty,
             "badjson" => return Fault::BadJson,
             "filter" => return Fault::ContentFilter,
+            "noprefill" => return Fault::NoPrefill,
+            "restart" => return Fault::Restart,
+            "restartdiff" => return Fault::RestartDiff,
             _ => {}
         }
         let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
@@ -140,6 +155,9 @@ mod tests {
             ("m-badjson", Fault::BadJson),
             ("m-badchunk1", Fault::BadChunk(1)),
             ("m-filter", Fault::ContentFilter),
+            ("m-noprefill", Fault::NoPrefill),
+            ("m-restart", Fault::Restart),
+            ("m-restartdiff", Fault::RestartDiff),
             ("m-slow", Fault::Ok),
             ("m-slowx", Fault::Ok),
             ("m-418", Fault::Ok),

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::body::{End, Timed};
+use super::continuation::{self, NO_PREFILL, Partial};
 use super::conversation::Answer;
 use super::wire::{Failure, Wire};
 use super::{ERROR_TEXT, Fault, Shared};
@@ -48,11 +49,15 @@ pub(super) async fn handle<W: Wire>(shared: &Shared, headers: &HeaderMap, body: 
     let model = parsed.model;
     shared.count(model);
     let fault = Fault::of_model(model);
+    let partial = Partial::of(&request);
 
     let mut first_delay = Duration::ZERO;
     let mut text = None;
     match fault {
         Fault::Status(status) => return fail::<W>(&Failure::Status(status), id),
+        Fault::NoPrefill if matches!(partial, Some(Partial::Prefill(_))) => {
+            return fail::<W>(&Failure::bad_request(NO_PREFILL, None), id);
+        }
         Fault::ContextLength => return fail::<W>(&Failure::ContextLength, id),
         Fault::ContentFilter => {
             return match W::refusal(id, model, parsed.stream) {
@@ -79,11 +84,21 @@ pub(super) async fn handle<W: Wire>(shared: &Shared, headers: &HeaderMap, body: 
         Fault::BadJson => return raw::<W>(StatusCode::OK, "application/json", Body::from(BAD_JSON), id),
         Fault::ErrText => text = Some(ERROR_TEXT.to_owned()),
         Fault::Empty => text = Some(String::new()),
-        Fault::Ok | Fault::Flaky(_) | Fault::Break(_) | Fault::Stall(_) | Fault::BadChunk(_) => {}
+        Fault::Ok
+        | Fault::Flaky(_)
+        | Fault::Break(_)
+        | Fault::Stall(_)
+        | Fault::BadChunk(_)
+        | Fault::NoPrefill
+        | Fault::Restart
+        | Fault::RestartDiff => {}
     }
     let mut answer = match text {
         Some(text) => Answer::Text(text),
-        None => parsed.conversation.answer(model),
+        None => {
+            let normal = parsed.conversation.answer(model);
+            partial.as_ref().and_then(|p| continuation::answer(p, fault, model, &normal)).unwrap_or(normal)
+        }
     };
     let cut = match fault {
         Fault::Break(n) => Some((n, End::Abort)),

@@ -1,121 +1,22 @@
-//! The streaming rule: an attempt is not committed until its first content chunk has arrived (and
-//! the validator accepts the start); after that, a failure ends the stream with one typed error.
+//! The caller's side of a committed stream: the buffered chunks, then the rest; a break becomes one typed
+//! error, or, with `after_commit = "continue"`, a verified continuation by the next target.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use futures::future::BoxFuture;
 use futures::stream;
 
-use crate::attempt::Attempt;
 use crate::error::Error;
 use crate::health::Health;
 use crate::limits::{Limit, within};
-use crate::model::{ChatModel, ChatStream, TargetsUsed};
+use crate::model::{ChatStream, TargetsUsed};
 use crate::runner::Served;
 use crate::stats::{Outcome, RequestTracker};
-use crate::types::{ChatChunk, ChatRequest, Continuation, Message, Usage};
-use crate::validate::{PrefixVerdict, ResponseValidator};
+use crate::types::{ChatChunk, Continuation, Message, Usage};
 
-/// A stream that reached its first content chunk: the chunks read so far, and the rest.
-pub(crate) struct Opened {
-    /// The target an inner engine chose, when the model is itself an engine.
-    pub(crate) served_by: Option<String>,
-    /// The attempts an inner engine made.
-    pub(crate) attempts: Vec<Attempt>,
-    buffered: Vec<ChatChunk>,
-    /// `None` when the stream already ended (with its finish) while being checked.
-    rest: Option<ChatStream>,
-}
-
-/// Opens a stream and reads it up to its first content chunk; every failure before that
-/// (including an error item, an end without content, and the limit) is an `Err`.
-pub(crate) async fn open(
-    model: &dyn ChatModel,
-    request: ChatRequest,
-    limit: Option<Limit>,
-    validator: Option<&dyn ResponseValidator>,
-) -> Result<Opened, Error> {
-    within(limit, async move {
-        let mut stream = model.stream(request).await?;
-        let served_by = stream.served_by.take();
-        let attempts = std::mem::take(&mut stream.attempts);
-        let mut buffered = Vec::new();
-        let mut text = String::new();
-        let mut has_content = false;
-        let mut has_tool_call = false;
-        loop {
-            match stream.next().await {
-                Some(Ok(chunk)) => {
-                    if let ChatChunk::Text { text: piece } = &chunk {
-                        text.push_str(piece);
-                    }
-                    has_content |= chunk.is_content();
-                    has_tool_call |= matches!(chunk, ChatChunk::ToolCall(_));
-                    buffered.push(chunk);
-                    if has_content {
-                        match validator.map_or(PrefixVerdict::Accept, |v| v.check_prefix(&text, false)) {
-                            PrefixVerdict::Reject(reason) => return Err(Error::invalid_response(reason)),
-                            // Validators judge text; a tool call is an answer, so it commits.
-                            PrefixVerdict::NeedMore if !has_tool_call => {}
-                            PrefixVerdict::Accept | PrefixVerdict::NeedMore => {
-                                return Ok(Opened { served_by, attempts, buffered, rest: Some(stream) });
-                            }
-                        }
-                    }
-                }
-                Some(Err(error)) => return Err(error),
-                None if !has_content => {
-                    return Err(Error::invalid_response("the stream ended before any content"));
-                }
-                None => {
-                    return match validator.map_or(PrefixVerdict::Accept, |v| v.check_prefix(&text, true)) {
-                        PrefixVerdict::Reject(reason) => Err(Error::invalid_response(reason)),
-                        _ => Ok(Opened { served_by, attempts, buffered, rest: None }),
-                    };
-                }
-            }
-        }
-    })
-    .await
-}
-
-/// Asks the remaining targets to continue a broken stream: the continuation request, and the ids
-/// of the targets used so far (the next one comes after the last of them).
-pub(crate) type Continuer =
-    Arc<dyn Fn(ChatRequest, Vec<String>) -> BoxFuture<'static, Result<ChatStream, Error>> + Send + Sync>;
-
-/// What `after_commit = "continue"` needs to splice another target's answer into a broken stream.
-pub(crate) struct Continue {
-    /// The original request.
-    pub(crate) request: ChatRequest,
-    pub(crate) continuer: Continuer,
-    /// The text the caller has received.
-    text: String,
-    /// A tool-call fragment was sent: such a stream is never spliced.
-    tool_calls: bool,
-    /// Usage reported by the streams that broke.
-    merged: Usage,
-    /// The current stream's latest usage report, held back to be merged.
-    latest: Option<Usage>,
-    /// The caller's text ends with whitespace that the prefill dropped: trim the continuation's start.
-    trim_start: bool,
-}
-
-impl Continue {
-    pub(crate) fn new(request: ChatRequest, continuer: Continuer) -> Self {
-        Self {
-            request,
-            continuer,
-            text: String::new(),
-            tool_calls: false,
-            merged: Usage::default(),
-            latest: None,
-            trim_start: false,
-        }
-    }
-}
+use super::commit::Opened;
+use super::continuation::{Continue, Verdict, verify};
 
 /// One step of the underlying stream.
 enum Raw {
@@ -348,94 +249,4 @@ pub(crate) fn committed(served: Served<Opened>, tracker: RequestTracker, cont: O
     out.attempts = served.attempts;
     out.set_targets_used(targets);
     out
-}
-
-/// Whether a continuation may be spliced after the text the caller has.
-enum Verdict {
-    /// Yes: these chunks (held while checking, a repeated start already dropped) come first.
-    Splice(Vec<ChatChunk>),
-    /// No, for this reason.
-    Reject(&'static str),
-}
-
-/// Reads the start of a continuation, holding it back, until it shows whether it continues `delivered`:
-/// - it does not begin like the delivered text (its first word differs): a continuation, spliced as it is;
-/// - it begins with the whole delivered text (whitespace-normalised): the model restarted its answer the
-///   same way (deterministic models do): the repeated part is dropped and only the rest spliced;
-/// - it begins like the delivered text but diverges, or ends, or breaks before that is clear: a different
-///   restart, which cannot be joined; never spliced.
-async fn verify(delivered: &str, stream: &mut ChatStream) -> Verdict {
-    let target: Vec<char> = normalized(delivered).map(|(c, _)| c).collect();
-    // "Begins like" = its first word matches: a continuation rarely repeats the answer's first word.
-    let like = target.iter().position(|c| *c == ' ').unwrap_or(target.len());
-    let mut held: Vec<ChatChunk> = Vec::new();
-    let mut text = String::new();
-    loop {
-        match stream.next().await {
-            Some(Ok(ChatChunk::Text { text: piece })) => {
-                text.push_str(&piece);
-                held.push(ChatChunk::Text { text: piece });
-            }
-            Some(Ok(ChatChunk::ToolCall(_))) => return Verdict::Reject("it answered with a tool call"),
-            Some(Ok(ChatChunk::Finish { .. })) | None => {
-                return Verdict::Reject("it ended before it could be told from a restart");
-            }
-            Some(Ok(chunk @ ChatChunk::Usage(_))) => {
-                held.push(chunk);
-                continue;
-            }
-            Some(Err(_)) => return Verdict::Reject("it broke before it could be checked"),
-        }
-        let mut matched = 0;
-        let mut cut = None;
-        let mut diverged = false;
-        for (c, end) in normalized(&text) {
-            if matched == target.len() {
-                break;
-            }
-            if c != target[matched] {
-                diverged = true;
-                break;
-            }
-            matched += 1;
-            if matched == target.len() {
-                cut = Some(end);
-            }
-        }
-        if let Some(cut) = cut {
-            // A restart with the same text: keep what comes after the repeated part.
-            let rest = text[cut..].to_owned();
-            held.retain(|c| !matches!(c, ChatChunk::Text { .. }));
-            if !rest.is_empty() {
-                held.push(ChatChunk::Text { text: rest });
-            }
-            return Verdict::Splice(held);
-        }
-        if diverged {
-            return if matched >= like {
-                Verdict::Reject("it restarted the answer differently")
-            } else {
-                Verdict::Splice(held)
-            };
-        }
-    }
-}
-
-/// The text with leading whitespace dropped and each run of whitespace as one space, each char with the
-/// byte offset just after it in the original.
-fn normalized(text: &str) -> impl Iterator<Item = (char, usize)> + '_ {
-    let mut started = false;
-    let mut in_space = false;
-    text.char_indices().filter_map(move |(i, c)| {
-        let end = i + c.len_utf8();
-        if c.is_whitespace() {
-            let emit = started && !in_space;
-            in_space = true;
-            emit.then_some((' ', end))
-        } else {
-            started = true;
-            in_space = false;
-            Some((c, end))
-        }
-    })
 }

@@ -17,6 +17,7 @@ use crate::hedge::Hedge;
 use crate::limits::{AttemptLimits, within};
 use crate::model::{ChatModel, ChatStream};
 use crate::plan;
+use crate::skip::SkipReason;
 use crate::stats::{Outcome, RequestTracker, Stats};
 use crate::streaming::{self, Continue, Continuer, Opened};
 use crate::types::{ChatRequest, ChatResponse};
@@ -53,8 +54,9 @@ pub(crate) struct Policy {
     pub(crate) continuing: bool,
 }
 
-/// What a committed stream does when it breaks (SPEC section 6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What a committed stream does when it breaks (SPEC section 6). Written `error` / `continue` in config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AfterCommit {
     /// End with one typed error (never a clean end). The default.
     #[default]
@@ -64,8 +66,9 @@ pub enum AfterCommit {
     Continue,
 }
 
-/// What a content-filter refusal does (SPEC-2 section 15).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What a content-filter refusal does (SPEC-2 section 15). Written `error` / `fallback` in config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OnContentFilter {
     /// The refusal is the answer: the caller gets it at once, with no retry and no fallback. The default:
     /// another model asked the same thing mostly refuses too, and routing around a policy is the operator's
@@ -102,7 +105,7 @@ pub(crate) struct Target<'a> {
     pub(crate) model: &'a dyn ChatModel,
     pub(crate) max_retries: u32,
     /// Why it must not be called, when it must not.
-    pub(crate) skip: Option<String>,
+    pub(crate) skip: Option<SkipReason>,
     pub(crate) context_window: Option<u64>,
     /// Whether it takes tools, when declared.
     pub(crate) supports_tools: Option<bool>,
@@ -332,7 +335,7 @@ async fn run<M: Mode>(
             Ok(_) => None,
             Err(unfit) => {
                 run.refused.get_or_insert_with(|| unfit.field().to_owned());
-                Some(unfit.to_string())
+                Some(SkipReason::Field(unfit))
             }
         });
         if let Some(reason) = skip {
@@ -412,7 +415,7 @@ struct Run<'a, M> {
 
 impl<'a, M: Mode> Run<'a, M> {
     /// Why a target cannot take this request, if it cannot.
-    fn unfit(&self, target: &Target<'_>, too_long_for: Option<&Target<'_>>) -> Option<String> {
+    fn unfit(&self, target: &Target<'_>, too_long_for: Option<&Target<'_>>) -> Option<SkipReason> {
         skip_reason(target, too_long_for)
             .or_else(|| plan::unfit(self.request, self.estimate, target.context_window, target.supports_tools))
     }
@@ -688,16 +691,15 @@ fn went_silent(error: &Error) -> bool {
 }
 
 /// Why a target is passed over without a call.
-fn skip_reason(target: &Target<'_>, too_long_for: Option<&Target<'_>>) -> Option<String> {
+fn skip_reason(target: &Target<'_>, too_long_for: Option<&Target<'_>>) -> Option<SkipReason> {
     if let Some(reason) = &target.skip {
         return Some(reason.clone());
     }
     let failed = too_long_for?;
     match (target.context_window, failed.context_window) {
-        (Some(mine), Some(theirs)) if mine <= theirs => Some(format!(
-            "its context window ({mine} tokens) is not larger than that of {} ({theirs}), which found the prompt too long",
-            failed.id
-        )),
+        (Some(window), Some(theirs)) if window <= theirs => {
+            Some(SkipReason::WindowNotLarger { window, than: failed.id.to_owned(), theirs })
+        }
         _ => None,
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Backoff {
-    /// No wait.
-    None,
+    /// No wait: retry at once.
+    Immediate,
     /// The same wait every time.
     Constant {
         /// The wait.
@@ -67,7 +67,7 @@ impl Backoff {
             return Duration::ZERO;
         }
         match self {
-            Backoff::None => Duration::ZERO,
+            Backoff::Immediate => Duration::ZERO,
             Backoff::Constant { delay } => *delay,
             Backoff::Linear { base } => base.saturating_mul(retry),
             Backoff::Exponential { .. } => jitter(self.ceiling(retry)),

@@ -147,6 +147,11 @@ impl FallbackManager {
         Ok(())
     }
 
+    /// The id of the target that served the last successful request, if any did.
+    pub fn current_target(&self) -> Option<&str> {
+        self.inner.stats.current().map(|i| self.inner.slots[i].id.as_str())
+    }
+
     /// Every target, in the order requests try them.
     pub fn list_models(&self) -> Vec<TargetInfo> {
         let current = self.inner.stats.current();

@@ -266,12 +266,15 @@ async fn runtime_control_by_id() {
     let b = SimModel::replying("b", "from b");
     let m = FallbackManager::builder().target(target("a"), shared(&a)).target(target("b"), shared(&b)).build().unwrap();
     assert!(m.list_models().iter().all(|t| !t.is_current));
+    assert_eq!(m.current_target(), None);
     assert_eq!(m.complete(ChatRequest::user("1")).await.unwrap().message.text(), "from a");
+    assert_eq!(m.current_target(), Some("sim/a"));
     m.disable_model("sim/a").unwrap();
     assert_eq!(m.complete(ChatRequest::user("2")).await.unwrap().message.text(), "from b");
     let models = m.list_models();
     assert_eq!((models[0].enabled, models[0].is_current, models[0].usage_count), (false, false, 1));
     assert_eq!((models[1].is_current, models[1].usage_count), (true, 1));
+    assert_eq!(m.current_target(), Some("sim/b"));
     assert_eq!(models[0].disabled_reason, Some(SkipReason::Disabled));
     m.enable_model("sim/a").unwrap();
     assert_eq!(m.complete(ChatRequest::user("3")).await.unwrap().message.text(), "from a");
@@ -347,7 +350,7 @@ async fn with_retry_timeouts_per_attempt_timeouts_are_retried() {
     let a = SimModel::new("a").script([Behavior::Hang]).then_default(Behavior::Reply("second try".into()));
     let m = FallbackManager::builder()
         .target(target("a").with_max_retries(1).with_total_timeout(SEC * 2), shared(&a))
-        .backoff(Backoff::None)
+        .backoff(Backoff::Immediate)
         .retry_timeouts(true)
         .build()
         .unwrap();

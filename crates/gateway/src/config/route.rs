@@ -30,7 +30,7 @@ pub struct BackoffSection {
 pub enum BackoffKind {
     /// `retry × base`.
     Linear,
-    /// `base × 2^retry`, capped, full jitter.
+    /// A random wait up to `base × 2^(retry−1)` (retry 1, 2, …), capped at `max` (full jitter).
     Exponential,
 }
 

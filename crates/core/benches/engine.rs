@@ -21,7 +21,7 @@ fn manager(primary: SimModel) -> FallbackManager {
         .target(ModelFallback::new("sim", "a"), shared(primary))
         .target(ModelFallback::new("sim", "b"), shared(instant("b")))
         .target(ModelFallback::new("sim", "c"), shared(instant("c")))
-        .backoff(Backoff::None)
+        .backoff(Backoff::Immediate)
         .build()
         .unwrap()
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorKind;
+use crate::skip::SkipReason;
 
 /// What happened to one attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,7 +24,7 @@ pub enum AttemptOutcome {
     /// The target was not called (disabled, breaker open, cannot serve this request…).
     Skipped {
         /// Why.
-        reason: String,
+        reason: SkipReason,
     },
 }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Backoff {
-    /// No wait.
-    None,
+    /// No wait: retry at once.
+    Immediate,
     /// The same wait every time.
     Constant {
         /// The wait.
@@ -41,14 +41,19 @@ pub enum Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff::Exponential { base: Duration::from_millis(500), max: Duration::from_secs(30) }
+        Backoff::Exponential { base: Backoff::DEFAULT_BASE, max: Backoff::DEFAULT_MAX }
     }
 }
 
 impl Backoff {
+    /// The base of the default linear and exponential backoffs: 500 ms.
+    pub const DEFAULT_BASE: Duration = Duration::from_millis(500);
+    /// The cap of the default exponential backoff: 30 s.
+    pub const DEFAULT_MAX: Duration = Duration::from_secs(30);
+
     /// The Go seed's linear backoff: `retry × 500 ms`.
     pub fn linear() -> Self {
-        Backoff::Linear { base: Duration::from_millis(500) }
+        Backoff::Linear { base: Backoff::DEFAULT_BASE }
     }
 
     /// Capped exponential backoff with full jitter: base 500 ms, cap 30 s.
@@ -62,7 +67,7 @@ impl Backoff {
             return Duration::ZERO;
         }
         match self {
-            Backoff::None => Duration::ZERO,
+            Backoff::Immediate => Duration::ZERO,
             Backoff::Constant { delay } => *delay,
             Backoff::Linear { base } => base.saturating_mul(retry),
             Backoff::Exponential { .. } => jitter(self.ceiling(retry)),

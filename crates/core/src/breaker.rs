@@ -9,6 +9,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind};
+use crate::skip::SkipReason;
 
 /// When a target's breaker opens and for how long (SPEC section 6).
 #[derive(Debug, Clone, PartialEq)]
@@ -102,8 +103,8 @@ pub(crate) enum Admission<'a> {
     Call,
     /// Call: this request is the one probe. Dropping the guard unsettled lets the next request probe.
     Probe(ProbeGuard<'a>),
-    /// Do not call; the text says why.
-    Skip(String),
+    /// Do not call, for this reason.
+    Skip(SkipReason),
 }
 
 /// The probe's claim on a half-open breaker.
@@ -241,16 +242,14 @@ impl Breaker {
         let mut state = self.lock();
         match state.phase {
             Phase::Closed => Admission::Call,
-            Phase::Open { until } if now < until => {
-                Admission::Skip(format!("circuit breaker open for another {}ms", (until - now).as_millis()))
-            }
+            Phase::Open { until } if now < until => Admission::Skip(SkipReason::BreakerOpen { remaining: until - now }),
             Phase::Open { .. } => {
                 state.phase = Phase::Probing;
                 drop(state);
                 self.changed_to(BreakerState::HalfOpen);
                 Admission::Probe(ProbeGuard { breaker: self })
             }
-            Phase::Probing => Admission::Skip("circuit breaker half-open: another request is probing".to_owned()),
+            Phase::Probing => Admission::Skip(SkipReason::BreakerProbing),
         }
     }
 

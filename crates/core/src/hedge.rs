@@ -29,7 +29,18 @@ pub struct HedgeConfig {
     pub budget: BudgetConfig,
 }
 
+impl Default for HedgeConfig {
+    /// After the primary's p95, or after [`HedgeConfig::DEFAULT_INITIAL`] until it has 20 samples; the
+    /// gateway's default for a route without a `hedge` key. A manager hedges only when given a config.
+    fn default() -> Self {
+        Self::p95_or(Self::DEFAULT_INITIAL)
+    }
+}
+
 impl HedgeConfig {
+    /// The delay of the default p95 hedge while the primary has fewer than 20 samples: 10 s.
+    pub const DEFAULT_INITIAL: Duration = Duration::from_secs(10);
+
     /// Hedge after a fixed delay, with the default budget.
     pub fn after(delay: Duration) -> Self {
         Self { after: HedgeAfter::Fixed(delay), budget: BudgetConfig::HEDGE }

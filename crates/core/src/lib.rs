@@ -66,6 +66,7 @@ mod manager;
 mod model;
 mod plan;
 mod runner;
+mod skip;
 mod stats;
 mod streaming;
 mod target;
@@ -91,6 +92,7 @@ pub use interceptors::{
 pub use manager::{FallbackManager, FallbackManagerBuilder};
 pub use model::{ChatModel, ChatStream, SharedModel, SkippedEvents, TargetsUsed};
 pub use runner::{AfterCommit, OnContentFilter, RetryPredicate};
+pub use skip::SkipReason;
 pub use stats::{StatsSnapshot, TargetStatsSnapshot};
 pub use target::{ConfigError, ModelFallback, TargetError, TargetInfo};
 pub use types::{

@@ -16,6 +16,7 @@ use crate::health_registry::HealthRegistry;
 use crate::hedge::{Hedge, HedgeConfig};
 use crate::model::{ChatModel, ChatStream, SharedModel};
 use crate::runner::{self, AfterCommit, OnContentFilter, Policy, Target};
+use crate::skip::SkipReason;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::streaming::Continuer;
 use crate::target::{ConfigError, ModelFallback, TargetError, TargetInfo};
@@ -73,10 +74,10 @@ struct Slot {
 }
 
 impl Slot {
-    fn disabled_reason(&self) -> Option<String> {
+    fn disabled_reason(&self) -> Option<SkipReason> {
         match (&self.model, self.enabled.load(Relaxed)) {
-            (Err(reason), _) => Some(format!("could not be built: {reason}")),
-            (Ok(_), false) => Some("disabled".to_owned()),
+            (Err(reason), _) => Some(SkipReason::NotBuilt { reason: reason.clone() }),
+            (Ok(_), false) => Some(SkipReason::Disabled),
             (Ok(_), true) => None,
         }
     }
@@ -144,6 +145,11 @@ impl FallbackManager {
     pub fn set_max_retries(&self, id: &str, max_retries: u32) -> Result<(), TargetError> {
         self.slot(id)?.max_retries.store(max_retries, Relaxed);
         Ok(())
+    }
+
+    /// The id of the target that served the last successful request, if any did.
+    pub fn current_target(&self) -> Option<&str> {
+        self.inner.stats.current().map(|i| self.inner.slots[i].id.as_str())
     }
 
     /// Every target, in the order requests try them.

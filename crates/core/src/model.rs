@@ -87,6 +87,10 @@ pub type SharedModel = Arc<dyn ChatModel>;
 ///
 /// After an error item the stream yields nothing more. A stream that ends without a
 /// [`ChatChunk::Finish`] was cut off; consumers treat that as a failure.
+///
+/// What is settled when the stream is handed over is a field (`served_by`, `attempts`, as on
+/// [`ChatResponse`](crate::ChatResponse)); what changes while it runs is a handle from a method
+/// ([`targets_used`](Self::targets_used), [`skipped_events`](Self::skipped_events)).
 pub struct ChatStream {
     inner: BoxStream<'static, Result<ChatChunk, Error>>,
     /// Id of the target that serves this stream, set by the engine.

@@ -1,6 +1,7 @@
 //! Per-request planning: which targets cannot serve this request (it needs tools they lack, or it
 //! will not fit their context window), so they are skipped before any call.
 
+use crate::skip::SkipReason;
 use crate::types::{ChatRequest, Part};
 
 /// A rough, cheap token count: about four characters per token over everything the model reads,
@@ -46,21 +47,12 @@ pub(crate) fn unfit(
     estimate: u64,
     context_window: Option<u64>,
     supports_tools: Option<bool>,
-) -> Option<String> {
+) -> Option<SkipReason> {
     if supports_tools == Some(false) && needs_tools(request) {
-        return Some(format!(
-            "it does not support tools and the request {}",
-            if request.tools.is_empty() {
-                "carries tool calls".to_owned()
-            } else {
-                format!("offers {} tool(s)", request.tools.len())
-            }
-        ));
+        return Some(SkipReason::NoTools { offered: request.tools.len() });
     }
     match context_window {
-        Some(window) if estimate > window => Some(format!(
-            "the request needs about {estimate} tokens (prompt estimate plus max_tokens), more than its context window of {window}"
-        )),
+        Some(window) if estimate > window => Some(SkipReason::WindowTooSmall { needed: estimate, window }),
         _ => None,
     }
 }
@@ -76,7 +68,7 @@ mod tests {
         r.options.max_tokens = Some(1000);
         assert_eq!(estimate_tokens(&r), 1110);
         assert_eq!(unfit(&r, 1110, Some(1110), None), None);
-        assert!(unfit(&r, 1110, Some(1109), None).unwrap().contains("context window of 1109"));
+        assert_eq!(unfit(&r, 1110, Some(1109), None), Some(SkipReason::WindowTooSmall { needed: 1110, window: 1109 }));
         assert_eq!(unfit(&r, 1110, None, Some(false)), None);
     }
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::breaker::BreakerState;
+use crate::skip::SkipReason;
 use crate::types::ContinuationMode;
 
 /// A target's configuration. `enabled` defaults to true and `max_retries` to 0.
@@ -137,7 +138,7 @@ pub struct TargetInfo {
     /// Requests it served since the last `reset_stats`.
     pub usage_count: u64,
     /// Why it is disabled (or cannot be enabled), when it is.
-    pub disabled_reason: Option<String>,
+    pub disabled_reason: Option<SkipReason>,
     /// Context window, when known.
     pub context_window: Option<u64>,
     /// Tool support, when known.

@@ -56,7 +56,7 @@ async fn five_consecutive_failures_open_it_and_open_targets_are_skipped_without_
     assert_eq!(primary.calls(), 5, "an open target is not called");
     assert_eq!(r.served_by.as_deref(), Some("sim/secondary"));
     match &r.attempts[0].outcome {
-        AttemptOutcome::Skipped { reason } => assert!(reason.contains("circuit breaker open"), "{reason}"),
+        AttemptOutcome::Skipped { reason } => assert_eq!(reason.label(), "breaker_open", "{reason}"),
         other => panic!("expected a skip, got {other:?}"),
     }
     assert!(!r.attempts[0].was_called());

@@ -167,7 +167,7 @@ async fn a_failed_hedge_counts_as_the_secondarys_first_attempt() {
         .target(ModelFallback::new("sim", "primary"), shared(&primary))
         .target(ModelFallback::new("sim", "secondary").with_max_retries(1), shared(&secondary))
         .hedge(Some(HedgeConfig::after(MS * 100)))
-        .backoff(switchyard::Backoff::None)
+        .backoff(switchyard::Backoff::Immediate)
         .build()
         .unwrap();
     let r = m.complete(ChatRequest::user("hi")).await.unwrap();

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::{MS, SEC, Timed, auth_error, server_error, shared};
 use switchyard::{
     AttemptOutcome, Backoff, ChatModel, ChatRequest, ConfigError, Error, ErrorKind, ExceptionMarker, FallbackManager,
-    ModelFallback, OnContentFilter, TargetError,
+    ModelFallback, OnContentFilter, SkipReason, TargetError,
 };
 use switchyard_sim::{Behavior, SimModel};
 
@@ -238,7 +238,7 @@ async fn a_target_that_could_not_be_built_is_disabled_and_the_rest_serve() {
     assert_eq!(m.complete(ChatRequest::user("hi")).await.unwrap().message.text(), "from b");
     let models = m.list_models();
     assert!(!models[0].enabled);
-    assert_eq!(models[0].disabled_reason.as_deref(), Some("could not be built: OPENAI_API_KEY is not set"));
+    assert_eq!(models[0].disabled_reason, Some(SkipReason::NotBuilt { reason: "OPENAI_API_KEY is not set".into() }));
     let err = m.enable_model("openai/gpt-4o").unwrap_err();
     assert!(matches!(err, TargetError::Unavailable { .. }));
     assert!(err.to_string().contains("OPENAI_API_KEY"), "{err}");
@@ -266,13 +266,16 @@ async fn runtime_control_by_id() {
     let b = SimModel::replying("b", "from b");
     let m = FallbackManager::builder().target(target("a"), shared(&a)).target(target("b"), shared(&b)).build().unwrap();
     assert!(m.list_models().iter().all(|t| !t.is_current));
+    assert_eq!(m.current_target(), None);
     assert_eq!(m.complete(ChatRequest::user("1")).await.unwrap().message.text(), "from a");
+    assert_eq!(m.current_target(), Some("sim/a"));
     m.disable_model("sim/a").unwrap();
     assert_eq!(m.complete(ChatRequest::user("2")).await.unwrap().message.text(), "from b");
     let models = m.list_models();
     assert_eq!((models[0].enabled, models[0].is_current, models[0].usage_count), (false, false, 1));
     assert_eq!((models[1].is_current, models[1].usage_count), (true, 1));
-    assert_eq!(models[0].disabled_reason.as_deref(), Some("disabled"));
+    assert_eq!(m.current_target(), Some("sim/b"));
+    assert_eq!(models[0].disabled_reason, Some(SkipReason::Disabled));
     m.enable_model("sim/a").unwrap();
     assert_eq!(m.complete(ChatRequest::user("3")).await.unwrap().message.text(), "from a");
     assert!(m.list_models()[0].is_current);
@@ -347,7 +350,7 @@ async fn with_retry_timeouts_per_attempt_timeouts_are_retried() {
     let a = SimModel::new("a").script([Behavior::Hang]).then_default(Behavior::Reply("second try".into()));
     let m = FallbackManager::builder()
         .target(target("a").with_max_retries(1).with_total_timeout(SEC * 2), shared(&a))
-        .backoff(Backoff::None)
+        .backoff(Backoff::Immediate)
         .retry_timeouts(true)
         .build()
         .unwrap();
@@ -388,7 +391,9 @@ async fn context_length_falls_back_only_to_a_larger_window() {
     let r = m.complete(ChatRequest::user("hi")).await.unwrap();
     assert_eq!(r.message.text(), "large");
     assert_eq!(same.calls(), 0);
-    assert!(matches!(&r.attempts[1].outcome, AttemptOutcome::Skipped { reason } if reason.contains("context window")));
+    assert!(
+        matches!(&r.attempts[1].outcome, AttemptOutcome::Skipped { reason: SkipReason::WindowNotLarger { than, .. } } if than == "sim/small")
+    );
 }
 
 #[tokio::test]

@@ -8,9 +8,9 @@ use serde_json::json;
 use switchyard::{AttemptOutcome, ChatModel, ChatRequest, ErrorKind, FallbackManager, ModelFallback, ToolDefinition};
 use switchyard_sim::SimModel;
 
-fn skip_reason(outcome: &AttemptOutcome) -> &str {
+fn skip_reason(outcome: &AttemptOutcome) -> String {
     match outcome {
-        AttemptOutcome::Skipped { reason } => reason,
+        AttemptOutcome::Skipped { reason } => reason.to_string(),
         other => panic!("expected a skip, got {other:?}"),
     }
 }

@@ -11,7 +11,7 @@ fn manager(primary: &SimModel, secondary: &SimModel, budget: Option<BudgetConfig
     FallbackManager::builder()
         .target(ModelFallback::new("sim", "primary").with_max_retries(3), shared(primary))
         .target(ModelFallback::new("sim", "secondary"), shared(secondary))
-        .backoff(Backoff::None)
+        .backoff(Backoff::Immediate)
         .breaker(None) // so that every request reaches the primary and only the budget limits retries
         .retry_budget(budget)
         .build()

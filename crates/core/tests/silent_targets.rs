@@ -16,7 +16,7 @@ fn manager(primary: &SimModel, fallback: &SimModel, retry_timeouts: bool) -> Fal
             shared(primary),
         )
         .target(ModelFallback::new("sim", "fallback"), shared(fallback))
-        .backoff(Backoff::None)
+        .backoff(Backoff::Immediate)
         .retry_timeouts(retry_timeouts)
         .build()
         .unwrap()

@@ -101,7 +101,7 @@ async fn a_failure_before_content_is_retried_on_the_same_target() {
     let m = FallbackManager::builder()
         .target(ModelFallback::new("sim", "primary").with_max_retries(1), shared(&primary))
         .target(ModelFallback::new("sim", "secondary"), shared(&secondary))
-        .backoff(switchyard::Backoff::None)
+        .backoff(switchyard::Backoff::Immediate)
         .build()
         .unwrap();
     let (text, error, _) = drain(m.stream(ChatRequest::user("hi")).await.unwrap()).await;

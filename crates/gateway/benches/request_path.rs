@@ -25,7 +25,7 @@ fn manager(primary: SharedModel) -> FallbackManager {
     FallbackManager::builder()
         .target(ModelFallback::new("sim", "a"), primary)
         .target(ModelFallback::new("sim", "b"), instant("b"))
-        .backoff(Backoff::None)
+        .backoff(Backoff::Immediate)
         .build()
         .unwrap()
 }

@@ -5,15 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use switchyard::{
-    BreakerConfig, BudgetConfig, FallbackManager, FallbackManagerBuilder, HealthRegistry, HedgeConfig, ModelFallback,
-    SharedModel,
-};
+use switchyard::{FallbackManager, FallbackManagerBuilder, HealthRegistry, ModelFallback, SharedModel};
 
 use crate::auth::Auth;
-use crate::config::{
-    AfterCommit, Backoff, Config, HedgeAfter, OnContentFilter, ProviderConfig, RouteConfig, TargetConfig,
-};
+use crate::config::{Config, ProviderConfig, RouteConfig, TargetConfig};
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::skip_count::SkipCounting;
 
@@ -77,8 +72,6 @@ pub struct Route {
     pub metrics: Arc<RouteMetrics>,
     /// True when it serves one target addressed by id.
     pub direct: bool,
-    /// Deadline for all attempts of one request, from the config.
-    pub deadline: Option<Duration>,
     /// SSE keep-alive interval for streaming requests.
     pub keepalive: Option<Duration>,
     /// The upstream model name of each target id: answers name the model that served them.
@@ -86,7 +79,7 @@ pub struct Route {
 }
 
 impl Route {
-    /// A route named `name` over `targets`, with its counters and the deadline and keep-alive of `config`.
+    /// A route named `name` over `targets`, with its counters and the keep-alive of `config`.
     fn new(
         manager: FallbackManager,
         metrics: Arc<RouteMetrics>,
@@ -99,7 +92,6 @@ impl Route {
             manager,
             metrics,
             direct,
-            deadline: config.deadline,
             keepalive: config.keepalive,
             models: targets.iter().map(|t| (t.id.clone(), t.model.clone())).collect(),
         }
@@ -130,10 +122,42 @@ pub struct AppState {
     pub connections: crate::conn::ConnectionLimits,
 }
 
-/// Why the state could not be built.
+/// Why the state could not be built; each names the config key path at fault.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct BuildError(pub String);
+pub enum BuildError {
+    /// None of the route's targets could be built.
+    #[error("routes.{route}: no target can serve (none could be built)")]
+    NoUsableTarget {
+        /// The route name.
+        route: String,
+    },
+    /// The engine refused the route's targets.
+    #[error("routes.{route}: {source}")]
+    Route {
+        /// The route name.
+        route: String,
+        /// What the engine said.
+        source: switchyard::ConfigError,
+    },
+    /// The engine refused a directly addressed target (its id, as configured in `route`).
+    #[error("routes.{route}: target {id}: {source}")]
+    Direct {
+        /// The route that first lists the target (its settings apply to direct requests).
+        route: String,
+        /// The target id.
+        id: String,
+        /// What the engine said.
+        source: switchyard::ConfigError,
+    },
+}
+
+/// What one built model is shared by: the same provider, upstream model and timeouts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct ModelKey {
+    provider: String,
+    model: String,
+    timeouts: crate::config::Timeouts,
+}
 
 impl AppState {
     /// Builds every route's manager from a validated config.
@@ -142,7 +166,7 @@ impl AppState {
         let mut direct: BTreeMap<String, Arc<Route>> = BTreeMap::new();
         let mut route_metrics = Vec::new();
         let mut direct_metrics = Vec::new();
-        let mut built: BTreeMap<String, Result<SharedModel, String>> = BTreeMap::new();
+        let mut built: BTreeMap<ModelKey, Result<SharedModel, String>> = BTreeMap::new();
         // One health record per target id: a sick upstream opens once for every route and direct request.
         let health = HealthRegistry::new();
         for route in config.routes.values() {
@@ -168,18 +192,17 @@ impl AppState {
                         }
                         Err(reason) => FallbackManager::builder().unavailable_target(fallback(target, false), reason),
                     };
-                    let manager = policy(single, route)
-                        .health(health.clone())
-                        .build()
-                        .map_err(|e| BuildError(format!("target {}: {e}", target.id)))?;
+                    let manager = policy(single, route).health(health.clone()).build().map_err(|source| {
+                        BuildError::Direct { route: route.name.clone(), id: target.id.clone(), source }
+                    })?;
                     direct_metrics.push(metrics.clone());
                     direct.insert(target.id.clone(), Arc::new(Route::new(manager, metrics, &[target], true, route)));
                 }
             }
             if usable == 0 {
-                return Err(BuildError(format!("routes.{}: no target can serve (none could be built)", route.name)));
+                return Err(BuildError::NoUsableTarget { route: route.name.clone() });
             }
-            let manager = builder.build().map_err(|e| BuildError(format!("routes.{}: {e}", route.name)))?;
+            let manager = builder.build().map_err(|source| BuildError::Route { route: route.name.clone(), source })?;
             let targets: Vec<&TargetConfig> = route.targets.iter().collect();
             route_metrics.push(metrics.clone());
             routes.insert(route.name.clone(), Arc::new(Route::new(manager, metrics, &targets, false, route)));
@@ -209,12 +232,12 @@ fn model_for(
     config: &Config,
     factory: &dyn ModelFactory,
     target: &TargetConfig,
-    built: &mut BTreeMap<String, Result<SharedModel, String>>,
+    built: &mut BTreeMap<ModelKey, Result<SharedModel, String>>,
 ) -> Result<SharedModel, String> {
     if let Some(reason) = &target.unavailable {
         return Err(reason.clone());
     }
-    let key = format!("{}\u{0}{}\u{0}{:?}", target.provider, target.model, target.timeouts);
+    let key = ModelKey { provider: target.provider.clone(), model: target.model.clone(), timeouts: target.timeouts };
     if let Some(model) = built.get(&key) {
         return model.clone();
     }
@@ -255,34 +278,20 @@ fn fallback(t: &TargetConfig, enabled: bool) -> ModelFallback {
     }
 }
 
-/// The route's backoff, breaker and retry budget on an engine builder.
-fn policy(builder: FallbackManagerBuilder, route: &RouteConfig) -> FallbackManagerBuilder {
-    let backoff = match route.backoff {
-        Backoff::Linear { base } => switchyard::Backoff::Linear { base },
-        Backoff::Exponential { base, max } => switchyard::Backoff::Exponential { base, max },
-    };
-    let breaker = route.breaker.map(|b| BreakerConfig::new(b.failures, b.cooldown));
-    let budget = route.retry_budget.map(|b| BudgetConfig { ratio: b.ratio, min_per_second: b.min_per_second });
-    let hedge = route.hedge.map(|h| match h {
-        HedgeAfter::Fixed(d) => HedgeConfig::after(d),
-        HedgeAfter::P95 { initial } => HedgeConfig::p95_or(initial),
-    });
-    let after_commit = match route.after_commit {
-        AfterCommit::Error => switchyard::AfterCommit::Error,
-        AfterCommit::Continue => switchyard::AfterCommit::Continue,
-    };
+/// The route's policy (backoff, breaker, retry budget, hedge, stream and field rules) on an engine builder.
+fn policy(mut builder: FallbackManagerBuilder, route: &RouteConfig) -> FallbackManagerBuilder {
+    if let Some(deadline) = route.deadline {
+        builder = builder.deadline(deadline);
+    }
     builder
-        .backoff(backoff)
-        .breaker(breaker)
-        .retry_budget(budget)
-        .hedge(hedge)
-        .after_commit(after_commit)
+        .backoff(route.backoff.clone())
+        .breaker(route.breaker.clone())
+        .retry_budget(route.retry_budget)
+        .hedge(route.hedge)
+        .after_commit(route.after_commit)
         .strict_fields(route.strict_fields)
         .retry_timeouts(route.retry_timeouts)
-        .on_content_filter(match route.on_content_filter {
-            OnContentFilter::Error => switchyard::OnContentFilter::Error,
-            OnContentFilter::Fallback => switchyard::OnContentFilter::Fallback,
-        })
+        .on_content_filter(route.on_content_filter)
 }
 
 #[cfg(test)]

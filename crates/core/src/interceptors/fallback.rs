@@ -113,7 +113,7 @@ impl ModelFallbackInterceptorBuilder {
         if let Some(id) = std::iter::once(&primary).chain(&ids).find(|id| !seen.insert(id.as_str())) {
             return Err(ConfigError::DuplicateId { id: id.clone() });
         }
-        let policy = Policy { backoff: Backoff::None, validator: self.validator, ..Policy::default() };
+        let policy = Policy { backoff: Backoff::Immediate, validator: self.validator, ..Policy::default() };
         Ok(ModelFallbackInterceptor { primary, fallbacks, ids, policy })
     }
 }

@@ -1,7 +1,8 @@
 //! The public after-commit policy: what a committed stream does when it breaks.
 
-/// What a committed stream does when it breaks (SPEC section 6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What a committed stream does when it breaks (SPEC section 6). Written `error` / `continue` in config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AfterCommit {
     /// End with one typed error (never a clean end). The default.
     #[default]

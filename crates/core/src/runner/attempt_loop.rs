@@ -12,6 +12,7 @@ use crate::error::{Error, ErrorKind};
 use crate::fit::Unfit;
 use crate::limits::AttemptLimits;
 use crate::plan;
+use crate::skip::SkipReason;
 use crate::stats::RequestTracker;
 use crate::types::ChatRequest;
 
@@ -57,7 +58,7 @@ pub(super) async fn run<M: Mode>(
             Ok(_) => None,
             Err(unfit) => {
                 run.refused.get_or_insert_with(|| unfit.field().to_owned());
-                Some(unfit.to_string())
+                Some(SkipReason::Field(unfit))
             }
         });
         if let Some(reason) = skip {
@@ -137,7 +138,7 @@ struct Run<'a, M> {
 
 impl<'a, M: Mode> Run<'a, M> {
     /// Why a target cannot take this request, if it cannot.
-    fn unfit(&self, target: &Target<'_>, too_long_for: Option<&Target<'_>>) -> Option<String> {
+    fn unfit(&self, target: &Target<'_>, too_long_for: Option<&Target<'_>>) -> Option<SkipReason> {
         skip_reason(target, too_long_for)
             .or_else(|| plan::unfit(self.request, self.estimate, target.context_window, target.supports_tools))
     }
@@ -378,16 +379,15 @@ fn record(target: &Target<'_>, retry: u32, outcome: AttemptOutcome, elapsed: Dur
 }
 
 /// Why a target is passed over without a call.
-fn skip_reason(target: &Target<'_>, too_long_for: Option<&Target<'_>>) -> Option<String> {
+fn skip_reason(target: &Target<'_>, too_long_for: Option<&Target<'_>>) -> Option<SkipReason> {
     if let Some(reason) = &target.skip {
         return Some(reason.clone());
     }
     let failed = too_long_for?;
     match (target.context_window, failed.context_window) {
-        (Some(mine), Some(theirs)) if mine <= theirs => Some(format!(
-            "its context window ({mine} tokens) is not larger than that of {} ({theirs}), which found the prompt too long",
-            failed.id
-        )),
+        (Some(window), Some(theirs)) if window <= theirs => {
+            Some(SkipReason::WindowNotLarger { window, than: failed.id.to_owned(), theirs })
+        }
         _ => None,
     }
 }

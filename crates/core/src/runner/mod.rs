@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::error::{Error, ErrorKind};
 use crate::health::Health;
 use crate::model::{ChatModel, ChatStream};
+use crate::skip::SkipReason;
 use crate::stats::{Outcome, RequestTracker, Stats};
 use crate::streaming::{self, Continue, Continuer};
 use crate::types::{ChatRequest, ChatResponse, ContinuationMode};
@@ -32,7 +33,7 @@ pub(crate) struct Target<'a> {
     pub(crate) model: &'a dyn ChatModel,
     pub(crate) max_retries: u32,
     /// Why it must not be called, when it must not.
-    pub(crate) skip: Option<String>,
+    pub(crate) skip: Option<SkipReason>,
     pub(crate) context_window: Option<u64>,
     /// Whether it takes tools, when declared.
     pub(crate) supports_tools: Option<bool>,

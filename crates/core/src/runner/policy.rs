@@ -42,8 +42,9 @@ pub(crate) struct Policy {
     pub(crate) continuing: bool,
 }
 
-/// What a content-filter refusal does (SPEC-2 section 15).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What a content-filter refusal does (SPEC-2 section 15). Written `error` / `fallback` in config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OnContentFilter {
     /// The refusal is the answer: the caller gets it at once, with no retry and no fallback. The default:
     /// another model asked the same thing mostly refuses too, and routing around a policy is the operator's

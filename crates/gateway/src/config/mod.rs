@@ -18,9 +18,7 @@ use serde::Deserialize;
 
 pub use duration::{ByteSize, Dur};
 pub use provider::{Kind as ProviderKind, ProviderConfig, ProviderSection};
-pub use route::{
-    AfterCommit, Backoff, Breaker, HedgeAfter, OnContentFilter, RetryBudget, RouteConfig, RouteSection, TargetConfig,
-};
+pub use route::{RouteConfig, RouteSection, TargetConfig};
 pub use secret::Secret;
 pub use server::{ServerConfig, ServerSection};
 pub use timeouts::{Timeouts, TimeoutsSection};

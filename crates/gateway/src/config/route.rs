@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use serde::Deserialize;
-use switchyard::ContinuationMode;
+use switchyard::{AfterCommit, Backoff, BreakerConfig, BudgetConfig, ContinuationMode, HedgeConfig, OnContentFilter};
 
 use super::duration::Dur;
 use super::provider::ProviderConfig;
@@ -30,31 +30,9 @@ pub struct BackoffSection {
 pub enum BackoffKind {
     /// `retry × base`.
     Linear,
-    /// `base × 2^retry`, capped, full jitter.
+    /// A random wait up to `base × 2^(retry−1)` (retry 1, 2, …), capped at `max` (full jitter).
     Exponential,
 }
-
-/// The resolved backoff.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backoff {
-    /// `retry × base`.
-    Linear {
-        /// Base delay.
-        base: Duration,
-    },
-    /// `base × 2^retry`, capped at `max`, full jitter.
-    Exponential {
-        /// Base delay.
-        base: Duration,
-        /// Cap.
-        max: Duration,
-    },
-}
-
-/// Default backoff base.
-pub(super) const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(500);
-/// Default exponential cap.
-pub(super) const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// `breaker = { failures = 5, cooldown = "30s" }` (SPEC section 6); `{ enabled = false }` turns it off.
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -69,63 +47,6 @@ pub struct BreakerSection {
     /// How long it stays open before one probe; default 30s.
     #[serde(default)]
     pub cooldown: Option<Dur>,
-}
-
-/// A resolved circuit breaker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Breaker {
-    /// Consecutive failed attempts that open it.
-    pub failures: u32,
-    /// How long it stays open.
-    pub cooldown: Duration,
-}
-
-/// What a committed stream that breaks does (SPEC section 6).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AfterCommit {
-    /// End with the API's typed error event.
-    #[default]
-    Error,
-    /// A text-only stream is continued by the next target, spliced into the same stream.
-    Continue,
-}
-
-/// What a content-filter refusal does (SPEC-2 section 15).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnContentFilter {
-    /// Answer the caller at once with a 400 carrying the provider's reason and `code: "content_filter"`.
-    #[default]
-    Error,
-    /// Try the next target.
-    Fallback,
-}
-
-/// When a hedged call starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HedgeAfter {
-    /// After this long without an answer (first content chunk for streams).
-    Fixed(Duration),
-    /// After the primary's observed 95th percentile, once it has 20 samples; after `initial` until then.
-    P95 {
-        /// The delay until there are 20 samples.
-        initial: Duration,
-    },
-}
-
-/// The hedge a route without a `hedge` key gets: `{ after = "p95", initial = "10s" }`.
-pub(crate) const DEFAULT_HEDGE: HedgeAfter = HedgeAfter::P95 { initial: DEFAULT_HEDGE_INITIAL };
-/// `hedge.initial` when not set.
-const DEFAULT_HEDGE_INITIAL: Duration = Duration::from_secs(10);
-
-/// A resolved retry budget.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RetryBudget {
-    /// Retries allowed as a share of requests.
-    pub ratio: f64,
-    /// Retries always allowed per second.
-    pub min_per_second: f64,
 }
 
 /// `hedge = { after = "p95", initial = "10s" }` (the default) or `{ after = "800ms" }`; `hedge = false` is off.
@@ -264,20 +185,20 @@ pub struct TargetConfig {
 pub struct RouteConfig {
     /// Its name.
     pub name: String,
-    /// Backoff between retries.
+    /// Backoff between retries; default exponential, base 500ms, max 30s.
     pub backoff: Backoff,
     /// Its targets, in the order written.
     pub targets: Vec<TargetConfig>,
     /// Circuit breaker per target; `None`: off.
-    pub breaker: Option<Breaker>,
+    pub breaker: Option<BreakerConfig>,
     /// Retry budget per target; `None`: retries bounded by `max_retries` alone.
-    pub retry_budget: Option<RetryBudget>,
+    pub retry_budget: Option<BudgetConfig>,
     /// Deadline for the whole chain of attempts; `None`: none.
     pub deadline: Option<Duration>,
     /// SSE keep-alive interval for streaming requests; `None`: off.
     pub keepalive: Option<Duration>,
     /// Hedged requests; `None`: off (`hedge = false`).
-    pub hedge: Option<HedgeAfter>,
+    pub hedge: Option<HedgeConfig>,
     /// What a committed stream that breaks does.
     pub after_commit: AfterCommit,
     /// A target that would drop a request field is skipped instead.
@@ -289,9 +210,9 @@ pub struct RouteConfig {
 }
 
 /// Reads `hedge`: absent → the default hedge; `false` → off; `true` → the default; a table → as written.
-fn hedge(value: Option<toml::Value>, path: &str) -> Result<Option<HedgeAfter>, String> {
+fn hedge(value: Option<toml::Value>, path: &str) -> Result<Option<HedgeConfig>, String> {
     let section = match value {
-        None | Some(toml::Value::Boolean(true)) => return Ok(Some(DEFAULT_HEDGE)),
+        None | Some(toml::Value::Boolean(true)) => return Ok(Some(HedgeConfig::default())),
         Some(toml::Value::Boolean(false)) => return Ok(None),
         Some(table @ toml::Value::Table(_)) => {
             HedgeSection::deserialize(table).map_err(|e| format!("{path}.hedge: {}", e.message()))?
@@ -303,14 +224,14 @@ fn hedge(value: Option<toml::Value>, path: &str) -> Result<Option<HedgeAfter>, S
             ));
         }
     };
-    let initial = section.initial.map_or(DEFAULT_HEDGE_INITIAL, |d| d.0);
+    let initial = section.initial.map_or(HedgeConfig::DEFAULT_INITIAL, |d| d.0);
     if initial.is_zero() {
         return Err(format!("{path}.hedge.initial: must be greater than 0"));
     }
     match section.after.as_deref().map(str::trim) {
-        None | Some("p95") => Ok(Some(HedgeAfter::P95 { initial })),
+        None | Some("p95") => Ok(Some(HedgeConfig::p95_or(initial))),
         Some(after) => match humantime::parse_duration(after) {
-            Ok(d) if !d.is_zero() && section.initial.is_none() => Ok(Some(HedgeAfter::Fixed(d))),
+            Ok(d) if !d.is_zero() && section.initial.is_none() => Ok(Some(HedgeConfig::after(d))),
             Ok(d) if !d.is_zero() => Err(format!("{path}.hedge.initial: only `after = \"p95\"` has an initial delay")),
             _ => Err(format!("{path}.hedge.after: {after:?} is neither \"p95\" nor a duration like \"800ms\"")),
         },
@@ -333,9 +254,9 @@ impl RouteSection {
             return Err(format!("{path}: a route name must be non-empty and contain no '/' (ids use it)"));
         }
         let backoff = match self.backoff {
-            None => Backoff::Exponential { base: DEFAULT_BACKOFF_BASE, max: DEFAULT_BACKOFF_MAX },
+            None => Backoff::default(),
             Some(b) => {
-                let base = b.base.map_or(DEFAULT_BACKOFF_BASE, |d| d.0);
+                let base = b.base.map_or(Backoff::DEFAULT_BASE, |d| d.0);
                 match b.kind {
                     BackoffKind::Linear => {
                         if b.max.is_some() {
@@ -344,7 +265,7 @@ impl RouteSection {
                         Backoff::Linear { base }
                     }
                     BackoffKind::Exponential => {
-                        let max = b.max.map_or(DEFAULT_BACKOFF_MAX, |d| d.0);
+                        let max = b.max.map_or(Backoff::DEFAULT_MAX, |d| d.0);
                         if max < base {
                             return Err(format!("{path}.backoff.max: smaller than backoff.base"));
                         }
@@ -401,26 +322,27 @@ impl RouteSection {
         let breaker = match self.breaker {
             Some(b) if b.enabled == Some(false) => None,
             b => {
-                let failures = b.and_then(|b| b.failures).unwrap_or(5);
-                let cooldown = b.and_then(|b| b.cooldown).map_or(Duration::from_secs(30), |d| d.0);
+                let default = BreakerConfig::default();
+                let failures = b.and_then(|b| b.failures).unwrap_or(default.failures);
+                let cooldown = b.and_then(|b| b.cooldown).map_or(default.cooldown, |d| d.0);
                 if cooldown.is_zero() {
                     return Err(format!("{path}.breaker.cooldown: must be greater than 0"));
                 }
-                Some(Breaker { failures, cooldown })
+                Some(BreakerConfig { failures, cooldown, ..default })
             }
         };
         let retry_budget = match self.retry_budget {
             Some(b) if b.enabled == Some(false) => None,
             b => {
-                let ratio = b.and_then(|b| b.ratio).unwrap_or(0.2);
-                let min_per_second = b.and_then(|b| b.min_per_second).unwrap_or(10.0);
+                let ratio = b.and_then(|b| b.ratio).unwrap_or(BudgetConfig::RETRY.ratio);
+                let min_per_second = b.and_then(|b| b.min_per_second).unwrap_or(BudgetConfig::RETRY.min_per_second);
                 if !(0.0..=100.0).contains(&ratio) {
                     return Err(format!("{path}.retry_budget.ratio: must be between 0 and 100 (0.2 = 20%)"));
                 }
                 if !(0.0..=1e9).contains(&min_per_second) {
                     return Err(format!("{path}.retry_budget.min_per_second: must be 0 or more"));
                 }
-                Some(RetryBudget { ratio, min_per_second })
+                Some(BudgetConfig { ratio, min_per_second })
             }
         };
         let deadline = self.deadline.map(|d| d.0);

@@ -1,5 +1,7 @@
 use std::time::Duration;
 
+use switchyard::{AfterCommit, Backoff, BreakerConfig, BudgetConfig, HedgeConfig};
+
 use super::*;
 
 const SPEC_EXAMPLE: &str = r#"
@@ -79,7 +81,7 @@ fn every_key_of_the_spec_example_is_accepted() {
         "[routes.default]\ndeadline = \"60s\"\nbreaker = { failures = 5, cooldown = \"30s\" }\nhedge = { after = \"p95\" }\nafter_commit = \"error\"\n",
     );
     let route = &parse(&text, ALL_KEYS).unwrap().routes["default"];
-    assert_eq!(route.hedge, Some(HedgeAfter::P95 { initial: Duration::from_secs(10) }));
+    assert_eq!(route.hedge, Some(HedgeConfig::default()));
     assert_eq!(route.deadline, Some(Duration::from_secs(60)));
 }
 
@@ -183,15 +185,15 @@ fn deadline_breaker_and_retry_budget_are_wired_with_defaults() {
     assert_eq!(route.deadline, Some(Duration::from_secs(60)));
     assert_eq!(route.keepalive, Some(Duration::from_secs(15)));
     // No `hedge` key: the default hedge, after the p95 or 10 s until there are samples.
-    assert_eq!(route.hedge, Some(HedgeAfter::P95 { initial: Duration::from_secs(10) }));
+    assert_eq!(route.hedge, Some(HedgeConfig::default()));
 
     let ten = Duration::from_secs(10);
     for (value, expect) in [
-        ("{ after = \"p95\" }", Some(HedgeAfter::P95 { initial: ten })),
-        ("{ after = \"p95\", initial = \"3s\" }", Some(HedgeAfter::P95 { initial: Duration::from_secs(3) })),
-        ("{ after = \"800ms\" }", Some(HedgeAfter::Fixed(Duration::from_millis(800)))),
+        ("{ after = \"p95\" }", Some(HedgeConfig::p95_or(ten))),
+        ("{ after = \"p95\", initial = \"3s\" }", Some(HedgeConfig::p95_or(Duration::from_secs(3)))),
+        ("{ after = \"800ms\" }", Some(HedgeConfig::after(Duration::from_millis(800)))),
         ("false", None),
-        ("true", Some(HedgeAfter::P95 { initial: ten })),
+        ("true", Some(HedgeConfig::p95_or(ten))),
     ] {
         let text = SPEC_EXAMPLE.replace("[routes.default]\n", &format!("[routes.default]\nhedge = {value}\n"));
         assert_eq!(parse(&text, ALL_KEYS).unwrap().routes["default"].hedge, expect, "{value}");
@@ -208,11 +210,11 @@ fn deadline_breaker_and_retry_budget_are_wired_with_defaults() {
     let text = SPEC_EXAMPLE.replace("[routes.default]\n", "[routes.default]\nhedge = { after = \"p99\" }\n");
     let err = parse(&text, ALL_KEYS).unwrap_err().0;
     assert!(err.starts_with("routes.default.hedge.after: \"p99\" is neither"), "{err}");
-    assert_eq!(route.breaker, Some(Breaker { failures: 3, cooldown: Duration::from_secs(10) }));
-    assert_eq!(route.retry_budget, Some(RetryBudget { ratio: 0.2, min_per_second: 10.0 }));
+    assert_eq!(route.breaker, Some(BreakerConfig::new(3, Duration::from_secs(10))));
+    assert_eq!(route.retry_budget, Some(BudgetConfig::RETRY));
 
     let route = &parse(SPEC_EXAMPLE, ALL_KEYS).unwrap().routes["default"];
-    assert_eq!(route.breaker, Some(Breaker { failures: 5, cooldown: Duration::from_secs(30) }));
+    assert_eq!(route.breaker, Some(BreakerConfig::default()));
     assert_eq!(route.deadline, None);
 
     let text = SPEC_EXAMPLE.replace(
@@ -220,7 +222,7 @@ fn deadline_breaker_and_retry_budget_are_wired_with_defaults() {
         "[routes.default]\nbreaker = { enabled = false }\nretry_budget = { enabled = false }\n",
     );
     let route = &parse(&text, ALL_KEYS).unwrap().routes["default"];
-    assert_eq!((route.breaker, route.retry_budget), (None, None));
+    assert_eq!((route.breaker.clone(), route.retry_budget), (None, None));
 
     let text =
         SPEC_EXAMPLE.replace("[routes.default]\n", "[routes.default]\nbreaker = { failures = 3, cooldwn = \"1s\" }\n");

@@ -21,7 +21,7 @@ pub struct TimeoutsSection {
 }
 
 /// Resolved timeouts for one target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Timeouts {
     /// Connect.
     pub connect: Duration,

@@ -106,11 +106,8 @@ async fn serve(
             ),
         ));
     };
-    let deadline = match (route.deadline, caller_deadline) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    decoded.request.deadline = deadline.map(|d| tokio::time::Instant::now() + d);
+    // The route's own deadline is the engine's (it keeps the sooner of the two).
+    decoded.request.deadline = caller_deadline.map(|d| tokio::time::Instant::now() + d);
     let call = Call { api, route, request_id, model, started, drain };
     match (decoded.stream, call.route.keepalive) {
         (true, Some(interval)) => call.keepalive(decoded, interval),

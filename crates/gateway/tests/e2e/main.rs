@@ -21,5 +21,6 @@ mod load;
 mod metrics;
 mod process;
 mod readme;
+mod responses;
 mod shared_health;
 mod tools;

@@ -288,3 +288,32 @@ async fn the_drain_deadline_ends_an_open_responses_stream_with_response_failed()
     stopped.await.unwrap().unwrap();
     drop(upstream);
 }
+
+/// The OpenAI SDK version `.ci/run` installs.
+const OPENAI_SDK: &str = "openai==3.57.0";
+
+#[tokio::test]
+async fn the_official_openai_python_sdk_works_unchanged_over_either_kind_of_target() {
+    let h = start(ROUTES).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/openai_sdk.py");
+    let base_url = h.url("/v1");
+    // The SDK blocks; the gateway keeps serving on this test's runtime meanwhile.
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args([script, &base_url, CLIENT_KEY, "to_openai", "to_anthropic"])
+            .output()
+            .expect("python3 is needed to run the OpenAI SDK (.ci/run installs it)")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("No module named 'openai'"),
+        "the OpenAI SDK is missing: pip install {OPENAI_SDK} (.ci/run does)"
+    );
+    assert!(out.status.success(), "the OpenAI SDK failed against the gateway:\n{stdout}{stderr}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 2, "{stdout}");
+    // Every call went through the failing primary first.
+    assert!(h.upstream.calls("claude-500") > 0 && h.upstream.calls("gpt-500") > 0);
+}

@@ -8,7 +8,7 @@ use switchyard::{
 };
 use switchyard_providers::responses::{self, Echo, StreamEncoder};
 
-fn decode(body: Value) -> Result<responses::DecodedRequest, Error> {
+fn decode(body: &Value) -> Result<responses::DecodedRequest, Error> {
     responses::decode(body.to_string().as_bytes())
 }
 
@@ -21,7 +21,7 @@ fn param(e: Error) -> String {
 
 #[test]
 fn items_become_one_conversation_with_each_turns_text_and_calls_in_one_assistant_message() {
-    let d = decode(json!({
+    let d = decode(&json!({
         "model": "default", "instructions": "Be brief.", "max_output_tokens": 300, "temperature": 0.2,
         "tool_choice": { "type": "function", "name": "get_weather" },
         "tools": [{ "type": "function", "name": "get_weather", "parameters": { "type": "object" }, "strict": true }],
@@ -87,10 +87,10 @@ fn what_cannot_be_served_is_refused_naming_the_field() {
         (json!({ "model": "m" }), "input"),
     ];
     for (body, expected) in cases {
-        let got = param(decode(body.clone()).unwrap_err());
+        let got = param(decode(&body).unwrap_err());
         assert_eq!(got, expected, "{body}");
     }
-    assert!(decode(json!({ "input": "hi", "store": false })).is_ok());
+    assert!(decode(&json!({ "input": "hi", "store": false })).is_ok());
 }
 
 fn echo() -> Echo {

@@ -19,6 +19,12 @@ targets = [{ provider = "oa", model = "gpt-500" }, { provider = "an", model = "c
 targets = [{ provider = "oa", model = "gpt-break2" }, { provider = "an", model = "claude-ok" }]
 [routes.all_fail]
 targets = [{ provider = "oa", model = "gpt-500" }, { provider = "an", model = "claude-500" }]
+[routes.kept_alive]
+keepalive = "10ms"
+targets = [{ provider = "oa", model = "gpt-ttfb200" }, { provider = "an", model = "claude-ok" }]
+[routes.kept_alive_fails]
+keepalive = "10ms"
+targets = [{ provider = "oa", model = "gpt-500" }]
 "#;
 
 /// Each route, the target that serves it and that target's model.
@@ -227,6 +233,27 @@ async fn failures_before_commit_are_ordinary_http_errors_with_the_attempts() {
     }
     let r = h.post("/v1/responses", &json!({ "model": "nope", "input": "hi" })).await;
     assert_eq!((r.status, r.body["error"]["code"].as_str()), (404, Some("model_not_found")), "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_keepalive_route_streams_responses_events_after_its_comments() {
+    let h = start(ROUTES).await;
+    let r = h.stream("/v1/responses", &json!({ "model": "kept_alive", "stream": true, "input": "hi" })).await;
+    assert_eq!(r.status, 200);
+    assert!(r.text.starts_with(':'), "comments while waiting: {}", r.text);
+    let events = checked_events(&r);
+    assert_eq!(events[0]["type"], "response.created");
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last["type"].as_str(), last["response"]["model"].as_str()),
+        (Some("response.completed"), Some("gpt-ttfb200"))
+    );
+    // Headers went out before any target answered: a failure is then the stream's response.failed.
+    let r = h.stream("/v1/responses", &json!({ "model": "kept_alive_fails", "stream": true, "input": "hi" })).await;
+    assert_eq!(r.status, 200);
+    let events = checked_events(&r);
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["response.created", "response.in_progress", "response.failed"], "{}", r.text);
 }
 
 #[tokio::test]

@@ -67,6 +67,10 @@ fn items_become_one_conversation_with_each_turns_text_and_calls_in_one_assistant
     );
     assert_eq!(d.echo.instructions.as_deref(), Some("Be brief."));
     assert_eq!(d.echo.max_output_tokens, Some(300));
+    assert_eq!(d.echo.text["format"]["name"], "w");
+    let plain = decode(&json!({ "input": "hi", "text": { "verbosity": "low" } })).unwrap();
+    assert_eq!(plain.echo.text, json!({ "format": { "type": "text" }, "verbosity": "low" }));
+    assert_eq!(plain.request.extra.fields["verbosity"], "low");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 Usage: openai_sdk.py BASE_URL API_KEY ROUTE [ROUTE ...]
 For each route: responses.create whole and streamed with a function tool round, responses.parse with a
-pydantic text_format, and chat.completions.parse with a pydantic response_format. Exits non-zero with the
+pydantic text_format, and chat.completions.parse (and its beta alias) with a pydantic response_format. Exits non-zero with the
 reason on the first failure.
 """
 
@@ -73,10 +73,11 @@ def tool_round(client, route, stream):
 def structured(client, route):
     parsed = client.responses.parse(model=route, input="Describe Lisbon.", text_format=City).output_parsed
     check(isinstance(parsed, City), f"{route}: responses.parse gave {parsed!r}")
-    chat = client.chat.completions.parse(
-        model=route, messages=[{"role": "user", "content": "Describe Lisbon."}], response_format=City
-    )
-    check(isinstance(chat.choices[0].message.parsed, City), f"{route}: chat parse gave {chat.choices[0].message}")
+    for completions in (client.chat.completions, client.beta.chat.completions):
+        chat = completions.parse(
+            model=route, messages=[{"role": "user", "content": "Describe Lisbon."}], response_format=City
+        )
+        check(isinstance(chat.choices[0].message.parsed, City), f"{route}: chat parse gave {chat.choices[0].message}")
 
 
 def main():

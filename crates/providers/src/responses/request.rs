@@ -9,7 +9,7 @@ use switchyard::{
     ToolResult,
 };
 
-use super::wire::{Echo, ResponsesRequest};
+use super::wire::{Echo, ResponsesRequest, TextConfig};
 use crate::json_error::invalid_body;
 
 /// A decoded request: the neutral request, `stream`, and what the answer repeats.
@@ -83,7 +83,7 @@ pub fn decode(body: &[u8]) -> Result<DecodedRequest, Error> {
         temperature: wire.temperature,
         top_p: wire.top_p,
         max_output_tokens: wire.max_output_tokens,
-        text: json!({ "format": wire.text.as_ref().and_then(|t| t.format.clone()).unwrap_or(json!({"type": "text"})) }),
+        text: echo_text(wire.text.as_ref()),
         metadata: wire.metadata.clone().unwrap_or(json!({})),
     };
     let request = ChatRequest {
@@ -104,6 +104,16 @@ pub fn decode(body: &[u8]) -> Result<DecodedRequest, Error> {
         continuation: None,
     };
     Ok(DecodedRequest { request, stream: wire.stream.unwrap_or(false), echo })
+}
+
+/// `text` as the answer repeats it: the format (plain text when none was sent) and the verbosity, if sent.
+fn echo_text(text: Option<&TextConfig>) -> Value {
+    let format = text.and_then(|t| t.format.clone()).filter(|f| !f.is_null()).unwrap_or(json!({"type": "text"}));
+    let mut echo = json!({ "format": format });
+    if let Some(verbosity) = text.and_then(|t| t.verbosity.clone()).filter(|v| !v.is_null()) {
+        echo["verbosity"] = verbosity;
+    }
+    echo
 }
 
 /// Refuses what needs stored responses, conversations, prompts or background runs.

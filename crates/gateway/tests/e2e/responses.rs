@@ -202,7 +202,27 @@ async fn text_format_json_schema_is_honoured_by_either_kind_of_target() {
         let text = items(&r.body, "message")[0]["content"][0]["text"].as_str().unwrap().to_owned();
         let city: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{route}: {e}: {text}"));
         assert!(city["name"].is_string() && city["population"].is_i64(), "{city}");
+
+        let mut streamed = body.clone();
+        streamed["stream"] = json!(true);
+        let r = h.stream("/v1/responses", &streamed).await;
+        assert_eq!((r.status, r.header("x-switchyard-target")), (200, target), "{route}: {}", r.text);
+        let text = joined(&checked_events(&r), "response.output_text.delta");
+        let city: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{route} streamed: {e}: {text}"));
+        assert!(city["name"].is_string() && city["population"].is_i64(), "{city}");
     }
+}
+
+#[tokio::test]
+async fn fields_an_anthropic_target_cannot_take_are_dropped_with_notice() {
+    let h = start(ROUTES).await;
+    let body = json!({ "model": "to_anthropic", "input": "hi", "prompt_cache_key": "k1", "service_tier": "auto" });
+    let r = h.post("/v1/responses", &body).await;
+    assert_eq!((r.status, r.target()), (200, "an/claude-ok"), "{}", r.body);
+    assert_eq!(r.header("x-switchyard-dropped"), "prompt_cache_key,service_tier");
+    let r = h.post("/v1/responses", &json!({ "model": "to_openai", "input": "hi", "prompt_cache_key": "k1" })).await;
+    assert_eq!((r.status, r.target()), (200, "oa/gpt-ok"), "{}", r.body);
+    assert!(r.headers.get("x-switchyard-dropped").is_none(), "an OpenAI target takes it");
 }
 
 #[tokio::test]

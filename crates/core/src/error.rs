@@ -227,6 +227,8 @@ pub enum Error {
     ContentFiltered {
         /// What the provider said.
         message: String,
+        /// The attempts made before the refusal ended the request (set by the engine; empty from a model).
+        attempts: Vec<Attempt>,
     },
     /// The request itself is wrong; fix it and send it again.
     #[error("invalid request{}: {message}", Param(param.as_deref()))]
@@ -312,7 +314,8 @@ impl Error {
             Error::DeadlineExceeded { attempts }
             | Error::AllFailed { attempts }
             | Error::Unavailable { attempts, .. }
-            | Error::InvalidRequest { attempts, .. } => attempts,
+            | Error::InvalidRequest { attempts, .. }
+            | Error::ContentFiltered { attempts, .. } => attempts,
             _ => &[],
         }
     }
@@ -327,13 +330,20 @@ impl Error {
         }
     }
 
+    /// A content-policy refusal with what the provider said.
+    pub fn content_filtered(message: impl Into<String>) -> Self {
+        Error::ContentFiltered { message: message.into(), attempts: Vec::new() }
+    }
+
     /// The same error carrying the attempts made before it ended the request, where its kind can carry
-    /// them (an InvalidRequest answered after upstream calls); other errors come back unchanged.
+    /// them (an InvalidRequest or a content-filter refusal answered after upstream calls); other errors
+    /// come back unchanged.
     pub fn with_attempts(self, made: Vec<Attempt>) -> Self {
         match self {
             Error::InvalidRequest { status, message, param, .. } => {
                 Error::InvalidRequest { status, message, param, attempts: made }
             }
+            Error::ContentFiltered { message, .. } => Error::ContentFiltered { message, attempts: made },
             other => other,
         }
     }

@@ -398,7 +398,7 @@ async fn context_length_falls_back_only_to_a_larger_window() {
 
 #[tokio::test]
 async fn a_content_filter_refusal_is_answered_at_once_unless_the_route_falls_back() {
-    let filtered = Error::ContentFiltered { message: "policy".into() };
+    let filtered = Error::content_filtered("policy");
     let a = SimModel::failing("a", filtered);
     let b = SimModel::replying("b", "from b");
     let m = FallbackManager::builder()
@@ -407,7 +407,11 @@ async fn a_content_filter_refusal_is_answered_at_once_unless_the_route_falls_bac
         .build()
         .unwrap();
     let err = m.complete(ChatRequest::user("hi")).await.unwrap_err();
-    assert_eq!(err, Error::ContentFiltered { message: "policy".into() }, "the provider's refusal itself");
+    assert!(
+        matches!(&err, Error::ContentFiltered { message, .. } if message == "policy"),
+        "the refusal itself: {err:?}"
+    );
+    assert_eq!(err.attempts().len(), 1, "it carries the attempt it ended: {err:?}");
     assert_eq!((a.calls(), b.calls()), (1, 0));
     let m = FallbackManager::builder()
         .target(target("a"), shared(&a))

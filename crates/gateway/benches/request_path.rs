@@ -33,12 +33,12 @@ fn manager(primary: SharedModel) -> FallbackManager {
 async fn complete(manager: &FallbackManager, api: Api, body: &[u8]) -> Vec<u8> {
     let decoded = codec::decode(api, body).unwrap();
     let response = manager.complete(decoded.request).await.unwrap();
-    codec::encode_response(api, &response, "default").unwrap()
+    codec::encode_response(api, &response, "default", &decoded.shape).unwrap()
 }
 
 async fn stream(manager: &FallbackManager, api: Api, body: &[u8]) -> usize {
     let decoded = codec::decode(api, body).unwrap();
-    let mut encoder = StreamEncoder::new(api, "req-bench", "default", decoded.include_usage);
+    let mut encoder = StreamEncoder::new(api, "req-bench", "default", &decoded.shape);
     let mut chunks = manager.stream(decoded.request).await.unwrap();
     let mut bytes = 0;
     while let Some(chunk) = chunks.next().await {

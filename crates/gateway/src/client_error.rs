@@ -21,6 +21,15 @@ pub fn for_client(e: &Error) -> Error {
         Error::Overloaded { status, message } => Error::Overloaded { status: *status, message: scrub(message) },
         Error::InvalidResponse { message } => Error::InvalidResponse { message: scrub(message) },
         Error::NotFound { message } => Error::NotFound { message: scrub(message) },
+        Error::ContentFiltered { message, attempts } => {
+            Error::ContentFiltered { message: message.clone(), attempts: attempts.iter().map(attempt).collect() }
+        }
+        Error::InvalidRequest { status, message, param, attempts } => Error::InvalidRequest {
+            status: *status,
+            message: message.clone(),
+            param: param.clone(),
+            attempts: attempts.iter().map(attempt).collect(),
+        },
         other => other.clone(),
     }
 }

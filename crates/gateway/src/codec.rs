@@ -1,21 +1,37 @@
-//! The two client APIs, side by side: decode a body, encode an answer, encode a stream.
+//! The client APIs, side by side: decode a body, encode an answer, encode a stream.
 //! The wire work is `switchyard-providers`' server-side codecs; this file only picks one.
 
 use bytes::Bytes;
 use switchyard::{ChatChunk, ChatRequest, ChatResponse, Error};
-use switchyard_providers::{anthropic, openai};
+use switchyard_providers::{anthropic, openai, responses};
 
 use crate::error::Api;
 
-/// A decoded request and its streaming flags.
+/// A decoded request, whether it streams, and how its answer is written.
 #[derive(Debug)]
 pub struct Decoded {
     /// The neutral request.
     pub request: ChatRequest,
     /// Whether the caller asked for SSE.
     pub stream: bool,
+    /// What the answer's shape depends on besides the API.
+    pub shape: Shape,
+}
+
+/// What the answer's shape depends on besides the API.
+#[derive(Debug, Default)]
+pub struct Shape {
     /// OpenAI `stream_options.include_usage`.
     pub include_usage: bool,
+    /// Responses API: the request parameters its answer repeats.
+    pub echo: Option<Box<responses::Echo>>,
+}
+
+impl Shape {
+    fn echo(&self) -> &responses::Echo {
+        static DEFAULT: std::sync::LazyLock<responses::Echo> = std::sync::LazyLock::new(responses::Echo::default);
+        self.echo.as_deref().unwrap_or(&DEFAULT)
+    }
 }
 
 /// Decodes a request body in the caller's API.
@@ -24,21 +40,34 @@ pub fn decode(api: Api, body: &[u8]) -> Result<Decoded, Error> {
         Api::OpenAi => openai::decode(body).map(|d| Decoded {
             request: d.request,
             stream: d.stream,
-            include_usage: d.include_usage,
+            shape: Shape { include_usage: d.include_usage, echo: None },
         }),
-        Api::Anthropic => {
-            anthropic::decode(body).map(|d| Decoded { request: d.request, stream: d.stream, include_usage: true })
-        }
+        Api::Anthropic => anthropic::decode(body).map(|d| Decoded {
+            request: d.request,
+            stream: d.stream,
+            shape: Shape { include_usage: true, echo: None },
+        }),
+        Api::Responses => responses::decode(body).map(|d| Decoded {
+            request: d.request,
+            stream: d.stream,
+            shape: Shape { include_usage: true, echo: Some(Box::new(d.echo)) },
+        }),
     }
 }
 
 /// Encodes a complete answer as JSON bytes naming `model`.
-pub fn encode_response(api: Api, response: &ChatResponse, model: &str) -> Result<Vec<u8>, serde_json::Error> {
+pub fn encode_response(
+    api: Api,
+    response: &ChatResponse,
+    model: &str,
+    shape: &Shape,
+) -> Result<Vec<u8>, serde_json::Error> {
     // Room for the envelope up front: growing from serde_json's default 128 bytes reallocates and copies.
     let mut out = Vec::with_capacity(1024);
     match api {
         Api::OpenAi => serde_json::to_writer(&mut out, &openai::encode_response(response, model))?,
         Api::Anthropic => serde_json::to_writer(&mut out, &anthropic::encode_response(response, model))?,
+        Api::Responses => serde_json::to_writer(&mut out, &responses::encode_response(response, model, shape.echo()))?,
     }
     Ok(out)
 }
@@ -50,19 +79,26 @@ pub enum StreamEncoder {
     OpenAi(openai::StreamEncoder),
     /// Anthropic message events.
     Anthropic(anthropic::StreamEncoder),
+    /// Responses API events (boxed: it holds the whole response so far).
+    Responses(Box<responses::StreamEncoder>),
 }
 
 impl StreamEncoder {
-    /// An encoder for one response.
-    pub fn new(api: Api, request_id: &str, model: &str, include_usage: bool) -> Self {
+    /// An encoder for one response in this shape.
+    pub fn new(api: Api, request_id: &str, model: &str, shape: &Shape) -> Self {
         match api {
             Api::OpenAi => StreamEncoder::OpenAi(
-                openai::StreamEncoder::new(format!("chatcmpl-{request_id}"), model, include_usage)
+                openai::StreamEncoder::new(format!("chatcmpl-{request_id}"), model, shape.include_usage)
                     .with_request_id(request_id),
             ),
             Api::Anthropic => StreamEncoder::Anthropic(
                 anthropic::StreamEncoder::new(format!("msg_{request_id}"), model).with_request_id(request_id),
             ),
+            Api::Responses => StreamEncoder::Responses(Box::new(responses::StreamEncoder::new(
+                format!("resp_{request_id}"),
+                model,
+                shape.echo(),
+            ))),
         }
     }
 
@@ -72,6 +108,7 @@ impl StreamEncoder {
         match self {
             StreamEncoder::OpenAi(e) => e.set_model(model),
             StreamEncoder::Anthropic(e) => e.set_model(model),
+            StreamEncoder::Responses(e) => e.set_model(model),
         }
     }
 
@@ -80,6 +117,7 @@ impl StreamEncoder {
         match self {
             StreamEncoder::OpenAi(e) => e.chunk(chunk),
             StreamEncoder::Anthropic(e) => e.chunk(chunk),
+            StreamEncoder::Responses(e) => e.chunk(chunk),
         }
     }
 
@@ -88,6 +126,7 @@ impl StreamEncoder {
         match self {
             StreamEncoder::OpenAi(e) => e.done(),
             StreamEncoder::Anthropic(e) => e.done(),
+            StreamEncoder::Responses(e) => e.done(),
         }
     }
 
@@ -97,6 +136,7 @@ impl StreamEncoder {
         match self {
             StreamEncoder::OpenAi(e) => e.error(err),
             StreamEncoder::Anthropic(e) => e.error(err),
+            StreamEncoder::Responses(e) => e.error(err),
         }
     }
 }

@@ -13,6 +13,8 @@ pub enum Api {
     OpenAi,
     /// `POST /v1/messages`.
     Anthropic,
+    /// `POST /v1/responses`: errors in the OpenAI shape, answers as `response` objects and events.
+    Responses,
 }
 
 /// A refusal or failure, ready to become a response.
@@ -84,7 +86,7 @@ impl ApiError {
     pub fn body(&self) -> Value {
         let attempts: Vec<Value> = self.attempts.iter().map(attempt_json).collect();
         match self.api {
-            Api::OpenAi => {
+            Api::OpenAi | Api::Responses => {
                 let mut error = json!({
                     "message": self.message,
                     "type": openai_type(self.status),

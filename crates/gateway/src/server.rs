@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use crate::auth::Denied;
 use crate::error::{Api, ApiError};
 use crate::request_id::{self, RequestId};
-use crate::routes::{admin, admin_targets, chat, count_tokens, health, metrics, models};
+use crate::routes::{admin, admin_targets, chat, count_tokens, health, metrics, models, responses};
 use crate::state::AppState;
 
 /// The whole app: public, client and admin endpoints.
@@ -25,7 +25,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     let chat = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions).fallback(method_not_allowed))
         .route("/v1/messages", post(chat::messages).fallback(method_not_allowed))
-        .route("/v1/messages/count_tokens", post(count_tokens::count_tokens).fallback(method_not_allowed));
+        .route("/v1/messages/count_tokens", post(count_tokens::count_tokens).fallback(method_not_allowed))
+        .route("/v1/responses", post(responses::responses).fallback(method_not_allowed));
     let client = Router::new()
         .route("/v1/models", get(models::list))
         .route_layer(middleware::from_fn_with_state(state.clone(), client_auth));
@@ -111,7 +112,7 @@ async fn method_not_allowed(request: Request) -> Response {
 
 /// The endpoints a client may call, for the 404 of any other.
 const ENDPOINTS: &str = "POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, \
-                         GET /v1/models, GET /health, GET /metrics, /admin/*";
+                         POST /v1/responses, GET /v1/models, GET /health, GET /metrics, /admin/*";
 
 /// An unknown endpoint: 404 in the OpenAI shape with `code: "unknown_endpoint"` (not `model_not_found`, which
 /// is for an unknown model), naming it and listing the supported ones.

@@ -43,7 +43,7 @@ pub(crate) fn classify(e: UpstreamError) -> Error {
         return Error::ContextLength { message: e.message };
     }
     if client_side && is_content_filter(&e) {
-        return Error::ContentFiltered { message: e.message };
+        return Error::content_filtered(e.message);
     }
     if e.kind.as_deref() == Some("overloaded_error") {
         return Error::Overloaded { status: e.status.unwrap_or(529), message: e.message };

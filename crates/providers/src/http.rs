@@ -161,7 +161,9 @@ impl HttpClient {
             Error::Auth { status, message } => Error::Auth { status, message: clean(message) },
             Error::NotFound { message } => Error::NotFound { message: clean(message) },
             Error::ContextLength { message } => Error::ContextLength { message: clean(message) },
-            Error::ContentFiltered { message } => Error::ContentFiltered { message: clean(message) },
+            Error::ContentFiltered { message, attempts } => {
+                Error::ContentFiltered { message: clean(message), attempts }
+            }
             Error::InvalidRequest { status, message, param, attempts } => {
                 Error::InvalidRequest { status, message: clean(message), param, attempts }
             }

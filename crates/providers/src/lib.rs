@@ -1,5 +1,6 @@
 //! Switchyard's providers: clients for OpenAI-compatible APIs and the Anthropic Messages API, each a
-//! [`switchyard::ChatModel`], plus the wire types and codecs the gateway uses to speak both APIs.
+//! [`switchyard::ChatModel`], plus the wire types and codecs the gateway uses to speak both APIs (and the
+//! OpenAI Responses API, which it serves over either kind of target).
 //!
 //! Everything vendor-specific lives here: wire formats ([`openai::wire`], [`anthropic::wire`]), translation
 //! to and from the engine's neutral types, SSE parsing ([`sse`]), and mapping of status codes and vendor
@@ -33,6 +34,7 @@ mod ids;
 mod json_error;
 pub mod openai;
 mod provider;
+pub mod responses;
 pub mod sse;
 mod transport;
 

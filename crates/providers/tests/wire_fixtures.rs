@@ -175,7 +175,7 @@ fn a_content_filter_stop_with_no_content_is_content_filtered() {
     assert_eq!(items.last().unwrap().as_ref().unwrap_err().kind(), ErrorKind::ContentFiltered);
     let body = r#"{"id":"x","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":null,"refusal":"I can't help with that."},"finish_reason":"stop"}]}"#;
     let err = openai::response_from_wire(serde_json::from_str(body).unwrap()).unwrap_err();
-    assert_eq!(err, Error::ContentFiltered { message: "I can't help with that.".into() });
+    assert_eq!(err, Error::content_filtered("I can't help with that."));
     let body = r#"{"id":"m","type":"message","role":"assistant","model":"c","content":[],"stop_reason":"refusal","usage":{"input_tokens":1,"output_tokens":0}}"#;
     let err = anthropic::response_from_wire(serde_json::from_str(body).unwrap()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ContentFiltered);

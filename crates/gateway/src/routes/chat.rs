@@ -1,5 +1,5 @@
-//! `POST /v1/chat/completions` and `POST /v1/messages`: decode, pick the route, run its engine,
-//! answer in the caller's API (JSON or SSE) with the `x-switchyard-*` headers.
+//! `POST /v1/chat/completions` and `POST /v1/messages` (and, through [`admit`], `POST /v1/responses`): decode,
+//! pick the route, run its engine, answer in the caller's API (JSON or SSE) with the `x-switchyard-*` headers.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ pub async fn messages(State(state): State<Arc<AppState>>, request: Request) -> R
 }
 
 /// Takes or makes the request id, checks the client key, serves, and echoes the id on the answer.
-async fn admit(api: Api, state: Arc<AppState>, request: Request) -> Response {
+pub(crate) async fn admit(api: Api, state: Arc<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let request_id = request_id::take_or_make(&parts.headers);
     let mut response = match state.auth.check_client(&parts.headers) {
@@ -152,7 +152,7 @@ impl Call {
                 let mut headers = HeaderMap::with_capacity(5);
                 switchyard_headers(&mut headers, &target, &stream.attempts);
                 let model = self.served_model(&target);
-                let encoder = StreamEncoder::new(self.api, &self.request_id, model, decoded.include_usage);
+                let encoder = StreamEncoder::new(self.api, &self.request_id, model, &decoded.shape);
                 let frames = sse::body(
                     stream,
                     encoder,
@@ -173,7 +173,7 @@ impl Call {
     /// A streamed answer on a keep-alive route: headers at once, comments until the first chunk.
     fn keepalive(self, decoded: codec::Decoded, interval: Duration) -> Response {
         let in_flight = self.begin();
-        let encoder = StreamEncoder::new(self.api, &self.request_id, &self.model, decoded.include_usage);
+        let encoder = StreamEncoder::new(self.api, &self.request_id, &self.model, &decoded.shape);
         let frames = keepalive::body(
             self.route,
             decoded.request,
@@ -197,7 +197,7 @@ impl Call {
         self.route.metrics.served(&target, response.usage, self.started.elapsed());
         in_flight.finish(200);
         log_answer(&self.request_id, &self.route.name, &target, &response.attempts, false);
-        match codec::encode_response(self.api, &response, self.served_model(&target)) {
+        match codec::encode_response(self.api, &response, self.served_model(&target), &decoded.shape) {
             Ok(json) => {
                 let mut out = ([(http::header::CONTENT_TYPE, "application/json")], json).into_response();
                 switchyard_headers(out.headers_mut(), &target, &response.attempts);

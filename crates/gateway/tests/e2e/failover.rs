@@ -166,6 +166,7 @@ targets = [{ provider = "oa", model = "gpt-filter", max_retries = 2 }, { provide
         assert_eq!(r.status, 400, "{:?}", r.body);
         assert_eq!(r.body["error"]["code"], "content_filter");
         assert!(r.body["error"]["message"].as_str().unwrap().contains("content management policy"), "{:?}", r.body);
+        assert_eq!((r.attempts(), r.body["error"]["attempts"][0]["target"].as_str()), ("1", Some("oa/gpt-filter")));
         let r = h.post("/v1/messages", &anthropic_body("strict_an", streaming)).await;
         assert_eq!(r.status, 400, "{:?}", r.body);
         assert_eq!(
@@ -173,6 +174,14 @@ targets = [{ provider = "oa", model = "gpt-filter", max_retries = 2 }, { provide
             (Some("error"), Some("content_filter"))
         );
         assert!(r.body["error"]["message"].as_str().unwrap().contains("refus"), "{:?}", r.body);
+        // Like every 400 after a call, it says what was tried (SPEC-2 section 14).
+        assert_eq!(r.attempts(), "1", "{:?}", r.body);
+        let attempts = r.body["error"]["attempts"].as_array().unwrap();
+        assert_eq!((attempts.len(), attempts[0]["target"].as_str()), (1, Some("an/claude-filter")), "{:?}", r.body);
+        assert_eq!(
+            (attempts[0]["outcome"].as_str(), attempts[0]["kind"].as_str()),
+            (Some("failed"), Some("content_filtered"))
+        );
     }
     assert_eq!((h.upstream.calls("gpt-filter"), h.upstream.calls("claude-filter")), (2, 2), "one call per request");
     assert_eq!(h.upstream.calls("claude-ok") + h.upstream.calls("gpt-ok"), 0, "no fallback");

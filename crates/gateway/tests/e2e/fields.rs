@@ -161,3 +161,30 @@ async fn an_upstream_400_after_a_failed_call_carries_the_attempts() {
     assert_eq!(r.attempts(), "2");
     assert_eq!(r.body["error"]["attempts"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_target_that_cannot_honour_a_field_is_skipped_saying_why_and_the_next_serves() {
+    let h = start(
+        r#"
+[routes.oa_then_an]
+targets = [{ provider = "oa", model = "gpt-ok" }, { provider = "an", model = "claude-ok" }]
+"#,
+    )
+    .await;
+    // `container` (Anthropic code execution) has no OpenAI equivalent: the OpenAI target is not called.
+    let body = json!({ "model": "oa_then_an", "max_tokens": 100, "container": "container_1",
+        "messages": [{ "role": "user", "content": "hi" }] });
+    let r = h.post("/v1/messages", &body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!((r.target(), r.attempts(), r.fallback()), ("an/claude-ok", "1", "false"));
+    assert_eq!(h.upstream.calls("gpt-ok"), 0);
+    // `n = 2` no target can honour (the gateway carries one answer per request): a 400 naming `n`, every
+    // skipped target listed with why.
+    let body = json!({ "model": "oa_then_an", "n": 2, "messages": [{ "role": "user", "content": "hi" }] });
+    let r = h.post("/v1/chat/completions", &body).await;
+    assert_eq!((r.status, r.body["error"]["param"].as_str()), (400, Some("n")), "{}", r.body);
+    let attempts = r.body["error"]["attempts"].as_array().unwrap();
+    let skipped: Vec<&str> = attempts.iter().map(|a| a["target"].as_str().unwrap()).collect();
+    assert_eq!(skipped, ["oa/gpt-ok", "an/claude-ok"], "{}", r.body);
+    assert!(attempts.iter().all(|a| a["reason"].as_str().unwrap().contains("one answer per request")), "{}", r.body);
+}

@@ -23,5 +23,6 @@ mod load;
 mod metrics;
 mod process;
 mod readme;
+mod responses;
 mod shared_health;
 mod tools;

@@ -94,7 +94,7 @@ pub fn from_wire(wire: MessagesResponse) -> Result<ChatResponse, Error> {
     };
     let finish_reason = parse_stop_reason(&stop_reason);
     if finish_reason == FinishReason::ContentFilter && content.is_empty() {
-        return Err(Error::ContentFiltered { message: "the model refused to answer (stop_reason `refusal`)".into() });
+        return Err(Error::content_filtered("the model refused to answer (stop_reason `refusal`)"));
     }
     Ok(ChatResponse {
         id: wire.id,

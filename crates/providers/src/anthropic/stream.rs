@@ -237,9 +237,7 @@ impl StreamDecoder {
             return Err(Error::invalid_response("the stream ended without a stop_reason"));
         };
         if reason == FinishReason::ContentFilter && !self.saw_content {
-            return Err(Error::ContentFiltered {
-                message: "the model refused to answer (stop_reason `refusal`)".into(),
-            });
+            return Err(Error::content_filtered("the model refused to answer (stop_reason `refusal`)"));
         }
         out.push(ChatChunk::Finish { reason });
         Ok(())

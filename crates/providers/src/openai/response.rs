@@ -91,7 +91,7 @@ pub fn from_wire(wire: ChatCompletion) -> Result<ChatResponse, Error> {
     if content.is_empty() && (finish_reason == FinishReason::ContentFilter || choice.message.refusal.is_some()) {
         let message =
             choice.message.refusal.unwrap_or_else(|| "the provider's content filter stopped the answer".into());
-        return Err(Error::ContentFiltered { message });
+        return Err(Error::content_filtered(message));
     }
     let usage = wire.usage.unwrap_or_default();
     Ok(ChatResponse {

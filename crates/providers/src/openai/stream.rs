@@ -148,7 +148,7 @@ impl StreamDecoder {
             return Err(Error::invalid_response("the stream ended without a finish_reason"));
         };
         if reason == FinishReason::ContentFilter && !self.saw_content {
-            return Err(Error::ContentFiltered { message: "the provider's content filter stopped the answer".into() });
+            return Err(Error::content_filtered("the provider's content filter stopped the answer"));
         }
         if let Some(usage) = self.usage.take() {
             out.push(ChatChunk::Usage(usage));

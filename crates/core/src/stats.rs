@@ -22,6 +22,8 @@ struct TargetCounters {
     skipped: AtomicU64,
     retries_refused: AtomicU64,
     hedges: AtomicU64,
+    /// Shared with the target's streams, which add each malformed event they skip.
+    events_skipped: Arc<AtomicU64>,
     failures: [AtomicU64; ErrorKind::ALL.len()],
 }
 
@@ -91,6 +93,9 @@ pub struct TargetStatsSnapshot {
     pub retries_refused: u64,
     /// Hedged calls started to it while another target was still working on the request.
     pub hedges: u64,
+    /// Malformed events its streams skipped (an event that is not valid JSON, or of no known shape,
+    /// inside an otherwise healthy stream).
+    pub events_skipped: u64,
 }
 
 impl TargetStatsSnapshot {
@@ -154,6 +159,7 @@ impl Stats {
                 &t.skipped,
                 &t.retries_refused,
                 &t.hedges,
+                &t.events_skipped,
             ] {
                 counter.store(0, Relaxed);
             }
@@ -189,6 +195,7 @@ impl Stats {
                     skipped: t.skipped.load(Relaxed),
                     retries_refused: t.retries_refused.load(Relaxed),
                     hedges: t.hedges.load(Relaxed),
+                    events_skipped: t.events_skipped.load(Relaxed),
                 };
                 (id.clone(), snapshot)
             })
@@ -253,6 +260,11 @@ impl RequestTracker {
 
     fn target(&self, slot: usize) -> Option<&TargetCounters> {
         self.stats.as_deref().and_then(|s| s.target(slot))
+    }
+
+    /// The counter the target's streams add their skipped events to (none without stats).
+    pub(crate) fn events_skipped(&self, slot: usize) -> Option<Arc<AtomicU64>> {
+        self.target(slot).map(|t| t.events_skipped.clone())
     }
 
     /// A call to this target starts.

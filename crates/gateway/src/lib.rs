@@ -18,6 +18,5 @@ pub mod metrics;
 pub mod request_id;
 pub mod routes;
 pub mod server;
-mod skip_count;
 pub mod sse;
 pub mod state;

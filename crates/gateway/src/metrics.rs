@@ -6,7 +6,6 @@
 //! `/admin/stats` read the same numbers.
 
 use std::fmt::Write;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -60,8 +59,6 @@ pub struct TargetMetrics {
     tokens_out: AtomicU64,
     latency: Histogram,
     first_chunk: Histogram,
-    /// Malformed stream events skipped (shared with the target's streams, which add to it).
-    events_skipped: Arc<AtomicU64>,
 }
 
 impl TargetMetrics {
@@ -73,7 +70,6 @@ impl TargetMetrics {
             tokens_out: AtomicU64::new(0),
             latency: Histogram::default(),
             first_chunk: Histogram::default(),
-            events_skipped: Arc::default(),
         }
     }
 }
@@ -105,11 +101,6 @@ impl RouteMetrics {
     /// The route's name (or the target id of a direct route).
     pub fn name(&self) -> &str {
         &self.name
-    }
-
-    /// The counter of malformed stream events a target's streams skipped on this route.
-    pub fn skipped_events_counter(&self, target: &str) -> Option<Arc<AtomicU64>> {
-        self.target(target).map(|t| t.events_skipped.clone())
     }
 
     /// A request started; the guard counts its end (499 if it is dropped first: the client went away).
@@ -262,21 +253,6 @@ impl Metrics {
             for t in &r.targets {
                 let labels = format!("route=\"{}\",target=\"{}\"", escape_label(&r.name), escape_label(&t.id));
                 t.latency.render(&mut out, "switchyard_request_duration_seconds", &labels);
-            }
-        }
-        out.push_str(
-            "# HELP switchyard_stream_events_skipped_total Malformed events skipped inside otherwise healthy streams.\n",
-        );
-        out.push_str("# TYPE switchyard_stream_events_skipped_total counter\n");
-        for r in &self.routes {
-            for t in &r.targets {
-                let _ = writeln!(
-                    out,
-                    "switchyard_stream_events_skipped_total{{route=\"{}\",target=\"{}\"}} {}",
-                    escape_label(&r.name),
-                    escape_label(&t.id),
-                    t.events_skipped.load(Relaxed)
-                );
             }
         }
         out.push_str(

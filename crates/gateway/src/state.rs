@@ -10,7 +10,6 @@ use switchyard::{FallbackManager, FallbackManagerBuilder, HealthRegistry, ModelF
 use crate::auth::Auth;
 use crate::config::{Config, ProviderConfig, RouteConfig, TargetConfig};
 use crate::metrics::{Metrics, RouteMetrics};
-use crate::skip_count::SkipCounting;
 
 /// Builds the model behind one target; the binary uses the HTTP providers, tests may use simulated models.
 pub trait ModelFactory: Send + Sync {
@@ -179,7 +178,7 @@ impl AppState {
                 builder = match model {
                     Ok(model) => {
                         usable += 1;
-                        builder.target(fallback(target, target.enabled), counted(model, &metrics, target))
+                        builder.target(fallback(target, target.enabled), model)
                     }
                     Err(reason) => builder.unavailable_target(fallback(target, false), reason),
                 };
@@ -187,9 +186,7 @@ impl AppState {
                     let metrics = Arc::new(RouteMetrics::new(&target.id, std::slice::from_ref(&target.id)));
                     let model = model_for(config, factory, target, &mut built);
                     let single = match model {
-                        Ok(model) => {
-                            FallbackManager::builder().target(fallback(target, true), counted(model, &metrics, target))
-                        }
+                        Ok(model) => FallbackManager::builder().target(fallback(target, true), model),
                         Err(reason) => FallbackManager::builder().unavailable_target(fallback(target, false), reason),
                     };
                     let manager = policy(single, route).health(health.clone()).build().map_err(|source| {
@@ -250,14 +247,6 @@ fn model_for(
     }
     built.insert(key, model.clone());
     model
-}
-
-/// The target's model on one route, counting the stream events it skips in that route's metrics.
-fn counted(model: SharedModel, metrics: &RouteMetrics, target: &TargetConfig) -> SharedModel {
-    match metrics.skipped_events_counter(&target.id) {
-        Some(counter) => SkipCounting::wrap(model, counter),
-        None => model,
-    }
 }
 
 fn fallback(t: &TargetConfig, enabled: bool) -> ModelFallback {

@@ -262,7 +262,8 @@ impl<'a, M: Mode> Run<'a, M> {
         {
             continuation.style = target.continuation.style().unwrap_or_default();
         }
-        let call = mode.attempt(target.model, request, limits, policy.validator.as_deref());
+        let events_skipped = self.tracker.events_skipped(target.slot);
+        let call = mode.attempt(target.model, request, limits, policy.validator.as_deref(), events_skipped);
         InFlight { target, retry, call, start, limits, probe }
     }
 

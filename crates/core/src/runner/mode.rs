@@ -1,6 +1,7 @@
 //! What one attempt is in each mode: a whole answer, or a stream read up to its first content chunk.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use futures::future::BoxFuture;
 
@@ -21,12 +22,14 @@ pub(super) trait Mode: Sync {
     /// Whether an answer is the whole answer (for streams, only the start: health counts the end).
     const WHOLE: bool;
 
+    /// One call; a stream adds the malformed events it skips to `events_skipped`.
     fn attempt<'a>(
         &'a self,
         model: &'a dyn ChatModel,
         request: ChatRequest,
         limits: AttemptLimits,
         validator: Option<&'a dyn ResponseValidator>,
+        events_skipped: Option<Arc<AtomicU64>>,
     ) -> BoxFuture<'a, Result<Self::Output, Error>>;
 
     /// The target and attempts an inner engine recorded on the output, when the model is one.
@@ -46,6 +49,7 @@ impl Mode for Whole {
         request: ChatRequest,
         limits: AttemptLimits,
         validator: Option<&'a dyn ResponseValidator>,
+        _events_skipped: Option<Arc<AtomicU64>>,
     ) -> BoxFuture<'a, Result<ChatResponse, Error>> {
         Box::pin(async move {
             let response = within(limits.first, model.complete(request)).await?;
@@ -74,8 +78,9 @@ impl Mode for Streamed {
         request: ChatRequest,
         limits: AttemptLimits,
         validator: Option<&'a dyn ResponseValidator>,
+        events_skipped: Option<Arc<AtomicU64>>,
     ) -> BoxFuture<'a, Result<Opened, Error>> {
-        Box::pin(streaming::open(model, request, limits.first, validator))
+        Box::pin(streaming::open(model, request, limits.first, validator, events_skipped))
     }
 
     fn inner(output: &mut Opened) -> (Option<String>, Vec<Attempt>) {

@@ -1,6 +1,9 @@
 //! The commit rule: an attempt is not committed until its first content chunk has arrived and the validator
 //! accepts the start; every failure before that is the attempt's failure, which the loop may retry.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
 use futures::StreamExt;
 
 use crate::attempt::Attempt;
@@ -22,15 +25,20 @@ pub(crate) struct Opened {
 }
 
 /// Opens a stream and reads it up to its first content chunk; every failure before that
-/// (including an error item, an end without content, and the limit) is an `Err`.
+/// (including an error item, an end without content, and the limit) is an `Err`. The malformed events
+/// the stream skips, from its start to its end, are added to `events_skipped`.
 pub(crate) async fn open(
     model: &dyn ChatModel,
     request: ChatRequest,
     limit: Option<Limit>,
     validator: Option<&dyn ResponseValidator>,
+    events_skipped: Option<Arc<AtomicU64>>,
 ) -> Result<Opened, Error> {
     within(limit, async move {
         let mut stream = model.stream(request).await?;
+        if let Some(counter) = events_skipped {
+            stream.skipped_events().report_to(counter);
+        }
         let served_by = stream.served_by.take();
         let attempts = std::mem::take(&mut stream.attempts);
         let mut buffered = Vec::new();

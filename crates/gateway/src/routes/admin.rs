@@ -183,6 +183,7 @@ fn add_target(into: &mut TargetStatsSnapshot, t: &TargetStatsSnapshot) {
     into.skipped += t.skipped;
     into.retries_refused += t.retries_refused;
     into.hedges += t.hedges;
+    into.events_skipped += t.events_skipped;
     for (kind, n) in &t.failures {
         *into.failures.entry(*kind).or_default() += n;
     }
@@ -201,6 +202,7 @@ fn target_stats_json(t: &TargetStatsSnapshot) -> Value {
         "skipped": t.skipped,
         "retries_refused": t.retries_refused,
         "hedges": t.hedges,
+        "events_skipped": t.events_skipped,
         "mean_latency_ms": t.mean_latency().as_secs_f64() * 1000.0,
     })
 }

@@ -40,7 +40,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 type Family = (&'static str, &'static str, fn(&TargetStatsSnapshot) -> u64);
 
 /// The engine's counters, the same numbers `/admin/stats` shows: fallbacks per route; calls, failures by
-/// kind, broken streams, skips, refused retries and hedges per target.
+/// kind, broken streams, skips, refused retries, hedges and skipped stream events per target.
 fn engine_counters(state: &AppState, text: &mut String) {
     let stats: Vec<_> = state
         .routes
@@ -78,7 +78,7 @@ fn engine_counters(state: &AppState, text: &mut String) {
             }
         }
     }
-    let families: [Family; 4] = [
+    let families: [Family; 5] = [
         (
             "switchyard_stream_failures_total",
             "Streams from a target that failed after their first content chunk was sent.",
@@ -95,6 +95,9 @@ fn engine_counters(state: &AppState, text: &mut String) {
             |t| t.retries_refused,
         ),
         ("switchyard_hedges_total", "Hedged calls started to a target while another was still working.", |t| t.hedges),
+        ("switchyard_stream_events_skipped_total", "Malformed events skipped inside otherwise healthy streams.", |t| {
+            t.events_skipped
+        }),
     ];
     for (name, help, value) in families {
         family_header(text, name, help);

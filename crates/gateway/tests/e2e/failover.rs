@@ -109,6 +109,9 @@ async fn a_stream_with_one_malformed_event_completes_with_the_full_text_and_coun
         assert!(m.contains(&line), "{line} in {m}");
     }
     assert!(m.contains("switchyard_stream_events_skipped_total{route=\"ten_bad\",target=\"oa/gpt-badchunk10\"} 0"));
+    // One counter, two views: the engine's stats say the same.
+    let stats = h.admin_get("/admin/stats").await.body;
+    assert_eq!(stats["routes"]["one_bad"]["targets"]["oa/gpt-badchunk1"]["events_skipped"], 1, "{stats}");
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
-//! One definition, one counter: after a mixed run (fallbacks, a hedge won, a broken stream), `/metrics` and
-//! `/admin/stats` show the same numbers, because both read the engine's counters.
+//! One definition, one counter: after a mixed run (fallbacks, a hedge won, a broken stream, a skipped target,
+//! a malformed event, a caller who left), `/metrics` and `/admin/stats` show the same numbers, because both read
+//! the engine's counters.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,11 @@ hedge = { after = "50ms" }
 targets = [{ provider = "oa", model = "gpt-slow2000" }, { provider = "an", model = "claude-ok" }]
 [routes.brk]
 targets = [{ provider = "an", model = "claude-break2" }]
+[routes.skip]
+targets = [{ provider = "oa", model = "gpt-ok", enabled = false }, { provider = "oa", model = "gpt-badchunk1" }]
+[routes.slow]
+hedge = false
+targets = [{ provider = "oa", model = "gpt-slow5000" }]
 "#;
 
 /// `name{labels} value` lines of the exposition, by `name{labels}`.
@@ -29,7 +35,17 @@ fn samples(text: &str) -> BTreeMap<String, u64> {
 #[tokio::test]
 async fn metrics_and_admin_stats_show_the_same_engine_counters() {
     let h = start(ROUTES).await;
-    for model in ["fb", "hedged", "brk"] {
+    // The caller gives up on the slow route: its call is cancelled.
+    let gone = h
+        .http
+        .post(h.url("/v1/chat/completions"))
+        .bearer_auth(CLIENT_KEY)
+        .json(&json!({ "model": "slow", "messages": [{ "role": "user", "content": "hi" }] }))
+        .timeout(std::time::Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the client timed out");
+    for model in ["fb", "hedged", "brk", "skip"] {
         h.chat(model, "hi").await;
         let body = json!({ "model": model, "stream": true, "messages": [{ "role": "user", "content": "hi" }] });
         h.stream("/v1/chat/completions", &body).await;
@@ -59,6 +75,8 @@ async fn metrics_and_admin_stats_show_the_same_engine_counters() {
                 (metric("switchyard_attempts_total", &format!("{labels},outcome=\"cancelled\"")), n(&t["cancelled"])),
                 (metric("switchyard_hedges_total", &labels), n(&t["hedges"])),
                 (metric("switchyard_stream_failures_total", &labels), n(&t["stream_failures"])),
+                (metric("switchyard_target_skipped_total", &labels), n(&t["skipped"])),
+                (metric("switchyard_stream_events_skipped_total", &labels), n(&t["events_skipped"])),
             ];
             for (i, (from_metrics, from_stats)) in pairs.into_iter().enumerate() {
                 assert_eq!(from_metrics, from_stats, "{route} {id} pair {i}: {t}");
@@ -66,12 +84,15 @@ async fn metrics_and_admin_stats_show_the_same_engine_counters() {
             checked += 1;
         }
     }
-    assert!(checked >= 4);
+    assert!(checked >= 7);
     // The run did what it says: two fallbacks, hedges won (not fallbacks), a broken stream.
     assert_eq!(stats["routes"]["fb"]["fallbacks"], 2, "{stats}");
     assert_eq!(stats["routes"]["hedged"]["fallbacks"], 0, "{stats}");
     assert_eq!(stats["routes"]["hedged"]["targets"]["an/claude-ok"]["hedges"], 2, "{stats}");
     assert_eq!(stats["routes"]["brk"]["targets"]["an/claude-break2"]["stream_failures"], 1, "{stats}");
+    assert_eq!(stats["routes"]["skip"]["targets"]["oa/gpt-ok"]["skipped"], 2, "{stats}");
+    assert_eq!(stats["routes"]["skip"]["targets"]["oa/gpt-badchunk1"]["events_skipped"], 1, "{stats}");
+    assert_eq!(stats["routes"]["slow"]["targets"]["oa/gpt-slow5000"]["cancelled"], 1, "{stats}");
 
     // `switchyard stats` does not show the broken stream as OK.
     let text = switchyard_gateway::commands::models::stats_text(&stats["routes"]["brk"]);

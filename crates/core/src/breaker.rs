@@ -115,6 +115,7 @@ impl Announcer {
 }
 
 /// A change of state, before it is announced.
+#[derive(Clone, Copy)]
 struct Change {
     state: BreakerState,
     at: SystemTime,
@@ -441,6 +442,16 @@ impl Breaker {
     /// With probe claims on: this replica holds the claim, so the next request after the cooldown probes.
     pub(crate) fn allow_probe(&self) {
         self.lock().probe_allowed = true;
+    }
+
+    /// Gives up this replica's claim unless a probe already runs; true when it gave it up.
+    pub(crate) fn withdraw_probe(&self) -> bool {
+        let mut state = self.lock();
+        if state.phase == Phase::Probing {
+            return false;
+        }
+        state.probe_allowed = false;
+        true
     }
 
     /// The end of the open period (wall clock) while it is open or half-open; `None` when closed.

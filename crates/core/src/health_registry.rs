@@ -135,6 +135,12 @@ impl TargetHealth {
         self.health.breaker.allow_probe();
     }
 
+    /// Gives the probe claim back (no request came to probe while it was held) unless a probe already
+    /// runs; true when it was given back. Other replicas may then claim the probe.
+    pub fn withdraw_probe(&self) -> bool {
+        self.health.breaker.withdraw_probe()
+    }
+
     /// When the current open period ends (wall clock), while the breaker is open or half-open.
     pub fn open_until(&self) -> Option<SystemTime> {
         self.health.breaker.open_until()

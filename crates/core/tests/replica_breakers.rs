@@ -22,8 +22,8 @@ fn route(up: &SimModel, backup: &SimModel, registry: &HealthRegistry) -> Fallbac
         .unwrap()
 }
 
-fn served_by(manager: &FallbackManager) -> impl std::future::Future<Output = String> + '_ {
-    async move { manager.complete(ChatRequest::user("hi")).await.unwrap().served_by.unwrap() }
+async fn served_by(manager: &FallbackManager) -> String {
+    manager.complete(ChatRequest::user("hi")).await.unwrap().served_by.unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -92,6 +92,9 @@ async fn with_probe_claims_only_the_claim_holder_probes() {
     assert_eq!(served_by(&manager).await, "sim/backup", "no claim: another replica may be probing");
     assert_eq!(up.calls(), 0);
 
+    health.allow_probe();
+    assert!(health.withdraw_probe(), "no probe runs yet: the claim can be given back");
+    assert_eq!(served_by(&manager).await, "sim/backup", "a claim given back lets nobody probe here");
     health.allow_probe();
     assert_eq!(served_by(&manager).await, "sim/up", "the claim holder probes");
     assert_eq!(up.calls(), 1);

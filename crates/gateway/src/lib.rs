@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod request_id;
 pub mod routes;
 pub mod server;
+pub mod shared_state;
 mod skip_count;
 pub mod sse;
 pub mod state;

@@ -12,9 +12,10 @@ use switchyard::{
 
 use crate::auth::Auth;
 use crate::config::{
-    AfterCommit, Backoff, Config, HedgeAfter, OnContentFilter, ProviderConfig, RouteConfig, TargetConfig,
+    AfterCommit, Backoff, Config, HedgeAfter, OnContentFilter, ProviderConfig, RouteConfig, StateConfig, TargetConfig,
 };
 use crate::metrics::{Metrics, RouteMetrics};
+use crate::shared_state::SharedState;
 use crate::skip_count::SkipCounting;
 
 /// Builds the model behind one target; the binary uses the HTTP providers, tests may use simulated models.
@@ -128,6 +129,8 @@ pub struct AppState {
     pub max_body: usize,
     /// Timeouts and the cap of the connection layer.
     pub connections: crate::conn::ConnectionLimits,
+    /// The link to the other replicas (`[state] backend = "redis"`); `None`: this process only.
+    pub shared: Option<Arc<SharedState>>,
 }
 
 /// Why the state could not be built.
@@ -195,6 +198,12 @@ impl AppState {
             metrics: Metrics::new(route_metrics.into_iter().chain(direct_metrics).collect()),
             max_body: config.server.max_body,
             connections: config.server.connections,
+            shared: match &config.state {
+                StateConfig::Memory => None,
+                StateConfig::Redis(redis) => Some(Arc::new(
+                    SharedState::new(redis).map_err(|e| BuildError(format!("state.url: {}", e.category())))?,
+                )),
+            },
         })
     }
 

@@ -21,5 +21,7 @@ mod load;
 mod metrics;
 mod process;
 mod readme;
+mod redis_server;
+mod replicas;
 mod shared_health;
 mod tools;

@@ -16,12 +16,15 @@ use switchyard_sim::{Upstream, UpstreamConfig};
 use crate::common::{ADMIN_KEY, CLIENT_KEY, Reply, base_config, reply};
 use crate::redis_server::RedisServer;
 
-/// `main`: a primary failing its first two calls (per upstream), then a healthy backup; `sick`: a primary
-/// that always fails. Breakers open after 2 failures for 2 s.
+/// `main`: a primary failing its first two calls (per upstream), then a healthy backup; `slow`: a primary
+/// answering after 600 ms; `sick`: a primary that always fails. Breakers open after 2 failures.
 const ROUTES: &str = r#"
 [routes.main]
 breaker = { failures = 2, cooldown = "2s" }
 targets = [{ provider = "oa", model = "gpt-flaky2", max_retries = 0 }, { provider = "oa", model = "gpt-ok" }]
+[routes.slow]
+breaker = { failures = 2, cooldown = "2s" }
+targets = [{ provider = "oa", model = "gpt-slow600", max_retries = 0 }, { provider = "an", model = "claude-other" }]
 [routes.sick]
 breaker = { failures = 2, cooldown = "60s" }
 targets = [{ provider = "oa", model = "gpt-500", max_retries = 0 }, { provider = "oa", model = "gpt-spare" }]
@@ -38,11 +41,12 @@ struct Replica {
 impl Replica {
     /// A gateway in front of `upstream` sharing state through the Redis at `url` under `prefix`.
     async fn start(upstream: &Upstream, url: &str, prefix: &str) -> Replica {
-        let server = format!("api_keys = [\"{CLIENT_KEY}\"]\nadmin_key = \"{ADMIN_KEY}\"");
-        let text = format!(
-            "{}\n[state]\nbackend = \"redis\"\nurl = \"{url}\"\nprefix = \"{prefix}\"\n{ROUTES}",
-            base_config(upstream, &server)
-        );
+        Replica::with_head(head(upstream), url, prefix).await
+    }
+
+    /// Like [`Replica::start`] with this `[server]` and `[providers]` text.
+    async fn with_head(head: String, url: &str, prefix: &str) -> Replica {
+        let text = format!("{head}\n[state]\nbackend = \"redis\"\nurl = \"{url}\"\nprefix = \"{prefix}\"\n{ROUTES}");
         let config = Config::parse(&text, &|_| None, None).unwrap();
         let state = Arc::new(AppState::build(&config, &HttpProviders::default()).unwrap());
         let gateway = Running::start(state.clone(), "127.0.0.1:0", Duration::from_secs(5)).await.unwrap();
@@ -75,6 +79,11 @@ impl Replica {
         let target = route["targets"].as_array().unwrap().iter().find(|t| t["id"] == target).unwrap().clone();
         target["breaker"].as_str().unwrap().to_owned()
     }
+}
+
+/// The `[server]` (with keys) and `[providers]` in front of `upstream`.
+fn head(upstream: &Upstream) -> String {
+    base_config(upstream, &format!("api_keys = [\"{CLIENT_KEY}\"]\nadmin_key = \"{ADMIN_KEY}\""))
 }
 
 /// Polls `check` every 20 ms for at most `limit`; the time it took to hold, or a panic naming `what`.
@@ -120,27 +129,65 @@ async fn an_open_on_one_replica_is_held_by_the_other_and_one_probe_closes_it_on_
     }
     assert_eq!(upstream.calls("gpt-flaky2"), 2, "B skips the open primary without calling it");
 
-    // After the cooldown, requests through both: exactly one of them probes (and succeeds).
+    // After the cooldown, requests through both: one of them probes, and its success closes it on both.
     let deadline = Instant::now() + Duration::from_secs(8);
-    while upstream.calls("gpt-flaky2") == 2 {
+    'probe: while upstream.calls("gpt-flaky2") == 2 {
         assert!(Instant::now() < deadline, "nobody probed after the cooldown");
         for replica in [&a, &b] {
-            let served = served_by(&replica.chat("main").await);
-            if served == "oa/gpt-flaky2" {
-                break;
+            if served_by(&replica.chat("main").await) == "oa/gpt-flaky2" {
+                break 'probe;
             }
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(upstream.calls("gpt-flaky2"), 3, "one probe across both replicas");
+    assert_eq!(upstream.calls("gpt-flaky2"), 3, "one probe");
     let took = within("the probe's success closes it on both", Duration::from_secs(3), || async {
         a.breaker("main", "oa/gpt-flaky2").await == "closed" && b.breaker("main", "oa/gpt-flaky2").await == "closed"
     })
     .await;
     assert!(took <= Duration::from_secs(1) + SLACK, "closed everywhere after {took:?}");
-    assert_eq!(upstream.calls("gpt-flaky2"), 3, "nobody else probed");
     assert_eq!(served_by(&a.chat("main").await), "oa/gpt-flaky2");
     assert_eq!(served_by(&b.chat("main").await), "oa/gpt-flaky2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_half_open_exactly_one_replica_probes() {
+    let redis = RedisServer::start().await;
+    let upstream = Upstream::start(UpstreamConfig::default()).await.unwrap();
+    let a = Replica::start(&upstream, &redis.url(), "sy").await;
+    let b = Replica::start(&upstream, &redis.url(), "sy").await;
+    // A third replica that cannot reach the OpenAI-kind provider opens the primary's breaker for
+    // everyone, then stops.
+    let gone = Upstream::start(UpstreamConfig::default()).await.unwrap();
+    let dead = gone.openai_base_url();
+    gone.shutdown().await.unwrap();
+    let c_head = head(&upstream).replace(&format!("\"{}\"", upstream.openai_base_url()), &format!("\"{dead}\""));
+    let c = Replica::with_head(c_head, &redis.url(), "sy").await;
+    for _ in 0..2 {
+        assert_eq!(served_by(&c.chat("slow").await), "an/claude-other");
+    }
+    assert_eq!(c.breaker("slow", "oa/gpt-slow600").await, "open");
+    c.gateway.shutdown().await.unwrap();
+    within("A and B hold the open", Duration::from_secs(3), || async {
+        a.breaker("slow", "oa/gpt-slow600").await == "open" && b.breaker("slow", "oa/gpt-slow600").await == "open"
+    })
+    .await;
+
+    // After the cooldown, pairs of simultaneous requests: the probe takes 600 ms, so the other replica's
+    // request of the same pair is admitted while it runs, and must skip.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while upstream.calls("gpt-slow600") == 0 {
+        assert!(Instant::now() < deadline, "nobody probed after the cooldown");
+        let (through_a, through_b) = tokio::join!(a.chat("slow"), b.chat("slow"));
+        served_by(&through_a);
+        served_by(&through_b);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(upstream.calls("gpt-slow600"), 1, "one probe across both replicas");
+    within("the probe's success closes it on both", Duration::from_secs(3), || async {
+        a.breaker("slow", "oa/gpt-slow600").await == "closed" && b.breaker("slow", "oa/gpt-slow600").await == "closed"
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -117,6 +117,19 @@ mod tests {
     }
 
     #[test]
+    fn the_url_reads_variables_and_an_unset_one_is_an_error() {
+        let text = "[state]\nbackend = \"redis\"\nurl = \"redis://:${PW}@127.0.0.1:6379/0\"\nprefix = \"blue\"\n\
+                    [providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+                    [routes.r]\ntargets = [{ provider = \"p\", model = \"m\" }]\n";
+        let set = |var: &str| (var == "PW").then(|| "s3cret".to_owned());
+        let config = crate::config::Config::parse(text, &set, None).unwrap();
+        let StateConfig::Redis(redis) = config.state else { panic!("redis expected") };
+        assert_eq!((redis.url.expose(), redis.prefix.as_str()), ("redis://:s3cret@127.0.0.1:6379/0", "blue"));
+        let err = crate::config::Config::parse(text, &|_| None, None).unwrap_err();
+        assert!(err.0.contains("state.url: environment variable $PW is not set"), "{err}");
+    }
+
+    #[test]
     fn bad_urls_and_prefixes_name_their_key_and_never_echo_the_url() {
         let err = section(Backend::Redis, Some("http://u:s3cret@h"), None).validate(&[]).unwrap_err();
         assert!(err.starts_with("state.url:") && !err.contains("s3cret"), "{err}");

@@ -154,7 +154,11 @@ pub async fn stats(
                     "scope=cluster needs shared state: set [state] backend = \"redis\"".to_owned(),
                 ));
             };
-            shared.cluster_stats().await.map(Json).map_err(|e| bad(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+            shared
+                .cluster_stats()
+                .await
+                .map(Json)
+                .map_err(|e| bad(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).with_code("state_unavailable"))
         }
     }
 }
@@ -172,7 +176,11 @@ pub async fn instances(
             "the replica list needs shared state: set [state] backend = \"redis\"".to_owned(),
         ));
     };
-    shared.instances().await.map(Json).map_err(|e| bad(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+    shared
+        .instances()
+        .await
+        .map(Json)
+        .map_err(|e| bad(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).with_code("state_unavailable"))
 }
 
 /// This replica's stats, as `GET /admin/stats` answers them.

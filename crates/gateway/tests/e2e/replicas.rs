@@ -228,7 +228,7 @@ async fn without_redis_both_keep_serving_degraded_and_share_again_when_it_return
         }
     }
     let r = a.admin("/admin/instances").await;
-    assert_eq!(r.status, 503, "{:?}", r.body);
+    assert_eq!((r.status, &r.body["error"]["code"]), (503, &json!("state_unavailable")), "{:?}", r.body);
 
     redis.restart().await;
     within("both reconnect (backoff capped at 5 s)", Duration::from_secs(10), || async {

@@ -1,7 +1,8 @@
 //! A circuit breaker per target: after enough failures the target is skipped without a call until a
 //! cooldown ends; then the next real request is the one probe that closes it again or reopens it.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -81,6 +82,14 @@ pub struct BreakerChange {
     pub state: BreakerState,
     /// When it changed.
     pub at: SystemTime,
+    /// For an open: when it ends (a cooldown, or a later Retry-After); `None` for the other states.
+    pub until: Option<SystemTime>,
+    /// True when another replica's change was applied here ([`TargetHealth::hold_open_until`],
+    /// [`TargetHealth::close`]), not observed here: a sharer must not publish it again.
+    ///
+    /// [`TargetHealth::hold_open_until`]: crate::TargetHealth::hold_open_until
+    /// [`TargetHealth::close`]: crate::TargetHealth::close
+    pub remote: bool,
 }
 
 /// Where a breaker announces its changes: its target id and the registry's channel.
@@ -88,13 +97,31 @@ pub struct BreakerChange {
 pub(crate) struct Announcer {
     pub(crate) target: String,
     pub(crate) changes: broadcast::Sender<BreakerChange>,
+    /// On: a cooldown's end lets a request probe only once [`Breaker::allow_probe`] was called (replicas
+    /// claim the one probe among them). Shared by every breaker of a registry.
+    pub(crate) probe_claims: Arc<AtomicBool>,
 }
 
 impl Announcer {
-    fn announce(&self, state: BreakerState, at: SystemTime) {
+    fn announce(&self, change: Change) {
         // No subscriber is not an error: nobody is listening.
-        let _ = self.changes.send(BreakerChange { target: self.target.clone(), state, at });
+        let _ = self.changes.send(BreakerChange {
+            target: self.target.clone(),
+            state: change.state,
+            at: change.at,
+            until: change.until,
+            remote: change.remote,
+        });
     }
+}
+
+/// A change of state, before it is announced.
+#[derive(Clone, Copy)]
+struct Change {
+    state: BreakerState,
+    at: SystemTime,
+    until: Option<SystemTime>,
+    remote: bool,
 }
 
 /// What the breaker lets one attempt do.
@@ -191,6 +218,10 @@ struct State {
     /// When the phase last changed, by both clocks (a lazy half-open aside, see [`Breaker::since`]).
     changed: Option<(SystemTime, Instant)>,
     opened: u64,
+    /// The wall-clock end of the current or last open period (what replicas share).
+    open_until: Option<SystemTime>,
+    /// With probe claims on: this open period's probe may be made here.
+    probe_allowed: bool,
 }
 
 /// One target's breaker. A short mutex guards it: it is touched once per attempt, never across an await.
@@ -228,6 +259,8 @@ impl Breaker {
             last_recovery: None,
             changed: None,
             opened: 0,
+            open_until: None,
+            probe_allowed: false,
         };
         Self { config, state: Mutex::new(state), announcer }
     }
@@ -243,10 +276,13 @@ impl Breaker {
         match state.phase {
             Phase::Closed => Admission::Call,
             Phase::Open { until } if now < until => Admission::Skip(SkipReason::BreakerOpen { remaining: until - now }),
+            Phase::Open { .. } if self.claims_on() && !state.probe_allowed => {
+                Admission::Skip(SkipReason::BreakerProbing)
+            }
             Phase::Open { .. } => {
                 state.phase = Phase::Probing;
                 drop(state);
-                self.changed_to(BreakerState::HalfOpen);
+                self.changed_to(BreakerState::HalfOpen, None, false);
                 Admission::Probe(ProbeGuard { breaker: self })
             }
             Phase::Probing => Admission::Skip(SkipReason::BreakerProbing),
@@ -279,7 +315,7 @@ impl Breaker {
             std::mem::forget(probe);
         }
         if closed {
-            self.changed_to(BreakerState::Closed);
+            self.changed_to(BreakerState::Closed, None, false);
         }
     }
 
@@ -332,9 +368,12 @@ impl Breaker {
             state.phase = Phase::Open { until };
             state.consecutive = 0;
             state.window.clear();
+            let wall = SystemTime::now() + until.saturating_duration_since(now);
+            state.open_until = Some(wall);
+            state.probe_allowed = false;
             drop(state);
             if newly {
-                self.changed_to(BreakerState::Open);
+                self.changed_to(BreakerState::Open, Some(wall), false);
             }
         } else {
             drop(state);
@@ -345,12 +384,87 @@ impl Breaker {
     }
 
     /// Records and announces a change of state. Called with the state lock released.
-    fn changed_to(&self, new: BreakerState) {
+    fn changed_to(&self, state: BreakerState, until: Option<SystemTime>, remote: bool) {
         let at = SystemTime::now();
         self.lock().changed = Some((at, Instant::now()));
         if let Some(announcer) = &self.announcer {
-            announcer.announce(new, at);
+            announcer.announce(Change { state, at, until, remote });
         }
+    }
+
+    fn claims_on(&self) -> bool {
+        self.announcer.as_ref().is_some_and(|a| a.probe_claims.load(Ordering::Relaxed))
+    }
+
+    /// Another replica opened it until `until` (wall clock): skip the target until then. Only ever
+    /// extends an open period; a probe running here keeps running (its verdict decides).
+    pub(crate) fn hold_open_until(&self, until: SystemTime) {
+        let now = Instant::now();
+        let left = until.duration_since(SystemTime::now()).unwrap_or_default();
+        let mut state = self.lock();
+        let newly = match state.phase {
+            Phase::Probing => return,
+            Phase::Open { until: current } if current >= now + left => return,
+            Phase::Open { .. } => false,
+            Phase::Closed => true,
+        };
+        state.phase = Phase::Open { until: now + left };
+        state.open_until = Some(until);
+        state.probe_allowed = false;
+        state.consecutive = 0;
+        state.window.clear();
+        if newly {
+            state.opened += 1;
+        }
+        drop(state);
+        if newly {
+            tracing::info!(?until, "circuit breaker held open for another replica");
+            self.changed_to(BreakerState::Open, Some(until), true);
+        }
+    }
+
+    /// Another replica's probe succeeded: close it here too.
+    pub(crate) fn close(&self) {
+        let mut state = self.lock();
+        if state.phase == Phase::Closed {
+            return;
+        }
+        state.phase = Phase::Closed;
+        state.consecutive = 0;
+        state.window.clear();
+        state.last_recovery = Some(SystemTime::now());
+        drop(state);
+        tracing::info!("circuit breaker closed: another replica's probe succeeded");
+        self.changed_to(BreakerState::Closed, None, true);
+    }
+
+    /// With probe claims on: this replica holds the claim, so the next request after the cooldown probes.
+    pub(crate) fn allow_probe(&self) {
+        self.lock().probe_allowed = true;
+    }
+
+    /// Gives up this replica's claim unless a probe already runs; true when it gave it up.
+    pub(crate) fn withdraw_probe(&self) -> bool {
+        let mut state = self.lock();
+        if state.phase == Phase::Probing {
+            return false;
+        }
+        state.probe_allowed = false;
+        true
+    }
+
+    /// The end of the open period (wall clock) while it is open or half-open; `None` when closed.
+    pub(crate) fn open_until(&self) -> Option<SystemTime> {
+        let state = self.lock();
+        match state.phase {
+            Phase::Closed => None,
+            Phase::Open { .. } | Phase::Probing => state.open_until,
+        }
+    }
+
+    /// True while a probe runs here.
+    pub(crate) fn probing(&self) -> bool {
+        self.lock().phase == Phase::Probing
     }
 
     /// The state now.

@@ -3,6 +3,7 @@
 //! used by several managers opens its breaker once for all of them.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
@@ -27,6 +28,7 @@ use crate::health::{Health, HealthSettings};
 pub struct HealthRegistry {
     entries: Arc<Mutex<HashMap<String, Arc<Health>>>>,
     changes: broadcast::Sender<BreakerChange>,
+    probe_claims: Arc<AtomicBool>,
 }
 
 /// Breaker changes a slow subscriber may fall behind by before it misses some.
@@ -34,7 +36,7 @@ const CHANGES_BUFFER: usize = 1024;
 
 impl Default for HealthRegistry {
     fn default() -> Self {
-        Self { entries: Arc::default(), changes: broadcast::channel(CHANGES_BUFFER).0 }
+        Self { entries: Arc::default(), changes: broadcast::channel(CHANGES_BUFFER).0, probe_claims: Arc::default() }
     }
 }
 
@@ -48,6 +50,14 @@ impl HealthRegistry {
     /// subscriber that falls more than a thousand changes behind is told how many it missed.
     pub fn subscribe(&self) -> broadcast::Receiver<BreakerChange> {
         self.changes.subscribe()
+    }
+
+    /// Turns probe claims on or off (default off). On, a breaker whose cooldown ended lets a request
+    /// probe only after [`TargetHealth::allow_probe`]: replicas sharing breakers claim the one probe
+    /// among them, and the others keep skipping the target until the winner's verdict arrives. Turn it
+    /// off while the replicas cannot reach each other, so each probes for itself.
+    pub fn set_probe_claims(&self, on: bool) {
+        self.probe_claims.store(on, Ordering::Relaxed);
     }
 
     /// The entry for target `id`, created with `settings` if there is none yet. An existing entry built
@@ -64,7 +74,8 @@ impl HealthRegistry {
             }
             return Ok(TargetHealth { health: health.clone() });
         }
-        let announcer = Announcer { target: id.to_owned(), changes: self.changes.clone() };
+        let announcer =
+            Announcer { target: id.to_owned(), changes: self.changes.clone(), probe_claims: self.probe_claims.clone() };
         let health = Arc::new(Health::new(settings.clone(), Some(announcer)));
         entries.insert(id.to_owned(), health.clone());
         Ok(TargetHealth { health })
@@ -105,6 +116,39 @@ impl TargetHealth {
     /// When its breaker last changed state; `None` if it never did.
     pub fn breaker_since(&self) -> Option<SystemTime> {
         self.health.breaker.since()
+    }
+
+    /// Another replica opened the breaker until `until` (wall clock): skip the target here until the same
+    /// instant. Only extends an open period. Announced with `remote: true`.
+    pub fn hold_open_until(&self, until: SystemTime) {
+        self.health.breaker.hold_open_until(until);
+    }
+
+    /// Another replica's probe succeeded: close the breaker here too. Announced with `remote: true`.
+    pub fn close(&self) {
+        self.health.breaker.close();
+    }
+
+    /// This replica won the probe claim for the current open period: once the cooldown ends, the next
+    /// request probes (see [`HealthRegistry::set_probe_claims`]).
+    pub fn allow_probe(&self) {
+        self.health.breaker.allow_probe();
+    }
+
+    /// Gives the probe claim back (no request came to probe while it was held) unless a probe already
+    /// runs; true when it was given back. Other replicas may then claim the probe.
+    pub fn withdraw_probe(&self) -> bool {
+        self.health.breaker.withdraw_probe()
+    }
+
+    /// When the current open period ends (wall clock), while the breaker is open or half-open.
+    pub fn open_until(&self) -> Option<SystemTime> {
+        self.health.breaker.open_until()
+    }
+
+    /// True while a request probes the target here.
+    pub fn probing(&self) -> bool {
+        self.health.breaker.probing()
     }
 
     /// The shared state, for the engine's slots.

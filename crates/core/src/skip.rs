@@ -23,7 +23,7 @@ pub enum SkipReason {
         /// Until the cooldown ends.
         remaining: Duration,
     },
-    /// Its breaker is half-open and another request is the probe.
+    /// Its breaker is half-open and another request (here or on another replica) is the probe.
     BreakerProbing,
     /// It does not take tools, and the request offers tools or carries a tool round.
     NoTools {
@@ -85,7 +85,9 @@ impl fmt::Display for SkipReason {
             SkipReason::BreakerOpen { remaining } => {
                 write!(f, "circuit breaker open for another {}ms", remaining.as_millis())
             }
-            SkipReason::BreakerProbing => f.write_str("circuit breaker half-open: another request is probing"),
+            SkipReason::BreakerProbing => {
+                f.write_str("circuit breaker half-open: another request (here or on another replica) is probing")
+            }
             SkipReason::NoTools { offered: 0 } => {
                 f.write_str("it does not support tools and the request carries tool calls")
             }

@@ -18,5 +18,6 @@ pub mod metrics;
 pub mod request_id;
 pub mod routes;
 pub mod server;
+pub mod shared_state;
 pub mod sse;
 pub mod state;

@@ -35,6 +35,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/routes/{route}/targets/{*id}", patch(admin::patch_target))
         .route("/admin/targets/{*id}", patch(admin_targets::patch))
         .route("/admin/stats", get(admin::stats))
+        .route("/admin/instances", get(admin::instances))
         .route("/admin/stats/reset", post(admin::reset_stats))
         .route_layer(middleware::from_fn_with_state(state.clone(), admin_auth))
         .layer(DefaultBodyLimit::max(state.max_body));

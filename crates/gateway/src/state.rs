@@ -8,8 +8,9 @@ use std::time::Duration;
 use switchyard::{FallbackManager, FallbackManagerBuilder, HealthRegistry, ModelFallback, SharedModel};
 
 use crate::auth::Auth;
-use crate::config::{Config, ProviderConfig, RouteConfig, TargetConfig};
+use crate::config::{Config, ProviderConfig, RouteConfig, StateConfig, TargetConfig};
 use crate::metrics::{Metrics, RouteMetrics};
+use crate::shared_state::SharedState;
 
 /// Builds the model behind one target; the binary uses the HTTP providers, tests may use simulated models.
 pub trait ModelFactory: Send + Sync {
@@ -119,6 +120,8 @@ pub struct AppState {
     pub max_body: usize,
     /// Timeouts and the cap of the connection layer.
     pub connections: crate::conn::ConnectionLimits,
+    /// The link to the other replicas (`[state] backend = "redis"`); `None`: this process only.
+    pub shared: Option<Arc<SharedState>>,
 }
 
 /// Why the state could not be built; each names the config key path at fault.
@@ -147,6 +150,12 @@ pub enum BuildError {
         id: String,
         /// What the engine said.
         source: switchyard::ConfigError,
+    },
+    /// `state.url` is not a Redis URL the client can use (the URL itself is not repeated: it may hold a password).
+    #[error("state.url: {category}")]
+    StateUrl {
+        /// What kind of problem the Redis client found.
+        category: String,
     },
 }
 
@@ -215,6 +224,12 @@ impl AppState {
             metrics: Metrics::new(route_metrics.into_iter().chain(direct_metrics).collect()),
             max_body: config.server.max_body,
             connections: config.server.connections,
+            shared: match &config.state {
+                StateConfig::Memory => None,
+                StateConfig::Redis(redis) => Some(Arc::new(
+                    SharedState::new(redis).map_err(|e| BuildError::StateUrl { category: e.category().to_owned() })?,
+                )),
+            },
         })
     }
 

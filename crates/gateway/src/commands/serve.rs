@@ -80,6 +80,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Source::Simulated(_, sim) = &source {
         let _ = writeln!(std::io::stderr(), "{}", default_config::simulated_banner(sim, &addr.to_string()));
     }
+    // The current open breakers of the other replicas before the first request (at most 2 s).
+    crate::shared_state::start(&state, addr).await;
     let shutdown = server::shutdown_signal();
     tracing::info!(
         "switchyard listening on http://{addr} (routes: {})",

@@ -9,6 +9,7 @@ mod route;
 mod secret;
 mod server;
 mod shared_health;
+mod state;
 mod timeouts;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ pub use provider::{Kind as ProviderKind, ProviderConfig, ProviderSection};
 pub use route::{RouteConfig, RouteSection, TargetConfig};
 pub use secret::Secret;
 pub use server::{ServerConfig, ServerSection};
+pub use state::{Backend, RedisConfig, StateConfig, StateSection};
 pub use timeouts::{Timeouts, TimeoutsSection};
 
 /// A configuration error: one problem a line, each naming its key path.
@@ -41,6 +43,9 @@ pub struct RawConfig {
     /// `[routes.NAME]`.
     #[serde(default)]
     pub routes: BTreeMap<String, RouteSection>,
+    /// `[state]`.
+    #[serde(default)]
+    pub state: StateSection,
 }
 
 /// Whether a target can serve.
@@ -63,6 +68,8 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderConfig>,
     /// Routes by name.
     pub routes: BTreeMap<String, RouteConfig>,
+    /// Where replicas share state.
+    pub state: StateConfig,
 }
 
 impl Config {
@@ -109,6 +116,7 @@ impl Config {
             problems.push(format!("{}: environment variable ${} is not set; set it, or remove the key", u.path, u.var));
         }
         let server = raw.server.validate(listen_override).map_err(|e| problems.push(e)).ok();
+        let state = raw.state.validate(&unset_under("state")).map_err(|e| problems.push(e)).ok();
         let mut providers = BTreeMap::new();
         let mut broken_providers = Vec::new();
         for (name, section) in raw.providers {
@@ -144,7 +152,9 @@ impl Config {
             problems.push(conflict);
         }
         match server {
-            Some(server) if problems.is_empty() => Ok(Config { server, providers, routes }),
+            Some(server) if problems.is_empty() => {
+                Ok(Config { server, providers, routes, state: state.unwrap_or_default() })
+            }
             _ => Err(ConfigError(problems.join("\n"))),
         }
     }

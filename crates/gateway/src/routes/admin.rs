@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::Json;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use bytes::Bytes;
 use http::StatusCode;
 use serde::Deserialize;
@@ -117,8 +117,74 @@ pub async fn patch_target(
     Ok(Json(info.as_ref().map_or(Value::Null, target_json)))
 }
 
-/// `GET /admin/stats`.
-pub async fn stats(State(state): State<Arc<AppState>>) -> Json<Value> {
+/// Query of `GET /admin/stats`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsQuery {
+    scope: Option<Scope>,
+}
+
+/// Whose stats.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Scope {
+    /// This replica (the default).
+    Instance,
+    /// Every live replica sharing the state, summed.
+    Cluster,
+}
+
+/// `GET /admin/stats` (this replica) or `GET /admin/stats?scope=cluster` (every live replica, summed).
+pub async fn stats(
+    State(state): State<Arc<AppState>>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    query: Result<Query<StatsQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let bad =
+        |status: StatusCode, message: String| ApiError::new(Api::OpenAi, status, message).with_request_id(&request_id);
+    let Query(query) = query.map_err(|e| {
+        bad(StatusCode::BAD_REQUEST, format!("invalid query: {}; use ?scope=cluster or ?scope=instance", e.body_text()))
+    })?;
+    match query.scope.unwrap_or(Scope::Instance) {
+        Scope::Instance => Ok(Json(stats_json(&state))),
+        Scope::Cluster => {
+            let Some(shared) = &state.shared else {
+                return Err(bad(
+                    StatusCode::CONFLICT,
+                    "scope=cluster needs shared state: set [state] backend = \"redis\"".to_owned(),
+                ));
+            };
+            shared
+                .cluster_stats()
+                .await
+                .map(Json)
+                .map_err(|e| bad(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).with_code("state_unavailable"))
+        }
+    }
+}
+
+/// `GET /admin/instances`: every live replica sharing the state.
+pub async fn instances(
+    State(state): State<Arc<AppState>>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+) -> Result<Json<Value>, ApiError> {
+    let bad =
+        |status: StatusCode, message: String| ApiError::new(Api::OpenAi, status, message).with_request_id(&request_id);
+    let Some(shared) = &state.shared else {
+        return Err(bad(
+            StatusCode::CONFLICT,
+            "the replica list needs shared state: set [state] backend = \"redis\"".to_owned(),
+        ));
+    };
+    shared
+        .instances()
+        .await
+        .map(Json)
+        .map_err(|e| bad(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).with_code("state_unavailable"))
+}
+
+/// This replica's stats, as `GET /admin/stats` answers them.
+pub(crate) fn stats_json(state: &AppState) -> Value {
     let mut totals = [0u64; 6];
     let mut routes = serde_json::Map::new();
     let mut targets: BTreeMap<String, TargetStatsSnapshot> = BTreeMap::new();
@@ -136,7 +202,7 @@ pub async fn stats(State(state): State<Arc<AppState>>) -> Json<Value> {
     let [total, success, failed, cancelled, fallbacks, in_flight] = totals;
     let targets: serde_json::Map<String, Value> =
         targets.iter().map(|(id, t)| (id.clone(), target_stats_json(t))).collect();
-    Json(json!({
+    json!({
         "total": total,
         "success": success,
         "failed": failed,
@@ -145,7 +211,7 @@ pub async fn stats(State(state): State<Arc<AppState>>) -> Json<Value> {
         "in_flight": in_flight,
         "routes": routes,
         "targets": targets,
-    }))
+    })
 }
 
 /// `POST /admin/stats/reset`.

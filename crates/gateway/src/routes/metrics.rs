@@ -13,6 +13,13 @@ use crate::state::AppState;
 /// The exposition: the request counters, then each target's circuit breaker read from its engine.
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let mut text = state.metrics.render();
+    if let Some(shared) = &state.shared {
+        text.push_str(
+            "# HELP switchyard_state_backend_up Whether the shared state backend (Redis) is reachable: 1 or 0.\n",
+        );
+        text.push_str("# TYPE switchyard_state_backend_up gauge\n");
+        let _ = writeln!(text, "switchyard_state_backend_up {}", u8::from(shared.up()));
+    }
     text.push_str(
         "# HELP switchyard_breaker_state Circuit breaker per route and target: 0 closed, 1 open, 2 half-open.\n",
     );

@@ -23,6 +23,8 @@ mod load;
 mod metrics;
 mod process;
 mod readme;
+mod redis_server;
+mod replicas;
 mod responses;
 mod shared_health;
 mod tools;

@@ -47,6 +47,9 @@ pub struct Attempt {
     /// Request fields the target dropped (its API has no equivalent; SPEC-2 section 14), by wire name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropped: Vec<String>,
+    /// A hedged call: started to this target while another was still working on the request.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hedge: bool,
 }
 
 impl Attempt {

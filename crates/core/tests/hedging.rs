@@ -103,6 +103,7 @@ async fn a_slow_primary_is_hedged_after_the_delay_and_the_loser_is_dropped() {
     assert_eq!(r.attempts[0].target, "sim/primary");
     assert_eq!(r.attempts[0].error_kind(), Some(ErrorKind::Cancelled));
     assert_eq!(r.attempts[1].outcome, AttemptOutcome::Succeeded);
+    assert_eq!((r.attempts[0].hedge, r.attempts[1].hedge), (false, true), "the winner is marked as the hedge");
     let s = m.stats();
     assert_eq!((s.targets["sim/secondary"].hedges, s.targets["sim/primary"].cancelled), (1, 1));
     assert_eq!((s.success, s.fallbacks, s.in_flight), (1, 0, 0));

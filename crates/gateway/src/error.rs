@@ -222,6 +222,7 @@ mod tests {
             elapsed: Duration::ZERO,
             retry_after_ms: None,
             dropped: Vec::new(),
+            hedge: false,
         }
     }
 

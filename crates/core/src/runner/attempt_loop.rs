@@ -117,6 +117,8 @@ struct InFlight<'a, O> {
     start: Instant,
     limits: AttemptLimits,
     probe: Option<ProbeGuard<'a>>,
+    /// A hedged call, started while another target was still working on the request.
+    hedge: bool,
 }
 
 /// The state of one request's loop.
@@ -156,10 +158,18 @@ impl<'a, M: Mode> Run<'a, M> {
         }
     }
 
-    /// An attempt record for a call to `target`, naming the fields it dropped.
-    fn record_call(&self, target: &Target<'_>, retry: u32, outcome: AttemptOutcome, elapsed: Duration) -> Attempt {
+    /// An attempt record for a call to `target`, naming the fields it dropped and whether it was a hedge.
+    fn record_call(
+        &self,
+        target: &Target<'_>,
+        retry: u32,
+        outcome: AttemptOutcome,
+        elapsed: Duration,
+        hedge: bool,
+    ) -> Attempt {
         let mut attempt = record(target, retry, outcome, elapsed);
         attempt.dropped = self.fields(target).unwrap_or_default();
+        attempt.hedge = hedge;
         attempt
     }
 
@@ -264,12 +274,12 @@ impl<'a, M: Mode> Run<'a, M> {
         }
         let events_skipped = self.tracker.events_skipped(target.slot);
         let call = mode.attempt(target.model, request, limits, policy.validator.as_deref(), events_skipped);
-        InFlight { target, retry, call, start, limits, probe }
+        InFlight { target, retry, call, start, limits, probe, hedge: false }
     }
 
     /// Records a call that answered; returns what serves the request.
     fn succeeded(&mut self, call: InFlight<'a, M::Output>, mut output: M::Output) -> Served<M::Output> {
-        let InFlight { target, retry, start, limits, probe, .. } = call;
+        let InFlight { target, retry, start, limits, probe, hedge, .. } = call;
         let elapsed = start.elapsed();
         self.tracker.attempt_succeeded(target.slot, elapsed);
         if let Some(health) = target.health {
@@ -289,7 +299,7 @@ impl<'a, M: Mode> Run<'a, M> {
         // A model that is itself an engine knows better which target served and what it tried.
         let (inner_id, inner_attempts) = M::inner(&mut output);
         if inner_attempts.is_empty() {
-            let attempt = self.record_call(target, retry, AttemptOutcome::Succeeded, elapsed);
+            let attempt = self.record_call(target, retry, AttemptOutcome::Succeeded, elapsed, hedge);
             self.attempts.push(attempt);
         } else {
             self.attempts.extend(inner_attempts);
@@ -307,7 +317,7 @@ impl<'a, M: Mode> Run<'a, M> {
 
     /// Records a call that failed.
     fn failed(&mut self, call: InFlight<'a, M::Output>, error: &Error) {
-        let InFlight { target, retry, start, probe, .. } = call;
+        let InFlight { target, retry, start, probe, hedge, .. } = call;
         let elapsed = start.elapsed();
         let kind = error.kind();
         self.tracker.attempt_failed(target.slot, kind, elapsed);
@@ -320,7 +330,7 @@ impl<'a, M: Mode> Run<'a, M> {
         );
         if error.attempts().is_empty() {
             let outcome = AttemptOutcome::Failed { kind, message: error.to_string() };
-            let mut attempt = self.record_call(target, retry, outcome, elapsed);
+            let mut attempt = self.record_call(target, retry, outcome, elapsed, hedge);
             attempt.retry_after_ms = error.retry_after().map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
             self.attempts.push(attempt);
         } else {
@@ -330,7 +340,7 @@ impl<'a, M: Mode> Run<'a, M> {
 
     /// Drops a call that lost a hedge race (its connection closes with it).
     fn cancel(&mut self, call: InFlight<'a, M::Output>, winner: &str) {
-        let InFlight { target, retry, start, call, probe, .. } = call;
+        let InFlight { target, retry, start, call, probe, hedge, .. } = call;
         // Dropping the call drops its connection; dropping an unsettled probe lets the next request probe.
         drop((call, probe));
         self.tracker.attempt_cancelled(target.slot);
@@ -339,7 +349,7 @@ impl<'a, M: Mode> Run<'a, M> {
             kind: ErrorKind::Cancelled,
             message: format!("cancelled: {winner} answered first (hedged request)"),
         };
-        let attempt = self.record_call(target, retry, outcome, start.elapsed());
+        let attempt = self.record_call(target, retry, outcome, start.elapsed(), hedge);
         self.attempts.push(attempt);
     }
 
@@ -376,7 +386,15 @@ impl<'a, M: Mode> Run<'a, M> {
 }
 
 fn record(target: &Target<'_>, retry: u32, outcome: AttemptOutcome, elapsed: Duration) -> Attempt {
-    Attempt { target: target.id.to_owned(), retry, outcome, elapsed, retry_after_ms: None, dropped: Vec::new() }
+    Attempt {
+        target: target.id.to_owned(),
+        retry,
+        outcome,
+        elapsed,
+        retry_after_ms: None,
+        dropped: Vec::new(),
+        hedge: false,
+    }
 }
 
 /// Why a target is passed over without a call.

@@ -64,6 +64,7 @@ impl<'a, M: Mode> Run<'a, M> {
         );
         self.tracker.hedged(partner.slot);
         let mut theirs = self.start(partner, 0, probe);
+        theirs.hedge = true;
         // `biased`: on a tie the call that started first wins, so a hedge never replaces an answer in hand.
         let first = tokio::select! {
             biased;

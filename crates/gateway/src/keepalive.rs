@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use crate::codec::StreamEncoder;
 use crate::conn::DrainDeadline;
 use crate::metrics::InFlight;
+use crate::request_log::Recording;
 use crate::sse;
 use crate::state::Route;
 
@@ -41,9 +42,15 @@ pub fn body(
     timing: Timing,
     request_id: String,
     deadline: Option<DrainDeadline>,
+    recording: Option<Recording>,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
     let Timing { interval, started } = timing;
     let (tx, rx) = mpsc::channel::<Bytes>(16);
+    let mut recording = recording;
+    // The headers (200) go out at once.
+    if let Some(r) = &mut recording {
+        r.committed();
+    }
     tokio::spawn(async move {
         let call = route.manager.stream(request);
         tokio::pin!(call);
@@ -68,6 +75,9 @@ pub fn body(
                     encoder.set_model(model);
                 }
                 route.metrics.first_chunk(&target, started.elapsed());
+                if let Some(r) = &mut recording {
+                    r.served(&target, &stream.attempts);
+                }
                 let (calls, fallback) = crate::routes::chat::calls_and_fallback(&target, &stream.attempts);
                 let note = format!(
                     ": x-switchyard-target={target} x-switchyard-attempts={calls} x-switchyard-fallback={fallback}\n\n"
@@ -75,7 +85,8 @@ pub fn body(
                 if tx.send(Bytes::from(note)).await.is_err() {
                     return;
                 }
-                let frames = sse::body(stream, encoder, in_flight, &route, target, started, request_id, deadline);
+                let frames =
+                    sse::body(stream, encoder, in_flight, &route, target, started, request_id, deadline, recording);
                 let mut frames = std::pin::pin!(frames);
                 while let Some(Ok(frame)) = frames.next().await {
                     if tx.send(frame).await.is_err() {
@@ -87,6 +98,10 @@ pub fn body(
                 let status = crate::error::status_of(&e).0.as_u16();
                 tracing::warn!(request_id, route = %route.name, status, "request failed (keep-alive stream): {e}");
                 in_flight.finish(status);
+                if let Some(r) = recording {
+                    let message = crate::client_error::for_client(&e).to_string();
+                    r.failed(status, &e, message, switchyard::Usage::default());
+                }
                 let _ = tx.send(encoder.error(&e)).await;
             }
         }

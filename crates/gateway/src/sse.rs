@@ -14,6 +14,7 @@ use switchyard::{ChatChunk, ChatStream, Error, TargetsUsed, Usage};
 use crate::codec::StreamEncoder;
 use crate::conn::DrainDeadline;
 use crate::metrics::InFlight;
+use crate::request_log::Recording;
 use crate::state::Route;
 
 /// Records the request's end in the metrics when the body finishes or is dropped.
@@ -26,11 +27,16 @@ struct EndGuard {
     status: Option<u16>,
     /// The whole error that ended the stream, for the log (clients get a redacted one).
     error: Option<String>,
+    /// The error itself, for the request log row.
+    failure: Option<Error>,
     request_id: String,
+    /// The request's log row, finished here.
+    recording: Option<Recording>,
 }
 
 impl Drop for EndGuard {
     fn drop(&mut self) {
+        self.record();
         let Some(in_flight) = self.in_flight.take() else { return };
         match self.status {
             Some(200) => in_flight.route().served(&self.target, self.usage, self.started.elapsed()),
@@ -44,6 +50,20 @@ impl Drop for EndGuard {
         }
         // 499: the client closed the connection (nginx's convention).
         in_flight.finish(self.status.unwrap_or(499));
+    }
+}
+
+impl EndGuard {
+    /// Finishes the log row: the end status decides the outcome.
+    fn record(&mut self) {
+        let Some(recording) = self.recording.take() else { return };
+        match (self.status, &self.failure) {
+            (Some(200), _) => recording.success(self.usage, None),
+            (Some(status), Some(e)) => {
+                recording.failed(status, e, crate::client_error::for_client(e).to_string(), self.usage)
+            }
+            _ => recording.cancelled(self.usage),
+        }
     }
 }
 
@@ -73,6 +93,7 @@ pub fn body(
     started: Instant,
     request_id: String,
     deadline: Option<DrainDeadline>,
+    recording: Option<Recording>,
 ) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static {
     let guard = EndGuard {
         in_flight: Some(in_flight),
@@ -81,7 +102,9 @@ pub fn body(
         usage: Usage::default(),
         status: None,
         error: None,
+        failure: None,
         request_id,
+        recording,
     };
     let targets = upstream.targets_used();
     let named = targets.len();
@@ -156,6 +179,7 @@ fn fail(s: &mut State, e: &Error) -> Bytes {
     s.ended = true;
     s.guard.status = Some(crate::error::status_of(e).0.as_u16());
     s.guard.error = Some(e.to_string());
+    s.guard.failure = Some(e.clone());
     s.encoder.error(e)
 }
 

@@ -128,6 +128,8 @@ pub struct AppState {
     pub max_body: usize,
     /// Timeouts and the cap of the connection layer.
     pub connections: crate::conn::ConnectionLimits,
+    /// Where finished requests are recorded (the storage database and `/admin/events`).
+    pub log: Arc<crate::request_log::RequestLog>,
 }
 
 /// Why the state could not be built.
@@ -195,7 +197,14 @@ impl AppState {
             metrics: Metrics::new(route_metrics.into_iter().chain(direct_metrics).collect()),
             max_body: config.server.max_body,
             connections: config.server.connections,
+            log: Arc::default(),
         })
+    }
+
+    /// The same state recording finished requests into `storage`.
+    pub fn with_storage(mut self, storage: Arc<crate::storage::Storage>) -> Self {
+        self.log = Arc::new(crate::request_log::RequestLog::new(Some(storage)));
+        self
     }
 
     /// The route a request's `model` names: a route name first, else a target id.

@@ -22,4 +22,6 @@ mod metrics;
 mod process;
 mod readme;
 mod shared_health;
+mod storage;
+mod storage_process;
 mod tools;

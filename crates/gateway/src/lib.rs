@@ -22,4 +22,5 @@ pub mod server;
 mod skip_count;
 pub mod sse;
 pub mod state;
+pub mod target_events;
 pub mod storage;

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use crate::auth::Denied;
 use crate::error::{Api, ApiError};
 use crate::request_id::{self, RequestId};
-use crate::routes::{admin, admin_requests, admin_targets, chat, count_tokens, health, metrics, models};
+use crate::routes::{admin, admin_events, admin_requests, admin_targets, chat, count_tokens, health, metrics, models};
 use crate::state::AppState;
 
 /// The whole app: public, client and admin endpoints.
@@ -37,6 +37,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/requests", get(admin_requests::list))
         .route("/admin/requests/{id}", get(admin_requests::one))
         .route("/admin/usage", get(admin_requests::usage))
+        .route("/admin/events", get(admin_events::events))
         .route("/admin/stats/reset", post(admin::reset_stats))
         .route_layer(middleware::from_fn_with_state(state.clone(), admin_auth))
         .layer(DefaultBodyLimit::max(state.max_body));

@@ -130,6 +130,8 @@ pub struct AppState {
     pub connections: crate::conn::ConnectionLimits,
     /// Where finished requests are recorded (the storage database and `/admin/events`).
     pub log: Arc<crate::request_log::RequestLog>,
+    /// Admin changes of targets, for `/admin/events`.
+    pub target_events: crate::target_events::TargetEvents,
 }
 
 /// Why the state could not be built.
@@ -198,6 +200,7 @@ impl AppState {
             max_body: config.server.max_body,
             connections: config.server.connections,
             log: Arc::default(),
+            target_events: Default::default(),
         })
     }
 

@@ -105,6 +105,7 @@ pub async fn patch_target(
     if let Some(enabled) = patch.enabled {
         let result = if enabled { route.manager.enable_model(&id) } else { route.manager.disable_model(&id) };
         result.map_err(map_err)?;
+        state.target_events.changed(route, &id);
     }
     if let Some(priority) = patch.priority {
         route.manager.set_priority(&id, priority).map_err(map_err)?;

@@ -62,6 +62,11 @@ pub async fn patch(
             })?;
         }
     }
+    if patch.enabled.is_some() {
+        for route in &listing {
+            state.target_events.changed(route, &id);
+        }
+    }
     tracing::info!(target_id = %id, ?patch, "admin changed target everywhere");
     let enabled =
         everywhere().filter_map(|r| r.manager.list_models().into_iter().find(|t| t.id == id)).all(|t| t.enabled);

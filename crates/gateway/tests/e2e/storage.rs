@@ -322,3 +322,83 @@ async fn usage_over_100k_rows_of_a_week_sums_to_the_rows() {
     assert_eq!(groups.len(), 3);
     assert_eq!(Outcome::parse("success"), Some(Outcome::Success));
 }
+
+/// Reads SSE frames from `response` until `done` says enough; returns (event, data) pairs.
+async fn read_events(
+    response: reqwest::Response,
+    mut done: impl FnMut(&[(String, Value)]) -> bool,
+) -> Vec<(String, Value)> {
+    use futures::StreamExt;
+    let mut body = response.bytes_stream();
+    let mut text = String::new();
+    let mut events = Vec::new();
+    while !done(&events) {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), body.next()).await.expect("an event").unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        while let Some(end) = text.find("\n\n") {
+            let frame: String = text.drain(..end + 2).collect();
+            let event = frame.lines().find_map(|l| l.strip_prefix("event: ")).map(str::to_owned);
+            let data = frame.lines().find_map(|l| l.strip_prefix("data: ")).map(|d| serde_json::from_str(d).unwrap());
+            if let (Some(event), Some(data)) = (event, data) {
+                events.push((event, data));
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test]
+async fn events_say_each_finished_request_once_and_each_disable() {
+    let h = start_logged(ROUTES, &logged("events", 1000)).await;
+    let response = h.http.get(h.url("/admin/events")).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let reader = tokio::spawn(read_events(response, |events| events.len() >= 4));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    send(&h, "e-1", "ok", false).await;
+    send(&h, "e-2", "ok", true).await;
+    send(&h, "e-3", "dead", false).await;
+    let r = h.admin_patch("/admin/routes/ok/targets/oa%2Fgpt-ok", &json!({ "enabled": false })).await;
+    assert_eq!(r.status, 200);
+    let events = reader.await.unwrap();
+    let requests: Vec<&str> =
+        events.iter().filter(|(e, _)| e == "request").map(|(_, d)| d["id"].as_str().unwrap()).collect();
+    let mut sorted = requests.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ["e-1", "e-2", "e-3"], "{events:?}");
+    let targets: Vec<&Value> = events.iter().filter(|(e, _)| e == "target").map(|(_, d)| d).collect();
+    assert_eq!(targets.len(), 1, "{events:?}");
+    assert_eq!(targets[0]["route"], "ok");
+    assert_eq!(targets[0]["target"], "oa/gpt-ok");
+    assert_eq!(targets[0]["enabled"], false);
+    assert_eq!(targets[0]["breaker"], "closed");
+    assert!(targets[0]["at"].as_str().unwrap().ends_with('Z'));
+    assert!(events.iter().all(|(_, d)| d.get("request").is_none()), "no bodies in events");
+}
+
+#[tokio::test]
+async fn a_breaker_that_opens_is_an_event_for_every_route_listing_the_target() {
+    let routes = r#"
+[routes.one]
+breaker = { failures = 1, cooldown = "60s" }
+targets = [{ provider = "an", model = "claude-500" }, { provider = "oa", model = "gpt-ok" }]
+[routes.two]
+breaker = { failures = 1, cooldown = "60s" }
+targets = [{ provider = "an", model = "claude-500" }]
+"#;
+    let h = start_logged(routes, &logged("breaker-events", 1000)).await;
+    let response = h.http.get(h.url("/admin/events")).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    let reader = tokio::spawn(read_events(response, |events| {
+        events.iter().filter(|(e, d)| e == "target" && d["breaker"] == "open").count() >= 2
+    }));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    send(&h, "b-1", "one", false).await;
+    let events = reader.await.unwrap();
+    let mut opened: Vec<&str> = events
+        .iter()
+        .filter(|(e, d)| e == "target" && d["breaker"] == "open")
+        .map(|(_, d)| d["route"].as_str().unwrap())
+        .collect();
+    opened.sort_unstable();
+    assert_eq!(opened, ["one", "two"], "{events:?}");
+}

@@ -15,6 +15,7 @@ pub mod error;
 pub mod headers;
 pub mod keepalive;
 pub mod metrics;
+pub mod overrides;
 pub mod request_id;
 pub mod request_log;
 pub mod routes;

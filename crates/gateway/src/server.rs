@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use crate::auth::Denied;
 use crate::error::{Api, ApiError};
 use crate::request_id::{self, RequestId};
-use crate::routes::{admin, admin_events, admin_requests, admin_targets, chat, count_tokens, health, metrics, models};
+use crate::routes::{admin, admin_events, admin_overrides, admin_requests, admin_targets, chat, count_tokens, health, metrics, models};
 use crate::state::AppState;
 
 /// The whole app: public, client and admin endpoints.
@@ -31,7 +31,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), client_auth));
     let admin = Router::new()
         .route("/admin/routes", get(admin::routes))
-        .route("/admin/routes/{route}/targets/{*id}", patch(admin::patch_target))
+        .route("/admin/routes/{route}/targets/{*id}", patch(admin::patch_target).delete(admin_overrides::clear))
         .route("/admin/targets/{*id}", patch(admin_targets::patch))
         .route("/admin/stats", get(admin::stats))
         .route("/admin/requests", get(admin_requests::list))

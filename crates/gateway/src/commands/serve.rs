@@ -12,6 +12,7 @@ use crate::config::{Config, Readiness};
 use crate::default_config::{self, Simulated};
 use crate::server;
 use crate::state::{AppState, HttpProviders};
+use crate::overrides::Overrides;
 use crate::storage::Storage;
 
 /// Where the config came from.
@@ -73,7 +74,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Arc::new(Storage::open(c))
     });
     if let Some(storage) = &storage {
-        state = state.with_storage(storage.clone());
+        // Without [state], admin overrides live in the storage database and survive restarts.
+        let instance = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+        let sink: Arc<dyn crate::overrides::OverrideSink> = storage.clone();
+        state = state.with_storage(storage.clone()).with_overrides(Overrides::new(instance, Some(sink)));
+        crate::storage::restore_overrides(storage, &state);
     }
     let state = Arc::new(state);
     let listener = TcpListener::bind(config.server.listen)

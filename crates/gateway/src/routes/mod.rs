@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod admin_events;
+pub mod admin_overrides;
 pub mod admin_requests;
 pub mod admin_targets;
 pub mod chat;

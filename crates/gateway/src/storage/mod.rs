@@ -145,3 +145,29 @@ impl Drop for Storage {
         self.close();
     }
 }
+
+impl crate::overrides::OverrideSink for Storage {
+    fn changed(&self, route: &str, target: &str, value: Option<&crate::overrides::Override>) {
+        self.save_override(route, target, value.and_then(|v| serde_json::to_string(v).ok()));
+    }
+}
+
+/// Loads the stored overrides into `state` (before it serves); unknown routes or targets are skipped.
+pub fn restore_overrides(storage: &Storage, state: &crate::state::AppState) {
+    let stored = match storage.overrides() {
+        Ok(stored) => stored,
+        Err(e) => {
+            tracing::warn!("{e}; admin overrides from earlier runs are not applied");
+            return;
+        }
+    };
+    let loaded = stored
+        .into_iter()
+        .filter_map(|(route, target, json)| {
+            let route = state.resolve(&route)?.clone();
+            let value = serde_json::from_str(&json).ok()?;
+            Some((route, target, value))
+        })
+        .collect();
+    state.overrides.restore(loaded);
+}

@@ -238,25 +238,18 @@ pub(crate) fn usage(path: &Path, q: &UsageQuery) -> Result<Usage, ReadError> {
         By::Target => "target",
         By::Key => "key",
     };
-    let sql = format!(
-        "SELECT minute, {column}, requests, success, failed, cancelled, fallbacks, input_tokens, output_tokens, \
-         histogram FROM usage_minute WHERE minute >= ?1 AND minute < ?2"
-    );
     let since = millis(q.since).div_euclid(60_000);
     let until = (millis(q.until) + 59_999).div_euclid(60_000);
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query([since, until])?;
-    let mut acc: BTreeMap<(i64, String), Acc> = BTreeMap::new();
     let width = q.bucket_minutes.max(1);
-    while let Some(r) = rows.next()? {
-        let minute: i64 = r.get(0)?;
-        let group: String = r.get(1)?;
-        let a = acc.entry((minute - minute.rem_euclid(width), group)).or_default();
-        for (i, slot) in a.counts.iter_mut().enumerate() {
-            *slot += r.get::<_, i64>(i + 2)?;
-        }
-        let bytes: Vec<u8> = r.get(9)?;
-        a.histogram.merge(&Histogram::from_bytes(&bytes));
+    let mut acc: BTreeMap<(i64, String), Acc> = BTreeMap::new();
+    // Whole hours come from the hour rollup when buckets are hours or days; the edges from the minute rollup.
+    let (first_hour, end_hour) = (since + (60 - since.rem_euclid(60)) % 60, until - until.rem_euclid(60));
+    if width >= 60 && first_hour < end_hour {
+        read_rollup(&conn, "usage_hour", column, (first_hour, end_hour), width, &mut acc)?;
+        read_rollup(&conn, "usage_minute", column, (since, first_hour), width, &mut acc)?;
+        read_rollup(&conn, "usage_minute", column, (end_hour, until), width, &mut acc)?;
+    } else {
+        read_rollup(&conn, "usage_minute", column, (since, until), width, &mut acc)?;
     }
     let buckets = acc
         .into_iter()
@@ -278,6 +271,37 @@ pub(crate) fn usage(path: &Path, q: &UsageQuery) -> Result<Usage, ReadError> {
         })
         .collect();
     Ok(Usage { buckets })
+}
+
+/// Adds the rollup rows of `table` in minutes `[from, to)` to their buckets of `width` minutes.
+fn read_rollup(
+    conn: &Connection,
+    table: &str,
+    column: &str,
+    (from, to): (i64, i64),
+    width: i64,
+    acc: &mut BTreeMap<(i64, String), Acc>,
+) -> Result<(), ReadError> {
+    if from >= to {
+        return Ok(());
+    }
+    let sql = format!(
+        "SELECT minute, {column}, requests, success, failed, cancelled, fallbacks, input_tokens, output_tokens, \
+         histogram FROM {table} WHERE minute >= ?1 AND minute < ?2"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query([from, to])?;
+    while let Some(r) = rows.next()? {
+        let minute: i64 = r.get(0)?;
+        let group: String = r.get(1)?;
+        let a = acc.entry((minute - minute.rem_euclid(width), group)).or_default();
+        for (i, slot) in a.counts.iter_mut().enumerate() {
+            *slot += r.get::<_, i64>(i + 2)?;
+        }
+        let bytes: Vec<u8> = r.get(9)?;
+        a.histogram.merge(&Histogram::from_bytes(&bytes));
+    }
+    Ok(())
 }
 
 /// The stored overrides: (route, target, JSON text).

@@ -1,4 +1,5 @@
-//! The database layout: compact request rows and a per-minute rollup written in the same transaction.
+//! The database layout: compact request rows, and per-minute and per-hour rollups written in the same
+//! transaction (`usage_hour.minute` is the hour's first minute), so a week of usage reads a few thousand rows.
 //!
 //! Times are integer milliseconds, statuses and outcomes integers; attempts are compact JSON text (one short
 //! array per row measured smaller than a child table with its own rowid and index).
@@ -35,6 +36,21 @@ pub(crate) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
         CREATE INDEX IF NOT EXISTS requests_time ON requests(time);
         CREATE INDEX IF NOT EXISTS requests_id ON requests(id);
         CREATE TABLE IF NOT EXISTS usage_minute (
+            minute INTEGER NOT NULL,
+            route TEXT NOT NULL,
+            target TEXT NOT NULL,
+            key TEXT NOT NULL,
+            requests INTEGER NOT NULL,
+            success INTEGER NOT NULL,
+            failed INTEGER NOT NULL,
+            cancelled INTEGER NOT NULL,
+            fallbacks INTEGER NOT NULL,
+            input_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            histogram BLOB NOT NULL,
+            PRIMARY KEY (minute, route, target, key)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS usage_hour (
             minute INTEGER NOT NULL,
             route TEXT NOT NULL,
             target TEXT NOT NULL,

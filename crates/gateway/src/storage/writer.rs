@@ -133,6 +133,8 @@ pub(crate) fn delete_old(conn: &Connection, retention: Duration) -> rusqlite::Re
     let cutoff = millis(SystemTime::now().checked_sub(retention).unwrap_or(SystemTime::UNIX_EPOCH));
     conn.execute("DELETE FROM requests WHERE time < ?1", [cutoff])?;
     conn.execute("DELETE FROM usage_minute WHERE minute < ?1", [cutoff / 60_000])?;
+    // An hour row goes once all of its minutes are past the cutoff.
+    conn.execute("DELETE FROM usage_hour WHERE minute + 60 <= ?1", [cutoff / 60_000])?;
     Ok(())
 }
 
@@ -147,6 +149,19 @@ struct Sums {
     input_tokens: i64,
     output_tokens: i64,
     histogram: Histogram,
+}
+
+impl Sums {
+    fn add(&mut self, other: &Sums) {
+        self.requests += other.requests;
+        self.success += other.success;
+        self.failed += other.failed;
+        self.cancelled += other.cancelled;
+        self.fallbacks += other.fallbacks;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.histogram.merge(&other.histogram);
+    }
 }
 
 type Group = (i64, String, String, String);
@@ -192,8 +207,14 @@ fn write(conn: &mut Connection, batch: &Batch) -> rusqlite::Result<()> {
             add(&mut sums, row, time);
         }
     }
-    for (group, s) in sums {
-        merge_rollup(&tx, &group, s)?;
+    let mut hours: HashMap<Group, Sums> = HashMap::new();
+    for ((minute, route, target, key), s) in sums {
+        let hour = (minute - minute.rem_euclid(60), route.clone(), target.clone(), key.clone());
+        hours.entry(hour).or_default().add(&s);
+        merge_rollup(&tx, "usage_minute", &(minute, route, target, key), s)?;
+    }
+    for (group, s) in hours {
+        merge_rollup(&tx, "usage_hour", &group, s)?;
     }
     for (route, target, value) in &batch.overrides {
         match value {
@@ -233,24 +254,24 @@ fn add(sums: &mut HashMap<Group, Sums>, row: &Row, time: i64) {
 }
 
 /// Adds `s` to the stored rollup row of `group`.
-fn merge_rollup(tx: &Transaction<'_>, group: &Group, mut s: Sums) -> rusqlite::Result<()> {
+fn merge_rollup(tx: &Transaction<'_>, table: &str, group: &Group, mut s: Sums) -> rusqlite::Result<()> {
     let (minute, route, target, key) = group;
     let old: Option<Vec<u8>> = tx
-        .prepare_cached(
-            "SELECT histogram FROM usage_minute WHERE minute = ?1 AND route = ?2 AND target = ?3 AND key = ?4",
-        )?
+        .prepare_cached(&format!(
+            "SELECT histogram FROM {table} WHERE minute = ?1 AND route = ?2 AND target = ?3 AND key = ?4"
+        ))?
         .query_row(params![minute, route, target, key], |r| r.get(0))
         .optional()?;
     if let Some(bytes) = old {
         s.histogram.merge(&Histogram::from_bytes(&bytes));
     }
-    tx.prepare_cached(
-        "INSERT INTO usage_minute (minute, route, target, key, requests, success, failed, cancelled, fallbacks, \
+    tx.prepare_cached(&format!(
+        "INSERT INTO {table} (minute, route, target, key, requests, success, failed, cancelled, fallbacks, \
          input_tokens, output_tokens, histogram) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
          ON CONFLICT (minute, route, target, key) DO UPDATE SET requests = requests + ?5, \
          success = success + ?6, failed = failed + ?7, cancelled = cancelled + ?8, fallbacks = fallbacks + ?9, \
-         input_tokens = input_tokens + ?10, output_tokens = output_tokens + ?11, histogram = ?12",
-    )?
+         input_tokens = input_tokens + ?10, output_tokens = output_tokens + ?11, histogram = ?12"
+    ))?
     .execute(params![
         minute,
         route,

@@ -246,6 +246,10 @@ impl Harness {
         reply(self.http.patch(self.url(path)).bearer_auth(ADMIN_KEY).json(body).send().await.unwrap()).await
     }
 
+    pub(crate) async fn admin_delete(&self, path: &str) -> Reply {
+        reply(self.http.delete(self.url(path)).bearer_auth(ADMIN_KEY).send().await.unwrap()).await
+    }
+
     pub(crate) async fn admin_post(&self, path: &str) -> Reply {
         reply(self.http.post(self.url(path)).bearer_auth(ADMIN_KEY).send().await.unwrap()).await
     }

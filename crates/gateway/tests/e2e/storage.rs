@@ -402,3 +402,24 @@ targets = [{ provider = "an", model = "claude-500" }]
     opened.sort_unstable();
     assert_eq!(opened, ["one", "two"], "{events:?}");
 }
+
+#[tokio::test]
+async fn an_override_is_shown_per_route_and_cleared_back_to_the_config() {
+    let h = start_logged(ROUTES, &logged("override", 1000)).await;
+    assert_eq!(h.admin_patch("/admin/targets/oa%2Fgpt-ok", &json!({ "enabled": false })).await.status, 200);
+    let routes = h.admin_get("/admin/routes").await.body;
+    let shown = |routes: &Value, route: &str| -> Value {
+        let r = routes["routes"].as_array().unwrap().iter().find(|r| r["name"] == route).unwrap();
+        r["targets"].as_array().unwrap().iter().find(|t| t["id"] == "oa/gpt-ok").unwrap()["override"].clone()
+    };
+    assert_eq!(shown(&routes, "ok")["enabled"], false);
+    assert_eq!(shown(&routes, "fb")["enabled"], false);
+    let r = h.admin_delete("/admin/routes/ok/targets/oa%2Fgpt-ok/override").await;
+    assert_eq!((r.status, r.body["enabled"].clone()), (200, json!(true)), "{:?}", r.body);
+    let routes = h.admin_get("/admin/routes").await.body;
+    assert_eq!(shown(&routes, "ok"), Value::Null);
+    assert_eq!(shown(&routes, "fb")["enabled"], false, "cleared on one route only");
+    assert_eq!(h.chat("ok", "hi").await.status, 200);
+    assert_eq!(h.admin_delete("/admin/routes/ok/targets/oa%2Fnope/override").await.status, 404);
+    assert_eq!(h.admin_delete("/admin/routes/nope/targets/oa%2Fgpt-ok/override").await.status, 404);
+}

@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde_json::json;
+use serde_json::{Value, json};
 use switchyard_sim::{Upstream, UpstreamConfig};
 
-use crate::common::{CLIENT_KEY, temp_folder};
+use crate::common::{ADMIN_KEY, CLIENT_KEY, temp_folder};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_thousand_requests_then_sigterm_leave_exactly_five_thousand_rows() {
@@ -26,6 +26,29 @@ async fn five_thousand_requests_then_sigterm_leave_exactly_five_thousand_rows() 
         ),
     )
     .unwrap();
+    let (child, addr, log) = spawn(&config).await;
+    let url = format!("http://{addr}/v1/chat/completions");
+    let http = reqwest::Client::new();
+    let body = json!({ "model": "r", "messages": [{ "role": "user", "content": "hi" }] });
+    let ok = futures::stream::iter(0..5_000)
+        .map(|_| {
+            let request = http.post(&url).bearer_auth(CLIENT_KEY).json(&body).send();
+            async move { request.await.map(|r| r.status().as_u16()).unwrap_or(0) }
+        })
+        .buffer_unordered(32)
+        .filter(|status| std::future::ready(*status == 200))
+        .count()
+        .await;
+    assert_eq!(ok, 5_000);
+    stop(child, &log).await;
+    let db = rusqlite::Connection::open(folder.join("log.db")).unwrap();
+    let rows: i64 = db.query_row("SELECT count(*) FROM requests", [], |r| r.get(0)).unwrap();
+    let minutes: i64 = db.query_row("SELECT sum(requests) FROM usage_minute", [], |r| r.get(0)).unwrap();
+    assert_eq!((rows, minutes), (5_000, 5_000));
+}
+
+/// Starts `switchyard serve --config CONFIG`; returns the child, its address and its log.
+async fn spawn(config: &std::path::Path) -> (std::process::Child, String, Arc<Mutex<String>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(["serve", "--config", config.to_str().unwrap()])
         .env("NO_COLOR", "1")
@@ -55,25 +78,71 @@ async fn five_thousand_requests_then_sigterm_leave_exactly_five_thousand_rows() 
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let url = format!("http://{}/v1/chat/completions", addr.expect("the gateway listens"));
-    let http = reqwest::Client::new();
-    let body = json!({ "model": "r", "messages": [{ "role": "user", "content": "hi" }] });
-    let ok = futures::stream::iter(0..5_000)
-        .map(|_| {
-            let request = http.post(&url).bearer_auth(CLIENT_KEY).json(&body).send();
-            async move { request.await.map(|r| r.status().as_u16()).unwrap_or(0) }
-        })
-        .buffer_unordered(32)
-        .filter(|status| std::future::ready(*status == 200))
-        .count()
-        .await;
-    assert_eq!(ok, 5_000);
+    (child, addr.expect("the gateway listens"), log)
+}
+
+/// Sends SIGTERM and waits for a clean exit.
+async fn stop(child: std::process::Child, log: &Arc<Mutex<String>>) {
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
+    let mut child = child;
     let exited = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
     assert!(exited.success(), "{}", log.lock().unwrap());
-    let db = rusqlite::Connection::open(folder.join("log.db")).unwrap();
-    let rows: i64 = db.query_row("SELECT count(*) FROM requests", [], |r| r.get(0)).unwrap();
-    let minutes: i64 = db.query_row("SELECT sum(requests) FROM usage_minute", [], |r| r.get(0)).unwrap();
-    assert_eq!((rows, minutes), (5_000, 5_000));
+}
+
+#[tokio::test]
+async fn admin_overrides_survive_a_restart_with_storage_on_until_cleared() {
+    let folder = temp_folder("overrides");
+    let config = folder.join("switchyard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nadmin_key = \"{ADMIN_KEY}\"\n\
+             [providers.oa]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\napi_key = \"k\"\n\
+             [routes.r]\ntargets = [{{ provider = \"oa\", model = \"a\" }}, {{ provider = \"oa\", model = \"b\" }}]\n"
+        ),
+    )
+    .unwrap();
+    let http = reqwest::Client::new();
+    let target = |routes: &Value, id: &str| -> Value {
+        routes["routes"][0]["targets"].as_array().unwrap().iter().find(|t| t["id"] == id).unwrap().clone()
+    };
+    let (child, addr, log) = spawn(&config).await;
+    let admin = |method: reqwest::Method, path: &str| {
+        http.request(method, format!("http://{addr}{path}")).bearer_auth(ADMIN_KEY)
+    };
+    let r = admin(reqwest::Method::PATCH, "/admin/routes/r/targets/oa%2Fa")
+        .json(&json!({ "enabled": false, "priority": 7 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let routes: Value = admin(reqwest::Method::GET, "/admin/routes").send().await.unwrap().json().await.unwrap();
+    let a = target(&routes, "oa/a");
+    assert_eq!((a["enabled"].clone(), a["override"]["enabled"].clone(), a["override"]["priority"].clone()), (json!(false), json!(false), json!(7)));
+    assert!(a["override"]["by"].is_string() && a["override"]["at"].is_string(), "{a}");
+    assert!(a.get("breaker_since").is_some(), "{a}");
+    assert_eq!(target(&routes, "oa/b")["override"], Value::Null);
+    stop(child, &log).await;
+
+    let (child, addr, log) = spawn(&config).await;
+    let admin = |method: reqwest::Method, path: &str| {
+        http.request(method, format!("http://{addr}{path}")).bearer_auth(ADMIN_KEY)
+    };
+    let routes: Value = admin(reqwest::Method::GET, "/admin/routes").send().await.unwrap().json().await.unwrap();
+    let a = target(&routes, "oa/a");
+    assert_eq!((a["enabled"].clone(), a["priority"].clone(), a["override"]["enabled"].clone()), (json!(false), json!(7), json!(false)), "{a}");
+    let r = admin(reqwest::Method::DELETE, "/admin/routes/r/targets/oa%2Fa/override").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let routes: Value = admin(reqwest::Method::GET, "/admin/routes").send().await.unwrap().json().await.unwrap();
+    let a = target(&routes, "oa/a");
+    assert_eq!((a["enabled"].clone(), a["override"].clone()), (json!(true), Value::Null), "{a}");
+    assert_ne!(a["priority"], 7, "back to its config priority: {a}");
+    stop(child, &log).await;
+
+    let (child, addr, log) = spawn(&config).await;
+    let routes: Value = http.get(format!("http://{addr}/admin/routes")).bearer_auth(ADMIN_KEY).send().await.unwrap().json().await.unwrap();
+    assert_eq!(target(&routes, "oa/a")["override"], Value::Null, "a cleared override stays cleared");
+    assert_eq!(target(&routes, "oa/a")["enabled"], true);
+    stop(child, &log).await;
 }

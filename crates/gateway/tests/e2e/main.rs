@@ -23,5 +23,6 @@ mod process;
 mod readme;
 mod shared_health;
 mod storage;
+mod storage_cli;
 mod storage_process;
 mod tools;

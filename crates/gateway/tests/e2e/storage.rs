@@ -423,3 +423,20 @@ async fn an_override_is_shown_per_route_and_cleared_back_to_the_config() {
     assert_eq!(h.admin_delete("/admin/routes/ok/targets/oa%2Fnope/override").await.status, 404);
     assert_eq!(h.admin_delete("/admin/routes/nope/targets/oa%2Fgpt-ok/override").await.status, 404);
 }
+
+#[tokio::test]
+async fn rows_and_usage_older_than_the_retention_are_deleted() {
+    let mut config = logged("retention", 100);
+    config.retention = Duration::from_secs(86_400);
+    let now = SystemTime::now();
+    let rows: Vec<Row> = (0..20).map(|i| generated(i, now - Duration::from_secs(if i < 5 { 60 } else { 3 * 86_400 }))).collect();
+    switchyard_gateway::storage::write_rows(&config.path, &rows).unwrap();
+    // The writer checks at start, then hourly.
+    let h = start_logged(ROUTES, &config).await;
+    flush(&h).await;
+    flush(&h).await;
+    assert_eq!(pages(&h, "limit=100").await.len(), 5);
+    let u = h.admin_get("/admin/usage?since=7d&bucket=1d&by=route").await;
+    let total: u64 = u.body["buckets"].as_array().unwrap().iter().map(|b| b["requests"].as_u64().unwrap()).sum();
+    assert_eq!(total, 5, "{:?}", u.body);
+}

@@ -17,12 +17,12 @@ fn row(i: usize, now: SystemTime, rows: usize) -> Row {
         time: now - Duration::from_millis(back),
         route: ["chat", "code", "bulk"][i % 3].to_owned(),
         api: "openai".to_owned(),
-        stream: i % 2 == 0,
+        stream: i.is_multiple_of(2),
         key: None,
         status: Some(200),
-        outcome: if i % 50 == 0 { Outcome::Failed } else { Outcome::Success },
+        outcome: if i.is_multiple_of(50) { Outcome::Failed } else { Outcome::Success },
         served_by: Some(served.to_owned()),
-        fallback: i % 20 == 0,
+        fallback: i.is_multiple_of(20),
         attempts: vec![AttemptRow {
             target: served.to_owned(),
             retry: Some(0),
@@ -58,11 +58,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             chunk.clear();
         }
     }
-    let size: u64 = ["", "-wal"]
-        .iter()
-        .map(|s| std::fs::metadata(format!("{}{s}", path.display())).map_or(0, |m| m.len()))
-        .sum();
-    writeln!(out, "wrote {rows} rows in {:?}; file {size} bytes = {} bytes/row", started.elapsed(), size / rows as u64)?;
+    let size: u64 =
+        ["", "-wal"].iter().map(|s| std::fs::metadata(format!("{}{s}", path.display())).map_or(0, |m| m.len())).sum();
+    writeln!(
+        out,
+        "wrote {rows} rows in {:?}; file {size} bytes = {} bytes/row",
+        started.elapsed(),
+        size / rows as u64
+    )?;
     let config = StorageConfig { path, retention: Duration::from_secs(8 * 86_400), log_bodies: false, queue: 10 };
     let storage = Storage::open(&config);
     for by in [By::Target, By::Route] {
@@ -75,7 +78,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let started = Instant::now();
         let usage = storage.usage(&q)?;
         let total: i64 = usage.buckets.iter().map(|b| b.requests).sum();
-        writeln!(out, "usage since 7d by {by:?}: {} buckets, {total} requests, {:?}", usage.buckets.len(), started.elapsed())?;
+        writeln!(
+            out,
+            "usage since 7d by {by:?}: {} buckets, {total} requests, {:?}",
+            usage.buckets.len(),
+            started.elapsed()
+        )?;
     }
     Ok(())
 }

@@ -34,6 +34,8 @@ pub struct Timing {
 /// Runs the request in a task that feeds the body; dropping the body (the client went away) ends the task,
 /// which drops the engine's call. At the server's drain `deadline` a stream still waiting ends with the
 /// API's error event.
+// Each argument is a separate fact of this one request; a struct holding them would only be unpacked here.
+#[allow(clippy::too_many_arguments)]
 pub fn body(
     route: Arc<Route>,
     request: ChatRequest,

@@ -23,5 +23,5 @@ pub mod server;
 mod skip_count;
 pub mod sse;
 pub mod state;
-pub mod target_events;
 pub mod storage;
+pub mod target_events;

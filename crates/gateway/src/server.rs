@@ -15,7 +15,9 @@ use tokio::net::TcpListener;
 use crate::auth::Denied;
 use crate::error::{Api, ApiError};
 use crate::request_id::{self, RequestId};
-use crate::routes::{admin, admin_events, admin_overrides, admin_requests, admin_targets, chat, count_tokens, health, metrics, models};
+use crate::routes::{
+    admin, admin_events, admin_overrides, admin_requests, admin_targets, chat, count_tokens, health, metrics, models,
+};
 use crate::state::AppState;
 
 /// The whole app: public, client and admin endpoints.

@@ -155,7 +155,12 @@ pub fn show(row: &Value) -> String {
                 let to = usize::try_from((start + ms) * TIMELINE as u64 / total).unwrap_or(0).max(from + 1);
                 start += ms;
                 let to = to.min(TIMELINE);
-                format!("|{}{}{}| {ms} ms", " ".repeat(from.min(to)), "#".repeat(to - from.min(to)), " ".repeat(TIMELINE - to))
+                format!(
+                    "|{}{}{}| {ms} ms",
+                    " ".repeat(from.min(to)),
+                    "#".repeat(to - from.min(to)),
+                    " ".repeat(TIMELINE - to)
+                )
             }
             None => String::new(),
         };

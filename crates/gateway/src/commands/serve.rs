@@ -10,9 +10,9 @@ use tokio::net::TcpListener;
 use crate::cli::{MockUpstreamArgs, ServeArgs};
 use crate::config::{Config, Readiness};
 use crate::default_config::{self, Simulated};
+use crate::overrides::Overrides;
 use crate::server;
 use crate::state::{AppState, HttpProviders};
-use crate::overrides::Overrides;
 use crate::storage::Storage;
 
 /// Where the config came from.

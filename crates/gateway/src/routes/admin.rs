@@ -30,7 +30,8 @@ pub async fn routes(State(state): State<Arc<AppState>>) -> Json<Value> {
                 .map(|t| {
                     let mut json = target_json(t);
                     json["override"] = json!(state.overrides.get(&r.name, &t.id));
-                    json["breaker_since"] = json!(t.breaker_since.map(|at| humantime::format_rfc3339_millis(at).to_string()));
+                    json["breaker_since"] =
+                        json!(t.breaker_since.map(|at| humantime::format_rfc3339_millis(at).to_string()));
                     json
                 })
                 .collect();

@@ -7,19 +7,18 @@ use std::time::{Duration, SystemTime};
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
 use crate::error::{Api, ApiError};
 use crate::state::AppState;
-use crate::storage::{By, Cursor, Filter, Outcome, Storage, UsageQuery};
+use crate::storage::{By, Cursor, Filter, Outcome, Page, Row, Storage, Usage, UsageQuery};
 
-fn bad(status: StatusCode, message: impl Into<String>) -> Response {
-    ApiError::new(Api::OpenAi, status, message).into_response()
+fn bad(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError::new(Api::OpenAi, status, message)
 }
 
 /// The database, or the 404 saying storage is off.
-fn storage(state: &AppState) -> Result<Arc<Storage>, Response> {
+async fn storage(state: &AppState) -> Result<Arc<Storage>, ApiError> {
     state.log.storage().cloned().ok_or_else(|| {
         bad(StatusCode::NOT_FOUND, "the request log is off (storage.enabled = false); enable [storage] to keep it")
     })
@@ -29,7 +28,7 @@ fn storage(state: &AppState) -> Result<Arc<Storage>, Response> {
 async fn read<T: Send + 'static>(
     storage: Arc<Storage>,
     f: impl FnOnce(&Storage) -> Result<T, crate::storage::ReadError> + Send + 'static,
-) -> Result<T, Response> {
+) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(move || f(&storage)).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => {
@@ -51,19 +50,13 @@ pub(crate) fn parse_time(name: &str, text: &str) -> Result<SystemTime, String> {
 }
 
 /// `GET /admin/requests?route=&target=&outcome=&key=&since=&until=&limit=&before=`.
-pub async fn list(State(state): State<Arc<AppState>>, Query(q): Query<HashMap<String, String>>) -> Response {
-    let storage = match storage(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let filter = match filter(&q) {
-        Ok(f) => f,
-        Err(message) => return bad(StatusCode::BAD_REQUEST, message),
-    };
-    match read(storage, move |s| s.list(&filter)).await {
-        Ok(page) => Json(page).into_response(),
-        Err(r) => r,
-    }
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Page>, ApiError> {
+    let storage = storage(&state).await?;
+    let filter = filter(&q).map_err(|message| bad(StatusCode::BAD_REQUEST, message))?;
+    Ok(Json(read(storage, move |s| s.list(&filter)).await?))
 }
 
 fn filter(q: &HashMap<String, String>) -> Result<Filter, String> {
@@ -94,33 +87,21 @@ fn filter(q: &HashMap<String, String>) -> Result<Filter, String> {
 }
 
 /// `GET /admin/requests/{id}`: the row with bodies.
-pub async fn one(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    let storage = match storage(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+pub async fn one(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Row>, ApiError> {
+    let storage = storage(&state).await?;
     let wanted = id.clone();
-    match read(storage, move |s| s.get(&wanted)).await {
-        Ok(Some(row)) => Json(row).into_response(),
-        Ok(None) => bad(StatusCode::NOT_FOUND, format!("no request {id:?} in the log")),
-        Err(r) => r,
-    }
+    let row = read(storage, move |s| s.get(&wanted)).await?;
+    row.map(Json).ok_or_else(|| bad(StatusCode::NOT_FOUND, format!("no request {id:?} in the log")))
 }
 
 /// `GET /admin/usage?since=&until=&bucket=&by=`.
-pub async fn usage(State(state): State<Arc<AppState>>, Query(q): Query<HashMap<String, String>>) -> Response {
-    let storage = match storage(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let query = match usage_query(&q) {
-        Ok(u) => u,
-        Err(message) => return bad(StatusCode::BAD_REQUEST, message),
-    };
-    match read(storage, move |s| s.usage(&query)).await {
-        Ok(usage) => Json(usage).into_response(),
-        Err(r) => r,
-    }
+pub async fn usage(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Usage>, ApiError> {
+    let storage = storage(&state).await?;
+    let query = usage_query(&q).map_err(|message| bad(StatusCode::BAD_REQUEST, message))?;
+    Ok(Json(read(storage, move |s| s.usage(&query)).await?))
 }
 
 fn usage_query(q: &HashMap<String, String>) -> Result<UsageQuery, String> {

@@ -67,7 +67,11 @@ pub async fn patch(
             state.target_events.changed(route, &id);
         }
         for route in everywhere() {
-            state.overrides.record(&route.name, &id, crate::overrides::Change { enabled: patch.enabled, ..Default::default() });
+            state.overrides.record(
+                &route.name,
+                &id,
+                crate::overrides::Change { enabled: patch.enabled, ..Default::default() },
+            );
         }
     }
     tracing::info!(target_id = %id, ?patch, "admin changed target everywhere");

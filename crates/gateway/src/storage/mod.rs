@@ -67,8 +67,13 @@ impl Storage {
                 None
             }
         };
-        let storage =
-            Storage { path: config.path.clone(), log_bodies: config.log_bodies, tx, dropped, writer: Mutex::new(writer) };
+        let storage = Storage {
+            path: config.path.clone(),
+            log_bodies: config.log_bodies,
+            tx,
+            dropped,
+            writer: Mutex::new(writer),
+        };
         // The writer creates the tables before anything reads them.
         storage.flush();
         storage

@@ -41,7 +41,7 @@ pub(crate) struct Writer {
 /// Rows of one batch, and who waits for it.
 #[derive(Default)]
 struct Batch {
-    rows: Vec<Box<Row>>,
+    rows: Vec<Row>,
     overrides: Vec<(String, String, Option<String>)>,
     flushed: Vec<Sender<()>>,
     close: bool,
@@ -50,7 +50,7 @@ struct Batch {
 impl Batch {
     fn take(&mut self, msg: Msg) {
         match msg {
-            Msg::Row(row) => self.rows.push(row),
+            Msg::Row(row) => self.rows.push(*row),
             Msg::Override { route, target, value } => self.overrides.push((route, target, value)),
             Msg::Flush(done) => self.flushed.push(done),
             Msg::Close => self.close = true,
@@ -232,7 +232,6 @@ fn clamp(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-
 fn add(sums: &mut HashMap<Group, Sums>, row: &Row, time: i64) {
     let group = (
         time.div_euclid(60_000),
@@ -294,7 +293,7 @@ pub fn write_rows(path: &std::path::Path, rows: &[Row]) -> Result<(), String> {
     let mut conn = open(path).map_err(|e| e.to_string())?;
     let mut batch = Batch::default();
     for chunk in rows.chunks(BATCH * 20) {
-        batch.rows = chunk.iter().cloned().map(Box::new).collect();
+        batch.rows = chunk.to_vec();
         write(&mut conn, &batch).map_err(|e| e.to_string())?;
     }
     Ok(())

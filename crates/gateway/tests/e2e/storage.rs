@@ -271,8 +271,8 @@ fn generated(i: usize, time: SystemTime) -> Row {
     let served = ["oa/gpt-4o", "an/claude", "oa/gpt-mini"][i % 3];
     serde_json::from_value(json!({
         "id": format!("g-{i}"), "time": humantime::format_rfc3339_millis(time).to_string(), "route": route,
-        "api": "openai", "stream": i % 2 == 0, "key": null, "status": 200, "outcome": "success",
-        "served_by": served, "fallback": i % 10 == 0,
+        "api": "openai", "stream": i.is_multiple_of(2), "key": null, "status": 200, "outcome": "success",
+        "served_by": served, "fallback": i.is_multiple_of(10),
         "attempts": [{ "target": served, "retry": 0, "outcome": "success", "latency_ms": 100 + i % 900 }],
         "input_tokens": 10, "output_tokens": 20, "latency_ms": 100 + i % 900, "first_chunk_ms": null, "error": null
     }))
@@ -313,12 +313,8 @@ async fn usage_over_100k_rows_of_a_week_sums_to_the_rows() {
     let (p50, p95) = (b["p50_ms"].as_u64().unwrap(), b["p95_ms"].as_u64().unwrap());
     assert!((100..=1200).contains(&p50) && p50 <= p95, "{b}");
     let per_day = h.admin_get("/admin/usage?since=7d&by=target&bucket=1d").await;
-    let groups: std::collections::BTreeSet<String> = per_day.body["buckets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["group"].as_str().unwrap().to_owned())
-        .collect();
+    let groups: std::collections::BTreeSet<String> =
+        per_day.body["buckets"].as_array().unwrap().iter().map(|b| b["group"].as_str().unwrap().to_owned()).collect();
     assert_eq!(groups.len(), 3);
     assert_eq!(Outcome::parse("success"), Some(Outcome::Success));
 }
@@ -429,7 +425,8 @@ async fn rows_and_usage_older_than_the_retention_are_deleted() {
     let mut config = logged("retention", 100);
     config.retention = Duration::from_secs(86_400);
     let now = SystemTime::now();
-    let rows: Vec<Row> = (0..20).map(|i| generated(i, now - Duration::from_secs(if i < 5 { 60 } else { 3 * 86_400 }))).collect();
+    let rows: Vec<Row> =
+        (0..20).map(|i| generated(i, now - Duration::from_secs(if i < 5 { 60 } else { 3 * 86_400 }))).collect();
     switchyard_gateway::storage::write_rows(&config.path, &rows).unwrap();
     // The writer checks at start, then hourly.
     let h = start_logged(ROUTES, &config).await;

@@ -43,10 +43,8 @@ async fn logs_show_and_usage_print_the_request_log() {
 
     let (ok, out) = switchyard(&h, &["logs", "--json"]).await;
     assert!(ok, "{out}");
-    let ids: Vec<String> = out
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_owned())
-        .collect();
+    let ids: Vec<String> =
+        out.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(ids, ["cli-1", "cli-2"], "oldest first: {out}");
     let (ok, out) = switchyard(&h, &["logs", "--route", "fb", "--since", "1h"]).await;
     assert!(ok && out.contains("cli-1") && !out.contains("cli-2"), "{out}");
@@ -97,6 +95,7 @@ async fn logs_follow_prints_requests_as_they_finish() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("logs --follow printed nothing");
 }
 

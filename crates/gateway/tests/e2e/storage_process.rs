@@ -119,7 +119,10 @@ async fn admin_overrides_survive_a_restart_with_storage_on_until_cleared() {
     assert_eq!(r.status(), 200);
     let routes: Value = admin(reqwest::Method::GET, "/admin/routes").send().await.unwrap().json().await.unwrap();
     let a = target(&routes, "oa/a");
-    assert_eq!((a["enabled"].clone(), a["override"]["enabled"].clone(), a["override"]["priority"].clone()), (json!(false), json!(false), json!(7)));
+    assert_eq!(
+        (a["enabled"].clone(), a["override"]["enabled"].clone(), a["override"]["priority"].clone()),
+        (json!(false), json!(false), json!(7))
+    );
     assert!(a["override"]["by"].is_string() && a["override"]["at"].is_string(), "{a}");
     assert!(a.get("breaker_since").is_some(), "{a}");
     assert_eq!(target(&routes, "oa/b")["override"], Value::Null);
@@ -131,7 +134,11 @@ async fn admin_overrides_survive_a_restart_with_storage_on_until_cleared() {
     };
     let routes: Value = admin(reqwest::Method::GET, "/admin/routes").send().await.unwrap().json().await.unwrap();
     let a = target(&routes, "oa/a");
-    assert_eq!((a["enabled"].clone(), a["priority"].clone(), a["override"]["enabled"].clone()), (json!(false), json!(7), json!(false)), "{a}");
+    assert_eq!(
+        (a["enabled"].clone(), a["priority"].clone(), a["override"]["enabled"].clone()),
+        (json!(false), json!(7), json!(false)),
+        "{a}"
+    );
     let r = admin(reqwest::Method::DELETE, "/admin/routes/r/targets/oa%2Fa/override").send().await.unwrap();
     assert_eq!(r.status(), 200);
     let routes: Value = admin(reqwest::Method::GET, "/admin/routes").send().await.unwrap().json().await.unwrap();
@@ -141,7 +148,15 @@ async fn admin_overrides_survive_a_restart_with_storage_on_until_cleared() {
     stop(child, &log).await;
 
     let (child, addr, log) = spawn(&config).await;
-    let routes: Value = http.get(format!("http://{addr}/admin/routes")).bearer_auth(ADMIN_KEY).send().await.unwrap().json().await.unwrap();
+    let routes: Value = http
+        .get(format!("http://{addr}/admin/routes"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(target(&routes, "oa/a")["override"], Value::Null, "a cleared override stays cleared");
     assert_eq!(target(&routes, "oa/a")["enabled"], true);
     stop(child, &log).await;

@@ -111,6 +111,20 @@ impl Recording {
         }
     }
 
+    /// Whether the answer's body is wanted (`log_bodies`).
+    pub fn wants_bodies(&self) -> bool {
+        self.row.as_ref().is_some_and(|r| r.request.is_some())
+    }
+
+    /// The answer as sent (a stream: its SSE text), when bodies are kept.
+    pub fn response_body(&mut self, body: &[u8]) {
+        if let Some(row) = &mut self.row
+            && row.request.is_some()
+        {
+            row.response = Some(truncated(body));
+        }
+    }
+
     /// The attempts made and the target that served (the first chunk, for a stream).
     pub fn served(&mut self, target: &str, attempts: &[Attempt]) {
         let elapsed = ms(self.started.elapsed());
@@ -133,14 +147,11 @@ impl Recording {
     }
 
     /// The request ended with an answer in full.
-    pub fn success(mut self, usage: Usage, response: Option<&[u8]>) {
+    pub fn success(mut self, usage: Usage) {
         if let Some(row) = &mut self.row {
             row.status = Some(200);
             row.input_tokens = usage.input_tokens;
             row.output_tokens = usage.output_tokens;
-            if row.request.is_some() {
-                row.response = response.map(truncated);
-            }
         }
         self.end(Outcome::Success);
     }
@@ -186,9 +197,12 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// Bodies are kept up to this many bytes.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
 /// Bodies are kept up to 64 KiB.
 fn truncated(body: &[u8]) -> String {
-    let end = body.len().min(64 * 1024);
+    let end = body.len().min(BODY_LIMIT);
     String::from_utf8_lossy(&body[..end]).into_owned()
 }
 

@@ -32,6 +32,8 @@ struct EndGuard {
     request_id: String,
     /// The request's log row, finished here.
     recording: Option<Recording>,
+    /// The SSE text sent, when the log keeps bodies (up to its limit).
+    sent: Option<Vec<u8>>,
 }
 
 impl Drop for EndGuard {
@@ -56,9 +58,12 @@ impl Drop for EndGuard {
 impl EndGuard {
     /// Finishes the log row: the end status decides the outcome.
     fn record(&mut self) {
-        let Some(recording) = self.recording.take() else { return };
+        let Some(mut recording) = self.recording.take() else { return };
+        if let Some(sent) = &self.sent {
+            recording.response_body(sent);
+        }
         match (self.status, &self.failure) {
-            (Some(200), _) => recording.success(self.usage, None),
+            (Some(200), _) => recording.success(self.usage),
             (Some(status), Some(e)) => {
                 recording.failed(status, e, crate::client_error::for_client(e).to_string(), self.usage)
             }
@@ -104,6 +109,7 @@ pub fn body(
         error: None,
         failure: None,
         request_id,
+        sent: recording.as_ref().filter(|r| r.wants_bodies()).map(|_| Vec::new()),
         recording,
     };
     let targets = upstream.targets_used();
@@ -119,7 +125,8 @@ pub fn body(
                 biased;
                 next = s.upstream.next() => next,
                 () = DrainDeadline::of(s.deadline.as_ref()) => {
-                    return Some((Ok(fail(&mut s, &crate::conn::shutting_down())), s));
+                    let frame = fail(&mut s, &crate::conn::shutting_down());
+                    return out(s, frame);
                 }
             };
             match next {
@@ -137,9 +144,12 @@ pub fn body(
                     if frames.is_empty() {
                         continue;
                     }
-                    return Some((Ok(concat(frames)), s));
+                    return out(s, concat(frames));
                 }
-                Some(Err(e)) => return Some((Ok(fail(&mut s, &e)), s)),
+                Some(Err(e)) => {
+                    let frame = fail(&mut s, &e);
+                    return out(s, frame);
+                }
                 None if s.finished => {
                     s.ended = true;
                     s.guard.status = Some(200);
@@ -148,17 +158,28 @@ pub fn body(
                     let targets = s.targets.get();
                     if targets.len() > 1 {
                         let note = format!(": x-switchyard-targets: {}\n\n", targets.join(", "));
-                        return Some((Ok(concat(vec![Bytes::from(note), done])), s));
+                        return out(s, concat(vec![Bytes::from(note), done]));
                     }
-                    return Some((Ok(done), s));
+                    return out(s, done);
                 }
                 None => {
                     let e = Error::invalid_response("the upstream stream ended without a finish event");
-                    return Some((Ok(fail(&mut s, &e)), s));
+                    let frame = fail(&mut s, &e);
+                    return out(s, frame);
                 }
             }
         }
     })
+}
+
+impl EndGuard {
+    /// Keeps a copy of `frame` for the log, up to its body limit.
+    fn keep(&mut self, frame: &Bytes) {
+        if let Some(sent) = &mut self.sent {
+            let room = crate::request_log::BODY_LIMIT.saturating_sub(sent.len());
+            sent.extend_from_slice(&frame[..frame.len().min(room)]);
+        }
+    }
 }
 
 impl State {
@@ -173,6 +194,12 @@ impl State {
             self.encoder.set_model(&model);
         }
     }
+}
+
+/// The next frame, kept for the log when it keeps bodies.
+fn out(mut s: State, frame: Bytes) -> Option<(Result<Bytes, std::convert::Infallible>, State)> {
+    s.guard.keep(&frame);
+    Some((Ok(frame), s))
 }
 
 fn fail(s: &mut State, e: &Error) -> Bytes {

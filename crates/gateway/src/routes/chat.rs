@@ -219,7 +219,8 @@ impl Call {
             Ok(json) => {
                 if let Some(mut r) = recording {
                     r.served(&target, &response.attempts);
-                    r.success(response.usage, Some(json.as_ref()));
+                    r.response_body(json.as_ref());
+                    r.success(response.usage);
                 }
                 let mut out = ([(http::header::CONTENT_TYPE, "application/json")], json).into_response();
                 switchyard_headers(out.headers_mut(), &target, &response.attempts);

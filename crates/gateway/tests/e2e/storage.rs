@@ -437,3 +437,33 @@ async fn rows_and_usage_older_than_the_retention_are_deleted() {
     let total: u64 = u.body["buckets"].as_array().unwrap().iter().map(|b| b["requests"].as_u64().unwrap()).sum();
     assert_eq!(total, 5, "{:?}", u.body);
 }
+
+#[tokio::test]
+async fn with_log_bodies_a_row_keeps_the_request_and_the_answer_as_sent() {
+    let mut config = logged("bodies", 100);
+    config.log_bodies = true;
+    let h = start_logged(ROUTES, &config).await;
+    for (id, stream) in [("b-whole", false), ("b-stream", true)] {
+        let response = h
+            .http
+            .post(h.url("/v1/chat/completions"))
+            .bearer_auth(CLIENT_KEY)
+            .header("x-request-id", id)
+            .json(&body("ok", stream))
+            .send()
+            .await
+            .unwrap();
+        let sent = response.text().await.unwrap();
+        let r = row(&h, id).await;
+        assert!(r["request"].as_str().unwrap().contains("hello there"), "{r}");
+        assert_eq!(r["response"].as_str().unwrap(), sent, "the answer exactly as sent");
+    }
+    let page = h.admin_get("/admin/requests").await;
+    assert!(
+        page.body["requests"].as_array().unwrap().iter().all(|r| r.get("request").is_none()),
+        "lists leave bodies out"
+    );
+    let without = start_logged(ROUTES, &logged("no-bodies", 100)).await;
+    send(&without, "nb", "ok", false).await;
+    assert!(row(&without, "nb").await.get("request").is_none());
+}

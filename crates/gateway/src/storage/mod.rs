@@ -11,7 +11,7 @@ mod schema;
 mod writer;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -43,6 +43,7 @@ pub struct Storage {
     log_bodies: bool,
     tx: SyncSender<Msg>,
     dropped: Arc<AtomicU64>,
+    opened: Arc<AtomicBool>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -58,7 +59,13 @@ impl Storage {
     pub fn open(config: &StorageConfig) -> Storage {
         let (tx, rx) = sync_channel(config.queue.max(1));
         let dropped = Arc::new(AtomicU64::new(0));
-        let writer = Writer { path: config.path.clone(), retention: config.retention, dropped: dropped.clone() };
+        let opened = Arc::new(AtomicBool::new(false));
+        let writer = Writer {
+            path: config.path.clone(),
+            retention: config.retention,
+            dropped: dropped.clone(),
+            opened: opened.clone(),
+        };
         let handle = std::thread::Builder::new().name("switchyard-storage".to_owned()).spawn(move || writer.run(&rx));
         let writer = match handle {
             Ok(h) => Some(h),
@@ -72,11 +79,17 @@ impl Storage {
             log_bodies: config.log_bodies,
             tx,
             dropped,
+            opened,
             writer: Mutex::new(writer),
         };
         // The writer creates the tables before anything reads them.
         storage.flush();
         storage
+    }
+
+    /// Whether the writer could open the database (it logged why not).
+    pub fn is_open(&self) -> bool {
+        self.opened.load(Relaxed)
     }
 
     /// Whether bodies are kept.
@@ -159,6 +172,9 @@ impl crate::overrides::OverrideSink for Storage {
 
 /// Loads the stored overrides into `state` (before it serves); unknown routes or targets are skipped.
 pub fn restore_overrides(storage: &Storage, state: &crate::state::AppState) {
+    if !storage.is_open() {
+        return; // The writer said why, once.
+    }
     let stored = match storage.overrides() {
         Ok(stored) => stored,
         Err(e) => {

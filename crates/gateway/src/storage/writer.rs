@@ -36,6 +36,8 @@ pub(crate) struct Writer {
     pub(crate) path: PathBuf,
     pub(crate) retention: Duration,
     pub(crate) dropped: Arc<AtomicU64>,
+    /// Set once the database is open and prepared.
+    pub(crate) opened: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Rows of one batch, and who waits for it.
@@ -62,7 +64,10 @@ impl Writer {
     /// Runs until [`Msg::Close`] or until every sender is gone.
     pub(crate) fn run(self, rx: &Receiver<Msg>) {
         let mut db = match open(&self.path) {
-            Ok(conn) => Some(conn),
+            Ok(conn) => {
+                self.opened.store(true, Relaxed);
+                Some(conn)
+            }
             Err(e) => {
                 tracing::warn!(
                     "storage: cannot open {}: {e}; request rows are dropped (counted in switchyard_log_dropped_total); \

@@ -161,3 +161,41 @@ async fn admin_overrides_survive_a_restart_with_storage_on_until_cleared() {
     assert_eq!(target(&routes, "oa/a")["enabled"], true);
     stop(child, &log).await;
 }
+
+#[tokio::test]
+async fn a_database_that_cannot_be_opened_is_logged_once_and_requests_are_served() {
+    let upstream = Upstream::start(UpstreamConfig::default()).await.unwrap();
+    let folder = temp_folder("log-once");
+    std::fs::write(folder.join("plain-file"), b"x").unwrap();
+    let config = folder.join("switchyard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"plain-file/log.db\"\n\
+             [providers.oa]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key = \"sim-key\"\n\
+             [routes.r]\ntargets = [{{ provider = \"oa\", model = \"gpt-ok\" }}]\n",
+            upstream.openai_base_url()
+        ),
+    )
+    .unwrap();
+    let (child, addr, log) = spawn(&config).await;
+    let http = reqwest::Client::new();
+    let body = json!({ "model": "r", "messages": [{ "role": "user", "content": "hi" }] });
+    for _ in 0..5 {
+        let r = http.post(format!("http://{addr}/v1/chat/completions")).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = http.get(format!("http://{addr}/metrics")).send().await.unwrap().text().await.unwrap();
+        if metrics.contains("switchyard_log_dropped_total 5") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(metrics.contains("switchyard_log_dropped_total 5"), "{metrics}");
+    stop(child, &log).await;
+    let log = log.lock().unwrap().clone();
+    assert_eq!(log.matches("storage: cannot").count(), 1, "{log}");
+    assert!(log.contains("storage.path"), "the line says what to fix: {log}");
+}

@@ -57,11 +57,8 @@ impl RequestLog {
             id: request_id.to_owned(),
             time,
             route: route.to_owned(),
-            api: match api {
-                Api::OpenAi => "openai",
-                Api::Anthropic => "anthropic",
-            }
-            .to_owned(),
+            // The row's `api` is the wire family: everything not Anthropic speaks OpenAI's.
+            api: if api == Api::Anthropic { "anthropic" } else { "openai" }.to_owned(),
             stream,
             key: None,
             status: None,
@@ -210,7 +207,7 @@ fn attempt_row(a: &Attempt) -> AttemptRow {
     let (outcome, kind, reason) = match &a.outcome {
         AttemptOutcome::Succeeded => ("success", None, None),
         AttemptOutcome::Failed { kind, .. } => ("failed", Some(kind.as_str().to_owned()), None),
-        AttemptOutcome::Skipped { reason } => ("skipped", None, Some(reason.clone())),
+        AttemptOutcome::Skipped { reason } => ("skipped", None, Some(reason.to_string())),
     };
     let called = a.was_called();
     AttemptRow {

@@ -317,6 +317,8 @@ async fn usage_over_100k_rows_of_a_week_sums_to_the_rows() {
         per_day.body["buckets"].as_array().unwrap().iter().map(|b| b["group"].as_str().unwrap().to_owned()).collect();
     assert_eq!(groups.len(), 3);
     assert_eq!(Outcome::parse("success"), Some(Outcome::Success));
+    drop(h);
+    let _ = std::fs::remove_dir_all(config.path.parent().unwrap());
 }
 
 /// Reads SSE frames from `response` until `done` says enough; returns (event, data) pairs.

@@ -45,6 +45,8 @@ async fn five_thousand_requests_then_sigterm_leave_exactly_five_thousand_rows() 
     let rows: i64 = db.query_row("SELECT count(*) FROM requests", [], |r| r.get(0)).unwrap();
     let minutes: i64 = db.query_row("SELECT sum(requests) FROM usage_minute", [], |r| r.get(0)).unwrap();
     assert_eq!((rows, minutes), (5_000, 5_000));
+    drop(db);
+    let _ = std::fs::remove_dir_all(&folder);
 }
 
 /// Starts `switchyard serve --config CONFIG`; returns the child, its address and its log.

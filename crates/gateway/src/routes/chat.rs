@@ -226,9 +226,20 @@ impl Call {
                 switchyard_headers(out.headers_mut(), &target, &response.attempts);
                 out
             }
-            Err(e) => ApiError::new(self.api, StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode: {e}"))
-                .with_request_id(&self.request_id)
-                .into_response(),
+            Err(e) => {
+                let message = format!("cannot encode: {e}");
+                if let Some(r) = recording {
+                    r.failed(
+                        500,
+                        &switchyard::Error::invalid_response(message.clone()),
+                        message.clone(),
+                        response.usage,
+                    );
+                }
+                ApiError::new(self.api, StatusCode::INTERNAL_SERVER_ERROR, message)
+                    .with_request_id(&self.request_id)
+                    .into_response()
+            }
         }
     }
 

@@ -236,6 +236,10 @@ async fn filters_and_pages_return_every_matching_row_once() {
     assert_eq!(h.admin_get("/admin/requests?limit=0").await.status, 400);
     assert_eq!(h.admin_get("/admin/requests?limit=1001").await.status, 400);
     assert_eq!(h.admin_get("/admin/requests/nope").await.status, 404);
+    for path in ["/admin/requests", "/admin/requests/f-1", "/admin/usage", "/admin/events"] {
+        let anonymous = h.http.get(h.url(path)).bearer_auth(CLIENT_KEY).send().await.unwrap();
+        assert_eq!(anonymous.status(), 401, "{path} needs the admin key");
+    }
     // Usage sums equal the rows.
     let fallbacks = all.iter().filter(|r| r["fallback"] == true).count() as u64;
     assert!(fallbacks >= 1);

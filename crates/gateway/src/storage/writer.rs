@@ -16,6 +16,8 @@ use super::schema;
 
 /// Rows per transaction, at most.
 const BATCH: usize = 500;
+/// How long rows gather before their transaction (well inside the 1 s bound).
+const GATHER: Duration = Duration::from_millis(200);
 /// How often old rows are deleted.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
@@ -86,10 +88,14 @@ impl Writer {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => batch.close = true,
             }
-            while batch.rows.len() < BATCH && !batch.close {
-                match rx.try_recv() {
+            // Rows gather for a moment: one transaction per few hundred rows, not one per row, is what keeps the
+            // writer's cost small under load. A flush or close writes at once.
+            let until = Instant::now() + GATHER;
+            while batch.rows.len() < BATCH && !batch.close && batch.flushed.is_empty() && !batch.rows.is_empty() {
+                match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
                     Ok(msg) => batch.take(msg),
-                    Err(_) => break,
+                    Err(RecvTimeoutError::Timeout) => break,
+                    Err(RecvTimeoutError::Disconnected) => batch.close = true,
                 }
             }
             let written = match db.as_mut() {

@@ -76,6 +76,8 @@ pub struct Route {
     pub keepalive: Option<Duration>,
     /// The upstream model name of each target id: answers name the model that served them.
     models: BTreeMap<String, String>,
+    /// Each target's config values (enabled, priority, max_retries): where clearing an override returns it.
+    configured: BTreeMap<String, crate::overrides::Change>,
 }
 
 impl Route {
@@ -94,7 +96,24 @@ impl Route {
             direct,
             keepalive: config.keepalive,
             models: targets.iter().map(|t| (t.id.clone(), t.model.clone())).collect(),
+            configured: targets
+                .iter()
+                .map(|t| {
+                    let enabled = t.unavailable.is_none() && (direct || t.enabled);
+                    let change = crate::overrides::Change {
+                        enabled: Some(enabled),
+                        priority: Some(t.priority),
+                        max_retries: Some(t.max_retries),
+                    };
+                    (t.id.clone(), change)
+                })
+                .collect(),
         }
+    }
+
+    /// The config values of target `id` on this route.
+    pub fn configured(&self, id: &str) -> Option<crate::overrides::Change> {
+        self.configured.get(id).copied()
     }
 
     /// The upstream model name of the target `id` (the `model` an answer it served carries).
@@ -122,6 +141,12 @@ pub struct AppState {
     pub connections: crate::conn::ConnectionLimits,
     /// The link to the other replicas (`[state] backend = "redis"`); `None`: this process only.
     pub shared: Option<Arc<SharedState>>,
+    /// Where finished requests are recorded (the storage database and `/admin/events`).
+    pub log: Arc<crate::request_log::RequestLog>,
+    /// Admin changes of targets, for `/admin/events`.
+    pub target_events: crate::target_events::TargetEvents,
+    /// Admin overrides of targets, per route.
+    pub overrides: crate::overrides::Overrides,
 }
 
 /// Why the state could not be built; each names the config key path at fault.
@@ -230,7 +255,22 @@ impl AppState {
                     SharedState::new(redis).map_err(|e| BuildError::StateUrl { category: e.category().to_owned() })?,
                 )),
             },
+            log: Arc::default(),
+            target_events: Default::default(),
+            overrides: Default::default(),
         })
+    }
+
+    /// The same state recording finished requests into `storage`.
+    pub fn with_storage(mut self, storage: Arc<crate::storage::Storage>) -> Self {
+        self.log = Arc::new(crate::request_log::RequestLog::new(Some(storage)));
+        self
+    }
+
+    /// The same state keeping admin overrides in `overrides`.
+    pub fn with_overrides(mut self, overrides: crate::overrides::Overrides) -> Self {
+        self.overrides = overrides;
+        self
     }
 
     /// The route a request's `model` names: a route name first, else a target id.

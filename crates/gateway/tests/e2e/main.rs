@@ -27,4 +27,7 @@ mod redis_server;
 mod replicas;
 mod responses;
 mod shared_health;
+mod storage;
+mod storage_cli;
+mod storage_process;
 mod tools;

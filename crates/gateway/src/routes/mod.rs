@@ -7,3 +7,4 @@ pub mod count_tokens;
 pub mod health;
 pub mod metrics;
 pub mod models;
+pub mod ui;

@@ -5,6 +5,7 @@
 
 mod admin;
 mod api;
+mod browser;
 mod cli;
 mod common;
 mod connections;
@@ -23,3 +24,4 @@ mod process;
 mod readme;
 mod shared_health;
 mod tools;
+mod webdriver;

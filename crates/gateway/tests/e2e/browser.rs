@@ -265,3 +265,43 @@ async fn live_shows_requests_within_three_seconds_without_reload() {
     assert_clean(&b, &h.gateway.url()).await;
     b.quit();
 }
+
+#[tokio::test]
+async fn a_cold_load_of_all_four_pages_transfers_under_300_kb() {
+    let h = start(ROUTES).await;
+    let b = Browser::start().await;
+    log_in(&h, &b, "overview").await;
+    for page in ["routes", "requests", "live", "overview"] {
+        b.click(&format!("#nav a[data-page={page}]")).await;
+        b.wait(page, PATIENCE, &format!("return location.hash === '#/{page}' && document.querySelector('#main h1')"))
+            .await;
+    }
+    // Bytes on the wire (headers included) per request, for the dashboard's own files; the admin API's
+    // answers are not counted (SPEC-2 section 11).
+    let mut urls = std::collections::HashMap::new();
+    let mut bytes = 0.0;
+    let mut files = 0;
+    for entry in b.log("performance").await {
+        let Ok(event) = serde_json::from_str::<Value>(entry["message"].as_str().unwrap_or("")) else { continue };
+        let params = &event["message"]["params"];
+        match event["message"]["method"].as_str() {
+            Some("Network.requestWillBeSent") => {
+                urls.insert(
+                    params["requestId"].to_string(),
+                    params["request"]["url"].as_str().unwrap_or("").to_owned(),
+                );
+            }
+            Some("Network.loadingFinished") => {
+                let url = urls.get(&params["requestId"].to_string()).cloned().unwrap_or_default();
+                if url.starts_with(&h.url("/ui")) {
+                    bytes += params["encodedDataLength"].as_f64().unwrap_or(0.0);
+                    files += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(files >= 10, "the page and its files were loaded: {files}");
+    assert!(bytes > 10_000.0 && bytes < 300_000.0, "a cold load transferred {bytes} bytes in {files} files");
+    eprintln!("cold load of the four pages: {bytes} bytes in {files} files");
+}

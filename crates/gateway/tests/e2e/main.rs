@@ -24,4 +24,5 @@ mod process;
 mod readme;
 mod shared_health;
 mod tools;
+mod ui_files;
 mod webdriver;

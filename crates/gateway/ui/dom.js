@@ -72,7 +72,13 @@ export function table(headers, rows, attrs) {
   return h('div', { class: 'scroll' },
     h('table', attrs || {},
       h('thead', {}, h('tr', {}, headers.map((x) => h('th', {}, x)))),
-      h('tbody', {}, rows)));
+      h('tbody', {}, rows.map((row) => labelled(headers, row)))));
+}
+
+/** Names each cell after its column, so a phone-width layout can show rows as cards. */
+export function labelled(headers, row) {
+  [...row.children].forEach((cell, i) => { cell.dataset.label = headers[i] || ''; });
+  return row;
 }
 
 /** A breaker state as a coloured label. */

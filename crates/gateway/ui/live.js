@@ -1,7 +1,7 @@
 // Live: finished requests as they arrive on /admin/events, and breaker or enable changes, without reloading.
 
 import * as api from './api.js';
-import { h, put, when, breaker } from './dom.js';
+import { h, put, when, breaker, labelled } from './dom.js';
 import { requestRow, HEADERS } from './requests.js';
 
 const KEEP = 200;
@@ -18,7 +18,7 @@ export function render(main, ctx, signal) {
   function onEvent(name, data) {
     if (name === 'request' && data && data.id) {
       empty.hidden = true;
-      tbody.prepend(requestRow(data));
+      tbody.prepend(labelled(HEADERS, requestRow(data)));
       while (tbody.children.length > KEEP) tbody.lastChild.remove();
     } else if (name === 'target' && data) {
       changes.prepend(h('li', {}, when(data.at), ' · ', data.route || 'all routes', ' · ', h('strong', {}, data.target), ' · ',

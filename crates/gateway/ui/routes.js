@@ -83,7 +83,8 @@ export function render(main, ctx, signal) {
       }
     } else {
       for (const [id, t] of Object.entries(stats.targets || {})) {
-        out.set(id, { calls: t.attempts, success: pct(t.successes, t.attempts), p50: ms(t.mean_latency_ms) + ' (mean)' });
+        out.set(id, { calls: t.attempts, success: pct(t.successes, t.attempts),
+          p50: t.attempts ? ms(t.mean_latency_ms) + ' (mean)' : '—' });
       }
     }
     return out;

@@ -40,6 +40,15 @@ async fn log_in(h: &Harness, b: &Browser, page: &str) {
     b.wait("the navigation after log-in", PATIENCE, "return !document.querySelector('#nav').hidden").await;
 }
 
+/// Waits until the request log has written the request (it writes in batches, at most 1 s apart).
+async fn logged(h: &Harness, id: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    while h.admin_get(&format!("/admin/requests/{id}")).await.status != 200 {
+        assert!(Instant::now() < deadline, "request {id} never reached the request log");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// No console errors (the refused key checks excepted) and no request to anything but the gateway.
 async fn assert_clean(b: &Browser, gateway: &str) {
     for entry in b.log("browser").await {
@@ -129,7 +138,14 @@ async fn overview_numbers_match_admin_stats() {
     assert_eq!((stats["total"].as_u64(), stats["fallbacks"].as_u64()), (Some(7), Some(2)));
     let b = Browser::start().await;
     log_in(&h, &b, "overview").await;
-    b.wait("the totals", PATIENCE, "return document.querySelector('#totals')").await;
+    // The request log is written in batches: the page, refreshing every 5 s, catches up.
+    let total = stats["total"].to_string();
+    b.wait(
+        "the requests of /admin/stats on the page",
+        PATIENCE,
+        &format!("const e = document.querySelector('[data-stat=requests]'); return e && e.textContent === '{total}'"),
+    )
+    .await;
     let shown = b
         .js("const t = (n) => document.querySelector(`[data-stat=${n}]`).textContent; \
              return { requests: t('requests'), fallbacks: t('fallbacks'), success: t('success_rate') }")
@@ -224,6 +240,7 @@ async fn a_request_with_a_fallback_opens_into_one_timeline_entry_per_attempt() {
     let r = h.chat("flaky", "fall back").await;
     assert_eq!((r.fallback(), r.attempts()), ("true", "2"));
     let id = r.header("x-request-id").to_owned();
+    logged(&h, &id).await;
     let b = Browser::start().await;
     log_in(&h, &b, "requests").await;
     let row = format!("tr[data-request='{id}']");

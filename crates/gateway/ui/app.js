@@ -20,7 +20,13 @@ const ctx = {
   window: '1h',
   failed,
   notice,
+  recovered,
 };
+
+/** Hides an error message once a call works again. */
+function recovered() {
+  if (banner.classList.contains('error')) notice('');
+}
 
 /** A short message at the top ('' hides it). */
 function notice(text, kind) {

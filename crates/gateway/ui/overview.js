@@ -26,7 +26,7 @@ export function render(main, ctx, signal) {
       const [buckets, routes, stats] = await Promise.all([
         usage.load(ctx.window, 'route'), api.get('/admin/routes'), api.get('/admin/stats')]);
       if (signal.aborted) return;
-      ctx.notice('');
+      ctx.recovered();
       draw(buckets, routes, stats);
     } catch (e) {
       if (!signal.aborted) ctx.failed(e);

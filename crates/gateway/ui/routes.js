@@ -95,6 +95,7 @@ export function render(main, ctx, signal) {
       const [routes, buckets, stats] = await Promise.all([
         api.get('/admin/routes'), usage.load(ctx.window, 'target'), api.get('/admin/stats')]);
       if (signal.aborted) return;
+      ctx.recovered();
       draw(routes, buckets, stats);
     } catch (e) {
       if (!signal.aborted) ctx.failed(e);

@@ -322,3 +322,27 @@ async fn a_cold_load_of_all_four_pages_transfers_under_300_kb() {
     assert!(bytes > 10_000.0 && bytes < 300_000.0, "a cold load transferred {bytes} bytes in {files} files");
     eprintln!("cold load of the four pages: {bytes} bytes in {files} files");
 }
+
+#[tokio::test]
+async fn the_page_says_no_data_yet_and_then_that_the_gateway_is_unreachable() {
+    let h = start(ROUTES).await;
+    let b = Browser::start().await;
+    log_in(&h, &b, "overview").await;
+    let empty = b.wait("the no-data state", PATIENCE, &text_of("#no-data")).await;
+    assert!(empty.as_str().unwrap().starts_with("No data yet"), "{empty}");
+    assert_clean(&b, &h.gateway.url()).await;
+
+    let Harness { gateway, upstream, .. } = h;
+    gateway.shutdown().await.unwrap();
+    // The page refreshes every 5 s and says so when nothing answers.
+    let banner = b
+        .wait(
+            "the unreachable state",
+            PATIENCE,
+            "const e = document.querySelector('#banner'); return !e.hidden && e.textContent",
+        )
+        .await;
+    assert!(banner.as_str().unwrap().starts_with("Gateway unreachable"), "{banner}");
+    drop(upstream);
+    b.quit();
+}

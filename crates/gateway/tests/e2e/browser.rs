@@ -233,19 +233,33 @@ async fn routes_page_shows_an_open_breaker_as_open() {
     b.quit();
 }
 
+/// A route whose slow primary is hedged after 100 ms.
+const HEDGED: &str = r#"
+[routes.hedged]
+hedge = { after = "100ms" }
+targets = [{ provider = "oa", model = "gpt-slow3000" }, { provider = "an", model = "claude-haiku" }]
+"#;
+
 #[tokio::test]
-async fn a_request_with_a_fallback_opens_into_one_timeline_entry_per_attempt() {
-    let h = start(ROUTES).await;
-    h.chat("chat", "fine").await;
-    let r = h.chat("flaky", "fall back").await;
-    assert_eq!((r.fallback(), r.attempts()), ("true", "2"));
-    let id = r.header("x-request-id").to_owned();
-    logged(&h, &id).await;
+async fn a_request_opens_into_its_attempt_timeline_with_fallbacks_skips_and_hedges() {
+    let h = start(&format!("{ROUTES}{HEDGED}")).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(h.chat("flaky", "fall back").await.header("x-request-id").to_owned());
+    }
+    let hedged = h.chat("hedged", "hedge").await;
+    assert_eq!(hedged.target(), "an/claude-haiku");
+    ids.push(hedged.header("x-request-id").to_owned());
+    for id in &ids {
+        logged(&h, id).await;
+    }
     let b = Browser::start().await;
     log_in(&h, &b, "requests").await;
-    let row = format!("tr[data-request='{id}']");
+    let row = format!("tr[data-request='{}']", ids[0]);
     b.wait("the request in the log", PATIENCE, &format!("return document.querySelector(\"{row}\")")).await;
     b.screenshot(&shot("requests.png")).await;
+
+    // A fallback: one entry per attempt.
     b.click(&row).await;
     b.wait("the timeline", PATIENCE, "return document.querySelector('#timeline')").await;
     let entries = b.js("return [...document.querySelectorAll('#timeline li')].map((li) => li.textContent)").await;
@@ -254,6 +268,32 @@ async fn a_request_with_a_fallback_opens_into_one_timeline_entry_per_attempt() {
     assert!(entries[0].contains("an/claude-500") && entries[0].contains("failed"), "{entries:?}");
     assert!(entries[1].contains("oa/gpt-mini") && entries[1].contains("success"), "{entries:?}");
     b.screenshot(&shot("request-timeline.png")).await;
+
+    // The breaker opened after two failures: the third request skipped the primary, labelled with the reason.
+    b.js(&format!("location.hash = '#/requests/{}'; return null", ids[2])).await;
+    let skipped = b
+        .wait(
+            "the skipped target",
+            PATIENCE,
+            "const e = document.querySelector('#timeline li.skipped'); return e && e.textContent",
+        )
+        .await;
+    let skipped = skipped.as_str().unwrap();
+    assert!(skipped.contains("an/claude-500") && skipped.contains("skipped:"), "{skipped}");
+
+    // The hedge that won is labelled "hedge"; the slow primary was cancelled.
+    b.js(&format!("location.hash = '#/requests/{}'; return null", ids[3])).await;
+    let hedge = b
+        .wait(
+            "the hedge",
+            PATIENCE,
+            "const e = document.querySelector('#timeline li.hedge'); return e && e.textContent",
+        )
+        .await;
+    let hedge = hedge.as_str().unwrap();
+    assert!(hedge.contains("an/claude-haiku") && hedge.contains("hedge") && hedge.contains("success"), "{hedge}");
+    let first = b.js("return document.querySelector('#timeline li').textContent").await;
+    assert!(first.as_str().unwrap().contains("oa/gpt-slow3000"), "{first}");
     assert_clean(&b, &h.gateway.url()).await;
     b.quit();
 }

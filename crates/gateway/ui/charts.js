@@ -4,7 +4,7 @@ import { h, s, num } from './dom.js';
 
 const W = 600;
 const H = 160;
-const PAD = { left: 44, right: 8, top: 10, bottom: 22 };
+const PAD = { left: 64, right: 8, top: 10, bottom: 22 };
 
 function frame(max, first, last, unit) {
   const ih = H - PAD.top - PAD.bottom;

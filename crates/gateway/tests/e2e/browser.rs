@@ -40,6 +40,11 @@ async fn log_in(h: &Harness, b: &Browser, page: &str) {
     b.wait("the navigation after log-in", PATIENCE, "return !document.querySelector('#nav').hidden").await;
 }
 
+/// A gateway with client and admin keys and the request log on, in front of the simulated upstream.
+async fn gateway(routes: &str) -> Harness {
+    start(routes).await
+}
+
 /// Waits until the request log has written the request (it writes in batches, at most 1 s apart).
 async fn logged(h: &Harness, id: &str) {
     let deadline = Instant::now() + PATIENCE;
@@ -75,7 +80,7 @@ async fn assert_clean(b: &Browser, gateway: &str) {
 
 #[tokio::test]
 async fn log_in_refuses_a_wrong_key_and_keeps_the_right_one_in_the_tab_only() {
-    let h = start(ROUTES).await;
+    let h = gateway(ROUTES).await;
     let b = Browser::start().await;
     b.goto(&h.url("/ui")).await;
     b.wait("the log-in form", PATIENCE, "return document.querySelector('#admin-key')").await;
@@ -127,7 +132,7 @@ async fn without_an_admin_key_the_page_says_how_to_set_one() {
 
 #[tokio::test]
 async fn overview_numbers_match_admin_stats() {
-    let h = start(ROUTES).await;
+    let h = gateway(ROUTES).await;
     for i in 0..5 {
         assert_eq!(h.chat("chat", &format!("hello {i}")).await.status, 200);
     }
@@ -173,7 +178,7 @@ async fn overview_numbers_match_admin_stats() {
 
 #[tokio::test]
 async fn routes_page_disables_a_target_traffic_moves_and_the_override_resets() {
-    let h = start(ROUTES).await;
+    let h = gateway(ROUTES).await;
     assert_eq!(h.chat("chat", "hi").await.target(), "oa/gpt-4o");
     let b = Browser::start().await;
     log_in(&h, &b, "routes").await;
@@ -213,7 +218,7 @@ async fn routes_page_disables_a_target_traffic_moves_and_the_override_resets() {
 
 #[tokio::test]
 async fn routes_page_shows_an_open_breaker_as_open() {
-    let h = start(ROUTES).await;
+    let h = gateway(ROUTES).await;
     for _ in 0..2 {
         h.chat("flaky", "hi").await;
     }
@@ -242,7 +247,7 @@ targets = [{ provider = "oa", model = "gpt-slow3000" }, { provider = "an", model
 
 #[tokio::test]
 async fn a_request_opens_into_its_attempt_timeline_with_fallbacks_skips_and_hedges() {
-    let h = start(&format!("{ROUTES}{HEDGED}")).await;
+    let h = gateway(&format!("{ROUTES}{HEDGED}")).await;
     let mut ids = Vec::new();
     for _ in 0..3 {
         ids.push(h.chat("flaky", "fall back").await.header("x-request-id").to_owned());
@@ -300,7 +305,7 @@ async fn a_request_opens_into_its_attempt_timeline_with_fallbacks_skips_and_hedg
 
 #[tokio::test]
 async fn live_shows_requests_within_three_seconds_without_reload() {
-    let h = start(ROUTES).await;
+    let h = gateway(ROUTES).await;
     let b = Browser::start().await;
     log_in(&h, &b, "live").await;
     b.wait("the event stream", PATIENCE, "return document.querySelector('#live-state').textContent === 'live'").await;
@@ -325,7 +330,7 @@ async fn live_shows_requests_within_three_seconds_without_reload() {
 
 #[tokio::test]
 async fn a_cold_load_of_all_four_pages_transfers_under_300_kb() {
-    let h = start(ROUTES).await;
+    let h = gateway(ROUTES).await;
     let b = Browser::start().await;
     log_in(&h, &b, "overview").await;
     for page in ["routes", "requests", "live", "overview"] {
@@ -365,7 +370,7 @@ async fn a_cold_load_of_all_four_pages_transfers_under_300_kb() {
 
 #[tokio::test]
 async fn the_page_says_no_data_yet_and_then_that_the_gateway_is_unreachable() {
-    let h = start(ROUTES).await;
+    let h = gateway(ROUTES).await;
     let b = Browser::start().await;
     log_in(&h, &b, "overview").await;
     let empty = b.wait("the no-data state", PATIENCE, &text_of("#no-data")).await;

@@ -245,16 +245,29 @@ hedge = { after = "100ms" }
 targets = [{ provider = "oa", model = "gpt-slow3000" }, { provider = "an", model = "claude-haiku" }]
 "#;
 
+/// Opens a request's page and returns the texts of its timeline entries once it shows `id`.
+async fn open_request(b: &Browser, id: &str) -> Vec<String> {
+    b.js(&format!("location.hash = '#/requests/{id}'; return null")).await;
+    b.wait(
+        "the request's timeline",
+        PATIENCE,
+        &format!(
+            "const f = document.querySelector('#request-facts'); \
+             return f && f.textContent.includes('{id}') && document.querySelector('#timeline')"
+        ),
+    )
+    .await;
+    let entries = b.js("return [...document.querySelectorAll('#timeline li')].map((li) => li.textContent)").await;
+    entries.as_array().unwrap().iter().map(|e| e.as_str().unwrap().to_owned()).collect()
+}
+
 #[tokio::test]
-async fn a_request_opens_into_its_attempt_timeline_with_fallbacks_skips_and_hedges() {
-    let h = gateway(&format!("{ROUTES}{HEDGED}")).await;
+async fn a_request_with_a_fallback_opens_into_one_timeline_entry_per_attempt() {
+    let h = gateway(ROUTES).await;
     let mut ids = Vec::new();
     for _ in 0..3 {
         ids.push(h.chat("flaky", "fall back").await.header("x-request-id").to_owned());
     }
-    let hedged = h.chat("hedged", "hedge").await;
-    assert_eq!(hedged.target(), "an/claude-haiku");
-    ids.push(hedged.header("x-request-id").to_owned());
     for id in &ids {
         logged(&h, id).await;
     }
@@ -264,41 +277,47 @@ async fn a_request_opens_into_its_attempt_timeline_with_fallbacks_skips_and_hedg
     b.wait("the request in the log", PATIENCE, &format!("return document.querySelector(\"{row}\")")).await;
     b.screenshot(&shot("requests.png")).await;
 
-    // A fallback: one entry per attempt.
+    // A click opens it: one entry per attempt.
     b.click(&row).await;
     b.wait("the timeline", PATIENCE, "return document.querySelector('#timeline')").await;
-    let entries = b.js("return [...document.querySelectorAll('#timeline li')].map((li) => li.textContent)").await;
-    let entries: Vec<&str> = entries.as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    let entries = open_request(&b, &ids[0]).await;
     assert_eq!(entries.len(), 2, "{entries:?}");
     assert!(entries[0].contains("an/claude-500") && entries[0].contains("failed"), "{entries:?}");
     assert!(entries[1].contains("oa/gpt-mini") && entries[1].contains("success"), "{entries:?}");
     b.screenshot(&shot("request-timeline.png")).await;
 
     // The breaker opened after two failures: the third request skipped the primary, labelled with the reason.
-    b.js(&format!("location.hash = '#/requests/{}'; return null", ids[2])).await;
-    let skipped = b
-        .wait(
-            "the skipped target",
-            PATIENCE,
-            "const e = document.querySelector('#timeline li.skipped'); return e && e.textContent",
-        )
-        .await;
-    let skipped = skipped.as_str().unwrap();
-    assert!(skipped.contains("an/claude-500") && skipped.contains("skipped:"), "{skipped}");
+    let entries = open_request(&b, &ids[2]).await;
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert!(entries[0].contains("an/claude-500") && entries[0].contains("skipped: "), "{entries:?}");
+    let labelled = b.js("return document.querySelector('#timeline li.skipped .tag.skipped').textContent").await;
+    assert_eq!(labelled, "skipped");
+    assert_clean(&b, &h.gateway.url()).await;
+    b.quit();
+}
 
-    // The hedge that won is labelled "hedge"; the slow primary was cancelled.
-    b.js(&format!("location.hash = '#/requests/{}'; return null", ids[3])).await;
-    let hedge = b
-        .wait(
-            "the hedge",
-            PATIENCE,
-            "const e = document.querySelector('#timeline li.hedge'); return e && e.textContent",
-        )
-        .await;
-    let hedge = hedge.as_str().unwrap();
+/// A route whose slow primary is hedged after 100 ms.
+const HEDGED: &str = r#"
+[routes.hedged]
+hedge = { after = "100ms" }
+targets = [{ provider = "oa", model = "gpt-slow3000" }, { provider = "an", model = "claude-haiku" }]
+"#;
+
+#[tokio::test]
+async fn a_hedged_attempt_is_labelled_hedge_in_the_timeline() {
+    let h = gateway(HEDGED).await;
+    let r = h.chat("hedged", "hedge").await;
+    assert_eq!(r.target(), "an/claude-haiku");
+    let id = r.header("x-request-id").to_owned();
+    logged(&h, &id).await;
+    let b = Browser::start().await;
+    log_in(&h, &b, "requests").await;
+    let entries = open_request(&b, &id).await;
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert!(entries[0].contains("oa/gpt-slow3000"), "{entries:?}");
+    let hedge = b.js("const e = document.querySelector('#timeline li.hedge'); return e && e.textContent").await;
+    let hedge = hedge.as_str().unwrap_or_else(|| panic!("no attempt is labelled hedge: {entries:?}"));
     assert!(hedge.contains("an/claude-haiku") && hedge.contains("hedge") && hedge.contains("success"), "{hedge}");
-    let first = b.js("return document.querySelector('#timeline li').textContent").await;
-    assert!(first.as_str().unwrap().contains("oa/gpt-slow3000"), "{first}");
     assert_clean(&b, &h.gateway.url()).await;
     b.quit();
 }

@@ -238,13 +238,6 @@ async fn routes_page_shows_an_open_breaker_as_open() {
     b.quit();
 }
 
-/// A route whose slow primary is hedged after 100 ms.
-const HEDGED: &str = r#"
-[routes.hedged]
-hedge = { after = "100ms" }
-targets = [{ provider = "oa", model = "gpt-slow3000" }, { provider = "an", model = "claude-haiku" }]
-"#;
-
 /// Opens a request's page and returns the texts of its timeline entries once it shows `id`.
 async fn open_request(b: &Browser, id: &str) -> Vec<String> {
     b.js(&format!("location.hash = '#/requests/{id}'; return null")).await;

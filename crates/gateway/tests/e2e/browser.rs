@@ -176,37 +176,63 @@ async fn overview_numbers_match_admin_stats() {
     b.quit();
 }
 
-#[tokio::test]
-async fn routes_page_disables_a_target_traffic_moves_and_the_override_resets() {
-    let h = gateway(ROUTES).await;
-    assert_eq!(h.chat("chat", "hi").await.target(), "oa/gpt-4o");
-    let b = Browser::start().await;
-    log_in(&h, &b, "routes").await;
-    let row = "tr[data-route=chat][data-target='oa/gpt-4o']";
-    b.wait("the chat route", PATIENCE, &format!("return document.querySelector(\"{row}\")")).await;
-    b.click(&format!("{row} input[data-field=enabled]")).await;
+const CHAT_PRIMARY: &str = "tr[data-route=chat][data-target='oa/gpt-4o']";
 
+/// Flips the chat route's primary off from the Routes page and waits until the admin API says so.
+async fn disable_from_the_page(h: &Harness, b: &Browser) {
+    log_in(h, b, "routes").await;
+    b.wait("the chat route", PATIENCE, &format!("return document.querySelector(\"{CHAT_PRIMARY}\")")).await;
+    b.click(&format!("{CHAT_PRIMARY} input[data-field=enabled]")).await;
     let deadline = Instant::now() + PATIENCE;
     loop {
         let t = h.admin_get("/admin/routes").await.body["routes"][0]["targets"][0].clone();
         if t["enabled"] == false {
             assert_eq!(t["id"], "oa/gpt-4o");
-            break;
+            return;
         }
         assert!(Instant::now() < deadline, "the switch did not disable the target: {t}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn routes_page_disables_a_target_and_traffic_moves() {
+    let h = gateway(ROUTES).await;
+    assert_eq!(h.chat("chat", "hi").await.target(), "oa/gpt-4o");
+    let b = Browser::start().await;
+    disable_from_the_page(&h, &b).await;
     let r = h.chat("chat", "hi").await;
     assert_eq!((r.status, r.target()), (200, "an/claude-sonnet"), "traffic moved to the next target");
+    let switch = b
+        .wait(
+            "the switch showing off",
+            PATIENCE,
+            &format!(
+                "const e = document.querySelector(\"{CHAT_PRIMARY} .switch\"); return e && e.textContent === 'off'"
+            ),
+        )
+        .await;
+    assert_eq!(switch, true);
+    assert_clean(&b, &h.gateway.url()).await;
+    b.quit();
+}
 
-    // The change shows as an override that the page can reset.
-    b.wait("the override", PATIENCE, &format!("return document.querySelector(\"{row} [data-action=reset]\")")).await;
+#[tokio::test]
+async fn routes_page_shows_a_change_as_an_override_and_resets_it() {
+    let h = gateway(ROUTES).await;
+    h.chat("chat", "hi").await;
+    let b = Browser::start().await;
+    disable_from_the_page(&h, &b).await;
+    b.wait("the override", PATIENCE, &format!("return document.querySelector(\"{CHAT_PRIMARY} [data-action=reset]\")"))
+        .await;
     b.screenshot(&shot("routes.png")).await;
-    b.click(&format!("{row} [data-action=reset]")).await;
+    b.click(&format!("{CHAT_PRIMARY} [data-action=reset]")).await;
     b.wait(
         "the reset",
         PATIENCE,
-        &format!("const r = document.querySelector(\"{row}\"); return r && !r.querySelector('[data-action=reset]')"),
+        &format!(
+            "const r = document.querySelector(\"{CHAT_PRIMARY}\"); return r && !r.querySelector('[data-action=reset]')"
+        ),
     )
     .await;
     let t = h.admin_get("/admin/routes").await.body["routes"][0]["targets"][0].clone();

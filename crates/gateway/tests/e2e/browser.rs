@@ -213,6 +213,7 @@ async fn routes_page_disables_a_target_and_traffic_moves() {
         )
         .await;
     assert_eq!(switch, true);
+    b.screenshot(&shot("routes.png")).await;
     assert_clean(&b, &h.gateway.url()).await;
     b.quit();
 }
@@ -225,7 +226,6 @@ async fn routes_page_shows_a_change_as_an_override_and_resets_it() {
     disable_from_the_page(&h, &b).await;
     b.wait("the override", PATIENCE, &format!("return document.querySelector(\"{CHAT_PRIMARY} [data-action=reset]\")"))
         .await;
-    b.screenshot(&shot("routes.png")).await;
     b.click(&format!("{CHAT_PRIMARY} [data-action=reset]")).await;
     b.wait(
         "the reset",

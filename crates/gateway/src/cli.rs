@@ -28,6 +28,10 @@ pub enum Command {
     Models(ModelsArgs),
     /// Show (or reset) the statistics of a running gateway.
     Stats(StatsArgs),
+    /// Show the request log of a running gateway (or follow it, or one request with `logs show ID`).
+    Logs(LogsArgs),
+    /// Show token and request usage of a running gateway, per bucket and route, target or key.
+    Usage(UsageArgs),
     /// Run the simulated OpenAI/Anthropic upstream (fault injection by model name).
     MockUpstream(MockUpstreamArgs),
 }
@@ -134,6 +138,93 @@ pub enum ModelsAction {
         #[arg(long)]
         route: Option<String>,
     },
+    /// Clear the admin overrides of a target (back to its config values).
+    Reset {
+        /// Target id.
+        id: String,
+        /// Only in this route.
+        #[arg(long)]
+        route: Option<String>,
+    },
+}
+
+/// The admin key and URL of a running gateway.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// Admin key of the gateway.
+    #[arg(long, global = true, env = "SWITCHYARD_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Gateway URL.
+    #[arg(
+        long,
+        global = true,
+        default_value = "http://127.0.0.1:8080",
+        env = "SWITCHYARD_URL",
+        hide_env_values = true
+    )]
+    pub url: String,
+}
+
+/// `logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// `show ID`: one request and its attempt timeline.
+    #[command(subcommand)]
+    pub show: Option<LogsAction>,
+    /// Only this route.
+    #[arg(long)]
+    pub route: Option<String>,
+    /// Only requests this target served or was attempted in.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Only failed requests.
+    #[arg(long)]
+    pub failed: bool,
+    /// Only requests since then: a duration back from now (`1h`) or RFC 3339.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// At most this many requests (1 to 1000).
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Keep printing requests as they finish.
+    #[arg(long)]
+    pub follow: bool,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub admin: AdminArgs,
+}
+
+/// `logs` actions.
+#[derive(Debug, Subcommand)]
+pub enum LogsAction {
+    /// One request with its attempt timeline.
+    Show {
+        /// The request id (`x-request-id`).
+        id: String,
+    },
+}
+
+/// `usage`.
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// Group by `target`, `route` or `key`.
+    #[arg(long, default_value = "target")]
+    pub by: String,
+    /// Window: a duration back from now (`24h`) or RFC 3339.
+    #[arg(long, default_value = "24h")]
+    pub since: String,
+    /// Bucket width: `1m`, `1h` or `1d`.
+    #[arg(long, default_value = "1h")]
+    pub bucket: String,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub admin: AdminArgs,
 }
 
 /// `stats`.

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use crate::codec::StreamEncoder;
 use crate::conn::DrainDeadline;
 use crate::metrics::InFlight;
+use crate::request_log::Recording;
 use crate::sse;
 use crate::state::Route;
 
@@ -33,6 +34,8 @@ pub struct Timing {
 /// Runs the request in a task that feeds the body; dropping the body (the client went away) ends the task,
 /// which drops the engine's call. At the server's drain `deadline` a stream still waiting ends with the
 /// API's error event.
+// Each argument is a separate fact of this one request; a struct holding them would only be unpacked here.
+#[allow(clippy::too_many_arguments)]
 pub fn body(
     route: Arc<Route>,
     request: ChatRequest,
@@ -41,9 +44,15 @@ pub fn body(
     timing: Timing,
     request_id: String,
     deadline: Option<DrainDeadline>,
+    recording: Option<Recording>,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
     let Timing { interval, started } = timing;
     let (tx, rx) = mpsc::channel::<Bytes>(16);
+    let mut recording = recording;
+    // The headers (200) go out at once.
+    if let Some(r) = &mut recording {
+        r.committed();
+    }
     tokio::spawn(async move {
         let call = route.manager.stream(request);
         tokio::pin!(call);
@@ -68,6 +77,9 @@ pub fn body(
                     encoder.set_model(model);
                 }
                 route.metrics.first_chunk(&target, started.elapsed());
+                if let Some(r) = &mut recording {
+                    r.served(&target, &stream.attempts);
+                }
                 let (calls, fallback) = crate::routes::chat::calls_and_fallback(&target, &stream.attempts);
                 let note = format!(
                     ": x-switchyard-target={target} x-switchyard-attempts={calls} x-switchyard-fallback={fallback}\n\n"
@@ -75,7 +87,8 @@ pub fn body(
                 if tx.send(Bytes::from(note)).await.is_err() {
                     return;
                 }
-                let frames = sse::body(stream, encoder, in_flight, &route, target, started, request_id, deadline);
+                let frames =
+                    sse::body(stream, encoder, in_flight, &route, target, started, request_id, deadline, recording);
                 let mut frames = std::pin::pin!(frames);
                 while let Some(Ok(frame)) = frames.next().await {
                     if tx.send(frame).await.is_err() {
@@ -87,6 +100,10 @@ pub fn body(
                 let status = crate::error::status_of(&e).0.as_u16();
                 tracing::warn!(request_id, route = %route.name, status, "request failed (keep-alive stream): {e}");
                 in_flight.finish(status);
+                if let Some(r) = recording {
+                    let message = crate::client_error::for_client(&e).to_string();
+                    r.failed(status, &e, message, switchyard::Usage::default());
+                }
                 let _ = tx.send(encoder.error(&e)).await;
             }
         }

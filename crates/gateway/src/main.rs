@@ -66,6 +66,8 @@ async fn run(command: Command) -> anyhow::Result<bool> {
         Command::Chat(args) => commands::chat::run(args).await.map(|()| true),
         Command::Models(args) => commands::models::run(args).await.map(|()| true),
         Command::Stats(args) => commands::models::stats(args).await.map(|()| true),
+        Command::Logs(args) => commands::logs::run(args).await.map(|()| true),
+        Command::Usage(args) => commands::logs::usage(args).await.map(|()| true),
         Command::MockUpstream(args) => commands::serve::mock_upstream(args).await.map(|()| true),
     }
 }

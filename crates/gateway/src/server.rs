@@ -15,7 +15,10 @@ use tokio::net::TcpListener;
 use crate::auth::Denied;
 use crate::error::{Api, ApiError};
 use crate::request_id::{self, RequestId};
-use crate::routes::{admin, admin_targets, chat, count_tokens, health, metrics, models, ui};
+use crate::routes::{
+    admin, admin_events, admin_overrides, admin_requests, admin_targets, chat, count_tokens, health, metrics, models,
+    ui,
+};
 use crate::state::AppState;
 
 /// The whole app: public, client and admin endpoints.
@@ -31,9 +34,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), client_auth));
     let admin = Router::new()
         .route("/admin/routes", get(admin::routes))
-        .route("/admin/routes/{route}/targets/{*id}", patch(admin::patch_target))
+        .route("/admin/routes/{route}/targets/{*id}", patch(admin::patch_target).delete(admin_overrides::clear))
         .route("/admin/targets/{*id}", patch(admin_targets::patch))
         .route("/admin/stats", get(admin::stats))
+        .route("/admin/requests", get(admin_requests::list))
+        .route("/admin/requests/{id}", get(admin_requests::one))
+        .route("/admin/usage", get(admin_requests::usage))
+        .route("/admin/events", get(admin_events::events))
         .route("/admin/stats/reset", post(admin::reset_stats))
         .route_layer(middleware::from_fn_with_state(state.clone(), admin_auth))
         .layer(DefaultBodyLimit::max(state.max_body));

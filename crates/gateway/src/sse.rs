@@ -14,6 +14,7 @@ use switchyard::{ChatChunk, ChatStream, Error, TargetsUsed, Usage};
 use crate::codec::StreamEncoder;
 use crate::conn::DrainDeadline;
 use crate::metrics::InFlight;
+use crate::request_log::Recording;
 use crate::state::Route;
 
 /// Records the request's end in the metrics when the body finishes or is dropped.
@@ -26,11 +27,18 @@ struct EndGuard {
     status: Option<u16>,
     /// The whole error that ended the stream, for the log (clients get a redacted one).
     error: Option<String>,
+    /// The error itself, for the request log row.
+    failure: Option<Error>,
     request_id: String,
+    /// The request's log row, finished here.
+    recording: Option<Recording>,
+    /// The SSE text sent, when the log keeps bodies (up to its limit).
+    sent: Option<Vec<u8>>,
 }
 
 impl Drop for EndGuard {
     fn drop(&mut self) {
+        self.record();
         let Some(in_flight) = self.in_flight.take() else { return };
         match self.status {
             Some(200) => in_flight.route().served(&self.target, self.usage, self.started.elapsed()),
@@ -44,6 +52,23 @@ impl Drop for EndGuard {
         }
         // 499: the client closed the connection (nginx's convention).
         in_flight.finish(self.status.unwrap_or(499));
+    }
+}
+
+impl EndGuard {
+    /// Finishes the log row: the end status decides the outcome.
+    fn record(&mut self) {
+        let Some(mut recording) = self.recording.take() else { return };
+        if let Some(sent) = &self.sent {
+            recording.response_body(sent);
+        }
+        match (self.status, &self.failure) {
+            (Some(200), _) => recording.success(self.usage),
+            (Some(status), Some(e)) => {
+                recording.failed(status, e, crate::client_error::for_client(e).to_string(), self.usage)
+            }
+            _ => recording.cancelled(self.usage),
+        }
     }
 }
 
@@ -73,6 +98,7 @@ pub fn body(
     started: Instant,
     request_id: String,
     deadline: Option<DrainDeadline>,
+    recording: Option<Recording>,
 ) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static {
     let guard = EndGuard {
         in_flight: Some(in_flight),
@@ -81,7 +107,10 @@ pub fn body(
         usage: Usage::default(),
         status: None,
         error: None,
+        failure: None,
         request_id,
+        sent: recording.as_ref().filter(|r| r.wants_bodies()).map(|_| Vec::new()),
+        recording,
     };
     let targets = upstream.targets_used();
     let named = targets.len();
@@ -96,7 +125,8 @@ pub fn body(
                 biased;
                 next = s.upstream.next() => next,
                 () = DrainDeadline::of(s.deadline.as_ref()) => {
-                    return Some((Ok(fail(&mut s, &crate::conn::shutting_down())), s));
+                    let frame = fail(&mut s, &crate::conn::shutting_down());
+                    return out(s, frame);
                 }
             };
             match next {
@@ -114,9 +144,12 @@ pub fn body(
                     if frames.is_empty() {
                         continue;
                     }
-                    return Some((Ok(concat(frames)), s));
+                    return out(s, concat(frames));
                 }
-                Some(Err(e)) => return Some((Ok(fail(&mut s, &e)), s)),
+                Some(Err(e)) => {
+                    let frame = fail(&mut s, &e);
+                    return out(s, frame);
+                }
                 None if s.finished => {
                     s.ended = true;
                     s.guard.status = Some(200);
@@ -125,17 +158,28 @@ pub fn body(
                     let targets = s.targets.get();
                     if targets.len() > 1 {
                         let note = format!(": x-switchyard-targets: {}\n\n", targets.join(", "));
-                        return Some((Ok(concat(vec![Bytes::from(note), done])), s));
+                        return out(s, concat(vec![Bytes::from(note), done]));
                     }
-                    return Some((Ok(done), s));
+                    return out(s, done);
                 }
                 None => {
                     let e = Error::invalid_response("the upstream stream ended without a finish event");
-                    return Some((Ok(fail(&mut s, &e)), s));
+                    let frame = fail(&mut s, &e);
+                    return out(s, frame);
                 }
             }
         }
     })
+}
+
+impl EndGuard {
+    /// Keeps a copy of `frame` for the log, up to its body limit.
+    fn keep(&mut self, frame: &Bytes) {
+        if let Some(sent) = &mut self.sent {
+            let room = crate::request_log::BODY_LIMIT.saturating_sub(sent.len());
+            sent.extend_from_slice(&frame[..frame.len().min(room)]);
+        }
+    }
 }
 
 impl State {
@@ -152,10 +196,17 @@ impl State {
     }
 }
 
+/// The next frame, kept for the log when it keeps bodies.
+fn out(mut s: State, frame: Bytes) -> Option<(Result<Bytes, std::convert::Infallible>, State)> {
+    s.guard.keep(&frame);
+    Some((Ok(frame), s))
+}
+
 fn fail(s: &mut State, e: &Error) -> Bytes {
     s.ended = true;
     s.guard.status = Some(crate::error::status_of(e).0.as_u16());
     s.guard.error = Some(e.to_string());
+    s.guard.failure = Some(e.clone());
     s.encoder.error(e)
 }
 

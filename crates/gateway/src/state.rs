@@ -83,6 +83,8 @@ pub struct Route {
     pub keepalive: Option<Duration>,
     /// The upstream model name of each target id: answers name the model that served them.
     models: BTreeMap<String, String>,
+    /// Each target's config values (enabled, priority, max_retries): where clearing an override returns it.
+    configured: BTreeMap<String, crate::overrides::Change>,
 }
 
 impl Route {
@@ -102,7 +104,24 @@ impl Route {
             deadline: config.deadline,
             keepalive: config.keepalive,
             models: targets.iter().map(|t| (t.id.clone(), t.model.clone())).collect(),
+            configured: targets
+                .iter()
+                .map(|t| {
+                    let enabled = t.unavailable.is_none() && (direct || t.enabled);
+                    let change = crate::overrides::Change {
+                        enabled: Some(enabled),
+                        priority: Some(t.priority),
+                        max_retries: Some(t.max_retries),
+                    };
+                    (t.id.clone(), change)
+                })
+                .collect(),
         }
+    }
+
+    /// The config values of target `id` on this route.
+    pub fn configured(&self, id: &str) -> Option<crate::overrides::Change> {
+        self.configured.get(id).copied()
     }
 
     /// The upstream model name of the target `id` (the `model` an answer it served carries).
@@ -128,6 +147,12 @@ pub struct AppState {
     pub max_body: usize,
     /// Timeouts and the cap of the connection layer.
     pub connections: crate::conn::ConnectionLimits,
+    /// Where finished requests are recorded (the storage database and `/admin/events`).
+    pub log: Arc<crate::request_log::RequestLog>,
+    /// Admin changes of targets, for `/admin/events`.
+    pub target_events: crate::target_events::TargetEvents,
+    /// Admin overrides of targets, per route.
+    pub overrides: crate::overrides::Overrides,
 }
 
 /// Why the state could not be built.
@@ -195,7 +220,22 @@ impl AppState {
             metrics: Metrics::new(route_metrics.into_iter().chain(direct_metrics).collect()),
             max_body: config.server.max_body,
             connections: config.server.connections,
+            log: Arc::default(),
+            target_events: Default::default(),
+            overrides: Default::default(),
         })
+    }
+
+    /// The same state recording finished requests into `storage`.
+    pub fn with_storage(mut self, storage: Arc<crate::storage::Storage>) -> Self {
+        self.log = Arc::new(crate::request_log::RequestLog::new(Some(storage)));
+        self
+    }
+
+    /// The same state keeping admin overrides in `overrides`.
+    pub fn with_overrides(mut self, overrides: crate::overrides::Overrides) -> Self {
+        self.overrides = overrides;
+        self
     }
 
     /// The route a request's `model` names: a route name first, else a target id.

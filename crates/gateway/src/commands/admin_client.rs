@@ -63,6 +63,39 @@ impl AdminClient {
         self.send(self.http.patch(url).json(body)).await
     }
 
+    /// `DELETE /admin/routes/{route}/targets/{id}/override`.
+    pub async fn clear_override(&self, route: &str, id: &str) -> anyhow::Result<Value> {
+        let url = format!(
+            "{}/admin/routes/{}/targets/{}/override",
+            self.url,
+            utf8_percent_encode(route, NON_ALPHANUMERIC),
+            utf8_percent_encode(id, NON_ALPHANUMERIC)
+        );
+        self.send(self.http.delete(url)).await
+    }
+
+    /// `GET` of an admin path with its query (e.g. `/admin/requests?limit=5`).
+    pub async fn get(&self, path_and_query: &str) -> anyhow::Result<Value> {
+        self.send(self.http.get(format!("{}{path_and_query}", self.url))).await
+    }
+
+    /// `GET /admin/events`: the open event stream.
+    pub async fn events(&self) -> anyhow::Result<reqwest::Response> {
+        let request = self.http.get(format!("{}/admin/events", self.url));
+        let request = match &self.key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        };
+        let response = request.send().await.with_context(|| format!("cannot reach the gateway at {}", self.url))?;
+        if !response.status().is_success() {
+            bail!(
+                "the gateway answered {} to /admin/events (pass --admin-key or set SWITCHYARD_ADMIN_KEY)",
+                response.status()
+            );
+        }
+        Ok(response)
+    }
+
     /// `GET /admin/stats`.
     pub async fn stats(&self) -> anyhow::Result<Value> {
         self.send(self.http.get(format!("{}/admin/stats", self.url))).await

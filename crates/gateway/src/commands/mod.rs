@@ -4,6 +4,7 @@ pub mod admin_client;
 pub mod chat;
 pub mod check;
 pub mod demo;
+pub mod logs;
 pub mod models;
 pub mod serve;
 pub mod table;

@@ -21,6 +21,7 @@ pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
         ModelsAction::Enable { id, route } => (id, route, json!({ "enabled": true })),
         ModelsAction::Disable { id, route } => (id, route, json!({ "enabled": false })),
         ModelsAction::SetPriority { id, priority, route } => (id, route, json!({ "priority": priority })),
+        ModelsAction::Reset { id, route } => return reset(&client, &id, route).await,
     };
     if route.is_none()
         && let Some(enabled) = body.get("enabled").and_then(Value::as_bool)
@@ -54,6 +55,29 @@ pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
             t["priority"],
             t["max_retries"]
         ));
+    }
+    write_out(&out)
+}
+
+/// Clears the overrides of `id` on `route`, or on every route listing it and for direct requests.
+async fn reset(client: &AdminClient, id: &str, route: Option<String>) -> anyhow::Result<()> {
+    let everywhere = route.is_none();
+    let routes = match route {
+        Some(route) => vec![route],
+        None => routes_with(&client.routes().await?, id),
+    };
+    if routes.is_empty() {
+        bail!("no route has a target {id:?}; `switchyard models list` shows the ids");
+    }
+    let mut out = String::new();
+    for route in &routes {
+        let t = client.clear_override(route, id).await?;
+        let state = if t["enabled"].as_bool() == Some(true) { "enabled" } else { "disabled" };
+        out.push_str(&format!("route {route}: {id} is back to its config ({state}, priority {})\n", t["priority"]));
+    }
+    // Direct requests (`model` = the target id) have their own override, set by `models disable ID`.
+    if everywhere && client.clear_override(id, id).await.is_ok() {
+        out.push_str(&format!("direct requests: {id} is back to its config\n"));
     }
     write_out(&out)
 }

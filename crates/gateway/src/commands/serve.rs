@@ -10,8 +10,10 @@ use tokio::net::TcpListener;
 use crate::cli::{MockUpstreamArgs, ServeArgs};
 use crate::config::{Config, Readiness};
 use crate::default_config::{self, Simulated};
+use crate::overrides::Overrides;
 use crate::server;
 use crate::state::{AppState, HttpProviders};
+use crate::storage::Storage;
 
 /// Where the config came from.
 #[derive(Debug)]
@@ -66,7 +68,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     crate::conn::raise_fd_limit();
-    let state = Arc::new(AppState::build(&config, &HttpProviders::default())?);
+    let mut state = AppState::build(&config, &HttpProviders::default())?;
+    let storage = config.storage.as_ref().map(|c| {
+        tracing::info!("storage: request log in {}", c.path.display());
+        Arc::new(Storage::open(c))
+    });
+    if let Some(storage) = &storage {
+        // Without [state], admin overrides live in the storage database and survive restarts.
+        let instance = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+        let sink: Arc<dyn crate::overrides::OverrideSink> = storage.clone();
+        state = state.with_storage(storage.clone()).with_overrides(Overrides::new(instance, Some(sink)));
+        crate::storage::restore_overrides(storage, &state);
+    }
+    let state = Arc::new(state);
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;
@@ -86,6 +100,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.routes.keys().cloned().collect::<Vec<_>>().join(", ")
     );
     server::serve(listener, state, shutdown, config.server.shutdown_timeout).await?;
+    // Every finished request's row is written before the process exits.
+    if let Some(storage) = storage {
+        let _ = tokio::task::spawn_blocking(move || storage.close()).await;
+    }
     tracing::info!("switchyard stopped");
     drop(source);
     Ok(())

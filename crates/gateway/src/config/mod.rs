@@ -9,6 +9,7 @@ mod route;
 mod secret;
 mod server;
 mod shared_health;
+mod storage;
 mod timeouts;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ pub use route::{
 };
 pub use secret::Secret;
 pub use server::{ServerConfig, ServerSection};
+pub use storage::StorageSection;
 pub use timeouts::{Timeouts, TimeoutsSection};
 
 /// A configuration error: one problem a line, each naming its key path.
@@ -43,6 +45,9 @@ pub struct RawConfig {
     /// `[routes.NAME]`.
     #[serde(default)]
     pub routes: BTreeMap<String, RouteSection>,
+    /// `[storage]`.
+    #[serde(default)]
+    pub storage: StorageSection,
 }
 
 /// Whether a target can serve.
@@ -65,6 +70,8 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderConfig>,
     /// Routes by name.
     pub routes: BTreeMap<String, RouteConfig>,
+    /// The request log's database; None when `storage.enabled = false`.
+    pub storage: Option<crate::storage::StorageConfig>,
 }
 
 impl Config {
@@ -72,10 +79,12 @@ impl Config {
     pub fn load(path: &Path, listen_override: Option<&str>) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
-        Config::parse(&text, &|var| std::env::var(var).ok(), listen_override).map_err(|e| {
+        let mut config = Config::parse(&text, &|var| std::env::var(var).ok(), listen_override).map_err(|e| {
             let lines: Vec<String> = e.0.lines().map(|line| format!("{}: {line}", path.display())).collect();
             ConfigError(lines.join("\n"))
-        })
+        })?;
+        storage::relative_to(&mut config.storage, path);
+        Ok(config)
     }
 
     /// Parses and validates TOML text; `lookup` reads variables.
@@ -145,8 +154,9 @@ impl Config {
         if let Err(conflict) = shared_health::check(&routes) {
             problems.push(conflict);
         }
+        let storage = raw.storage.validate().map_err(|e| problems.push(e)).ok().flatten();
         match server {
-            Some(server) if problems.is_empty() => Ok(Config { server, providers, routes }),
+            Some(server) if problems.is_empty() => Ok(Config { server, providers, routes, storage }),
             _ => Err(ConfigError(problems.join("\n"))),
         }
     }

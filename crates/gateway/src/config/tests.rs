@@ -290,3 +290,30 @@ targets = [{ provider = "b", model = "m" }]
     assert!(lines[1].starts_with("providers.a.base_url: \"http://\" is not a valid URL"), "{err}");
     assert!(lines[2].starts_with("routes.s.targets"), "{err}");
 }
+
+#[test]
+fn storage_is_on_by_default_and_its_path_is_taken_from_the_config_files_folder() {
+    let config = parse(SPEC_EXAMPLE, ALL_KEYS).unwrap();
+    let storage = config.storage.unwrap();
+    assert_eq!(storage.path, std::path::PathBuf::from("switchyard.db"));
+    assert_eq!(
+        (storage.retention, storage.queue, storage.log_bodies),
+        (Duration::from_secs(7 * 86_400), 50_000, false)
+    );
+
+    let off = format!("{SPEC_EXAMPLE}\n[storage]\nenabled = false\n");
+    assert!(parse(&off, ALL_KEYS).unwrap().storage.is_none());
+    let set =
+        format!("{SPEC_EXAMPLE}\n[storage]\npath = \"logs/x.db\"\nretention = \"1d\"\nlog_bodies = true\nqueue = 10\n");
+    let storage = parse(&set, ALL_KEYS).unwrap().storage.unwrap();
+    assert_eq!((storage.retention, storage.queue, storage.log_bodies), (Duration::from_secs(86_400), 10, true));
+    let mut resolved = Some(storage);
+    super::storage::relative_to(&mut resolved, std::path::Path::new("/etc/switchyard/switchyard.toml"));
+    assert_eq!(resolved.unwrap().path, std::path::PathBuf::from("/etc/switchyard/logs/x.db"));
+
+    let bad = format!("{SPEC_EXAMPLE}\n[storage]\nqueue = 0\nretension = \"1d\"\n");
+    let e = parse(&bad, ALL_KEYS).unwrap_err().0;
+    assert!(e.contains("storage") && e.contains("retension"), "{e}");
+    let zero = format!("{SPEC_EXAMPLE}\n[storage]\nqueue = 0\n");
+    assert!(parse(&zero, ALL_KEYS).unwrap_err().0.contains("storage.queue: must be at least 1"));
+}

@@ -22,13 +22,27 @@ pub async fn routes(State(state): State<Arc<AppState>>) -> Json<Value> {
     let routes: Vec<Value> = state
         .routes
         .values()
-        .map(|r| json!({ "name": r.name, "targets": r.manager.list_models().iter().map(target_json).collect::<Vec<_>>() }))
+        .map(|r| {
+            let targets: Vec<Value> = r
+                .manager
+                .list_models()
+                .iter()
+                .map(|t| {
+                    let mut json = target_json(t);
+                    json["override"] = json!(state.overrides.get(&r.name, &t.id));
+                    json["breaker_since"] =
+                        json!(t.breaker_since.map(|at| humantime::format_rfc3339_millis(at).to_string()));
+                    json
+                })
+                .collect();
+            json!({ "name": r.name, "targets": targets })
+        })
         .collect();
     Json(json!({ "routes": routes }))
 }
 
 /// The SPEC's target shape; times are RFC 3339.
-fn target_json(t: &TargetInfo) -> Value {
+pub(crate) fn target_json(t: &TargetInfo) -> Value {
     let time = |t: Option<std::time::SystemTime>| t.map(|t| humantime::format_rfc3339_millis(t).to_string());
     json!({
         "id": t.id,
@@ -105,6 +119,12 @@ pub async fn patch_target(
     if let Some(enabled) = patch.enabled {
         let result = if enabled { route.manager.enable_model(&id) } else { route.manager.disable_model(&id) };
         result.map_err(map_err)?;
+        state.target_events.changed(route, &id);
+    }
+    let change =
+        crate::overrides::Change { enabled: patch.enabled, priority: patch.priority, max_retries: patch.max_retries };
+    if patch.enabled.is_some() || patch.priority.is_some() || patch.max_retries.is_some() {
+        state.overrides.record(&route_name, &id, change);
     }
     if let Some(priority) = patch.priority {
         route.manager.set_priority(&id, priority).map_err(map_err)?;

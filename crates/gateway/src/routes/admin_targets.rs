@@ -62,6 +62,18 @@ pub async fn patch(
             })?;
         }
     }
+    if patch.enabled.is_some() {
+        for route in &listing {
+            state.target_events.changed(route, &id);
+        }
+        for route in everywhere() {
+            state.overrides.record(
+                &route.name,
+                &id,
+                crate::overrides::Change { enabled: patch.enabled, ..Default::default() },
+            );
+        }
+    }
     tracing::info!(target_id = %id, ?patch, "admin changed target everywhere");
     let enabled =
         everywhere().filter_map(|r| r.manager.list_models().into_iter().find(|t| t.id == id)).all(|t| t.enabled);

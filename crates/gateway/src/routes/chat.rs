@@ -15,6 +15,7 @@ use crate::codec::{self, StreamEncoder};
 use crate::conn::DrainDeadline;
 use crate::error::{Api, ApiError};
 use crate::metrics::InFlight;
+use crate::request_log::Recording;
 use crate::state::{AppState, Route};
 use crate::{keepalive, request_id, server, sse};
 
@@ -111,7 +112,11 @@ async fn serve(
         (a, b) => a.or(b),
     };
     decoded.request.deadline = deadline.map(|d| tokio::time::Instant::now() + d);
-    let call = Call { api, route, request_id, model, started, drain };
+    let mut recording = state.log.start(&request_id, &route.name, api, decoded.stream, started);
+    if let Some(r) = &mut recording {
+        r.request_body(&bytes);
+    }
+    let call = Call { api, route, request_id, model, started, drain, recording };
     match (decoded.stream, call.route.keepalive) {
         (true, Some(interval)) => call.keepalive(decoded, interval),
         (true, None) => call.stream(decoded).await,
@@ -136,6 +141,8 @@ struct Call {
     started: Instant,
     /// The server's drain deadline, which ends a stream still open then.
     drain: Option<DrainDeadline>,
+    /// The request's log row in the making (None when storage and event subscribers are off).
+    recording: Option<Recording>,
 }
 
 impl Call {
@@ -145,13 +152,18 @@ impl Call {
     }
 
     /// A streamed answer: headers once the first content chunk arrived, then SSE.
-    async fn stream(self, decoded: codec::Decoded) -> Response {
+    async fn stream(mut self, decoded: codec::Decoded) -> Response {
         let in_flight = self.begin();
         match self.route.manager.stream(decoded.request).await {
             Ok(stream) => {
                 let target = stream.served_by.clone().unwrap_or_default();
                 self.route.metrics.first_chunk(&target, self.started.elapsed());
                 log_answer(&self.request_id, &self.route.name, &target, &stream.attempts, true);
+                let mut recording = self.recording.take();
+                if let Some(r) = &mut recording {
+                    r.served(&target, &stream.attempts);
+                    r.committed();
+                }
                 let mut headers = HeaderMap::with_capacity(5);
                 switchyard_headers(&mut headers, &target, &stream.attempts);
                 let model = self.served_model(&target);
@@ -165,6 +177,7 @@ impl Call {
                     self.started,
                     self.request_id,
                     self.drain,
+                    recording,
                 )
                 .boxed();
                 sse_response(Body::from_stream(frames), headers)
@@ -174,7 +187,7 @@ impl Call {
     }
 
     /// A streamed answer on a keep-alive route: headers at once, comments until the first chunk.
-    fn keepalive(self, decoded: codec::Decoded, interval: Duration) -> Response {
+    fn keepalive(mut self, decoded: codec::Decoded, interval: Duration) -> Response {
         let in_flight = self.begin();
         let encoder = StreamEncoder::new(self.api, &self.request_id, &self.model, decoded.include_usage);
         let frames = keepalive::body(
@@ -185,12 +198,13 @@ impl Call {
             keepalive::Timing { interval, started: self.started },
             self.request_id,
             self.drain,
+            self.recording.take(),
         );
         sse_response(Body::from_stream(frames), HeaderMap::new())
     }
 
     /// A whole answer as JSON.
-    async fn complete(self, decoded: codec::Decoded) -> Response {
+    async fn complete(mut self, decoded: codec::Decoded) -> Response {
         let in_flight = self.begin();
         let response = match self.route.manager.complete(decoded.request).await {
             Ok(response) => response,
@@ -200,8 +214,14 @@ impl Call {
         self.route.metrics.served(&target, response.usage, self.started.elapsed());
         in_flight.finish(200);
         log_answer(&self.request_id, &self.route.name, &target, &response.attempts, false);
+        let recording = self.recording.take();
         match codec::encode_response(self.api, &response, self.served_model(&target)) {
             Ok(json) => {
+                if let Some(mut r) = recording {
+                    r.served(&target, &response.attempts);
+                    r.response_body(json.as_ref());
+                    r.success(response.usage);
+                }
                 let mut out = ([(http::header::CONTENT_TYPE, "application/json")], json).into_response();
                 switchyard_headers(out.headers_mut(), &target, &response.attempts);
                 out
@@ -219,10 +239,13 @@ impl Call {
     }
 
     /// The engine's error as a response; the metrics count it.
-    fn failed(&self, in_flight: InFlight, e: &switchyard::Error) -> Response {
+    fn failed(&mut self, in_flight: InFlight, e: &switchyard::Error) -> Response {
         let error = ApiError::from_engine(self.api, e).with_request_id(&self.request_id);
         in_flight.finish(error.status.as_u16());
         let status = error.status.as_u16();
+        if let Some(r) = self.recording.take() {
+            r.failed(status, e, error.message.clone(), switchyard::Usage::default());
+        }
         tracing::warn!(request_id = %self.request_id, route = %self.route.name, status, "request failed: {e}");
         error.into_response()
     }

@@ -33,6 +33,13 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         }
     }
     engine_counters(&state, &mut text);
+    if let Some(storage) = state.log.storage() {
+        text.push_str(
+            "# HELP switchyard_log_dropped_total Request log rows dropped (queue full or database trouble).\n",
+        );
+        text.push_str("# TYPE switchyard_log_dropped_total counter\n");
+        let _ = writeln!(text, "switchyard_log_dropped_total {}", storage.dropped());
+    }
     ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 

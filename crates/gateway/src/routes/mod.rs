@@ -1,6 +1,9 @@
 //! HTTP handlers, one file per endpoint family.
 
 pub mod admin;
+pub mod admin_events;
+pub mod admin_overrides;
+pub mod admin_requests;
 pub mod admin_targets;
 pub mod chat;
 pub mod count_tokens;

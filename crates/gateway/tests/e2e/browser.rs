@@ -42,7 +42,7 @@ async fn log_in(h: &Harness, b: &Browser, page: &str) {
 
 /// A gateway with client and admin keys and the request log on, in front of the simulated upstream.
 async fn gateway(routes: &str) -> Harness {
-    start(routes).await
+    start_logged(routes, &storage_config(temp_folder("ui").join("log.db"), 50_000)).await
 }
 
 /// Waits until the request log has written the request (it writes in batches, at most 1 s apart).

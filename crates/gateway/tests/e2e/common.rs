@@ -246,6 +246,10 @@ impl Harness {
         reply(self.http.patch(self.url(path)).bearer_auth(ADMIN_KEY).json(body).send().await.unwrap()).await
     }
 
+    pub(crate) async fn admin_delete(&self, path: &str) -> Reply {
+        reply(self.http.delete(self.url(path)).bearer_auth(ADMIN_KEY).send().await.unwrap()).await
+    }
+
     pub(crate) async fn admin_post(&self, path: &str) -> Reply {
         reply(self.http.post(self.url(path)).bearer_auth(ADMIN_KEY).send().await.unwrap()).await
     }
@@ -272,4 +276,39 @@ pub(crate) async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("timed out waiting for: {what}");
+}
+
+/// A fresh folder for a test's files.
+pub(crate) fn temp_folder(name: &str) -> std::path::PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("switchyard-{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The request log's settings: database `path`, a queue of `queue` rows.
+pub(crate) fn storage_config(path: std::path::PathBuf, queue: usize) -> switchyard_gateway::storage::StorageConfig {
+    switchyard_gateway::storage::StorageConfig {
+        path,
+        retention: Duration::from_secs(7 * 86_400),
+        log_bodies: false,
+        queue,
+    }
+}
+
+/// Like [`start`], recording requests in the database `storage` names.
+pub(crate) async fn start_logged(routes: &str, storage: &switchyard_gateway::storage::StorageConfig) -> Harness {
+    let upstream = Upstream::start(UpstreamConfig::default()).await.unwrap();
+    let server = format!("api_keys = [\"{CLIENT_KEY}\"]\nadmin_key = \"{ADMIN_KEY}\"");
+    let text = format!("{}\n{routes}", base_config(&upstream, &server));
+    let config = Config::parse(&text, &|_| None, None).unwrap();
+    let live_streams = Arc::new(LiveStreams::default());
+    let storage = Arc::new(switchyard_gateway::storage::Storage::open(storage));
+    let state = AppState::build(&config, &TrackingFactory(live_streams.clone(), HttpProviders::default()))
+        .unwrap()
+        .with_storage(storage);
+    let gateway = Running::start(Arc::new(state), "127.0.0.1:0", Duration::from_secs(5)).await.unwrap();
+    Harness { upstream, gateway, http: reqwest::Client::new(), live_streams }
 }

@@ -13,8 +13,10 @@ use tokio::net::TcpStream;
 /// Long enough for anything the tests wait for.
 const GUARD: Duration = Duration::from_secs(10);
 
+// Storage off: its database files would take descriptors from the tiny open-file limits these tests set.
 const CONFIG: &str = "[server]\nlisten = \"127.0.0.1:0\"\n{extra}\n[providers.p]\nkind = \"openai\"\n\
-                      base_url = \"http://127.0.0.1:9/v1\"\n[routes.r]\ntargets = [{ provider = \"p\", model = \"m\" }]\n";
+                      base_url = \"http://127.0.0.1:9/v1\"\n[routes.r]\ntargets = [{ provider = \"p\", model = \"m\" }]\n\
+                      [storage]\nenabled = false\n";
 
 /// A `switchyard serve` child and its log.
 struct Gateway {

@@ -1,0 +1,223 @@
+//! The one place a finished request becomes a log row: whole answers and streams alike hand their facts to a
+//! [`Recording`], which on finish (or on drop: the client went away) builds the [`Row`] and gives it to the
+//! storage writer and to the `/admin/events` subscribers.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use switchyard::{Attempt, AttemptOutcome, Usage};
+use tokio::sync::broadcast;
+
+use crate::error::Api;
+use crate::storage::{AttemptRow, Outcome, Row, RowError, Storage};
+
+/// Where finished requests go: the database (when on) and the live event stream.
+#[derive(Debug)]
+pub struct RequestLog {
+    storage: Option<Arc<Storage>>,
+    events: broadcast::Sender<Arc<Row>>,
+}
+
+impl Default for RequestLog {
+    fn default() -> Self {
+        RequestLog::new(None)
+    }
+}
+
+impl RequestLog {
+    /// A log writing to `storage` (None: events only).
+    pub fn new(storage: Option<Arc<Storage>>) -> Self {
+        RequestLog { storage, events: broadcast::channel(1024).0 }
+    }
+
+    /// The database, when storage is on.
+    pub fn storage(&self) -> Option<&Arc<Storage>> {
+        self.storage.as_ref()
+    }
+
+    /// Finished requests as they happen (rows without bodies).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Row>> {
+        self.events.subscribe()
+    }
+
+    /// Starts recording a request that resolved to `route`; None when nobody would read the row.
+    pub fn start(
+        self: &Arc<Self>,
+        request_id: &str,
+        route: &str,
+        api: Api,
+        stream: bool,
+        started: Instant,
+    ) -> Option<Recording> {
+        if self.storage.is_none() && self.events.receiver_count() == 0 {
+            return None;
+        }
+        let time = SystemTime::now().checked_sub(started.elapsed()).unwrap_or_else(SystemTime::now);
+        let row = Row {
+            id: request_id.to_owned(),
+            time,
+            route: route.to_owned(),
+            // The row's `api` is the wire family: everything not Anthropic speaks OpenAI's.
+            api: if api == Api::Anthropic { "anthropic" } else { "openai" }.to_owned(),
+            stream,
+            key: None,
+            status: None,
+            outcome: Outcome::Cancelled,
+            served_by: None,
+            fallback: false,
+            attempts: Vec::new(),
+            input_tokens: 0,
+            output_tokens: 0,
+            latency_ms: 0,
+            first_chunk_ms: None,
+            error: None,
+            request: None,
+            response: None,
+        };
+        Some(Recording { log: self.clone(), row: Some(row), started })
+    }
+
+    fn finished(&self, row: Row) {
+        if self.events.receiver_count() > 0 {
+            let mut event = row.clone();
+            event.request = None;
+            event.response = None;
+            let _ = self.events.send(Arc::new(event));
+        }
+        if let Some(storage) = &self.storage {
+            storage.record(row);
+        }
+    }
+}
+
+/// One request being recorded; dropping it unfinished records a cancellation.
+#[derive(Debug)]
+pub struct Recording {
+    log: Arc<RequestLog>,
+    row: Option<Row>,
+    started: Instant,
+}
+
+impl Recording {
+    /// The request body as received, when bodies are kept.
+    pub fn request_body(&mut self, body: &[u8]) {
+        if self.log.storage.as_ref().is_some_and(|s| s.log_bodies())
+            && let Some(row) = &mut self.row
+        {
+            row.request = Some(truncated(body));
+        }
+    }
+
+    /// Whether the answer's body is wanted (`log_bodies`).
+    pub fn wants_bodies(&self) -> bool {
+        self.row.as_ref().is_some_and(|r| r.request.is_some())
+    }
+
+    /// The answer as sent (a stream: its SSE text), when bodies are kept.
+    pub fn response_body(&mut self, body: &[u8]) {
+        if let Some(row) = &mut self.row
+            && row.request.is_some()
+        {
+            row.response = Some(truncated(body));
+        }
+    }
+
+    /// The attempts made and the target that served (the first chunk, for a stream).
+    pub fn served(&mut self, target: &str, attempts: &[Attempt]) {
+        let elapsed = ms(self.started.elapsed());
+        if let Some(row) = &mut self.row {
+            let (_, fallback) = crate::routes::chat::calls_and_fallback(target, attempts);
+            row.served_by = Some(target.to_owned());
+            row.fallback = fallback;
+            row.attempts = attempts.iter().map(attempt_row).collect();
+            if row.stream {
+                row.first_chunk_ms = Some(elapsed);
+            }
+        }
+    }
+
+    /// The status sent with the headers (a stream's commit, or a keep-alive stream's immediate 200).
+    pub fn committed(&mut self) {
+        if let Some(row) = &mut self.row {
+            row.status = Some(200);
+        }
+    }
+
+    /// The request ended with an answer in full.
+    pub fn success(mut self, usage: Usage) {
+        if let Some(row) = &mut self.row {
+            row.status = Some(200);
+            row.input_tokens = usage.input_tokens;
+            row.output_tokens = usage.output_tokens;
+        }
+        self.end(Outcome::Success);
+    }
+
+    /// The request ended with an error; `status` is the one sent with the headers (200 after a commit).
+    pub fn failed(mut self, status: u16, error: &switchyard::Error, message: String, usage: Usage) {
+        if let Some(row) = &mut self.row {
+            if row.served_by.is_none() {
+                row.attempts = error.attempts().iter().map(attempt_row).collect();
+            }
+            row.status = Some(row.status.unwrap_or(status));
+            row.input_tokens = usage.input_tokens;
+            row.output_tokens = usage.output_tokens;
+            row.error = Some(RowError { kind: error.kind().as_str().to_owned(), message });
+        }
+        self.end(Outcome::Failed);
+    }
+
+    /// The client went away: usage seen so far is kept.
+    pub fn cancelled(mut self, usage: Usage) {
+        if let Some(row) = &mut self.row {
+            row.input_tokens = usage.input_tokens;
+            row.output_tokens = usage.output_tokens;
+        }
+        self.end(Outcome::Cancelled);
+    }
+
+    fn end(&mut self, outcome: Outcome) {
+        let Some(mut row) = self.row.take() else { return };
+        row.outcome = outcome;
+        row.latency_ms = ms(self.started.elapsed());
+        self.log.finished(row);
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        self.end(Outcome::Cancelled);
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Bodies are kept up to this many bytes.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Bodies are kept up to 64 KiB.
+fn truncated(body: &[u8]) -> String {
+    let end = body.len().min(BODY_LIMIT);
+    String::from_utf8_lossy(&body[..end]).into_owned()
+}
+
+fn attempt_row(a: &Attempt) -> AttemptRow {
+    let (outcome, kind, reason) = match &a.outcome {
+        AttemptOutcome::Succeeded => ("success", None, None),
+        AttemptOutcome::Failed { kind, .. } => ("failed", Some(kind.as_str().to_owned()), None),
+        AttemptOutcome::Skipped { reason } => ("skipped", None, Some(reason.to_string())),
+    };
+    let called = a.was_called();
+    AttemptRow {
+        target: a.target.clone(),
+        retry: called.then_some(a.retry),
+        outcome: outcome.to_owned(),
+        kind,
+        status: None,
+        latency_ms: called.then(|| ms(a.elapsed)),
+        hedge: called.then_some(false),
+        reason,
+    }
+}

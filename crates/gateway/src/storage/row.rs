@@ -1,0 +1,153 @@
+//! One request as the log keeps it (SPEC-2 section 10).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// An answer was sent in full.
+    Success,
+    /// An error was sent (before or after commit).
+    Failed,
+    /// The client went away first.
+    Cancelled,
+}
+
+impl Outcome {
+    /// The column value.
+    pub(crate) fn code(self) -> i64 {
+        match self {
+            Outcome::Success => 0,
+            Outcome::Failed => 1,
+            Outcome::Cancelled => 2,
+        }
+    }
+
+    /// From the column value.
+    pub(crate) fn from_code(code: i64) -> Outcome {
+        match code {
+            0 => Outcome::Success,
+            1 => Outcome::Failed,
+            _ => Outcome::Cancelled,
+        }
+    }
+
+    /// From the filter text (`success`, `failed`, `cancelled`).
+    pub fn parse(text: &str) -> Option<Outcome> {
+        match text {
+            "success" => Some(Outcome::Success),
+            "failed" => Some(Outcome::Failed),
+            "cancelled" => Some(Outcome::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+/// One attempt (or skipped target) of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRow {
+    /// The target id.
+    pub target: String,
+    /// 0 for the first call to the target, 1 for its first retry…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<u32>,
+    /// `success`, `failed` or `skipped`.
+    pub outcome: String,
+    /// The failure's kind, when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The HTTP status of the failure, when the kind implies one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// How long the call took (absent for a skip).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// Whether this call was a hedge (always false for a skip).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hedge: Option<bool>,
+    /// Why a target was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The error a failed request answered with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowError {
+    /// The error kind (`rate_limited`, `server`, …).
+    pub kind: String,
+    /// The message the client got.
+    pub message: String,
+}
+
+/// One request: every field of the log row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row {
+    /// The `x-request-id`.
+    pub id: String,
+    /// Arrival, RFC 3339 UTC with milliseconds.
+    #[serde(with = "rfc3339")]
+    pub time: SystemTime,
+    /// The route (or target id, for a direct request).
+    pub route: String,
+    /// `openai` or `anthropic`.
+    pub api: String,
+    /// Whether the answer was streamed.
+    pub stream: bool,
+    /// The client key's name (section 12), or null.
+    pub key: Option<String>,
+    /// The HTTP status sent; null when the client left before any.
+    pub status: Option<u16>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The target that served, if any.
+    pub served_by: Option<String>,
+    /// The value of `x-switchyard-fallback`; false when nothing served.
+    pub fallback: bool,
+    /// Every attempt and skip, in order.
+    pub attempts: Vec<AttemptRow>,
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Answer tokens.
+    pub output_tokens: u64,
+    /// Arrival to end.
+    pub latency_ms: u64,
+    /// Arrival to first chunk; null for whole answers.
+    pub first_chunk_ms: Option<u64>,
+    /// The error answered, if any.
+    pub error: Option<RowError>,
+    /// The request body as received (`log_bodies` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    /// The answer as sent (`log_bodies` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<String>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn millis(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
+}
+
+/// The time `ms` milliseconds after the Unix epoch.
+pub(crate) fn from_millis(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+/// RFC 3339 UTC with milliseconds, as JSON text.
+mod rfc3339 {
+    use std::time::SystemTime;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_rfc3339_millis(*time))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_rfc3339_weak(&text).map_err(serde::de::Error::custom)
+    }
+}

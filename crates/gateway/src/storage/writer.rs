@@ -1,0 +1,305 @@
+//! The one thread that writes the database: rows arrive on a bounded channel and are written in batches
+//! (at most 500 rows or about 1 s per transaction), each with its per-minute rollup.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant, SystemTime};
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::histogram::Histogram;
+use super::row::{Row, millis};
+use super::schema;
+
+/// Rows per transaction, at most.
+const BATCH: usize = 500;
+/// How often old rows are deleted.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// What the writer is asked to do.
+pub(crate) enum Msg {
+    /// Store a finished request.
+    Row(Box<Row>),
+    /// Store (Some) or clear (None) the override of a route's target, as JSON text.
+    Override { route: String, target: String, value: Option<String> },
+    /// Answer once everything sent before is written.
+    Flush(Sender<()>),
+    /// Write what is queued, then stop.
+    Close,
+}
+
+/// What the writer needs.
+pub(crate) struct Writer {
+    pub(crate) path: PathBuf,
+    pub(crate) retention: Duration,
+    pub(crate) dropped: Arc<AtomicU64>,
+    /// Set once the database is open and prepared.
+    pub(crate) opened: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Rows of one batch, and who waits for it.
+#[derive(Default)]
+struct Batch {
+    rows: Vec<Row>,
+    overrides: Vec<(String, String, Option<String>)>,
+    flushed: Vec<Sender<()>>,
+    close: bool,
+}
+
+impl Batch {
+    fn take(&mut self, msg: Msg) {
+        match msg {
+            Msg::Row(row) => self.rows.push(*row),
+            Msg::Override { route, target, value } => self.overrides.push((route, target, value)),
+            Msg::Flush(done) => self.flushed.push(done),
+            Msg::Close => self.close = true,
+        }
+    }
+}
+
+impl Writer {
+    /// Runs until [`Msg::Close`] or until every sender is gone.
+    pub(crate) fn run(self, rx: &Receiver<Msg>) {
+        let mut db = match open(&self.path) {
+            Ok(conn) => {
+                self.opened.store(true, Relaxed);
+                Some(conn)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "storage: cannot open {}: {e}; request rows are dropped (counted in switchyard_log_dropped_total); \
+                     fix the path or its permissions (storage.path), or set storage.enabled = false",
+                    self.path.display()
+                );
+                None
+            }
+        };
+        let mut warned = db.is_none();
+        let mut last_retention: Option<Instant> = None;
+        loop {
+            let mut batch = Batch::default();
+            match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(msg) => batch.take(msg),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => batch.close = true,
+            }
+            while batch.rows.len() < BATCH && !batch.close {
+                match rx.try_recv() {
+                    Ok(msg) => batch.take(msg),
+                    Err(_) => break,
+                }
+            }
+            let written = match db.as_mut() {
+                Some(conn) => write(conn, &batch).map_err(|e| e.to_string()),
+                None => Err(String::new()),
+            };
+            if let Err(e) = written {
+                self.dropped.fetch_add(batch.rows.len() as u64, Relaxed);
+                if !warned && !batch.rows.is_empty() {
+                    warned = true;
+                    tracing::warn!(
+                        "storage: cannot write to {}: {e}; request rows are dropped (counted in \
+                         switchyard_log_dropped_total) until it works again",
+                        self.path.display()
+                    );
+                }
+            }
+            for done in batch.flushed {
+                let _ = done.send(());
+            }
+            if batch.close {
+                return;
+            }
+            if last_retention.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
+                last_retention = Some(Instant::now());
+                if let Some(conn) = db.as_ref()
+                    && let Err(e) = delete_old(conn, self.retention)
+                {
+                    tracing::warn!("storage: cannot delete rows older than storage.retention: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// Opens the database for writing and prepares it.
+fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(1))?;
+    schema::prepare(&conn)?;
+    Ok(conn)
+}
+
+/// Deletes rows and rollups older than `retention`.
+pub(crate) fn delete_old(conn: &Connection, retention: Duration) -> rusqlite::Result<()> {
+    let cutoff = millis(SystemTime::now().checked_sub(retention).unwrap_or(SystemTime::UNIX_EPOCH));
+    conn.execute("DELETE FROM requests WHERE time < ?1", [cutoff])?;
+    conn.execute("DELETE FROM usage_minute WHERE minute < ?1", [cutoff / 60_000])?;
+    // An hour row goes once all of its minutes are past the cutoff.
+    conn.execute("DELETE FROM usage_hour WHERE minute + 60 <= ?1", [cutoff / 60_000])?;
+    Ok(())
+}
+
+/// The per-minute sums of one (minute, route, target, key).
+#[derive(Default)]
+struct Sums {
+    requests: i64,
+    success: i64,
+    failed: i64,
+    cancelled: i64,
+    fallbacks: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    histogram: Histogram,
+}
+
+impl Sums {
+    fn add(&mut self, other: &Sums) {
+        self.requests += other.requests;
+        self.success += other.success;
+        self.failed += other.failed;
+        self.cancelled += other.cancelled;
+        self.fallbacks += other.fallbacks;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.histogram.merge(&other.histogram);
+    }
+}
+
+type Group = (i64, String, String, String);
+
+/// Writes a batch's rows, rollups and overrides in one transaction.
+fn write(conn: &mut Connection, batch: &Batch) -> rusqlite::Result<()> {
+    if batch.rows.is_empty() && batch.overrides.is_empty() {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    let mut sums: HashMap<Group, Sums> = HashMap::new();
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO requests (id, time, route, api, stream, key, status, outcome, served_by, fallback, \
+             attempts, input_tokens, output_tokens, latency_ms, first_chunk_ms, error_kind, error_message, \
+             request, response) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+             ?17, ?18, ?19)",
+        )?;
+        for row in &batch.rows {
+            let time = millis(row.time);
+            let attempts = serde_json::to_string(&row.attempts).unwrap_or_else(|_| "[]".to_owned());
+            insert.execute(params![
+                row.id,
+                time,
+                row.route,
+                i64::from(row.api == "anthropic"),
+                row.stream,
+                row.key,
+                row.status,
+                row.outcome.code(),
+                row.served_by,
+                row.fallback,
+                attempts,
+                clamp(row.input_tokens),
+                clamp(row.output_tokens),
+                clamp(row.latency_ms),
+                row.first_chunk_ms.map(clamp),
+                row.error.as_ref().map(|e| e.kind.as_str()),
+                row.error.as_ref().map(|e| e.message.as_str()),
+                row.request,
+                row.response,
+            ])?;
+            add(&mut sums, row, time);
+        }
+    }
+    let mut hours: HashMap<Group, Sums> = HashMap::new();
+    for ((minute, route, target, key), s) in sums {
+        let hour = (minute - minute.rem_euclid(60), route.clone(), target.clone(), key.clone());
+        hours.entry(hour).or_default().add(&s);
+        merge_rollup(&tx, "usage_minute", &(minute, route, target, key), s)?;
+    }
+    for (group, s) in hours {
+        merge_rollup(&tx, "usage_hour", &group, s)?;
+    }
+    for (route, target, value) in &batch.overrides {
+        match value {
+            Some(v) => tx.execute(
+                "INSERT OR REPLACE INTO overrides (route, target, value) VALUES (?1, ?2, ?3)",
+                params![route, target, v],
+            )?,
+            None => tx.execute("DELETE FROM overrides WHERE route = ?1 AND target = ?2", params![route, target])?,
+        };
+    }
+    tx.commit()
+}
+
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn add(sums: &mut HashMap<Group, Sums>, row: &Row, time: i64) {
+    let group = (
+        time.div_euclid(60_000),
+        row.route.clone(),
+        row.served_by.clone().unwrap_or_default(),
+        row.key.clone().unwrap_or_default(),
+    );
+    let s = sums.entry(group).or_default();
+    s.requests += 1;
+    match row.outcome {
+        super::Outcome::Success => s.success += 1,
+        super::Outcome::Failed => s.failed += 1,
+        super::Outcome::Cancelled => s.cancelled += 1,
+    }
+    s.fallbacks += i64::from(row.fallback);
+    s.input_tokens += clamp(row.input_tokens);
+    s.output_tokens += clamp(row.output_tokens);
+    s.histogram.add(row.latency_ms);
+}
+
+/// Adds `s` to the stored rollup row of `group`.
+fn merge_rollup(tx: &Transaction<'_>, table: &str, group: &Group, mut s: Sums) -> rusqlite::Result<()> {
+    let (minute, route, target, key) = group;
+    let old: Option<Vec<u8>> = tx
+        .prepare_cached(&format!(
+            "SELECT histogram FROM {table} WHERE minute = ?1 AND route = ?2 AND target = ?3 AND key = ?4"
+        ))?
+        .query_row(params![minute, route, target, key], |r| r.get(0))
+        .optional()?;
+    if let Some(bytes) = old {
+        s.histogram.merge(&Histogram::from_bytes(&bytes));
+    }
+    tx.prepare_cached(&format!(
+        "INSERT INTO {table} (minute, route, target, key, requests, success, failed, cancelled, fallbacks, \
+         input_tokens, output_tokens, histogram) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+         ON CONFLICT (minute, route, target, key) DO UPDATE SET requests = requests + ?5, \
+         success = success + ?6, failed = failed + ?7, cancelled = cancelled + ?8, fallbacks = fallbacks + ?9, \
+         input_tokens = input_tokens + ?10, output_tokens = output_tokens + ?11, histogram = ?12"
+    ))?
+    .execute(params![
+        minute,
+        route,
+        target,
+        key,
+        s.requests,
+        s.success,
+        s.failed,
+        s.cancelled,
+        s.fallbacks,
+        s.input_tokens,
+        s.output_tokens,
+        s.histogram.to_bytes()
+    ])?;
+    Ok(())
+}
+
+/// Writes rows straight away on this thread (the 5M-row generator and tests that need a big database fast).
+pub fn write_rows(path: &std::path::Path, rows: &[Row]) -> Result<(), String> {
+    let mut conn = open(path).map_err(|e| e.to_string())?;
+    let mut batch = Batch::default();
+    for chunk in rows.chunks(BATCH * 20) {
+        batch.rows = chunk.to_vec();
+        write(&mut conn, &batch).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}

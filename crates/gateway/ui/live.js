@@ -11,9 +11,10 @@ export function render(main, ctx, signal) {
   const tbody = h('tbody', { id: 'live-requests' });
   const empty = h('p', { class: 'empty', id: 'no-data' }, 'Waiting for requests: each finished request shows here as it ends.');
   const changes = h('ul', { class: 'changes', id: 'live-targets' });
+  const quiet = h('p', { class: 'muted' }, 'No breaker or enable change since this page opened.');
   put(main, h('div', { class: 'page-head' }, h('h1', {}, 'Live'), state), empty,
     h('div', { class: 'scroll' }, h('table', { id: 'live' }, h('thead', {}, h('tr', {}, HEADERS.map((x) => h('th', {}, x)))), tbody)),
-    h('h2', {}, 'Target changes'), changes);
+    h('h2', {}, 'Target changes'), quiet, changes);
 
   function onEvent(name, data) {
     if (name === 'request' && data && data.id) {
@@ -21,6 +22,7 @@ export function render(main, ctx, signal) {
       tbody.prepend(labelled(HEADERS, requestRow(data)));
       while (tbody.children.length > KEEP) tbody.lastChild.remove();
     } else if (name === 'target' && data) {
+      quiet.hidden = true;
       changes.prepend(h('li', {}, when(data.at), ' · ', data.route || 'all routes', ' · ', h('strong', {}, data.target), ' · ',
         breaker(data.breaker), ' · ', data.enabled ? 'enabled' : 'disabled'));
       while (changes.children.length > 50) changes.lastChild.remove();

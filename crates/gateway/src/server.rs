@@ -17,7 +17,7 @@ use crate::error::{Api, ApiError};
 use crate::request_id::{self, RequestId};
 use crate::routes::{
     admin, admin_events, admin_overrides, admin_requests, admin_targets, chat, count_tokens, health, metrics, models,
-    responses,
+    responses, ui,
 };
 use crate::state::AppState;
 
@@ -49,6 +49,9 @@ pub fn router(state: Arc<AppState>) -> Router {
     let rest = Router::new()
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::metrics))
+        .route("/ui", get(ui::page))
+        .route("/ui/", get(ui::page))
+        .route("/ui/{file}", get(ui::asset))
         .merge(client)
         .merge(admin)
         .fallback(not_found)
@@ -120,7 +123,7 @@ async fn method_not_allowed(request: Request) -> Response {
 
 /// The endpoints a client may call, for the 404 of any other.
 const ENDPOINTS: &str = "POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, \
-                         POST /v1/responses, GET /v1/models, GET /health, GET /metrics, /admin/*";
+                         POST /v1/responses, GET /v1/models, GET /health, GET /metrics, GET /ui, /admin/*";
 
 /// An unknown endpoint: 404 in the OpenAI shape with `code: "unknown_endpoint"` (not `model_not_found`, which
 /// is for an unknown model), naming it and listing the supported ones.

@@ -11,3 +11,4 @@ pub mod health;
 pub mod metrics;
 pub mod models;
 pub mod responses;
+pub mod ui;

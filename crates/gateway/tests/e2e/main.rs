@@ -5,6 +5,7 @@
 
 mod admin;
 mod api;
+mod browser;
 mod cli;
 mod common;
 mod connections;
@@ -31,3 +32,5 @@ mod storage;
 mod storage_cli;
 mod storage_process;
 mod tools;
+mod ui_files;
+mod webdriver;

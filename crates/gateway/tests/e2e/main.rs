@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
+mod anthropic_sdk;
 mod api;
 mod browser;
 mod cli;

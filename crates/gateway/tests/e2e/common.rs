@@ -312,3 +312,44 @@ pub(crate) async fn start_logged(routes: &str, storage: &switchyard_gateway::sto
     let gateway = Running::start(Arc::new(state), "127.0.0.1:0", Duration::from_secs(5)).await.unwrap();
     Harness { upstream, gateway, http: reqwest::Client::new(), live_streams }
 }
+
+/// Collects a child process's standard error, line by line, as it writes it.
+pub(crate) fn stderr_log(child: &mut std::process::Child) -> Arc<std::sync::Mutex<String>> {
+    use std::io::{BufRead, BufReader};
+    let log = Arc::new(std::sync::Mutex::new(String::new()));
+    let stderr = child.stderr.take().expect("the child's stderr is piped");
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut log = sink.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    log
+}
+
+/// Runs a Python script of this folder with `args` (it drives the gateway with a vendor SDK) and returns its
+/// output; `package` is the pinned SDK the failure message asks to install.
+pub(crate) async fn run_python_sdk(script: &str, args: Vec<String>, package: &'static str) -> String {
+    let path = format!("{}/tests/e2e/{script}", env!("CARGO_MANIFEST_DIR"));
+    // The SDK blocks; the gateway keeps serving on the test's runtime meanwhile.
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(&path)
+            .args(&args)
+            .output()
+            .expect("python3 is needed to run the SDK tests (.ci/run installs their packages)")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let module = package.split("==").next().unwrap_or(package);
+    assert!(
+        !stderr.contains(&format!("No module named '{module}'")),
+        "the SDK is missing: pip install {package} (.ci/run does)"
+    );
+    assert!(out.status.success(), "{script} failed against the gateway:\n{stdout}{stderr}");
+    stdout
+}

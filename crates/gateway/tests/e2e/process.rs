@@ -1,7 +1,6 @@
 //! The `switchyard serve` process: signals, and the open-file limit (set low for the child with the shell's
 //! `ulimit`, so the test's own process keeps its limit).
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -41,16 +40,7 @@ impl Gateway {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
+        let log = crate::common::stderr_log(&mut child);
         let mut gateway = Gateway { child, addr: "127.0.0.1:0".parse().unwrap(), log, config };
         let address = gateway.wait_for_log("listening on http://").await;
         let address = address.split("listening on http://").nth(1).unwrap().split_whitespace().next().unwrap();

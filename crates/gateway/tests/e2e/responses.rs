@@ -342,24 +342,8 @@ const OPENAI_SDK: &str = "openai==3.57.0";
 #[tokio::test]
 async fn the_official_openai_python_sdk_works_unchanged_over_either_kind_of_target() {
     let h = start(ROUTES).await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/openai_sdk.py");
-    let base_url = h.url("/v1");
-    // The SDK blocks; the gateway keeps serving on this test's runtime meanwhile.
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
-            .args([script, &base_url, CLIENT_KEY, "to_openai", "to_anthropic"])
-            .output()
-            .expect("python3 is needed to run the OpenAI SDK (.ci/run installs it)")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("No module named 'openai'"),
-        "the OpenAI SDK is missing: pip install {OPENAI_SDK} (.ci/run does)"
-    );
-    assert!(out.status.success(), "the OpenAI SDK failed against the gateway:\n{stdout}{stderr}");
+    let args = vec![h.url("/v1"), CLIENT_KEY.to_owned(), "to_openai".to_owned(), "to_anthropic".to_owned()];
+    let stdout = run_python_sdk("openai_sdk.py", args, OPENAI_SDK).await;
     assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 2, "{stdout}");
     // Every call went through the failing primary first.
     assert!(h.upstream.calls("claude-500") > 0 && h.upstream.calls("gpt-500") > 0);

@@ -1,6 +1,5 @@
 //! The request log of a real `switchyard serve` process: SIGTERM writes every queued row before exit.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -60,16 +59,7 @@ async fn spawn(config: &std::path::Path) -> (std::process::Child, String, Arc<Mu
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    let stderr = child.stderr.take().unwrap();
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let mut log = sink.lock().unwrap();
-            log.push_str(&line);
-            log.push('\n');
-        }
-    });
+    let log = crate::common::stderr_log(&mut child);
     let mut addr = None;
     for _ in 0..500 {
         addr = log.lock().unwrap().lines().find_map(|l| {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -18,6 +18,8 @@ use super::schema;
 const BATCH: usize = 500;
 /// How long rows gather before their transaction (well inside the 1 s bound).
 const GATHER: Duration = Duration::from_millis(200);
+/// The writer's sleep between two drains of the queue while a batch gathers.
+const NAP: Duration = Duration::from_millis(20);
 /// How often old rows are deleted.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
@@ -89,13 +91,21 @@ impl Writer {
                 Err(RecvTimeoutError::Disconnected) => batch.close = true,
             }
             // Rows gather for a moment: one transaction per few hundred rows, not one per row, is what keeps the
-            // writer's cost small under load. A flush or close writes at once.
+            // writer's cost small under load. The writer naps between drains instead of waiting on the channel:
+            // a waiting receiver makes every request's send a futex wake and a context switch (measured: about a
+            // sixth of the CPU). A flush or close is written after at most one nap.
             let until = Instant::now() + GATHER;
             while batch.rows.len() < BATCH && !batch.close && batch.flushed.is_empty() && !batch.rows.is_empty() {
-                match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                match rx.try_recv() {
                     Ok(msg) => batch.take(msg),
-                    Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => batch.close = true,
+                    Err(TryRecvError::Disconnected) => batch.close = true,
+                    Err(TryRecvError::Empty) => {
+                        let left = until.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        std::thread::sleep(left.min(NAP));
+                    }
                 }
             }
             let written = match db.as_mut() {

@@ -1,5 +1,6 @@
 //! The dashboard (`/ui`) in a real browser: headless Chromium over WebDriver against a running gateway in
-//! front of the simulated upstream. Each test saves a screenshot of its page into docs/ui/ for the README.
+//! front of the simulated upstream. Each test saves a screenshot of its page (into docs/ui/ for the README with
+//! `SWITCHYARD_SCREENSHOTS=docs`, else under target/screenshots/).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -22,8 +23,16 @@ targets = [{ provider = "an", model = "claude-500", max_retries = 0 }, { provide
 /// Long enough for a loaded 2-core CI machine; the dashboard itself refreshes every 5 s at most.
 const PATIENCE: Duration = Duration::from_secs(20);
 
+/// Where a page's screenshot goes: the README's `docs/ui/` when `SWITCHYARD_SCREENSHOTS=docs` (to refresh them),
+/// else the target folder, so an ordinary test run leaves the working tree clean.
 fn shot(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/ui").join(name)
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let folder = match std::env::var("SWITCHYARD_SCREENSHOTS").as_deref() {
+        Ok("docs") => root.join("docs/ui"),
+        _ => root.join("target/screenshots"),
+    };
+    std::fs::create_dir_all(&folder).unwrap();
+    folder.join(name)
 }
 
 /// JavaScript that returns the trimmed text of the first element matching `css`, or "".

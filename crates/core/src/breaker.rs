@@ -224,6 +224,15 @@ struct State {
     probe_allowed: bool,
 }
 
+impl State {
+    /// Notes that the phase changed now (under the lock, so no reader sees a new phase with an old time).
+    fn mark_changed(&mut self) -> SystemTime {
+        let at = SystemTime::now();
+        self.changed = Some((at, Instant::now()));
+        at
+    }
+}
+
 /// One target's breaker. A short mutex guards it: it is touched once per attempt, never across an await.
 #[derive(Debug)]
 pub(crate) struct Breaker {
@@ -281,8 +290,9 @@ impl Breaker {
             }
             Phase::Open { .. } => {
                 state.phase = Phase::Probing;
+                let at = state.mark_changed();
                 drop(state);
-                self.changed_to(BreakerState::HalfOpen, None, false);
+                self.announce(BreakerState::HalfOpen, at, None, false);
                 Admission::Probe(ProbeGuard { breaker: self })
             }
             Phase::Probing => Admission::Skip(SkipReason::BreakerProbing),
@@ -293,14 +303,14 @@ impl Breaker {
     pub(crate) fn succeeded(&self, probe: Option<ProbeGuard<'_>>) {
         let now = Instant::now();
         let mut state = self.lock();
-        let mut closed = false;
+        let mut closed = None;
         match state.phase {
             Phase::Probing if probe.is_some() => {
                 state.phase = Phase::Closed;
                 state.consecutive = 0;
                 state.window.clear();
                 state.last_recovery = Some(SystemTime::now());
-                closed = true;
+                closed = Some(state.mark_changed());
                 tracing::info!("circuit breaker closed: the probe succeeded");
             }
             Phase::Closed => {
@@ -314,8 +324,8 @@ impl Breaker {
         if let Some(probe) = probe {
             std::mem::forget(probe);
         }
-        if closed {
-            self.changed_to(BreakerState::Closed, None, false);
+        if let Some(at) = closed {
+            self.announce(BreakerState::Closed, at, None, false);
         }
     }
 
@@ -371,9 +381,10 @@ impl Breaker {
             let wall = SystemTime::now() + until.saturating_duration_since(now);
             state.open_until = Some(wall);
             state.probe_allowed = false;
+            let at = newly.then(|| state.mark_changed());
             drop(state);
-            if newly {
-                self.changed_to(BreakerState::Open, Some(wall), false);
+            if let Some(at) = at {
+                self.announce(BreakerState::Open, at, Some(wall), false);
             }
         } else {
             drop(state);
@@ -383,10 +394,8 @@ impl Breaker {
         }
     }
 
-    /// Records and announces a change of state. Called with the state lock released.
-    fn changed_to(&self, state: BreakerState, until: Option<SystemTime>, remote: bool) {
-        let at = SystemTime::now();
-        self.lock().changed = Some((at, Instant::now()));
+    /// Announces a change of state recorded by [`State::mark_changed`]. Called with the state lock released.
+    fn announce(&self, state: BreakerState, at: SystemTime, until: Option<SystemTime>, remote: bool) {
         if let Some(announcer) = &self.announcer {
             announcer.announce(Change { state, at, until, remote });
         }
@@ -413,13 +422,14 @@ impl Breaker {
         state.probe_allowed = false;
         state.consecutive = 0;
         state.window.clear();
-        if newly {
+        let at = newly.then(|| {
             state.opened += 1;
-        }
+            state.mark_changed()
+        });
         drop(state);
-        if newly {
+        if let Some(at) = at {
             tracing::info!(?until, "circuit breaker held open for another replica");
-            self.changed_to(BreakerState::Open, Some(until), true);
+            self.announce(BreakerState::Open, at, Some(until), true);
         }
     }
 
@@ -433,9 +443,10 @@ impl Breaker {
         state.consecutive = 0;
         state.window.clear();
         state.last_recovery = Some(SystemTime::now());
+        let at = state.mark_changed();
         drop(state);
         tracing::info!("circuit breaker closed: another replica's probe succeeded");
-        self.changed_to(BreakerState::Closed, None, true);
+        self.announce(BreakerState::Closed, at, None, true);
     }
 
     /// With probe claims on: this replica holds the claim, so the next request after the cooldown probes.

@@ -91,18 +91,9 @@ pub struct ModelsArgs {
     /// What to do.
     #[command(subcommand)]
     pub action: ModelsAction,
-    /// Admin key of the gateway.
-    #[arg(long, global = true, env = "SWITCHYARD_ADMIN_KEY", hide_env_values = true)]
-    pub admin_key: Option<String>,
-    /// Gateway URL.
-    #[arg(
-        long,
-        global = true,
-        default_value = "http://127.0.0.1:8080",
-        env = "SWITCHYARD_URL",
-        hide_env_values = true
-    )]
-    pub url: String,
+    /// The gateway and its admin key.
+    #[command(flatten)]
+    pub admin: AdminArgs,
 }
 
 /// `models` actions. Without `--route`, enable/disable apply to the target everywhere (every route and direct

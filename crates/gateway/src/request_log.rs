@@ -77,12 +77,12 @@ impl RequestLog {
         Some(Recording { log: self.clone(), row: Some(row), started })
     }
 
-    fn finished(&self, row: Row) {
+    fn finished(&self, mut row: Row) {
         if self.events.receiver_count() > 0 {
-            let mut event = row.clone();
-            event.request = None;
-            event.response = None;
-            let _ = self.events.send(Arc::new(event));
+            // Events carry no bodies: set them aside rather than copy up to 128 KiB only to drop it.
+            let (request, response) = (row.request.take(), row.response.take());
+            let _ = self.events.send(Arc::new(row.clone()));
+            (row.request, row.response) = (request, response);
         }
         if let Some(storage) = &self.storage {
             storage.record(row);

@@ -192,11 +192,6 @@ pub fn fit(request: &ChatRequest, toward: ProviderKind) -> Fit {
     fit
 }
 
-/// Every row, for documentation and tests: (from, field, toward, class).
-pub fn rows() -> impl Iterator<Item = (ProviderKind, &'static str, ProviderKind, FieldClass)> {
-    TABLE.iter().map(|r| (r.from, r.field, r.toward, r.class))
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -11,7 +11,7 @@ use crate::cli::{ModelsAction, ModelsArgs, StatsArgs};
 
 /// Runs a `models` action against a running gateway.
 pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
-    let client = AdminClient::new(&args.url, args.admin_key);
+    let client = AdminClient::new(&args.admin.url, args.admin.admin_key);
     let (id, route, body) = match args.action {
         ModelsAction::List => {
             let routes = client.routes().await?;

@@ -35,41 +35,32 @@ pub(crate) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
         );
         CREATE INDEX IF NOT EXISTS requests_time ON requests(time);
         CREATE INDEX IF NOT EXISTS requests_id ON requests(id);
-        CREATE TABLE IF NOT EXISTS usage_minute (
-            minute INTEGER NOT NULL,
-            route TEXT NOT NULL,
-            target TEXT NOT NULL,
-            key TEXT NOT NULL,
-            requests INTEGER NOT NULL,
-            success INTEGER NOT NULL,
-            failed INTEGER NOT NULL,
-            cancelled INTEGER NOT NULL,
-            fallbacks INTEGER NOT NULL,
-            input_tokens INTEGER NOT NULL,
-            output_tokens INTEGER NOT NULL,
-            histogram BLOB NOT NULL,
-            PRIMARY KEY (minute, route, target, key)
-        ) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS usage_hour (
-            minute INTEGER NOT NULL,
-            route TEXT NOT NULL,
-            target TEXT NOT NULL,
-            key TEXT NOT NULL,
-            requests INTEGER NOT NULL,
-            success INTEGER NOT NULL,
-            failed INTEGER NOT NULL,
-            cancelled INTEGER NOT NULL,
-            fallbacks INTEGER NOT NULL,
-            input_tokens INTEGER NOT NULL,
-            output_tokens INTEGER NOT NULL,
-            histogram BLOB NOT NULL,
-            PRIMARY KEY (minute, route, target, key)
-        ) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS overrides (
             route TEXT NOT NULL,
             target TEXT NOT NULL,
             value TEXT NOT NULL,
             PRIMARY KEY (route, target)
         ) WITHOUT ROWID;",
-    )
+    )?;
+    // The minute and hour rollups have one layout.
+    for table in ["usage_minute", "usage_hour"] {
+        conn.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS {table} (
+                minute INTEGER NOT NULL,
+                route TEXT NOT NULL,
+                target TEXT NOT NULL,
+                key TEXT NOT NULL,
+                requests INTEGER NOT NULL,
+                success INTEGER NOT NULL,
+                failed INTEGER NOT NULL,
+                cancelled INTEGER NOT NULL,
+                fallbacks INTEGER NOT NULL,
+                input_tokens INTEGER NOT NULL,
+                output_tokens INTEGER NOT NULL,
+                histogram BLOB NOT NULL,
+                PRIMARY KEY (minute, route, target, key)
+            ) WITHOUT ROWID;"
+        ))?;
+    }
+    Ok(())
 }

@@ -58,6 +58,7 @@ async fn metrics_and_admin_stats_show_the_same_engine_counters() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     let stats = h.admin_get("/admin/stats").await.body;
+    assert_eq!(stats["in_flight"], 0, "every request ended before the counters are compared");
     let metrics = samples(&h.metrics().await);
     let metric = |name: &str, labels: &str| metrics.get(&format!("{name}{{{labels}}}")).copied().unwrap_or(0);
 

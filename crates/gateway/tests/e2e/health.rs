@@ -211,6 +211,7 @@ targets = [{ provider = "an", model = "claude-break3" }, { provider = "oa", mode
     // The same break without `continue` ends with the error event, without asking anyone.
     let r = h.stream("/v1/chat/completions", &body("err")).await;
     assert!(!r.data().iter().any(|d| d == "[DONE]"));
+    assert!(r.text.contains("\"error\""), "{}", r.text);
     assert_eq!(h.upstream.calls("gpt-ok"), 2);
 }
 

@@ -65,6 +65,7 @@ mod limits;
 mod manager;
 mod model;
 mod plan;
+mod rate_window;
 mod runner;
 mod skip;
 mod stats;
@@ -91,6 +92,7 @@ pub use interceptors::{
 };
 pub use manager::{FallbackManager, FallbackManagerBuilder};
 pub use model::{ChatModel, ChatStream, SharedModel, SkippedEvents, TargetsUsed};
+pub use rate_window::{RATE_WINDOW, RateDenied, RateLimitKind, RateRemaining, RateReservation, RateWindow};
 pub use runner::{AfterCommit, OnContentFilter, RetryPredicate};
 pub use skip::SkipReason;
 pub use stats::{StatsSnapshot, TargetStatsSnapshot};

@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::health::{Health, HealthSettings};
 use crate::health_registry::HealthRegistry;
 use crate::hedge::{Hedge, HedgeConfig};
+use crate::limits::{AttemptLimits, within};
 use crate::model::{ChatModel, ChatStream, SharedModel};
 use crate::runner::{self, AfterCommit, OnContentFilter, Policy, Target};
 use crate::skip::SkipReason;
@@ -185,13 +186,19 @@ impl FallbackManager {
 
     /// The request's input tokens as counted by the first target, in order, whose API can count them
     /// (disabled targets skipped; a failure moves on to the next), with that target's id; `None` when
-    /// none could.
+    /// none could. Each call has the target's first-chunk timeout, shrunk to the request's deadline.
     pub async fn count_tokens(&self, request: &ChatRequest) -> Option<(String, u64)> {
         for target in self.inner.plan() {
             if target.skip.is_some() {
                 continue;
             }
-            match target.model.count_tokens(request).await {
+            let limits = AttemptLimits::new(
+                tokio::time::Instant::now(),
+                target.first_chunk_timeout,
+                target.total_timeout,
+                request.deadline,
+            );
+            match within(limits.first, target.model.count_tokens(request)).await {
                 Ok(Some(tokens)) => return Some((target.id.to_owned(), tokens)),
                 Ok(None) => {}
                 Err(error) => tracing::warn!(target_id = target.id, %error, "count_tokens failed at {}", target.id),

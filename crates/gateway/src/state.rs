@@ -37,12 +37,7 @@ impl HttpProviders {
 impl ModelFactory for HttpProviders {
     fn build(&self, provider: &ProviderConfig, target: &TargetConfig) -> Result<SharedModel, String> {
         use switchyard_providers as p;
-        let timeouts = p::Timeouts {
-            connect: Some(target.timeouts.connect),
-            first_chunk: Some(target.timeouts.first_chunk),
-            idle: Some(target.timeouts.idle),
-            total: Some(target.timeouts.total),
-        };
+        let timeouts = p::Timeouts { connect: Some(target.timeouts.connect), idle: Some(target.timeouts.idle) };
         let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
         let pool = pools.entry((provider.name.clone(), target.timeouts.connect)).or_insert_with(|| {
             let kind = match provider.kind {
@@ -314,10 +309,9 @@ fn fallback(t: &TargetConfig, enabled: bool) -> ModelFallback {
         enabled,
         context_window: t.context_window,
         supports_tools: Some(t.supports_tools),
-        // The provider client enforces the target's timeouts (with the same values and its phases); a second
-        // timer per attempt in the engine would only cost a timer registration and wake-up on every request.
-        first_chunk_timeout: None,
-        total_timeout: None,
+        // The engine owns these two phases (and shrinks them to the deadline); the client owns connect and idle.
+        first_chunk_timeout: Some(t.timeouts.first_chunk),
+        total_timeout: Some(t.timeouts.total),
         continuation: t.continuation,
     }
 }

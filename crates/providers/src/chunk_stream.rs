@@ -1,5 +1,5 @@
-//! Turns a streaming HTTP response into a [`ChatStream`]: SSE parsing, the vendor decoder, and the
-//! first-chunk, idle and total limits. Dropping the stream drops the response, closing the connection.
+//! Turns a streaming HTTP response into a [`ChatStream`]: SSE parsing, the vendor decoder, and the idle
+//! limit once content has started (the engine owns the first-chunk and total limits). Dropping the stream drops the response, closing the connection.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -9,10 +9,9 @@ use http_body_util::BodyDataStream;
 use switchyard::{
     ChatChunk, ChatResponse, ChatStream, Error, ErrorKind, Part, SkippedEvents, TimeoutPhase, ToolCallDelta,
 };
-use tokio::time::Instant;
 
 use crate::event_decoder::{Decoded, EventDecoder};
-use crate::http::{HttpClient, Limit, Stage};
+use crate::http::{HttpClient, Stage};
 use crate::sse::{SseEvent, SseParser};
 use crate::transport::{Body, Response};
 
@@ -25,7 +24,6 @@ struct State<D> {
     http: HttpClient,
     parser: SseParser,
     decoder: D,
-    start: Instant,
     pending: VecDeque<Result<ChatChunk, Error>>,
     // Reused for every body piece, so reading a chunk does not allocate two vectors.
     events: Vec<SseEvent>,
@@ -41,15 +39,10 @@ struct State<D> {
 }
 
 impl<D: EventDecoder> State<D> {
-    /// Before content: first-chunk (or, without one, idle) and total. After: idle and total.
-    fn limit(&self) -> Limit {
-        let t = self.http.timeouts();
-        let limit = Limit::none().or(self.start, TimeoutPhase::Total, t.total);
-        if self.saw_content || t.first_chunk.is_none() {
-            limit.or(Instant::now(), TimeoutPhase::Idle, t.idle)
-        } else {
-            limit.or(self.start, TimeoutPhase::FirstChunk, t.first_chunk)
-        }
+    /// How long the next read may be silent: the idle limit, once content has started. Before that the
+    /// engine's first-chunk limit is the one that applies.
+    fn idle_limit(&self) -> Option<Duration> {
+        if self.saw_content { self.http.timeouts().idle } else { None }
     }
 
     fn fail(&mut self, error: Error) {
@@ -124,17 +117,20 @@ impl<D: EventDecoder> State<D> {
             if self.finished {
                 return None;
             }
-            let limit = self.limit();
+            let idle = self.idle_limit();
             let Some(body) = self.body.as_mut() else {
                 self.finished = true;
                 continue;
             };
-            let read = match limit.run(body.next()).await {
-                Ok(read) => read,
-                Err(timeout) => {
-                    self.fail(timeout);
-                    continue;
-                }
+            let read = match idle {
+                None => body.next().await,
+                Some(after) => match tokio::time::timeout(after, body.next()).await {
+                    Ok(read) => read,
+                    Err(_) => {
+                        self.fail(Error::Timeout { phase: TimeoutPhase::Idle, after });
+                        continue;
+                    }
+                },
             };
             match read {
                 Some(Ok(bytes)) => {
@@ -203,20 +199,14 @@ fn release(mut body: BodyDataStream<Body>) {
     });
 }
 
-/// Reads `response` (a 2xx SSE response) with `decoder`, under the client's limits counted from `start`.
-pub(crate) fn chunk_stream<D: EventDecoder>(
-    response: Response,
-    http: HttpClient,
-    decoder: D,
-    start: Instant,
-) -> ChatStream {
+/// Reads `response` (a 2xx SSE response) with `decoder`, under the client's idle limit.
+pub(crate) fn chunk_stream<D: EventDecoder>(response: Response, http: HttpClient, decoder: D) -> ChatStream {
     let skipped = SkippedEvents::default();
     let state = State {
         body: Some(BodyDataStream::new(response.into_body())),
         http,
         parser: SseParser::default(),
         decoder,
-        start,
         pending: VecDeque::new(),
         events: Vec::new(),
         chunks: Vec::new(),
@@ -298,14 +288,9 @@ mod tests {
         http::Response::new(StreamBody::new(body).boxed_unsync())
     }
 
-    fn http(first_chunk: Option<u64>, idle: Option<u64>, total: Option<u64>) -> HttpClient {
+    fn http(idle: Option<u64>) -> HttpClient {
         let mut config = ProviderConfig::new(ProviderKind::OpenAi, "t", "m");
-        config.timeouts = Timeouts {
-            connect: None,
-            first_chunk: first_chunk.map(Duration::from_millis),
-            idle: idle.map(Duration::from_millis),
-            total: total.map(Duration::from_millis),
-        };
+        config.timeouts = Timeouts { connect: None, idle: idle.map(Duration::from_millis) };
         HttpClient::new(&config, "/chat/completions", Auth::Bearer, &[]).unwrap()
     }
 
@@ -315,7 +300,7 @@ mod tests {
         http: HttpClient,
     ) -> (usize, Option<Error>, Duration) {
         let start = Instant::now();
-        let mut stream = chunk_stream(response(pieces, end), http, openai::StreamDecoder::new(), start);
+        let mut stream = chunk_stream(response(pieces, end), http, openai::StreamDecoder::new());
         let mut content = 0;
         while let Some(item) = stream.next().await {
             match item {
@@ -333,48 +318,33 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn silence_after_content_is_an_idle_timeout_counted_from_the_last_read() {
         let pieces = vec![(100, TEXT), (300, TEXT)];
-        let (content, error, elapsed) = run_openai(pieces, false, http(Some(5_000), Some(1_000), None)).await;
+        let (content, error, elapsed) = run_openai(pieces, false, http(Some(1_000))).await;
         assert_eq!((content, error), (2, timeout(TimeoutPhase::Idle, 1_000)));
         assert_eq!(elapsed, Duration::from_millis(1_400));
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_late_first_chunk_is_a_first_chunk_timeout_counted_from_the_start() {
-        let (content, error, elapsed) = run_openai(vec![(3_000, TEXT)], true, http(Some(2_000), Some(500), None)).await;
-        assert_eq!((content, error), (0, timeout(TimeoutPhase::FirstChunk, 2_000)));
-        assert_eq!(elapsed, Duration::from_secs(2));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn chunks_within_the_limits_arrive_whatever_the_gaps() {
+    async fn chunks_within_the_idle_limit_arrive_whatever_the_gaps() {
         let done = "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
         let pieces = vec![(1_900, TEXT), (900, TEXT), (900, TEXT), (900, done)];
-        let (content, error, _) = run_openai(pieces, true, http(Some(2_000), Some(1_000), Some(10_000))).await;
+        let (content, error, _) = run_openai(pieces, true, http(Some(1_000))).await;
         assert_eq!((content, error), (3, None));
     }
 
+    /// Before content the engine's first-chunk limit applies, not the client's idle limit: the wait for
+    /// the first chunk, and pings or malformed events during it, never end the stream here.
     #[tokio::test(start_paused = true)]
-    async fn a_stream_that_never_ends_hits_the_total_limit() {
-        let pieces = (0..100).map(|_| (400, TEXT)).collect();
-        let (content, error, elapsed) = run_openai(pieces, false, http(Some(1_000), Some(1_000), Some(3_000))).await;
-        assert_eq!(error, timeout(TimeoutPhase::Total, 3_000));
-        assert_eq!(content, 7);
-        assert_eq!(elapsed, Duration::from_secs(3));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn pings_do_not_stop_the_first_chunk_limit() {
+    async fn before_content_the_idle_limit_does_not_apply() {
+        let (content, error, elapsed) = run_openai(vec![(5_000, TEXT)], true, http(Some(1_000))).await;
+        assert_eq!((content, error.map(|e| e.kind())), (1, Some(switchyard::ErrorKind::InvalidResponse)));
+        assert_eq!(elapsed, Duration::from_secs(5), "the late first chunk arrived and the stream then ended");
         let start = Instant::now();
-        let pings = (0..100).map(|_| (300, PING)).collect();
-        let mut stream = chunk_stream(
-            response(pings, false),
-            http(Some(2_000), Some(500), None),
-            anthropic::StreamDecoder::new(),
-            start,
-        );
-        let item = stream.next().await.unwrap();
-        assert_eq!(item.err(), timeout(TimeoutPhase::FirstChunk, 2_000));
-        assert_eq!(start.elapsed(), Duration::from_secs(2));
+        let pings = (0..20).map(|_| (2_000, PING)).collect();
+        let stream = chunk_stream(response(pings, true), http(Some(500)), anthropic::StreamDecoder::new());
+        let items: Vec<_> = stream.collect().await;
+        assert_eq!(items.len(), 1, "one item: the error of a stream that ended without content");
+        assert_eq!(start.elapsed(), Duration::from_secs(40), "20 pings 2 s apart, none cut off by idle");
+        assert!(items.iter().all(|i| i.as_ref().is_err_and(|e| e.kind() != switchyard::ErrorKind::Timeout)));
     }
 
     const BAD: &str = "data: {\"choices\":[{\"index\":0,\"delta\":\n\n";
@@ -383,12 +353,7 @@ mod tests {
 
     /// (text, error, events skipped)
     async fn read_text(pieces: Vec<(u64, &'static str)>, end: bool) -> (String, Option<Error>, u64) {
-        let stream = chunk_stream(
-            response(pieces, end),
-            http(Some(2_000), None, None),
-            openai::StreamDecoder::new(),
-            Instant::now(),
-        );
+        let stream = chunk_stream(response(pieces, end), http(None), openai::StreamDecoder::new());
         let skipped = stream.skipped_events();
         let mut stream = stream;
         let mut text = String::new();
@@ -433,18 +398,5 @@ mod tests {
         assert_eq!(text, "x");
         let error = error.unwrap();
         assert!(error.to_string().contains("unexpected stream event"), "{error}");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_malformed_event_is_no_content_so_the_first_chunk_limit_still_runs() {
-        let (text, error, skipped) = read_text(vec![(100, BAD)], false).await;
-        assert_eq!((text.as_str(), error, skipped), ("", timeout(TimeoutPhase::FirstChunk, 2_000), 1));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn without_a_first_chunk_limit_idle_covers_the_wait_for_content() {
-        let (content, error, elapsed) = run_openai(vec![(5_000, TEXT)], false, http(None, Some(1_000), None)).await;
-        assert_eq!((content, error), (0, timeout(TimeoutPhase::Idle, 1_000)));
-        assert_eq!(elapsed, Duration::from_secs(1));
     }
 }

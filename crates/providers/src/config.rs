@@ -85,17 +85,16 @@ impl fmt::Display for ApiKey {
     }
 }
 
-/// Per-attempt time limits; `None` means no limit for that phase.
+/// The time limits only the HTTP client can see; `None` means no limit for that phase. The limits of a
+/// whole attempt, until its first content chunk and in total, belong to the engine
+/// ([`ModelFallback::first_chunk_timeout`](switchyard::ModelFallback::first_chunk_timeout) and
+/// [`total_timeout`](switchyard::ModelFallback::total_timeout)), which also shrinks them to the request's deadline.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Timeouts {
     /// Opening the TCP/TLS connection.
     pub connect: Option<Duration>,
-    /// From sending the request to the first content chunk (the whole body when not streaming).
-    pub first_chunk: Option<Duration>,
     /// Silence between two reads of a stream once content has started.
     pub idle: Option<Duration>,
-    /// The whole attempt, from sending the request to the end of the answer.
-    pub total: Option<Duration>,
 }
 
 /// Everything needed to build one provider's model. `Debug` shows header names only (values may be secrets).

@@ -3,16 +3,14 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
-use http_body_util::BodyExt;
-use switchyard::{Error, TimeoutPhase};
-use tokio::time::Instant;
-
 use crate::build_error::ProviderError;
 use crate::classify::{excerpt, parse_retry_after};
 use crate::config::{ApiKey, ProviderConfig, Timeouts};
 use crate::transport::{Response, SendError, Transport};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use http_body_util::BodyExt;
+use switchyard::{Error, TimeoutPhase};
 
 /// Bodies larger than this are refused rather than buffered (non-streamed answers and error bodies).
 const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -172,51 +170,44 @@ impl HttpClient {
         }
     }
 
-    /// Sends `body` and waits for the response headers, within the first-chunk and total limits.
-    pub(crate) async fn send(&self, body: Vec<u8>, start: Instant) -> Result<Response, Error> {
+    /// Sends `body` and waits for the response headers (the engine bounds the wait).
+    pub(crate) async fn send(&self, body: Vec<u8>) -> Result<Response, Error> {
         let mut request = http::Request::new(Bytes::from(body));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = self.shared.uri.clone();
         *request.headers_mut() = self.shared.headers.clone();
-        let limit = Limit::before_content(start, self.timeouts);
-        limit.run(async { self.shared.transport.send(request).await.map_err(|e| self.send_error(&e)) }).await?
+        self.shared.transport.send(request).await.map_err(|e| self.send_error(&e))
     }
 
     /// Sends `body`; a non-2xx answer becomes the engine's error through the vendor's body parser.
     pub(crate) async fn send_accepted(
         &self,
         body: Vec<u8>,
-        start: Instant,
         parse: fn(Option<u16>, &str, Option<Duration>) -> Error,
     ) -> Result<Response, Error> {
-        let response = self.send(body, start).await?;
+        let response = self.send(body).await?;
         if response.status().is_success() {
             return Ok(response);
         }
-        let error = self.status_error(response, start, parse).await;
+        let error = self.status_error(response, parse).await;
         tracing::debug!(url = %self.shared.url, kind = %error.kind(), "upstream refused: {error}");
         Err(error)
     }
 
-    /// Reads a whole (bounded) body within the first-chunk and total limits.
-    pub(crate) async fn read_body(&self, response: Response, start: Instant) -> Result<Vec<u8>, Error> {
-        let limit = Limit::before_content(start, self.timeouts);
-        limit
-            .run(async {
-                let mut body = Vec::new();
-                let mut stream = response.into_body();
-                while let Some(frame) = stream.frame().await {
-                    let frame = frame.map_err(|e| self.transport_error(Stage::Body, &*e))?;
-                    // Trailers carry no content.
-                    let Ok(piece) = frame.into_data() else { continue };
-                    if body.len() + piece.len() > MAX_BODY {
-                        return Err(Error::invalid_response(format!("response body larger than {MAX_BODY} bytes")));
-                    }
-                    body.extend_from_slice(&piece);
-                }
-                Ok(body)
-            })
-            .await?
+    /// Reads a whole body, up to a cap (the engine bounds the wait).
+    pub(crate) async fn read_body(&self, response: Response) -> Result<Vec<u8>, Error> {
+        let mut body = Vec::new();
+        let mut stream = response.into_body();
+        while let Some(frame) = stream.frame().await {
+            let frame = frame.map_err(|e| self.transport_error(Stage::Body, &*e))?;
+            // Trailers carry no content.
+            let Ok(piece) = frame.into_data() else { continue };
+            if body.len() + piece.len() > MAX_BODY {
+                return Err(Error::invalid_response(format!("response body larger than {MAX_BODY} bytes")));
+            }
+            body.extend_from_slice(&piece);
+        }
+        Ok(body)
     }
 
     /// A whole 2xx answer: the vendor's wire type, or the vendor's error object when `is_error` finds one
@@ -237,12 +228,11 @@ impl HttpClient {
     pub(crate) async fn status_error(
         &self,
         response: Response,
-        start: Instant,
         parse: fn(Option<u16>, &str, Option<Duration>) -> Error,
     ) -> Error {
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
-        let body = match self.read_body(response, start).await {
+        let body = match self.read_body(response).await {
             Ok(body) => body,
             Err(e) => return e,
         };
@@ -309,49 +299,6 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     parse_retry_after(value, SystemTime::now())
 }
 
-/// The earliest of several time limits, and which phase it belongs to.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Limit {
-    pub(crate) at: Option<Instant>,
-    pub(crate) phase: TimeoutPhase,
-    pub(crate) after: Duration,
-}
-
-impl Limit {
-    /// No limit.
-    pub(crate) fn none() -> Self {
-        Self { at: None, phase: TimeoutPhase::Total, after: Duration::ZERO }
-    }
-
-    /// Keeps whichever of `self` and `phase` (`after` from `from`) comes first.
-    pub(crate) fn or(self, from: Instant, phase: TimeoutPhase, after: Option<Duration>) -> Self {
-        let Some(after) = after else { return self };
-        let at = from + after;
-        match self.at {
-            Some(current) if current <= at => self,
-            _ => Self { at: Some(at), phase, after },
-        }
-    }
-
-    /// The limit before any content has arrived: first chunk and total.
-    pub(crate) fn before_content(start: Instant, t: Timeouts) -> Self {
-        Self::none().or(start, TimeoutPhase::Total, t.total).or(start, TimeoutPhase::FirstChunk, t.first_chunk)
-    }
-
-    /// The error when this limit fires.
-    pub(crate) fn error(self) -> Error {
-        Error::Timeout { phase: self.phase, after: self.after }
-    }
-
-    /// Runs `fut` within this limit.
-    pub(crate) async fn run<T>(self, fut: impl Future<Output = T>) -> Result<T, Error> {
-        match self.at {
-            None => Ok(fut.await),
-            Some(at) => tokio::time::timeout_at(at, fut).await.map_err(|_| self.error()),
-        }
-    }
-}
-
 /// Whether a 2xx body may hold the vendor's error object: it has `"error"` somewhere, or a `\u` escape (which
 /// could spell it). Answers rarely have either, and then the probe parse, a third of reading one, is skipped.
 fn may_hold_error(body: &[u8]) -> bool {
@@ -374,19 +321,13 @@ mod tests {
 
     use futures::StreamExt;
     use http_body_util::{BodyExt, StreamBody};
-    use switchyard::{Error, ErrorKind, TimeoutPhase};
-    use tokio::time::Instant;
+    use switchyard::ErrorKind;
 
     use super::{Auth, HttpClient, MAX_BODY};
-    use crate::config::{ProviderConfig, ProviderKind, Timeouts};
+    use crate::config::{ProviderConfig, ProviderKind};
 
-    fn client(first_chunk: Option<u64>, total: Option<u64>) -> HttpClient {
-        let mut config = ProviderConfig::new(ProviderKind::OpenAi, "t", "m");
-        config.timeouts = Timeouts {
-            first_chunk: first_chunk.map(Duration::from_millis),
-            total: total.map(Duration::from_millis),
-            ..Timeouts::default()
-        };
+    fn client() -> HttpClient {
+        let config = ProviderConfig::new(ProviderKind::OpenAi, "t", "m");
         HttpClient::new(&config, "/chat/completions", Auth::Bearer, &[]).unwrap()
     }
 
@@ -399,23 +340,10 @@ mod tests {
         http::Response::new(StreamBody::new(body).boxed_unsync())
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_whole_body_must_arrive_within_the_first_chunk_and_total_limits() {
-        let start = Instant::now();
-        let error = client(Some(2_000), None).read_body(slow_body(3, 10, 1_000), start).await.unwrap_err();
-        assert_eq!(error, Error::Timeout { phase: TimeoutPhase::FirstChunk, after: Duration::from_secs(2) });
-        let start = Instant::now();
-        let error = client(Some(5_000), Some(1_500)).read_body(slow_body(3, 10, 1_000), start).await.unwrap_err();
-        assert_eq!(error, Error::Timeout { phase: TimeoutPhase::Total, after: Duration::from_millis(1_500) });
-        let start = Instant::now();
-        let body = client(Some(5_000), Some(10_000)).read_body(slow_body(3, 10, 1_000), start).await.unwrap();
-        assert_eq!(body.len(), 30);
-    }
-
     #[tokio::test]
     async fn a_body_larger_than_the_cap_is_refused_not_buffered() {
         let pieces = MAX_BODY / (1024 * 1024) + 2;
-        let error = client(None, None).read_body(slow_body(pieces, 1024 * 1024, 0), Instant::now()).await.unwrap_err();
+        let error = client().read_body(slow_body(pieces, 1024 * 1024, 0)).await.unwrap_err();
         assert_eq!(error.kind(), ErrorKind::InvalidResponse);
     }
 }

@@ -8,8 +8,12 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use switchyard::{ChatChunk, Error, ErrorKind, FinishReason, Message, Part, Role, TimeoutPhase, ToolCall};
+use switchyard::{
+    Attempt, AttemptOutcome, ChatChunk, ChatModel, Error, ErrorKind, FallbackManager, FinishReason, Message,
+    ModelFallback, Part, Role, TimeoutPhase, ToolCall,
+};
 use switchyard_providers::{ApiKey, ProviderKind, Timeouts, build_model};
+use switchyard_sim::Upstream;
 
 #[tokio::test]
 async fn ok_answers_whole_and_streamed_with_usage() {
@@ -199,20 +203,46 @@ async fn break_cuts_the_stream_after_n_chunks_and_the_body_when_whole() {
     }
 }
 
-fn timeouts(first_chunk: Option<u64>, idle: Option<u64>, total: Option<u64>) -> Timeouts {
-    Timeouts {
-        connect: None,
-        first_chunk: first_chunk.map(Duration::from_millis),
-        idle: idle.map(Duration::from_millis),
-        total: total.map(Duration::from_millis),
+/// The model for `model` under the engine, as the gateway runs it: the engine owns the first-chunk and total
+/// limits, the client the idle limit (after content).
+fn guarded(up: &Upstream, kind: ProviderKind, model: &str, limits: Limits) -> FallbackManager {
+    let ms = |v: Option<u64>| v.map(Duration::from_millis);
+    let client = client_with(up, kind, model, Timeouts { connect: None, idle: ms(limits.idle) });
+    let mut target = ModelFallback::new(kind_name(kind), model);
+    target.first_chunk_timeout = ms(limits.first_chunk);
+    target.total_timeout = ms(limits.total);
+    FallbackManager::builder().target(target, client).breaker(None).hedge(None).build().unwrap()
+}
+
+#[derive(Default, Clone, Copy)]
+struct Limits {
+    first_chunk: Option<u64>,
+    idle: Option<u64>,
+    total: Option<u64>,
+}
+
+fn kind_name(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::OpenAi => "openai",
+        ProviderKind::Anthropic => "anthropic",
     }
 }
 
-fn timeout_phase(error: Option<Error>) -> (TimeoutPhase, Duration) {
+/// The timeout that ended the request, as its message: the error itself for a committed stream, else the
+/// one attempt's failure (the engine answers `AllFailed` once its only target failed).
+fn timed_out(error: Option<Error>) -> String {
     match error {
-        Some(Error::Timeout { phase, after }) => (phase, after),
+        Some(e @ Error::Timeout { .. }) => e.to_string(),
+        Some(Error::AllFailed { attempts }) => match &attempts[..] {
+            [Attempt { outcome: AttemptOutcome::Failed { kind: ErrorKind::Timeout, message }, .. }] => message.clone(),
+            other => panic!("expected one timed-out attempt, got {other:?}"),
+        },
         other => panic!("expected a timeout, got {other:?}"),
     }
+}
+
+fn timeout(phase: TimeoutPhase, ms: u64) -> String {
+    Error::Timeout { phase, after: Duration::from_millis(ms) }.to_string()
 }
 
 // These use real time with short limits: tokio's paused clock jumps to the next timer whenever the runtime
@@ -224,14 +254,14 @@ async fn hang_hits_the_first_chunk_or_total_timeout() {
     let up = upstream().await;
     for kind in KINDS {
         let model = format!("{kind}-hang");
-        let client = client_with(&up, kind, &model, timeouts(Some(200), None, Some(5_000)));
-        let error = client.complete(hello()).await.err();
-        assert_eq!(timeout_phase(error), (TimeoutPhase::FirstChunk, Duration::from_millis(200)));
-        let (_, error) = drain(&*client, hello()).await;
-        assert_eq!(timeout_phase(error), (TimeoutPhase::FirstChunk, Duration::from_millis(200)));
-        let client = client_with(&up, kind, &model, timeouts(None, None, Some(300)));
-        let error = client.complete(hello()).await.err();
-        assert_eq!(timeout_phase(error), (TimeoutPhase::Total, Duration::from_millis(300)));
+        let engine = guarded(&up, kind, &model, Limits { first_chunk: Some(200), total: Some(5_000), idle: None });
+        let error = engine.complete(hello()).await.err();
+        assert_eq!(timed_out(error), timeout(TimeoutPhase::FirstChunk, 200));
+        let (_, error) = drain(&engine, hello()).await;
+        assert_eq!(timed_out(error), timeout(TimeoutPhase::FirstChunk, 200));
+        let engine = guarded(&up, kind, &model, Limits { total: Some(300), ..Limits::default() });
+        let error = engine.complete(hello()).await.err();
+        assert_eq!(timed_out(error), timeout(TimeoutPhase::Total, 300));
         assert_eq!(up.calls(&model), 3);
     }
 }
@@ -242,12 +272,12 @@ async fn slow_and_ttfb_time_out_past_the_first_chunk_limit() {
     for kind in KINDS {
         for word in ["slow5000", "ttfb5000"] {
             let model = format!("{kind}-{word}");
-            let hasty = client_with(&up, kind, &model, timeouts(Some(200), None, None));
+            let hasty = guarded(&up, kind, &model, Limits { first_chunk: Some(200), ..Limits::default() });
             let error = hasty.complete(hello()).await.err();
-            assert_eq!(timeout_phase(error), (TimeoutPhase::FirstChunk, Duration::from_millis(200)), "{model}");
-            let (chunks, error) = drain(&*hasty, hello()).await;
+            assert_eq!(timed_out(error), timeout(TimeoutPhase::FirstChunk, 200), "{model}");
+            let (chunks, error) = drain(&hasty, hello()).await;
             assert_eq!(content_count(&chunks), 0);
-            assert_eq!(timeout_phase(error), (TimeoutPhase::FirstChunk, Duration::from_millis(200)), "{model}");
+            assert_eq!(timed_out(error), timeout(TimeoutPhase::FirstChunk, 200), "{model}");
             assert_eq!(up.calls(&model), 2, "{model}");
         }
     }
@@ -259,9 +289,10 @@ async fn slow_and_ttfb_answer_within_the_limits() {
     for kind in KINDS {
         for word in ["slow100", "ttfb100"] {
             let model = format!("{kind}-{word}");
-            let patient = client_with(&up, kind, &model, timeouts(Some(10_000), Some(10_000), Some(20_000)));
+            let limits = Limits { first_chunk: Some(10_000), idle: Some(10_000), total: Some(20_000) };
+            let patient = guarded(&up, kind, &model, limits);
             assert!(patient.complete(hello()).await.is_ok(), "{model}");
-            let (chunks, error) = drain(&*patient, hello()).await;
+            let (chunks, error) = drain(&patient, hello()).await;
             assert!(error.is_none() && content_count(&chunks) > 0, "{model}: {error:?}");
             assert_eq!(up.calls(&model), 2, "{model}");
         }
@@ -273,19 +304,19 @@ async fn stall_yields_n_chunks_then_an_idle_timeout() {
     let up = upstream().await;
     for kind in KINDS {
         let model = format!("{kind}-stall2");
-        let client = client_with(&up, kind, &model, timeouts(Some(10_000), Some(300), None));
-        let (chunks, error) = drain(&*client, hello()).await;
+        let engine = guarded(&up, kind, &model, Limits { first_chunk: Some(10_000), idle: Some(300), total: None });
+        let (chunks, error) = drain(&engine, hello()).await;
         assert_eq!(content_count(&chunks), 2, "{kind}");
-        assert_eq!(timeout_phase(error), (TimeoutPhase::Idle, Duration::from_millis(300)), "{kind}");
+        assert_eq!(timed_out(error), timeout(TimeoutPhase::Idle, 300), "{kind}");
         // Whole answers never finish: the first-chunk limit covers the body.
-        let client = client_with(&up, kind, &model, timeouts(Some(300), None, None));
-        let error = client.complete(hello()).await.err();
-        assert_eq!(timeout_phase(error), (TimeoutPhase::FirstChunk, Duration::from_millis(300)), "{kind}");
+        let engine = guarded(&up, kind, &model, Limits { first_chunk: Some(300), ..Limits::default() });
+        let error = engine.complete(hello()).await.err();
+        assert_eq!(timed_out(error), timeout(TimeoutPhase::FirstChunk, 300), "{kind}");
         // Only the total limit set: it ends the stalled stream.
-        let client = client_with(&up, kind, &model, timeouts(None, None, Some(400)));
-        let (chunks, error) = drain(&*client, hello()).await;
+        let engine = guarded(&up, kind, &model, Limits { total: Some(400), ..Limits::default() });
+        let (chunks, error) = drain(&engine, hello()).await;
         assert_eq!(content_count(&chunks), 2);
-        assert_eq!(timeout_phase(error), (TimeoutPhase::Total, Duration::from_millis(400)), "{kind}");
+        assert_eq!(timed_out(error), timeout(TimeoutPhase::Total, 400), "{kind}");
         assert_eq!(up.calls(&model), 3);
     }
 }

@@ -6,7 +6,6 @@ use std::fmt;
 use async_trait::async_trait;
 use serde::Deserialize;
 use switchyard::{ChatModel, ChatRequest, ChatResponse, ChatStream, Error, Fit};
-use tokio::time::Instant;
 use tracing::debug;
 
 use super::error::parse_error;
@@ -60,8 +59,8 @@ impl AnthropicClient {
     }
 
     /// A 2xx body: the answer, or the vendor's error object (classified like an in-stream error).
-    async fn read_answer(&self, response: Response, start: Instant) -> Result<ChatResponse, Error> {
-        let body = self.http.read_body(response, start).await?;
+    async fn read_answer(&self, response: Response) -> Result<ChatResponse, Error> {
+        let body = self.http.read_body(response).await?;
         let wire: MessagesResponse = self.http.parse_answer(&body, is_error_object, parse_error)?;
         from_wire(wire)
     }
@@ -87,23 +86,21 @@ impl fmt::Debug for AnthropicClient {
 impl ChatModel for AnthropicClient {
     async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, Error> {
         let body = self.body(&request, false)?;
-        let start = Instant::now();
         debug!(provider = %self.name, model = %self.model, "messages");
-        let response = self.http.send_accepted(body, start, parse_error).await?;
-        self.read_answer(response, start).await
+        let response = self.http.send_accepted(body, parse_error).await?;
+        self.read_answer(response).await
     }
 
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
         let body = self.body(&request, true)?;
-        let start = Instant::now();
         debug!(provider = %self.name, model = %self.model, "streaming messages");
-        let response = self.http.send_accepted(body, start, parse_error).await?;
+        let response = self.http.send_accepted(body, parse_error).await?;
         if is_json(&response) {
             // The server ignored `stream: true` (or put an error object in a 200): read it whole.
-            let answer = self.read_answer(response, start).await?;
+            let answer = self.read_answer(response).await?;
             return Ok(ChatStream::from_items(answer_chunks(answer)));
         }
-        Ok(chunk_stream(response, self.http.clone(), StreamDecoder::new(), start))
+        Ok(chunk_stream(response, self.http.clone(), StreamDecoder::new()))
     }
 
     fn fit(&self, request: &ChatRequest, _stream: bool) -> Fit {
@@ -128,10 +125,9 @@ impl ChatModel for AnthropicClient {
         let body = serde_json::to_vec(&body)
             .map_err(|e| Error::invalid_request(format!("cannot encode the request: {e}"), None))?;
         let Some(http) = self.http.sibling("/count_tokens") else { return Ok(None) };
-        let start = Instant::now();
         debug!(provider = %self.name, model = %self.model, "count_tokens");
-        let response = http.send_accepted(body, start, parse_error).await?;
-        let bytes = http.read_body(response, start).await?;
+        let response = http.send_accepted(body, parse_error).await?;
+        let bytes = http.read_body(response).await?;
         let count: Count = http.parse_answer(&bytes, is_error_object, parse_error)?;
         Ok(Some(count.input_tokens))
     }

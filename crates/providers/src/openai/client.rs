@@ -6,7 +6,6 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use switchyard::{ChatModel, ChatRequest, ChatResponse, ChatStream, Error, Fit};
-use tokio::time::Instant;
 use tracing::debug;
 
 use super::error::parse_error;
@@ -52,8 +51,8 @@ impl OpenAiClient {
     }
 
     /// A 2xx body: the answer, or the vendor's error object (classified like an in-stream error).
-    async fn read_answer(&self, response: Response, start: Instant) -> Result<ChatResponse, Error> {
-        let body = self.http.read_body(response, start).await?;
+    async fn read_answer(&self, response: Response) -> Result<ChatResponse, Error> {
+        let body = self.http.read_body(response).await?;
         let wire: ChatCompletion = self.http.parse_answer(&body, is_error_object, parse_error)?;
         from_wire(wire)
     }
@@ -78,23 +77,21 @@ impl fmt::Debug for OpenAiClient {
 impl ChatModel for OpenAiClient {
     async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, Error> {
         let body = self.body(&request, false)?;
-        let start = Instant::now();
         debug!(provider = %self.name, model = %self.model, "chat completion");
-        let response = self.http.send_accepted(body, start, parse_error).await?;
-        self.read_answer(response, start).await
+        let response = self.http.send_accepted(body, parse_error).await?;
+        self.read_answer(response).await
     }
 
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
         let body = self.body(&request, true)?;
-        let start = Instant::now();
         debug!(provider = %self.name, model = %self.model, "streaming chat completion");
-        let response = self.http.send_accepted(body, start, parse_error).await?;
+        let response = self.http.send_accepted(body, parse_error).await?;
         if is_json(&response) {
             // The server ignored `stream: true` (or put an error object in a 200): read it whole.
-            let answer = self.read_answer(response, start).await?;
+            let answer = self.read_answer(response).await?;
             return Ok(ChatStream::from_items(answer_chunks(answer)));
         }
-        Ok(chunk_stream(response, self.http.clone(), StreamDecoder::new(), start))
+        Ok(chunk_stream(response, self.http.clone(), StreamDecoder::new()))
     }
 
     fn fit(&self, request: &ChatRequest, _stream: bool) -> Fit {

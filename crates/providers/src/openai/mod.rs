@@ -3,7 +3,7 @@
 mod client;
 mod contract;
 mod error;
-mod request;
+pub(crate) mod request;
 mod response;
 mod stream;
 pub mod wire;

@@ -97,17 +97,12 @@ pub fn from_wire(wire: ChatCompletionRequest) -> Result<ChatRequest, Error> {
     }
     let tool_choice = match wire.tool_choice {
         None => None,
-        Some(WireToolChoice::Mode(mode)) => Some(match mode.as_str() {
-            "auto" => ToolChoice::Auto,
-            "none" => ToolChoice::None,
-            "required" => ToolChoice::Required,
-            other => {
-                return Err(Error::invalid_request(
-                    format!("unknown tool_choice `{other}`; expected none, auto, required or a function"),
-                    Some("tool_choice"),
-                ));
-            }
-        }),
+        Some(WireToolChoice::Mode(mode)) => Some(tool_choice_mode(&mode).ok_or_else(|| {
+            Error::invalid_request(
+                format!("unknown tool_choice `{mode}`; expected none, auto, required or a function"),
+                Some("tool_choice"),
+            )
+        })?),
         Some(WireToolChoice::Named(named)) => Some(ToolChoice::Tool { name: named.function.name }),
     };
     let mut extra = wire.extra;
@@ -171,7 +166,7 @@ fn parts(content: Option<MessageContent>, at: &str) -> Result<Vec<Part>, Error> 
                 out.push(match part {
                     ContentPart::Text { text } => Part::Text { text },
                     ContentPart::ImageUrl { image_url } => Part::Image {
-                        source: image_source(image_url.url).map_err(|m| {
+                        source: image_source(&image_url.url).map_err(|m| {
                             Error::invalid_request(m, Some(&format!("{at}.content[{j}].image_url.url")))
                         })?,
                     },
@@ -182,16 +177,28 @@ fn parts(content: Option<MessageContent>, at: &str) -> Result<Vec<Part>, Error> 
     }
 }
 
-/// `data:<media>;base64,<data>` becomes inline bytes so an Anthropic target can take it.
-fn image_source(url: String) -> Result<ImageSource, String> {
+/// An OpenAI `tool_choice` mode (`auto`, `none`, `required`); `None` for another word. The Responses API
+/// uses the same words.
+pub(crate) fn tool_choice_mode(mode: &str) -> Option<ToolChoice> {
+    match mode {
+        "auto" => Some(ToolChoice::Auto),
+        "none" => Some(ToolChoice::None),
+        "required" => Some(ToolChoice::Required),
+        _ => None,
+    }
+}
+
+/// An OpenAI image URL; `data:<media>;base64,<data>` becomes inline bytes so an Anthropic target can take
+/// it. The Responses API takes the same URLs.
+pub(crate) fn image_source(url: &str) -> Result<ImageSource, &'static str> {
     let Some(rest) = url.strip_prefix("data:") else {
-        return Ok(ImageSource::Url { url });
+        return Ok(ImageSource::Url { url: url.to_owned() });
     };
     match rest.split_once(";base64,") {
         Some((media_type, data)) => {
             Ok(ImageSource::Base64 { media_type: media_type.to_owned(), data: data.to_owned() })
         }
-        None => Err("a data: image URL must be base64 (`data:<type>;base64,<data>`)".to_owned()),
+        None => Err("a data: image URL must be base64 (`data:<type>;base64,<data>`)"),
     }
 }
 

@@ -5,12 +5,12 @@
 
 use serde_json::{Map, Value, json};
 use switchyard::{
-    ChatOptions, ChatRequest, Error, Extra, ImageSource, Message, Part, Role, ToolCall, ToolChoice, ToolDefinition,
-    ToolResult,
+    ChatOptions, ChatRequest, Error, Extra, Message, Part, Role, ToolCall, ToolChoice, ToolDefinition, ToolResult,
 };
 
 use super::wire::{Echo, ResponsesRequest, TextConfig};
 use crate::json_error::invalid_body;
+use crate::openai::request::{image_source, tool_choice_mode};
 
 /// A decoded request: the neutral request, `stream`, and what the answer repeats.
 #[derive(Debug, Clone, PartialEq)]
@@ -271,7 +271,10 @@ fn parts(content: &Value, at: &str, images: bool) -> Result<Vec<Part>, Error> {
                         Some(&format!("{here}.image_url")),
                     ));
                 };
-                out.push(Part::Image { source: image_source(url, &here)? });
+                out.push(Part::Image {
+                    source: image_source(url)
+                        .map_err(|m| Error::invalid_request(m, Some(&format!("{here}.image_url"))))?,
+                });
             }
             other => {
                 return Err(Error::invalid_request(
@@ -282,20 +285,6 @@ fn parts(content: &Value, at: &str, images: bool) -> Result<Vec<Part>, Error> {
         }
     }
     Ok(out)
-}
-
-/// `data:<media>;base64,<data>` becomes inline bytes so an Anthropic target can take it.
-fn image_source(url: &str, at: &str) -> Result<ImageSource, Error> {
-    let Some(rest) = url.strip_prefix("data:") else { return Ok(ImageSource::Url { url: url.to_owned() }) };
-    match rest.split_once(";base64,") {
-        Some((media_type, data)) => {
-            Ok(ImageSource::Base64 { media_type: media_type.to_owned(), data: data.to_owned() })
-        }
-        None => Err(Error::invalid_request(
-            "a data: image URL must be base64 (`data:<type>;base64,<data>`)",
-            Some(&format!("{at}.image_url")),
-        )),
-    }
 }
 
 /// A Responses tool: flat `{type: "function", name, description, parameters, strict}`.
@@ -333,12 +322,7 @@ fn tool_choice(choice: &Value) -> Result<ToolChoice, Error> {
         )
     };
     match choice {
-        Value::String(mode) => match mode.as_str() {
-            "auto" => Ok(ToolChoice::Auto),
-            "none" => Ok(ToolChoice::None),
-            "required" => Ok(ToolChoice::Required),
-            _ => Err(bad()),
-        },
+        Value::String(mode) => tool_choice_mode(mode).ok_or_else(bad),
         Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("function") => {
             match o.get("name").and_then(Value::as_str) {
                 Some(name) => Ok(ToolChoice::Tool { name: name.to_owned() }),

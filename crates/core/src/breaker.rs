@@ -231,6 +231,30 @@ impl State {
         self.changed = Some((at, Instant::now()));
         at
     }
+
+    /// Closes the breaker (a probe succeeded, here or on another replica); returns when.
+    fn close(&mut self) -> SystemTime {
+        self.phase = Phase::Closed;
+        self.consecutive = 0;
+        self.window.clear();
+        self.last_recovery = Some(SystemTime::now());
+        self.mark_changed()
+    }
+
+    /// Opens the breaker, or moves the end of its open period, to `until` (`wall` by the wall clock);
+    /// returns when, if it was not open before.
+    fn open(&mut self, until: Instant, wall: SystemTime) -> Option<SystemTime> {
+        let newly = !matches!(self.phase, Phase::Open { .. });
+        self.phase = Phase::Open { until };
+        self.consecutive = 0;
+        self.window.clear();
+        self.open_until = Some(wall);
+        self.probe_allowed = false;
+        newly.then(|| {
+            self.opened += 1;
+            self.mark_changed()
+        })
+    }
 }
 
 /// One target's breaker. A short mutex guards it: it is touched once per attempt, never across an await.
@@ -306,11 +330,7 @@ impl Breaker {
         let mut closed = None;
         match state.phase {
             Phase::Probing if probe.is_some() => {
-                state.phase = Phase::Closed;
-                state.consecutive = 0;
-                state.window.clear();
-                state.last_recovery = Some(SystemTime::now());
-                closed = Some(state.mark_changed());
+                closed = Some(state.close());
                 tracing::info!("circuit breaker closed: the probe succeeded");
             }
             Phase::Closed => {
@@ -370,20 +390,11 @@ impl Breaker {
             if let Phase::Open { until: current } = state.phase {
                 until = until.max(current);
             }
-            let newly = !matches!(state.phase, Phase::Open { .. });
-            if newly {
-                state.opened += 1;
-                tracing::warn!(%kind, cooldown_ms = (until - now).as_millis() as u64, "circuit breaker opened");
-            }
-            state.phase = Phase::Open { until };
-            state.consecutive = 0;
-            state.window.clear();
             let wall = SystemTime::now() + until.saturating_duration_since(now);
-            state.open_until = Some(wall);
-            state.probe_allowed = false;
-            let at = newly.then(|| state.mark_changed());
+            let at = state.open(until, wall);
             drop(state);
             if let Some(at) = at {
+                tracing::warn!(%kind, cooldown_ms = (until - now).as_millis() as u64, "circuit breaker opened");
                 self.announce(BreakerState::Open, at, Some(wall), false);
             }
         } else {
@@ -411,21 +422,12 @@ impl Breaker {
         let now = Instant::now();
         let left = until.duration_since(SystemTime::now()).unwrap_or_default();
         let mut state = self.lock();
-        let newly = match state.phase {
+        match state.phase {
             Phase::Probing => return,
             Phase::Open { until: current } if current >= now + left => return,
-            Phase::Open { .. } => false,
-            Phase::Closed => true,
-        };
-        state.phase = Phase::Open { until: now + left };
-        state.open_until = Some(until);
-        state.probe_allowed = false;
-        state.consecutive = 0;
-        state.window.clear();
-        let at = newly.then(|| {
-            state.opened += 1;
-            state.mark_changed()
-        });
+            Phase::Open { .. } | Phase::Closed => {}
+        }
+        let at = state.open(now + left, until);
         drop(state);
         if let Some(at) = at {
             tracing::info!(?until, "circuit breaker held open for another replica");
@@ -439,11 +441,7 @@ impl Breaker {
         if state.phase == Phase::Closed {
             return;
         }
-        state.phase = Phase::Closed;
-        state.consecutive = 0;
-        state.window.clear();
-        state.last_recovery = Some(SystemTime::now());
-        let at = state.mark_changed();
+        let at = state.close();
         drop(state);
         tracing::info!("circuit breaker closed: another replica's probe succeeded");
         self.announce(BreakerState::Closed, at, None, true);

@@ -20,7 +20,7 @@ use crate::runner::{self, AfterCommit, OnContentFilter, Policy, Target};
 use crate::skip::SkipReason;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::streaming::Continuer;
-use crate::target::{ConfigError, ModelFallback, TargetError, TargetInfo};
+use crate::target::{ConfigError, ModelFallback, TargetError, TargetInfo, check_unique};
 use crate::types::{ChatRequest, ChatResponse};
 use crate::validate::ResponseValidator;
 
@@ -416,13 +416,11 @@ impl FallbackManagerBuilder {
         if self.entries.is_empty() {
             return Err(ConfigError::NoTargets);
         }
+        let ids: Vec<String> = self.entries.iter().map(|(config, _)| config.id()).collect();
+        check_unique(ids.iter().map(String::as_str))?;
         let mut slots: Vec<Slot> = Vec::with_capacity(self.entries.len());
         let registry = self.health.unwrap_or_default();
-        for (config, model) in self.entries {
-            let id = config.id();
-            if slots.iter().any(|s| s.id == id) {
-                return Err(ConfigError::DuplicateId { id });
-            }
+        for ((config, model), id) in self.entries.into_iter().zip(ids) {
             let health = registry.entry(&id, &self.health_settings).map_err(|conflict| {
                 tracing::warn!(target_id = %id, "{conflict}");
                 ConfigError::SharedHealth { id: id.clone() }

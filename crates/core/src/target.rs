@@ -177,6 +177,15 @@ pub enum TargetError {
     },
 }
 
+/// The first id that appears twice in `ids`, as the error that names it.
+pub(crate) fn check_unique<'a>(ids: impl IntoIterator<Item = &'a str>) -> Result<(), ConfigError> {
+    let mut seen = std::collections::HashSet::new();
+    match ids.into_iter().find(|id| !seen.insert(*id)) {
+        Some(id) => Err(ConfigError::DuplicateId { id: id.to_owned() }),
+        None => Ok(()),
+    }
+}
+
 /// A configuration that cannot work; the message names what to change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

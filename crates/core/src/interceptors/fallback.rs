@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::interceptor::{ModelInterceptor, Next};
 use crate::model::{ChatStream, SharedModel};
 use crate::runner::{self, Policy, Target};
-use crate::target::ConfigError;
+use crate::target::{ConfigError, check_unique};
 use crate::types::{ChatRequest, ChatResponse};
 use crate::validate::ResponseValidator;
 
@@ -109,10 +109,7 @@ impl ModelFallbackInterceptorBuilder {
             .zip(self.fallbacks)
             .map(|(i, (id, model))| (id.unwrap_or_else(|| format!("fallback {i}")), model))
             .unzip();
-        let mut seen = std::collections::HashSet::new();
-        if let Some(id) = std::iter::once(&primary).chain(&ids).find(|id| !seen.insert(id.as_str())) {
-            return Err(ConfigError::DuplicateId { id: id.clone() });
-        }
+        check_unique(std::iter::once(&primary).chain(&ids).map(String::as_str))?;
         let policy = Policy { backoff: Backoff::Immediate, validator: self.validator, ..Policy::default() };
         Ok(ModelFallbackInterceptor { primary, fallbacks, ids, policy })
     }

@@ -359,7 +359,7 @@ async fn events_say_each_finished_request_once_and_each_disable() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let reader = tokio::spawn(read_events(response, |events| events.len() >= 4));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // No wait needed: the handler subscribes before it answers, and `send` returned with the headers.
     send(&h, "e-1", "ok", false).await;
     send(&h, "e-2", "ok", true).await;
     send(&h, "e-3", "dead", false).await;
@@ -396,7 +396,7 @@ targets = [{ provider = "an", model = "claude-500" }]
     let reader = tokio::spawn(read_events(response, |events| {
         events.iter().filter(|(e, d)| e == "target" && d["breaker"] == "open").count() >= 2
     }));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // No wait needed: the handler subscribes before it answers, and `send` returned with the headers.
     send(&h, "b-1", "one", false).await;
     let events = reader.await.unwrap();
     let mut opened: Vec<&str> = events

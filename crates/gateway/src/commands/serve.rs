@@ -100,7 +100,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "switchyard listening on http://{addr} (routes: {})",
         config.routes.keys().cloned().collect::<Vec<_>>().join(", ")
     );
-    server::serve(listener, state, shutdown, config.server.shutdown_timeout).await?;
+    server::serve(listener, state.clone(), shutdown, config.server.shutdown_timeout).await?;
+    if let Some(shared) = &state.shared {
+        shared.leave().await;
+    }
     // Every finished request's row is written before the process exits.
     if let Some(storage) = storage {
         let _ = tokio::task::spawn_blocking(move || storage.close()).await;

@@ -46,6 +46,9 @@ pub struct SharedState {
     conn: Mutex<Option<MultiplexedConnection>>,
     /// Override changes made here that Redis has not stored yet.
     pending_overrides: Arc<PendingOverrides>,
+    /// True once the replica has left: held while a heartbeat is written, so none lands after the
+    /// goodbye deleted it.
+    left: tokio::sync::Mutex<bool>,
 }
 
 /// Why an admin read of the shared state failed.
@@ -71,6 +74,7 @@ impl SharedState {
             started: SystemTime::now(),
             up: AtomicBool::new(false),
             conn: Mutex::new(None),
+            left: tokio::sync::Mutex::new(false),
         })
     }
 
@@ -127,6 +131,19 @@ impl SharedState {
             total = json!({ "instances": 0 });
         }
         Ok(total)
+    }
+
+    /// A clean stop: deletes this replica's heartbeat at once (the others stop listing it now, not after
+    /// 10 s of silence), and writes no heartbeat after it. Without Redis, the heartbeat simply expires.
+    pub async fn leave(&self) {
+        let mut left = self.left.lock().await;
+        *left = true;
+        let Ok(mut conn) = self.connection() else { return };
+        let deleted = redis::cmd("DEL").arg(self.keys.instance(&self.id)).exec_async(&mut conn).await;
+        match deleted {
+            Ok(()) => tracing::info!(instance = %self.id, "left the replica list"),
+            Err(e) => tracing::warn!("could not delete this replica's heartbeat (it expires in 10 s): {e}"),
+        }
     }
 
     async fn live(&self) -> Result<Vec<instances::Heartbeat>, ReadError> {

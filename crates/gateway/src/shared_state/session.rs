@@ -107,6 +107,10 @@ async fn beat(
     identity: &Identity,
     conn: &mut redis::aio::MultiplexedConnection,
 ) -> Result<(), Lost> {
+    let left = shared.left.lock().await;
+    if *left {
+        return Ok(());
+    }
     let Some(stats) = state.upgrade().map(|s| crate::routes::admin::stats_json(&s)) else { return Ok(()) };
     instances::beat(conn, &shared.keys, identity, stats).await
 }

@@ -27,6 +27,7 @@ mod process;
 mod readme;
 mod redis_server;
 mod replica_overrides;
+mod replica_process;
 mod replicas;
 mod responses;
 mod shared_health;

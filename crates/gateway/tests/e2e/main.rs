@@ -28,6 +28,7 @@ mod readme;
 mod redis_server;
 mod replica_overrides;
 mod replica_process;
+mod replica_tls;
 mod replicas;
 mod responses;
 mod shared_health;

@@ -16,15 +16,22 @@ use crate::replicas::{Replica, SLACK, within};
 const SILENCE: Duration = Duration::from_secs(10);
 
 /// A `switchyard serve` child sharing state through a Redis; killed when dropped.
-struct ServeChild {
+pub(crate) struct ServeChild {
     child: Child,
     log: Arc<Mutex<String>>,
     config: std::path::PathBuf,
-    listen: String,
+    /// Where it listens.
+    pub(crate) listen: String,
 }
 
 impl ServeChild {
+    /// Starts one in front of `upstream` sharing state through the Redis at `url`.
     async fn start(name: &str, upstream: &Upstream, url: &str) -> ServeChild {
+        ServeChild::with_env(name, upstream, url, &[]).await
+    }
+
+    /// Like [`ServeChild::start`] with these environment variables set (none inherited from the test's).
+    pub(crate) async fn with_env(name: &str, upstream: &Upstream, url: &str, env: &[(&str, &str)]) -> ServeChild {
         let text = format!(
             "{}\n[state]\nbackend = \"redis\"\nurl = \"{url}\"\nprefix = \"sy\"\n[storage]\nenabled = false\n\
              [routes.main]\ntargets = [{{ provider = \"oa\", model = \"gpt-ok\" }}]\n",
@@ -34,6 +41,8 @@ impl ServeChild {
         std::fs::write(&config, text).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
             .args(["serve", "--config", config.to_str().unwrap()])
+            .env_clear()
+            .envs(env.iter().copied())
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -56,7 +65,7 @@ impl ServeChild {
         started
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
 
@@ -85,7 +94,7 @@ impl Drop for ServeChild {
 }
 
 /// The `listen` of every replica `observer` lists.
-async fn listed(observer: &Replica) -> Vec<String> {
+pub(crate) async fn listed(observer: &Replica) -> Vec<String> {
     let list = observer.admin("/admin/instances").await.body;
     list["instances"].as_array().unwrap().iter().map(|i| i["listen"].as_str().unwrap().to_owned()).collect()
 }

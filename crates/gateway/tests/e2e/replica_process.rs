@@ -2,13 +2,13 @@
 //! drops off `/admin/instances` once its heartbeat has been silent for 10 s; one stopped with SIGTERM
 //! drops off at once.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use switchyard_sim::{Upstream, UpstreamConfig};
 
-use crate::common::{ADMIN_KEY, CLIENT_KEY, base_config};
+use crate::common::{ADMIN_KEY, CLIENT_KEY, base_config, spawn_serve};
 use crate::redis_server::RedisServer;
 use crate::replicas::{Replica, SLACK, within};
 
@@ -30,7 +30,7 @@ impl ServeChild {
         ServeChild::with_env(name, upstream, url, &[]).await
     }
 
-    /// Like [`ServeChild::start`] with these environment variables set (none inherited from the test's).
+    /// Like [`ServeChild::start`] with these environment variables set too.
     pub(crate) async fn with_env(name: &str, upstream: &Upstream, url: &str, env: &[(&str, &str)]) -> ServeChild {
         let text = format!(
             "{}\n[state]\nbackend = \"redis\"\nurl = \"{url}\"\nprefix = \"sy\"\n[storage]\nenabled = false\n\
@@ -39,30 +39,8 @@ impl ServeChild {
         );
         let config = std::env::temp_dir().join(format!("switchyard-test-{}-{name}.toml", std::process::id()));
         std::fs::write(&config, text).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .args(["serve", "--config", config.to_str().unwrap()])
-            .env_clear()
-            .envs(env.iter().copied())
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = crate::common::stderr_log(&mut child);
-        let mut started = ServeChild { child, log, config, listen: String::new() };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while started.listen.is_empty() {
-            assert!(Instant::now() < deadline, "the gateway did not start:\n{}", started.log());
-            assert!(started.child.try_wait().unwrap().is_none(), "the gateway exited:\n{}", started.log());
-            if let Some(line) = started.log().lines().find(|l| l.contains("listening on http://")) {
-                let address = line.split("listening on http://").nth(1).unwrap().split_whitespace().next().unwrap();
-                started.listen = address.to_owned();
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        started
+        let (child, listen, log) = spawn_serve(&config, env).await;
+        ServeChild { child, log, config, listen }
     }
 
     pub(crate) fn log(&self) -> String {

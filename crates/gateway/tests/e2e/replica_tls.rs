@@ -1,6 +1,6 @@
 //! SPEC-2 section 9: `rediss://` with a password in the URL. A `switchyard serve` child that trusts the
 //! test CA (`SSL_CERT_FILE`) shares state over TLS with a replica on the same Redis's plain port; one
-//! that does not trust it refuses the certificate and serves degraded.
+//! that trusts another certificate refuses the server's and serves degraded.
 
 use std::time::Duration;
 
@@ -30,8 +30,15 @@ async fn a_replica_shares_over_rediss_with_a_password_and_checks_the_certificate
     })
     .await;
 
-    // Without the test CA, only the machine's own roots: the certificate is refused.
-    let doubting = ServeChild::with_env("tls-doubting", &upstream, &redis.tls_url(), &[]).await;
+    // Trusting only a certificate that is not the server's issuer: the server's certificate is refused.
+    let other = tls_file("server.pem");
+    let doubting = ServeChild::with_env(
+        "tls-doubting",
+        &upstream,
+        &redis.tls_url(),
+        &[("SSL_CERT_FILE", other.to_str().unwrap())],
+    )
+    .await;
     assert_eq!(health(&doubting).await["state"], "degraded", "{}", doubting.log());
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(!listed(&observer).await.contains(&doubting.listen));

@@ -108,30 +108,36 @@ impl OverrideSync {
     }
 }
 
-/// Makes `target` on `route` carry `wanted` (None: its config values), as another replica set it.
+/// Makes `target` on `route` carry `wanted` (None: its config values), as Redis holds it. The engine's
+/// values are compared, not only the record: an admin change here racing a remote one is set right at the
+/// next resync.
 fn take(state: &AppState, route_name: &str, target: &str, wanted: Option<Override>) {
-    let held = state.overrides.get(route_name, target);
-    if held == wanted {
-        return;
-    }
     // A route or target this replica's config lacks: nothing here to apply it to.
     let Some(route) = state.resolve(route_name) else { return };
     let Some(configured) = route.configured(target) else { return };
-    let effective = |o: Option<&Override>| Change {
+    let Some(serving) = route.manager.list_models().into_iter().find(|t| t.id == target) else { return };
+    let serving = Change {
+        enabled: Some(serving.enabled),
+        priority: Some(serving.priority),
+        max_retries: Some(serving.max_retries),
+    };
+    let o = wanted.as_ref();
+    let after = Change {
         enabled: o.and_then(|o| o.enabled).or(configured.enabled),
         priority: o.and_then(|o| o.priority).or(configured.priority),
         max_retries: o.and_then(|o| o.max_retries).or(configured.max_retries),
     };
-    let (before, after) = (effective(held.as_ref()), effective(wanted.as_ref()));
-    if before != after {
+    if serving != after {
         if let Err(e) = overrides::apply(route, target, after) {
-            tracing::warn!(route = %route_name, target_id = %target, "another replica's override not applied: {e}");
+            tracing::warn!(route = %route_name, target_id = %target, "the shared override not applied: {e}");
             return;
         }
-        if before.enabled != after.enabled {
+        if serving.enabled != after.enabled {
             state.target_events.changed(route, target);
         }
-        tracing::info!(route = %route_name, target_id = %target, ?after, "applied another replica's override");
+        tracing::info!(route = %route_name, target_id = %target, ?after, "applied the shared override");
     }
-    state.overrides.set_shared(route_name, target, wanted);
+    if state.overrides.get(route_name, target) != wanted {
+        state.overrides.set_shared(route_name, target, wanted);
+    }
 }

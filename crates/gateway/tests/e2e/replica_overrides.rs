@@ -126,3 +126,27 @@ async fn an_override_made_while_redis_is_away_applies_locally_and_reaches_the_ot
     assert_eq!(c.target("main", "oa/gpt-flaky2").await["enabled"], false, "stored in the new Redis");
     assert_eq!(c.target("sick", "oa/gpt-spare").await["priority"], 9, "written again into the empty Redis");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_resolve_per_field_the_newer_winning() {
+    let redis = RedisServer::start().await;
+    let upstream = Upstream::start(UpstreamConfig::default()).await.unwrap();
+    let a = Replica::start(&upstream, &redis.url(), "sy").await;
+    let b = Replica::start(&upstream, &redis.url(), "sy").await;
+    // Two fields of one target at the same moment, one on each replica: both stay.
+    let (priority, disable) = (json!({ "priority": 5 }), json!({ "enabled": false }));
+    let (through_a, through_b) = tokio::join!(a.patch(FLAKY, &priority), b.patch(FLAKY, &disable));
+    assert_eq!((through_a.status, through_b.status), (200, 200));
+    within("both replicas hold both fields", Duration::from_secs(3), || async {
+        let (on_a, on_b) = (a.target("main", "oa/gpt-flaky2").await, b.target("main", "oa/gpt-flaky2").await);
+        [on_a, on_b].iter().all(|t| t["priority"] == 5 && t["enabled"] == false)
+    })
+    .await;
+    // The same field later on the other replica: the newer value wins on both.
+    assert_eq!(b.patch(FLAKY, &json!({ "priority": 6 })).await.status, 200);
+    within("the newer priority everywhere", Duration::from_secs(3), || async {
+        let (on_a, on_b) = (a.target("main", "oa/gpt-flaky2").await, b.target("main", "oa/gpt-flaky2").await);
+        [on_a, on_b].iter().all(|t| t["priority"] == 6 && t["enabled"] == false)
+    })
+    .await;
+}

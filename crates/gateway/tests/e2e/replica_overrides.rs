@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use switchyard_sim::{Upstream, UpstreamConfig};
 
+use crate::common::ADMIN_KEY;
 use crate::redis_server::RedisServer;
 use crate::replicas::{Replica, SLACK, served_by, within};
 
@@ -85,6 +86,24 @@ async fn overrides_outlive_every_replica_and_load_before_a_new_one_serves() {
     assert_eq!(c.target("sick", "oa/gpt-spare").await["priority"], 9);
     assert_eq!(served_by(&c.chat("main").await), "oa/gpt-ok");
     assert_eq!(upstream.calls("gpt-flaky2"), 0);
+
+    // `switchyard models reset` through C clears it on D as well.
+    let d = Replica::start(&upstream, &redis.url(), "sy").await;
+    assert_eq!(d.target("main", "oa/gpt-flaky2").await["enabled"], false);
+    let args =
+        ["models", "reset", "oa/gpt-flaky2", "--url", &c.gateway.url(), "--admin-key", ADMIN_KEY].map(str::to_owned);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_switchyard")).args(args).env("NO_COLOR", "1").output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let took = within("D clears it", Duration::from_secs(3), || async {
+        let t = d.target("main", "oa/gpt-flaky2").await;
+        t["override"].is_null() && t["enabled"] == true
+    })
+    .await;
+    assert!(took <= Duration::from_secs(1) + SLACK, "D cleared it after {took:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,8 +4,8 @@
 //! second makes the record here match Redis: applying what other replicas changed or cleared, and
 //! writing back what a Redis that restarted empty lost.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use redis::aio::MultiplexedConnection;
 
@@ -38,12 +38,15 @@ return 0
 pub(crate) struct OverrideSync {
     keys: Keys,
     pending: Arc<PendingOverrides>,
+    /// Overrides the engine here refused (e.g. enabling a target this replica could not build): said
+    /// once, not at every resync.
+    refused: Mutex<BTreeSet<(String, String)>>,
 }
 
 impl OverrideSync {
     /// Shares the changes waiting in `pending`.
     pub(crate) fn new(keys: Keys, pending: Arc<PendingOverrides>) -> Self {
-        Self { keys, pending }
+        Self { keys, pending, refused: Mutex::default() }
     }
 
     /// Writes the changes made here that Redis has not stored yet, and tells the other replicas.
@@ -97,7 +100,7 @@ impl OverrideSync {
         for ((route, target), cells) in &by_target {
             // A change made here since the flush above: it is written next, then read back.
             if !self.pending.holds(route, target) {
-                take(state, route, target, view(cells));
+                self.take(state, route, target, view(cells));
             }
         }
         if lost {
@@ -106,38 +109,42 @@ impl OverrideSync {
         }
         Ok(())
     }
-}
 
-/// Makes `target` on `route` carry `wanted` (None: its config values), as Redis holds it. The engine's
-/// values are compared, not only the record: an admin change here racing a remote one is set right at the
-/// next resync.
-fn take(state: &AppState, route_name: &str, target: &str, wanted: Option<Override>) {
-    // A route or target this replica's config lacks: nothing here to apply it to.
-    let Some(route) = state.resolve(route_name) else { return };
-    let Some(configured) = route.configured(target) else { return };
-    let Some(serving) = route.manager.list_models().into_iter().find(|t| t.id == target) else { return };
-    let serving = Change {
-        enabled: Some(serving.enabled),
-        priority: Some(serving.priority),
-        max_retries: Some(serving.max_retries),
-    };
-    let o = wanted.as_ref();
-    let after = Change {
-        enabled: o.and_then(|o| o.enabled).or(configured.enabled),
-        priority: o.and_then(|o| o.priority).or(configured.priority),
-        max_retries: o.and_then(|o| o.max_retries).or(configured.max_retries),
-    };
-    if serving != after {
-        if let Err(e) = overrides::apply(route, target, after) {
-            tracing::warn!(route = %route_name, target_id = %target, "the shared override not applied: {e}");
-            return;
+    /// Makes `target` on `route` carry `wanted` (None: its config values), as Redis holds it. The engine's
+    /// values are compared, not only the record: an admin change here racing a remote one is set right at the
+    /// next resync.
+    fn take(&self, state: &AppState, route_name: &str, target: &str, wanted: Option<Override>) {
+        // A route or target this replica's config lacks: nothing here to apply it to.
+        let Some(route) = state.resolve(route_name) else { return };
+        let Some(configured) = route.configured(target) else { return };
+        let Some(serving) = route.manager.list_models().into_iter().find(|t| t.id == target) else { return };
+        let serving = Change {
+            enabled: Some(serving.enabled),
+            priority: Some(serving.priority),
+            max_retries: Some(serving.max_retries),
+        };
+        let o = wanted.as_ref();
+        let after = Change {
+            enabled: o.and_then(|o| o.enabled).or(configured.enabled),
+            priority: o.and_then(|o| o.priority).or(configured.priority),
+            max_retries: o.and_then(|o| o.max_retries).or(configured.max_retries),
+        };
+        if serving != after {
+            let key = (route_name.to_owned(), target.to_owned());
+            if let Err(e) = overrides::apply(route, target, after) {
+                if self.refused.lock().unwrap_or_else(PoisonError::into_inner).insert(key) {
+                    tracing::warn!(route = %route_name, target_id = %target, "the shared override not applied: {e}");
+                }
+                return;
+            }
+            self.refused.lock().unwrap_or_else(PoisonError::into_inner).remove(&key);
+            if serving.enabled != after.enabled {
+                state.target_events.changed(route, target);
+            }
+            tracing::info!(route = %route_name, target_id = %target, ?after, "applied the shared override");
         }
-        if serving.enabled != after.enabled {
-            state.target_events.changed(route, target);
+        if state.overrides.get(route_name, target) != wanted {
+            state.overrides.set_shared(route_name, target, wanted);
         }
-        tracing::info!(route = %route_name, target_id = %target, ?after, "applied the shared override");
-    }
-    if state.overrides.get(route_name, target) != wanted {
-        state.overrides.set_shared(route_name, target, wanted);
     }
 }

@@ -1,7 +1,8 @@
 //! Runtime overrides of a route's targets (admin enable, priority, max_retries), kept per (route, target)
 //! so `/admin/routes` can show them and `DELETE …/override` can return a target to its config values
-//! (SPEC-2 section 9). Where they persist is not this module's business: a [`OverrideSink`] hears every
-//! change, and [`Overrides::restore`] takes what a store loaded.
+//! (SPEC-2 section 9). Where they persist or travel is not this module's business: each [`OverrideSink`]
+//! hears every change made here, [`Overrides::restore`] takes what a store loaded, and
+//! [`Overrides::set_shared`] takes what another replica made.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -31,7 +32,7 @@ pub struct Override {
 }
 
 /// The fields of an admin change.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Change {
     /// New enabled flag.
     pub enabled: Option<bool>,
@@ -41,10 +42,11 @@ pub struct Change {
     pub max_retries: Option<u32>,
 }
 
-/// Hears every override change (Some: the new value; None: cleared), e.g. to store it.
+/// Hears every override change made on this replica, e.g. to store it or share it.
 pub trait OverrideSink: Send + Sync + std::fmt::Debug {
-    /// `target` on `route` now has `value`.
-    fn changed(&self, route: &str, target: &str, value: Option<&Override>);
+    /// `target` on `route` now has `value` (None: cleared); `set` holds the fields this change wrote
+    /// (all None when cleared), so a sink can tell them from fields set earlier.
+    fn changed(&self, route: &str, target: &str, value: Option<&Override>, set: Change);
 }
 
 /// Every override of this process.
@@ -52,19 +54,30 @@ pub trait OverrideSink: Send + Sync + std::fmt::Debug {
 pub struct Overrides {
     instance: String,
     current: Mutex<BTreeMap<(String, String), Override>>,
-    sink: Option<Arc<dyn OverrideSink>>,
+    sinks: Vec<Arc<dyn OverrideSink>>,
 }
 
 impl Default for Overrides {
     fn default() -> Self {
-        Overrides::new("local".to_owned(), None)
+        Overrides::new("local".to_owned())
     }
 }
 
 impl Overrides {
-    /// Overrides made by `instance`, each change told to `sink`.
-    pub fn new(instance: String, sink: Option<Arc<dyn OverrideSink>>) -> Self {
-        Overrides { instance, current: Mutex::new(BTreeMap::new()), sink }
+    /// Overrides made by `instance`, told to no sink yet.
+    pub fn new(instance: String) -> Self {
+        Overrides { instance, current: Mutex::new(BTreeMap::new()), sinks: Vec::new() }
+    }
+
+    /// The same overrides, each later change also told to `sink`.
+    pub fn with_sink(mut self, sink: Arc<dyn OverrideSink>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    /// The instance id changes made here carry in `by`.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// Records an admin change of `target` on `route` (fields merge with earlier ones).
@@ -85,8 +98,8 @@ impl Overrides {
             entry.at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
             entry.clone()
         };
-        if let Some(sink) = &self.sink {
-            sink.changed(route, target, Some(&value));
+        for sink in &self.sinks {
+            sink.changed(route, target, Some(&value), change);
         }
     }
 
@@ -98,8 +111,8 @@ impl Overrides {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&(route.to_owned(), target.to_owned()))
             .is_some();
-        if let Some(sink) = &self.sink {
-            sink.changed(route, target, None);
+        for sink in &self.sinks {
+            sink.changed(route, target, None, Change::default());
         }
         removed
     }
@@ -107,6 +120,27 @@ impl Overrides {
     /// The override of `target` on `route`, if any.
     pub fn get(&self, route: &str, target: &str) -> Option<Override> {
         self.current.lock().unwrap_or_else(PoisonError::into_inner).get(&(route.to_owned(), target.to_owned())).cloned()
+    }
+
+    /// Every override, by (route, target).
+    pub fn all(&self) -> Vec<((String, String), Override)> {
+        self.current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Takes the override of `target` on `route` another replica made (None: cleared there), without
+    /// telling the sinks: the caller has already applied it to the route.
+    pub fn set_shared(&self, route: &str, target: &str, value: Option<Override>) {
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (route.to_owned(), target.to_owned());
+        match value {
+            Some(value) => current.insert(key, value),
+            None => current.remove(&key),
+        };
     }
 
     /// Takes overrides a store loaded (without telling the sink), applying each to its route.

@@ -10,6 +10,7 @@ use switchyard::{FallbackManager, FallbackManagerBuilder, HealthRegistry, ModelF
 use crate::auth::Auth;
 use crate::config::{Config, ProviderConfig, RouteConfig, StateConfig, TargetConfig};
 use crate::metrics::{Metrics, RouteMetrics};
+use crate::overrides::Overrides;
 use crate::shared_state::SharedState;
 
 /// Builds the model behind one target; the binary uses the HTTP providers, tests may use simulated models.
@@ -233,6 +234,17 @@ impl AppState {
             route_metrics.push(metrics.clone());
             routes.insert(route.name.clone(), Arc::new(Route::new(manager, metrics, &targets, false, route)));
         }
+        let shared = match &config.state {
+            StateConfig::Memory => None,
+            StateConfig::Redis(redis) => Some(Arc::new(
+                SharedState::new(redis).map_err(|e| BuildError::StateUrl { category: e.category().to_owned() })?,
+            )),
+        };
+        // Overrides carry the replica's id in `by`; with Redis, every change also travels to the others.
+        let overrides = match &shared {
+            Some(shared) => Overrides::new(shared.instance_id().to_owned()).with_sink(shared.override_sink()),
+            None => Overrides::new(uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()),
+        };
         Ok(AppState {
             routes,
             direct,
@@ -244,15 +256,10 @@ impl AppState {
             metrics: Metrics::new(route_metrics.into_iter().chain(direct_metrics).collect()),
             max_body: config.server.max_body,
             connections: config.server.connections,
-            shared: match &config.state {
-                StateConfig::Memory => None,
-                StateConfig::Redis(redis) => Some(Arc::new(
-                    SharedState::new(redis).map_err(|e| BuildError::StateUrl { category: e.category().to_owned() })?,
-                )),
-            },
+            shared,
             log: Arc::default(),
             target_events: Default::default(),
-            overrides: Default::default(),
+            overrides,
         })
     }
 
@@ -262,9 +269,9 @@ impl AppState {
         self
     }
 
-    /// The same state keeping admin overrides in `overrides`.
-    pub fn with_overrides(mut self, overrides: crate::overrides::Overrides) -> Self {
-        self.overrides = overrides;
+    /// The same state telling every later admin override to `sink` too.
+    pub fn with_override_sink(mut self, sink: Arc<dyn crate::overrides::OverrideSink>) -> Self {
+        self.overrides = std::mem::take(&mut self.overrides).with_sink(sink);
         self
     }
 

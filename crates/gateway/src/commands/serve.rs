@@ -10,7 +10,6 @@ use tokio::net::TcpListener;
 use crate::cli::{MockUpstreamArgs, ServeArgs};
 use crate::config::{Config, Readiness};
 use crate::default_config::{self, Simulated};
-use crate::overrides::Overrides;
 use crate::server;
 use crate::state::{AppState, HttpProviders};
 use crate::storage::Storage;
@@ -74,10 +73,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Arc::new(Storage::open(c))
     });
     if let Some(storage) = &storage {
-        // Without [state], admin overrides live in the storage database and survive restarts.
-        let instance = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+        // Admin overrides also live in the storage database and survive restarts (with [state] backend =
+        // "redis", Redis is the shared record and corrects what was loaded here once it answers).
         let sink: Arc<dyn crate::overrides::OverrideSink> = storage.clone();
-        state = state.with_storage(storage.clone()).with_overrides(Overrides::new(instance, Some(sink)));
+        state = state.with_storage(storage.clone()).with_override_sink(sink);
         crate::storage::restore_overrides(storage, &state);
     }
     let state = Arc::new(state);
@@ -101,7 +100,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "switchyard listening on http://{addr} (routes: {})",
         config.routes.keys().cloned().collect::<Vec<_>>().join(", ")
     );
-    server::serve(listener, state, shutdown, config.server.shutdown_timeout).await?;
+    server::serve(listener, state.clone(), shutdown, config.server.shutdown_timeout).await?;
+    if let Some(shared) = &state.shared {
+        shared.leave().await;
+    }
     // Every finished request's row is written before the process exits.
     if let Some(storage) = storage {
         let _ = tokio::task::spawn_blocking(move || storage.close()).await;

@@ -38,6 +38,16 @@ impl Keys {
         format!("{}:breakers", self.prefix)
     }
 
+    /// The hash of every override cell.
+    pub(crate) fn overrides(&self) -> String {
+        format!("{}:overrides", self.prefix)
+    }
+
+    /// The pub/sub channel that says the overrides changed.
+    pub(crate) fn override_channel(&self) -> String {
+        format!("{}:overrides:changed", self.prefix)
+    }
+
     /// One replica's heartbeat.
     pub(crate) fn instance(&self, id: &str) -> String {
         format!("{}:instance:{id}", self.prefix)
@@ -56,9 +66,15 @@ mod tests {
     #[test]
     fn every_name_is_under_the_prefix_and_a_breaker_key_names_its_target() {
         let keys = Keys::new("blue");
-        for name in
-            [keys.breaker("oa/gpt"), keys.probe("oa/gpt", 5), keys.channel(), keys.instance("i"), keys.breakers()]
-        {
+        for name in [
+            keys.breaker("oa/gpt"),
+            keys.probe("oa/gpt", 5),
+            keys.channel(),
+            keys.instance("i"),
+            keys.breakers(),
+            keys.overrides(),
+            keys.override_channel(),
+        ] {
             assert!(name.starts_with("blue:"), "{name}");
         }
         assert_eq!(keys.breaker_target(&keys.breaker("oa/gpt")), Some("oa/gpt"));

@@ -1,8 +1,8 @@
-//! State shared between replicas through Redis (`[state] backend = "redis"`): breakers, the replica list
-//! and cluster stats.
+//! State shared between replicas through Redis (`[state] backend = "redis"`): breakers, runtime
+//! overrides, the replica list and cluster stats.
 //!
-//! Requests never wait for Redis: breakers live in memory and a background task keeps them in step with
-//! the other replicas (pub/sub for speed, a resync every second for missed messages). When Redis is away
+//! Requests never wait for Redis: breakers and overrides live in memory and a background task keeps them
+//! in step with the other replicas (pub/sub for speed, a resync every second for missed messages). When Redis is away
 //! the replica serves on its own state, says `degraded` in `/health`, and reconnects forever.
 
 mod breaker_sync;
@@ -10,6 +10,8 @@ mod cluster_stats;
 mod connection;
 mod instances;
 mod keys;
+mod override_cells;
+mod override_sync;
 mod scan;
 mod session;
 
@@ -22,10 +24,12 @@ use redis::aio::MultiplexedConnection;
 use serde_json::{Value, json};
 
 use crate::config::RedisConfig;
+use crate::overrides::OverrideSink;
 use crate::state::AppState;
 use connection::Backoff;
 use instances::Identity;
 use keys::Keys;
+use override_cells::PendingOverrides;
 
 /// How long start-up waits for Redis (and the current open breakers) before serving anyway.
 const START_WAIT: Duration = Duration::from_secs(2);
@@ -40,6 +44,11 @@ pub struct SharedState {
     up: AtomicBool,
     /// The live command connection, for the admin endpoints (never the request path).
     conn: Mutex<Option<MultiplexedConnection>>,
+    /// Override changes made here that Redis has not stored yet.
+    pending_overrides: Arc<PendingOverrides>,
+    /// True once the replica has left: held while a heartbeat is written, so none lands after the
+    /// goodbye deleted it.
+    left: tokio::sync::Mutex<bool>,
 }
 
 /// Why an admin read of the shared state failed.
@@ -56,14 +65,22 @@ pub enum ReadError {
 impl SharedState {
     /// The link for `config`; nothing connects until [`start`].
     pub fn new(config: &RedisConfig) -> Result<Self, redis::RedisError> {
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         Ok(Self {
             client: redis::Client::open(config.url.expose())?,
             keys: Keys::new(&config.prefix),
-            id: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
+            pending_overrides: Arc::new(PendingOverrides::new(id.clone())),
+            id,
             started: SystemTime::now(),
             up: AtomicBool::new(false),
             conn: Mutex::new(None),
+            left: tokio::sync::Mutex::new(false),
         })
+    }
+
+    /// Where the overrides tell their changes, to share them with the other replicas.
+    pub fn override_sink(&self) -> Arc<dyn OverrideSink> {
+        self.pending_overrides.clone()
     }
 
     /// True while Redis is reachable.
@@ -116,6 +133,19 @@ impl SharedState {
         Ok(total)
     }
 
+    /// A clean stop: deletes this replica's heartbeat at once (the others stop listing it now, not after
+    /// 10 s of silence), and writes no heartbeat after it. Without Redis, the heartbeat simply expires.
+    pub async fn leave(&self) {
+        let mut left = self.left.lock().await;
+        *left = true;
+        let Ok(mut conn) = self.connection() else { return };
+        let deleted = redis::cmd("DEL").arg(self.keys.instance(&self.id)).exec_async(&mut conn).await;
+        match deleted {
+            Ok(()) => tracing::info!(instance = %self.id, "left the replica list"),
+            Err(e) => tracing::warn!("could not delete this replica's heartbeat (it expires in 10 s): {e}"),
+        }
+    }
+
     async fn live(&self) -> Result<Vec<instances::Heartbeat>, ReadError> {
         let mut conn = self.connection()?;
         instances::live(&mut conn, &self.keys).await.map_err(|e| {
@@ -125,8 +155,8 @@ impl SharedState {
     }
 }
 
-/// Starts sharing `state`'s breakers and heartbeat (nothing with `backend = "memory"`) and waits until
-/// the current open breakers are loaded, at most 2 s: a Redis that is away does not hold start-up back.
+/// Starts sharing `state`'s breakers, overrides and heartbeat (nothing with `backend = "memory"`) and
+/// waits until the current open breakers and overrides are loaded, at most 2 s: a Redis that is away does not hold start-up back.
 /// The background task ends when `state` is dropped.
 pub async fn start(state: &Arc<AppState>, listen: SocketAddr) {
     let Some(shared) = state.shared.clone() else { return };

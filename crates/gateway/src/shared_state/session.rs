@@ -1,5 +1,5 @@
-//! One connected session with Redis: load the shared breakers, then follow local changes, other
-//! replicas' messages and a ticking resync until the connection fails or the gateway stops.
+//! One connected session with Redis: load the shared breakers and overrides, then follow local changes,
+//! other replicas' messages and a ticking resync until the connection fails or the gateway stops.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -12,6 +12,7 @@ use super::SharedState;
 use super::breaker_sync::BreakerSync;
 use super::connection::{self, Backoff, Lost};
 use super::instances::{self, Identity};
+use super::override_sync::OverrideSync;
 use crate::state::AppState;
 
 /// How often half-open breakers are checked for a probe claim.
@@ -30,11 +31,14 @@ pub(super) async fn run(
     backoff: &mut Backoff,
 ) -> Result<(), Lost> {
     let (mut conn, mut pubsub) = connection::connect(&shared.client).await?;
-    pubsub.subscribe(shared.keys.channel()).await?;
+    let override_channel = shared.keys.override_channel();
+    pubsub.subscribe(&[shared.keys.channel(), override_channel.clone()]).await?;
     // Subscribed to local changes before the first resync, so none falls between the two.
     let mut changes = registry.subscribe();
     let mut sync = BreakerSync::new(registry.clone(), shared.keys.clone(), identity.id.clone());
     sync.resync(&mut conn).await?;
+    let overrides = OverrideSync::new(shared.keys.clone(), shared.pending_overrides.clone());
+    resync_overrides(state, &overrides, &mut conn).await?;
     registry.set_probe_claims(true);
     shared.set_connection(Some(conn.clone()));
     backoff.reset();
@@ -57,7 +61,11 @@ pub(super) async fn run(
                 }
                 Err(RecvError::Closed) => return Ok(()),
             },
+            () = shared.pending_overrides.wake.notified() => overrides.flush(&mut conn).await?,
             message = messages.next() => match message {
+                Some(message) if message.get_channel_name() == override_channel => {
+                    resync_overrides(state, &overrides, &mut conn).await?;
+                }
                 Some(message) => sync.remote(&String::from_utf8_lossy(message.get_payload_bytes())),
                 None => {
                     sync.forget_claims();
@@ -72,10 +80,23 @@ pub(super) async fn run(
                 ticks = ticks.wrapping_add(1);
                 if ticks.is_multiple_of(TICKS_PER_BEAT) {
                     sync.resync(&mut conn).await?;
+                    resync_overrides(state, &overrides, &mut conn).await?;
                     beat(state, shared, identity, &mut conn).await?;
                 }
             }
         }
+    }
+}
+
+/// Makes the overrides here match Redis (nothing once the gateway is gone).
+async fn resync_overrides(
+    state: &Weak<AppState>,
+    overrides: &OverrideSync,
+    conn: &mut redis::aio::MultiplexedConnection,
+) -> Result<(), Lost> {
+    match state.upgrade() {
+        Some(state) => overrides.resync(&state, conn).await,
+        None => Ok(()),
     }
 }
 
@@ -86,6 +107,10 @@ async fn beat(
     identity: &Identity,
     conn: &mut redis::aio::MultiplexedConnection,
 ) -> Result<(), Lost> {
+    let left = shared.left.lock().await;
+    if *left {
+        return Ok(());
+    }
     let Some(stats) = state.upgrade().map(|s| crate::routes::admin::stats_json(&s)) else { return Ok(()) };
     instances::beat(conn, &shared.keys, identity, stats).await
 }

@@ -165,7 +165,13 @@ impl Drop for Storage {
 }
 
 impl crate::overrides::OverrideSink for Storage {
-    fn changed(&self, route: &str, target: &str, value: Option<&crate::overrides::Override>) {
+    fn changed(
+        &self,
+        route: &str,
+        target: &str,
+        value: Option<&crate::overrides::Override>,
+        _set: crate::overrides::Change,
+    ) {
         self.save_override(route, target, value.and_then(|v| serde_json::to_string(v).ok()));
     }
 }

@@ -31,16 +31,16 @@ targets = [{ provider = "oa", model = "gpt-500", max_retries = 0 }, { provider =
 "#;
 
 /// The slack over a "within 1 s" contract: polling steps and a loaded machine.
-const SLACK: Duration = Duration::from_millis(500);
+pub(crate) const SLACK: Duration = Duration::from_millis(500);
 
-struct Replica {
-    gateway: Running,
+pub(crate) struct Replica {
+    pub(crate) gateway: Running,
     http: reqwest::Client,
 }
 
 impl Replica {
     /// A gateway in front of `upstream` sharing state through the Redis at `url` under `prefix`.
-    async fn start(upstream: &Upstream, url: &str, prefix: &str) -> Replica {
+    pub(crate) async fn start(upstream: &Upstream, url: &str, prefix: &str) -> Replica {
         Replica::with_head(head(upstream), url, prefix).await
     }
 
@@ -54,17 +54,34 @@ impl Replica {
         Replica { gateway, http: reqwest::Client::new() }
     }
 
-    async fn chat(&self, route: &str) -> Reply {
+    pub(crate) async fn chat(&self, route: &str) -> Reply {
         let body = json!({ "model": route, "messages": [{ "role": "user", "content": "hi" }] });
         let request = self.http.post(format!("{}/v1/chat/completions", self.gateway.url())).bearer_auth(CLIENT_KEY);
         reply(request.json(&body).send().await.unwrap()).await
     }
 
-    async fn admin(&self, path: &str) -> Reply {
+    pub(crate) async fn admin(&self, path: &str) -> Reply {
         reply(self.http.get(format!("{}{path}", self.gateway.url())).bearer_auth(ADMIN_KEY).send().await.unwrap()).await
     }
 
-    async fn health(&self) -> Value {
+    /// `PATCH path` with `body`, as the admin.
+    pub(crate) async fn patch(&self, path: &str, body: &Value) -> Reply {
+        let request = self.http.patch(format!("{}{path}", self.gateway.url())).bearer_auth(ADMIN_KEY).json(body);
+        reply(request.send().await.unwrap()).await
+    }
+
+    /// `DELETE path`, as the admin.
+    pub(crate) async fn delete(&self, path: &str) -> Reply {
+        reply(self.http.delete(format!("{}{path}", self.gateway.url())).bearer_auth(ADMIN_KEY).send().await.unwrap())
+            .await
+    }
+
+    /// This replica's instance id.
+    pub(crate) fn id(&self) -> String {
+        self.gateway.state.shared.as_ref().unwrap().instance_id().to_owned()
+    }
+
+    pub(crate) async fn health(&self) -> Value {
         reply(self.http.get(format!("{}/health", self.gateway.url())).send().await.unwrap()).await.body
     }
 
@@ -72,12 +89,16 @@ impl Replica {
         self.http.get(format!("{}/metrics", self.gateway.url())).send().await.unwrap().text().await.unwrap()
     }
 
-    /// The breaker of `target` in `route`, from `/admin/routes`.
-    async fn breaker(&self, route: &str, target: &str) -> String {
+    /// `target` in `route`, from `/admin/routes`.
+    pub(crate) async fn target(&self, route: &str, target: &str) -> Value {
         let routes = self.admin("/admin/routes").await.body;
         let route = routes["routes"].as_array().unwrap().iter().find(|r| r["name"] == route).unwrap().clone();
-        let target = route["targets"].as_array().unwrap().iter().find(|t| t["id"] == target).unwrap().clone();
-        target["breaker"].as_str().unwrap().to_owned()
+        route["targets"].as_array().unwrap().iter().find(|t| t["id"] == target).unwrap().clone()
+    }
+
+    /// The breaker of `target` in `route`, from `/admin/routes`.
+    async fn breaker(&self, route: &str, target: &str) -> String {
+        self.target(route, target).await["breaker"].as_str().unwrap().to_owned()
     }
 }
 
@@ -87,7 +108,7 @@ fn head(upstream: &Upstream) -> String {
 }
 
 /// Polls `check` every 20 ms for at most `limit`; the time it took to hold, or a panic naming `what`.
-async fn within<F: std::future::Future<Output = bool>>(
+pub(crate) async fn within<F: std::future::Future<Output = bool>>(
     what: &str,
     limit: Duration,
     mut check: impl FnMut() -> F,
@@ -102,7 +123,7 @@ async fn within<F: std::future::Future<Output = bool>>(
     panic!("not within {limit:?}: {what}");
 }
 
-fn served_by(r: &Reply) -> String {
+pub(crate) fn served_by(r: &Reply) -> String {
     assert_eq!(r.status, 200, "{:?}", r.body);
     r.headers["x-switchyard-target"].to_str().unwrap().to_owned()
 }

@@ -30,7 +30,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<bool> {
     let mut ok = true;
     if args.probe {
         let state = AppState::build(&config, &HttpProviders::default())?;
-        for (id, route) in &state.direct {
+        for (id, route) in &state.current().direct {
             if route.manager.list_models().iter().all(|t| !t.enabled) {
                 continue;
             }

@@ -26,6 +26,7 @@ mod metrics;
 mod process;
 mod readme;
 mod redis_server;
+mod reload;
 mod replicas;
 mod responses;
 mod shared_health;

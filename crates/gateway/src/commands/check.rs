@@ -52,6 +52,10 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<bool> {
             out.push('\n');
         }
     }
+    if args.diff {
+        let client = super::admin_client::AdminClient::new(&args.admin.url, args.admin.admin_key.clone());
+        out.push_str(&super::check_diff::lines(&config, &client.config().await?, &args.admin.url));
+    }
     out.push_str(&format!("{}: {}\n", args.config.display(), if ok { "ok" } else { "problems found" }));
     std::io::stdout().lock().write_all(out.as_bytes())?;
     Ok(ok)

@@ -385,3 +385,34 @@ async fn sighup_reloads_a_running_process_with_a_key_from_the_environment() {
     assert_eq!(old_route, 200, "the key from the environment now applies to the old route too");
     assert!(text.contains("config reloaded"), "{text}");
 }
+
+#[tokio::test]
+async fn check_diff_prints_what_a_reload_would_change_in_a_running_gateway() {
+    let f = start_file(ROUTES, "", Duration::ZERO).await;
+    let new = f.path.with_file_name("new.toml");
+    std::fs::write(&new, format!("{}\n{CHANGED}", f.base.replace("127.0.0.1:0", "127.0.0.1:9"))).unwrap();
+    let args = ["check", "--config", new.to_str().unwrap(), "--diff", "--url", &f.h.gateway.url()].map(str::to_owned);
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+                .args(args)
+                .env("SWITCHYARD_ADMIN_KEY", ADMIN_KEY)
+                .output()
+                .unwrap()
+        })
+    };
+    let output = run(args.to_vec()).await.unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}{}", String::from_utf8_lossy(&output.stderr));
+    for line in ["~ routes.b\n", "~ routes.c\n", "~ routes.a.targets[0].model\n"] {
+        assert!(out.contains(line), "{line:?} missing from:\n{out}");
+    }
+    assert!(out.contains("~ server.listen (applies only after a restart)"), "{out}");
+    assert_eq!(f.h.chat("b", "hi").await.status, 200, "a diff changes nothing");
+
+    let same =
+        ["check", "--config", f.path.to_str().unwrap(), "--diff", "--url", &f.h.gateway.url()].map(str::to_owned);
+    let output = run(same.to_vec()).await.unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(out.contains("no change: the gateway runs this very file"), "{out}");
+}

@@ -416,3 +416,20 @@ async fn check_diff_prints_what_a_reload_would_change_in_a_running_gateway() {
     let out = String::from_utf8_lossy(&output.stdout);
     assert!(out.contains("no change: the gateway runs this very file"), "{out}");
 }
+
+#[tokio::test]
+async fn changed_breaker_settings_start_a_targets_health_fresh_but_keep_its_stats() {
+    let f = start_file(HEALTH, "", Duration::ZERO).await;
+    assert_eq!(f.h.chat("a", "hi").await.target(), "oa/gpt-ok");
+    let routes = f.h.admin_get("/admin/routes").await.body;
+    assert_eq!(target(&routes, "a", "an/claude-500")["breaker"], "open");
+
+    f.write(&HEALTH.replace("failures = 2", "failures = 3"));
+    let r = f.reload().await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["changed"], json!(["routes.a.breaker.failures"]));
+    let routes = f.h.admin_get("/admin/routes").await.body;
+    assert_eq!(target(&routes, "a", "an/claude-500")["breaker"], "closed", "new settings, fresh breaker: {routes}");
+    let stats = f.h.admin_get("/admin/stats").await.body;
+    assert_eq!(stats["routes"]["a"]["targets"]["an/claude-500"]["attempts"], 2, "the counters go on: {stats}");
+}

@@ -55,6 +55,11 @@ fn reloadable_state(path: &Path) -> Arc<AppState> {
     Arc::new(AppState::build(&config, factory.as_ref()).unwrap().reloadable(path.to_path_buf(), None, factory))
 }
 
+/// sha256 in hex, computed here (not with the gateway's helper) so a wrong hash cannot pass.
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn reloads(metrics: &str, result: &str) -> u64 {
     let prefix = format!("switchyard_config_reloads_total{{result=\"{result}\"}} ");
     metrics.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap().parse().unwrap()
@@ -98,7 +103,7 @@ async fn admin_reload_adds_removes_and_reorders_and_says_what_changed() {
         ]
     );
     assert_eq!(r.body["ignored"], json!([]));
-    let file_hash = format!("{:x}", Sha256::digest(std::fs::read(&f.path).unwrap()));
+    let file_hash = sha256_hex(&std::fs::read(&f.path).unwrap());
     assert_eq!(r.body["hash"], file_hash);
 
     assert_eq!(f.h.chat("a", "hi").await.target(), "an/claude-ok", "the new order serves");
@@ -225,7 +230,7 @@ async fn admin_config_shows_the_running_config_with_no_secret() {
     assert_eq!(body["config"]["providers"]["p"]["api_key"], "<redacted>");
     assert_eq!(body["config"]["providers"]["p"]["headers"]["x-extra"], "<redacted>");
     assert_eq!(body["config"]["routes"]["r"]["targets"][0]["model"], "m", "the rest is shown");
-    assert_eq!(body["hash"], format!("{:x}", Sha256::digest(text.as_bytes())));
+    assert_eq!(body["hash"], sha256_hex(text.as_bytes()));
     assert!(body["loaded_at"].as_str().unwrap().ends_with('Z'), "{body}");
 }
 

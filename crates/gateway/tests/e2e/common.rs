@@ -329,6 +329,37 @@ pub(crate) fn stderr_log(child: &mut std::process::Child) -> Arc<std::sync::Mute
     log
 }
 
+/// Starts `switchyard serve --config CONFIG` with the extra environment `env`; returns the child, its address
+/// and its log.
+pub(crate) async fn spawn_serve(
+    config: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, String, Arc<std::sync::Mutex<String>>) {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = stderr_log(&mut child);
+    let mut addr = None;
+    for _ in 0..500 {
+        addr = log.lock().unwrap().lines().find_map(|l| {
+            l.split("listening on http://").nth(1).and_then(|a| a.split_whitespace().next()).map(str::to_owned)
+        });
+        if addr.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (child, addr.expect("the gateway listens"), log)
+}
+
 /// Runs a Python script of this folder with `args` (it drives the gateway with a vendor SDK) and returns its
 /// output; `package` is the pinned SDK the failure message asks to install.
 pub(crate) async fn run_python_sdk(script: &str, args: Vec<String>, package: &'static str) -> String {

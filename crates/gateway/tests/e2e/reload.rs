@@ -339,28 +339,9 @@ async fn sighup_reloads_a_running_process_with_a_key_from_the_environment() {
     };
     std::fs::write(&path, file("wrong-key", "[routes.r]\ntargets = [{ provider = \"oa\", model = \"gpt-ok\" }]"))
         .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["serve", "--config", path.to_str().unwrap()])
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info")
-        .env("SWITCHYARD_TEST_RELOAD_KEY", switchyard_sim::DEFAULT_API_KEY)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = stderr_log(&mut child);
-    let mut addr = None;
-    for _ in 0..500 {
-        addr = log.lock().unwrap().lines().find_map(|l| {
-            l.split("listening on http://").nth(1).and_then(|a| a.split_whitespace().next()).map(str::to_owned)
-        });
-        if addr.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let url = format!("http://{}/v1/chat/completions", addr.expect("the gateway listens"));
+    let env = [("SWITCHYARD_TEST_RELOAD_KEY", switchyard_sim::DEFAULT_API_KEY)];
+    let (mut child, addr, log) = spawn_serve(&path, &env).await;
+    let url = format!("http://{addr}/v1/chat/completions");
     let http = reqwest::Client::new();
     let chat = |model: &'static str| {
         let request =

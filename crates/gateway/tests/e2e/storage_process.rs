@@ -1,6 +1,6 @@
 //! The request log of a real `switchyard serve` process: SIGTERM writes every queued row before exit.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use switchyard_sim::{Upstream, UpstreamConfig};
 
-use crate::common::{ADMIN_KEY, CLIENT_KEY, temp_folder};
+use crate::common::{ADMIN_KEY, CLIENT_KEY, spawn_serve, temp_folder};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_thousand_requests_then_sigterm_leave_exactly_five_thousand_rows() {
@@ -25,7 +25,7 @@ async fn five_thousand_requests_then_sigterm_leave_exactly_five_thousand_rows() 
         ),
     )
     .unwrap();
-    let (child, addr, log) = spawn(&config).await;
+    let (child, addr, log) = spawn_serve(&config, &[]).await;
     let url = format!("http://{addr}/v1/chat/completions");
     let http = reqwest::Client::new();
     let body = json!({ "model": "r", "messages": [{ "role": "user", "content": "hi" }] });
@@ -46,31 +46,6 @@ async fn five_thousand_requests_then_sigterm_leave_exactly_five_thousand_rows() 
     assert_eq!((rows, minutes), (5_000, 5_000));
     drop(db);
     let _ = std::fs::remove_dir_all(&folder);
-}
-
-/// Starts `switchyard serve --config CONFIG`; returns the child, its address and its log.
-async fn spawn(config: &std::path::Path) -> (std::process::Child, String, Arc<Mutex<String>>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = crate::common::stderr_log(&mut child);
-    let mut addr = None;
-    for _ in 0..500 {
-        addr = log.lock().unwrap().lines().find_map(|l| {
-            l.split("listening on http://").nth(1).and_then(|a| a.split_whitespace().next()).map(str::to_owned)
-        });
-        if addr.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    (child, addr.expect("the gateway listens"), log)
 }
 
 /// Sends SIGTERM and waits for a clean exit.
@@ -99,7 +74,7 @@ async fn admin_overrides_survive_a_restart_with_storage_on_until_cleared() {
     let target = |routes: &Value, id: &str| -> Value {
         routes["routes"][0]["targets"].as_array().unwrap().iter().find(|t| t["id"] == id).unwrap().clone()
     };
-    let (child, addr, log) = spawn(&config).await;
+    let (child, addr, log) = spawn_serve(&config, &[]).await;
     let admin = |method: reqwest::Method, path: &str| {
         http.request(method, format!("http://{addr}{path}")).bearer_auth(ADMIN_KEY)
     };
@@ -120,7 +95,7 @@ async fn admin_overrides_survive_a_restart_with_storage_on_until_cleared() {
     assert_eq!(target(&routes, "oa/b")["override"], Value::Null);
     stop(child, &log).await;
 
-    let (child, addr, log) = spawn(&config).await;
+    let (child, addr, log) = spawn_serve(&config, &[]).await;
     let admin = |method: reqwest::Method, path: &str| {
         http.request(method, format!("http://{addr}{path}")).bearer_auth(ADMIN_KEY)
     };
@@ -139,7 +114,7 @@ async fn admin_overrides_survive_a_restart_with_storage_on_until_cleared() {
     assert_ne!(a["priority"], 7, "back to its config priority: {a}");
     stop(child, &log).await;
 
-    let (child, addr, log) = spawn(&config).await;
+    let (child, addr, log) = spawn_serve(&config, &[]).await;
     let routes: Value = http
         .get(format!("http://{addr}/admin/routes"))
         .bearer_auth(ADMIN_KEY)
@@ -170,7 +145,7 @@ async fn a_database_that_cannot_be_opened_is_logged_once_and_requests_are_served
         ),
     )
     .unwrap();
-    let (child, addr, log) = spawn(&config).await;
+    let (child, addr, log) = spawn_serve(&config, &[]).await;
     let http = reqwest::Client::new();
     let body = json!({ "model": "r", "messages": [{ "role": "user", "content": "hi" }] });
     for _ in 0..5 {

@@ -18,7 +18,7 @@ pub(crate) struct Reloader {
     listen: Option<String>,
     factory: Arc<dyn ModelFactory>,
     /// The config the process started with: what settings needing a restart are compared to.
-    started: Mutex<Option<Arc<Config>>>,
+    started: Config,
     /// One reload at a time.
     one: Mutex<()>,
 }
@@ -30,8 +30,8 @@ impl std::fmt::Debug for Reloader {
 }
 
 impl Reloader {
-    pub(crate) fn new(path: PathBuf, listen: Option<String>, factory: Arc<dyn ModelFactory>) -> Self {
-        Reloader { path, listen, factory, started: Mutex::new(None), one: Mutex::new(()) }
+    pub(crate) fn new(path: PathBuf, listen: Option<String>, factory: Arc<dyn ModelFactory>, started: Config) -> Self {
+        Reloader { path, listen, factory, started, one: Mutex::new(()) }
     }
 }
 
@@ -96,25 +96,21 @@ impl AppState {
         let _one = reloader.one.lock().unwrap_or_else(PoisonError::into_inner);
         let config = Config::load(&reloader.path, reloader.listen.as_deref())?;
         let previous = self.current();
-        let started = reloader
-            .started
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_or_insert_with(|| Arc::new(previous.config.clone()))
-            .clone();
         let unchanged = unchanged_targets(&previous.config, &config);
         fresh_health(&self.health, &config, &unchanged);
         let carry = Carry { previous: &previous, unchanged: &unchanged };
         let snapshot = Snapshot::build(&config, reloader.factory.as_ref(), &self.health, Some(carry))?;
         self.overrides.reapply(&snapshot, &unchanged);
         self.swap(snapshot);
+        // Again on the running snapshot: an admin change made on the old one while this one was built applies.
+        self.overrides.reapply(&self.current(), &unchanged);
         // Removed targets start fresh if they come back (managers still serving requests keep their entry).
         let now = targets(&config);
         for id in targets(&previous.config).keys().filter(|id| !now.contains_key(*id)) {
             self.health.forget(id);
         }
         let changed = changed_paths(&previous.config, &config).into_iter().filter(|p| !needs_restart(p)).collect();
-        let ignored = changed_paths(&started, &config).into_iter().filter(|p| needs_restart(p)).collect();
+        let ignored = changed_paths(&reloader.started, &config).into_iter().filter(|p| needs_restart(p)).collect();
         Ok(Reloaded { reloaded: true, hash: config.file.hash.clone(), changed, ignored })
     }
 }

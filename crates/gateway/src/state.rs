@@ -274,7 +274,8 @@ impl AppState {
         listen: Option<String>,
         factory: Arc<dyn ModelFactory>,
     ) -> Self {
-        self.reloader = Some(crate::reload::Reloader::new(path, listen, factory));
+        let started = self.current().config.clone();
+        self.reloader = Some(crate::reload::Reloader::new(path, listen, factory, started));
         self
     }
 

@@ -419,3 +419,18 @@ async fn changed_breaker_settings_start_a_targets_health_fresh_but_keep_its_stat
     let stats = f.h.admin_get("/admin/stats").await.body;
     assert_eq!(stats["routes"]["a"]["targets"]["an/claude-500"]["attempts"], 2, "the counters go on: {stats}");
 }
+
+#[tokio::test]
+async fn restart_only_settings_are_reported_as_ignored_until_restart_and_the_rest_applies() {
+    let f = start_file(ROUTES, "", Duration::ZERO).await;
+    let base = f.base.replace("127.0.0.1:0", "127.0.0.1:9").replace("enabled = false", "enabled = false\nqueue = 10");
+    std::fs::write(&f.path, format!("{base}\n{CHANGED}")).unwrap();
+    let r = f.reload().await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["ignored"], json!(["server.listen", "storage.queue"]));
+    assert!(!r.body["changed"].as_array().unwrap().contains(&json!("server.listen")), "{:?}", r.body);
+    assert_eq!(f.h.chat("c", "hi").await.status, 200, "the rest applies");
+    // Still listed at the next reload: the process runs on its start-up value until restarted.
+    let again = f.reload().await;
+    assert_eq!((again.body["changed"].clone(), again.body["ignored"].clone()), (json!([]), r.body["ignored"].clone()));
+}

@@ -434,3 +434,15 @@ async fn restart_only_settings_are_reported_as_ignored_until_restart_and_the_res
     let again = f.reload().await;
     assert_eq!((again.body["changed"].clone(), again.body["ignored"].clone()), (json!([]), r.body["ignored"].clone()));
 }
+
+#[tokio::test]
+async fn a_gateway_without_a_config_file_refuses_a_reload_and_counts_it() {
+    let h = start(ROUTES).await;
+    let r = h.admin_post("/admin/reload").await;
+    assert_eq!(r.status, 409, "{:?}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("--config FILE"), "{:?}", r.body);
+    assert_eq!(h.chat("a", "hi").await.status, 200);
+    assert_eq!(reloads(&h.metrics().await, "error"), 1);
+    let anonymous = h.http.post(h.url("/admin/reload")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401, "the admin key is needed");
+}

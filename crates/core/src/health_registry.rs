@@ -81,6 +81,12 @@ impl HealthRegistry {
         Ok(TargetHealth { health })
     }
 
+    /// Drops the entry of target `id`: the next manager built with it starts with fresh health (managers
+    /// built before keep the entry they hold). For a target removed from, or changed in, a reloaded config.
+    pub fn forget(&self, id: &str) {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
+    }
+
     /// The entry for target `id`, if one was created.
     pub fn get(&self, id: &str) -> Option<TargetHealth> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);

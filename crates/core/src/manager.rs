@@ -310,7 +310,12 @@ pub struct FallbackManagerBuilder {
     /// Shared health; `None`: the manager keeps its own.
     health: Option<HealthRegistry>,
     deadline: Option<Duration>,
+    /// Counters to go on from (a manager this one replaces), and which target ids keep theirs.
+    carried: Option<(Arc<Stats>, CarryFilter)>,
 }
+
+/// Which target ids keep their counters when a manager is rebuilt.
+type CarryFilter = Box<dyn Fn(&str) -> bool + Send + Sync>;
 
 impl FallbackManagerBuilder {
     /// Adds a target.
@@ -383,6 +388,18 @@ impl FallbackManagerBuilder {
         self
     }
 
+    /// Goes on counting where `previous` (the manager this one replaces, e.g. after a config reload) counts:
+    /// the request totals, and the counters of each target id both have and `keep` accepts (shared, so
+    /// requests still finishing on `previous` count too). Other targets start at zero.
+    pub fn carry_stats(
+        mut self,
+        previous: &FallbackManager,
+        keep: impl Fn(&str) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.carried = Some((previous.inner.stats.clone(), Box::new(keep)));
+        self
+    }
+
     /// One deadline for each request's whole chain (all attempts, waits and fallbacks), counted from
     /// its arrival; a request's own [`ChatRequest::deadline`], if sooner, wins. Default: none.
     pub fn deadline(mut self, deadline: Duration) -> Self {
@@ -435,7 +452,11 @@ impl FallbackManagerBuilder {
                 model,
             });
         }
-        let stats = Arc::new(Stats::new(slots.iter().map(|s| s.id.clone()).collect()));
+        let ids = slots.iter().map(|s| s.id.clone()).collect();
+        let stats = Arc::new(match &self.carried {
+            Some((previous, keep)) => Stats::carried(ids, previous, keep),
+            None => Stats::new(ids),
+        });
         Ok(FallbackManager { inner: Arc::new(Inner { slots, policy: self.policy, deadline: self.deadline, stats }) })
     }
 }

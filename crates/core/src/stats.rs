@@ -27,9 +27,9 @@ struct TargetCounters {
     failures: [AtomicU64; ErrorKind::ALL.len()],
 }
 
-/// The live counters. Every field is an atomic, so recording never blocks a request.
-#[derive(Debug)]
-pub(crate) struct Stats {
+/// Counters of the requests themselves (not of one target).
+#[derive(Debug, Default)]
+struct Totals {
     success: AtomicU64,
     failed: AtomicU64,
     cancelled: AtomicU64,
@@ -37,10 +37,18 @@ pub(crate) struct Stats {
     in_flight: AtomicU64,
     /// Milliseconds since the Unix epoch, plus one (0: never).
     last_fallback: AtomicU64,
+}
+
+/// The live counters. Every field is an atomic, so recording never blocks a request. The totals and each
+/// target's counters are shared (`Arc`) so a manager rebuilt from a new config can carry them on: requests
+/// still finishing on the old manager then count in the same place.
+#[derive(Debug)]
+pub(crate) struct Stats {
+    totals: Arc<Totals>,
     /// Index of the target that served the last success (not cleared by a reset: it is state, not a count).
     current: AtomicUsize,
     ids: Vec<String>,
-    targets: Vec<TargetCounters>,
+    targets: Vec<Arc<TargetCounters>>,
 }
 
 /// A copy of the counters at one moment.
@@ -116,18 +124,21 @@ impl TargetStatsSnapshot {
 impl Stats {
     /// Counters for these target ids (in the manager's insertion order).
     pub(crate) fn new(ids: Vec<String>) -> Self {
-        let targets = ids.iter().map(|_| TargetCounters::default()).collect();
-        Self {
-            success: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            cancelled: AtomicU64::new(0),
-            fallbacks: AtomicU64::new(0),
-            in_flight: AtomicU64::new(0),
-            last_fallback: AtomicU64::new(0),
-            current: AtomicUsize::new(NO_TARGET),
-            ids,
-            targets,
-        }
+        let targets = ids.iter().map(|_| Arc::default()).collect();
+        Self { totals: Arc::default(), current: AtomicUsize::new(NO_TARGET), ids, targets }
+    }
+
+    /// Counters for these target ids that go on from `previous`: its totals, and the counters of each id
+    /// `keep` accepts that `previous` has (the others start at zero).
+    pub(crate) fn carried(ids: Vec<String>, previous: &Stats, keep: &dyn Fn(&str) -> bool) -> Self {
+        let targets = ids
+            .iter()
+            .map(|id| match previous.ids.iter().position(|p| p == id) {
+                Some(i) if keep(id) => previous.targets[i].clone(),
+                _ => Arc::default(),
+            })
+            .collect();
+        Self { totals: previous.totals.clone(), current: AtomicUsize::new(NO_TARGET), ids, targets }
     }
 
     /// Index of the target that served the last success.
@@ -145,7 +156,8 @@ impl Stats {
 
     /// Sets every count to zero (the in-flight gauge and the current target stay).
     pub(crate) fn reset(&self) {
-        for counter in [&self.success, &self.failed, &self.cancelled, &self.fallbacks, &self.last_fallback] {
+        let totals = &*self.totals;
+        for counter in [&totals.success, &totals.failed, &totals.cancelled, &totals.fallbacks, &totals.last_fallback] {
             counter.store(0, Relaxed);
         }
         for t in &self.targets {
@@ -200,26 +212,27 @@ impl Stats {
                 (id.clone(), snapshot)
             })
             .collect();
-        let last_fallback = match self.last_fallback.load(Relaxed) {
+        let totals = &*self.totals;
+        let last_fallback = match totals.last_fallback.load(Relaxed) {
             0 => None,
             millis => Some(UNIX_EPOCH + Duration::from_millis(millis - 1)),
         };
         let (success, failed, cancelled) =
-            (self.success.load(Relaxed), self.failed.load(Relaxed), self.cancelled.load(Relaxed));
+            (totals.success.load(Relaxed), totals.failed.load(Relaxed), totals.cancelled.load(Relaxed));
         StatsSnapshot {
             total: success + failed + cancelled,
             success,
             failed,
             cancelled,
-            in_flight: self.in_flight.load(Relaxed),
-            fallbacks: self.fallbacks.load(Relaxed),
+            in_flight: totals.in_flight.load(Relaxed),
+            fallbacks: totals.fallbacks.load(Relaxed),
             last_fallback,
             targets,
         }
     }
 
     fn target(&self, slot: usize) -> Option<&TargetCounters> {
-        self.targets.get(slot)
+        self.targets.get(slot).map(|t| &**t)
     }
 }
 
@@ -248,7 +261,7 @@ impl RequestTracker {
     /// Starts tracking; with `None`, records nothing (interceptors keep no stats).
     pub(crate) fn new(stats: Option<Arc<Stats>>) -> Self {
         if let Some(stats) = &stats {
-            stats.in_flight.fetch_add(1, Relaxed);
+            stats.totals.in_flight.fetch_add(1, Relaxed);
         }
         Self { stats, in_attempt: Vec::new(), fell_back: false, settled: false, counts_request: true }
     }
@@ -348,9 +361,9 @@ impl RequestTracker {
         }
         self.fell_back = true;
         if let Some(stats) = &self.stats {
-            stats.fallbacks.fetch_add(1, Relaxed);
+            stats.totals.fallbacks.fetch_add(1, Relaxed);
             let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
-            stats.last_fallback.store(u64::try_from(millis).unwrap_or(u64::MAX - 1) + 1, Relaxed);
+            stats.totals.last_fallback.store(u64::try_from(millis).unwrap_or(u64::MAX - 1) + 1, Relaxed);
         }
     }
 
@@ -376,12 +389,12 @@ impl RequestTracker {
             return;
         }
         let counter = match outcome {
-            Outcome::Success => &stats.success,
-            Outcome::Failed => &stats.failed,
-            Outcome::Cancelled => &stats.cancelled,
+            Outcome::Success => &stats.totals.success,
+            Outcome::Failed => &stats.totals.failed,
+            Outcome::Cancelled => &stats.totals.cancelled,
         };
         counter.fetch_add(1, Relaxed);
-        stats.in_flight.fetch_sub(1, Relaxed);
+        stats.totals.in_flight.fetch_sub(1, Relaxed);
     }
 }
 

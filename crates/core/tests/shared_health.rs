@@ -138,3 +138,38 @@ async fn a_registry_announces_each_breaker_change_and_remembers_when() {
     assert!(changes.try_recv().is_err(), "one change each, nothing more");
     assert_eq!(target(&manager).breaker_since, Some(closed.at));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_rebuilt_manager_keeps_health_and_the_counters_it_carries_and_a_forgotten_target_starts_fresh() {
+    let registry = HealthRegistry::new();
+    let sick = SimModel::failing("sick", server_error());
+    let backup = SimModel::replying("backup", "ok");
+    let old = route(&sick, &backup, Some(&registry));
+    for _ in 0..5 {
+        old.complete(ChatRequest::user("hi")).await.unwrap();
+    }
+    assert_eq!(state(&old, "sim/sick"), BreakerState::Open);
+
+    // Rebuilt in another order, carrying the backup's counters but not the sick target's.
+    let rebuilt = FallbackManager::builder()
+        .target(ModelFallback::new("sim", "backup"), shared(&backup))
+        .target(ModelFallback::new("sim", "sick").with_priority(1), shared(&sick))
+        .health(registry.clone())
+        .carry_stats(&old, |id| id != "sim/sick")
+        .build()
+        .unwrap();
+    assert_eq!(state(&rebuilt, "sim/sick"), BreakerState::Open, "health lives in the registry, by id");
+    let stats = rebuilt.stats();
+    assert_eq!(stats.total, 5, "the request totals go on");
+    assert_eq!(stats.targets["sim/backup"].successes, 5);
+    assert_eq!(stats.targets["sim/sick"].attempts, 0, "not carried: starts at zero");
+
+    // A request still finishing on the old manager counts where the rebuilt one reads.
+    old.complete(ChatRequest::user("hi")).await.unwrap();
+    assert_eq!(rebuilt.stats().targets["sim/backup"].successes, 6);
+
+    registry.forget("sim/sick");
+    let fresh = route(&sick, &backup, Some(&registry));
+    assert_eq!(state(&fresh, "sim/sick"), BreakerState::Closed, "a forgotten target starts with fresh health");
+    assert_eq!(state(&old, "sim/sick"), BreakerState::Open, "managers built before keep the entry they hold");
+}

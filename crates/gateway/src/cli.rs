@@ -56,6 +56,12 @@ pub struct CheckArgs {
     /// Also send a one-token request to every usable target.
     #[arg(long)]
     pub probe: bool,
+    /// Also print what reloading this file would change in the gateway at `--url` (its `/admin/config`).
+    #[arg(long)]
+    pub diff: bool,
+    /// The running gateway for `--diff`.
+    #[command(flatten)]
+    pub admin: AdminArgs,
 }
 
 /// Where a running gateway is, and the key to use.

@@ -94,6 +94,11 @@ impl RouteMetrics {
         }
     }
 
+    /// True when it counts exactly these target ids (in any order).
+    pub fn has_targets(&self, ids: &[String]) -> bool {
+        self.targets.len() == ids.len() && ids.iter().all(|id| self.target(id).is_some())
+    }
+
     fn target(&self, id: &str) -> Option<&TargetMetrics> {
         self.targets.iter().find(|t| t.id == id)
     }
@@ -162,19 +167,21 @@ impl Drop for InFlight {
     }
 }
 
-/// Every route's counters, plus requests refused before reaching a route.
+/// Counters that outlive a config: requests refused before reaching a route, connections, reloads. The
+/// routes' own counters belong to the running config (see [`Metrics::render`]).
 #[derive(Debug, Default)]
 pub struct Metrics {
-    routes: Vec<std::sync::Arc<RouteMetrics>>,
     rejected: [AtomicU64; STATUSES.len() + 1],
     /// Open and refused client connections.
     pub connections: crate::conn::ConnectionCounters,
+    /// Config reloads applied, and refused (the initial load is not counted).
+    reloads: [AtomicU64; 2],
 }
 
 impl Metrics {
-    /// Metrics over these routes.
-    pub fn new(routes: Vec<std::sync::Arc<RouteMetrics>>) -> Self {
-        Self { routes, rejected: Default::default(), connections: Default::default() }
+    /// A config reload was applied (`true`) or refused.
+    pub fn reloaded(&self, ok: bool) {
+        self.reloads[usize::from(!ok)].fetch_add(1, Relaxed);
     }
 
     /// A request refused before it reached a route (auth, unknown route, bad body…).
@@ -183,14 +190,14 @@ impl Metrics {
         self.rejected[slot].fetch_add(1, Relaxed);
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
+    /// The Prometheus text exposition, with the counters of `routes` (the running config's).
+    pub fn render(&self, routes: &[std::sync::Arc<RouteMetrics>]) -> String {
         let mut out = String::with_capacity(16 * 1024);
         let status_label = |i: usize| STATUSES.get(i).map_or_else(|| "other".to_owned(), u16::to_string);
 
         out.push_str("# HELP switchyard_requests_total Requests answered, by route and HTTP status.\n");
         out.push_str("# TYPE switchyard_requests_total counter\n");
-        for r in &self.routes {
+        for r in routes {
             for (i, n) in r.requests.iter().enumerate() {
                 let n = n.load(Relaxed);
                 if n > 0 {
@@ -213,7 +220,7 @@ impl Metrics {
         }
         out.push_str("# HELP switchyard_in_flight Requests (and streams) being served now.\n");
         out.push_str("# TYPE switchyard_in_flight gauge\n");
-        for r in &self.routes {
+        for r in routes {
             let _ = writeln!(
                 out,
                 "switchyard_in_flight{{route=\"{}\"}} {}",
@@ -225,7 +232,7 @@ impl Metrics {
         // untyped families.
         out.push_str("# HELP switchyard_served_total Requests answered, by route and the target that answered.\n");
         out.push_str("# TYPE switchyard_served_total counter\n");
-        for r in &self.routes {
+        for r in routes {
             for t in &r.targets {
                 let labels = format!("route=\"{}\",target=\"{}\"", escape_label(&r.name), escape_label(&t.id));
                 let _ = writeln!(out, "switchyard_served_total{{{labels}}} {}", t.served.load(Relaxed));
@@ -235,7 +242,7 @@ impl Metrics {
             "# HELP switchyard_tokens_total Tokens, by route, target and direction (in: prompt, out: generated).\n",
         );
         out.push_str("# TYPE switchyard_tokens_total counter\n");
-        for r in &self.routes {
+        for r in routes {
             for t in &r.targets {
                 let labels = format!("route=\"{}\",target=\"{}\"", escape_label(&r.name), escape_label(&t.id));
                 let _ =
@@ -249,7 +256,7 @@ impl Metrics {
         }
         out.push_str("# HELP switchyard_request_duration_seconds Time to a complete answer, by route and target.\n");
         out.push_str("# TYPE switchyard_request_duration_seconds histogram\n");
-        for r in &self.routes {
+        for r in routes {
             for t in &r.targets {
                 let labels = format!("route=\"{}\",target=\"{}\"", escape_label(&r.name), escape_label(&t.id));
                 t.latency.render(&mut out, "switchyard_request_duration_seconds", &labels);
@@ -259,13 +266,20 @@ impl Metrics {
             "# HELP switchyard_first_chunk_seconds Time to the first content chunk of a stream, by route and target.\n",
         );
         out.push_str("# TYPE switchyard_first_chunk_seconds histogram\n");
-        for r in &self.routes {
+        for r in routes {
             for t in &r.targets {
                 let labels = format!("route=\"{}\",target=\"{}\"", escape_label(&r.name), escape_label(&t.id));
                 t.first_chunk.render(&mut out, "switchyard_first_chunk_seconds", &labels);
             }
         }
         self.connections.render(&mut out);
+        out.push_str(
+            "# HELP switchyard_config_reloads_total Config reloads, by result (ok: applied; error: refused).\n",
+        );
+        out.push_str("# TYPE switchyard_config_reloads_total counter\n");
+        for (result, n) in ["ok", "error"].iter().zip(&self.reloads) {
+            let _ = writeln!(out, "switchyard_config_reloads_total{{result=\"{result}\"}} {}", n.load(Relaxed));
+        }
         out
     }
 }
@@ -286,9 +300,10 @@ mod tests {
         r.served("b/y", Usage { input_tokens: 3, output_tokens: 4 }, Duration::from_millis(20));
         request.finish(200);
         drop(r.started());
-        let m = Metrics::new(vec![r]);
+        let m = Metrics::default();
         m.rejected(401);
-        let text = m.render();
+        m.reloaded(false);
+        let text = m.render(&[r]);
         assert!(text.contains("switchyard_requests_total{route=\"default\",status=\"200\"} 1"), "{text}");
         assert!(text.contains("switchyard_tokens_total{route=\"default\",target=\"b/y\",direction=\"out\"} 4"));
         assert!(
@@ -298,6 +313,8 @@ mod tests {
         );
         assert!(text.contains("switchyard_rejected_total{status=\"401\"} 1"));
         assert!(text.contains("switchyard_in_flight{route=\"default\"} 0"));
+        assert!(text.contains("switchyard_config_reloads_total{result=\"error\"} 1"), "{text}");
+        assert!(text.contains("switchyard_config_reloads_total{result=\"ok\"} 0"), "{text}");
         assert!(text.contains("switchyard_requests_total{route=\"default\",status=\"499\"} 1"), "{text}");
     }
 }

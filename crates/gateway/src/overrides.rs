@@ -4,14 +4,14 @@
 //! hears every change made here, [`Overrides::restore`] takes what a store loaded, and
 //! [`Overrides::set_shared`] takes what another replica made.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use switchyard::TargetError;
 
-use crate::state::Route;
+use crate::state::{Route, Snapshot};
 
 /// One target's overrides on one route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,13 +146,42 @@ impl Overrides {
     /// Takes overrides a store loaded (without telling the sink), applying each to its route.
     pub fn restore(&self, loaded: Vec<(Arc<Route>, String, Override)>) {
         for (route, target, value) in loaded {
-            let change = Change { enabled: value.enabled, priority: value.priority, max_retries: value.max_retries };
-            if let Err(e) = apply(&route, &target, change) {
+            if let Err(e) = apply(&route, &target, value.change()) {
                 tracing::warn!(route = %route.name, target_id = %target, "stored override not applied: {e}");
                 continue;
             }
             self.current.lock().unwrap_or_else(PoisonError::into_inner).insert((route.name.clone(), target), value);
         }
+    }
+}
+
+impl Overrides {
+    /// Applies every override to a snapshot built from a reloaded config (overrides win over the file until
+    /// cleared). An override of a route or target the snapshot lacks, or of a target whose provider or model
+    /// changed (not in `unchanged`), is dropped: such a target starts fresh.
+    pub fn reapply(&self, snapshot: &Snapshot, unchanged: &BTreeSet<String>) {
+        let current: Vec<_> = self.current.lock().unwrap_or_else(PoisonError::into_inner).clone().into_iter().collect();
+        for ((route_name, target), value) in current {
+            let route = snapshot.resolve(&route_name).filter(|r| r.configured(&target).is_some());
+            let applied = match route {
+                Some(route) if unchanged.contains(&target) => apply(route, &target, value.change()),
+                _ => {
+                    tracing::info!(route = %route_name, target_id = %target, "override dropped: gone from the config");
+                    self.clear(&route_name, &target);
+                    continue;
+                }
+            };
+            if let Err(e) = applied {
+                tracing::warn!(route = %route_name, target_id = %target, "override not applied after reload: {e}");
+            }
+        }
+    }
+}
+
+impl Override {
+    /// The fields it sets.
+    fn change(&self) -> Change {
+        Change { enabled: self.enabled, priority: self.priority, max_retries: self.max_retries }
     }
 }
 

@@ -16,8 +16,8 @@ use crate::auth::Denied;
 use crate::error::{Api, ApiError};
 use crate::request_id::{self, RequestId};
 use crate::routes::{
-    admin, admin_events, admin_overrides, admin_requests, admin_targets, chat, count_tokens, health, metrics, models,
-    responses, ui,
+    admin, admin_config, admin_events, admin_overrides, admin_requests, admin_targets, chat, count_tokens, health,
+    metrics, models, responses, ui,
 };
 use crate::state::AppState;
 
@@ -44,6 +44,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/usage", get(admin_requests::usage))
         .route("/admin/events", get(admin_events::events))
         .route("/admin/stats/reset", post(admin::reset_stats))
+        .route("/admin/reload", post(admin_config::reload))
+        .route("/admin/config", get(admin_config::config))
         .route_layer(middleware::from_fn_with_state(state.clone(), admin_auth))
         .layer(DefaultBodyLimit::max(state.max_body));
     let rest = Router::new()
@@ -81,14 +83,14 @@ pub(crate) fn client_refused(state: &AppState, api: Api, request_id: &str, path:
 }
 
 async fn client_auth(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    match state.auth.check_client(request.headers()) {
+    match state.current().auth.check_client(request.headers()) {
         Ok(()) => next.run(request).await,
         Err(_) => client_refused(&state, api_of(&request), &request_id_of(&request), request.uri().path()),
     }
 }
 
 async fn admin_auth(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let refusal = match state.auth.check_admin(request.headers()) {
+    let refusal = match state.current().auth.check_admin(request.headers()) {
         Ok(()) => return next.run(request).await,
         Err(Denied::AdminDisabled) => ApiError::new(
             Api::OpenAi,
@@ -150,9 +152,10 @@ pub async fn serve(
     crate::conn::serve(listener, state.clone(), router(state), shutdown, drain).await
 }
 
-/// Resolves on SIGINT or SIGTERM. SIGHUP (sent by log rotation tools) is logged and ignored meanwhile. The
-/// signals are taken over when this is called (not when first polled), so none arrives unhandled after it.
-pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+/// Resolves on SIGINT or SIGTERM; each SIGHUP meanwhile calls `on_hangup` (the gateway reloads its config,
+/// the simulated upstream ignores it). The signals are taken over when this is called (not when first
+/// polled), so none arrives unhandled after it.
+pub fn shutdown_signal(on_hangup: impl Fn() + Send + 'static) -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -167,15 +170,14 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
                 tokio::select! {
                     _ = int.recv() => return,
                     _ = term.recv() => return,
-                    Some(()) = next_hangup(&mut hup) => {
-                        tracing::info!("SIGHUP received and ignored: the config is not reloaded; restart to apply changes");
-                    }
+                    Some(()) = next_hangup(&mut hup) => on_hangup(),
                 }
             }
         }
     }
     #[cfg(not(unix))]
-    async {
+    async move {
+        let _ = on_hangup;
         let _ = tokio::signal::ctrl_c().await;
     }
 }

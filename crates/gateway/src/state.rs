@@ -1,9 +1,13 @@
-//! The running gateway's state: one [`FallbackManager`] per route, one per target id for requests
-//! that name a target directly, the keys, the metrics and the limits.
+//! The running gateway's state. What the config builds (one [`FallbackManager`] per route, one per target
+//! id for requests that name a target directly, the keys) is a [`Snapshot`] behind one atomic pointer, which a
+//! reload replaces; a request loads it once and finishes on it. What outlives a config (metrics, health,
+//! overrides, storage, the shared state link) lives beside it in [`AppState`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
 
 use switchyard::{FallbackManager, FallbackManagerBuilder, HealthRegistry, ModelFallback, SharedModel};
 
@@ -23,8 +27,32 @@ pub trait ModelFactory: Send + Sync {
 /// timeout, which belongs to the pool), shared by every model built on it.
 #[derive(Debug, Default)]
 pub struct HttpProviders {
-    /// Pools by (provider name, connect timeout), or why one could not be built.
-    pools: Mutex<BTreeMap<(String, Duration), Result<switchyard_providers::Provider, String>>>,
+    /// Pools by (provider name, connect timeout): the settings each was built with, and the pool or why
+    /// it could not be built. A reloaded provider whose settings changed gets a new pool; models built
+    /// on the old one keep it until they go.
+    pools: Mutex<BTreeMap<(String, Duration), (PoolSettings, Result<switchyard_providers::Provider, String>)>>,
+}
+
+/// What a provider's pool is built from, besides its name and connect timeout.
+#[derive(Debug, PartialEq)]
+struct PoolSettings {
+    kind: crate::config::ProviderKind,
+    base_url: String,
+    api_key: Option<crate::config::Secret>,
+    max_tokens: u32,
+    headers: BTreeMap<String, String>,
+}
+
+impl PoolSettings {
+    fn of(provider: &ProviderConfig) -> Self {
+        Self {
+            kind: provider.kind,
+            base_url: provider.base_url.clone(),
+            api_key: provider.api_key.clone(),
+            max_tokens: provider.max_tokens,
+            headers: provider.headers.clone(),
+        }
+    }
 }
 
 impl HttpProviders {
@@ -33,27 +61,36 @@ impl HttpProviders {
     fn pool_count(&self) -> usize {
         self.pools.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
+
+    fn pool(provider: &ProviderConfig, target: &TargetConfig) -> Result<switchyard_providers::Provider, String> {
+        use switchyard_providers as p;
+        let kind = match provider.kind {
+            crate::config::ProviderKind::Openai => p::ProviderKind::OpenAi,
+            crate::config::ProviderKind::Anthropic => p::ProviderKind::Anthropic,
+        };
+        let mut cfg = p::ProviderConfig::new(kind, provider.name.clone(), target.model.clone());
+        cfg.base_url.clone_from(&provider.base_url);
+        cfg.api_key = provider.api_key.as_ref().map(|k| p::ApiKey::from(k.expose()));
+        cfg.max_tokens = provider.max_tokens;
+        cfg.headers = provider.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        cfg.timeouts.connect = Some(target.timeouts.connect);
+        p::Provider::new(&cfg).map_err(|e| e.to_string())
+    }
 }
 
 impl ModelFactory for HttpProviders {
     fn build(&self, provider: &ProviderConfig, target: &TargetConfig) -> Result<SharedModel, String> {
-        use switchyard_providers as p;
-        let timeouts = p::Timeouts { connect: Some(target.timeouts.connect), idle: Some(target.timeouts.idle) };
+        let timeouts =
+            switchyard_providers::Timeouts { connect: Some(target.timeouts.connect), idle: Some(target.timeouts.idle) };
+        let settings = PoolSettings::of(provider);
         let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
-        let pool = pools.entry((provider.name.clone(), target.timeouts.connect)).or_insert_with(|| {
-            let kind = match provider.kind {
-                crate::config::ProviderKind::Openai => p::ProviderKind::OpenAi,
-                crate::config::ProviderKind::Anthropic => p::ProviderKind::Anthropic,
-            };
-            let mut cfg = p::ProviderConfig::new(kind, provider.name.clone(), target.model.clone());
-            cfg.base_url.clone_from(&provider.base_url);
-            cfg.api_key = provider.api_key.as_ref().map(|k| p::ApiKey::from(k.expose()));
-            cfg.max_tokens = provider.max_tokens;
-            cfg.headers = provider.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            cfg.timeouts = timeouts;
-            p::Provider::new(&cfg).map_err(|e| e.to_string())
-        });
-        Ok(pool.as_ref().map_err(Clone::clone)?.model(target.model.clone(), timeouts))
+        let entry = pools
+            .entry((provider.name.clone(), target.timeouts.connect))
+            .or_insert_with(|| (PoolSettings::of(provider), Self::pool(provider, target)));
+        if entry.0 != settings {
+            *entry = (settings, Self::pool(provider, target));
+        }
+        Ok(entry.1.as_ref().map_err(Clone::clone)?.model(target.model.clone(), timeouts))
     }
 }
 
@@ -118,17 +155,37 @@ impl Route {
     }
 }
 
-/// Everything a request handler needs.
+/// What one config builds: its routes and keys. Replaced whole by a reload.
 #[derive(Debug)]
-pub struct AppState {
+pub struct Snapshot {
     /// Configured routes by name.
     pub routes: BTreeMap<String, Arc<Route>>,
     /// One single-target route per target id.
     pub direct: BTreeMap<String, Arc<Route>>,
-    /// Each target's health (breaker, retry budget, latency), shared by every route and direct route.
-    pub health: HealthRegistry,
     /// Client and admin keys.
     pub auth: Auth,
+    /// The config it was built from.
+    pub config: Config,
+    /// When it was built.
+    pub loaded_at: SystemTime,
+}
+
+/// What a snapshot built to replace `previous` carries on from it.
+#[derive(Debug, Clone, Copy)]
+pub struct Carry<'a> {
+    /// The snapshot being replaced.
+    pub previous: &'a Snapshot,
+    /// Target ids whose provider and model are unchanged: they keep their counters.
+    pub unchanged: &'a BTreeSet<String>,
+}
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub struct AppState {
+    /// The running config's routes and keys; see [`AppState::current`].
+    running: ArcSwap<Snapshot>,
+    /// Each target's health (breaker, retry budget, latency), shared by every route and direct route, by id.
+    pub health: HealthRegistry,
     /// Prometheus counters.
     pub metrics: Metrics,
     /// Largest request body, in bytes.
@@ -143,6 +200,8 @@ pub struct AppState {
     pub target_events: crate::target_events::TargetEvents,
     /// Admin overrides of targets, per route.
     pub overrides: crate::overrides::Overrides,
+    /// Where a reload reads the config from; `None`: it cannot be reloaded.
+    pub(crate) reloader: Option<crate::reload::Reloader>,
 }
 
 /// Why the state could not be built; each names the config key path at fault.
@@ -191,49 +250,9 @@ struct ModelKey {
 impl AppState {
     /// Builds every route's manager from a validated config.
     pub fn build(config: &Config, factory: &dyn ModelFactory) -> Result<AppState, BuildError> {
-        let mut routes = BTreeMap::new();
-        let mut direct: BTreeMap<String, Arc<Route>> = BTreeMap::new();
-        let mut route_metrics = Vec::new();
-        let mut direct_metrics = Vec::new();
-        let mut built: BTreeMap<ModelKey, Result<SharedModel, String>> = BTreeMap::new();
         // One health record per target id: a sick upstream opens once for every route and direct request.
         let health = HealthRegistry::new();
-        for route in config.routes.values() {
-            let ids: Vec<String> = route.targets.iter().map(|t| t.id.clone()).collect();
-            let metrics = Arc::new(RouteMetrics::new(&route.name, &ids));
-            let mut builder = policy(FallbackManager::builder(), route).health(health.clone());
-            let mut usable = 0;
-            for target in &route.targets {
-                let model = model_for(config, factory, target, &mut built);
-                builder = match model {
-                    Ok(model) => {
-                        usable += 1;
-                        builder.target(fallback(target, target.enabled), model)
-                    }
-                    Err(reason) => builder.unavailable_target(fallback(target, false), reason),
-                };
-                if !direct.contains_key(&target.id) && !config.routes.contains_key(&target.id) {
-                    let metrics = Arc::new(RouteMetrics::new(&target.id, std::slice::from_ref(&target.id)));
-                    let model = model_for(config, factory, target, &mut built);
-                    let single = match model {
-                        Ok(model) => FallbackManager::builder().target(fallback(target, true), model),
-                        Err(reason) => FallbackManager::builder().unavailable_target(fallback(target, false), reason),
-                    };
-                    let manager = policy(single, route).health(health.clone()).build().map_err(|source| {
-                        BuildError::Direct { route: route.name.clone(), id: target.id.clone(), source }
-                    })?;
-                    direct_metrics.push(metrics.clone());
-                    direct.insert(target.id.clone(), Arc::new(Route::new(manager, metrics, &[target], true, route)));
-                }
-            }
-            if usable == 0 {
-                return Err(BuildError::NoUsableTarget { route: route.name.clone() });
-            }
-            let manager = builder.build().map_err(|source| BuildError::Route { route: route.name.clone(), source })?;
-            let targets: Vec<&TargetConfig> = route.targets.iter().collect();
-            route_metrics.push(metrics.clone());
-            routes.insert(route.name.clone(), Arc::new(Route::new(manager, metrics, &targets, false, route)));
-        }
+        let snapshot = Snapshot::build(config, factory, &health, None)?;
         let shared = match &config.state {
             StateConfig::Memory => None,
             StateConfig::Redis(redis) => Some(Arc::new(
@@ -246,21 +265,41 @@ impl AppState {
             None => Overrides::new(uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()),
         };
         Ok(AppState {
-            routes,
-            direct,
+            running: ArcSwap::from_pointee(snapshot),
             health,
-            auth: Auth::new(
-                config.server.api_keys.iter().map(|k| k.expose()),
-                config.server.admin_key.as_ref().map(|k| k.expose()),
-            ),
-            metrics: Metrics::new(route_metrics.into_iter().chain(direct_metrics).collect()),
+            metrics: Metrics::default(),
             max_body: config.server.max_body,
             connections: config.server.connections,
             shared,
             log: Arc::default(),
             target_events: Default::default(),
             overrides,
+            reloader: None,
         })
+    }
+
+    /// The running config's routes and keys. A request loads them once and finishes on them, whatever
+    /// reloads happen meanwhile.
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.running.load_full()
+    }
+
+    /// Makes `snapshot` the running config (requests already started keep theirs).
+    pub(crate) fn swap(&self, snapshot: Snapshot) {
+        self.running.store(Arc::new(snapshot));
+    }
+
+    /// The same state, reloadable from the file at `path` (read with `listen` overriding `server.listen`, as at
+    /// start-up), building models with `factory`.
+    pub fn reloadable(
+        mut self,
+        path: std::path::PathBuf,
+        listen: Option<String>,
+        factory: Arc<dyn ModelFactory>,
+    ) -> Self {
+        let started = self.current().config.clone();
+        self.reloader = Some(crate::reload::Reloader::new(path, listen, factory, started));
+        self
     }
 
     /// The same state recording finished requests into `storage`.
@@ -275,9 +314,104 @@ impl AppState {
         self
     }
 
+    /// The route a request's `model` names in the running config: a route name first, else a target id.
+    pub fn resolve(&self, model: &str) -> Option<Arc<Route>> {
+        self.current().resolve(model).cloned()
+    }
+}
+
+impl Snapshot {
+    /// Builds every route's manager from a validated config, with target health from `health`; a snapshot
+    /// replacing another carries its counters on (see [`Carry`]).
+    pub fn build(
+        config: &Config,
+        factory: &dyn ModelFactory,
+        health: &HealthRegistry,
+        carry: Option<Carry<'_>>,
+    ) -> Result<Snapshot, BuildError> {
+        let mut routes = BTreeMap::new();
+        let mut direct: BTreeMap<String, Arc<Route>> = BTreeMap::new();
+        let mut built: BTreeMap<ModelKey, Result<SharedModel, String>> = BTreeMap::new();
+        for route in config.routes.values() {
+            let ids: Vec<String> = route.targets.iter().map(|t| t.id.clone()).collect();
+            let before = carry.and_then(|c| c.previous.routes.get(&route.name).map(|r| (r, c.unchanged)));
+            let metrics = metrics_for(&route.name, &ids, before.map(|(r, _)| r));
+            let mut builder = carried(policy(FallbackManager::builder(), route).health(health.clone()), before);
+            let mut usable = 0;
+            for target in &route.targets {
+                let model = model_for(config, factory, target, &mut built);
+                builder = match model {
+                    Ok(model) => {
+                        usable += 1;
+                        builder.target(fallback(target, target.enabled), model)
+                    }
+                    Err(reason) => builder.unavailable_target(fallback(target, false), reason),
+                };
+                if !direct.contains_key(&target.id) && !config.routes.contains_key(&target.id) {
+                    let before = carry.and_then(|c| c.previous.direct.get(&target.id).map(|r| (r, c.unchanged)));
+                    let metrics = metrics_for(&target.id, std::slice::from_ref(&target.id), before.map(|(r, _)| r));
+                    let model = model_for(config, factory, target, &mut built);
+                    let single = match model {
+                        Ok(model) => FallbackManager::builder().target(fallback(target, true), model),
+                        Err(reason) => FallbackManager::builder().unavailable_target(fallback(target, false), reason),
+                    };
+                    let manager =
+                        carried(policy(single, route).health(health.clone()), before).build().map_err(|source| {
+                            BuildError::Direct { route: route.name.clone(), id: target.id.clone(), source }
+                        })?;
+                    direct.insert(target.id.clone(), Arc::new(Route::new(manager, metrics, &[target], true, route)));
+                }
+            }
+            if usable == 0 {
+                return Err(BuildError::NoUsableTarget { route: route.name.clone() });
+            }
+            let manager = builder.build().map_err(|source| BuildError::Route { route: route.name.clone(), source })?;
+            let targets: Vec<&TargetConfig> = route.targets.iter().collect();
+            routes.insert(route.name.clone(), Arc::new(Route::new(manager, metrics, &targets, false, route)));
+        }
+        Ok(Snapshot {
+            routes,
+            direct,
+            auth: Auth::new(
+                config.server.api_keys.iter().map(|k| k.expose()),
+                config.server.admin_key.as_ref().map(|k| k.expose()),
+            ),
+            config: config.clone(),
+            loaded_at: SystemTime::now(),
+        })
+    }
+
     /// The route a request's `model` names: a route name first, else a target id.
     pub fn resolve(&self, model: &str) -> Option<&Arc<Route>> {
         self.routes.get(model).or_else(|| self.direct.get(model))
+    }
+
+    /// Every route's and direct route's counters.
+    pub fn route_metrics(&self) -> Vec<Arc<RouteMetrics>> {
+        self.routes.values().chain(self.direct.values()).map(|r| r.metrics.clone()).collect()
+    }
+}
+
+/// The counters of route `name`: those of `before` (the route it replaces) when it has the same targets, so
+/// `/metrics` keeps counting across a reload; fresh ones otherwise.
+fn metrics_for(name: &str, ids: &[String], before: Option<&Arc<Route>>) -> Arc<RouteMetrics> {
+    match before {
+        Some(route) if route.metrics.has_targets(ids) => route.metrics.clone(),
+        _ => Arc::new(RouteMetrics::new(name, ids)),
+    }
+}
+
+/// The builder going on from the stats of `before` (the route it replaces) for its unchanged targets.
+fn carried(
+    builder: FallbackManagerBuilder,
+    before: Option<(&Arc<Route>, &BTreeSet<String>)>,
+) -> FallbackManagerBuilder {
+    match before {
+        Some((route, unchanged)) => {
+            let unchanged = unchanged.clone();
+            builder.carry_stats(&route.manager, move |id| unchanged.contains(id))
+        }
+        None => builder,
     }
 }
 
@@ -358,7 +492,7 @@ mod tests {
         .unwrap();
         let factory = HttpProviders::default();
         let state = AppState::build(&config, &factory).unwrap();
-        assert_eq!(state.direct.len(), 4);
+        assert_eq!(state.current().direct.len(), 4);
         assert_eq!(factory.pool_count(), 2, "one pool per provider, not one per target");
     }
 }

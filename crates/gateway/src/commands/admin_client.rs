@@ -96,6 +96,11 @@ impl AdminClient {
         Ok(response)
     }
 
+    /// `GET /admin/config`: the running config, secrets redacted.
+    pub async fn config(&self) -> anyhow::Result<Value> {
+        self.send(self.http.get(format!("{}/admin/config", self.url))).await
+    }
+
     /// `GET /admin/stats`.
     pub async fn stats(&self) -> anyhow::Result<Value> {
         self.send(self.http.get(format!("{}/admin/stats", self.url))).await

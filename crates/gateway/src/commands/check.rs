@@ -30,7 +30,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<bool> {
     let mut ok = true;
     if args.probe {
         let state = AppState::build(&config, &HttpProviders::default())?;
-        for (id, route) in &state.direct {
+        for (id, route) in &state.current().direct {
             if route.manager.list_models().iter().all(|t| !t.enabled) {
                 continue;
             }
@@ -51,6 +51,10 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<bool> {
             out.push_str(&line);
             out.push('\n');
         }
+    }
+    if args.diff {
+        let client = super::admin_client::AdminClient::new(&args.admin.url, args.admin.admin_key.clone());
+        out.push_str(&super::check_diff::lines(&config, &client.config().await?, &args.admin.url));
     }
     out.push_str(&format!("{}: {}\n", args.config.display(), if ok { "ok" } else { "problems found" }));
     std::io::stdout().lock().write_all(out.as_bytes())?;

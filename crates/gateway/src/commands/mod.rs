@@ -3,6 +3,7 @@
 pub mod admin_client;
 pub mod chat;
 pub mod check;
+pub mod check_diff;
 pub mod demo;
 pub mod logs;
 pub mod models;

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::cli::{MockUpstreamArgs, ServeArgs};
 use crate::config::{Config, Readiness};
 use crate::default_config::{self, Simulated};
+use crate::reload::Trigger;
 use crate::server;
 use crate::state::{AppState, HttpProviders};
 use crate::storage::Storage;
@@ -67,7 +68,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     crate::conn::raise_fd_limit();
-    let mut state = AppState::build(&config, &HttpProviders::default())?;
+    let factory = Arc::new(HttpProviders::default());
+    let mut state = AppState::build(&config, factory.as_ref())?;
+    if let Source::File(path) = &source {
+        state = state.reloadable(path.clone(), args.listen.clone(), factory);
+    }
     let storage = config.storage.as_ref().map(|c| {
         tracing::info!("storage: request log in {}", c.path.display());
         Arc::new(Storage::open(c))
@@ -95,7 +100,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     // The current open breakers of the other replicas before the first request (at most 2 s).
     crate::shared_state::start(&state, addr).await;
-    let shutdown = server::shutdown_signal();
+    let on_hangup = {
+        let state = Arc::downgrade(&state);
+        move || {
+            if let Some(state) = state.upgrade() {
+                drop(tokio::task::spawn_blocking(move || state.reload(Trigger::Signal)));
+            }
+        }
+    };
+    let shutdown = server::shutdown_signal(on_hangup);
+    if let (Source::File(path), true) = (&source, config.server.watch_config) {
+        tracing::info!("watching {} for changes (server.watch_config)", path.display());
+        crate::config_watch::spawn(Arc::downgrade(&state), path.clone());
+    }
     tracing::info!(
         "switchyard listening on http://{addr} (routes: {})",
         config.routes.keys().cloned().collect::<Vec<_>>().join(", ")
@@ -126,7 +143,7 @@ pub async fn mock_upstream(args: MockUpstreamArgs) -> anyhow::Result<()> {
     switchyard_sim::serve_upstream_until(
         listener,
         switchyard_sim::UpstreamConfig::default(),
-        server::shutdown_signal(),
+        server::shutdown_signal(|| tracing::info!("SIGHUP received and ignored")),
     )
     .await?;
     Ok(())

@@ -2,9 +2,12 @@
 //!
 //! Every error names the key path it is about, e.g. `routes.default.targets[1].provider: unknown provider "x"`.
 
+mod diff;
 mod duration;
 mod env;
+mod file;
 mod provider;
+mod redact;
 mod route;
 mod secret;
 mod server;
@@ -18,7 +21,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+pub use diff::{changed_paths, needs_restart, paths_between};
 pub use duration::{ByteSize, Dur};
+pub use file::{ConfigFile, hash_of};
 pub use provider::{Kind as ProviderKind, ProviderConfig, ProviderSection};
 pub use route::{RouteConfig, RouteSection, TargetConfig};
 pub use secret::Secret;
@@ -77,6 +82,8 @@ pub struct Config {
     pub state: StateConfig,
     /// The request log's database; None when `storage.enabled = false`.
     pub storage: Option<crate::storage::StorageConfig>,
+    /// The text it was read from, as a tree with variables expanded, and its hash.
+    pub file: ConfigFile,
 }
 
 impl Config {
@@ -100,11 +107,14 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let mut tree: toml::Value = toml::from_str(text).map_err(|e| ConfigError(format!("invalid TOML: {e}")))?;
         let unset = env::expand(&mut tree, lookup).map_err(ConfigError)?;
+        let file = ConfigFile::new(text, &tree);
         let raw: RawConfig = serde_path_to_error::deserialize(tree).map_err(|e| {
             let path = e.path().to_string();
             ConfigError(format!("{path}: {}", e.into_inner()))
         })?;
-        Config::validate(raw, &unset, listen_override)
+        let mut config = Config::validate(raw, &unset, listen_override)?;
+        config.file = file;
+        Ok(config)
     }
 
     /// Validates a parsed file; `unset` lists the variables the environment lacked, by key path. Every problem
@@ -162,9 +172,14 @@ impl Config {
         }
         let storage = raw.storage.validate().map_err(|e| problems.push(e)).ok().flatten();
         match server {
-            Some(server) if problems.is_empty() => {
-                Ok(Config { server, providers, routes, state: state.unwrap_or_default(), storage })
-            }
+            Some(server) if problems.is_empty() => Ok(Config {
+                server,
+                providers,
+                routes,
+                state: state.unwrap_or_default(),
+                storage,
+                file: ConfigFile::default(),
+            }),
             _ => Err(ConfigError(problems.join("\n"))),
         }
     }

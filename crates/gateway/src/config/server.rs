@@ -43,6 +43,9 @@ pub struct ServerSection {
     /// Most connections open at once; default 80% of the file descriptor limit.
     #[serde(default)]
     pub max_connections: Option<u64>,
+    /// Reload the config when its file changes (checked every second); default false.
+    #[serde(default)]
+    pub watch_config: bool,
 }
 
 impl Default for ServerSection {
@@ -58,6 +61,7 @@ impl Default for ServerSection {
             body_timeout: default_body_timeout(),
             idle_timeout: default_idle_timeout(),
             max_connections: None,
+            watch_config: false,
         }
     }
 }
@@ -103,6 +107,8 @@ pub struct ServerConfig {
     pub allow_unauthenticated: bool,
     /// Timeouts and the cap of the connection layer.
     pub connections: ConnectionLimits,
+    /// Whether a change of the file reloads it.
+    pub watch_config: bool,
 }
 
 /// `HOST:PORT` with an IP address or a host name (e.g. `localhost:8081`), resolved once at start-up; a name
@@ -151,6 +157,7 @@ impl ServerSection {
             shutdown_timeout: self.shutdown_timeout.0,
             allow_unauthenticated: self.allow_unauthenticated,
             connections,
+            watch_config: self.watch_config,
         })
     }
 

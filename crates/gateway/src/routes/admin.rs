@@ -20,6 +20,7 @@ use crate::state::{AppState, Route};
 /// `GET /admin/routes`.
 pub async fn routes(State(state): State<Arc<AppState>>) -> Json<Value> {
     let routes: Vec<Value> = state
+        .current()
         .routes
         .values()
         .map(|r| {
@@ -92,7 +93,8 @@ pub async fn patch_target(
         ),
         status => bad(status, format!("cannot read the request body: {}", e.body_text())),
     })?;
-    let route = state
+    let running = state.current();
+    let route = running
         .routes
         .get(&route_name)
         .ok_or_else(|| bad(StatusCode::NOT_FOUND, format!("unknown route {route_name:?}")))?;
@@ -208,7 +210,8 @@ pub(crate) fn stats_json(state: &AppState) -> Value {
     let mut totals = [0u64; 6];
     let mut routes = serde_json::Map::new();
     let mut targets: BTreeMap<String, TargetStatsSnapshot> = BTreeMap::new();
-    for route in state.routes.values().chain(state.direct.values()) {
+    let running = state.current();
+    for route in running.routes.values().chain(running.direct.values()) {
         let s = route.manager.stats();
         let counts = [s.total, s.success, s.failed, s.cancelled, s.fallbacks, s.in_flight];
         for (t, c) in totals.iter_mut().zip(counts) {
@@ -236,7 +239,8 @@ pub(crate) fn stats_json(state: &AppState) -> Value {
 
 /// `POST /admin/stats/reset`.
 pub async fn reset_stats(State(state): State<Arc<AppState>>) -> Json<Value> {
-    for route in state.routes.values().chain(state.direct.values()) {
+    let running = state.current();
+    for route in running.routes.values().chain(running.direct.values()) {
         route.manager.reset_stats();
     }
     tracing::info!("admin reset the stats");

@@ -45,6 +45,7 @@ pub async fn events(State(state): State<Arc<AppState>>) -> Response {
     let routes = state.clone();
     let breakers = received(state.health.subscribe()).flat_map(move |change| {
         let events: Vec<Bytes> = routes
+            .current()
             .routes
             .values()
             .filter_map(|route| TargetEvent::of(route, &change.target, change.at))

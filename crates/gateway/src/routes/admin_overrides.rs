@@ -30,9 +30,9 @@ pub async fn clear(
     let configured = route.configured(id).ok_or_else(|| {
         bad(StatusCode::NOT_FOUND, format!("route {route_name:?} has no target {id:?}; GET /admin/routes lists them"))
     })?;
-    overrides::apply(route, id, configured).map_err(|e| bad(StatusCode::CONFLICT, e.to_string()))?;
+    overrides::apply(&route, id, configured).map_err(|e| bad(StatusCode::CONFLICT, e.to_string()))?;
     state.overrides.clear(&route.name, id);
-    state.target_events.changed(route, id);
+    state.target_events.changed(&route, id);
     tracing::info!(route = %route_name, target_id = %id, "admin cleared the target's override");
     let info = route.manager.list_models().into_iter().find(|t| t.id == id);
     Ok(Json(info.as_ref().map_or(Value::Null, crate::routes::admin::target_json)))

@@ -44,9 +44,10 @@ pub async fn patch(
     let request_id = request_id.map(|Extension(RequestId(id))| id).unwrap_or_default();
     let bad =
         |status: StatusCode, message: String| ApiError::new(Api::OpenAi, status, message).with_request_id(&request_id);
+    let running = state.current();
     let listing: Vec<&Arc<Route>> =
-        state.routes.values().filter(|r| r.manager.list_models().iter().any(|t| t.id == id)).collect();
-    let direct = state.direct.get(&id);
+        running.routes.values().filter(|r| r.manager.list_models().iter().any(|t| t.id == id)).collect();
+    let direct = running.direct.get(&id);
     if listing.is_empty() && direct.is_none() {
         return Err(bad(StatusCode::NOT_FOUND, format!("unknown target {id:?}; GET /admin/routes lists the targets")));
     }

@@ -16,7 +16,7 @@ use crate::conn::DrainDeadline;
 use crate::error::{Api, ApiError};
 use crate::metrics::InFlight;
 use crate::request_log::Recording;
-use crate::state::{AppState, Route};
+use crate::state::{AppState, Route, Snapshot};
 use crate::{keepalive, request_id, server, sse};
 
 /// `POST /v1/chat/completions`.
@@ -33,10 +33,12 @@ pub async fn messages(State(state): State<Arc<AppState>>, request: Request) -> R
 pub(crate) async fn admit(api: Api, state: Arc<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let request_id = request_id::take_or_make(&parts.headers);
-    let mut response = match state.auth.check_client(&parts.headers) {
+    // The running config, loaded once: the request finishes on it whatever reloads happen meanwhile.
+    let running = state.current();
+    let mut response = match running.auth.check_client(&parts.headers) {
         Ok(()) => {
             let drain = parts.extensions.get::<DrainDeadline>().cloned();
-            serve(api, &state, request_id.clone(), &parts.headers, body, drain).await
+            serve(api, &state, &running, request_id.clone(), &parts.headers, body, drain).await
         }
         Err(_) => server::client_refused(&state, api, &request_id, parts.uri.path()),
     };
@@ -59,6 +61,7 @@ fn caller_deadline(headers: &HeaderMap) -> Result<Option<Duration>, String> {
 async fn serve(
     api: Api,
     state: &AppState,
+    running: &Snapshot,
     request_id: String,
     headers: &HeaderMap,
     body: Body,
@@ -95,8 +98,8 @@ async fn serve(
         e.param = Some("model".to_owned());
         return reject(e);
     }
-    let Some(route) = state.resolve(&model).cloned() else {
-        let known: Vec<&str> = state.routes.keys().map(String::as_str).collect();
+    let Some(route) = running.resolve(&model).cloned() else {
+        let known: Vec<&str> = running.routes.keys().map(String::as_str).collect();
         return reject(ApiError::new(
             api,
             StatusCode::NOT_FOUND,

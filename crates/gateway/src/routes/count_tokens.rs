@@ -18,7 +18,7 @@ use crate::{request_id, server};
 pub async fn count_tokens(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let request_id = request_id::take_or_make(&parts.headers);
-    let mut response = match state.auth.check_client(&parts.headers) {
+    let mut response = match state.current().auth.check_client(&parts.headers) {
         Ok(()) => serve(&state, &request_id, body).await,
         Err(_) => server::client_refused(&state, Api::Anthropic, &request_id, parts.uri.path()),
     };

@@ -15,7 +15,7 @@ use crate::state::AppState;
 pub async fn health(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
     let mut routes = serde_json::Map::new();
     let mut all_ok = true;
-    for (name, route) in &state.routes {
+    for (name, route) in &state.current().routes {
         let enabled = route.manager.list_models().iter().filter(|t| t.enabled).count();
         all_ok &= enabled > 0;
         routes.insert(name.clone(), json!({ "enabled_targets": enabled }));

@@ -8,11 +8,12 @@ use axum::response::IntoResponse;
 use switchyard::{BreakerState, TargetStatsSnapshot};
 
 use crate::metrics::escape_label;
-use crate::state::AppState;
+use crate::state::{AppState, Snapshot};
 
 /// The exposition: the request counters, then each target's circuit breaker read from its engine.
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    let mut text = state.metrics.render();
+    let running = state.current();
+    let mut text = state.metrics.render(&running.route_metrics());
     if let Some(shared) = &state.shared {
         text.push_str(
             "# HELP switchyard_state_backend_up Whether the shared state backend (Redis) is reachable: 1 or 0.\n",
@@ -24,7 +25,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         "# HELP switchyard_breaker_state Circuit breaker per route and target: 0 closed, 1 open, 2 half-open.\n",
     );
     text.push_str("# TYPE switchyard_breaker_state gauge\n");
-    for route in state.routes.values().chain(state.direct.values()) {
+    for route in running.routes.values().chain(running.direct.values()) {
         for t in route.manager.list_models() {
             let value = match t.breaker {
                 BreakerState::Closed => 0,
@@ -39,7 +40,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             );
         }
     }
-    engine_counters(&state, &mut text);
+    engine_counters(&running, &mut text);
     if let Some(storage) = state.log.storage() {
         text.push_str(
             "# HELP switchyard_log_dropped_total Request log rows dropped (queue full or database trouble).\n",
@@ -55,11 +56,11 @@ type Family = (&'static str, &'static str, fn(&TargetStatsSnapshot) -> u64);
 
 /// The engine's counters, the same numbers `/admin/stats` shows: fallbacks per route; calls, failures by
 /// kind, broken streams, skips, refused retries, hedges and skipped stream events per target.
-fn engine_counters(state: &AppState, text: &mut String) {
-    let stats: Vec<_> = state
+fn engine_counters(running: &Snapshot, text: &mut String) {
+    let stats: Vec<_> = running
         .routes
         .values()
-        .chain(state.direct.values())
+        .chain(running.direct.values())
         .map(|r| (escape_label(&r.name), r.manager.stats()))
         .collect();
     family_header(

@@ -1,6 +1,7 @@
 //! HTTP handlers, one file per endpoint family.
 
 pub mod admin;
+pub mod admin_config;
 pub mod admin_events;
 pub mod admin_overrides;
 pub mod admin_requests;

@@ -10,12 +10,13 @@ use crate::state::AppState;
 
 /// `{"object": "list", "data": [{"id", "object": "model", "created": 0, "owned_by"}]}`.
 pub async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let mut data: Vec<Value> = state
+    let running = state.current();
+    let mut data: Vec<Value> = running
         .routes
         .keys()
         .map(|name| json!({ "id": name, "object": "model", "created": 0, "owned_by": "switchyard" }))
         .collect();
-    for route in state.direct.values() {
+    for route in running.direct.values() {
         let owner = route.manager.list_models().first().map(|t| t.provider.clone()).unwrap_or_default();
         data.push(json!({ "id": route.name, "object": "model", "created": 0, "owned_by": owner }));
     }

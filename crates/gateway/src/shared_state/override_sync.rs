@@ -131,7 +131,7 @@ impl OverrideSync {
         };
         if serving != after {
             let key = (route_name.to_owned(), target.to_owned());
-            if let Err(e) = overrides::apply(route, target, after) {
+            if let Err(e) = overrides::apply(&route, target, after) {
                 if self.refused.lock().unwrap_or_else(PoisonError::into_inner).insert(key) {
                     tracing::warn!(route = %route_name, target_id = %target, "the shared override not applied: {e}");
                 }
@@ -139,7 +139,7 @@ impl OverrideSync {
             }
             self.refused.lock().unwrap_or_else(PoisonError::into_inner).remove(&key);
             if serving.enabled != after.enabled {
-                state.target_events.changed(route, target);
+                state.target_events.changed(&route, target);
             }
             tracing::info!(route = %route_name, target_id = %target, ?after, "applied the shared override");
         }

@@ -191,7 +191,7 @@ pub fn restore_overrides(storage: &Storage, state: &crate::state::AppState) {
     let loaded = stored
         .into_iter()
         .filter_map(|(route, target, json)| {
-            let route = state.resolve(&route)?.clone();
+            let route = state.resolve(&route)?;
             let value = serde_json::from_str(&json).ok()?;
             Some((route, target, value))
         })

@@ -329,20 +329,21 @@ pub(crate) fn stderr_log(child: &mut std::process::Child) -> Arc<std::sync::Mute
     log
 }
 
-/// Starts `switchyard serve --config CONFIG` with the environment variables `env` too; returns the child,
-/// its address and its log.
+/// Starts `switchyard serve --config CONFIG` with the extra environment `env`; returns the child, its address
+/// and its log.
 pub(crate) async fn spawn_serve(
     config: &std::path::Path,
     env: &[(&str, &str)],
 ) -> (std::process::Child, String, Arc<std::sync::Mutex<String>>) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(["serve", "--config", config.to_str().unwrap()])
-        .envs(env.iter().copied())
         .env("NO_COLOR", "1")
         .env("RUST_LOG", "info")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let log = stderr_log(&mut child);

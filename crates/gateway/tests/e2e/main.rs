@@ -26,6 +26,7 @@ mod metrics;
 mod process;
 mod readme;
 mod redis_server;
+mod reload;
 mod replica_overrides;
 mod replica_process;
 mod replica_tls;

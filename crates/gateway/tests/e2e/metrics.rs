@@ -52,7 +52,12 @@ targets = [{ provider = "oa", model = "gpt-slow2000" }, { provider = "an", model
     assert_eq!(h.chat("no-such-route", "hi").await.status, 404);
     let text = h.metrics().await;
     // The run touched every kind of family: counters with samples, histograms, gauges.
-    for family in ["switchyard_served_total", "switchyard_tokens_total", "switchyard_hedges_total"] {
+    for family in [
+        "switchyard_served_total",
+        "switchyard_tokens_total",
+        "switchyard_hedges_total",
+        "switchyard_config_reloads_total",
+    ] {
         assert!(text.contains(&format!("\n{family}{{")), "{family} has samples:\n{text}");
     }
     assert_valid_prometheus(&text);

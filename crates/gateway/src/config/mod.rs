@@ -2,6 +2,7 @@
 //!
 //! Every error names the key path it is about, e.g. `routes.default.targets[1].provider: unknown provider "x"`.
 
+mod client_keys;
 mod duration;
 mod env;
 mod provider;
@@ -18,6 +19,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+pub use client_keys::{ClientKeyConfig, ClientKeySection};
 pub use duration::{ByteSize, Dur};
 pub use provider::{Kind as ProviderKind, ProviderConfig, ProviderSection};
 pub use route::{RouteConfig, RouteSection, TargetConfig};
@@ -124,7 +126,7 @@ impl Config {
         for u in unset.iter().filter(|u| u.path.starts_with("server")) {
             problems.push(format!("{}: environment variable ${} is not set; set it, or remove the key", u.path, u.var));
         }
-        let server = raw.server.validate(listen_override).map_err(|e| problems.push(e)).ok();
+        let mut server = raw.server.validate(listen_override).map_err(|e| problems.push(e)).ok();
         let state = raw.state.validate(&unset_under("state")).map_err(|e| problems.push(e)).ok();
         let mut providers = BTreeMap::new();
         let mut broken_providers = Vec::new();
@@ -156,6 +158,11 @@ impl Config {
                 }
                 Err(e) => problems.push(e),
             }
+        }
+        if let Some(server) = &mut server
+            && let Err(unknown) = client_keys::allowed_models(&mut server.keys, &routes)
+        {
+            problems.extend(unknown);
         }
         if let Err(conflict) = shared_health::check(&routes) {
             problems.push(conflict);

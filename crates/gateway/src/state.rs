@@ -8,6 +8,7 @@ use std::time::Duration;
 use switchyard::{FallbackManager, FallbackManagerBuilder, HealthRegistry, ModelFallback, SharedModel};
 
 use crate::auth::Auth;
+use crate::client_keys::ClientKey;
 use crate::config::{Config, ProviderConfig, RouteConfig, StateConfig, TargetConfig};
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::shared_state::SharedState;
@@ -245,7 +246,8 @@ impl AppState {
             auth: Auth::new(
                 config.server.api_keys.iter().map(|k| k.expose()),
                 config.server.admin_key.as_ref().map(|k| k.expose()),
-            ),
+            )
+            .with_named(config.server.keys.iter().map(|k| (k.key.expose(), Arc::new(ClientKey::new(k))))),
             metrics: Metrics::new(route_metrics.into_iter().chain(direct_metrics).collect()),
             max_body: config.server.max_body,
             connections: config.server.connections,

@@ -41,6 +41,9 @@ rpm = 100
 tpm = 1000
 [server.keys.open]
 key = "open-key"
+[server.keys.many]
+key = "many-key"
+rpm = 25
 [server.keys.narrow]
 key = "narrow-key"
 routes = ["main", "sim/m3"]
@@ -208,4 +211,87 @@ async fn a_route_the_key_may_not_use_is_a_403_in_every_endpoint_and_models_lists
     let all = ids(get(&router, "open-key", "/v1/models").await);
     assert_eq!(all, ["main", "other", "waits", "sim/m1", "sim/m2", "sim/m3"]);
     assert_eq!(ids(get(&router, "plain-key", "/v1/models").await), all);
+}
+
+#[tokio::test(start_paused = true)]
+async fn keep_alive_streams_carry_the_limit_headers_before_their_first_byte() {
+    let router = server::router(Arc::new(state()));
+    let s = send(&router, "tokens-key", "/v1/chat/completions", chat("waits", true, 500)).await;
+    assert_eq!((s.status, s.header("content-type")), (200, "text/event-stream"));
+    assert_eq!(s.header("x-ratelimit-remaining-requests"), "99");
+    assert_eq!(s.header("x-ratelimit-remaining-tokens"), "498");
+    assert!(s.body.as_str().unwrap().contains("three"), "{}", s.body);
+    // Its final usage settled the reservation: 1000 - 5 - 502.
+    let a = send(&router, "tokens-key", "/v1/messages", chat("waits", false, 500)).await;
+    assert_eq!((a.status, a.header("x-ratelimit-remaining-tokens")), (200, "493"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_over_rpm_admit_exactly_rpm() {
+    let router = server::router(Arc::new(state()));
+    let requests = (0..100).map(|i| {
+        let router = router.clone();
+        let path = if i % 2 == 0 { "/v1/chat/completions" } else { "/v1/messages" };
+        tokio::spawn(async move { send(&router, "many-key", path, chat("main", i % 3 == 0, 50)).await.status })
+    });
+    let statuses: Vec<u16> = futures::future::join_all(requests).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 25, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 75, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn the_request_log_and_usage_by_key_name_the_key_and_the_file_never_holds_a_secret() {
+    let path = temp_folder("client-keys").join("switchyard.db");
+    let storage = Arc::new(Storage::open(&storage_config(path.clone(), 1000)));
+    let router = server::router(Arc::new(state().with_storage(storage.clone())));
+    for _ in 0..4 {
+        send(&router, "team-a-key", "/v1/chat/completions", chat("main", false, 50)).await;
+    }
+    send(&router, "team-a-key", "/v1/chat/completions", chat("main", true, 50)).await;
+    assert_eq!(send(&router, "narrow-key", "/v1/messages", chat("main", false, 50)).await.status, 200);
+    assert_eq!(send(&router, "narrow-key", "/v1/messages", chat("other", false, 50)).await.status, 403);
+    assert_eq!(send(&router, "plain-key", "/v1/chat/completions", chat("main", false, 50)).await.status, 200);
+    let flushing = storage.clone();
+    tokio::task::spawn_blocking(move || flushing.flush()).await.unwrap();
+
+    let admin = |path: &'static str| get(&router, ADMIN_KEY, path);
+    let team = admin("/admin/requests?key=team-a").await;
+    let rows = team["requests"].as_array().unwrap();
+    let statuses: Vec<u64> = rows.iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [429, 429, 200, 200, 200], "newest first: {team}");
+    assert_eq!(rows[0]["error"]["kind"], "rate_limited");
+    assert_eq!((rows[0]["stream"].as_bool(), rows[0]["outcome"].as_str()), (Some(true), Some("failed")));
+    assert!(rows.iter().all(|r| r["key"] == "team-a"));
+    let narrow = admin("/admin/requests?key=narrow").await;
+    let refused = &narrow["requests"][0];
+    assert_eq!((refused["status"].as_u64(), refused["route"].as_str()), (Some(403), Some("other")));
+    assert_eq!(refused["error"]["kind"], "forbidden");
+    let all = admin("/admin/requests").await;
+    assert_eq!(all["requests"][0]["key"], Value::Null, "an unnamed key has no name");
+
+    let usage = admin("/admin/usage?by=key&bucket=1d").await;
+    let group = |name: Value| -> Vec<(i64, i64, i64, i64)> {
+        usage["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["group"] == name)
+            .map(|b| {
+                let n = |f: &str| b[f].as_i64().unwrap();
+                (n("requests"), n("success"), n("failed"), n("output_tokens"))
+            })
+            .collect()
+    };
+    assert_eq!(group(json!("team-a")), [(5, 3, 2, 9)], "{usage}");
+    assert_eq!(group(json!("narrow")), [(2, 1, 1, 3)], "{usage}");
+    assert_eq!(group(Value::Null), [(1, 1, 0, 3)], "{usage}");
+
+    storage.close();
+    for file in ["switchyard.db", "switchyard.db-wal"] {
+        let bytes = std::fs::read(path.with_file_name(file)).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        for secret in ["team-a-key", "narrow-key", "plain-key"] {
+            assert!(!text.contains(secret), "{file} holds {secret}");
+        }
+    }
 }

@@ -58,8 +58,6 @@ fn caller_deadline(headers: &HeaderMap) -> Result<Option<Duration>, String> {
     Ok(Some(Duration::from_millis(ms)))
 }
 
-// Each argument is a separate fact of this one request; a struct holding them would only be unpacked here.
-#[allow(clippy::too_many_arguments)]
 async fn serve(
     api: Api,
     state: &AppState,

@@ -83,10 +83,12 @@ pub(super) fn check_distinct(api_keys: &[Secret], keys: &[ClientKeyConfig]) -> R
 }
 
 /// Replaces each key's listed `routes` by every model name it may use: the listed routes, their targets'
-/// ids, and listed target ids. An entry naming no route or target is an error naming the key path.
+/// ids, and listed target ids. An entry naming no route or target is an error naming the key path; one naming a
+/// `declared` route that failed its own checks is not (that route's error says what to fix).
 pub(super) fn allowed_models(
     keys: &mut [ClientKeyConfig],
     routes: &BTreeMap<String, RouteConfig>,
+    declared: &[String],
 ) -> Result<(), Vec<String>> {
     let ids: BTreeSet<&str> = routes.values().flat_map(|r| r.targets.iter().map(|t| t.id.as_str())).collect();
     let mut problems = Vec::new();
@@ -102,8 +104,8 @@ pub(super) fn allowed_models(
         for entry in listed {
             if let Some(route) = routes.get(entry) {
                 allowed.extend(route.targets.iter().map(|t| t.id.clone()));
-            } else if !ids.contains(entry.as_str()) {
-                let known: Vec<&str> = routes.keys().map(String::as_str).collect();
+            } else if !ids.contains(entry.as_str()) && !declared.contains(entry) {
+                let known: Vec<&str> = declared.iter().map(String::as_str).collect();
                 problems.push(format!(
                     "server.keys.{}.routes: {entry:?} names no route or target id; routes are: {}",
                     key.name,
@@ -155,6 +157,11 @@ mod tests {
         assert!(err.contains("routes are: big, default"), "{err}");
         let err = parse("[server.keys.team-a]\nkey = \"k\"\nroutes = []\n", &[]).unwrap_err();
         assert!(err.starts_with("server.keys.team-a.routes: an empty list"), "{err}");
+        // A listed route that is broken itself is reported once, by its own error.
+        let broken = "[server.keys.team-a]\nkey = \"k\"\nroutes = [\"bad\"]\n\
+                      [routes.bad]\ntargets = [{ provider = \"nope\", model = \"m\" }]\n";
+        let err = parse(broken, &[]).unwrap_err();
+        assert!(err.contains("routes.bad") && !err.contains("server.keys"), "{err}");
     }
 
     #[test]

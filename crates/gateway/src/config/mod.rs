@@ -145,6 +145,7 @@ impl Config {
         if raw.routes.is_empty() {
             problems.push("routes: no route is configured; add e.g. [routes.default]".to_owned());
         }
+        let declared: Vec<String> = raw.routes.keys().cloned().collect();
         let mut routes = BTreeMap::new();
         for (name, section) in raw.routes {
             // A route over a provider already reported is checked once that provider is fixed.
@@ -160,7 +161,7 @@ impl Config {
             }
         }
         if let Some(server) = &mut server
-            && let Err(unknown) = client_keys::allowed_models(&mut server.keys, &routes)
+            && let Err(unknown) = client_keys::allowed_models(&mut server.keys, &routes, &declared)
         {
             problems.extend(unknown);
         }

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod cli;
 pub mod client_error;
+pub mod client_keys;
 pub mod codec;
 pub mod commands;
 pub mod config;

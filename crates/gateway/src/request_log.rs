@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use switchyard::{Attempt, AttemptOutcome, Usage};
 use tokio::sync::broadcast;
 
+use crate::client_keys::KeyTicket;
 use crate::error::Api;
 use crate::storage::{AttemptRow, Outcome, Row, RowError, Storage};
 
@@ -40,7 +41,8 @@ impl RequestLog {
         self.events.subscribe()
     }
 
-    /// Starts recording a request that resolved to `route`; None when nobody would read the row.
+    /// Starts recording a request that resolved to `route`, sent with the named client key `key` if any;
+    /// None when nobody would read the row and no named key waits for the request's usage.
     pub fn start(
         self: &Arc<Self>,
         request_id: &str,
@@ -48,8 +50,9 @@ impl RequestLog {
         api: Api,
         stream: bool,
         started: Instant,
+        key: Option<&str>,
     ) -> Option<Recording> {
-        if self.storage.is_none() && self.events.receiver_count() == 0 {
+        if self.storage.is_none() && self.events.receiver_count() == 0 && key.is_none() {
             return None;
         }
         let time = SystemTime::now().checked_sub(started.elapsed()).unwrap_or_else(SystemTime::now);
@@ -60,7 +63,7 @@ impl RequestLog {
             // The row's `api` is the wire family: everything not Anthropic speaks OpenAI's.
             api: if api == Api::Anthropic { "anthropic" } else { "openai" }.to_owned(),
             stream,
-            key: None,
+            key: key.map(str::to_owned),
             status: None,
             outcome: Outcome::Cancelled,
             served_by: None,
@@ -74,7 +77,7 @@ impl RequestLog {
             request: None,
             response: None,
         };
-        Some(Recording { log: self.clone(), row: Some(row), started })
+        Some(Recording { log: self.clone(), row: Some(row), started, ticket: None })
     }
 
     fn finished(&self, mut row: Row) {
@@ -96,9 +99,26 @@ pub struct Recording {
     log: Arc<RequestLog>,
     row: Option<Row>,
     started: Instant,
+    /// The named key's token reservation, settled from the usage the request ends with.
+    ticket: Option<KeyTicket>,
 }
 
 impl Recording {
+    /// Holds the request's token reservation until it ends: every ending (whole answer, stream, failure,
+    /// client gone) comes through here with its usage.
+    pub fn hold(&mut self, ticket: KeyTicket) {
+        self.ticket = Some(ticket);
+    }
+
+    /// The request was refused before any call (a named key's 403 or 429).
+    pub fn refused(mut self, status: u16, kind: &str, message: String) {
+        if let Some(row) = &mut self.row {
+            row.status = Some(status);
+            row.error = Some(RowError { kind: kind.to_owned(), message });
+        }
+        self.end(Outcome::Failed);
+    }
+
     /// The request body as received, when bodies are kept.
     pub fn request_body(&mut self, body: &[u8]) {
         if self.log.storage.as_ref().is_some_and(|s| s.log_bodies())
@@ -178,6 +198,9 @@ impl Recording {
 
     fn end(&mut self, outcome: Outcome) {
         let Some(mut row) = self.row.take() else { return };
+        if let Some(ticket) = self.ticket.take() {
+            ticket.settle(row.input_tokens + row.output_tokens);
+        }
         row.outcome = outcome;
         row.latency_ms = ms(self.started.elapsed());
         self.log.finished(row);

@@ -82,9 +82,13 @@ pub(crate) fn client_refused(state: &AppState, api: Api, request_id: &str, path:
     .into_response()
 }
 
-async fn client_auth(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+async fn client_auth(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
     match state.current().auth.check_client(request.headers()) {
-        Ok(()) => next.run(request).await,
+        Ok(caller) => {
+            // `/v1/models` lists what this key may use.
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
         Err(_) => client_refused(&state, api_of(&request), &request_id_of(&request), request.uri().path()),
     }
 }

@@ -12,6 +12,7 @@ use arc_swap::ArcSwap;
 use switchyard::{FallbackManager, FallbackManagerBuilder, HealthRegistry, ModelFallback, SharedModel};
 
 use crate::auth::Auth;
+use crate::client_keys::ClientKey;
 use crate::config::{Config, ProviderConfig, RouteConfig, StateConfig, TargetConfig};
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::overrides::Overrides;
@@ -375,7 +376,11 @@ impl Snapshot {
             auth: Auth::new(
                 config.server.api_keys.iter().map(|k| k.expose()),
                 config.server.admin_key.as_ref().map(|k| k.expose()),
-            ),
+            )
+            .with_named(config.server.keys.iter().map(|k| {
+                let before = carry.as_ref().and_then(|c| c.previous.auth.named(&k.name));
+                (k.key.expose(), Arc::new(ClientKey::new(k, before.map(Arc::as_ref))))
+            })),
             config: config.clone(),
             loaded_at: SystemTime::now(),
         })

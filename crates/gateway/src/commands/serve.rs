@@ -89,8 +89,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;
     let addr = listener.local_addr()?;
-    if config.server.api_keys.is_empty() {
-        tracing::warn!("no server.api_keys: clients need no key");
+    if config.server.api_keys.is_empty() && config.server.keys.is_empty() {
+        tracing::warn!("no server.api_keys or server.keys: clients need no key");
     }
     if config.server.admin_key.is_none() {
         tracing::info!("no server.admin_key: /admin/* answers 403");

@@ -2,6 +2,7 @@
 //!
 //! Every error names the key path it is about, e.g. `routes.default.targets[1].provider: unknown provider "x"`.
 
+mod client_keys;
 mod diff;
 mod duration;
 mod env;
@@ -21,6 +22,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+pub use client_keys::{ClientKeyConfig, ClientKeySection};
 pub use diff::{changed_paths, needs_restart, paths_between};
 pub use duration::{ByteSize, Dur};
 pub use file::{ConfigFile, hash_of};
@@ -134,7 +136,7 @@ impl Config {
         for u in unset.iter().filter(|u| u.path.starts_with("server")) {
             problems.push(format!("{}: environment variable ${} is not set; set it, or remove the key", u.path, u.var));
         }
-        let server = raw.server.validate(listen_override).map_err(|e| problems.push(e)).ok();
+        let mut server = raw.server.validate(listen_override).map_err(|e| problems.push(e)).ok();
         let state = raw.state.validate(&unset_under("state")).map_err(|e| problems.push(e)).ok();
         let mut providers = BTreeMap::new();
         let mut broken_providers = Vec::new();
@@ -153,6 +155,7 @@ impl Config {
         if raw.routes.is_empty() {
             problems.push("routes: no route is configured; add e.g. [routes.default]".to_owned());
         }
+        let declared: Vec<String> = raw.routes.keys().cloned().collect();
         let mut routes = BTreeMap::new();
         for (name, section) in raw.routes {
             // A route over a provider already reported is checked once that provider is fixed.
@@ -166,6 +169,11 @@ impl Config {
                 }
                 Err(e) => problems.push(e),
             }
+        }
+        if let Some(server) = &mut server
+            && let Err(unknown) = client_keys::allowed_models(&mut server.keys, &routes, &declared)
+        {
+            problems.extend(unknown);
         }
         if let Err(conflict) = shared_health::check(&routes) {
             problems.push(conflict);

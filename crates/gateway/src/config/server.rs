@@ -1,10 +1,12 @@
 //! The `[server]` section: listen address, client keys, admin key, limits.
 
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::client_keys::{ClientKeyConfig, ClientKeySection, check_distinct};
 use super::duration::{ByteSize, Dur};
 use super::secret::Secret;
 use crate::conn::ConnectionLimits;
@@ -19,6 +21,9 @@ pub struct ServerSection {
     /// Client keys; absent or empty: no client auth.
     #[serde(default)]
     pub api_keys: Vec<Secret>,
+    /// Named client keys with limits and routes (`[server.keys.NAME]`).
+    #[serde(default)]
+    pub keys: BTreeMap<String, ClientKeySection>,
     /// Key for `/admin/*`; absent: `/admin/*` answers 403.
     #[serde(default)]
     pub admin_key: Option<Secret>,
@@ -53,6 +58,7 @@ impl Default for ServerSection {
         Self {
             listen: default_listen(),
             api_keys: Vec::new(),
+            keys: BTreeMap::new(),
             admin_key: None,
             allow_unauthenticated: false,
             max_body: default_max_body(),
@@ -95,8 +101,10 @@ fn default_idle_timeout() -> Dur {
 pub struct ServerConfig {
     /// Where to listen.
     pub listen: SocketAddr,
-    /// Client keys (empty: no client auth).
+    /// Unnamed client keys (empty, with no named keys: no client auth).
     pub api_keys: Vec<Secret>,
+    /// Named client keys; their `routes` are checked against the routes by [`super::Config`].
+    pub keys: Vec<ClientKeyConfig>,
     /// Admin key (`None`: admin API answers 403).
     pub admin_key: Option<Secret>,
     /// Largest request body, in bytes.
@@ -125,7 +133,7 @@ fn resolve_listen(text: &str) -> Result<SocketAddr, String> {
 
 impl ServerSection {
     /// Checks the section; `listen_override` is `--listen` from the command line.
-    pub fn validate(self, listen_override: Option<&str>) -> Result<ServerConfig, String> {
+    pub fn validate(mut self, listen_override: Option<&str>) -> Result<ServerConfig, String> {
         let listen_text = listen_override.unwrap_or(&self.listen);
         let listen = resolve_listen(listen_text)?;
         for (i, key) in self.api_keys.iter().enumerate() {
@@ -138,7 +146,10 @@ impl ServerSection {
         {
             return Err("server.admin_key: empty key; remove the key to disable the admin API".to_owned());
         }
-        if !listen.ip().is_loopback() && self.api_keys.is_empty() && !self.allow_unauthenticated {
+        let keys = std::mem::take(&mut self.keys);
+        let keys = keys.into_iter().map(|(name, key)| key.validate(&name)).collect::<Result<Vec<_>, _>>()?;
+        check_distinct(&self.api_keys, &keys)?;
+        if !listen.ip().is_loopback() && self.api_keys.is_empty() && keys.is_empty() && !self.allow_unauthenticated {
             return Err(format!(
                 "server.listen: {listen} is reachable from other machines but server.api_keys is empty; \
                  set api_keys, listen on 127.0.0.1, or set server.allow_unauthenticated = true"
@@ -152,6 +163,7 @@ impl ServerSection {
         Ok(ServerConfig {
             listen,
             api_keys: self.api_keys,
+            keys,
             admin_key: self.admin_key,
             max_body,
             shutdown_timeout: self.shutdown_timeout.0,

@@ -11,6 +11,8 @@ use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use switchyard::{Attempt, ChatModel};
 
+use crate::auth::Caller;
+use crate::client_keys::{ClientKey, LimitHeaders, reserved_tokens};
 use crate::codec::{self, StreamEncoder};
 use crate::conn::DrainDeadline;
 use crate::error::{Api, ApiError};
@@ -36,9 +38,9 @@ pub(crate) async fn admit(api: Api, state: Arc<AppState>, request: Request) -> R
     // The running config, loaded once: the request finishes on it whatever reloads happen meanwhile.
     let running = state.current();
     let mut response = match running.auth.check_client(&parts.headers) {
-        Ok(()) => {
+        Ok(caller) => {
             let drain = parts.extensions.get::<DrainDeadline>().cloned();
-            serve(api, &state, &running, request_id.clone(), &parts.headers, body, drain).await
+            serve(api, &state, &running, caller, request_id.clone(), &parts.headers, body, drain).await
         }
         Err(_) => server::client_refused(&state, api, &request_id, parts.uri.path()),
     };
@@ -62,6 +64,7 @@ async fn serve(
     api: Api,
     state: &AppState,
     running: &Snapshot,
+    caller: Caller,
     request_id: String,
     headers: &HeaderMap,
     body: Body,
@@ -112,16 +115,39 @@ async fn serve(
     };
     // The route's own deadline is the engine's (it keeps the sooner of the two).
     decoded.request.deadline = caller_deadline.map(|d| tokio::time::Instant::now() + d);
-    let mut recording = state.log.start(&request_id, &route.name, api, decoded.stream, started);
+    let key = caller.as_deref().map(ClientKey::name);
+    let mut recording = state.log.start(&request_id, &route.name, api, decoded.stream, started, key);
     if let Some(r) = &mut recording {
         r.request_body(&bytes);
     }
+    let mut limits = LimitHeaders::default();
+    if let Some(key) = &caller {
+        match key.admit(&route.name, reserved_tokens(&decoded.request)) {
+            Ok(admitted) => {
+                if let (Some(r), Some(ticket)) = (&mut recording, admitted.ticket) {
+                    r.hold(ticket);
+                }
+                limits = admitted.headers;
+            }
+            Err(refusal) => {
+                let (error, headers) = refusal.api_error(api);
+                if let Some(r) = recording {
+                    r.refused(error.status.as_u16(), refusal.kind(), error.message.clone());
+                }
+                let mut response = reject(error);
+                headers.stamp(response.headers_mut());
+                return response;
+            }
+        }
+    }
     let call = Call { api, route, request_id, model, started, drain, recording };
-    match (decoded.stream, call.route.keepalive) {
+    let mut response = match (decoded.stream, call.route.keepalive) {
         (true, Some(interval)) => call.keepalive(decoded, interval),
         (true, None) => call.stream(decoded).await,
         (false, _) => call.complete(decoded).await,
-    }
+    };
+    limits.stamp(response.headers_mut());
+    response
 }
 
 /// A caller's text as echoed in an answer and the log: at most 100 characters, then `…`.

@@ -9,6 +9,7 @@ use http::{HeaderValue, StatusCode};
 use serde_json::json;
 use switchyard_providers::anthropic;
 
+use crate::auth::Caller;
 use crate::error::{Api, ApiError};
 use crate::routes::chat::read_body;
 use crate::state::AppState;
@@ -19,14 +20,14 @@ pub async fn count_tokens(State(state): State<Arc<AppState>>, request: Request) 
     let (parts, body) = request.into_parts();
     let request_id = request_id::take_or_make(&parts.headers);
     let mut response = match state.current().auth.check_client(&parts.headers) {
-        Ok(()) => serve(&state, &request_id, body).await,
+        Ok(caller) => serve(&state, caller, &request_id, body).await,
         Err(_) => server::client_refused(&state, Api::Anthropic, &request_id, parts.uri.path()),
     };
     request_id::stamp(&mut response, &request_id);
     response
 }
 
-async fn serve(state: &AppState, request_id: &str, body: axum::body::Body) -> Response {
+async fn serve(state: &AppState, caller: Caller, request_id: &str, body: axum::body::Body) -> Response {
     let reject = |e: ApiError| {
         state.metrics.rejected(e.status.as_u16());
         e.with_request_id(request_id).into_response()
@@ -46,6 +47,10 @@ async fn serve(state: &AppState, request_id: &str, body: axum::body::Body) -> Re
             format!("unknown model {:?}: name a route or a target id; GET /v1/models lists them", request.model),
         ));
     };
+    // Counting calls no model, so it is not held to the key's limits; only to its routes.
+    if let Some(key) = caller.filter(|k| !k.may_use(&route.name)) {
+        return reject(key.forbidden(&route.name).api_error(Api::Anthropic).0);
+    }
     let (tokens, target) = match route.manager.count_tokens(&request).await {
         Some((target, tokens)) => (tokens, Some(target)),
         None => (request.estimate_input_tokens(), None),

@@ -8,6 +8,7 @@ mod anthropic_sdk;
 mod api;
 mod browser;
 mod cli;
+mod client_keys;
 mod common;
 mod connections;
 mod continuation;

@@ -446,3 +446,24 @@ async fn a_gateway_without_a_config_file_refuses_a_reload_and_counts_it() {
     let anonymous = h.http.post(h.url("/admin/reload")).send().await.unwrap();
     assert_eq!(anonymous.status(), 401, "the admin key is needed");
 }
+
+#[tokio::test]
+async fn a_named_keys_window_survives_a_reload_unless_its_limits_change() {
+    let keys = "[server.keys.team]\nkey = \"team-secret\"\nrpm = 2\n";
+    let f = start_file(ROUTES, keys, Duration::ZERO).await;
+    let chat = || async {
+        let body = json!({ "model": "a", "messages": [{ "role": "user", "content": "hi" }] });
+        let response =
+            f.h.http.post(f.h.url("/v1/chat/completions")).bearer_auth("team-secret").json(&body).send().await.unwrap();
+        response.status().as_u16()
+    };
+    assert_eq!((chat().await, chat().await), (200, 200));
+    f.write(CHANGED);
+    assert_eq!(f.reload().await.status, 200);
+    assert_eq!(chat().await, 429, "the reload did not give the key a fresh minute");
+    // New limits are a new window.
+    let raised = f.base.replace("rpm = 2", "rpm = 3");
+    std::fs::write(&f.path, format!("{raised}\n{CHANGED}")).unwrap();
+    assert_eq!(f.reload().await.status, 200);
+    assert_eq!(chat().await, 200);
+}

@@ -1,8 +1,9 @@
 //! What the engine remembers about one target between requests: its circuit breaker, retry budget and
-//! recent latency.
+//! recent latency, and what it admits (calls in flight).
 
 use crate::breaker::{Announcer, Breaker, BreakerConfig};
 use crate::budget::{BudgetConfig, TokenBucket};
+use crate::gate::Gate;
 use crate::latency::LatencyWindow;
 
 /// A target's health settings: its breaker and its retry budget. Every user of one target's health
@@ -32,6 +33,8 @@ pub(crate) struct Health {
     pub(crate) retry_budget: Option<TokenBucket>,
     /// Recent times to answer, for hedging at the p95: whole answers, and streams' first content chunks.
     pub(crate) latency: Latencies,
+    /// Its calls in flight.
+    pub(crate) gate: Gate,
 }
 
 impl Health {
@@ -41,6 +44,7 @@ impl Health {
             breaker: Breaker::new(settings.breaker.clone(), announcer),
             retry_budget: settings.retry_budget.map(TokenBucket::new),
             latency: Latencies::default(),
+            gate: Gate::default(),
             settings,
         }
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::backoff::Backoff;
+use crate::balance::{Balance, Balancer, Member};
 use crate::breaker::BreakerConfig;
 use crate::budget::BudgetConfig;
 use crate::error::Error;
@@ -23,8 +24,8 @@ use crate::target::{ConfigError, ModelFallback, TargetError, TargetInfo};
 use crate::types::{ChatRequest, ChatResponse};
 use crate::validate::ResponseValidator;
 
-/// Tries its targets in priority order (lower first, ties in insertion order), retrying each as
-/// the error kind allows, and falls back to the next. Cheap to clone: clones share targets and stats.
+/// Tries its targets in priority order (lower first; targets of equal priority form a tier, ordered
+/// per request by its [`Balance`], by default in insertion order), retrying each as the error kind allows, and falls back to the next. Cheap to clone: clones share targets and stats.
 ///
 /// ```
 /// # use std::sync::Arc;
@@ -58,6 +59,8 @@ struct Inner {
     /// The whole chain's deadline, from the moment a request arrives.
     deadline: Option<Duration>,
     stats: Arc<Stats>,
+    /// Orders each tier per request.
+    balancer: Balancer,
 }
 
 /// One target and its runtime settings.
@@ -187,7 +190,7 @@ impl FallbackManager {
     /// (disabled targets skipped; a failure moves on to the next), with that target's id; `None` when
     /// none could.
     pub async fn count_tokens(&self, request: &ChatRequest) -> Option<(String, u64)> {
-        for target in self.inner.plan() {
+        for target in self.inner.plan(true) {
             if target.skip.is_some() {
                 continue;
             }
@@ -211,7 +214,7 @@ impl FallbackManager {
 
     async fn continue_stream(&self, request: ChatRequest, used: Vec<String>) -> Result<ChatStream, Error> {
         let inner = &self.inner;
-        let plan = inner.plan();
+        let plan = inner.plan(false);
         let after = plan.iter().rposition(|t| used.iter().any(|u| u == t.id)).map_or(0, |i| i + 1);
         // A target set to `continuation = none` is never asked.
         let plan: Vec<Target<'_>> = plan.into_iter().skip(after).filter(|t| t.continuation.style().is_some()).collect();
@@ -238,18 +241,49 @@ impl Inner {
         request
     }
 
-    /// Slot indexes by (priority, insertion index); priorities may change at runtime, so each is read
-    /// once and the sort sees one consistent set of keys.
+    /// Slot indexes by (priority, insertion index).
     fn order(&self) -> Vec<usize> {
+        self.keyed_order().into_iter().map(|(_, i)| i).collect()
+    }
+
+    /// (priority, slot index) sorted; priorities may change at runtime, so each is read once and the
+    /// sort sees one consistent set of keys.
+    fn keyed_order(&self) -> Vec<(i32, usize)> {
         let mut keyed: Vec<(i32, usize)> =
             self.slots.iter().enumerate().map(|(i, s)| (s.priority.load(Relaxed), i)).collect();
         keyed.sort_unstable();
-        keyed.into_iter().map(|(_, i)| i).collect()
+        keyed
+    }
+
+    /// [`order`](Self::order) with each tier in this request's order; `whole`: the request is for a
+    /// whole answer (latency balancing compares answer times of the same kind).
+    fn balanced_order(&self, whole: bool) -> Vec<usize> {
+        let order = self.keyed_order();
+        let mut members: Vec<Member> = order
+            .iter()
+            .map(|&(_, i)| {
+                let slot = &self.slots[i];
+                let (latency, in_flight) = if self.balancer.needs_load() {
+                    (slot.health.latency.of(whole).peak_ewma(), slot.health.gate.in_flight())
+                } else {
+                    (None, 0)
+                };
+                Member { slot: i, weight: slot.config.weight, latency, in_flight }
+            })
+            .collect();
+        let mut start = 0;
+        while start < members.len() {
+            let priority = order[start].0;
+            let len = order[start..].iter().take_while(|(p, _)| *p == priority).count();
+            self.balancer.order(&mut members[start..start + len]);
+            start += len;
+        }
+        members.into_iter().map(|m| m.slot).collect()
     }
 
     /// The targets for one request, in order, with their settings as they are now.
-    fn plan(&self) -> Vec<Target<'_>> {
-        self.order()
+    fn plan(&self, whole: bool) -> Vec<Target<'_>> {
+        self.balanced_order(whole)
             .into_iter()
             .map(|i| {
                 let slot = &self.slots[i];
@@ -277,14 +311,14 @@ impl ChatModel for FallbackManager {
     async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, Error> {
         let inner = &self.inner;
         let request = inner.with_deadline(request);
-        runner::complete(&inner.policy, &inner.plan(), request, Some(inner.stats.clone())).await
+        runner::complete(&inner.policy, &inner.plan(true), request, Some(inner.stats.clone())).await
     }
 
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
         let inner = &self.inner;
         let request = inner.with_deadline(request);
         let continuer = (inner.policy.after_commit == AfterCommit::Continue).then(|| self.continuer());
-        runner::stream(&inner.policy, &inner.plan(), request, Some(inner.stats.clone()), continuer).await
+        runner::stream(&inner.policy, &inner.plan(false), request, Some(inner.stats.clone()), continuer).await
     }
 }
 
@@ -303,6 +337,8 @@ pub struct FallbackManagerBuilder {
     /// Shared health; `None`: the manager keeps its own.
     health: Option<HealthRegistry>,
     deadline: Option<Duration>,
+    balance: Balance,
+    seed: Option<u64>,
 }
 
 impl FallbackManagerBuilder {
@@ -404,6 +440,19 @@ impl FallbackManagerBuilder {
         self
     }
 
+    /// How each tier (targets of equal priority) is ordered per request (default [`Balance::Ordered`]:
+    /// insertion order, as before tiers existed).
+    pub fn balance(mut self, balance: Balance) -> Self {
+        self.balance = balance;
+        self
+    }
+
+    /// Fixes the balancer's random numbers, so the order of tiers is reproducible (for tests).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
     /// Checks the targets and builds the manager.
     pub fn build(self) -> Result<FallbackManager, ConfigError> {
         if self.entries.is_empty() {
@@ -415,6 +464,12 @@ impl FallbackManagerBuilder {
             let id = config.id();
             if slots.iter().any(|s| s.id == id) {
                 return Err(ConfigError::DuplicateId { id });
+            }
+            if config.weight == 0 {
+                return Err(ConfigError::Invalid {
+                    field: "weight",
+                    message: format!("target `{id}` has weight 0; give it 1 or more (disable it to stop its traffic)"),
+                });
             }
             let health = registry.entry(&id, &self.health_settings).map_err(|conflict| {
                 tracing::warn!(target_id = %id, "{conflict}");
@@ -431,6 +486,8 @@ impl FallbackManagerBuilder {
             });
         }
         let stats = Arc::new(Stats::new(slots.iter().map(|s| s.id.clone()).collect()));
-        Ok(FallbackManager { inner: Arc::new(Inner { slots, policy: self.policy, deadline: self.deadline, stats }) })
+        let balancer = Balancer::new(self.balance, self.seed);
+        let inner = Inner { slots, policy: self.policy, deadline: self.deadline, stats, balancer };
+        Ok(FallbackManager { inner: Arc::new(inner) })
     }
 }

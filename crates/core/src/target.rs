@@ -18,8 +18,11 @@ pub struct ModelFallback {
     pub model: String,
     /// An explicit id, for two targets with the same provider and model (e.g. two base URLs).
     pub id: Option<String>,
-    /// Lower is tried first; ties keep their insertion order.
+    /// Lower is tried first; targets of equal priority form a tier, ordered per request by the
+    /// manager's [`Balance`](crate::Balance).
     pub priority: i32,
+    /// Its share of its tier's traffic relative to the others' (at least 1; default 1).
+    pub weight: u32,
     /// Retries after the first attempt, as the error kind allows.
     pub max_retries: u32,
     /// Disabled targets are never called.
@@ -45,6 +48,7 @@ impl ModelFallback {
             model: model.into(),
             id: None,
             priority: 0,
+            weight: 1,
             max_retries: 0,
             enabled: true,
             context_window: None,
@@ -72,6 +76,12 @@ impl ModelFallback {
     /// Sets the priority (lower first).
     pub fn with_priority(mut self, priority: i32) -> Self {
         self.priority = priority;
+        self
+    }
+
+    /// Sets its weight in its tier (at least 1).
+    pub fn with_weight(mut self, weight: u32) -> Self {
+        self.weight = weight;
         self
     }
 

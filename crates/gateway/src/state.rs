@@ -310,6 +310,7 @@ fn fallback(t: &TargetConfig, enabled: bool) -> ModelFallback {
         model: t.model.clone(),
         id: Some(t.id.clone()),
         priority: t.priority,
+        weight: 1,
         max_retries: t.max_retries,
         enabled,
         context_window: t.context_window,

@@ -10,6 +10,7 @@ use crate::attempt::{Attempt, AttemptOutcome};
 use crate::breaker::{Admission, Breaker, ProbeGuard};
 use crate::error::{Error, ErrorKind};
 use crate::fit::Unfit;
+use crate::gate::CallPermit;
 use crate::limits::AttemptLimits;
 use crate::plan;
 use crate::skip::SkipReason;
@@ -119,6 +120,8 @@ struct InFlight<'a, O> {
     probe: Option<ProbeGuard<'a>>,
     /// A hedged call, started while another target was still working on the request.
     hedge: bool,
+    /// Its place at the target (counted in flight until the call ends).
+    permit: Option<CallPermit>,
 }
 
 /// The state of one request's loop.
@@ -274,12 +277,13 @@ impl<'a, M: Mode> Run<'a, M> {
         }
         let events_skipped = self.tracker.events_skipped(target.slot);
         let call = mode.attempt(target.model, request, limits, policy.validator.as_deref(), events_skipped);
-        InFlight { target, retry, call, start, limits, probe, hedge: false }
+        let permit = target.health.map(CallPermit::enter);
+        InFlight { target, retry, call, start, limits, probe, hedge: false, permit }
     }
 
     /// Records a call that answered; returns what serves the request.
     fn succeeded(&mut self, call: InFlight<'a, M::Output>, mut output: M::Output) -> Served<M::Output> {
-        let InFlight { target, retry, start, limits, probe, hedge, .. } = call;
+        let InFlight { target, retry, start, limits, probe, hedge, permit, .. } = call;
         let elapsed = start.elapsed();
         self.tracker.attempt_succeeded(target.slot, elapsed);
         if let Some(health) = target.health {
@@ -312,6 +316,7 @@ impl<'a, M: Mode> Run<'a, M> {
             attempts: std::mem::take(&mut self.attempts),
             limits,
             health: target.health.cloned(),
+            permit,
         }
     }
 

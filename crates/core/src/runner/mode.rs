@@ -7,6 +7,7 @@ use futures::future::BoxFuture;
 
 use crate::attempt::Attempt;
 use crate::error::Error;
+use crate::gate::CallPermit;
 use crate::health::Health;
 use crate::limits::{AttemptLimits, within};
 use crate::model::ChatModel;
@@ -99,4 +100,6 @@ pub(crate) struct Served<T> {
     pub(crate) attempts: Vec<Attempt>,
     pub(crate) limits: AttemptLimits,
     pub(crate) health: Option<Arc<Health>>,
+    /// The call's place at its target, held until the answer (for a stream: its end) is delivered.
+    pub(crate) permit: Option<CallPermit>,
 }

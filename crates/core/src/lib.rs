@@ -87,6 +87,7 @@ pub use breaker::{BreakerChange, BreakerConfig, BreakerState};
 pub use budget::BudgetConfig;
 pub use error::{Error, ErrorKind, TimeoutPhase};
 pub use fit::{Fit, Unfit};
+pub use gate::TargetLimits;
 pub use health::HealthSettings;
 pub use health_registry::{HealthConflict, HealthRegistry, TargetHealth};
 pub use hedge::{HedgeAfter, HedgeConfig};

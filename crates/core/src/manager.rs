@@ -471,7 +471,8 @@ impl FallbackManagerBuilder {
                     message: format!("target `{id}` has weight 0; give it 1 or more (disable it to stop its traffic)"),
                 });
             }
-            let health = registry.entry(&id, &self.health_settings).map_err(|conflict| {
+            let settings = HealthSettings { limits: config.limits, ..self.health_settings.clone() };
+            let health = registry.entry(&id, &settings).map_err(|conflict| {
                 tracing::warn!(target_id = %id, "{conflict}");
                 ConfigError::SharedHealth { id: id.clone() }
             })?;

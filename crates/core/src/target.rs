@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::breaker::BreakerState;
+use crate::gate::TargetLimits;
 use crate::skip::SkipReason;
 use crate::types::ContinuationMode;
 
@@ -38,6 +39,9 @@ pub struct ModelFallback {
     /// How it is asked to continue another target's broken stream (`after_commit = "continue"`); default
     /// [`ContinuationMode::Instruction`], which every chat API takes.
     pub continuation: ContinuationMode,
+    /// Its `rpm`, `tpm` and `max_concurrency`, kept in its shared health entry: managers sharing a
+    /// [`HealthRegistry`](crate::HealthRegistry) share them, and must give a target the same limits.
+    pub limits: TargetLimits,
 }
 
 impl ModelFallback {
@@ -56,6 +60,7 @@ impl ModelFallback {
             first_chunk_timeout: None,
             total_timeout: None,
             continuation: ContinuationMode::default(),
+            limits: TargetLimits::default(),
         }
     }
 
@@ -118,6 +123,12 @@ impl ModelFallback {
     /// Sets the total timeout of each attempt.
     pub fn with_total_timeout(mut self, timeout: Duration) -> Self {
         self.total_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets its `rpm`, `tpm` and `max_concurrency`.
+    pub fn with_limits(mut self, limits: TargetLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -203,10 +214,10 @@ pub enum ConfigError {
         /// The shared id.
         id: String,
     },
-    /// A target's shared health entry has other breaker or retry budget settings than this manager's.
+    /// A target's shared health entry has other breaker, retry budget or limit settings than this manager's.
     #[error(
-        "target `{id}` is shared through a health registry with other breaker or retry budget settings: give every \
-         manager that lists it the same `.breaker(..)` and `.retry_budget(..)`"
+        "target `{id}` is shared through a health registry with other breaker, retry budget or limit settings: give \
+         every manager that lists it the same `.breaker(..)`, `.retry_budget(..)` and `ModelFallback::limits`"
     )]
     SharedHealth {
         /// The target id.

@@ -320,6 +320,7 @@ fn fallback(t: &TargetConfig, enabled: bool) -> ModelFallback {
         first_chunk_timeout: None,
         total_timeout: None,
         continuation: t.continuation,
+        limits: switchyard::TargetLimits::default(),
     }
 }
 

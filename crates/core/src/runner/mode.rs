@@ -35,6 +35,9 @@ pub(super) trait Mode: Sync {
 
     /// The target and attempts an inner engine recorded on the output, when the model is one.
     fn inner(output: &mut Self::Output) -> (Option<String>, Vec<Attempt>);
+
+    /// The tokens the answer reports it used, when it has (a stream reports them at its end).
+    fn tokens_used(output: &Self::Output) -> Option<u64>;
 }
 
 pub(super) struct Whole;
@@ -64,6 +67,11 @@ impl Mode for Whole {
     fn inner(output: &mut ChatResponse) -> (Option<String>, Vec<Attempt>) {
         (output.served_by.take(), std::mem::take(&mut output.attempts))
     }
+
+    fn tokens_used(output: &ChatResponse) -> Option<u64> {
+        let total = output.usage.input_tokens + output.usage.output_tokens;
+        (total > 0).then_some(total)
+    }
 }
 
 pub(super) struct Streamed;
@@ -86,6 +94,10 @@ impl Mode for Streamed {
 
     fn inner(output: &mut Opened) -> (Option<String>, Vec<Attempt>) {
         (output.served_by.take(), std::mem::take(&mut output.attempts))
+    }
+
+    fn tokens_used(_output: &Opened) -> Option<u64> {
+        None
     }
 }
 

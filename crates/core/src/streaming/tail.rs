@@ -116,6 +116,9 @@ impl Tail {
         loop {
             match self.raw().await {
                 Raw::Chunk(chunk) => {
+                    if let (ChatChunk::Usage(usage), Some(permit)) = (&chunk, self.permit.as_mut()) {
+                        permit.settle(usage.input_tokens + usage.output_tokens);
+                    }
                     if let Some(chunk) = self.observe(chunk) {
                         return Some(Ok(chunk));
                     }

@@ -310,7 +310,7 @@ fn fallback(t: &TargetConfig, enabled: bool) -> ModelFallback {
         model: t.model.clone(),
         id: Some(t.id.clone()),
         priority: t.priority,
-        weight: 1,
+        weight: t.weight,
         max_retries: t.max_retries,
         enabled,
         context_window: t.context_window,
@@ -320,7 +320,7 @@ fn fallback(t: &TargetConfig, enabled: bool) -> ModelFallback {
         first_chunk_timeout: None,
         total_timeout: None,
         continuation: t.continuation,
-        limits: switchyard::TargetLimits::default(),
+        limits: t.limits,
     }
 }
 
@@ -338,6 +338,7 @@ fn policy(mut builder: FallbackManagerBuilder, route: &RouteConfig) -> FallbackM
         .strict_fields(route.strict_fields)
         .retry_timeouts(route.retry_timeouts)
         .on_content_filter(route.on_content_filter)
+        .balance(route.balance)
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ mod shared_health;
 mod storage;
 mod storage_cli;
 mod storage_process;
+mod target_limits;
 mod tools;
 mod ui_files;
 mod webdriver;

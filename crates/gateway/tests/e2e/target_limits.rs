@@ -1,0 +1,106 @@
+//! Per-target limits through the router (no sockets needed): when every target is at its limit the
+//! answer is a 429 with `Retry-After` in the caller's API shape, and the attempts name the limit.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use http::Request;
+use serde_json::{Value, json};
+use switchyard_gateway::config::Config;
+use switchyard_gateway::server;
+use switchyard_gateway::state::{AppState, HttpProviders};
+use tower::ServiceExt;
+
+use crate::common::CLIENT_KEY;
+
+/// Two targets of one tier, each allowed one call a minute; their upstream refuses connections at once.
+fn router() -> axum::Router {
+    let text = format!(
+        r#"
+[server]
+api_keys = ["{CLIENT_KEY}"]
+[providers.oa]
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+[routes.main]
+balance = "weighted"
+hedge = false
+targets = [
+  {{ provider = "oa", model = "a", priority = 1, weight = 3, rpm = 1 }},
+  {{ provider = "oa", model = "b", priority = 1, rpm = 1 }},
+]
+"#
+    );
+    let config = Config::parse(&text, &|_| None, None).unwrap();
+    server::router(Arc::new(AppState::build(&config, &HttpProviders::default()).unwrap()))
+}
+
+async fn send(router: &axum::Router, path: &str) -> (u16, Option<String>, Value) {
+    let body = json!({ "model": "main", "max_tokens": 10, "messages": [{ "role": "user", "content": "hi" }] });
+    let request = Request::post(path)
+        .header("authorization", format!("Bearer {CLIENT_KEY}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (status, retry_after, serde_json::from_slice(&bytes).unwrap())
+}
+
+#[tokio::test]
+async fn every_target_at_its_limit_is_a_429_with_retry_after_in_both_api_shapes() {
+    for path in ["/v1/chat/completions", "/v1/messages"] {
+        let router = router();
+        let (status, _, first) = send(&router, path).await;
+        assert_eq!(status, 502, "both targets were called and failed: {first}");
+        let (status, retry_after, body) = send(&router, path).await;
+        assert_eq!(status, 429, "{path}: {body}");
+        let secs: u64 = retry_after.expect("Retry-After").parse().unwrap();
+        assert!((59..=60).contains(&secs), "{secs}");
+        let error = &body["error"];
+        if path == "/v1/messages" {
+            assert_eq!(body["type"], "error");
+            assert_eq!(error["type"], "rate_limit_error", "{body}");
+        } else {
+            assert_eq!(error["type"], "rate_limit_error", "{body}");
+        }
+        let attempts = error["attempts"].as_array().unwrap();
+        assert_eq!(attempts.len(), 2, "{body}");
+        for attempt in attempts {
+            assert_eq!(attempt["outcome"], "skipped");
+            assert_eq!(attempt["reason"], "rpm limit 1 reached");
+        }
+    }
+}
+
+#[test]
+fn limits_and_weights_must_be_at_least_one_and_balance_is_weighted_or_latency() {
+    let parse = |target_extra: &str, route_extra: &str| {
+        let text = format!(
+            "[providers.oa]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n[routes.main]\n{route_extra}\n\
+             targets = [{{ provider = \"oa\", model = \"a\"{target_extra} }}]\n"
+        );
+        Config::parse(&text, &|_| None, None).map(|_| ()).map_err(|e| e.to_string())
+    };
+    for key in ["weight", "rpm", "tpm", "max_concurrency"] {
+        let err = parse(&format!(", {key} = 0"), "").unwrap_err();
+        assert!(err.contains(&format!("routes.main.targets[0].{key}: must be 1 or more")), "{err}");
+    }
+    parse(", weight = 2, rpm = 600, tpm = 100000, max_concurrency = 8", "balance = \"latency\"").unwrap();
+    let text = "[providers.oa]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n[routes.main]\n\
+                targets = [{ provider = \"oa\", model = \"a\", priority = 1, weight = 3, rpm = 600 }, \
+                { provider = \"oa\", model = \"b\", priority = 1, max_concurrency = 8 }]\n";
+    let lines: Vec<String> =
+        Config::parse(text, &|_| None, None).unwrap().readiness().into_iter().map(|(_, l)| l).collect();
+    assert_eq!(
+        lines,
+        [
+            "route main: oa/a ready (tier of 2 by weighted, weight 3; rpm 600)",
+            "route main: oa/b ready (tier of 2 by weighted, weight 1; max_concurrency 8)"
+        ]
+    );
+    let err = parse("", "balance = \"ordered\"").unwrap_err();
+    assert!(err.contains("balance"), "{err}");
+}

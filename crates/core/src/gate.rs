@@ -105,6 +105,7 @@ pub(crate) fn frees_in(reason: &SkipReason) -> Option<Duration> {
     match reason {
         SkipReason::RateLimited(denied) => denied.retry_after,
         SkipReason::ConcurrencyLimited { .. } => Some(Duration::from_secs(1)),
+        SkipReason::UpstreamExhausted { remaining } => Some(*remaining),
         _ => None,
     }
 }

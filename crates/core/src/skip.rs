@@ -26,6 +26,11 @@ pub enum SkipReason {
     },
     /// Its `rpm` or `tpm` limit is reached (or the request's token estimate alone exceeds `tpm`).
     RateLimited(RateDenied),
+    /// Its provider's rate-limit headers said its requests or tokens are used up until their reset.
+    UpstreamExhausted {
+        /// Until the reset.
+        remaining: Duration,
+    },
     /// Its `max_concurrency` calls are in flight.
     ConcurrencyLimited {
         /// The limit.
@@ -62,7 +67,7 @@ pub enum SkipReason {
 
 impl SkipReason {
     /// A short fixed label, for metrics and filters: `disabled`, `not_built`, `breaker_open`,
-    /// `breaker_probing`, `rate_limited`, `concurrency_limited`, `no_tools`, `window_too_small`, `field` or
+    /// `breaker_probing`, `rate_limited`, `concurrency_limited`, `upstream_exhausted`, `no_tools`, `window_too_small`, `field` or
     /// `other`.
     pub fn label(&self) -> &'static str {
         match self {
@@ -72,6 +77,7 @@ impl SkipReason {
             SkipReason::BreakerProbing => "breaker_probing",
             SkipReason::RateLimited(_) => "rate_limited",
             SkipReason::ConcurrencyLimited { .. } => "concurrency_limited",
+            SkipReason::UpstreamExhausted { .. } => "upstream_exhausted",
             SkipReason::NoTools { .. } => "no_tools",
             SkipReason::WindowTooSmall { .. } | SkipReason::WindowNotLarger { .. } => "window_too_small",
             SkipReason::Field(_) => "field",
@@ -101,6 +107,11 @@ impl fmt::Display for SkipReason {
             }
             SkipReason::RateLimited(denied) => denied.fmt(f),
             SkipReason::ConcurrencyLimited { limit } => write!(f, "max_concurrency limit {limit} reached"),
+            SkipReason::UpstreamExhausted { remaining } => write!(
+                f,
+                "its provider's rate-limit headers say its quota is used up for another {}ms",
+                remaining.as_millis()
+            ),
             SkipReason::NoTools { offered: 0 } => {
                 f.write_str("it does not support tools and the request carries tool calls")
             }

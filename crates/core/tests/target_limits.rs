@@ -136,3 +136,42 @@ async fn two_managers_sharing_a_registry_share_a_targets_limits() {
         FallbackManager::builder().health(registry.clone()).target(limited("a", rpm(5)), shared(&model)).build();
     assert!(other.is_err(), "one target, one set of limits");
 }
+
+/// A model whose provider says, with each answer, that its quota is used up for `reset`.
+struct Exhausting {
+    inner: SimModel,
+    reset: std::time::Duration,
+    until: std::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+#[switchyard::async_trait]
+impl ChatModel for Exhausting {
+    async fn complete(&self, request: ChatRequest) -> Result<switchyard::ChatResponse, Error> {
+        let answer = self.inner.complete(request).await;
+        *self.until.lock().unwrap() = Some(tokio::time::Instant::now() + self.reset);
+        answer
+    }
+
+    fn exhausted_until(&self) -> Option<tokio::time::Instant> {
+        *self.until.lock().unwrap()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_target_its_provider_says_is_exhausted_is_skipped_until_the_reset_then_called_again() {
+    let sim = SimModel::replying("a", "ok");
+    let model = std::sync::Arc::new(Exhausting { inner: sim.clone(), reset: 2 * SEC, until: Default::default() });
+    let m = FallbackManager::builder().target(ModelFallback::new("sim", "a"), model).build().unwrap();
+    m.complete(ChatRequest::user("hi")).await.unwrap();
+    let refused = m.complete(ChatRequest::user("hi")).await.unwrap_err();
+    assert_eq!(sim.calls(), 1, "skipped without a call");
+    let Error::TargetsLimited { retry_after, attempts } = &refused else { panic!("{refused:?}") };
+    assert_eq!(*retry_after, 2 * SEC);
+    let AttemptOutcome::Skipped { reason } = &attempts[0].outcome else { panic!("{attempts:?}") };
+    assert_eq!(reason.label(), "upstream_exhausted");
+    tokio::time::advance(1999 * MS).await;
+    assert!(m.complete(ChatRequest::user("hi")).await.is_err(), "still before the reset");
+    tokio::time::advance(MS).await;
+    m.complete(ChatRequest::user("hi")).await.expect("called again after the reset");
+    assert_eq!(sim.calls(), 2);
+}

@@ -279,8 +279,12 @@ impl<'a, M: Mode> Run<'a, M> {
 
     /// A place for one call at `target` within its limits, or why there is none (noted for the 429).
     pub(super) fn admit(&mut self, target: &Target<'_>) -> Result<Option<CallPermit>, SkipReason> {
-        let Some(health) = target.health else { return Ok(None) };
-        CallPermit::enter(health, self.estimate).map(Some).inspect_err(|reason| {
+        let now = Instant::now();
+        let admitted = match target.model.exhausted_until().filter(|until| *until > now) {
+            Some(until) => Err(SkipReason::UpstreamExhausted { remaining: until - now }),
+            None => target.health.map(|health| CallPermit::enter(health, self.estimate)).transpose(),
+        };
+        admitted.inspect_err(|reason| {
             if let Some(wait) = gate::frees_in(reason) {
                 self.limited = Some(self.limited.map_or(wait, |soonest| soonest.min(wait)));
             }

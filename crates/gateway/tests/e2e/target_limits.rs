@@ -75,6 +75,31 @@ async fn every_target_at_its_limit_is_a_429_with_retry_after_in_both_api_shapes(
     }
 }
 
+#[tokio::test]
+async fn two_routes_listing_one_target_share_its_limit() {
+    let text = format!(
+        "[server]\napi_keys = [\"{CLIENT_KEY}\"]\n[providers.oa]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+         [routes.one]\nhedge = false\ntargets = [{{ provider = \"oa\", model = \"a\", rpm = 1 }}]\n\
+         [routes.two]\nhedge = false\ntargets = [{{ provider = \"oa\", model = \"a\", rpm = 1 }}]\n"
+    );
+    let config = Config::parse(&text, &|_| None, None).unwrap();
+    let router = server::router(Arc::new(AppState::build(&config, &HttpProviders::default()).unwrap()));
+    let send_to = |model: &'static str| {
+        let body = json!({ "model": model, "messages": [{ "role": "user", "content": "hi" }] });
+        Request::post("/v1/chat/completions")
+            .header("authorization", format!("Bearer {CLIENT_KEY}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let first = router.clone().oneshot(send_to("one")).await.unwrap();
+    assert_eq!(first.status().as_u16(), 502, "the one call allowed was made (and failed)");
+    for model in ["two", "oa/a"] {
+        let next = router.clone().oneshot(send_to(model)).await.unwrap();
+        assert_eq!(next.status().as_u16(), 429, "{model}: the target's minute is used up in every route");
+    }
+}
+
 #[test]
 fn limits_and_weights_must_be_at_least_one_and_balance_is_weighted_or_latency() {
     let parse = |target_extra: &str, route_extra: &str| {

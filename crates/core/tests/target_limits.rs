@@ -96,6 +96,19 @@ async fn tpm_reserves_the_estimate_up_front_and_settles_from_usage() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_streams_final_usage_settles_its_reservation() {
+    let model = SimModel::replying("a", "ok");
+    let tpm = TargetLimits { tpm: Some(1000), ..TargetLimits::default() };
+    let m = FallbackManager::builder().target(limited("a", tpm), shared(&model)).build().unwrap();
+    for _ in 0..10 {
+        // Each reserves ~602 tokens: two at once would not fit, so each must have settled to its usage.
+        let mut stream = m.stream(with_max_tokens(ChatRequest::user("hello"), 600)).await.unwrap();
+        while stream.next().await.is_some() {}
+    }
+    assert_eq!(model.calls(), 10);
+}
+
+#[tokio::test(start_paused = true)]
 async fn retries_count_against_rpm() {
     let model = SimModel::failing("a", server_error());
     let backup = SimModel::replying("b", "ok");

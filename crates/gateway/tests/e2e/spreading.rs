@@ -1,5 +1,6 @@
-//! Per-target limits through the router (no sockets needed): when every target is at its limit the
-//! answer is a 429 with `Retry-After` in the caller's API shape, and the attempts name the limit.
+//! Spreading traffic (SPEC-2 section 12) through the gateway: a tier shares traffic by weight; per-target
+//! limits (through the router, no sockets needed) answer a 429 with `Retry-After` in the caller's API shape
+//! when every target is at one, the attempts naming the limit; routes listing one target share its limits.
 
 use std::sync::Arc;
 
@@ -128,4 +129,28 @@ fn limits_and_weights_must_be_at_least_one_and_balance_is_weighted_or_latency() 
     );
     let err = parse("", "balance = \"ordered\"").unwrap_err();
     assert!(err.contains("balance"), "{err}");
+}
+
+#[tokio::test]
+async fn a_tier_in_config_shares_traffic_by_weight() {
+    let h = crate::common::start(
+        r#"
+[routes.spread]
+hedge = false
+targets = [
+  { provider = "oa", model = "light", priority = 1 },
+  { provider = "oa", model = "heavy", priority = 1, weight = 3 },
+  { provider = "oa", model = "never", priority = 2 },
+]
+"#,
+    )
+    .await;
+    for _ in 0..400 {
+        assert_eq!(h.chat("spread", "hi").await.status, 200);
+    }
+    let heavy = h.upstream.calls("heavy");
+    assert_eq!(h.upstream.calls("light") + heavy, 400);
+    assert_eq!(h.upstream.calls("never"), 0);
+    // 75% expected; 400 samples have a standard deviation of about 2 points.
+    assert!((260..=340).contains(&heavy), "weight 3 of 4 got {heavy} of 400");
 }

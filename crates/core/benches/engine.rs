@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures::StreamExt;
-use switchyard::{Backoff, ChatModel, ChatRequest, Error, FallbackManager, ModelFallback, SharedModel};
+use switchyard::{
+    Backoff, Balance, ChatModel, ChatRequest, Error, FallbackManager, ModelFallback, SharedModel, TargetLimits,
+};
 use switchyard_sim::SimModel;
 
 fn instant(name: &str) -> SimModel {
@@ -24,6 +26,22 @@ fn manager(primary: SimModel) -> FallbackManager {
         .backoff(Backoff::Immediate)
         .build()
         .unwrap()
+}
+
+/// One target, or a tier of three weighted 1:2:7 with `rpm`, `tpm` and `max_concurrency` set high enough never
+/// to refuse (every call still takes a place, reserves and settles tokens).
+fn spread(tier: bool) -> FallbackManager {
+    let limits = TargetLimits { rpm: Some(100_000_000), tpm: Some(1 << 50), max_concurrency: Some(1 << 20) };
+    let mut builder = FallbackManager::builder().balance(Balance::Weighted).backoff(Backoff::Immediate);
+    let weights: &[u32] = if tier { &[1, 2, 7] } else { &[1] };
+    for (i, weight) in weights.iter().enumerate() {
+        let mut target = ModelFallback::new("sim", format!("t{i}")).with_weight(*weight);
+        if tier {
+            target = target.with_limits(limits);
+        }
+        builder = builder.target(target, Arc::new(instant("t")));
+    }
+    builder.build().unwrap()
 }
 
 fn engine(c: &mut Criterion) {
@@ -71,6 +89,15 @@ fn engine(c: &mut Criterion) {
                 black_box(item.unwrap());
             }
         })
+    });
+    // Issue 18's bar: balancing and limits add <= 0.01 ms at p50 over a single target.
+    let single = spread(false);
+    group.bench_function("spread_single_target", |b| {
+        b.to_async(&rt).iter(|| async { black_box(single.complete(request.clone()).await.unwrap()) })
+    });
+    let tier = spread(true);
+    group.bench_function("spread_weighted_tier_with_limits", |b| {
+        b.to_async(&rt).iter(|| async { black_box(tier.complete(request.clone()).await.unwrap()) })
     });
     group.finish();
 }

@@ -258,6 +258,15 @@ pub enum Error {
         /// Every attempt, in order.
         attempts: Vec<Attempt>,
     },
+    /// Every target that could serve is at one of its own limits (`rpm`, `tpm`, `max_concurrency`, or
+    /// exhausted by its provider's rate-limit headers): nothing was called. A 429 for clients.
+    #[error("every target is at a rate limit; the first frees in {}ms: {}", retry_after.as_millis(), AttemptList(attempts))]
+    TargetsLimited {
+        /// Until the first target frees.
+        retry_after: Duration,
+        /// Targets passed over, with their reasons.
+        attempts: Vec<Attempt>,
+    },
     /// No target could take the request.
     #[error("no target available: {reason}")]
     Unavailable {
@@ -287,6 +296,7 @@ impl Error {
             Error::DeadlineExceeded { .. } => ErrorKind::Deadline,
             Error::AllFailed { .. } => ErrorKind::Exhausted,
             Error::Unavailable { .. } => ErrorKind::Unavailable,
+            Error::TargetsLimited { .. } => ErrorKind::RateLimited,
         }
     }
 
@@ -300,10 +310,11 @@ impl Error {
         self.kind().falls_back()
     }
 
-    /// The provider's Retry-After, for rate limits.
+    /// The provider's Retry-After, for rate limits (for [`Error::TargetsLimited`]: until the first target frees).
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::RateLimited { retry_after, .. } => *retry_after,
+            Error::TargetsLimited { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -314,6 +325,7 @@ impl Error {
             Error::DeadlineExceeded { attempts }
             | Error::AllFailed { attempts }
             | Error::Unavailable { attempts, .. }
+            | Error::TargetsLimited { attempts, .. }
             | Error::InvalidRequest { attempts, .. }
             | Error::ContentFiltered { attempts, .. } => attempts,
             _ => &[],

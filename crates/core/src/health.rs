@@ -1,24 +1,31 @@
 //! What the engine remembers about one target between requests: its circuit breaker, retry budget and
-//! recent latency.
+//! recent latency, and what it admits (calls in flight).
 
 use crate::breaker::{Announcer, Breaker, BreakerConfig};
 use crate::budget::{BudgetConfig, TokenBucket};
+use crate::gate::{Gate, TargetLimits};
 use crate::latency::LatencyWindow;
 
-/// A target's health settings: its breaker and its retry budget. Every user of one target's health
-/// shares them, so they come with the health entry (see [`HealthRegistry`](crate::HealthRegistry)).
+/// A target's health settings: its breaker, its retry budget and its limits. Every user of one target's
+/// health shares them, so they come with the health entry (see [`HealthRegistry`](crate::HealthRegistry)).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthSettings {
     /// The circuit breaker; `None`: it never opens.
     pub breaker: Option<BreakerConfig>,
     /// The retry budget; `None`: retries are bounded by `max_retries` alone.
     pub retry_budget: Option<BudgetConfig>,
+    /// Its `rpm`, `tpm` and `max_concurrency` (a manager takes them from each [`ModelFallback`](crate::ModelFallback)).
+    pub limits: TargetLimits,
 }
 
 impl Default for HealthSettings {
     /// The default breaker (5 failures, 30 s) and retry budget (20% plus 10 per second).
     fn default() -> Self {
-        Self { breaker: Some(BreakerConfig::default()), retry_budget: Some(BudgetConfig::RETRY) }
+        Self {
+            breaker: Some(BreakerConfig::default()),
+            retry_budget: Some(BudgetConfig::RETRY),
+            limits: TargetLimits::default(),
+        }
     }
 }
 
@@ -32,6 +39,8 @@ pub(crate) struct Health {
     pub(crate) retry_budget: Option<TokenBucket>,
     /// Recent times to answer, for hedging at the p95: whole answers, and streams' first content chunks.
     pub(crate) latency: Latencies,
+    /// Its limits and calls in flight.
+    pub(crate) gate: Gate,
 }
 
 impl Health {
@@ -41,6 +50,7 @@ impl Health {
             breaker: Breaker::new(settings.breaker.clone(), announcer),
             retry_budget: settings.retry_budget.map(TokenBucket::new),
             latency: Latencies::default(),
+            gate: Gate::new(&settings.limits),
             settings,
         }
     }

@@ -1,8 +1,11 @@
-//! A target's recent answer times (to the first content chunk for streams), for hedging at its p95.
+//! A target's recent answer times (to the first content chunk for streams), for hedging at its p95 and
+//! for latency-aware balancing (their peak EWMA).
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
+
+use crate::peak_ewma::PeakEwma;
 
 /// Samples kept.
 const KEEP: usize = 200;
@@ -13,16 +16,23 @@ const MIN_SAMPLES: usize = 20;
 #[derive(Debug, Default)]
 pub(crate) struct LatencyWindow {
     samples: Mutex<VecDeque<Duration>>,
+    ewma: PeakEwma,
 }
 
 impl LatencyWindow {
     /// Records one successful call's time to answer.
     pub(crate) fn record(&self, elapsed: Duration) {
+        self.ewma.record(elapsed);
         let mut samples = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
         if samples.len() == KEEP {
             samples.pop_front();
         }
         samples.push_back(elapsed);
+    }
+
+    /// The peak EWMA of the answer times in seconds, once there is a sample.
+    pub(crate) fn peak_ewma(&self) -> Option<f64> {
+        self.ewma.estimate()
     }
 
     /// The 95th percentile of the recent samples, once there are enough of them.

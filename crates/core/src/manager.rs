@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::backoff::Backoff;
+use crate::balance::{Balance, Balancer, Member};
 use crate::breaker::BreakerConfig;
 use crate::budget::BudgetConfig;
 use crate::error::Error;
@@ -24,8 +25,8 @@ use crate::target::{ConfigError, ModelFallback, TargetError, TargetInfo, check_u
 use crate::types::{ChatRequest, ChatResponse};
 use crate::validate::ResponseValidator;
 
-/// Tries its targets in priority order (lower first, ties in insertion order), retrying each as
-/// the error kind allows, and falls back to the next. Cheap to clone: clones share targets and stats.
+/// Tries its targets in priority order (lower first; targets of equal priority form a tier, ordered
+/// per request by its [`Balance`], by default in insertion order), retrying each as the error kind allows, and falls back to the next. Cheap to clone: clones share targets and stats.
 ///
 /// ```
 /// # use std::sync::Arc;
@@ -59,6 +60,8 @@ struct Inner {
     /// The whole chain's deadline, from the moment a request arrives.
     deadline: Option<Duration>,
     stats: Arc<Stats>,
+    /// Orders each tier per request.
+    balancer: Balancer,
 }
 
 /// One target and its runtime settings.
@@ -188,7 +191,7 @@ impl FallbackManager {
     /// (disabled targets skipped; a failure moves on to the next), with that target's id; `None` when
     /// none could. Each call has the target's first-chunk timeout, shrunk to the request's deadline.
     pub async fn count_tokens(&self, request: &ChatRequest) -> Option<(String, u64)> {
-        for target in self.inner.plan() {
+        for target in self.inner.plan(true) {
             if target.skip.is_some() {
                 continue;
             }
@@ -218,7 +221,7 @@ impl FallbackManager {
 
     async fn continue_stream(&self, request: ChatRequest, used: Vec<String>) -> Result<ChatStream, Error> {
         let inner = &self.inner;
-        let plan = inner.plan();
+        let plan = inner.plan(false);
         let after = plan.iter().rposition(|t| used.iter().any(|u| u == t.id)).map_or(0, |i| i + 1);
         // A target set to `continuation = none` is never asked.
         let plan: Vec<Target<'_>> = plan.into_iter().skip(after).filter(|t| t.continuation.style().is_some()).collect();
@@ -245,18 +248,49 @@ impl Inner {
         request
     }
 
-    /// Slot indexes by (priority, insertion index); priorities may change at runtime, so each is read
-    /// once and the sort sees one consistent set of keys.
+    /// Slot indexes by (priority, insertion index).
     fn order(&self) -> Vec<usize> {
+        self.keyed_order().into_iter().map(|(_, i)| i).collect()
+    }
+
+    /// (priority, slot index) sorted; priorities may change at runtime, so each is read once and the
+    /// sort sees one consistent set of keys.
+    fn keyed_order(&self) -> Vec<(i32, usize)> {
         let mut keyed: Vec<(i32, usize)> =
             self.slots.iter().enumerate().map(|(i, s)| (s.priority.load(Relaxed), i)).collect();
         keyed.sort_unstable();
-        keyed.into_iter().map(|(_, i)| i).collect()
+        keyed
+    }
+
+    /// [`order`](Self::order) with each tier in this request's order; `whole`: the request is for a
+    /// whole answer (latency balancing compares answer times of the same kind).
+    fn balanced_order(&self, whole: bool) -> Vec<usize> {
+        let order = self.keyed_order();
+        let mut members: Vec<Member> = order
+            .iter()
+            .map(|&(_, i)| {
+                let slot = &self.slots[i];
+                let (latency, in_flight) = if self.balancer.needs_load() {
+                    (slot.health.latency.of(whole).peak_ewma(), slot.health.gate.in_flight())
+                } else {
+                    (None, 0)
+                };
+                Member { slot: i, weight: slot.config.weight, latency, in_flight }
+            })
+            .collect();
+        let mut start = 0;
+        while start < members.len() {
+            let priority = order[start].0;
+            let len = order[start..].iter().take_while(|(p, _)| *p == priority).count();
+            self.balancer.order(&mut members[start..start + len]);
+            start += len;
+        }
+        members.into_iter().map(|m| m.slot).collect()
     }
 
     /// The targets for one request, in order, with their settings as they are now.
-    fn plan(&self) -> Vec<Target<'_>> {
-        self.order()
+    fn plan(&self, whole: bool) -> Vec<Target<'_>> {
+        self.balanced_order(whole)
             .into_iter()
             .map(|i| {
                 let slot = &self.slots[i];
@@ -284,14 +318,14 @@ impl ChatModel for FallbackManager {
     async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, Error> {
         let inner = &self.inner;
         let request = inner.with_deadline(request);
-        runner::complete(&inner.policy, &inner.plan(), request, Some(inner.stats.clone())).await
+        runner::complete(&inner.policy, &inner.plan(true), request, Some(inner.stats.clone())).await
     }
 
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, Error> {
         let inner = &self.inner;
         let request = inner.with_deadline(request);
         let continuer = (inner.policy.after_commit == AfterCommit::Continue).then(|| self.continuer());
-        runner::stream(&inner.policy, &inner.plan(), request, Some(inner.stats.clone()), continuer).await
+        runner::stream(&inner.policy, &inner.plan(false), request, Some(inner.stats.clone()), continuer).await
     }
 }
 
@@ -312,6 +346,8 @@ pub struct FallbackManagerBuilder {
     deadline: Option<Duration>,
     /// Counters to go on from (a manager this one replaces), and which target ids keep theirs.
     carried: Option<(Arc<Stats>, CarryFilter)>,
+    balance: Balance,
+    seed: Option<u64>,
 }
 
 /// Which target ids keep their counters when a manager is rebuilt.
@@ -428,6 +464,19 @@ impl FallbackManagerBuilder {
         self
     }
 
+    /// How each tier (targets of equal priority) is ordered per request (default [`Balance::Ordered`]:
+    /// insertion order, as before tiers existed).
+    pub fn balance(mut self, balance: Balance) -> Self {
+        self.balance = balance;
+        self
+    }
+
+    /// Fixes the balancer's random numbers, so the order of tiers is reproducible (for tests).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
     /// Checks the targets and builds the manager.
     pub fn build(self) -> Result<FallbackManager, ConfigError> {
         if self.entries.is_empty() {
@@ -438,7 +487,14 @@ impl FallbackManagerBuilder {
         let mut slots: Vec<Slot> = Vec::with_capacity(self.entries.len());
         let registry = self.health.unwrap_or_default();
         for ((config, model), id) in self.entries.into_iter().zip(ids) {
-            let health = registry.entry(&id, &self.health_settings).map_err(|conflict| {
+            if config.weight == 0 {
+                return Err(ConfigError::Invalid {
+                    field: "weight",
+                    message: format!("target `{id}` has weight 0; give it 1 or more (disable it to stop its traffic)"),
+                });
+            }
+            let settings = HealthSettings { limits: config.limits, ..self.health_settings.clone() };
+            let health = registry.entry(&id, &settings).map_err(|conflict| {
                 tracing::warn!(target_id = %id, "{conflict}");
                 ConfigError::SharedHealth { id: id.clone() }
             })?;
@@ -457,6 +513,8 @@ impl FallbackManagerBuilder {
             Some((previous, keep)) => Stats::carried(ids, previous, keep),
             None => Stats::new(ids),
         });
-        Ok(FallbackManager { inner: Arc::new(Inner { slots, policy: self.policy, deadline: self.deadline, stats }) })
+        let balancer = Balancer::new(self.balance, self.seed);
+        let inner = Inner { slots, policy: self.policy, deadline: self.deadline, stats, balancer };
+        Ok(FallbackManager { inner: Arc::new(inner) })
     }
 }

@@ -40,6 +40,13 @@ pub trait ChatModel: Send + Sync {
     async fn count_tokens(&self, _request: &ChatRequest) -> Result<Option<u64>, Error> {
         Ok(None)
     }
+
+    /// Until when the model's provider said its quota is used up (its last answer's rate-limit headers
+    /// gave 0 remaining requests or tokens, and when they reset): the engine skips the target until then
+    /// without calling it. Default: `None` (never).
+    fn exhausted_until(&self) -> Option<tokio::time::Instant> {
+        None
+    }
 }
 
 #[async_trait]
@@ -59,6 +66,10 @@ impl<M: ChatModel + ?Sized> ChatModel for Arc<M> {
     async fn count_tokens(&self, request: &ChatRequest) -> Result<Option<u64>, Error> {
         (**self).count_tokens(request).await
     }
+
+    fn exhausted_until(&self) -> Option<tokio::time::Instant> {
+        (**self).exhausted_until()
+    }
 }
 
 #[async_trait]
@@ -77,6 +88,10 @@ impl<M: ChatModel + ?Sized> ChatModel for Box<M> {
 
     async fn count_tokens(&self, request: &ChatRequest) -> Result<Option<u64>, Error> {
         (**self).count_tokens(request).await
+    }
+
+    fn exhausted_until(&self) -> Option<tokio::time::Instant> {
+        (**self).exhausted_until()
     }
 }
 

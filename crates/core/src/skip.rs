@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::fit::Unfit;
+use crate::rate_window::RateDenied;
 
 /// Why a target was passed over without a call. Written as its message in attempt JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +23,18 @@ pub enum SkipReason {
     BreakerOpen {
         /// Until the cooldown ends.
         remaining: Duration,
+    },
+    /// Its `rpm` or `tpm` limit is reached (or the request's token estimate alone exceeds `tpm`).
+    RateLimited(RateDenied),
+    /// Its provider's rate-limit headers said its requests or tokens are used up until their reset.
+    UpstreamExhausted {
+        /// Until the reset.
+        remaining: Duration,
+    },
+    /// Its `max_concurrency` calls are in flight.
+    ConcurrencyLimited {
+        /// The limit.
+        limit: u32,
     },
     /// Its breaker is half-open and another request (here or on another replica) is the probe.
     BreakerProbing,
@@ -54,13 +67,17 @@ pub enum SkipReason {
 
 impl SkipReason {
     /// A short fixed label, for metrics and filters: `disabled`, `not_built`, `breaker_open`,
-    /// `breaker_probing`, `no_tools`, `window_too_small`, `field` or `other`.
+    /// `breaker_probing`, `rate_limited`, `concurrency_limited`, `upstream_exhausted`, `no_tools`, `window_too_small`, `field` or
+    /// `other`.
     pub fn label(&self) -> &'static str {
         match self {
             SkipReason::Disabled => "disabled",
             SkipReason::NotBuilt { .. } => "not_built",
             SkipReason::BreakerOpen { .. } => "breaker_open",
             SkipReason::BreakerProbing => "breaker_probing",
+            SkipReason::RateLimited(_) => "rate_limited",
+            SkipReason::ConcurrencyLimited { .. } => "concurrency_limited",
+            SkipReason::UpstreamExhausted { .. } => "upstream_exhausted",
             SkipReason::NoTools { .. } => "no_tools",
             SkipReason::WindowTooSmall { .. } | SkipReason::WindowNotLarger { .. } => "window_too_small",
             SkipReason::Field(_) => "field",
@@ -88,6 +105,13 @@ impl fmt::Display for SkipReason {
             SkipReason::BreakerProbing => {
                 f.write_str("circuit breaker half-open: another request (here or on another replica) is probing")
             }
+            SkipReason::RateLimited(denied) => denied.fmt(f),
+            SkipReason::ConcurrencyLimited { limit } => write!(f, "max_concurrency limit {limit} reached"),
+            SkipReason::UpstreamExhausted { remaining } => write!(
+                f,
+                "its provider's rate-limit headers say its quota is used up for another {}ms",
+                remaining.as_millis()
+            ),
             SkipReason::NoTools { offered: 0 } => {
                 f.write_str("it does not support tools and the request carries tool calls")
             }

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::breaker::BreakerState;
+use crate::gate::TargetLimits;
 use crate::skip::SkipReason;
 use crate::types::ContinuationMode;
 
@@ -18,8 +19,11 @@ pub struct ModelFallback {
     pub model: String,
     /// An explicit id, for two targets with the same provider and model (e.g. two base URLs).
     pub id: Option<String>,
-    /// Lower is tried first; ties keep their insertion order.
+    /// Lower is tried first; targets of equal priority form a tier, ordered per request by the
+    /// manager's [`Balance`](crate::Balance).
     pub priority: i32,
+    /// Its share of its tier's traffic relative to the others' (at least 1; default 1).
+    pub weight: u32,
     /// Retries after the first attempt, as the error kind allows.
     pub max_retries: u32,
     /// Disabled targets are never called.
@@ -35,6 +39,9 @@ pub struct ModelFallback {
     /// How it is asked to continue another target's broken stream (`after_commit = "continue"`); default
     /// [`ContinuationMode::Instruction`], which every chat API takes.
     pub continuation: ContinuationMode,
+    /// Its `rpm`, `tpm` and `max_concurrency`, kept in its shared health entry: managers sharing a
+    /// [`HealthRegistry`](crate::HealthRegistry) share them, and must give a target the same limits.
+    pub limits: TargetLimits,
 }
 
 impl ModelFallback {
@@ -45,6 +52,7 @@ impl ModelFallback {
             model: model.into(),
             id: None,
             priority: 0,
+            weight: 1,
             max_retries: 0,
             enabled: true,
             context_window: None,
@@ -52,6 +60,7 @@ impl ModelFallback {
             first_chunk_timeout: None,
             total_timeout: None,
             continuation: ContinuationMode::default(),
+            limits: TargetLimits::default(),
         }
     }
 
@@ -72,6 +81,12 @@ impl ModelFallback {
     /// Sets the priority (lower first).
     pub fn with_priority(mut self, priority: i32) -> Self {
         self.priority = priority;
+        self
+    }
+
+    /// Sets its weight in its tier (at least 1).
+    pub fn with_weight(mut self, weight: u32) -> Self {
+        self.weight = weight;
         self
     }
 
@@ -108,6 +123,12 @@ impl ModelFallback {
     /// Sets the total timeout of each attempt.
     pub fn with_total_timeout(mut self, timeout: Duration) -> Self {
         self.total_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets its `rpm`, `tpm` and `max_concurrency`.
+    pub fn with_limits(mut self, limits: TargetLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -202,10 +223,10 @@ pub enum ConfigError {
         /// The shared id.
         id: String,
     },
-    /// A target's shared health entry has other breaker or retry budget settings than this manager's.
+    /// A target's shared health entry has other breaker, retry budget or limit settings than this manager's.
     #[error(
-        "target `{id}` is shared through a health registry with other breaker or retry budget settings: give every \
-         manager that lists it the same `.breaker(..)` and `.retry_budget(..)`"
+        "target `{id}` is shared through a health registry with other breaker, retry budget or limit settings: give \
+         every manager that lists it the same `.breaker(..)`, `.retry_budget(..)` and `ModelFallback::limits`"
     )]
     SharedHealth {
         /// The target id.

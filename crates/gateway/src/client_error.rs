@@ -14,6 +14,9 @@ pub fn for_client(e: &Error) -> Error {
         Error::DeadlineExceeded { attempts } => {
             Error::DeadlineExceeded { attempts: attempts.iter().map(attempt).collect() }
         }
+        Error::TargetsLimited { retry_after, attempts } => {
+            Error::TargetsLimited { retry_after: *retry_after, attempts: attempts.iter().map(attempt).collect() }
+        }
         Error::Unavailable { reason, attempts } => {
             Error::Unavailable { reason: scrub(reason), attempts: attempts.iter().map(attempt).collect() }
         }

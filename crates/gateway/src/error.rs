@@ -139,6 +139,11 @@ pub fn status_of(error: &Error) -> (StatusCode, Option<u64>) {
         Error::RateLimited { retry_after, .. } => {
             (StatusCode::TOO_MANY_REQUESTS, Some(retry_after.map_or(1, |d| d.as_secs().max(1))))
         }
+        // Every target is at its own limit: retry once the first frees.
+        Error::TargetsLimited { retry_after, .. } => {
+            let ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX);
+            (StatusCode::TOO_MANY_REQUESTS, Some(ms.div_ceil(1000).max(1)))
+        }
         Error::AllFailed { attempts } if all_of_kind(attempts, ErrorKind::RateLimited) => {
             (StatusCode::TOO_MANY_REQUESTS, Some(retry_after_of(attempts)))
         }

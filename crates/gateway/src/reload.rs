@@ -132,17 +132,21 @@ fn unchanged_targets(old: &Config, new: &Config) -> BTreeSet<String> {
 }
 
 /// Drops the health of the targets of `config` that must start fresh: new or changed ones (not in
-/// `unchanged`), and those whose breaker or retry budget settings changed (one entry cannot follow two
+/// `unchanged`), and those whose breaker, retry budget or limits changed (one entry cannot follow two
 /// settings, and an open breaker under the old settings would not mean the same under the new).
 fn fresh_health(health: &HealthRegistry, config: &Config, unchanged: &BTreeSet<String>) {
     for route in config.routes.values() {
-        let settings = HealthSettings { breaker: route.breaker.clone(), retry_budget: route.retry_budget };
         for target in &route.targets {
+            let settings = HealthSettings {
+                breaker: route.breaker.clone(),
+                retry_budget: route.retry_budget,
+                limits: target.limits,
+            };
             let Some(entry) = health.get(&target.id) else { continue };
             if !unchanged.contains(&target.id) {
                 health.forget(&target.id);
             } else if *entry.settings() != settings {
-                tracing::info!(target_id = %target.id, "breaker or retry budget settings changed: health starts fresh");
+                tracing::info!(target_id = %target.id, "breaker, retry budget or limits changed: health starts fresh");
                 health.forget(&target.id);
             }
         }

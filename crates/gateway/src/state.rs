@@ -451,6 +451,7 @@ fn fallback(t: &TargetConfig, enabled: bool) -> ModelFallback {
         model: t.model.clone(),
         id: Some(t.id.clone()),
         priority: t.priority,
+        weight: t.weight,
         max_retries: t.max_retries,
         enabled,
         context_window: t.context_window,
@@ -459,6 +460,7 @@ fn fallback(t: &TargetConfig, enabled: bool) -> ModelFallback {
         first_chunk_timeout: Some(t.timeouts.first_chunk),
         total_timeout: Some(t.timeouts.total),
         continuation: t.continuation,
+        limits: t.limits,
     }
 }
 
@@ -476,6 +478,7 @@ fn policy(mut builder: FallbackManagerBuilder, route: &RouteConfig) -> FallbackM
         .strict_fields(route.strict_fields)
         .retry_timeouts(route.retry_timeouts)
         .on_content_filter(route.on_content_filter)
+        .balance(route.balance)
 }
 
 #[cfg(test)]

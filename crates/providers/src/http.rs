@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use crate::build_error::ProviderError;
 use crate::classify::{excerpt, parse_retry_after};
 use crate::config::{ApiKey, ProviderConfig, Timeouts};
+use crate::quota::Quota;
 use crate::transport::{Response, SendError, Transport};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
@@ -21,6 +22,8 @@ pub(crate) struct HttpClient {
     // Shared by every model of the provider and every open stream: a clone is one reference count.
     shared: Arc<Shared>,
     timeouts: Timeouts,
+    /// What the model's last answer said about its quota (one per model: clones for its streams share it).
+    quota: Arc<Quota>,
 }
 
 /// What does not change per model: the pool, the endpoint and the credentials.
@@ -102,7 +105,7 @@ impl HttpClient {
             tracing::debug!(provider = %config.name, url = %url, "sending through the proxy the environment names");
         }
         let shared = Shared { transport, uri, url, headers, key: config.api_key.clone() };
-        Ok(Self { shared: Arc::new(shared), timeouts: config.timeouts })
+        Ok(Self { shared: Arc::new(shared), timeouts: config.timeouts, quota: Arc::default() })
     }
 
     /// The same pool, credentials and limits for a neighbouring endpoint: `suffix` appended to this one's URL
@@ -113,13 +116,15 @@ impl HttpClient {
         let uri = url.parse::<Uri>().ok()?;
         let shared =
             Shared { transport: s.transport.clone(), uri, url, headers: s.headers.clone(), key: s.key.clone() };
-        Some(Self { shared: Arc::new(shared), timeouts: self.timeouts })
+        Some(Self { shared: Arc::new(shared), timeouts: self.timeouts, quota: self.quota.clone() })
     }
 
     /// The same pool and credentials with other per-call limits (the connect timeout stays the pool's).
     pub(crate) fn with_timeouts(&self, timeouts: Timeouts) -> Self {
         let mut http = self.clone();
         http.timeouts = Timeouts { connect: self.timeouts.connect, ..timeouts };
+        // A model of its own: its own quota.
+        http.quota = Arc::default();
         http
     }
 
@@ -176,7 +181,14 @@ impl HttpClient {
         *request.method_mut() = Method::POST;
         *request.uri_mut() = self.shared.uri.clone();
         *request.headers_mut() = self.shared.headers.clone();
-        self.shared.transport.send(request).await.map_err(|e| self.send_error(&e))
+        let response = self.shared.transport.send(request).await.map_err(|e| self.send_error(&e))?;
+        self.quota.observe(response.headers());
+        Ok(response)
+    }
+
+    /// Until when the provider said this model's quota is used up.
+    pub(crate) fn exhausted_until(&self) -> Option<tokio::time::Instant> {
+        self.quota.exhausted_until()
     }
 
     /// Sends `body`; a non-2xx answer becomes the engine's error through the vendor's body parser.

@@ -34,6 +34,7 @@ mod ids;
 mod json_error;
 pub mod openai;
 mod provider;
+mod quota;
 pub mod responses;
 pub mod sse;
 mod transport;

@@ -345,3 +345,32 @@ async fn concurrent_requests_share_one_client() {
         assert_eq!(up.calls(&model), 20, "{kind}");
     }
 }
+
+#[tokio::test]
+async fn rate_limit_headers_with_nothing_remaining_mark_the_model_exhausted_until_the_reset() {
+    use switchyard::{ChatModel, ChatRequest, FallbackManager, ModelFallback};
+    let up = upstream().await;
+    for kind in KINDS {
+        let model = format!("{kind}-quota");
+        let healthy = client(&up, kind, &model);
+        healthy.complete(hello()).await.unwrap();
+        assert_eq!(healthy.exhausted_until(), None, "{kind}: requests remain");
+
+        let mut config = config(&up, kind, &model);
+        config.headers.push((switchyard_sim::EXHAUSTED_HEADER.to_owned(), "30000".to_owned()));
+        let exhausted = build_model(config).unwrap();
+        let before = tokio::time::Instant::now();
+        exhausted.complete(hello()).await.unwrap();
+        let until = exhausted.exhausted_until().expect("remaining 0");
+        let wait = until - before;
+        assert!(wait > Duration::from_secs(28) && wait <= Duration::from_secs(31), "{kind}: {wait:?}");
+
+        // The engine skips it without a call until then.
+        let manager =
+            FallbackManager::builder().target(ModelFallback::new("sim", model.as_str()), exhausted).build().unwrap();
+        let calls = up.calls(&model);
+        let refused = manager.complete(ChatRequest::user("hi")).await.unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::RateLimited, "{kind}: {refused}");
+        assert_eq!(up.calls(&model), calls, "{kind}: no call while exhausted");
+    }
+}

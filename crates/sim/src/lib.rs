@@ -12,6 +12,6 @@ pub use behavior::{Behavior, DEFAULT_REPLY};
 pub use demo::{DEMO_ANSWER, DEMO_QUESTION, DemoSummary, model_fallback_demo};
 pub use model::SimModel;
 pub use upstream::{
-    DEFAULT_API_KEY, ERROR_TEXT, FAULT_WORDS, Fault, SESSION_HEADER, Upstream, UpstreamConfig, serve_upstream,
-    serve_upstream_until,
+    DEFAULT_API_KEY, ERROR_TEXT, EXHAUSTED_HEADER, FAULT_WORDS, Fault, SESSION_HEADER, Upstream, UpstreamConfig,
+    serve_upstream, serve_upstream_until,
 };

@@ -5,6 +5,9 @@
 //! (Anthropic, `x-api-key: KEY`, `anthropic-version` header and `max_tokens` required), `GET /_calls`
 //! (per-model call counts as a JSON object) and `DELETE /_calls` (resets them).
 //!
+//! Chat answers carry the vendor's rate-limit headers; a request with `x-switchyard-sim-exhausted-ms: N`
+//! is told its requests are used up for N ms (see [`EXHAUSTED_HEADER`]).
+//!
 //! Answers are deterministic. When the request offers tools and its last user message contains the word
 //! `tool` (or `tool_choice` forces a tool), the answer calls, one per turn, each tool the question asks for
 //! (it names the tool, shares a word with its description, or holds the numbers its arguments take), else the
@@ -22,6 +25,7 @@ mod conversation;
 mod count_tokens;
 mod fault;
 mod openai;
+mod quota;
 mod respond;
 mod wire;
 
@@ -44,6 +48,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use fault::{FAULT_WORDS, Fault};
+pub use quota::EXHAUSTED_HEADER;
 pub use respond::SESSION_HEADER;
 
 use anthropic::Anthropic;
@@ -254,11 +259,15 @@ impl Drop for Upstream {
 }
 
 async fn openai_handler(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    handle::<OpenAi>(&shared, &headers, &body).await
+    let mut response = handle::<OpenAi>(&shared, &headers, &body).await;
+    quota::add(quota::Style::OpenAi, &headers, &mut response);
+    response
 }
 
 async fn anthropic_handler(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    handle::<Anthropic>(&shared, &headers, &body).await
+    let mut response = handle::<Anthropic>(&shared, &headers, &body).await;
+    quota::add(quota::Style::Anthropic, &headers, &mut response);
+    response
 }
 
 async fn count_tokens_handler(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {

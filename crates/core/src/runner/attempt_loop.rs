@@ -10,6 +10,7 @@ use crate::attempt::{Attempt, AttemptOutcome};
 use crate::breaker::{Admission, Breaker, ProbeGuard};
 use crate::error::{Error, ErrorKind};
 use crate::fit::Unfit;
+use crate::gate::{self, CallPermit};
 use crate::limits::AttemptLimits;
 use crate::plan;
 use crate::skip::SkipReason;
@@ -34,8 +35,9 @@ pub(super) async fn run<M: Mode>(
     if let Some(hedge) = &policy.hedge {
         hedge.budget.deposit();
     }
-    // Only a declared context window needs the size (it serialises every tool schema).
-    let estimate = if targets.iter().any(|t| t.context_window.is_some()) { plan::estimate_tokens(&request) } else { 0 };
+    // Only a declared context window or a `tpm` needs the size (it serialises every tool schema).
+    let sized = |t: &Target<'_>| t.context_window.is_some() || t.health.is_some_and(|h| h.gate.counts_tokens());
+    let estimate = if targets.iter().any(sized) { plan::estimate_tokens(&request) } else { 0 };
     let mut run = Run {
         mode,
         policy,
@@ -47,6 +49,7 @@ pub(super) async fn run<M: Mode>(
         carried: None,
         estimate,
         refused: None,
+        limited: None,
     };
     let mut last_error = None;
     let mut too_long_for: Option<&Target<'_>> = None;
@@ -72,6 +75,7 @@ pub(super) async fn run<M: Mode>(
             TargetEnd::Blocked => {
                 blocked.get_or_insert(target);
             }
+            TargetEnd::Limited => {}
             TargetEnd::Failed(error) => {
                 if error.kind() == ErrorKind::ContextLength {
                     too_long_for = Some(target);
@@ -90,9 +94,14 @@ pub(super) async fn run<M: Mode>(
         match run.target(target, &[], true).await {
             TargetEnd::Served(served) => return Ok(served),
             TargetEnd::Answer(error) => return Err(error),
-            TargetEnd::Blocked => {}
+            TargetEnd::Blocked | TargetEnd::Limited => {}
             TargetEnd::Failed(error) => last_error = Some(error),
         }
+    }
+    if run.calls == 0
+        && let Some(retry_after) = run.limited
+    {
+        return Err(Error::TargetsLimited { retry_after, attempts: run.attempts });
     }
     let calls = run.calls;
     Err(exhausted(policy, calls, last_error, run.attempts, run.refused))
@@ -105,6 +114,8 @@ enum TargetEnd<T> {
     Answer(Error),
     /// Not called: its breaker is open.
     Blocked,
+    /// Not called: it is at one of its limits.
+    Limited,
     /// Called and failed; move on.
     Failed(Error),
 }
@@ -119,6 +130,8 @@ struct InFlight<'a, O> {
     probe: Option<ProbeGuard<'a>>,
     /// A hedged call, started while another target was still working on the request.
     hedge: bool,
+    /// Its place at the target (counted in flight until the call ends).
+    permit: Option<CallPermit>,
 }
 
 /// The state of one request's loop.
@@ -136,6 +149,8 @@ struct Run<'a, M> {
     estimate: u64,
     /// The first field a target was skipped for (it could not honour it): the 400 when none can serve.
     refused: Option<String>,
+    /// Targets were skipped at their limits: the soonest one frees (the 429's Retry-After if none is called).
+    limited: Option<Duration>,
 }
 
 impl<'a, M: Mode> Run<'a, M> {
@@ -200,6 +215,15 @@ impl<'a, M: Mode> Run<'a, M> {
                     return last.map_or(TargetEnd::Blocked, TargetEnd::Failed);
                 }
             };
+            let permit = match self.admit(target) {
+                Ok(permit) => permit,
+                Err(reason) => {
+                    tracing::info!(target_id = target.id, "skipping {}: {reason}", target.id);
+                    self.tracker.skipped(target.slot);
+                    self.attempts.push(record(target, retry, AttemptOutcome::Skipped { reason }, Duration::ZERO));
+                    return last.map_or(TargetEnd::Limited, TargetEnd::Failed);
+                }
+            };
             if retry == 0
                 && let Some(from) = self.falling_back_from.take()
             {
@@ -207,7 +231,7 @@ impl<'a, M: Mode> Run<'a, M> {
                 tracing::warn!(mode = M::NAME, from, to = target.id, "falling back from {from} to {}", target.id);
             }
             let hedge = if self.calls == 0 && !force { self.hedge_plan(target, rest) } else { None };
-            let mut own = self.start(target, retry, probe);
+            let mut own = self.start(target, retry, probe, permit);
             let result = match hedge {
                 None => (&mut own.call).await,
                 Some((partner, after)) => match self.race(&mut own, partner, after).await {
@@ -253,8 +277,28 @@ impl<'a, M: Mode> Run<'a, M> {
         }
     }
 
+    /// A place for one call at `target` within its limits, or why there is none (noted for the 429).
+    pub(super) fn admit(&mut self, target: &Target<'_>) -> Result<Option<CallPermit>, SkipReason> {
+        let now = Instant::now();
+        let admitted = match target.model.exhausted_until().filter(|until| *until > now) {
+            Some(until) => Err(SkipReason::UpstreamExhausted { remaining: until - now }),
+            None => target.health.map(|health| CallPermit::enter(health, self.estimate)).transpose(),
+        };
+        admitted.inspect_err(|reason| {
+            if let Some(wait) = gate::frees_in(reason) {
+                self.limited = Some(self.limited.map_or(wait, |soonest| soonest.min(wait)));
+            }
+        })
+    }
+
     /// Starts a call to `target`.
-    fn start(&mut self, target: &'a Target<'a>, retry: u32, probe: Option<ProbeGuard<'a>>) -> InFlight<'a, M::Output> {
+    fn start(
+        &mut self,
+        target: &'a Target<'a>,
+        retry: u32,
+        probe: Option<ProbeGuard<'a>>,
+        permit: Option<CallPermit>,
+    ) -> InFlight<'a, M::Output> {
         let start = Instant::now();
         let limits = AttemptLimits::new(start, target.first_chunk_timeout, target.total_timeout, self.request.deadline);
         self.tracker.attempt_started(target.slot);
@@ -274,13 +318,16 @@ impl<'a, M: Mode> Run<'a, M> {
         }
         let events_skipped = self.tracker.events_skipped(target.slot);
         let call = mode.attempt(target.model, request, limits, policy.validator.as_deref(), events_skipped);
-        InFlight { target, retry, call, start, limits, probe, hedge: false }
+        InFlight { target, retry, call, start, limits, probe, hedge: false, permit }
     }
 
     /// Records a call that answered; returns what serves the request.
     fn succeeded(&mut self, call: InFlight<'a, M::Output>, mut output: M::Output) -> Served<M::Output> {
-        let InFlight { target, retry, start, limits, probe, hedge, .. } = call;
+        let InFlight { target, retry, start, limits, probe, hedge, mut permit, .. } = call;
         let elapsed = start.elapsed();
+        if let (Some(permit), Some(used)) = (permit.as_mut(), M::tokens_used(&output)) {
+            permit.settle(used);
+        }
         self.tracker.attempt_succeeded(target.slot, elapsed);
         if let Some(health) = target.health {
             health.latency.of(M::WHOLE).record(elapsed);
@@ -312,6 +359,7 @@ impl<'a, M: Mode> Run<'a, M> {
             attempts: std::mem::take(&mut self.attempts),
             limits,
             health: target.health.cloned(),
+            permit,
         }
     }
 

@@ -7,6 +7,7 @@ use futures::future::BoxFuture;
 
 use crate::attempt::Attempt;
 use crate::error::Error;
+use crate::gate::CallPermit;
 use crate::health::Health;
 use crate::limits::{AttemptLimits, within};
 use crate::model::ChatModel;
@@ -34,6 +35,9 @@ pub(super) trait Mode: Sync {
 
     /// The target and attempts an inner engine recorded on the output, when the model is one.
     fn inner(output: &mut Self::Output) -> (Option<String>, Vec<Attempt>);
+
+    /// The tokens the answer reports it used, when it has (a stream reports them at its end).
+    fn tokens_used(output: &Self::Output) -> Option<u64>;
 }
 
 pub(super) struct Whole;
@@ -63,6 +67,11 @@ impl Mode for Whole {
     fn inner(output: &mut ChatResponse) -> (Option<String>, Vec<Attempt>) {
         (output.served_by.take(), std::mem::take(&mut output.attempts))
     }
+
+    fn tokens_used(output: &ChatResponse) -> Option<u64> {
+        let total = output.usage.input_tokens + output.usage.output_tokens;
+        (total > 0).then_some(total)
+    }
 }
 
 pub(super) struct Streamed;
@@ -86,6 +95,10 @@ impl Mode for Streamed {
     fn inner(output: &mut Opened) -> (Option<String>, Vec<Attempt>) {
         (output.served_by.take(), std::mem::take(&mut output.attempts))
     }
+
+    fn tokens_used(_output: &Opened) -> Option<u64> {
+        None
+    }
 }
 
 /// The attempt that answered.
@@ -99,4 +112,6 @@ pub(crate) struct Served<T> {
     pub(crate) attempts: Vec<Attempt>,
     pub(crate) limits: AttemptLimits,
     pub(crate) health: Option<Arc<Health>>,
+    /// The call's place at its target, held until the answer (for a stream: its end) is delivered.
+    pub(crate) permit: Option<CallPermit>,
 }

@@ -8,6 +8,7 @@ use futures::StreamExt;
 use futures::stream;
 
 use crate::error::Error;
+use crate::gate::CallPermit;
 use crate::health::Health;
 use crate::limits::{Limit, within};
 use crate::model::{ChatStream, TargetsUsed};
@@ -46,11 +47,14 @@ struct Tail {
     counted: bool,
     cont: Option<Continue>,
     targets: TargetsUsed,
+    /// The serving call's place at its target, until the stream ends, breaks or is dropped.
+    permit: Option<CallPermit>,
 }
 
 impl Tail {
     fn end(&mut self, outcome: Outcome) {
         self.rest = None;
+        self.permit = None;
         if let Some(health) = &self.health
             && outcome == Outcome::Success
             && self.counted
@@ -68,6 +72,7 @@ impl Tail {
             return;
         }
         self.counted = false;
+        self.permit = None;
         if let Some(health) = &self.health {
             health.breaker.failed(error, None);
         }
@@ -111,6 +116,9 @@ impl Tail {
         loop {
             match self.raw().await {
                 Raw::Chunk(chunk) => {
+                    if let (ChatChunk::Usage(usage), Some(permit)) = (&chunk, self.permit.as_mut()) {
+                        permit.settle(usage.input_tokens + usage.output_tokens);
+                    }
                     if let Some(chunk) = self.observe(chunk) {
                         return Some(Ok(chunk));
                     }
@@ -242,6 +250,7 @@ pub(crate) fn committed(served: Served<Opened>, tracker: RequestTracker, cont: O
         counted: true,
         cont,
         targets: targets.clone(),
+        permit: served.permit,
     };
     let chunks = stream::unfold(tail, |mut tail| async move { tail.next_item().await.map(|item| (item, tail)) });
     let mut out = ChatStream::new(chunks);

@@ -204,12 +204,37 @@ impl Config {
                     (None, false) => {
                         (Readiness::Disabled, format!("route {}: {} disabled in config", route.name, t.id))
                     }
-                    (None, true) => (Readiness::Ready, format!("route {}: {} ready", route.name, t.id)),
+                    (None, true) => {
+                        (Readiness::Ready, format!("route {}: {} ready{}", route.name, t.id, spreading(route, t)))
+                    }
                 });
             }
         }
         lines
     }
+}
+
+/// How a target shares traffic, for `check` and the start-up log: its tier (when it shares its priority)
+/// and its limits, e.g. ` (tier of 2 by weighted, weight 3; rpm 600, max_concurrency 8)`; empty when none.
+fn spreading(route: &route::RouteConfig, t: &route::TargetConfig) -> String {
+    let mut parts = Vec::new();
+    let tier = route.targets.iter().filter(|o| o.priority == t.priority).count();
+    if tier > 1 {
+        let balance = match route.balance {
+            switchyard::Balance::Latency => "latency",
+            _ => "weighted",
+        };
+        parts.push(format!("tier of {tier} by {balance}, weight {}", t.weight));
+    }
+    let limits: Vec<String> =
+        [("rpm", t.limits.rpm), ("tpm", t.limits.tpm), ("max_concurrency", t.limits.max_concurrency.map(u64::from))]
+            .into_iter()
+            .filter_map(|(key, value)| value.map(|v| format!("{key} {v}")))
+            .collect();
+    if !limits.is_empty() {
+        parts.push(limits.join(", "));
+    }
+    if parts.is_empty() { String::new() } else { format!(" ({})", parts.join("; ")) }
 }
 
 #[cfg(test)]

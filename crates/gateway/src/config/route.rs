@@ -4,7 +4,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use serde::Deserialize;
-use switchyard::{AfterCommit, Backoff, BreakerConfig, BudgetConfig, ContinuationMode, HedgeConfig, OnContentFilter};
+use switchyard::{
+    AfterCommit, Backoff, Balance, BreakerConfig, BudgetConfig, ContinuationMode, HedgeConfig, OnContentFilter,
+    TargetLimits,
+};
 
 use super::duration::Dur;
 use super::provider::ProviderConfig;
@@ -105,10 +108,34 @@ pub struct TargetSection {
     /// How it continues another target's broken stream; default: its provider's `continuation`.
     #[serde(default)]
     pub continuation: Option<ContinuationMode>,
+    /// Its share of its tier's traffic (targets of equal priority); default 1.
+    #[serde(default)]
+    pub weight: Option<u32>,
+    /// Calls in any 60 s window (SPEC-2 section 12).
+    #[serde(default)]
+    pub rpm: Option<u64>,
+    /// Tokens in any 60 s window, reserved up front and settled from usage.
+    #[serde(default)]
+    pub tpm: Option<u64>,
+    /// Calls in flight at once.
+    #[serde(default)]
+    pub max_concurrency: Option<u32>,
 }
 
 fn yes() -> bool {
     true
+}
+
+fn weighted() -> Balance {
+    Balance::Weighted
+}
+
+/// `value`, when set, must be at least 1.
+fn at_least_one<T: Into<u64> + Copy>(value: Option<T>, path: &str) -> Result<(), String> {
+    match value {
+        Some(v) if v.into() == 0 => Err(format!("{path}: must be 1 or more (leave it out for no limit)")),
+        _ => Ok(()),
+    }
 }
 
 /// `[routes.NAME]` as written in the file.
@@ -151,6 +178,9 @@ pub struct RouteSection {
     /// Skip a target that would drop a request field instead of calling it (SPEC-2 section 14); default false.
     #[serde(default)]
     pub strict_fields: bool,
+    /// How targets of equal priority share traffic: `weighted` (the default) or `latency`.
+    #[serde(default = "weighted")]
+    pub balance: Balance,
 }
 
 /// One validated target.
@@ -176,6 +206,10 @@ pub struct TargetConfig {
     pub timeouts: Timeouts,
     /// How it continues another target's broken stream (`after_commit = "continue"`).
     pub continuation: ContinuationMode,
+    /// Its share of its tier's traffic.
+    pub weight: u32,
+    /// Its `rpm`, `tpm` and `max_concurrency`.
+    pub limits: TargetLimits,
     /// Why it cannot serve (its provider's key is unset), or `None`.
     pub unavailable: Option<String>,
 }
@@ -207,6 +241,8 @@ pub struct RouteConfig {
     pub retry_timeouts: bool,
     /// What a content-filter refusal does.
     pub on_content_filter: OnContentFilter,
+    /// How each tier (targets of equal priority) is ordered per request.
+    pub balance: Balance,
 }
 
 /// Reads `hedge`: absent → the default hedge; `false` → off; `true` → the default; a table → as written.
@@ -300,6 +336,12 @@ impl RouteSection {
                 return Err(format!("{tpath}: duplicate target id {id:?} in this route; set `id` to tell them apart"));
             }
             let timeouts = self.timeouts.over(provider.timeouts).resolve(&tpath)?;
+            if t.weight == Some(0) {
+                return Err(format!("{tpath}.weight: must be 1 or more (set enabled = false to stop its traffic)"));
+            }
+            at_least_one(t.rpm, &format!("{tpath}.rpm"))?;
+            at_least_one(t.tpm, &format!("{tpath}.tpm"))?;
+            at_least_one(t.max_concurrency, &format!("{tpath}.max_concurrency"))?;
             targets.push(TargetConfig {
                 id,
                 provider: t.provider.clone(),
@@ -311,6 +353,8 @@ impl RouteSection {
                 supports_tools: t.supports_tools.unwrap_or(true),
                 timeouts,
                 continuation: t.continuation.unwrap_or(provider.continuation),
+                weight: t.weight.unwrap_or(1),
+                limits: TargetLimits { rpm: t.rpm, tpm: t.tpm, max_concurrency: t.max_concurrency },
                 unavailable: provider.unavailable.clone(),
             });
         }
@@ -367,6 +411,7 @@ impl RouteSection {
             strict_fields: self.strict_fields,
             retry_timeouts: self.retry_timeouts,
             on_content_filter: self.on_content_filter,
+            balance: self.balance,
         })
     }
 }

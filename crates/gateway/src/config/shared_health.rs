@@ -1,5 +1,6 @@
 //! One health record per target id across routes (SPEC-2 section 9): every route listing a target must
-//! give it the same effective `breaker` and `retry_budget` settings, defaults included.
+//! give it the same effective `breaker` and `retry_budget` settings, defaults included, and the same
+//! limits (`rpm`, `tpm`, `max_concurrency`), which its health entry keeps for every route.
 
 use std::collections::BTreeMap;
 
@@ -8,14 +9,31 @@ use super::route::RouteConfig;
 /// The first two routes that give one target different `breaker` or `retry_budget` settings, as an
 /// error naming both key paths.
 pub(super) fn check(routes: &BTreeMap<String, RouteConfig>) -> Result<(), String> {
-    // Target id -> the first route listing it.
-    let mut first: BTreeMap<&str, &RouteConfig> = BTreeMap::new();
+    // Target id -> the first route listing it, and the target's index there.
+    let mut first: BTreeMap<&str, (&RouteConfig, usize)> = BTreeMap::new();
     for route in routes.values() {
-        for target in &route.targets {
-            let Some(earlier) = first.get(target.id.as_str()).copied() else {
-                first.insert(&target.id, route);
+        for (i, target) in route.targets.iter().enumerate() {
+            let Some((earlier, j)) = first.get(target.id.as_str()).copied() else {
+                first.insert(&target.id, (route, i));
                 continue;
             };
+            let theirs = &earlier.targets[j].limits;
+            let limit = if theirs.rpm != target.limits.rpm {
+                Some("rpm")
+            } else if theirs.tpm != target.limits.tpm {
+                Some("tpm")
+            } else if theirs.max_concurrency != target.limits.max_concurrency {
+                Some("max_concurrency")
+            } else {
+                None
+            };
+            if let Some(key) = limit {
+                return Err(format!(
+                    "routes.{}.targets[{j}].{key} and routes.{}.targets[{i}].{key}: target {:?} is in both routes \
+                     with different limits; its limits are shared by every route, so give both the same {key}",
+                    earlier.name, route.name, target.id
+                ));
+            }
             let key = if earlier.breaker != route.breaker {
                 "breaker"
             } else if earlier.retry_budget != route.retry_budget {
@@ -61,6 +79,16 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.starts_with("routes.a.retry_budget and routes.b.retry_budget:"), "{err}");
+    }
+
+    #[test]
+    fn two_routes_giving_one_target_different_limits_is_an_error_naming_both_paths() {
+        let err = parse(
+            "[routes.a]\ntargets = [{ provider = \"p\", model = \"m\", rpm = 60 }]\n\
+             [routes.b]\ntargets = [{ provider = \"p\", model = \"n\" }, { provider = \"p\", model = \"m\" }]\n",
+        )
+        .unwrap_err();
+        assert!(err.starts_with("routes.a.targets[0].rpm and routes.b.targets[1].rpm: target \"p/m\""), "{err}");
     }
 
     #[test]

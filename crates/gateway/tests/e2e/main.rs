@@ -34,6 +34,7 @@ mod replica_tls;
 mod replicas;
 mod responses;
 mod shared_health;
+mod spreading;
 mod storage;
 mod storage_cli;
 mod storage_process;

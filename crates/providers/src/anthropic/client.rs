@@ -103,6 +103,10 @@ impl ChatModel for AnthropicClient {
         Ok(chunk_stream(response, self.http.clone(), StreamDecoder::new()))
     }
 
+    fn exhausted_until(&self) -> Option<tokio::time::Instant> {
+        self.http.exhausted_until()
+    }
+
     fn fit(&self, request: &ChatRequest, _stream: bool) -> Fit {
         crate::fields::fit(request, crate::config::ProviderKind::Anthropic)
     }

@@ -94,6 +94,10 @@ impl ChatModel for OpenAiClient {
         Ok(chunk_stream(response, self.http.clone(), StreamDecoder::new()))
     }
 
+    fn exhausted_until(&self) -> Option<tokio::time::Instant> {
+        self.http.exhausted_until()
+    }
+
     fn fit(&self, request: &ChatRequest, _stream: bool) -> Fit {
         crate::fields::fit(request, crate::config::ProviderKind::OpenAi)
     }

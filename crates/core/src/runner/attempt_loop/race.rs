@@ -53,6 +53,7 @@ impl<'a, M: Mode> Run<'a, M> {
             Some(Admission::Probe(guard)) => Some(guard),
             None | Some(Admission::Call) => None,
         };
+        let Ok(permit) = self.admit(partner) else { return Raced::Own((&mut own.call).await) };
         tracing::info!(
             target_id = own.target.id,
             hedge = partner.id,
@@ -63,7 +64,7 @@ impl<'a, M: Mode> Run<'a, M> {
             partner.id
         );
         self.tracker.hedged(partner.slot);
-        let mut theirs = self.start(partner, 0, probe);
+        let mut theirs = self.start(partner, 0, probe, permit);
         theirs.hedge = true;
         // `biased`: on a tie the call that started first wins, so a hedge never replaces an answer in hand.
         let first = tokio::select! {

@@ -31,8 +31,11 @@ pub struct HttpProviders {
     /// Pools by (provider name, connect timeout): the settings each was built with, and the pool or why
     /// it could not be built. A reloaded provider whose settings changed gets a new pool; models built
     /// on the old one keep it until they go.
-    pools: Mutex<BTreeMap<(String, Duration), (PoolSettings, Result<switchyard_providers::Provider, String>)>>,
+    pools: Mutex<BTreeMap<(String, Duration), Pool>>,
 }
+
+/// A pool, or why it could not be built, with the settings it was built from.
+type Pool = (PoolSettings, Result<switchyard_providers::Provider, String>);
 
 /// What a provider's pool is built from, besides its name and connect timeout.
 #[derive(Debug, PartialEq)]

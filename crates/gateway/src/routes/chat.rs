@@ -38,10 +38,7 @@ pub(crate) async fn admit(api: Api, state: Arc<AppState>, request: Request) -> R
     // The running config, loaded once: the request finishes on it whatever reloads happen meanwhile.
     let running = state.current();
     let mut response = match running.auth.check_client(&parts.headers) {
-        Ok(caller) => {
-            let drain = parts.extensions.get::<DrainDeadline>().cloned();
-            serve(api, &state, &running, caller, request_id.clone(), &parts.headers, body, drain).await
-        }
+        Ok(caller) => serve(api, &state, &running, caller, request_id.clone(), &parts, body).await,
         Err(_) => server::client_refused(&state, api, &request_id, parts.uri.path()),
     };
     request_id::stamp(&mut response, &request_id);
@@ -66,11 +63,12 @@ async fn serve(
     running: &Snapshot,
     caller: Caller,
     request_id: String,
-    headers: &HeaderMap,
+    parts: &http::request::Parts,
     body: Body,
-    drain: Option<DrainDeadline>,
 ) -> Response {
     let started = Instant::now();
+    let headers = &parts.headers;
+    let drain = parts.extensions.get::<DrainDeadline>().cloned();
     let reject = |e: ApiError| {
         state.metrics.rejected(e.status.as_u16());
         tracing::info!(request_id = %request_id, status = e.status.as_u16(), "refused: {}", e.message);

@@ -109,7 +109,7 @@ async fn serve(
     };
     // The route's own deadline is the engine's (it keeps the sooner of the two).
     decoded.request.deadline = caller_deadline.map(|d| tokio::time::Instant::now() + d);
-    let mut recording = state.log.start(&request_id, &route.name, api, decoded.stream, started);
+    let mut recording = state.log.start(&request_id, &route, api, decoded.stream, started);
     if let Some(r) = &mut recording {
         r.request_body(&bytes);
     }

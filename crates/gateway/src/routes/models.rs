@@ -17,7 +17,7 @@ pub async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {
         .collect();
     for route in state.direct.values() {
         let owner = route.manager.list_models().first().map(|t| t.provider.clone()).unwrap_or_default();
-        data.push(json!({ "id": route.name, "object": "model", "created": 0, "owned_by": owner }));
+        data.push(json!({ "id": &*route.name, "object": "model", "created": 0, "owned_by": owner }));
     }
     Json(json!({ "object": "list", "data": data }))
 }

@@ -1,6 +1,7 @@
 -- wrk script: POSTs one JSON body and prints a machine-readable summary line.
 -- Environment: BODY (request body), PATH_ (request path), AUTH (header value, optional),
--- DELAY_MS (pause after each response, per connection: paces a fixed request rate).
+-- DELAY_MS (pause after each response, per connection: paces a fixed request rate),
+-- STOP_AFTER (stop once this many responses arrived on a thread: a fixed amount of work instead of a duration).
 wrk.method = "POST"
 wrk.path = os.getenv("PATH_") or "/v1/chat/completions"
 wrk.body = os.getenv("BODY")
@@ -19,6 +20,17 @@ local delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
 if delay_ms > 0 then
   function delay()
     return delay_ms
+  end
+end
+
+local stop_after = tonumber(os.getenv("STOP_AFTER") or "0")
+if stop_after > 0 then
+  local answered = 0
+  function response(status, headers, body)
+    answered = answered + 1
+    if answered >= stop_after then
+      wrk.thread:stop()
+    end
   end
 end
 

@@ -1,7 +1,7 @@
 //! The `ChatModel` trait every provider, simulator, manager and interceptor chain implements.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 
@@ -151,17 +151,24 @@ impl SkippedEvents {
 /// The targets that served a stream, in order, as it goes: more than one when a broken stream was
 /// continued by another target (`after_commit = "continue"`). Complete once the stream has ended.
 #[derive(Debug, Clone, Default)]
-pub struct TargetsUsed(Arc<Mutex<Vec<String>>>);
+pub struct TargetsUsed(Arc<Used>);
+
+/// The list, and its length readable without the lock (the gateway checks it on every chunk).
+#[derive(Debug, Default)]
+struct Used {
+    list: Mutex<Vec<String>>,
+    count: AtomicUsize,
+}
 
 impl TargetsUsed {
     /// The targets so far.
     pub fn get(&self) -> Vec<String> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0.list.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// How many targets have served so far.
+    /// How many targets have served so far (no lock).
     pub fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.0.count.load(Ordering::Acquire)
     }
 
     /// True before any target served.
@@ -171,11 +178,13 @@ impl TargetsUsed {
 
     /// The target serving now (the last one).
     pub fn last(&self) -> Option<String> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).last().cloned()
+        self.0.list.lock().unwrap_or_else(PoisonError::into_inner).last().cloned()
     }
 
     pub(crate) fn push(&self, id: String) {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(id);
+        let mut list = self.0.list.lock().unwrap_or_else(PoisonError::into_inner);
+        list.push(id);
+        self.0.count.store(list.len(), Ordering::Release);
     }
 }
 

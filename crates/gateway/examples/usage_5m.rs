@@ -5,7 +5,9 @@
 use std::io::Write;
 use std::time::{Duration, Instant, SystemTime};
 
-use switchyard_gateway::storage::{AttemptRow, By, Outcome, Row, Storage, StorageConfig, UsageQuery, write_rows};
+use switchyard_gateway::storage::{
+    Api, AttemptResult, AttemptRow, By, Outcome, Row, Storage, StorageConfig, UsageQuery, write_rows,
+};
 
 fn row(i: usize, now: SystemTime, rows: usize) -> Row {
     let week = 7 * 86_400_000u64;
@@ -15,18 +17,18 @@ fn row(i: usize, now: SystemTime, rows: usize) -> Row {
     Row {
         id: format!("{:032x}", i as u128 * 0x9e37_79b9_7f4a_7c15),
         time: now - Duration::from_millis(back),
-        route: ["chat", "code", "bulk"][i % 3].to_owned(),
-        api: "openai".to_owned(),
+        route: ["chat", "code", "bulk"][i % 3].into(),
+        api: Api::OpenAi,
         stream: i.is_multiple_of(2),
         key: None,
         status: Some(200),
         outcome: if i.is_multiple_of(50) { Outcome::Failed } else { Outcome::Success },
-        served_by: Some(served.to_owned()),
+        served_by: Some(served.into()),
         fallback: i.is_multiple_of(20),
         attempts: vec![AttemptRow {
-            target: served.to_owned(),
+            target: served.into(),
             retry: Some(0),
-            outcome: "success".to_owned(),
+            outcome: AttemptResult::Success,
             kind: None,
             status: None,
             latency_ms: Some(latency),

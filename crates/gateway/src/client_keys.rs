@@ -158,11 +158,11 @@ pub enum KeyRefusal {
 const NEVER_FITS_RETRY: Duration = Duration::from_secs(60);
 
 impl KeyRefusal {
-    /// The error kind the request log records.
-    pub fn kind(&self) -> &'static str {
+    /// The error kind the request log records: a route the key may not use is an auth failure (403).
+    pub fn kind(&self) -> switchyard::ErrorKind {
         match self {
-            KeyRefusal::Route { .. } => "forbidden",
-            KeyRefusal::Limit { .. } => "rate_limited",
+            KeyRefusal::Route { .. } => switchyard::ErrorKind::Auth,
+            KeyRefusal::Limit { .. } => switchyard::ErrorKind::RateLimited,
         }
     }
 

@@ -150,7 +150,7 @@ impl Overrides {
                 tracing::warn!(route = %route.name, target_id = %target, "stored override not applied: {e}");
                 continue;
             }
-            self.current.lock().unwrap_or_else(PoisonError::into_inner).insert((route.name.clone(), target), value);
+            self.current.lock().unwrap_or_else(PoisonError::into_inner).insert((route.name.to_string(), target), value);
         }
     }
 }

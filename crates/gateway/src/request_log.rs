@@ -10,7 +10,8 @@ use tokio::sync::broadcast;
 
 use crate::client_keys::KeyTicket;
 use crate::error::Api;
-use crate::storage::{AttemptRow, Outcome, Row, RowError, Storage};
+use crate::state::Route;
+use crate::storage::{AttemptResult, AttemptRow, Outcome, Row, RowError, Storage};
 
 /// Where finished requests go: the database (when on) and the live event stream.
 #[derive(Debug)]
@@ -46,7 +47,7 @@ impl RequestLog {
     pub fn start(
         self: &Arc<Self>,
         request_id: &str,
-        route: &str,
+        route: &Arc<Route>,
         api: Api,
         stream: bool,
         started: Instant,
@@ -59,9 +60,8 @@ impl RequestLog {
         let row = Row {
             id: request_id.to_owned(),
             time,
-            route: route.to_owned(),
-            // The row's `api` is the wire family: everything not Anthropic speaks OpenAI's.
-            api: if api == Api::Anthropic { "anthropic" } else { "openai" }.to_owned(),
+            route: route.name.clone(),
+            api,
             stream,
             key: key.map(str::to_owned),
             status: None,
@@ -77,7 +77,7 @@ impl RequestLog {
             request: None,
             response: None,
         };
-        Some(Recording { log: self.clone(), row: Some(row), started, ticket: None })
+        Some(Recording { log: self.clone(), route: route.clone(), row: Some(row), started, ticket: None })
     }
 
     fn finished(&self, mut row: Row) {
@@ -97,6 +97,8 @@ impl RequestLog {
 #[derive(Debug)]
 pub struct Recording {
     log: Arc<RequestLog>,
+    /// Target ids in the row are the route's own (shared, not copied).
+    route: Arc<Route>,
     row: Option<Row>,
     started: Instant,
     /// The named key's token reservation, settled from the usage the request ends with.
@@ -111,10 +113,10 @@ impl Recording {
     }
 
     /// The request was refused before any call (a named key's 403 or 429).
-    pub fn refused(mut self, status: u16, kind: &str, message: String) {
+    pub fn refused(mut self, status: u16, kind: switchyard::ErrorKind, message: String) {
         if let Some(row) = &mut self.row {
             row.status = Some(status);
-            row.error = Some(RowError { kind: kind.to_owned(), message });
+            row.error = Some(RowError { kind, message });
         }
         self.end(Outcome::Failed);
     }
@@ -147,9 +149,9 @@ impl Recording {
         let elapsed = ms(self.started.elapsed());
         if let Some(row) = &mut self.row {
             let (_, fallback) = crate::routes::chat::calls_and_fallback(target, attempts);
-            row.served_by = Some(target.to_owned());
+            row.served_by = Some(self.route.target_id(target));
             row.fallback = fallback;
-            row.attempts = attempts.iter().map(attempt_row).collect();
+            row.attempts = attempts.iter().map(|a| attempt_row(&self.route, a)).collect();
             if row.stream {
                 row.first_chunk_ms = Some(elapsed);
             }
@@ -177,12 +179,12 @@ impl Recording {
     pub fn failed(mut self, status: u16, error: &switchyard::Error, message: String, usage: Usage) {
         if let Some(row) = &mut self.row {
             if row.served_by.is_none() {
-                row.attempts = error.attempts().iter().map(attempt_row).collect();
+                row.attempts = error.attempts().iter().map(|a| attempt_row(&self.route, a)).collect();
             }
             row.status = Some(row.status.unwrap_or(status));
             row.input_tokens = usage.input_tokens;
             row.output_tokens = usage.output_tokens;
-            row.error = Some(RowError { kind: error.kind().as_str().to_owned(), message });
+            row.error = Some(RowError { kind: error.kind(), message });
         }
         self.end(Outcome::Failed);
     }
@@ -226,17 +228,17 @@ fn truncated(body: &[u8]) -> String {
     String::from_utf8_lossy(&body[..end]).into_owned()
 }
 
-fn attempt_row(a: &Attempt) -> AttemptRow {
+fn attempt_row(route: &Route, a: &Attempt) -> AttemptRow {
     let (outcome, kind, reason) = match &a.outcome {
-        AttemptOutcome::Succeeded => ("success", None, None),
-        AttemptOutcome::Failed { kind, .. } => ("failed", Some(kind.as_str().to_owned()), None),
-        AttemptOutcome::Skipped { reason } => ("skipped", None, Some(reason.to_string())),
+        AttemptOutcome::Succeeded => (AttemptResult::Success, None, None),
+        AttemptOutcome::Failed { kind, .. } => (AttemptResult::Failed, Some(*kind), None),
+        AttemptOutcome::Skipped { reason } => (AttemptResult::Skipped, None, Some(reason.to_string())),
     };
     let called = a.was_called();
     AttemptRow {
-        target: a.target.clone(),
+        target: route.target_id(&a.target),
         retry: called.then_some(a.retry),
-        outcome: outcome.to_owned(),
+        outcome,
         kind,
         status: None,
         latency_ms: called.then(|| ms(a.elapsed)),

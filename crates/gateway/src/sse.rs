@@ -25,9 +25,8 @@ struct EndGuard {
     usage: Usage,
     /// `None` while running; the HTTP-ish status of the end otherwise.
     status: Option<u16>,
-    /// The whole error that ended the stream, for the log (clients get a redacted one).
-    error: Option<String>,
-    /// The error itself, for the request log row.
+    /// The error that ended the stream, whole: for the log line and the request log row (clients get a
+    /// redacted one).
     failure: Option<Error>,
     request_id: String,
     /// The request's log row, finished here.
@@ -43,7 +42,7 @@ impl Drop for EndGuard {
         match self.status {
             Some(200) => in_flight.route().served(&self.target, self.usage, self.started.elapsed()),
             Some(status) => {
-                let error = self.error.as_deref().unwrap_or("");
+                let error = self.failure.as_ref().map(ToString::to_string).unwrap_or_default();
                 tracing::warn!(request_id = %self.request_id, target_id = %self.target, status, "stream failed after commit: {error}")
             }
             None => {
@@ -106,7 +105,6 @@ pub fn body(
         started,
         usage: Usage::default(),
         status: None,
-        error: None,
         failure: None,
         request_id,
         sent: recording.as_ref().filter(|r| r.wants_bodies()).map(|_| Vec::new()),
@@ -183,15 +181,18 @@ impl EndGuard {
 }
 
 impl State {
-    /// After a continuation by another target, the chunks name that target's model.
+    /// After a continuation by another target, the chunks name that target's model. Checked on every chunk:
+    /// the count is read without a lock, and the list is read only when it grew.
     fn name_new_target(&mut self) {
         let used = self.targets.len();
         if used == self.named {
             return;
         }
         self.named = used;
-        if let Some(model) = self.targets.last().and_then(|id| self.route.model_of(&id).map(str::to_owned)) {
-            self.encoder.set_model(&model);
+        if let Some(id) = self.targets.last()
+            && let Some(model) = self.route.model_of(&id)
+        {
+            self.encoder.set_model(model);
         }
     }
 }
@@ -205,7 +206,6 @@ fn out(mut s: State, frame: Bytes) -> Option<(Result<Bytes, std::convert::Infall
 fn fail(s: &mut State, e: &Error) -> Bytes {
     s.ended = true;
     s.guard.status = Some(crate::error::status_of(e).0.as_u16());
-    s.guard.error = Some(e.to_string());
     s.guard.failure = Some(e.clone());
     s.encoder.error(e)
 }

@@ -101,8 +101,8 @@ impl ModelFactory for HttpProviders {
 /// A route (or a directly addressed target) and its counters.
 #[derive(Debug)]
 pub struct Route {
-    /// The route name, or the target id for a direct route.
-    pub name: String,
+    /// The route name, or the target id for a direct route (shared with the request log's rows).
+    pub name: Arc<str>,
     /// The engine serving it.
     pub manager: FallbackManager,
     /// Its metrics.
@@ -111,8 +111,9 @@ pub struct Route {
     pub direct: bool,
     /// SSE keep-alive interval for streaming requests.
     pub keepalive: Option<Duration>,
-    /// The upstream model name of each target id: answers name the model that served them.
-    models: BTreeMap<String, String>,
+    /// The upstream model name of each target id: answers name the model that served them. The ids are
+    /// shared with the request log's rows.
+    models: BTreeMap<Arc<str>, String>,
     /// Each target's config values (enabled, priority, max_retries): where clearing an override returns it.
     configured: BTreeMap<String, crate::overrides::Change>,
 }
@@ -127,12 +128,12 @@ impl Route {
         config: &RouteConfig,
     ) -> Self {
         Route {
-            name: metrics.name().to_owned(),
+            name: Arc::from(metrics.name()),
             manager,
             metrics,
             direct,
             keepalive: config.keepalive,
-            models: targets.iter().map(|t| (t.id.clone(), t.model.clone())).collect(),
+            models: targets.iter().map(|t| (Arc::from(t.id.as_str()), t.model.clone())).collect(),
             configured: targets
                 .iter()
                 .map(|t| {
@@ -156,6 +157,11 @@ impl Route {
     /// The upstream model name of the target `id` (the `model` an answer it served carries).
     pub fn model_of(&self, id: &str) -> Option<&str> {
         self.models.get(id).map(String::as_str)
+    }
+
+    /// The shared id of target `id` (a copy only for an id the route does not know).
+    pub fn target_id(&self, id: &str) -> Arc<str> {
+        self.models.get_key_value(id).map_or_else(|| Arc::from(id), |(k, _)| k.clone())
     }
 }
 

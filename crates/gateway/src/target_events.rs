@@ -27,7 +27,7 @@ impl TargetEvent {
     pub fn of(route: &Route, target: &str, at: SystemTime) -> Option<TargetEvent> {
         let info = route.manager.list_models().into_iter().find(|t| t.id == target)?;
         Some(TargetEvent {
-            route: route.name.clone(),
+            route: route.name.to_string(),
             target: info.id,
             enabled: info.enabled,
             breaker: info.breaker.as_str(),

@@ -36,7 +36,7 @@ pub async fn routes(State(state): State<Arc<AppState>>) -> Json<Value> {
                     json
                 })
                 .collect();
-            json!({ "name": r.name, "targets": targets })
+            json!({ "name": &*r.name, "targets": targets })
         })
         .collect();
     Json(json!({ "routes": routes }))
@@ -220,7 +220,7 @@ pub(crate) fn stats_json(state: &AppState) -> Value {
         for (id, t) in &s.targets {
             add_target(targets.entry(id.clone()).or_default(), t);
         }
-        routes.insert(route.name.clone(), route_json(route, &s));
+        routes.insert(route.name.to_string(), route_json(route, &s));
     }
     let [total, success, failed, cancelled, fallbacks, in_flight] = totals;
     let targets: serde_json::Map<String, Value> =

@@ -81,7 +81,7 @@ pub async fn patch(
     Ok(Json(Changed {
         id: id.clone(),
         enabled,
-        routes: listing.iter().map(|r| r.name.clone()).collect(),
+        routes: listing.iter().map(|r| r.name.to_string()).collect(),
         direct: direct.is_some(),
     }))
 }

@@ -114,7 +114,7 @@ async fn serve(
     // The route's own deadline is the engine's (it keeps the sooner of the two).
     decoded.request.deadline = caller_deadline.map(|d| tokio::time::Instant::now() + d);
     let key = caller.as_deref().map(ClientKey::name);
-    let mut recording = state.log.start(&request_id, &route.name, api, decoded.stream, started, key);
+    let mut recording = state.log.start(&request_id, &route, api, decoded.stream, started, key);
     if let Some(r) = &mut recording {
         r.request_body(&bytes);
     }

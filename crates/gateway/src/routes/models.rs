@@ -22,7 +22,7 @@ pub async fn list(State(state): State<Arc<AppState>>, Extension(caller): Extensi
         .collect();
     for route in running.direct.values().filter(|r| allowed(&r.name)) {
         let owner = route.manager.list_models().first().map(|t| t.provider.clone()).unwrap_or_default();
-        data.push(json!({ "id": route.name, "object": "model", "created": 0, "owned_by": owner }));
+        data.push(json!({ "id": &*route.name, "object": "model", "created": 0, "owned_by": owner }));
     }
     Json(json!({ "object": "list", "data": data }))
 }

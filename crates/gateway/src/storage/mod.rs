@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use query::{Bucket, By, Cursor, Filter, Page, ReadError, Usage, UsageQuery};
-pub use row::{AttemptRow, Outcome, Row, RowError};
+pub use row::{Api, AttemptResult, AttemptRow, Outcome, Row, RowError};
 pub use writer::write_rows;
 
 use writer::{Msg, Writer};

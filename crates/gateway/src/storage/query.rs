@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use rusqlite::types::Value;
@@ -9,7 +10,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 use serde::Serialize;
 
 use super::histogram::Histogram;
-use super::row::{AttemptRow, Outcome, Row, RowError, from_millis, millis};
+use super::row::{Api, AttemptRow, Outcome, Row, RowError, from_millis, millis, parse_kind};
 
 /// A read failed.
 #[derive(Debug, thiserror::Error)]
@@ -146,20 +147,20 @@ fn read_row(r: &rusqlite::Row<'_>, bodies: bool) -> rusqlite::Result<(Cursor, Ro
     let row = Row {
         id: r.get(1)?,
         time: from_millis(time),
-        route: r.get(3)?,
-        api: if r.get::<_, i64>(4)? == 1 { "anthropic" } else { "openai" }.to_owned(),
+        route: Arc::from(r.get::<_, String>(3)?),
+        api: Api::from_code(r.get(4)?),
         stream: r.get(5)?,
         key: r.get(6)?,
         status: r.get(7)?,
         outcome: Outcome::from_code(r.get(8)?),
-        served_by: r.get(9)?,
+        served_by: r.get::<_, Option<String>>(9)?.map(Arc::from),
         fallback: r.get(10)?,
         attempts: serde_json::from_str::<Vec<AttemptRow>>(&attempts).unwrap_or_default(),
         input_tokens: count(12)?,
         output_tokens: count(13)?,
         latency_ms: count(14)?,
         first_chunk_ms: r.get::<_, Option<i64>>(15)?.map(|v| u64::try_from(v).unwrap_or(0)),
-        error: error_kind.map(|kind| RowError { kind, message: error_message.unwrap_or_default() }),
+        error: error_kind.map(|kind| RowError { kind: parse_kind(&kind), message: error_message.unwrap_or_default() }),
         request: if bodies { r.get(18)? } else { None },
         response: if bodies { r.get(19)? } else { None },
     };

@@ -1,8 +1,12 @@
 //! One request as the log keeps it (SPEC-2 section 10).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+use switchyard::ErrorKind;
+
+pub use crate::error::Api;
 
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,19 +50,79 @@ impl Outcome {
     }
 }
 
+impl Api {
+    /// The column value.
+    pub(crate) fn code(self) -> i64 {
+        match self {
+            Api::OpenAi => 0,
+            Api::Anthropic => 1,
+            Api::Responses => 2,
+        }
+    }
+
+    /// From the column value.
+    pub(crate) fn from_code(code: i64) -> Api {
+        match code {
+            1 => Api::Anthropic,
+            2 => Api::Responses,
+            _ => Api::OpenAi,
+        }
+    }
+
+    /// The row's text: `openai`, `anthropic` or `responses`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::OpenAi => "openai",
+            Api::Anthropic => "anthropic",
+            Api::Responses => "responses",
+        }
+    }
+}
+
+impl Serialize for Api {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Api {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Api, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        match &*text {
+            "openai" => Ok(Api::OpenAi),
+            "anthropic" => Ok(Api::Anthropic),
+            "responses" => Ok(Api::Responses),
+            other => Err(serde::de::Error::unknown_variant(other, &["openai", "anthropic", "responses"])),
+        }
+    }
+}
+
+/// What became of one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptResult {
+    /// The target answered.
+    Success,
+    /// The call failed.
+    Failed,
+    /// The target was not called.
+    Skipped,
+}
+
 /// One attempt (or skipped target) of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttemptRow {
-    /// The target id.
-    pub target: String,
+    /// The target id, shared with the running route.
+    #[serde(with = "shared")]
+    pub target: Arc<str>,
     /// 0 for the first call to the target, 1 for its first retry…
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<u32>,
     /// `success`, `failed` or `skipped`.
-    pub outcome: String,
+    pub outcome: AttemptResult,
     /// The failure's kind, when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub kind: Option<ErrorKind>,
     /// The HTTP status of the failure, when the kind implies one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
@@ -77,7 +141,7 @@ pub struct AttemptRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowError {
     /// The error kind (`rate_limited`, `server`, …).
-    pub kind: String,
+    pub kind: ErrorKind,
     /// The message the client got.
     pub message: String,
 }
@@ -90,10 +154,11 @@ pub struct Row {
     /// Arrival, RFC 3339 UTC with milliseconds.
     #[serde(with = "rfc3339")]
     pub time: SystemTime,
-    /// The route (or target id, for a direct request).
-    pub route: String,
-    /// `openai` or `anthropic`.
-    pub api: String,
+    /// The route (or target id, for a direct request), shared with the running route.
+    #[serde(with = "shared")]
+    pub route: Arc<str>,
+    /// The API the caller spoke.
+    pub api: Api,
     /// Whether the answer was streamed.
     pub stream: bool,
     /// The client key's name (section 12), or null.
@@ -102,8 +167,9 @@ pub struct Row {
     pub status: Option<u16>,
     /// How it ended.
     pub outcome: Outcome,
-    /// The target that served, if any.
-    pub served_by: Option<String>,
+    /// The target that served, if any, shared with the running route.
+    #[serde(with = "shared_or_null")]
+    pub served_by: Option<Arc<str>>,
     /// The value of `x-switchyard-fallback`; false when nothing served.
     pub fallback: bool,
     /// Every attempt and skip, in order.
@@ -149,5 +215,40 @@ mod rfc3339 {
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
         let text = String::deserialize(d)?;
         humantime::parse_rfc3339_weak(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The error kind named `text` in a stored row (an unknown name reads as `server`: rows outlive versions).
+pub(crate) fn parse_kind(text: &str) -> ErrorKind {
+    ErrorKind::ALL.into_iter().find(|k| k.as_str() == text).unwrap_or(ErrorKind::Server)
+}
+
+/// Text shared with the running state (serde's `rc` feature would rebuild every crate that uses serde).
+mod shared {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(text: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(text)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+        Ok(Arc::from(String::deserialize(d)?))
+    }
+}
+
+/// [`shared`] text or null.
+mod shared_or_null {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(text: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+        text.as_deref().serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Arc<str>>, D::Error> {
+        Ok(Option::<String>::deserialize(d)?.map(Arc::from))
     }
 }

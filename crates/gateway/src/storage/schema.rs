@@ -6,10 +6,20 @@
 
 use rusqlite::Connection;
 
+/// WAL pages between two checkpoints.
+const WAL_PAGES: i64 = 4000;
+
 /// Creates the tables and indexes when missing; sets WAL mode.
 pub(crate) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
+    // WAL without a sync per commit: a crash of the machine (not of the process) may lose the last batches.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Checkpoint every 4000 pages (16 MiB) rather than SQLite's 1000: the pages every batch touches (the tables'
+    // and indexes' last pages, the rollups) are copied into the database once per checkpoint, so fewer
+    // checkpoints copy fewer pages (measured: the checkpoints were about a sixth of the writer's time). The WAL
+    // file is cut back to that size after each.
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_PAGES)?;
+    conn.pragma_update(None, "journal_size_limit", WAL_PAGES * 4096)?;
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS requests (
             seq INTEGER PRIMARY KEY,

@@ -185,7 +185,8 @@ impl Sums {
     }
 }
 
-type Group = (i64, String, String, String);
+/// (minute, route, serving target or "", key name or ""), borrowed from the batch's rows.
+type Group<'a> = (i64, &'a str, &'a str, &'a str);
 
 /// Writes a batch's rows, rollups and overrides in one transaction.
 fn write(conn: &mut Connection, batch: &Batch) -> rusqlite::Result<()> {
@@ -193,7 +194,7 @@ fn write(conn: &mut Connection, batch: &Batch) -> rusqlite::Result<()> {
         return Ok(());
     }
     let tx = conn.transaction()?;
-    let mut sums: HashMap<Group, Sums> = HashMap::new();
+    let mut sums: HashMap<Group<'_>, Sums> = HashMap::new();
     {
         let mut insert = tx.prepare_cached(
             "INSERT INTO requests (id, time, route, api, stream, key, status, outcome, served_by, fallback, \
@@ -201,14 +202,16 @@ fn write(conn: &mut Connection, batch: &Batch) -> rusqlite::Result<()> {
              request, response) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
              ?17, ?18, ?19)",
         )?;
+        // One buffer for every row's attempts text.
+        let mut attempts = String::new();
         for row in &batch.rows {
             let time = millis(row.time);
-            let attempts = serde_json::to_string(&row.attempts).unwrap_or_else(|_| "[]".to_owned());
+            attempts_text(&row.attempts, &mut attempts);
             insert.execute(params![
                 row.id,
                 time,
                 row.route,
-                i64::from(row.api == "anthropic"),
+                row.api.code(),
                 row.stream,
                 row.key,
                 row.status,
@@ -228,10 +231,9 @@ fn write(conn: &mut Connection, batch: &Batch) -> rusqlite::Result<()> {
             add(&mut sums, row, time);
         }
     }
-    let mut hours: HashMap<Group, Sums> = HashMap::new();
+    let mut hours: HashMap<Group<'_>, Sums> = HashMap::new();
     for ((minute, route, target, key), s) in sums {
-        let hour = (minute - minute.rem_euclid(60), route.clone(), target.clone(), key.clone());
-        hours.entry(hour).or_default().add(&s);
+        hours.entry((minute - minute.rem_euclid(60), route, target, key)).or_default().add(&s);
         merge_rollup(&tx, "usage_minute", &(minute, route, target, key), s)?;
     }
     for (group, s) in hours {
@@ -249,16 +251,28 @@ fn write(conn: &mut Connection, batch: &Batch) -> rusqlite::Result<()> {
     tx.commit()
 }
 
+/// The attempts as compact JSON text, into `out` (replacing what it held).
+fn attempts_text(attempts: &[super::AttemptRow], out: &mut String) {
+    let mut bytes = std::mem::take(out).into_bytes();
+    bytes.clear();
+    if serde_json::to_writer(&mut bytes, attempts).is_err() {
+        bytes.clear();
+        bytes.extend_from_slice(b"[]");
+    }
+    // serde_json writes UTF-8 only.
+    *out = String::from_utf8(bytes).unwrap_or_else(|_| "[]".to_owned());
+}
+
 fn clamp(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn add(sums: &mut HashMap<Group, Sums>, row: &Row, time: i64) {
+fn add<'a>(sums: &mut HashMap<Group<'a>, Sums>, row: &'a Row, time: i64) {
     let group = (
         time.div_euclid(60_000),
-        row.route.clone(),
-        row.served_by.clone().unwrap_or_default(),
-        row.key.clone().unwrap_or_default(),
+        &*row.route,
+        row.served_by.as_deref().unwrap_or_default(),
+        row.key.as_deref().unwrap_or_default(),
     );
     let s = sums.entry(group).or_default();
     s.requests += 1;
@@ -274,7 +288,7 @@ fn add(sums: &mut HashMap<Group, Sums>, row: &Row, time: i64) {
 }
 
 /// Adds `s` to the stored rollup row of `group`.
-fn merge_rollup(tx: &Transaction<'_>, table: &str, group: &Group, mut s: Sums) -> rusqlite::Result<()> {
+fn merge_rollup(tx: &Transaction<'_>, table: &str, group: &Group<'_>, mut s: Sums) -> rusqlite::Result<()> {
     let (minute, route, target, key) = group;
     let old: Option<Vec<u8>> = tx
         .prepare_cached(&format!(

@@ -265,7 +265,7 @@ async fn the_request_log_and_usage_by_key_name_the_key_and_the_file_never_holds_
     let narrow = admin("/admin/requests?key=narrow").await;
     let refused = &narrow["requests"][0];
     assert_eq!((refused["status"].as_u64(), refused["route"].as_str()), (Some(403), Some("other")));
-    assert_eq!(refused["error"]["kind"], "forbidden");
+    assert_eq!(refused["error"]["kind"], "auth");
     let all = admin("/admin/requests").await;
     assert_eq!(all["requests"][0]["key"], Value::Null, "an unnamed key has no name");
 

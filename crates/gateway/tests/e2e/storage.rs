@@ -132,6 +132,32 @@ async fn every_ending_gets_a_row_with_its_fields_streamed_or_not_and_the_file_ho
 }
 
 #[tokio::test]
+async fn a_row_names_the_api_of_the_endpoint_called() {
+    let config = logged("api", 1000);
+    let h = start_logged(ROUTES, &config).await;
+    let calls = [
+        ("/v1/chat/completions", json!({ "model": "ok", "messages": [{ "role": "user", "content": "hi" }] }), "openai"),
+        (
+            "/v1/messages",
+            json!({ "model": "ok", "max_tokens": 50, "messages": [{ "role": "user", "content": "hi" }] }),
+            "anthropic",
+        ),
+        ("/v1/responses", json!({ "model": "ok", "input": "hi" }), "responses"),
+    ];
+    for (path, mut body, api) in calls {
+        for stream in [false, true] {
+            body["stream"] = json!(stream);
+            let reply = h.post(path, &body).await;
+            assert_eq!(reply.status, 200, "{path} stream {stream}: {:?}", reply.body);
+            let r = row(&h, reply.header("x-request-id")).await;
+            assert_eq!((r["api"].as_str(), r["stream"].as_bool()), (Some(api), Some(stream)), "{path}: {r}");
+            assert_eq!(r["served_by"], "oa/gpt-ok", "{path}: {r}");
+            assert_eq!(r["attempts"][0]["target"], "oa/gpt-ok", "{path}: {r}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_client_that_leaves_gets_a_cancelled_row() {
     let h = start_logged(ROUTES, &logged("cancel", 1000)).await;
     let quick = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();

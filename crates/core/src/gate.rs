@@ -1,7 +1,7 @@
 //! What a target admits: its own limits (`rpm`, `tpm`, `max_concurrency`; SPEC-2 section 12) and its
 //! calls in flight (also read by latency-aware balancing). Each call holds a [`CallPermit`] until it ends
-//! (for a stream: until the stream ends or is dropped). The state is per process; a cluster-wide
-//! version (Redis leases) would replace [`Gate`] behind the same two calls.
+//! (for a stream: until the stream ends or is dropped). Calls in flight are per process; `rpm`/`tpm` are
+//! cluster-wide when the registry has a [`LeaseBoard`] (see [`crate::lease`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::health::Health;
+use crate::lease::{LeaseBoard, LimitScope};
 use crate::rate_window::{RateReservation, RateWindow};
 use crate::skip::SkipReason;
 
@@ -31,13 +32,16 @@ pub(crate) struct Gate {
     in_flight: AtomicU32,
     max_concurrency: Option<u32>,
     /// `rpm` and `tpm`, when either is set.
-    window: Option<RateWindow>,
+    window: Option<Arc<RateWindow>>,
 }
 
 impl Gate {
-    /// A gate enforcing `limits`.
-    pub(crate) fn new(limits: &TargetLimits) -> Self {
-        let window = (limits.rpm.is_some() || limits.tpm.is_some()).then(|| RateWindow::new(limits.rpm, limits.tpm));
+    /// A gate enforcing `limits` for target `id`, with `rpm`/`tpm` leased from `board` when there is one.
+    pub(crate) fn new(id: &str, limits: &TargetLimits, board: Option<&Arc<LeaseBoard>>) -> Self {
+        let window = (limits.rpm.is_some() || limits.tpm.is_some()).then(|| match board {
+            Some(board) => board.window(LimitScope::Target(id.to_owned()), limits.rpm, limits.tpm),
+            None => Arc::new(RateWindow::new(limits.rpm, limits.tpm)),
+        });
         Self { in_flight: AtomicU32::new(0), max_concurrency: limits.max_concurrency, window }
     }
 

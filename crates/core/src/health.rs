@@ -5,6 +5,7 @@ use crate::breaker::{Announcer, Breaker, BreakerConfig};
 use crate::budget::{BudgetConfig, TokenBucket};
 use crate::gate::{Gate, TargetLimits};
 use crate::latency::LatencyWindow;
+use crate::lease::LeaseBoard;
 
 /// A target's health settings: its breaker, its retry budget and its limits. Every user of one target's
 /// health shares them, so they come with the health entry (see [`HealthRegistry`](crate::HealthRegistry)).
@@ -44,13 +45,19 @@ pub(crate) struct Health {
 }
 
 impl Health {
-    /// Fresh state: breaker closed, budget full; the breaker's changes go to `announcer`.
-    pub(crate) fn new(settings: HealthSettings, announcer: Option<Announcer>) -> Self {
+    /// Fresh state of target `id`: breaker closed, budget full; the breaker's changes go to `announcer`;
+    /// `rpm`/`tpm` leased from `board` when there is one.
+    pub(crate) fn new(
+        id: &str,
+        settings: HealthSettings,
+        announcer: Option<Announcer>,
+        board: Option<&std::sync::Arc<LeaseBoard>>,
+    ) -> Self {
         Self {
             breaker: Breaker::new(settings.breaker.clone(), announcer),
             retry_budget: settings.retry_budget.map(TokenBucket::new),
             latency: Latencies::default(),
-            gate: Gate::new(&settings.limits),
+            gate: Gate::new(id, &settings.limits, board),
             settings,
         }
     }

@@ -11,6 +11,7 @@ use tokio::sync::broadcast;
 
 use crate::breaker::{Announcer, BreakerChange, BreakerState};
 use crate::health::{Health, HealthSettings};
+use crate::lease::LeaseBoard;
 
 /// Health entries by target id. Cheap to clone: clones share the entries.
 ///
@@ -29,6 +30,8 @@ pub struct HealthRegistry {
     entries: Arc<Mutex<HashMap<String, Arc<Health>>>>,
     changes: broadcast::Sender<BreakerChange>,
     probe_claims: Arc<AtomicBool>,
+    /// Where targets' `rpm`/`tpm` lease a cluster-wide budget; `None`: limits per process.
+    leases: Option<Arc<LeaseBoard>>,
 }
 
 /// Breaker changes a slow subscriber may fall behind by before it misses some.
@@ -36,7 +39,12 @@ const CHANGES_BUFFER: usize = 1024;
 
 impl Default for HealthRegistry {
     fn default() -> Self {
-        Self { entries: Arc::default(), changes: broadcast::channel(CHANGES_BUFFER).0, probe_claims: Arc::default() }
+        Self {
+            entries: Arc::default(),
+            changes: broadcast::channel(CHANGES_BUFFER).0,
+            probe_claims: Arc::default(),
+            leases: None,
+        }
     }
 }
 
@@ -44,6 +52,17 @@ impl HealthRegistry {
     /// An empty registry.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The same empty registry whose targets' `rpm`/`tpm` lease from `board` (cluster-wide limits).
+    pub fn with_leases(mut self, board: Arc<LeaseBoard>) -> Self {
+        self.leases = Some(board);
+        self
+    }
+
+    /// The board targets lease their `rpm`/`tpm` from, if limits are cluster-wide.
+    pub fn leases(&self) -> Option<&Arc<LeaseBoard>> {
+        self.leases.as_ref()
     }
 
     /// Every breaker change of every target from now on (opened, half-open for a probe, closed). A
@@ -76,7 +95,7 @@ impl HealthRegistry {
         }
         let announcer =
             Announcer { target: id.to_owned(), changes: self.changes.clone(), probe_claims: self.probe_claims.clone() };
-        let health = Arc::new(Health::new(settings.clone(), Some(announcer)));
+        let health = Arc::new(Health::new(id, settings.clone(), Some(announcer), self.leases.as_ref()));
         entries.insert(id.to_owned(), health.clone());
         Ok(TargetHealth { health })
     }

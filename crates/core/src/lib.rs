@@ -63,6 +63,7 @@ mod hedge;
 mod interceptor;
 mod interceptors;
 mod latency;
+mod lease;
 mod limits;
 mod manager;
 mod model;
@@ -95,6 +96,7 @@ pub use interceptor::{InterceptorChain, ModelInterceptor, Next};
 pub use interceptors::{
     ModelFallbackInterceptor, ModelFallbackInterceptorBuilder, ModelRetryInterceptor, ModelRetryInterceptorBuilder,
 };
+pub use lease::{LEASE_TTL, LeaseAsk, LeaseBoard, LeaseGrant, LimitScope};
 pub use manager::{FallbackManager, FallbackManagerBuilder};
 pub use model::{ChatModel, ChatStream, SharedModel, SkippedEvents, TargetsUsed};
 pub use rate_window::{RATE_WINDOW, RateDenied, RateLimitKind, RateRemaining, RateReservation, RateWindow};

@@ -1,12 +1,15 @@
 //! Requests and tokens in any 60-second window: the `rpm` and `tpm` limits of a target or a client
-//! key. Tokens are reserved up front (an estimate) and settled from the usage the answer reports.
+//! key. Tokens are reserved up front (an estimate) and settled from the usage the answer reports. A window
+//! made by a [`LeaseBoard`] also admits only from leases of a cluster-wide budget (see [`crate::lease`]).
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use crate::lease::{Lease, LeaseAsk, LeaseBoard, LeaseGrant, LimitScope, REFILL_WAIT, lease_size};
 
 /// The length of the window both limits count over.
 pub const RATE_WINDOW: Duration = Duration::from_secs(60);
@@ -84,6 +87,8 @@ pub struct RateWindow {
     rpm: Option<u64>,
     tpm: Option<u64>,
     state: Mutex<Entries>,
+    /// The board and budget name of a cluster-wide window; `None`: this process only.
+    shared: Option<(Arc<LeaseBoard>, LimitScope)>,
 }
 
 #[derive(Debug, Default)]
@@ -92,6 +97,8 @@ struct Entries {
     calls: VecDeque<Entry>,
     tokens: u64,
     next_seq: u64,
+    /// The leased units of a cluster-wide window.
+    lease: Lease,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -131,7 +138,12 @@ impl Entries {
 impl RateWindow {
     /// A window with these limits; `None` leaves that dimension unlimited.
     pub fn new(rpm: Option<u64>, tpm: Option<u64>) -> Self {
-        Self { rpm, tpm, state: Mutex::default() }
+        Self { rpm, tpm, state: Mutex::default(), shared: None }
+    }
+
+    /// A cluster-wide window of `scope` (made by [`LeaseBoard::window`]).
+    pub(crate) fn leased(rpm: Option<u64>, tpm: Option<u64>, board: Arc<LeaseBoard>, scope: LimitScope) -> Self {
+        Self { rpm, tpm, state: Mutex::default(), shared: Some((board, scope)) }
     }
 
     /// Its requests-per-minute limit.
@@ -144,12 +156,37 @@ impl RateWindow {
         self.tpm
     }
 
+    /// Whose budget it counts, for a cluster-wide window.
+    pub fn scope(&self) -> Option<&LimitScope> {
+        self.shared.as_ref().map(|(_, scope)| scope)
+    }
+
+    /// The limits this process enforces on its own count now: the configured ones, or for a cluster-wide
+    /// window without a live lease, each divided by the replicas last seen.
+    fn local_limits(&self, lease_live: bool) -> (Option<u64>, Option<u64>) {
+        match &self.shared {
+            Some((board, _)) if !lease_live => {
+                let share = board.replicas();
+                (self.rpm.map(|l| (l / share).max(1)), self.tpm.map(|l| (l / share).max(1)))
+            }
+            _ => (self.rpm, self.tpm),
+        }
+    }
+
+    /// The lease sizes of each set limit.
+    fn lease_sizes(&self, board: &LeaseBoard) -> (Option<u64>, Option<u64>) {
+        let replicas = board.replicas();
+        (self.rpm.map(|l| lease_size(l, replicas)), self.tpm.map(|l| lease_size(l, replicas)))
+    }
+
     /// Admits one call reserving `tokens`, or says which limit refuses it and for how long. Atomic:
     /// concurrent callers never admit more than the limits between them.
     pub fn try_acquire(&self, now: Instant, tokens: u64) -> Result<(RateReservation, RateRemaining), RateDenied> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.expire(now);
-        if let Some(rpm) = self.rpm
+        let lease_live = self.shared.is_some() && state.lease.live(now);
+        let (rpm, tpm) = self.local_limits(lease_live);
+        if let Some(rpm) = rpm
             && state.calls.len() as u64 >= rpm
         {
             let freed = state.calls.len() + 1 - rpm as usize;
@@ -159,7 +196,7 @@ impl RateWindow {
                 .map_or(Duration::ZERO, |e| (e.at + RATE_WINDOW).saturating_duration_since(now));
             return Err(RateDenied { kind: RateLimitKind::Requests, limit: rpm, retry_after: Some(wait) });
         }
-        if let Some(tpm) = self.tpm {
+        if let Some(tpm) = tpm {
             if tokens > tpm {
                 return Err(RateDenied { kind: RateLimitKind::Tokens, limit: tpm, retry_after: None });
             }
@@ -168,15 +205,42 @@ impl RateWindow {
                 return Err(RateDenied { kind: RateLimitKind::Tokens, limit: tpm, retry_after: Some(wait) });
             }
         }
+        if let Some((board, _)) = &self.shared {
+            if !lease_live {
+                state.lease.owe(tokens);
+            } else if let Err(kind) = state.lease.take(self.rpm.is_some(), self.tpm.is_some(), tokens) {
+                board.signal();
+                let limit = match kind {
+                    RateLimitKind::Requests => self.rpm,
+                    RateLimitKind::Tokens => self.tpm,
+                };
+                return Err(RateDenied { kind, limit: limit.unwrap_or(0), retry_after: Some(REFILL_WAIT) });
+            }
+            let (request_size, token_size) = self.lease_sizes(board);
+            if state.lease.low(now, request_size, token_size) {
+                board.signal();
+            }
+        }
         let seq = state.next_seq;
         state.next_seq += 1;
         state.calls.push_back(Entry { seq, at: now, tokens });
         state.tokens += tokens;
-        let remaining = RateRemaining {
-            requests: self.rpm.map(|rpm| rpm.saturating_sub(state.calls.len() as u64)),
-            tokens: self.tpm.map(|tpm| tpm.saturating_sub(state.tokens)),
-        };
+        let remaining = self.remaining_of(&state, now);
         Ok((RateReservation { seq, tokens }, remaining))
+    }
+
+    fn remaining_of(&self, state: &Entries, now: Instant) -> RateRemaining {
+        let lease_live = self.shared.is_some() && state.lease.live(now);
+        let (rpm, tpm) = self.local_limits(lease_live);
+        let mut remaining = RateRemaining {
+            requests: rpm.map(|rpm| rpm.saturating_sub(state.calls.len() as u64)),
+            tokens: tpm.map(|tpm| tpm.saturating_sub(state.tokens)),
+        };
+        if lease_live {
+            remaining.requests = remaining.requests.map(|left| left.min(state.lease.requests_left()));
+            remaining.tokens = remaining.tokens.map(|left| left.min(state.lease.tokens_left()));
+        }
+        remaining
     }
 
     /// Replaces a reservation's estimate with the tokens the call really used. A reservation that
@@ -189,16 +253,40 @@ impl RateWindow {
         let held = state.calls[index].tokens;
         state.calls[index].tokens = used;
         state.tokens = state.tokens - held + used;
+        if let Some((board, _)) = &self.shared {
+            let cap = self.lease_sizes(board).1.unwrap_or(0);
+            state.lease.settle(Instant::now(), held, used, cap);
+        }
     }
 
     /// What is left in the window at `now`, without admitting anything.
     pub fn remaining(&self, now: Instant) -> RateRemaining {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.expire(now);
-        RateRemaining {
-            requests: self.rpm.map(|rpm| rpm.saturating_sub(state.calls.len() as u64)),
-            tokens: self.tpm.map(|tpm| tpm.saturating_sub(state.tokens)),
+        self.remaining_of(&state, now)
+    }
+
+    /// What a cluster-wide window asks the shared store for at `now` (empty for a local window).
+    pub fn lease_ask(&self, now: Instant) -> LeaseAsk {
+        let Some((board, _)) = &self.shared else { return LeaseAsk::default() };
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.expire(now);
+        let (request_size, token_size) = self.lease_sizes(board);
+        let counted = (state.calls.len() as u64, state.tokens);
+        state.lease.ask(now, request_size, token_size, counted)
+    }
+
+    /// The shared store answered `ask` with `grant` at `now`: the units join the lease, which lives on for
+    /// [`LEASE_TTL`](crate::LEASE_TTL).
+    pub fn lease_granted(&self, now: Instant, ask: LeaseAsk, grant: LeaseGrant) {
+        if self.shared.is_some() {
+            self.state.lock().unwrap_or_else(PoisonError::into_inner).lease.granted(now, ask, grant);
         }
+    }
+
+    /// Drops the leased units: the window counts on its own from now on.
+    pub(crate) fn drop_lease(&self) {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).lease.drop_units();
     }
 }
 

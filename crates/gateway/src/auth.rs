@@ -156,7 +156,7 @@ mod tests {
             tpm: None,
             routes: None,
         };
-        Arc::new(ClientKey::new(&config, None))
+        Arc::new(ClientKey::new(&config, None, None))
     }
 
     #[test]

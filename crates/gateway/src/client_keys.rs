@@ -1,12 +1,13 @@
 //! Named client keys at request time: which routes a key may use, and its `rpm`/`tpm` limits over the one
-//! sliding window of the core ([`RateWindow`]), with the `x-ratelimit-*` headers its answers carry.
+//! sliding window of the core ([`RateWindow`], cluster-wide through leases with Redis), with the
+//! `x-ratelimit-*` headers its answers carry.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, StatusCode};
-use switchyard::{ChatRequest, RateDenied, RateRemaining, RateReservation, RateWindow};
+use switchyard::{ChatRequest, LeaseBoard, LimitScope, RateDenied, RateRemaining, RateReservation, RateWindow};
 use tokio::time::Instant;
 
 use crate::config::ClientKeyConfig;
@@ -25,15 +26,19 @@ pub struct ClientKey {
 
 impl ClientKey {
     /// The key of a validated config entry; `before`, the key of that name in the config it replaces, hands
-    /// on its window when the limits are the same.
-    pub fn new(config: &ClientKeyConfig, before: Option<&ClientKey>) -> Self {
+    /// on its window when the limits are the same. With `leases`, its `rpm`/`tpm` are cluster-wide.
+    pub fn new(config: &ClientKeyConfig, before: Option<&ClientKey>, leases: Option<&Arc<LeaseBoard>>) -> Self {
         let limited = config.rpm.is_some() || config.tpm.is_some();
         let kept =
             before.and_then(|b| b.window.as_ref()).filter(|w| w.rpm() == config.rpm && w.tpm() == config.tpm).cloned();
+        let fresh = || match leases {
+            Some(board) => board.window(LimitScope::Client(config.name.clone()), config.rpm, config.tpm),
+            None => Arc::new(RateWindow::new(config.rpm, config.tpm)),
+        };
         ClientKey {
             name: config.name.clone(),
             routes: config.routes.clone(),
-            window: kept.or_else(|| limited.then(|| Arc::new(RateWindow::new(config.rpm, config.tpm)))),
+            window: kept.or_else(|| limited.then(fresh)),
         }
     }
 

@@ -261,7 +261,11 @@ impl AppState {
     /// Builds every route's manager from a validated config.
     pub fn build(config: &Config, factory: &dyn ModelFactory) -> Result<AppState, BuildError> {
         // One health record per target id: a sick upstream opens once for every route and direct request.
-        let health = HealthRegistry::new();
+        // With Redis, targets' and keys' rpm/tpm lease a cluster-wide budget.
+        let health = match &config.state {
+            StateConfig::Memory => HealthRegistry::new(),
+            StateConfig::Redis(_) => HealthRegistry::new().with_leases(switchyard::LeaseBoard::new()),
+        };
         let snapshot = Snapshot::build(config, factory, &health, None)?;
         let shared = match &config.state {
             StateConfig::Memory => None,
@@ -388,7 +392,7 @@ impl Snapshot {
             )
             .with_named(config.server.keys.iter().map(|k| {
                 let before = carry.as_ref().and_then(|c| c.previous.auth.named(&k.name));
-                (k.key.expose(), Arc::new(ClientKey::new(k, before.map(Arc::as_ref))))
+                (k.key.expose(), Arc::new(ClientKey::new(k, before.map(Arc::as_ref), health.leases())))
             })),
             config: config.clone(),
             loaded_at: SystemTime::now(),

@@ -1,6 +1,8 @@
 //! Every Redis key and channel replicas share, each under `{prefix}:` so deployments sharing one Redis
 //! never see each other.
 
+use switchyard::{LimitScope, RateLimitKind};
+
 /// The names under one prefix.
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
@@ -53,6 +55,15 @@ impl Keys {
         format!("{}:instance:{id}", self.prefix)
     }
 
+    /// The base name of one cluster-wide limit's per-second counts (`{base}:{unix second}`).
+    pub(crate) fn limit(&self, scope: &LimitScope, kind: RateLimitKind) -> String {
+        let (owner, id) = match scope {
+            LimitScope::Target(id) => ("target", id),
+            LimitScope::Client(name) => ("key", name),
+        };
+        format!("{}:limit:{owner}:{id}:{}", self.prefix, kind.key())
+    }
+
     /// The pattern matching every replica's heartbeat.
     pub(crate) fn instances(&self) -> String {
         format!("{}:instance:*", self.prefix)
@@ -74,6 +85,7 @@ mod tests {
             keys.breakers(),
             keys.overrides(),
             keys.override_channel(),
+            keys.limit(&LimitScope::Client("k".into()), RateLimitKind::Requests),
         ] {
             assert!(name.starts_with("blue:"), "{name}");
         }

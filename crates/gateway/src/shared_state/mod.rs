@@ -1,5 +1,5 @@
 //! State shared between replicas through Redis (`[state] backend = "redis"`): breakers, runtime
-//! overrides, the replica list and cluster stats.
+//! overrides, cluster-wide `rpm`/`tpm` (leases), the replica list and cluster stats.
 //!
 //! Requests never wait for Redis: breakers and overrides live in memory and a background task keeps them
 //! in step with the other replicas (pub/sub for speed, a resync every second for missed messages). When Redis is away
@@ -10,6 +10,7 @@ mod cluster_stats;
 mod connection;
 mod instances;
 mod keys;
+mod lease_sync;
 mod override_cells;
 mod override_sync;
 mod scan;
@@ -186,6 +187,9 @@ async fn run(
     while let Some(registry) = state.upgrade().map(|s| s.health.clone()) {
         let end = session::run(&state, &shared, &identity, registry.clone(), &mut ready, &mut backoff).await;
         registry.set_probe_claims(false);
+        if let Some(board) = registry.leases() {
+            board.drop_leases();
+        }
         let was_up = shared.up();
         shared.set_connection(None);
         let Err(lost) = end else { return };

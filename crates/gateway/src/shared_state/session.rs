@@ -1,5 +1,6 @@
-//! One connected session with Redis: load the shared breakers and overrides, then follow local changes,
-//! other replicas' messages and a ticking resync until the connection fails or the gateway stops.
+//! One connected session with Redis: load the shared breakers and overrides and take the first limit
+//! leases, then follow local changes, other replicas' messages, windows running low and a ticking resync
+//! until the connection fails or the gateway stops.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use super::SharedState;
 use super::breaker_sync::BreakerSync;
 use super::connection::{self, Backoff, Lost};
 use super::instances::{self, Identity};
+use super::lease_sync::LeaseSync;
 use super::override_sync::OverrideSync;
 use crate::state::AppState;
 
@@ -42,11 +44,17 @@ pub(super) async fn run(
     registry.set_probe_claims(true);
     shared.set_connection(Some(conn.clone()));
     backoff.reset();
+    beat(state, shared, identity, &mut conn).await?;
+    // Leases before serving: from the first request on, limits are cluster-wide.
+    let leases = registry.leases().map(|board| LeaseSync::new(shared.keys.clone(), board.clone()));
+    if let Some(leases) = &leases {
+        leases.count_replicas(&mut conn).await?;
+        leases.round(&mut conn, false).await?;
+    }
     tracing::info!(instance = %identity.id, "sharing state through Redis");
     if let Some(ready) = ready.take() {
         let _ = ready.send(());
     }
-    beat(state, shared, identity, &mut conn).await?;
     let mut messages = pubsub.on_message();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -62,6 +70,11 @@ pub(super) async fn run(
                 Err(RecvError::Closed) => return Ok(()),
             },
             () = shared.pending_overrides.wake.notified() => overrides.flush(&mut conn).await?,
+            () = wanted(leases.as_ref()) => {
+                if let Some(leases) = &leases {
+                    leases.round(&mut conn, true).await?;
+                }
+            }
             message = messages.next() => match message {
                 Some(message) if message.get_channel_name() == override_channel => {
                     resync_overrides(state, &overrides, &mut conn).await?;
@@ -77,14 +90,28 @@ pub(super) async fn run(
                     return Ok(());
                 }
                 sync.claims(&mut conn).await?;
+                if let Some(leases) = &leases {
+                    leases.round(&mut conn, false).await?;
+                }
                 ticks = ticks.wrapping_add(1);
                 if ticks.is_multiple_of(TICKS_PER_BEAT) {
                     sync.resync(&mut conn).await?;
                     resync_overrides(state, &overrides, &mut conn).await?;
                     beat(state, shared, identity, &mut conn).await?;
+                    if let Some(leases) = &leases {
+                        leases.count_replicas(&mut conn).await?;
+                    }
                 }
             }
         }
+    }
+}
+
+/// Waits for a leased window's signal; forever without cluster-wide limits.
+async fn wanted(leases: Option<&LeaseSync>) {
+    match leases {
+        Some(leases) => leases.wanted().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -28,6 +28,7 @@ mod process;
 mod readme;
 mod redis_server;
 mod reload;
+mod replica_limits;
 mod replica_overrides;
 mod replica_process;
 mod replica_tls;

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures::StreamExt;
 use switchyard::{
-    Backoff, Balance, ChatModel, ChatRequest, Error, FallbackManager, ModelFallback, SharedModel, TargetLimits,
+    Backoff, Balance, ChatModel, ChatRequest, Error, FallbackManager, HealthRegistry, LeaseBoard, LeaseGrant,
+    ModelFallback, SharedModel, TargetLimits,
 };
 use switchyard_sim::SimModel;
 
@@ -30,9 +31,9 @@ fn manager(primary: SimModel) -> FallbackManager {
 
 /// One target, or a tier of three weighted 1:2:7 with `rpm`, `tpm` and `max_concurrency` set high enough never
 /// to refuse (every call still takes a place, reserves and settles tokens).
-fn spread(tier: bool) -> FallbackManager {
+fn spread(tier: bool, health: HealthRegistry) -> FallbackManager {
     let limits = TargetLimits { rpm: Some(100_000_000), tpm: Some(1 << 50), max_concurrency: Some(1 << 20) };
-    let mut builder = FallbackManager::builder().balance(Balance::Weighted).backoff(Backoff::Immediate);
+    let mut builder = FallbackManager::builder().balance(Balance::Weighted).backoff(Backoff::Immediate).health(health);
     let weights: &[u32] = if tier { &[1, 2, 7] } else { &[1] };
     for (i, weight) in weights.iter().enumerate() {
         let mut target = ModelFallback::new("sim", format!("t{i}")).with_weight(*weight);
@@ -42,6 +43,24 @@ fn spread(tier: bool) -> FallbackManager {
         builder = builder.target(target, Arc::new(instant("t")));
     }
     builder.build().unwrap()
+}
+
+/// Grants every leased window of `board` what it asks, on its signal and every 200 ms: the gateway's Redis
+/// round without Redis, so the row measures what leases cost the request path.
+async fn feed(board: Arc<LeaseBoard>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            () = board.wanted() => {}
+            _ = tick.tick() => {}
+        }
+        let now = tokio::time::Instant::now();
+        for window in board.windows() {
+            let ask = window.lease_ask(now);
+            let grant = LeaseGrant { requests: ask.requests, tokens: ask.tokens, ..LeaseGrant::default() };
+            window.lease_granted(now, grant);
+        }
+    }
 }
 
 fn engine(c: &mut Criterion) {
@@ -91,13 +110,20 @@ fn engine(c: &mut Criterion) {
         })
     });
     // Issue 18's bar: balancing and limits add <= 0.01 ms at p50 over a single target.
-    let single = spread(false);
+    let single = spread(false, HealthRegistry::new());
     group.bench_function("spread_single_target", |b| {
         b.to_async(&rt).iter(|| async { black_box(single.complete(request.clone()).await.unwrap()) })
     });
-    let tier = spread(true);
+    let tier = spread(true, HealthRegistry::new());
     group.bench_function("spread_weighted_tier_with_limits", |b| {
         b.to_async(&rt).iter(|| async { black_box(tier.complete(request.clone()).await.unwrap()) })
+    });
+    // The same limits cluster-wide (`[state] backend = "redis"`): admitted from leases.
+    let board = LeaseBoard::new();
+    rt.spawn(feed(board.clone()));
+    let leased = spread(true, HealthRegistry::new().with_leases(board));
+    group.bench_function("spread_weighted_tier_with_leased_limits", |b| {
+        b.to_async(&rt).iter(|| async { black_box(leased.complete(request.clone()).await.unwrap()) })
     });
     group.finish();
 }

@@ -196,9 +196,10 @@ impl Lease {
     }
 
     /// What to ask for: a full lease of each dimension that runs low, and what is owed (at most what the
-    /// window still counts, `counted`: older use has left the window anyway).
+    /// window still counts, `counted`: older use has left the window anyway). The owed use is handed over:
+    /// reported once, whatever the answer.
     pub(crate) fn ask(
-        &self,
+        &mut self,
         now: Instant,
         request_size: Option<u64>,
         token_size: Option<u64>,
@@ -207,16 +208,19 @@ impl Lease {
         let live = self.live(now);
         let held = |units: u64| if live { units } else { 0 };
         let want = |size: u64, units: u64| if units * 2 <= size { size - units } else { 0 };
-        LeaseAsk {
+        let ask = LeaseAsk {
             requests: request_size.map_or(0, |size| want(size, held(self.requests))),
             tokens: token_size.map_or(0, |size| want(size.max(self.wanted_tokens), held(self.tokens))),
             used_requests: self.unreported_requests.min(counted.0),
             used_tokens: self.unreported_tokens.min(counted.1),
-        }
+        };
+        self.unreported_requests = 0;
+        self.unreported_tokens = 0;
+        ask
     }
 
     /// The store answered `ask` with `grant` at `now`: the units are added and the lease lives on.
-    pub(crate) fn granted(&mut self, now: Instant, ask: LeaseAsk, grant: LeaseGrant) {
+    pub(crate) fn granted(&mut self, now: Instant, grant: LeaseGrant) {
         if !self.live(now) {
             self.requests = 0;
             self.tokens = 0;
@@ -224,8 +228,6 @@ impl Lease {
         self.until = Some(now + LEASE_TTL);
         self.requests += grant.requests;
         self.tokens += grant.tokens;
-        self.unreported_requests = self.unreported_requests.saturating_sub(ask.used_requests);
-        self.unreported_tokens = self.unreported_tokens.saturating_sub(ask.used_tokens);
         if self.tokens >= self.wanted_tokens {
             self.wanted_tokens = 0;
         }
@@ -274,7 +276,7 @@ mod tests {
         let now = Instant::now();
         let ask = window.lease_ask(now);
         assert_eq!(ask, LeaseAsk { requests: 5, ..LeaseAsk::default() }, "5% of 100 for one replica");
-        window.lease_granted(now, ask, grant(5, 0));
+        window.lease_granted(now, grant(5, 0));
         assert!(!signalled(&board));
         window.try_acquire(now, 0).unwrap();
         window.try_acquire(now, 0).unwrap();
@@ -287,8 +289,8 @@ mod tests {
         let denied = window.try_acquire(now, 0).unwrap_err();
         assert_eq!((denied.kind, denied.retry_after), (RateLimitKind::Requests, Some(REFILL_WAIT)));
         assert!(signalled(&board));
-        let ask = window.lease_ask(now);
-        window.lease_granted(now, ask, grant(5, 0));
+        assert_eq!(window.lease_ask(now).requests, 5);
+        window.lease_granted(now, grant(5, 0));
         assert!(window.try_acquire(now, 0).is_ok(), "admits again once granted");
         assert_eq!(board.windows().len(), 1);
         drop(window);
@@ -303,7 +305,7 @@ mod tests {
         let start = Instant::now();
         let ask = window.lease_ask(start);
         assert_eq!(ask.requests, 1, "5% of 40 is 2, halved by 4 replicas: at least 1");
-        window.lease_granted(start, ask, grant(1, 0));
+        window.lease_granted(start, grant(1, 0));
         tokio::time::advance(LEASE_TTL).await;
         let now = Instant::now();
         // No word from the store for LEASE_TTL: the lease is gone, the window admits 40 / 4 on its own.
@@ -315,7 +317,7 @@ mod tests {
         // Back in touch, the calls admitted on its own are reported, then admission is from leases again.
         let ask = window.lease_ask(now);
         assert_eq!((ask.requests, ask.used_requests), (1, 10));
-        window.lease_granted(now, ask, grant(1, 0));
+        window.lease_granted(now, grant(1, 0));
         assert_eq!(window.lease_ask(now).used_requests, 0, "reported once");
         assert!(window.try_acquire(now, 0).is_ok());
         board.drop_leases();
@@ -331,7 +333,7 @@ mod tests {
         let now = Instant::now();
         let ask = window.lease_ask(now);
         assert_eq!(ask.tokens, 500);
-        window.lease_granted(now, ask, grant(0, 500));
+        window.lease_granted(now, grant(0, 500));
         let (reservation, _) = window.try_acquire(now, 400).unwrap();
         window.settle(reservation, 100);
         assert!(window.try_acquire(now, 400).is_ok(), "300 unused came back: 400 held");
@@ -341,5 +343,6 @@ mod tests {
         let (reservation, _) = window.try_acquire(now, 0).unwrap();
         window.settle(reservation, 600);
         assert_eq!(window.lease_ask(now).used_tokens, 600, "none held: all its use is owed");
+        assert_eq!(window.lease_ask(now).used_tokens, 0, "and handed over once");
     }
 }

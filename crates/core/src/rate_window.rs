@@ -266,7 +266,8 @@ impl RateWindow {
         self.remaining_of(&state, now)
     }
 
-    /// What a cluster-wide window asks the shared store for at `now` (empty for a local window).
+    /// What a cluster-wide window asks the shared store for at `now` (empty for a local window). The use it
+    /// owes (admitted without a lease) is handed over with the ask: report it once.
     pub fn lease_ask(&self, now: Instant) -> LeaseAsk {
         let Some((board, _)) = &self.shared else { return LeaseAsk::default() };
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -278,9 +279,9 @@ impl RateWindow {
 
     /// The shared store answered `ask` with `grant` at `now`: the units join the lease, which lives on for
     /// [`LEASE_TTL`](crate::LEASE_TTL).
-    pub fn lease_granted(&self, now: Instant, ask: LeaseAsk, grant: LeaseGrant) {
+    pub fn lease_granted(&self, now: Instant, grant: LeaseGrant) {
         if self.shared.is_some() {
-            self.state.lock().unwrap_or_else(PoisonError::into_inner).lease.granted(now, ask, grant);
+            self.state.lock().unwrap_or_else(PoisonError::into_inner).lease.granted(now, grant);
         }
     }
 

@@ -116,7 +116,7 @@ impl LeaseSync {
                 grant_of(&replies.next().unwrap_or_default())
             };
             granted_any |= grant.requests > 0 || grant.tokens > 0;
-            window.lease_granted(now, *ask, grant);
+            window.lease_granted(now, grant);
         }
         if signalled && asking > 0 && !granted_any {
             tokio::time::sleep(SPENT_PAUSE).await;

@@ -158,8 +158,7 @@ async fn without_redis_each_replica_admits_its_share_of_the_limit() {
     // Redis returns empty: each replica reports what it admitted on its own, so the minute's 10 are spent but
     // for a lease (1) each may take before the other's report arrives.
     redis.restart().await;
-    within("both share again", Duration::from_secs(8), || async { !a.degraded().await && !b.degraded().await })
-        .await;
+    within("both share again", Duration::from_secs(8), || async { !a.degraded().await && !b.degraded().await }).await;
     let mut admitted = 0;
     for replica in [&a, &b, &a, &b, &a, &b] {
         admitted += usize::from(replica.chat("solo-key", "free").await == 200);

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::rate_window::RateWindow;
+use crate::rate_window::{RateLimitKind, RateWindow};
 
 /// How long a lease stays usable without a word from the shared store: past it, the window falls back
 /// to its own count and the units it held are dropped.
@@ -150,13 +150,13 @@ impl Lease {
 
     /// Takes one request unit (when `rpm` is set) and `tokens` token units (when `tpm` is set), or says
     /// which is missing.
-    pub(crate) fn take(&mut self, rpm: bool, tpm: bool, tokens: u64) -> Result<(), crate::RateLimitKind> {
+    pub(crate) fn take(&mut self, rpm: bool, tpm: bool, tokens: u64) -> Result<(), RateLimitKind> {
         if rpm && self.requests == 0 {
-            return Err(crate::RateLimitKind::Requests);
+            return Err(RateLimitKind::Requests);
         }
         if tpm && self.tokens < tokens {
             self.wanted_tokens = self.wanted_tokens.max(tokens);
-            return Err(crate::RateLimitKind::Tokens);
+            return Err(RateLimitKind::Tokens);
         }
         if rpm {
             self.requests -= 1;
@@ -258,7 +258,6 @@ mod tests {
     use futures::FutureExt;
 
     use super::*;
-    use crate::RateLimitKind;
 
     fn grant(requests: u64, tokens: u64) -> LeaseGrant {
         LeaseGrant { requests, tokens, requests_left: None, tokens_left: None }
@@ -313,7 +312,11 @@ mod tests {
             window.try_acquire(now, 0).unwrap();
         }
         let denied = window.try_acquire(now, 0).unwrap_err();
-        assert_eq!((denied.limit, denied.retry_after), (10, Some(RATE_WINDOW_REST)));
+        assert_eq!(
+            (denied.limit, denied.retry_after),
+            (10, Some(crate::RATE_WINDOW)),
+            "until the first call leaves the window"
+        );
         // Back in touch, the calls admitted on its own are reported, then admission is from leases again.
         let ask = window.lease_ask(now);
         assert_eq!((ask.requests, ask.used_requests), (1, 10));
@@ -323,8 +326,6 @@ mod tests {
         board.drop_leases();
         assert_eq!(window.try_acquire(now, 0).unwrap_err().limit, 10, "dropped: back to its share");
     }
-
-    const RATE_WINDOW_REST: std::time::Duration = crate::RATE_WINDOW;
 
     #[tokio::test(start_paused = true)]
     async fn unused_tokens_go_back_to_the_lease_and_a_large_reservation_is_asked_for() {

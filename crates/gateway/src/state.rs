@@ -249,6 +249,18 @@ pub enum BuildError {
     },
 }
 
+impl BuildError {
+    /// The config key path at fault.
+    pub fn path(&self) -> crate::config::KeyPath {
+        match self {
+            BuildError::NoUsableTarget { route }
+            | BuildError::Route { route, .. }
+            | BuildError::Direct { route, .. } => format!("routes.{route}").into(),
+            BuildError::StateUrl { .. } => "state.url".into(),
+        }
+    }
+}
+
 /// What one built model is shared by: the same provider, upstream model and timeouts.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct ModelKey {
@@ -511,5 +523,32 @@ mod tests {
         let state = AppState::build(&config, &factory).unwrap();
         assert_eq!(state.current().direct.len(), 4);
         assert_eq!(factory.pool_count(), 2, "one pool per provider, not one per target");
+    }
+
+    /// Builds nothing.
+    struct Refusing;
+
+    impl ModelFactory for Refusing {
+        fn build(
+            &self,
+            _: &crate::config::ProviderConfig,
+            _: &crate::config::TargetConfig,
+        ) -> Result<SharedModel, String> {
+            Err("refused".to_owned())
+        }
+    }
+
+    #[test]
+    fn a_build_error_carries_its_key_path_as_data() {
+        let config = Config::parse(
+            "[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+             [routes.a]\ntargets = [{ provider = \"p\", model = \"m\" }]\n",
+            &|_| None,
+            None,
+        )
+        .unwrap();
+        let Err(err) = AppState::build(&config, &Refusing) else { panic!("nothing can be built") };
+        assert_eq!(err.path().as_str(), "routes.a");
+        assert_eq!(err.to_string(), "routes.a: no target can serve (none could be built)");
     }
 }

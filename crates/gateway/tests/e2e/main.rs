@@ -37,6 +37,7 @@ mod replicas;
 mod responses;
 mod shared_health;
 mod spreading;
+mod statuses;
 mod storage;
 mod storage_cli;
 mod storage_process;

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures::StreamExt;
 use switchyard::{
-    Backoff, Balance, ChatModel, ChatRequest, Error, FallbackManager, ModelFallback, SharedModel, TargetLimits,
+    Backoff, ChatModel, ChatRequest, Error, FallbackManager, ModelFallback, SharedModel, limits::TargetLimits,
+    manager::Balance,
 };
 use switchyard_sim::SimModel;
 

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, StatusCode};
-use switchyard::{ChatRequest, RateDenied, RateRemaining, RateReservation, RateWindow};
+use switchyard::{
+    ChatRequest,
+    limits::{RateDenied, RateRemaining, RateReservation, RateWindow},
+};
 use tokio::time::Instant;
 
 use crate::config::ClientKeyConfig;

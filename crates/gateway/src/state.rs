@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 
-use switchyard::{FallbackManager, FallbackManagerBuilder, HealthRegistry, ModelFallback, SharedModel};
+use switchyard::{FallbackManager, FallbackManagerBuilder, ModelFallback, SharedModel, health::HealthRegistry};
 
 use crate::auth::Auth;
 use crate::client_keys::ClientKey;

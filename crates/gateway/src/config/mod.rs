@@ -220,7 +220,7 @@ fn spreading(route: &route::RouteConfig, t: &route::TargetConfig) -> String {
     let tier = route.targets.iter().filter(|o| o.priority == t.priority).count();
     if tier > 1 {
         let balance = match route.balance {
-            switchyard::Balance::Latency => "latency",
+            switchyard::manager::Balance::Latency => "latency",
             _ => "weighted",
         };
         parts.push(format!("tier of {tier} by {balance}, weight {}", t.weight));

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use switchyard::ContinuationMode;
+use switchyard::types::ContinuationMode;
 
 use super::Problem;
 use super::secret::Secret;

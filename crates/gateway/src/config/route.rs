@@ -5,8 +5,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use switchyard::{
-    AfterCommit, Backoff, Balance, BreakerConfig, BudgetConfig, ContinuationMode, HedgeConfig, OnContentFilter,
-    TargetLimits,
+    Backoff,
+    breaker::BreakerConfig,
+    budget::BudgetConfig,
+    hedge::HedgeConfig,
+    limits::TargetLimits,
+    manager::{AfterCommit, Balance, OnContentFilter},
+    types::ContinuationMode,
 };
 
 use super::Problem;

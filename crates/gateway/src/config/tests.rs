@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use switchyard::{AfterCommit, Backoff, BreakerConfig, BudgetConfig, HedgeConfig};
+use switchyard::{Backoff, breaker::BreakerConfig, budget::BudgetConfig, hedge::HedgeConfig, manager::AfterCommit};
 
 use super::*;
 
@@ -296,7 +296,7 @@ targets = [{ provider = "b", model = "m" }]
 
 #[test]
 fn continuation_defaults_per_kind_and_a_target_key_overrides_its_providers() {
-    use switchyard::ContinuationMode;
+    use switchyard::types::ContinuationMode;
     let mode = |c: &Config, i: usize| c.routes["default"].targets[i].continuation;
     let c = parse(SPEC_EXAMPLE, ALL_KEYS).unwrap();
     assert_eq!((mode(&c, 0), mode(&c, 1)), (ContinuationMode::Prefill, ContinuationMode::Instruction));

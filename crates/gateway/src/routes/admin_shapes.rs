@@ -4,7 +4,11 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use serde::Serialize;
-use switchyard::{SkipReason, StatsSnapshot, TargetInfo, TargetStatsSnapshot};
+use switchyard::{
+    TargetInfo,
+    attempt::SkipReason,
+    stats::{StatsSnapshot, TargetStatsSnapshot},
+};
 
 use crate::overrides::Override;
 

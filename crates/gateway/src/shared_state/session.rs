@@ -5,7 +5,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures::StreamExt;
-use switchyard::HealthRegistry;
+use switchyard::health::HealthRegistry;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::SharedState;

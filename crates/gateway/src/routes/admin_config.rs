@@ -31,7 +31,7 @@ pub async fn reload(State(state): State<Arc<AppState>>) -> Result<Json<Reloaded>
 
 /// The answer of `GET /admin/config`.
 #[derive(Debug, Serialize)]
-pub struct Running {
+pub struct RunningConfig {
     /// The config as read, variables expanded, every secret replaced by `"<redacted>"`.
     config: Value,
     /// When it was loaded (RFC 3339).
@@ -41,9 +41,9 @@ pub struct Running {
 }
 
 /// `GET /admin/config`: `{"config", "loaded_at", "hash"}`, every secret replaced by `"<redacted>"`.
-pub async fn config(State(state): State<Arc<AppState>>) -> Json<Running> {
+pub async fn config(State(state): State<Arc<AppState>>) -> Json<RunningConfig> {
     let running = state.current();
-    Json(Running {
+    Json(RunningConfig {
         config: running.config.file.redacted(),
         loaded_at: humantime::format_rfc3339_millis(running.loaded_at).to_string(),
         hash: running.config.file.hash.clone(),

@@ -6,8 +6,8 @@ use futures::channel::mpsc;
 use futures::stream::FuturesUnordered;
 use futures::{SinkExt, Stream, StreamExt};
 use switchyard::{
-    Accumulator, ChatChunk, ChatModel, ChatOptions, ChatRequest, ChatResponse, InterceptorChain, Message, Part, Role,
-    ToolCall, ToolResult,
+    ChatChunk, ChatModel, ChatOptions, ChatRequest, ChatResponse, Message, Part, Role, ToolCall, ToolResult,
+    interceptors::InterceptorChain, model::Accumulator,
 };
 
 use crate::builder::ReactAgentBuilder;

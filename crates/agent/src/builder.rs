@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use switchyard::{ChatOptions, InterceptorChain, ModelInterceptor, SharedModel};
+use switchyard::{
+    ChatOptions, SharedModel,
+    interceptors::{InterceptorChain, ModelInterceptor},
+};
 
 use crate::agent::ReactAgent;
 use crate::error::AgentError;

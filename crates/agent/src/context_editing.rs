@@ -5,7 +5,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use switchyard::{ChatRequest, ChatResponse, ChatStream, Error, ModelInterceptor, Next, Part};
+use switchyard::{
+    ChatRequest, ChatResponse, ChatStream, Error, Part,
+    interceptors::{ModelInterceptor, Next},
+};
 
 type TokenCounter = Arc<dyn Fn(&ChatRequest) -> usize + Send + Sync>;
 

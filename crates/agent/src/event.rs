@@ -1,6 +1,6 @@
 //! What an agent run reports: events while it runs, and the output at the end.
 
-use switchyard::{Attempt, Message, ToolCall, ToolResult, Usage};
+use switchyard::{Message, ToolCall, ToolResult, Usage, attempt::Attempt};
 
 /// One event of [`ReactAgent::stream`](crate::ReactAgent::stream). Steps count model calls from 1.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use common::*;
 use serde_json::json;
-use switchyard::{ChatRequest, Message, ModelInterceptor, Part, Role, ToolCall};
+use switchyard::{ChatRequest, Message, Part, Role, ToolCall, interceptors::ModelInterceptor};
 use switchyard_agent::{ContextEditingInterceptor, ReactAgent, estimate_tokens};
 use switchyard_sim::SimModel;
 

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use common::*;
 use serde_json::json;
 use switchyard::{
-    ChatRequest, ChatResponse, ChatStream, Error, FallbackManager, ModelFallback, ModelFallbackInterceptor,
-    ModelInterceptor, ModelRetryInterceptor, Next,
+    ChatRequest, ChatResponse, ChatStream, Error, FallbackManager, ModelFallback,
+    interceptors::{ModelFallbackInterceptor, ModelInterceptor, ModelRetryInterceptor, Next},
 };
 use switchyard_agent::{AgentEvent, ReactAgent};
 use switchyard_sim::{Behavior, SimModel};

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures::StreamExt;
 use switchyard::{
-    Backoff, Balance, ChatModel, ChatRequest, Error, FallbackManager, HealthRegistry, LeaseBoard, LeaseGrant,
-    ModelFallback, SharedModel, TargetLimits,
+    Backoff, ChatModel, ChatRequest, Error, FallbackManager, ModelFallback, SharedModel,
+    health::HealthRegistry,
+    limits::{LeaseBoard, LeaseGrant, TargetLimits},
+    manager::Balance,
 };
 use switchyard_sim::SimModel;
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorKind;
-use crate::skip::SkipReason;
+
+pub use crate::skip::SkipReason;
 
 /// What happened to one attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

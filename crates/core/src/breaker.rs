@@ -72,7 +72,7 @@ impl BreakerState {
     }
 }
 
-/// A breaker that changed state: published by a [`HealthRegistry`](crate::HealthRegistry) to its
+/// A breaker that changed state: published by a [`HealthRegistry`](crate::health::HealthRegistry) to its
 /// subscribers (an event stream, a state shared between replicas).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakerChange {
@@ -87,8 +87,8 @@ pub struct BreakerChange {
     /// True when another replica's change was applied here ([`TargetHealth::hold_open_until`],
     /// [`TargetHealth::close`]), not observed here: a sharer must not publish it again.
     ///
-    /// [`TargetHealth::hold_open_until`]: crate::TargetHealth::hold_open_until
-    /// [`TargetHealth::close`]: crate::TargetHealth::close
+    /// [`TargetHealth::hold_open_until`]: crate::health::TargetHealth::hold_open_until
+    /// [`TargetHealth::close`]: crate::health::TargetHealth::close
     pub remote: bool,
 }
 

@@ -16,7 +16,7 @@ use crate::lease::LeaseBoard;
 /// Health entries by target id. Cheap to clone: clones share the entries.
 ///
 /// ```
-/// # use switchyard::{BreakerConfig, HealthRegistry, HealthSettings};
+/// # use switchyard::{breaker::BreakerConfig, health::{HealthRegistry, HealthSettings}};
 /// # use std::time::Duration;
 /// let registry = HealthRegistry::new();
 /// let settings = HealthSettings::default();

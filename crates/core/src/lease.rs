@@ -314,7 +314,7 @@ mod tests {
         let denied = window.try_acquire(now, 0).unwrap_err();
         assert_eq!(
             (denied.limit, denied.retry_after),
-            (10, Some(crate::RATE_WINDOW)),
+            (10, Some(crate::rate_window::RATE_WINDOW)),
             "until the first call leaves the window"
         );
         // Back in touch, the calls admitted on its own are reported, then admission is from leases again.

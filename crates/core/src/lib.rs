@@ -47,66 +47,54 @@
 //! #     tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(f)
 //! # }
 //! ```
+//!
+//! The crate root holds what most users touch: the chat types, [`ChatModel`], [`Error`], the
+//! [`FallbackManager`] and its [`ModelFallback`] targets, [`Backoff`]. The rest is grouped by concern:
+//! [`breaker`], [`budget`], [`hedge`], [`limits`] and [`health`] (the settings and shared record of one
+//! target), [`manager`] (the manager's other options), [`interceptors`], [`validate`], [`stats`],
+//! [`attempt`] (what a request tried), [`model`] (stream helpers, [`model::Fit`]) and [`types`] (every
+//! chat type, including the rarer ones).
 
 mod accumulate;
-mod attempt;
+pub mod attempt;
 mod backoff;
 mod balance;
-mod breaker;
-mod budget;
+pub mod breaker;
+pub mod budget;
 mod error;
 mod fit;
 mod gate;
-mod health;
+pub mod health;
 mod health_registry;
-mod hedge;
+pub mod hedge;
 mod interceptor;
-mod interceptors;
+pub mod interceptors;
 mod latency;
 mod lease;
-mod limits;
-mod manager;
-mod model;
+pub mod limits;
+pub mod manager;
+pub mod model;
 mod peak_ewma;
 mod plan;
 mod rate_window;
 mod runner;
 mod skip;
-mod stats;
+pub mod stats;
 mod streaming;
 mod target;
-mod types;
-mod validate;
+mod time_limits;
+pub mod types;
+pub mod validate;
 
-pub use accumulate::Accumulator;
+// The root holds what most users touch; the rest lives in the public modules above, one per concern.
 /// Implementing [`ChatModel`] needs this attribute; re-exported so a model needs no extra dependency.
 pub use async_trait::async_trait;
-pub use attempt::{Attempt, AttemptOutcome};
 pub use backoff::Backoff;
-pub use balance::Balance;
-pub use breaker::{BreakerChange, BreakerConfig, BreakerState};
-pub use budget::BudgetConfig;
 pub use error::{Error, ErrorKind, TimeoutPhase};
-pub use fit::{Fit, Unfit};
-pub use gate::TargetLimits;
-pub use health::HealthSettings;
-pub use health_registry::{HealthConflict, HealthRegistry, TargetHealth};
-pub use hedge::{HedgeAfter, HedgeConfig};
-pub use interceptor::{InterceptorChain, ModelInterceptor, Next};
-pub use interceptors::{
-    ModelFallbackInterceptor, ModelFallbackInterceptorBuilder, ModelRetryInterceptor, ModelRetryInterceptorBuilder,
-};
-pub use lease::{LEASE_TTL, LeaseAsk, LeaseBoard, LeaseGrant, LimitScope};
 pub use manager::{FallbackManager, FallbackManagerBuilder};
-pub use model::{ChatModel, ChatStream, SharedModel, SkippedEvents, TargetsUsed};
-pub use rate_window::{RATE_WINDOW, RateDenied, RateLimitKind, RateRemaining, RateReservation, RateWindow};
-pub use runner::{AfterCommit, OnContentFilter, RetryPredicate};
-pub use skip::SkipReason;
-pub use stats::{StatsSnapshot, TargetStatsSnapshot};
+pub use model::{ChatModel, ChatStream, SharedModel};
 pub use target::{ConfigError, ModelFallback, TargetError, TargetInfo};
 pub use types::{
-    ChatChunk, ChatOptions, ChatRequest, ChatResponse, Continuation, ContinuationMode, ContinuationStyle, Extra,
-    FinishReason, ImageSource, Message, Part, Role, ToolCall, ToolCallDelta, ToolChoice, ToolDefinition, ToolResult,
-    Usage,
+    ChatChunk, ChatOptions, ChatRequest, ChatResponse, FinishReason, Message, Part, Role, ToolCall, ToolChoice,
+    ToolDefinition, ToolResult, Usage,
 };
-pub use validate::{AllOf, ExceptionMarker, PrefixVerdict, RejectEmpty, ResponseValidator};

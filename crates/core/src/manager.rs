@@ -8,22 +8,25 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::backoff::Backoff;
-use crate::balance::{Balance, Balancer, Member};
+use crate::balance::{Balancer, Member};
 use crate::breaker::BreakerConfig;
 use crate::budget::BudgetConfig;
 use crate::error::Error;
 use crate::health::{Health, HealthSettings};
 use crate::health_registry::HealthRegistry;
 use crate::hedge::{Hedge, HedgeConfig};
-use crate::limits::{AttemptLimits, within};
 use crate::model::{ChatModel, ChatStream, SharedModel};
-use crate::runner::{self, AfterCommit, OnContentFilter, Policy, Target};
+use crate::runner::{self, Policy, Target};
 use crate::skip::SkipReason;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::streaming::Continuer;
 use crate::target::{ConfigError, ModelFallback, TargetError, TargetInfo, check_unique};
+use crate::time_limits::{AttemptLimits, within};
 use crate::types::{ChatRequest, ChatResponse};
 use crate::validate::ResponseValidator;
+
+pub use crate::balance::Balance;
+pub use crate::runner::{AfterCommit, OnContentFilter, RetryPredicate};
 
 /// Tries its targets in priority order (lower first; targets of equal priority form a tier, ordered
 /// per request by its [`Balance`], by default in insertion order), retrying each as the error kind allows, and falls back to the next. Cheap to clone: clones share targets and stats.

@@ -11,8 +11,10 @@ use futures::stream::BoxStream;
 
 use crate::attempt::Attempt;
 use crate::error::Error;
-use crate::fit::Fit;
 use crate::types::{ChatChunk, ChatRequest, ChatResponse, ToolCallDelta};
+
+pub use crate::accumulate::Accumulator;
+pub use crate::fit::{Fit, Unfit};
 
 /// A model that answers chat requests, whole or streamed. Object-safe, so models nest.
 #[async_trait]
@@ -104,7 +106,7 @@ pub type SharedModel = Arc<dyn ChatModel>;
 /// [`ChatChunk::Finish`] was cut off; consumers treat that as a failure.
 ///
 /// What is settled when the stream is handed over is a field (`served_by`, `attempts`, as on
-/// [`ChatResponse`](crate::ChatResponse)); what changes while it runs is a handle from a method
+/// [`ChatResponse`]); what changes while it runs is a handle from a method
 /// ([`targets_used`](Self::targets_used), [`skipped_events`](Self::skipped_events)).
 pub struct ChatStream {
     inner: BoxStream<'static, Result<ChatChunk, Error>>,

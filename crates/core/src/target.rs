@@ -20,7 +20,7 @@ pub struct ModelFallback {
     /// An explicit id, for two targets with the same provider and model (e.g. two base URLs).
     pub id: Option<String>,
     /// Lower is tried first; targets of equal priority form a tier, ordered per request by the
-    /// manager's [`Balance`](crate::Balance).
+    /// manager's [`Balance`](crate::manager::Balance).
     pub priority: i32,
     /// Its share of its tier's traffic relative to the others' (at least 1; default 1).
     pub weight: u32,
@@ -40,7 +40,7 @@ pub struct ModelFallback {
     /// [`ContinuationMode::Instruction`], which every chat API takes.
     pub continuation: ContinuationMode,
     /// Its `rpm`, `tpm` and `max_concurrency`, kept in its shared health entry: managers sharing a
-    /// [`HealthRegistry`](crate::HealthRegistry) share them, and must give a target the same limits.
+    /// [`HealthRegistry`](crate::health::HealthRegistry) share them, and must give a target the same limits.
     pub limits: TargetLimits,
 }
 

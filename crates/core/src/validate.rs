@@ -73,7 +73,7 @@ impl ResponseValidator for RejectEmpty {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use switchyard::{AllOf, ChatResponse, ExceptionMarker, RejectEmpty, ResponseValidator};
+/// use switchyard::{ChatResponse, validate::{AllOf, ExceptionMarker, RejectEmpty, ResponseValidator}};
 ///
 /// let both = AllOf::new([Arc::new(ExceptionMarker) as Arc<dyn ResponseValidator>, Arc::new(RejectEmpty)]);
 /// assert!(both.check(&ChatResponse::text("m", "")).is_err());

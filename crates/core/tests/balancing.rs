@@ -5,7 +5,7 @@
 mod common;
 
 use common::{MS, server_error, shared};
-use switchyard::{Balance, BreakerConfig, ChatModel, ChatRequest, FallbackManager, ModelFallback};
+use switchyard::{ChatModel, ChatRequest, FallbackManager, ModelFallback, breaker::BreakerConfig, manager::Balance};
 use switchyard_sim::SimModel;
 
 fn target(name: &str) -> ModelFallback {

@@ -7,8 +7,9 @@ mod common;
 use common::{MS, SEC, auth_error, server_error, shared};
 use futures::StreamExt;
 use switchyard::{
-    AttemptOutcome, BreakerConfig, BreakerState, ChatModel, ChatRequest, Error, ErrorKind, FallbackManager,
-    ModelFallback,
+    ChatModel, ChatRequest, Error, ErrorKind, FallbackManager, ModelFallback,
+    attempt::AttemptOutcome,
+    breaker::{BreakerConfig, BreakerState},
 };
 use switchyard_sim::{Behavior, SimModel};
 

@@ -10,8 +10,10 @@ use async_trait::async_trait;
 use common::shared;
 use futures::StreamExt;
 use switchyard::{
-    AfterCommit, ChatChunk, ChatModel, ChatRequest, ChatResponse, ChatStream, ContinuationMode, ContinuationStyle,
-    Error, ErrorKind, FallbackManager, FinishReason, ModelFallback, Role, ToolCallDelta, Usage,
+    ChatChunk, ChatModel, ChatRequest, ChatResponse, ChatStream, Error, ErrorKind, FallbackManager, FinishReason,
+    ModelFallback, Role, Usage,
+    manager::AfterCommit,
+    types::{ContinuationMode, ContinuationStyle, ToolCallDelta},
 };
 use switchyard_sim::SimModel;
 

@@ -11,8 +11,9 @@ use async_trait::async_trait;
 use common::server_error;
 use serde_json::json;
 use switchyard::{
-    AttemptOutcome, ChatModel, ChatRequest, ChatResponse, ChatStream, Error, ErrorKind, FallbackManager, Fit,
-    ModelFallback, SkipReason, Unfit,
+    ChatModel, ChatRequest, ChatResponse, ChatStream, Error, ErrorKind, FallbackManager, ModelFallback,
+    attempt::{AttemptOutcome, SkipReason},
+    model::{Fit, Unfit},
 };
 use switchyard_sim::SimModel;
 
@@ -135,7 +136,7 @@ async fn an_upstream_invalid_request_after_a_failed_call_carries_every_attempt()
 #[tokio::test]
 async fn an_interceptor_chain_has_the_fit_of_the_model_it_wraps() {
     let picky: Arc<dyn ChatModel> = Arc::new(Picky(SimModel::replying("first", "from first")));
-    let chain: Arc<dyn ChatModel> = Arc::new(switchyard::InterceptorChain::new(picky));
+    let chain: Arc<dyn ChatModel> = Arc::new(switchyard::interceptors::InterceptorChain::new(picky));
     let fit = chain.fit(&with("n", json!(2)), false);
     assert!(matches!(fit.unfit, Some(Unfit::Cannot { ref field, .. }) if field == "n"), "{fit:?}");
     assert_eq!(chain.fit(&with("seed", json!(7)), false).dropped, ["seed"]);

@@ -12,8 +12,10 @@ use async_trait::async_trait;
 use common::{MS, SEC, server_error, shared};
 use futures::StreamExt;
 use switchyard::{
-    AttemptOutcome, BudgetConfig, ChatChunk, ChatModel, ChatRequest, ChatResponse, ChatStream, Error, ErrorKind,
-    FallbackManager, HedgeAfter, HedgeConfig, ModelFallback,
+    ChatChunk, ChatModel, ChatRequest, ChatResponse, ChatStream, Error, ErrorKind, FallbackManager, ModelFallback,
+    attempt::AttemptOutcome,
+    budget::BudgetConfig,
+    hedge::{HedgeAfter, HedgeConfig},
 };
 use switchyard_sim::{Behavior, SimModel};
 use tokio::time::Instant;

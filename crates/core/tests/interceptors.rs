@@ -9,8 +9,9 @@ use common::{MS, SEC, Timed, auth_error, server_error, shared};
 use futures::StreamExt;
 use serde_json::json;
 use switchyard::{
-    ChatModel, ChatRequest, ConfigError, Error, ErrorKind, ExceptionMarker, InterceptorChain, ModelFallbackInterceptor,
-    ModelInterceptor, ModelRetryInterceptor, ToolDefinition,
+    ChatModel, ChatRequest, ConfigError, Error, ErrorKind, ToolDefinition,
+    interceptors::{InterceptorChain, ModelFallbackInterceptor, ModelInterceptor, ModelRetryInterceptor},
+    validate::ExceptionMarker,
 };
 use switchyard_sim::{Behavior, SimModel};
 

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use common::{MS, SEC, Timed, auth_error, server_error, shared};
 use switchyard::{
-    AttemptOutcome, Backoff, ChatModel, ChatRequest, ConfigError, Error, ErrorKind, ExceptionMarker, FallbackManager,
-    ModelFallback, OnContentFilter, SkipReason, TargetError,
+    Backoff, ChatModel, ChatRequest, ConfigError, Error, ErrorKind, FallbackManager, ModelFallback, TargetError,
+    attempt::{AttemptOutcome, SkipReason},
+    manager::OnContentFilter,
+    validate::ExceptionMarker,
 };
 use switchyard_sim::{Behavior, SimModel};
 

@@ -5,7 +5,9 @@ mod common;
 
 use common::shared;
 use serde_json::json;
-use switchyard::{AttemptOutcome, ChatModel, ChatRequest, ErrorKind, FallbackManager, ModelFallback, ToolDefinition};
+use switchyard::{
+    ChatModel, ChatRequest, ErrorKind, FallbackManager, ModelFallback, ToolDefinition, attempt::AttemptOutcome,
+};
 use switchyard_sim::SimModel;
 
 fn skip_reason(outcome: &AttemptOutcome) -> String {

@@ -8,7 +8,11 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use common::{server_error, shared};
-use switchyard::{BreakerConfig, BreakerState, ChatModel, ChatRequest, FallbackManager, HealthRegistry, ModelFallback};
+use switchyard::{
+    ChatModel, ChatRequest, FallbackManager, ModelFallback,
+    breaker::{BreakerConfig, BreakerState},
+    health::HealthRegistry,
+};
 use switchyard_sim::{Behavior, SimModel};
 
 /// A manager over "up" (primary, breaker after 2 failures for 10 s) then "backup", sharing `registry`.

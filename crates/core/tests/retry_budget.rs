@@ -4,7 +4,7 @@
 mod common;
 
 use common::{SEC, server_error, shared};
-use switchyard::{Backoff, BudgetConfig, ChatModel, ChatRequest, FallbackManager, ModelFallback};
+use switchyard::{Backoff, ChatModel, ChatRequest, FallbackManager, ModelFallback, budget::BudgetConfig};
 use switchyard_sim::SimModel;
 
 fn manager(primary: &SimModel, secondary: &SimModel, budget: Option<BudgetConfig>) -> FallbackManager {

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use common::{server_error, shared};
 use switchyard::{
-    BreakerConfig, BreakerState, ChatModel, ChatRequest, ConfigError, FallbackManager, FallbackManagerBuilder,
-    HealthRegistry, HealthSettings, ModelFallback,
+    ChatModel, ChatRequest, ConfigError, FallbackManager, FallbackManagerBuilder, ModelFallback,
+    breaker::{BreakerConfig, BreakerState},
+    health::{HealthRegistry, HealthSettings},
 };
 use switchyard_sim::SimModel;
 

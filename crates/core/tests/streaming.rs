@@ -9,7 +9,8 @@ use std::sync::Arc;
 use common::{SEC, server_error, shared};
 use futures::StreamExt;
 use switchyard::{
-    ChatChunk, ChatModel, ChatRequest, ChatStream, Error, ErrorKind, ExceptionMarker, FallbackManager, ModelFallback,
+    ChatChunk, ChatModel, ChatRequest, ChatStream, Error, ErrorKind, FallbackManager, ModelFallback,
+    validate::ExceptionMarker,
 };
 use switchyard_sim::{Behavior, SimModel};
 
@@ -197,7 +198,7 @@ impl ChatModel for ToolCallThenSilence {
     }
 
     async fn stream(&self, _request: ChatRequest) -> Result<ChatStream, Error> {
-        let delta = switchyard::ToolCallDelta {
+        let delta = switchyard::types::ToolCallDelta {
             index: 0,
             id: Some("c1".into()),
             name: Some("clock".into()),

@@ -7,8 +7,10 @@ mod common;
 use common::{MS, SEC, server_error, shared};
 use futures::StreamExt;
 use switchyard::{
-    AttemptOutcome, Backoff, ChatModel, ChatRequest, Error, ErrorKind, FallbackManager, HealthRegistry, ModelFallback,
-    SkipReason, TargetLimits,
+    Backoff, ChatModel, ChatRequest, Error, ErrorKind, FallbackManager, ModelFallback,
+    attempt::{AttemptOutcome, SkipReason},
+    health::HealthRegistry,
+    limits::TargetLimits,
 };
 use switchyard_sim::SimModel;
 

@@ -1,7 +1,10 @@
 //! What clients may see of an engine error: target ids, error kinds, statuses and what the upstream said
 //! about the request; never upstream URLs or OS errors. The log keeps the whole error.
 
-use switchyard::{Attempt, AttemptOutcome, Error, ErrorKind};
+use switchyard::{
+    Error, ErrorKind,
+    attempt::{Attempt, AttemptOutcome},
+};
 
 /// What a client is told about a failed connection; the URL and the OS error stay in the log.
 const CONNECTION: &str = "the connection to the upstream failed or broke off (details in the gateway log)";

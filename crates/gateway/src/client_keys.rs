@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, StatusCode};
-use switchyard::{ChatRequest, LeaseBoard, LimitScope, RateDenied, RateRemaining, RateReservation, RateWindow};
+use switchyard::{
+    ChatRequest,
+    limits::{LeaseBoard, LimitScope, RateDenied, RateRemaining, RateReservation, RateWindow},
+};
 use tokio::time::Instant;
 
 use crate::config::ClientKeyConfig;

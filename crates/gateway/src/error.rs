@@ -4,7 +4,7 @@
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
 use serde_json::{Value, json};
-use switchyard::{Attempt, Error, ErrorKind};
+use switchyard::{Error, ErrorKind, attempt::Attempt};
 
 /// Which API the caller speaks, so errors come back in its shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,7 +215,7 @@ fn anthropic_type(status: StatusCode) -> &'static str {
 mod tests {
     use std::time::Duration;
 
-    use switchyard::AttemptOutcome;
+    use switchyard::attempt::AttemptOutcome;
 
     use super::*;
 

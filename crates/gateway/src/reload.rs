@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
-use switchyard::{HealthRegistry, HealthSettings};
+use switchyard::health::{HealthRegistry, HealthSettings};
 
 use crate::config::{Config, ConfigError, changed_paths, needs_restart};
 use crate::state::{AppState, BuildError, Carry, ModelFactory, Snapshot};

@@ -5,7 +5,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use switchyard::{Attempt, AttemptOutcome, Usage};
+use switchyard::{
+    Usage,
+    attempt::{Attempt, AttemptOutcome},
+};
 use tokio::sync::broadcast;
 
 use crate::client_keys::KeyTicket;

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use switchyard::{ChatChunk, ChatStream, Error, TargetsUsed, Usage};
+use switchyard::{ChatChunk, ChatStream, Error, Usage, model::TargetsUsed};
 
 use crate::codec::StreamEncoder;
 use crate::conn::DrainDeadline;

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 
-use switchyard::{FallbackManager, FallbackManagerBuilder, HealthRegistry, ModelFallback, SharedModel};
+use switchyard::{FallbackManager, FallbackManagerBuilder, ModelFallback, SharedModel, health::HealthRegistry};
 
 use crate::auth::Auth;
 use crate::client_keys::ClientKey;
@@ -249,6 +249,18 @@ pub enum BuildError {
     },
 }
 
+impl BuildError {
+    /// The config key path at fault.
+    pub fn path(&self) -> crate::config::KeyPath {
+        match self {
+            BuildError::NoUsableTarget { route }
+            | BuildError::Route { route, .. }
+            | BuildError::Direct { route, .. } => format!("routes.{route}").into(),
+            BuildError::StateUrl { .. } => "state.url".into(),
+        }
+    }
+}
+
 /// What one built model is shared by: the same provider, upstream model and timeouts.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct ModelKey {
@@ -264,7 +276,7 @@ impl AppState {
         // With Redis, targets' and keys' rpm/tpm lease a cluster-wide budget.
         let health = match &config.state {
             StateConfig::Memory => HealthRegistry::new(),
-            StateConfig::Redis(_) => HealthRegistry::new().with_leases(switchyard::LeaseBoard::new()),
+            StateConfig::Redis(_) => HealthRegistry::new().with_leases(switchyard::limits::LeaseBoard::new()),
         };
         let snapshot = Snapshot::build(config, factory, &health, None)?;
         let shared = match &config.state {
@@ -515,5 +527,32 @@ mod tests {
         let state = AppState::build(&config, &factory).unwrap();
         assert_eq!(state.current().direct.len(), 4);
         assert_eq!(factory.pool_count(), 2, "one pool per provider, not one per target");
+    }
+
+    /// Builds nothing.
+    struct Refusing;
+
+    impl ModelFactory for Refusing {
+        fn build(
+            &self,
+            _: &crate::config::ProviderConfig,
+            _: &crate::config::TargetConfig,
+        ) -> Result<SharedModel, String> {
+            Err("refused".to_owned())
+        }
+    }
+
+    #[test]
+    fn a_build_error_carries_its_key_path_as_data() {
+        let config = Config::parse(
+            "[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+             [routes.a]\ntargets = [{ provider = \"p\", model = \"m\" }]\n",
+            &|_| None,
+            None,
+        )
+        .unwrap();
+        let Err(err) = AppState::build(&config, &Refusing) else { panic!("nothing can be built") };
+        assert_eq!(err.path().as_str(), "routes.a");
+        assert_eq!(err.to_string(), "routes.a: no target can serve (none could be built)");
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use futures::{FutureExt, StreamExt};
 use http_body_util::BodyDataStream;
 use switchyard::{
-    ChatChunk, ChatResponse, ChatStream, Error, ErrorKind, Part, SkippedEvents, TimeoutPhase, ToolCallDelta,
+    ChatChunk, ChatResponse, ChatStream, Error, ErrorKind, Part, TimeoutPhase, model::SkippedEvents,
+    types::ToolCallDelta,
 };
 
 use crate::event_decoder::{Decoded, EventDecoder};

@@ -12,7 +12,10 @@
 //! building the body.
 
 use serde_json::{Map, Value};
-use switchyard::{ChatRequest, Error, Fit, Unfit};
+use switchyard::{
+    ChatRequest, Error,
+    model::{Fit, Unfit},
+};
 
 use crate::config::ProviderKind;
 

@@ -4,7 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
-use switchyard::{ChatRequest, Continuation, ContinuationStyle, Message};
+use switchyard::{
+    ChatRequest, Message,
+    types::{Continuation, ContinuationStyle},
+};
 use switchyard_providers::{anthropic, openai};
 
 fn continuation(style: ContinuationStyle) -> ChatRequest {

@@ -4,7 +4,8 @@
 
 use serde_json::{Value, json};
 use switchyard::{
-    ChatChunk, ChatResponse, Error, FinishReason, Message, Part, Role, ToolCall, ToolCallDelta, ToolChoice, Usage,
+    ChatChunk, ChatResponse, Error, FinishReason, Message, Part, Role, ToolCall, ToolChoice, Usage,
+    types::ToolCallDelta,
 };
 use switchyard_providers::responses::{self, Echo, StreamEncoder};
 

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use common::*;
 use switchyard::{
-    Attempt, AttemptOutcome, ChatChunk, ChatModel, Error, ErrorKind, FallbackManager, FinishReason, Message,
-    ModelFallback, Part, Role, TimeoutPhase, ToolCall,
+    ChatChunk, ChatModel, Error, ErrorKind, FallbackManager, FinishReason, Message, ModelFallback, Part, Role,
+    TimeoutPhase, ToolCall,
+    attempt::{Attempt, AttemptOutcome},
 };
 use switchyard_providers::{ApiKey, ProviderKind, Timeouts, build_model};
 use switchyard_sim::Upstream;

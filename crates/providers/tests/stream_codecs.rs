@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use serde_json::{Value, json};
-use switchyard::{ChatChunk, ChatStream, Error, ErrorKind, FinishReason, ToolCallDelta, Usage};
+use switchyard::{ChatChunk, ChatStream, Error, ErrorKind, FinishReason, Usage, types::ToolCallDelta};
 use switchyard_providers::sse::{SseEvent, SseParser};
 use switchyard_providers::{Decoded, EventDecoder, anthropic, openai};
 

@@ -185,7 +185,7 @@ fn fields_of_the_same_api_pass_and_the_other_api_translates_drops_or_refuses_the
     assert!(wire.get("seed").is_none() && wire.get("response_format").is_none(), "{wire}");
     let fit = fields::fit(&request, ProviderKind::Anthropic);
     assert_eq!((fit.dropped, fit.unfit), (vec!["seed".to_owned()], None));
-    assert_eq!(fields::fit(&request, ProviderKind::OpenAi), switchyard::Fit::serves());
+    assert_eq!(fields::fit(&request, ProviderKind::OpenAi), switchyard::model::Fit::serves());
 
     // JSON mode without a schema becomes an instruction; reasoning effort a thinking budget under max_tokens.
     let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.2,

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use switchyard::{ChatChunk, ChatRequest, Error, FinishReason, Message, Part, Role, ToolCall, ToolCallDelta, Usage};
+use switchyard::{
+    ChatChunk, ChatRequest, Error, FinishReason, Message, Part, Role, ToolCall, Usage, types::ToolCallDelta,
+};
 
 /// The reply a [`SimModel`](crate::SimModel) gives when nothing else was configured.
 pub const DEFAULT_REPLY: &str = "This is a simulated answer from a model that works as intended.";

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use switchyard::{
-    Attempt, AttemptOutcome, Backoff, ChatChunk, ChatModel, ChatRequest, Error, FallbackManager, ModelFallback,
-    StatsSnapshot,
+    Backoff, ChatChunk, ChatModel, ChatRequest, Error, FallbackManager, ModelFallback,
+    attempt::{Attempt, AttemptOutcome},
+    stats::StatsSnapshot,
 };
 
 use crate::{Behavior, SimModel};

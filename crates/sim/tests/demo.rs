@@ -1,6 +1,6 @@
 //! The model-fallback walkthrough reaches the outcomes the seed's examples show.
 
-use switchyard::{AttemptOutcome, ErrorKind};
+use switchyard::{ErrorKind, attempt::AttemptOutcome};
 use switchyard_sim::{DEMO_ANSWER, model_fallback_demo};
 
 #[tokio::test(start_paused = true)]

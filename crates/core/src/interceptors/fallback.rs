@@ -93,7 +93,7 @@ impl ModelFallbackInterceptorBuilder {
         self
     }
 
-    /// Marks some answers as failures, so the next model is asked (e.g. [`ExceptionMarker`](crate::ExceptionMarker)).
+    /// Marks some answers as failures, so the next model is asked (e.g. [`ExceptionMarker`](crate::validate::ExceptionMarker)).
     pub fn validator(mut self, validator: Arc<dyn ResponseValidator>) -> Self {
         self.validator = Some(validator);
         self

@@ -6,3 +6,5 @@ mod retry;
 
 pub use fallback::{ModelFallbackInterceptor, ModelFallbackInterceptorBuilder};
 pub use retry::{ModelRetryInterceptor, ModelRetryInterceptorBuilder};
+
+pub use crate::interceptor::{InterceptorChain, ModelInterceptor, Next};

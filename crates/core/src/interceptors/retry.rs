@@ -117,7 +117,7 @@ impl ModelRetryInterceptorBuilder {
         self
     }
 
-    /// Marks some answers as failures to retry (e.g. [`ExceptionMarker`](crate::ExceptionMarker)).
+    /// Marks some answers as failures to retry (e.g. [`ExceptionMarker`](crate::validate::ExceptionMarker)).
     pub fn validator(mut self, validator: Arc<dyn ResponseValidator>) -> Self {
         self.validator = Some(validator);
         self

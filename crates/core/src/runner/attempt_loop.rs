@@ -11,10 +11,10 @@ use crate::breaker::{Admission, Breaker, ProbeGuard};
 use crate::error::{Error, ErrorKind};
 use crate::fit::Unfit;
 use crate::gate::{self, CallPermit};
-use crate::limits::AttemptLimits;
 use crate::plan;
 use crate::skip::SkipReason;
 use crate::stats::RequestTracker;
+use crate::time_limits::AttemptLimits;
 use crate::types::ChatRequest;
 
 use super::Target;

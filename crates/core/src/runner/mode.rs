@@ -9,9 +9,9 @@ use crate::attempt::Attempt;
 use crate::error::Error;
 use crate::gate::CallPermit;
 use crate::health::Health;
-use crate::limits::{AttemptLimits, within};
 use crate::model::ChatModel;
 use crate::streaming::{self, Opened};
+use crate::time_limits::{AttemptLimits, within};
 use crate::types::{ChatRequest, ChatResponse};
 use crate::validate::ResponseValidator;
 

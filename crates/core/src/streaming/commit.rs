@@ -8,8 +8,8 @@ use futures::StreamExt;
 
 use crate::attempt::Attempt;
 use crate::error::Error;
-use crate::limits::{Limit, within};
 use crate::model::{ChatModel, ChatStream};
+use crate::time_limits::{Limit, within};
 use crate::types::{ChatChunk, ChatRequest};
 use crate::validate::{PrefixVerdict, ResponseValidator};
 

@@ -10,10 +10,10 @@ use futures::stream;
 use crate::error::Error;
 use crate::gate::CallPermit;
 use crate::health::Health;
-use crate::limits::{Limit, within};
 use crate::model::{ChatStream, TargetsUsed};
 use crate::runner::Served;
 use crate::stats::{Outcome, RequestTracker};
+use crate::time_limits::{Limit, within};
 use crate::types::{ChatChunk, Continuation, Message, Usage};
 
 use super::commit::Opened;

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
+use super::Problem;
 use super::route::RouteConfig;
 use super::secret::Secret;
 
@@ -42,14 +43,17 @@ pub struct ClientKeyConfig {
 
 impl ClientKeySection {
     /// Checks everything but `routes`, which needs the routes (see [`allowed_models`]).
-    pub(super) fn validate(self, name: &str) -> Result<ClientKeyConfig, String> {
+    pub(super) fn validate(self, name: &str) -> Result<ClientKeyConfig, Problem> {
         let path = format!("server.keys.{name}");
         if self.key.expose().trim().is_empty() {
-            return Err(format!("{path}.key: empty key; set a value or remove [{path}]"));
+            return Err(Problem::at(format!("{path}.key"), format!("empty key; set a value or remove [{path}]")));
         }
         for (field, value) in [("rpm", self.rpm), ("tpm", self.tpm)] {
             if value == Some(0) {
-                return Err(format!("{path}.{field}: must be greater than 0; remove the key for no limit"));
+                return Err(Problem::at(
+                    format!("{path}.{field}"),
+                    "must be greater than 0; remove the key for no limit",
+                ));
             }
         }
         Ok(ClientKeyConfig {
@@ -64,18 +68,18 @@ impl ClientKeySection {
 }
 
 /// Two keys (named or in `api_keys`) with the same secret: which key a request used would be ambiguous.
-pub(super) fn check_distinct(api_keys: &[Secret], keys: &[ClientKeyConfig]) -> Result<(), String> {
+pub(super) fn check_distinct(api_keys: &[Secret], keys: &[ClientKeyConfig]) -> Result<(), Problem> {
     for (i, key) in keys.iter().enumerate() {
         if let Some(other) = keys[..i].iter().find(|k| k.key == key.key) {
-            return Err(format!(
-                "server.keys.{}.key: the same secret as server.keys.{}.key; give every key its own secret",
-                key.name, other.name
+            return Err(Problem::at(
+                format!("server.keys.{}.key", key.name),
+                format!("the same secret as server.keys.{}.key; give every key its own secret", other.name),
             ));
         }
         if let Some(j) = api_keys.iter().position(|k| *k == key.key) {
-            return Err(format!(
-                "server.keys.{}.key: the same secret as server.api_keys[{j}]; give every key its own secret",
-                key.name
+            return Err(Problem::at(
+                format!("server.keys.{}.key", key.name),
+                format!("the same secret as server.api_keys[{j}]; give every key its own secret"),
             ));
         }
     }
@@ -89,15 +93,15 @@ pub(super) fn allowed_models(
     keys: &mut [ClientKeyConfig],
     routes: &BTreeMap<String, RouteConfig>,
     declared: &[String],
-) -> Result<(), Vec<String>> {
+) -> Result<(), Vec<Problem>> {
     let ids: BTreeSet<&str> = routes.values().flat_map(|r| r.targets.iter().map(|t| t.id.as_str())).collect();
     let mut problems = Vec::new();
     for key in keys.iter_mut() {
         let Some(listed) = &key.routes else { continue };
         if listed.is_empty() {
-            problems.push(format!(
-                "server.keys.{}.routes: an empty list allows no route; list routes, or remove the key for all",
-                key.name
+            problems.push(Problem::at(
+                format!("server.keys.{}.routes", key.name),
+                "an empty list allows no route; list routes, or remove the key for all",
             ));
         }
         let mut allowed = BTreeSet::new();
@@ -106,10 +110,9 @@ pub(super) fn allowed_models(
                 allowed.extend(route.targets.iter().map(|t| t.id.clone()));
             } else if !ids.contains(entry.as_str()) && !declared.contains(entry) {
                 let known: Vec<&str> = declared.iter().map(String::as_str).collect();
-                problems.push(format!(
-                    "server.keys.{}.routes: {entry:?} names no route or target id; routes are: {}",
-                    key.name,
-                    known.join(", ")
+                problems.push(Problem::at(
+                    format!("server.keys.{}.routes", key.name),
+                    format!("{entry:?} names no route or target id; routes are: {}", known.join(", ")),
                 ));
             }
             allowed.insert(entry.clone());
@@ -131,7 +134,7 @@ mod tests {
 
     fn parse(server: &str, vars: &[(&str, &str)]) -> Result<Config, String> {
         let lookup = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned());
-        Config::parse(&format!("[server]\n{server}\n{ROUTES}"), &lookup, None).map_err(|e| e.0)
+        Config::parse(&format!("[server]\n{server}\n{ROUTES}"), &lookup, None).map_err(|e| e.to_string())
     }
 
     #[test]

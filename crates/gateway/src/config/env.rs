@@ -1,5 +1,7 @@
 //! `${VAR}` expansion over the parsed TOML tree, remembering where an unset variable was used.
 
+use super::Problem;
+
 /// A variable used in the config that the environment does not set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Unset {
@@ -11,7 +13,7 @@ pub(super) struct Unset {
 
 /// Replaces every `${VAR}` in every string of `value` using `lookup`; returns the variables that were unset
 /// (their `${VAR}` is replaced by an empty string, and the caller decides what that means for the key).
-pub(super) fn expand(value: &mut toml::Value, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Unset>, String> {
+pub(super) fn expand(value: &mut toml::Value, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Unset>, Problem> {
     let mut unset = Vec::new();
     walk(value, "", lookup, &mut unset)?;
     Ok(unset)
@@ -22,7 +24,7 @@ fn walk(
     path: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
     unset: &mut Vec<Unset>,
-) -> Result<(), String> {
+) -> Result<(), Problem> {
     match value {
         toml::Value::String(s) if s.contains("${") => *s = expand_str(s, path, lookup, unset)?,
         toml::Value::Array(items) => {
@@ -46,18 +48,18 @@ fn expand_str(
     path: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
     unset: &mut Vec<Unset>,
-) -> Result<String, String> {
+) -> Result<String, Problem> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let Some(end) = after.find('}') else {
-            return Err(format!("{path}: unterminated \"${{\" in {s:?}; write ${{VAR}}"));
+            return Err(Problem::at(path, format!("unterminated \"${{\" in {s:?}; write ${{VAR}}")));
         };
         let var = &after[..end];
         if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("{path}: invalid variable name {var:?}; use letters, digits and _"));
+            return Err(Problem::at(path, format!("invalid variable name {var:?}; use letters, digits and _")));
         }
         match lookup(var) {
             Some(v) => out.push_str(&v),
@@ -86,6 +88,6 @@ mod tests {
     #[test]
     fn bad_syntax_is_an_error_naming_the_key() {
         let mut v: toml::Value = toml::from_str("k = \"${OPEN\"").unwrap();
-        assert!(expand(&mut v, &|_| None).unwrap_err().starts_with("k: unterminated"));
+        assert!(expand(&mut v, &|_| None).unwrap_err().to_string().starts_with("k: unterminated"));
     }
 }

@@ -6,6 +6,7 @@ mod client_keys;
 mod diff;
 mod duration;
 mod env;
+mod error;
 mod file;
 mod provider;
 mod redact;
@@ -25,6 +26,7 @@ use serde::Deserialize;
 pub use client_keys::{ClientKeyConfig, ClientKeySection};
 pub use diff::{changed_paths, needs_restart, paths_between};
 pub use duration::{ByteSize, Dur};
+pub use error::{ConfigError, KeyPath, Problem};
 pub use file::{ConfigFile, hash_of};
 pub use provider::{Kind as ProviderKind, ProviderConfig, ProviderSection};
 pub use route::{RouteConfig, RouteSection, TargetConfig};
@@ -33,11 +35,6 @@ pub use server::{ServerConfig, ServerSection};
 pub use state::{Backend, RedisConfig, StateConfig, StateSection};
 pub use storage::StorageSection;
 pub use timeouts::{Timeouts, TimeoutsSection};
-
-/// A configuration error: one problem a line, each naming its key path.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
 
 /// The whole file as written.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -92,11 +89,9 @@ impl Config {
     /// Reads and validates a file, with variables from the process environment.
     pub fn load(path: &Path, listen_override: Option<&str>) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
-        let mut config = Config::parse(&text, &|var| std::env::var(var).ok(), listen_override).map_err(|e| {
-            let lines: Vec<String> = e.0.lines().map(|line| format!("{}: {line}", path.display())).collect();
-            ConfigError(lines.join("\n"))
-        })?;
+            .map_err(|e| ConfigError::Read { file: path.to_owned(), message: e.to_string() })?;
+        let mut config =
+            Config::parse(&text, &|var| std::env::var(var).ok(), listen_override).map_err(|e| e.in_file(path))?;
         storage::relative_to(&mut config.storage, path);
         Ok(config)
     }
@@ -107,12 +102,13 @@ impl Config {
         lookup: &dyn Fn(&str) -> Option<String>,
         listen_override: Option<&str>,
     ) -> Result<Config, ConfigError> {
-        let mut tree: toml::Value = toml::from_str(text).map_err(|e| ConfigError(format!("invalid TOML: {e}")))?;
-        let unset = env::expand(&mut tree, lookup).map_err(ConfigError)?;
+        let mut tree: toml::Value =
+            toml::from_str(text).map_err(|e| ConfigError::Toml { file: None, message: e.to_string() })?;
+        let unset = env::expand(&mut tree, lookup).map_err(|problem| ConfigError::from(vec![problem]))?;
         let file = ConfigFile::new(text, &tree);
         let raw: RawConfig = serde_path_to_error::deserialize(tree).map_err(|e| {
             let path = e.path().to_string();
-            ConfigError(format!("{path}: {}", e.into_inner()))
+            ConfigError::from(vec![Problem::at(path, e.into_inner().to_string())])
         })?;
         let mut config = Config::validate(raw, &unset, listen_override)?;
         config.file = file;
@@ -134,7 +130,10 @@ impl Config {
         let mut problems = Vec::new();
         // An unset variable in [server] must stop start-up: it must never switch auth off.
         for u in unset.iter().filter(|u| u.path.starts_with("server")) {
-            problems.push(format!("{}: environment variable ${} is not set; set it, or remove the key", u.path, u.var));
+            problems.push(Problem::at(
+                u.path.as_str(),
+                format!("environment variable ${} is not set; set it, or remove the key", u.var),
+            ));
         }
         let mut server = raw.server.validate(listen_override).map_err(|e| problems.push(e)).ok();
         let state = raw.state.validate(&unset_under("state")).map_err(|e| problems.push(e)).ok();
@@ -153,7 +152,7 @@ impl Config {
             }
         }
         if raw.routes.is_empty() {
-            problems.push("routes: no route is configured; add e.g. [routes.default]".to_owned());
+            problems.push(Problem::at("routes", "no route is configured; add e.g. [routes.default]"));
         }
         let declared: Vec<String> = raw.routes.keys().cloned().collect();
         let mut routes = BTreeMap::new();
@@ -188,7 +187,7 @@ impl Config {
                 storage,
                 file: ConfigFile::default(),
             }),
-            _ => Err(ConfigError(problems.join("\n"))),
+            _ => Err(ConfigError::from(problems)),
         }
     }
 
@@ -221,7 +220,7 @@ fn spreading(route: &route::RouteConfig, t: &route::TargetConfig) -> String {
     let tier = route.targets.iter().filter(|o| o.priority == t.priority).count();
     if tier > 1 {
         let balance = match route.balance {
-            switchyard::Balance::Latency => "latency",
+            switchyard::manager::Balance::Latency => "latency",
             _ => "weighted",
         };
         parts.push(format!("tier of {tier} by {balance}, weight {}", t.weight));

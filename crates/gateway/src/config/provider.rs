@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use switchyard::ContinuationMode;
+use switchyard::types::ContinuationMode;
 
+use super::Problem;
 use super::secret::Secret;
 use super::timeouts::TimeoutsSection;
 
@@ -89,22 +90,28 @@ pub struct ProviderConfig {
 
 impl ProviderSection {
     /// Checks the section; `unset_vars` are the variables it uses that the environment lacks.
-    pub fn validate(self, name: &str, unset_vars: &[String]) -> Result<ProviderConfig, String> {
+    pub fn validate(self, name: &str, unset_vars: &[String]) -> Result<ProviderConfig, Problem> {
         let base_url = self.base_url.unwrap_or_else(|| self.kind.default_base_url().to_owned());
         if unset_vars.is_empty() {
             check_base_url(&base_url).map_err(|why| {
-                format!(
-                    "providers.{name}.base_url: {base_url:?} {why}; write an absolute http(s) URL, e.g. {:?}",
-                    self.kind.default_base_url()
+                Problem::at(
+                    format!("providers.{name}.base_url"),
+                    format!(
+                        "{base_url:?} {why}; write an absolute http(s) URL, e.g. {:?}",
+                        self.kind.default_base_url()
+                    ),
                 )
             })?;
         }
         if self.max_tokens == Some(0) {
-            return Err(format!("providers.{name}.max_tokens: must be greater than 0"));
+            return Err(Problem::at(format!("providers.{name}.max_tokens"), "must be greater than 0"));
         }
         for header in self.headers.keys() {
             if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
-                return Err(format!("providers.{name}.headers: invalid header name {header:?}"));
+                return Err(Problem::at(
+                    format!("providers.{name}.headers"),
+                    format!("invalid header name {header:?}"),
+                ));
             }
         }
         let unavailable = (!unset_vars.is_empty()).then(|| {

@@ -5,10 +5,16 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use switchyard::{
-    AfterCommit, Backoff, Balance, BreakerConfig, BudgetConfig, ContinuationMode, HedgeConfig, OnContentFilter,
-    TargetLimits,
+    Backoff,
+    breaker::BreakerConfig,
+    budget::BudgetConfig,
+    hedge::HedgeConfig,
+    limits::TargetLimits,
+    manager::{AfterCommit, Balance, OnContentFilter},
+    types::ContinuationMode,
 };
 
+use super::Problem;
 use super::duration::Dur;
 use super::provider::ProviderConfig;
 use super::timeouts::{Timeouts, TimeoutsSection};
@@ -131,9 +137,9 @@ fn weighted() -> Balance {
 }
 
 /// `value`, when set, must be at least 1.
-fn at_least_one<T: Into<u64> + Copy>(value: Option<T>, path: &str) -> Result<(), String> {
+fn at_least_one<T: Into<u64> + Copy>(value: Option<T>, path: &str) -> Result<(), Problem> {
     match value {
-        Some(v) if v.into() == 0 => Err(format!("{path}: must be 1 or more (leave it out for no limit)")),
+        Some(v) if v.into() == 0 => Err(Problem::at(path, "must be 1 or more (leave it out for no limit)")),
         _ => Ok(()),
     }
 }
@@ -246,30 +252,37 @@ pub struct RouteConfig {
 }
 
 /// Reads `hedge`: absent → the default hedge; `false` → off; `true` → the default; a table → as written.
-fn hedge(value: Option<toml::Value>, path: &str) -> Result<Option<HedgeConfig>, String> {
+fn hedge(value: Option<toml::Value>, path: &str) -> Result<Option<HedgeConfig>, Problem> {
     let section = match value {
         None | Some(toml::Value::Boolean(true)) => return Ok(Some(HedgeConfig::default())),
         Some(toml::Value::Boolean(false)) => return Ok(None),
-        Some(table @ toml::Value::Table(_)) => {
-            HedgeSection::deserialize(table).map_err(|e| format!("{path}.hedge: {}", e.message()))?
-        }
+        Some(table @ toml::Value::Table(_)) => HedgeSection::deserialize(table)
+            .map_err(|e| Problem::at(format!("{path}.hedge"), e.message().to_owned()))?,
         Some(other) => {
-            return Err(format!(
-                "{path}.hedge: expected false or a table like {{ after = \"p95\", initial = \"10s\" }}, found {}",
-                other.type_str()
+            return Err(Problem::at(
+                format!("{path}.hedge"),
+                format!(
+                    "expected false or a table like {{ after = \"p95\", initial = \"10s\" }}, found {}",
+                    other.type_str()
+                ),
             ));
         }
     };
     let initial = section.initial.map_or(HedgeConfig::DEFAULT_INITIAL, |d| d.0);
     if initial.is_zero() {
-        return Err(format!("{path}.hedge.initial: must be greater than 0"));
+        return Err(Problem::at(format!("{path}.hedge.initial"), "must be greater than 0"));
     }
     match section.after.as_deref().map(str::trim) {
         None | Some("p95") => Ok(Some(HedgeConfig::p95_or(initial))),
         Some(after) => match humantime::parse_duration(after) {
             Ok(d) if !d.is_zero() && section.initial.is_none() => Ok(Some(HedgeConfig::after(d))),
-            Ok(d) if !d.is_zero() => Err(format!("{path}.hedge.initial: only `after = \"p95\"` has an initial delay")),
-            _ => Err(format!("{path}.hedge.after: {after:?} is neither \"p95\" nor a duration like \"800ms\"")),
+            Ok(d) if !d.is_zero() => {
+                Err(Problem::at(format!("{path}.hedge.initial"), "only `after = \"p95\"` has an initial delay"))
+            }
+            _ => Err(Problem::at(
+                format!("{path}.hedge.after"),
+                format!("{after:?} is neither \"p95\" nor a duration like \"800ms\""),
+            )),
         },
     }
 }
@@ -281,13 +294,13 @@ impl RouteSection {
         name: &str,
         providers: &BTreeMap<String, ProviderConfig>,
         unset_vars: &[String],
-    ) -> Result<RouteConfig, String> {
+    ) -> Result<RouteConfig, Problem> {
         let path = format!("routes.{name}");
         if let Some(var) = unset_vars.first() {
-            return Err(format!("{path}: environment variable ${var} is not set"));
+            return Err(Problem::at(path, format!("environment variable ${var} is not set")));
         }
         if name.is_empty() || name.contains('/') {
-            return Err(format!("{path}: a route name must be non-empty and contain no '/' (ids use it)"));
+            return Err(Problem::at(path, "a route name must be non-empty and contain no '/' (ids use it)"));
         }
         let backoff = match self.backoff {
             None => Backoff::default(),
@@ -296,14 +309,17 @@ impl RouteSection {
                 match b.kind {
                     BackoffKind::Linear => {
                         if b.max.is_some() {
-                            return Err(format!("{path}.backoff.max: only an exponential backoff has a max"));
+                            return Err(Problem::at(
+                                format!("{path}.backoff.max"),
+                                "only an exponential backoff has a max",
+                            ));
                         }
                         Backoff::Linear { base }
                     }
                     BackoffKind::Exponential => {
                         let max = b.max.map_or(Backoff::DEFAULT_MAX, |d| d.0);
                         if max < base {
-                            return Err(format!("{path}.backoff.max: smaller than backoff.base"));
+                            return Err(Problem::at(format!("{path}.backoff.max"), "smaller than backoff.base"));
                         }
                         Backoff::Exponential { base, max }
                     }
@@ -311,7 +327,7 @@ impl RouteSection {
             }
         };
         if self.targets.is_empty() {
-            return Err(format!("{path}.targets: a route needs at least one target"));
+            return Err(Problem::at(format!("{path}.targets"), "a route needs at least one target"));
         }
         let mut seen = HashSet::new();
         let mut targets = Vec::with_capacity(self.targets.len());
@@ -319,25 +335,34 @@ impl RouteSection {
             let tpath = format!("{path}.targets[{i}]");
             let Some(provider) = providers.get(&t.provider) else {
                 let known: Vec<&str> = providers.keys().map(String::as_str).collect();
-                return Err(format!(
-                    "{tpath}.provider: unknown provider {:?}; declared providers: {}",
-                    t.provider,
-                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                return Err(Problem::at(
+                    format!("{tpath}.provider"),
+                    format!(
+                        "unknown provider {:?}; declared providers: {}",
+                        t.provider,
+                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                    ),
                 ));
             };
             if t.model.trim().is_empty() {
-                return Err(format!("{tpath}.model: must not be empty"));
+                return Err(Problem::at(format!("{tpath}.model"), "must not be empty"));
             }
             let id = t.id.unwrap_or_else(|| format!("{}/{}", t.provider, t.model));
             if id.trim().is_empty() {
-                return Err(format!("{tpath}.id: must not be empty"));
+                return Err(Problem::at(format!("{tpath}.id"), "must not be empty"));
             }
             if !seen.insert(id.clone()) {
-                return Err(format!("{tpath}: duplicate target id {id:?} in this route; set `id` to tell them apart"));
+                return Err(Problem::at(
+                    tpath,
+                    format!("duplicate target id {id:?} in this route; set `id` to tell them apart"),
+                ));
             }
             let timeouts = self.timeouts.over(provider.timeouts).resolve(&tpath)?;
             if t.weight == Some(0) {
-                return Err(format!("{tpath}.weight: must be 1 or more (set enabled = false to stop its traffic)"));
+                return Err(Problem::at(
+                    format!("{tpath}.weight"),
+                    "must be 1 or more (set enabled = false to stop its traffic)",
+                ));
             }
             at_least_one(t.rpm, &format!("{tpath}.rpm"))?;
             at_least_one(t.tpm, &format!("{tpath}.tpm"))?;
@@ -361,7 +386,7 @@ impl RouteSection {
         if targets.iter().all(|t| t.unavailable.is_some()) {
             let reasons: Vec<String> =
                 targets.iter().map(|t| format!("{}: {}", t.id, t.unavailable.as_deref().unwrap_or(""))).collect();
-            return Err(format!("{path}: no target can serve: {}", reasons.join("; ")));
+            return Err(Problem::at(path, format!("no target can serve: {}", reasons.join("; "))));
         }
         let breaker = match self.breaker {
             Some(b) if b.enabled == Some(false) => None,
@@ -370,7 +395,7 @@ impl RouteSection {
                 let failures = b.and_then(|b| b.failures).unwrap_or(default.failures);
                 let cooldown = b.and_then(|b| b.cooldown).map_or(default.cooldown, |d| d.0);
                 if cooldown.is_zero() {
-                    return Err(format!("{path}.breaker.cooldown: must be greater than 0"));
+                    return Err(Problem::at(format!("{path}.breaker.cooldown"), "must be greater than 0"));
                 }
                 Some(BreakerConfig { failures, cooldown, ..default })
             }
@@ -381,21 +406,24 @@ impl RouteSection {
                 let ratio = b.and_then(|b| b.ratio).unwrap_or(BudgetConfig::RETRY.ratio);
                 let min_per_second = b.and_then(|b| b.min_per_second).unwrap_or(BudgetConfig::RETRY.min_per_second);
                 if !(0.0..=100.0).contains(&ratio) {
-                    return Err(format!("{path}.retry_budget.ratio: must be between 0 and 100 (0.2 = 20%)"));
+                    return Err(Problem::at(
+                        format!("{path}.retry_budget.ratio"),
+                        "must be between 0 and 100 (0.2 = 20%)",
+                    ));
                 }
                 if !(0.0..=1e9).contains(&min_per_second) {
-                    return Err(format!("{path}.retry_budget.min_per_second: must be 0 or more"));
+                    return Err(Problem::at(format!("{path}.retry_budget.min_per_second"), "must be 0 or more"));
                 }
                 Some(BudgetConfig { ratio, min_per_second })
             }
         };
         let deadline = self.deadline.map(|d| d.0);
         if deadline.is_some_and(|d| d.is_zero()) {
-            return Err(format!("{path}.deadline: must be greater than 0"));
+            return Err(Problem::at(format!("{path}.deadline"), "must be greater than 0"));
         }
         let keepalive = self.keepalive.map(|d| d.0);
         if keepalive.is_some_and(|d| d < Duration::from_millis(10)) {
-            return Err(format!("{path}.keepalive: must be at least 10ms"));
+            return Err(Problem::at(format!("{path}.keepalive"), "must be at least 10ms"));
         }
         let hedge = hedge(self.hedge, &path)?;
         Ok(RouteConfig {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::Problem;
 use super::client_keys::{ClientKeyConfig, ClientKeySection, check_distinct};
 use super::duration::{ByteSize, Dur};
 use super::secret::Secret;
@@ -121,9 +122,13 @@ pub struct ServerConfig {
 
 /// `HOST:PORT` with an IP address or a host name (e.g. `localhost:8081`), resolved once at start-up; a name
 /// that resolves to several addresses listens on the first IPv4 one.
-fn resolve_listen(text: &str) -> Result<SocketAddr, String> {
-    let invalid =
-        || format!("server.listen: invalid address {text:?}; write e.g. \"127.0.0.1:8080\" or \"localhost:8080\"");
+fn resolve_listen(text: &str) -> Result<SocketAddr, Problem> {
+    let invalid = || {
+        Problem::at(
+            "server.listen",
+            format!("invalid address {text:?}; write e.g. \"127.0.0.1:8080\" or \"localhost:8080\""),
+        )
+    };
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Ok(addr);
     }
@@ -133,31 +138,34 @@ fn resolve_listen(text: &str) -> Result<SocketAddr, String> {
 
 impl ServerSection {
     /// Checks the section; `listen_override` is `--listen` from the command line.
-    pub fn validate(mut self, listen_override: Option<&str>) -> Result<ServerConfig, String> {
+    pub fn validate(mut self, listen_override: Option<&str>) -> Result<ServerConfig, Problem> {
         let listen_text = listen_override.unwrap_or(&self.listen);
         let listen = resolve_listen(listen_text)?;
         for (i, key) in self.api_keys.iter().enumerate() {
             if key.expose().trim().is_empty() {
-                return Err(format!("server.api_keys[{i}]: empty key; remove it or set a value"));
+                return Err(Problem::at(format!("server.api_keys[{i}]"), "empty key; remove it or set a value"));
             }
         }
         if let Some(key) = &self.admin_key
             && key.expose().trim().is_empty()
         {
-            return Err("server.admin_key: empty key; remove the key to disable the admin API".to_owned());
+            return Err(Problem::at("server.admin_key", "empty key; remove the key to disable the admin API"));
         }
         let keys = std::mem::take(&mut self.keys);
         let keys = keys.into_iter().map(|(name, key)| key.validate(&name)).collect::<Result<Vec<_>, _>>()?;
         check_distinct(&self.api_keys, &keys)?;
         if !listen.ip().is_loopback() && self.api_keys.is_empty() && keys.is_empty() && !self.allow_unauthenticated {
-            return Err(format!(
-                "server.listen: {listen} is reachable from other machines but server.api_keys is empty; \
+            return Err(Problem::at(
+                "server.listen",
+                format!(
+                    "{listen} is reachable from other machines but server.api_keys is empty; \
                  set api_keys, listen on 127.0.0.1, or set server.allow_unauthenticated = true"
+                ),
             ));
         }
-        let max_body = usize::try_from(self.max_body.0).map_err(|_| "server.max_body: too large".to_owned())?;
+        let max_body = usize::try_from(self.max_body.0).map_err(|_| Problem::at("server.max_body", "too large"))?;
         if max_body == 0 {
-            return Err("server.max_body: must be greater than 0".to_owned());
+            return Err(Problem::at("server.max_body", "must be greater than 0"));
         }
         let connections = self.connection_limits()?;
         Ok(ServerConfig {
@@ -173,22 +181,25 @@ impl ServerSection {
         })
     }
 
-    fn connection_limits(&self) -> Result<ConnectionLimits, String> {
+    fn connection_limits(&self) -> Result<ConnectionLimits, Problem> {
         for (key, value) in [
             ("header_timeout", self.header_timeout),
             ("body_timeout", self.body_timeout),
             ("idle_timeout", self.idle_timeout),
         ] {
             if value.0.is_zero() {
-                return Err(format!("server.{key}: must be greater than 0; write e.g. \"10s\""));
+                return Err(Problem::at(format!("server.{key}"), "must be greater than 0; write e.g. \"10s\""));
             }
         }
         let max_connections = match self.max_connections {
             None => None,
             Some(0) => {
-                return Err("server.max_connections: must be greater than 0; remove the key for the default".to_owned());
+                return Err(Problem::at(
+                    "server.max_connections",
+                    "must be greater than 0; remove the key for the default",
+                ));
             }
-            Some(n) => Some(usize::try_from(n).map_err(|_| "server.max_connections: too large".to_owned())?),
+            Some(n) => Some(usize::try_from(n).map_err(|_| Problem::at("server.max_connections", "too large"))?),
         };
         Ok(ConnectionLimits {
             header_timeout: self.header_timeout.0,

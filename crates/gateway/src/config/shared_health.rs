@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 
+use super::Problem;
 use super::route::RouteConfig;
 
 /// The first two routes that give one target different `breaker` or `retry_budget` settings, as an
 /// error naming both key paths.
-pub(super) fn check(routes: &BTreeMap<String, RouteConfig>) -> Result<(), String> {
+pub(super) fn check(routes: &BTreeMap<String, RouteConfig>) -> Result<(), Problem> {
     // Target id -> the first route listing it, and the target's index there.
     let mut first: BTreeMap<&str, (&RouteConfig, usize)> = BTreeMap::new();
     for route in routes.values() {
@@ -28,10 +29,14 @@ pub(super) fn check(routes: &BTreeMap<String, RouteConfig>) -> Result<(), String
                 None
             };
             if let Some(key) = limit {
-                return Err(format!(
-                    "routes.{}.targets[{j}].{key} and routes.{}.targets[{i}].{key}: target {:?} is in both routes \
-                     with different limits; its limits are shared by every route, so give both the same {key}",
-                    earlier.name, route.name, target.id
+                return Err(Problem::between(
+                    format!("routes.{}.targets[{j}].{key}", earlier.name),
+                    format!("routes.{}.targets[{i}].{key}", route.name),
+                    format!(
+                        "target {:?} is in both routes with different limits; its limits are shared by every route, \
+                         so give both the same {key}",
+                        target.id
+                    ),
                 ));
             }
             let key = if earlier.breaker != route.breaker {
@@ -41,10 +46,14 @@ pub(super) fn check(routes: &BTreeMap<String, RouteConfig>) -> Result<(), String
             } else {
                 continue;
             };
-            return Err(format!(
-                "routes.{}.{key} and routes.{}.{key}: target {:?} is in both routes with different {key} settings \
-                 (defaults included); its health is shared by every route, so give both routes the same {key}",
-                earlier.name, route.name, target.id
+            return Err(Problem::between(
+                format!("routes.{}.{key}", earlier.name),
+                format!("routes.{}.{key}", route.name),
+                format!(
+                    "target {:?} is in both routes with different {key} settings (defaults included); its health is \
+                     shared by every route, so give both routes the same {key}",
+                    target.id
+                ),
             ));
         }
     }
@@ -58,7 +67,7 @@ mod tests {
     const PROVIDER: &str = "[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n";
 
     fn parse(routes: &str) -> Result<Config, String> {
-        Config::parse(&format!("{PROVIDER}{routes}"), &|_| None, None).map_err(|e| e.0)
+        Config::parse(&format!("{PROVIDER}{routes}"), &|_| None, None).map_err(|e| e.to_string())
     }
 
     #[test]

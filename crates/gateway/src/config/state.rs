@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use super::Problem;
 use super::secret::Secret;
 
 /// `[state]` as written in the file.
@@ -54,22 +55,30 @@ const DEFAULT_PREFIX: &str = "switchyard";
 
 impl StateSection {
     /// Checks the section; `unset` lists variables missing from `state.*` values.
-    pub(super) fn validate(self, unset: &[String]) -> Result<StateConfig, String> {
+    pub(super) fn validate(self, unset: &[String]) -> Result<StateConfig, Problem> {
         if let Some(var) = unset.first() {
-            return Err(format!("state.url: environment variable ${var} is not set; set it, or remove [state]"));
+            return Err(Problem::at(
+                "state.url",
+                format!("environment variable ${var} is not set; set it, or remove [state]"),
+            ));
         }
         let prefix = self.prefix.unwrap_or_else(|| DEFAULT_PREFIX.to_owned());
         if prefix.is_empty() || prefix.chars().any(|c| c.is_whitespace() || c == '*') {
-            return Err(format!(
-                "state.prefix: {prefix:?} is not a usable key prefix; use letters, digits, '-', '_' or ':' (e.g. \"switchyard\")"
+            return Err(Problem::at(
+                "state.prefix",
+                format!(
+                    "{prefix:?} is not a usable key prefix; use letters, digits, '-', '_' or ':' (e.g. \"switchyard\")"
+                ),
             ));
         }
         match self.backend {
             Backend::Memory => Ok(StateConfig::Memory),
             Backend::Redis => {
                 let Some(url) = self.url else {
-                    return Err("state.url: backend = \"redis\" needs a url, e.g. url = \"redis://127.0.0.1:6379/0\""
-                        .to_owned());
+                    return Err(Problem::at(
+                        "state.url",
+                        "backend = \"redis\" needs a url, e.g. url = \"redis://127.0.0.1:6379/0\"",
+                    ));
                 };
                 check_url(url.expose())?;
                 Ok(StateConfig::Redis(RedisConfig { url, prefix }))
@@ -79,12 +88,15 @@ impl StateSection {
 }
 
 /// A `redis://` or `rediss://` URL the client accepts. The message never repeats the URL: it may hold a password.
-fn check_url(url: &str) -> Result<(), String> {
+fn check_url(url: &str) -> Result<(), Problem> {
     if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-        return Err("state.url: must start with redis:// (or rediss:// for TLS)".to_owned());
+        return Err(Problem::at("state.url", "must start with redis:// (or rediss:// for TLS)"));
     }
     redis::Client::open(url).map(drop).map_err(|e| {
-        format!("state.url: not a valid Redis URL ({}); write redis://[user:password@]host:port/db", e.category())
+        Problem::at(
+            "state.url",
+            format!("not a valid Redis URL ({}); write redis://[user:password@]host:port/db", e.category()),
+        )
     })
 }
 
@@ -101,7 +113,7 @@ mod tests {
     #[test]
     fn memory_is_the_default_and_redis_needs_a_url() {
         assert_eq!(StateSection::default().validate(&[]).unwrap(), StateConfig::Memory);
-        let err = section(Backend::Redis, None, None).validate(&[]).unwrap_err();
+        let err = section(Backend::Redis, None, None).validate(&[]).unwrap_err().to_string();
         assert!(err.starts_with("state.url:"), "{err}");
     }
 
@@ -126,16 +138,19 @@ mod tests {
         let StateConfig::Redis(redis) = config.state else { panic!("redis expected") };
         assert_eq!((redis.url.expose(), redis.prefix.as_str()), ("redis://:s3cret@127.0.0.1:6379/0", "blue"));
         let err = crate::config::Config::parse(text, &|_| None, None).unwrap_err();
-        assert!(err.0.contains("state.url: environment variable $PW is not set"), "{err}");
+        assert!(err.to_string().contains("state.url: environment variable $PW is not set"), "{err}");
     }
 
     #[test]
     fn bad_urls_and_prefixes_name_their_key_and_never_echo_the_url() {
-        let err = section(Backend::Redis, Some("http://u:s3cret@h"), None).validate(&[]).unwrap_err();
+        let err = section(Backend::Redis, Some("http://u:s3cret@h"), None).validate(&[]).unwrap_err().to_string();
         assert!(err.starts_with("state.url:") && !err.contains("s3cret"), "{err}");
-        let err = section(Backend::Redis, Some("redis://h"), Some("a b")).validate(&[]).unwrap_err();
+        let err = section(Backend::Redis, Some("redis://h"), Some("a b")).validate(&[]).unwrap_err().to_string();
         assert!(err.starts_with("state.prefix:"), "{err}");
-        let err = section(Backend::Redis, Some("redis://h"), None).validate(&["REDIS_URL".to_owned()]).unwrap_err();
+        let err = section(Backend::Redis, Some("redis://h"), None)
+            .validate(&["REDIS_URL".to_owned()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("$REDIS_URL"), "{err}");
     }
 }

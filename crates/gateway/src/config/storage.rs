@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::Problem;
 use super::duration::Dur;
 use crate::storage::StorageConfig;
 
@@ -31,17 +32,17 @@ pub struct StorageSection {
 
 impl StorageSection {
     /// The validated section, or None when storage is off.
-    pub(super) fn validate(self) -> Result<Option<StorageConfig>, String> {
+    pub(super) fn validate(self) -> Result<Option<StorageConfig>, Problem> {
         if self.enabled == Some(false) {
             return Ok(None);
         }
         let retention = self.retention.map_or(Duration::from_secs(7 * 86_400), |d| d.0);
         if retention.is_zero() {
-            return Err("storage.retention: must be above 0; write e.g. \"7d\"".to_owned());
+            return Err(Problem::at("storage.retention", "must be above 0; write e.g. \"7d\""));
         }
         let queue = self.queue.unwrap_or(50_000);
         if queue == 0 {
-            return Err("storage.queue: must be at least 1".to_owned());
+            return Err(Problem::at("storage.queue", "must be at least 1"));
         }
         let path = PathBuf::from(self.path.unwrap_or_else(|| "switchyard.db".to_owned()));
         Ok(Some(StorageConfig { path, retention, log_bodies: self.log_bodies, queue }))

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use switchyard::{AfterCommit, Backoff, BreakerConfig, BudgetConfig, HedgeConfig};
+use switchyard::{Backoff, breaker::BreakerConfig, budget::BudgetConfig, hedge::HedgeConfig, manager::AfterCommit};
 
 use super::*;
 
@@ -70,7 +70,7 @@ fn after_commit_is_error_or_continue() {
     let text = SPEC_EXAMPLE.replace("[routes.default]\n", "[routes.default]\nafter_commit = \"continue\"\n");
     assert_eq!(parse(&text, ALL_KEYS).unwrap().routes["default"].after_commit, AfterCommit::Continue);
     let text = SPEC_EXAMPLE.replace("[routes.default]\n", "[routes.default]\nafter_commit = \"retry\"\n");
-    let err = parse(&text, ALL_KEYS).unwrap_err().0;
+    let err = parse(&text, ALL_KEYS).unwrap_err().to_string();
     assert!(err.starts_with("routes.default.after_commit: unknown variant `retry`"), "{err}");
 }
 
@@ -88,30 +88,31 @@ fn every_key_of_the_spec_example_is_accepted() {
 #[test]
 fn unknown_keys_are_errors_naming_their_path() {
     let text = SPEC_EXAMPLE.replace("priority = 2,", "priority = 2, prio = 3,");
-    let err = parse(&text, ALL_KEYS).unwrap_err().0;
+    let err = parse(&text, ALL_KEYS).unwrap_err().to_string();
     assert!(err.starts_with("routes.default.targets[1].prio: unknown field `prio`"), "{err}");
 
-    let err = parse("[server]\nlisten_addr = \"x\"", ALL_KEYS).unwrap_err().0;
+    let err = parse("[server]\nlisten_addr = \"x\"", ALL_KEYS).unwrap_err().to_string();
     assert!(err.starts_with("server.listen_addr: unknown field"), "{err}");
 }
 
 #[test]
 fn an_unknown_provider_is_named() {
     let text = SPEC_EXAMPLE.replace("provider = \"deepseek\"", "provider = \"x\"");
-    let err = parse(&text, ALL_KEYS).unwrap_err().0;
+    let err = parse(&text, ALL_KEYS).unwrap_err().to_string();
     assert!(err.starts_with("routes.default.targets[1].provider: unknown provider \"x\""), "{err}");
 }
 
 #[test]
 fn bad_durations_name_the_key() {
     let text = SPEC_EXAMPLE.replace("idle = \"30s\"", "idle = \"thirty\"");
-    let err = parse(&text, ALL_KEYS).unwrap_err().0;
+    let err = parse(&text, ALL_KEYS).unwrap_err().to_string();
     assert!(err.starts_with("routes.default.timeouts.idle: invalid duration \"thirty\""), "{err}");
 }
 
 #[test]
 fn an_unset_variable_in_server_stops_start_up() {
-    let err = parse(SPEC_EXAMPLE, &[("SWITCHYARD_ADMIN_KEY", "a"), ("ANTHROPIC_API_KEY", "k")]).unwrap_err().0;
+    let err =
+        parse(SPEC_EXAMPLE, &[("SWITCHYARD_ADMIN_KEY", "a"), ("ANTHROPIC_API_KEY", "k")]).unwrap_err().to_string();
     assert!(err.contains("server.api_keys[0]: environment variable $SWITCHYARD_API_KEY is not set"), "{err}");
 }
 
@@ -128,14 +129,14 @@ fn an_unset_provider_key_disables_that_provider_with_the_reason() {
 #[test]
 fn a_route_with_no_usable_target_is_an_error() {
     let vars = &[("SWITCHYARD_API_KEY", "c"), ("SWITCHYARD_ADMIN_KEY", "a")];
-    let err = parse(SPEC_EXAMPLE, vars).unwrap_err().0;
+    let err = parse(SPEC_EXAMPLE, vars).unwrap_err().to_string();
     assert!(err.starts_with("routes.default: no target can serve"), "{err}");
 }
 
 #[test]
 fn non_loopback_without_keys_is_refused_unless_allowed() {
     let base = "[providers.p]\nkind = \"openai\"\n[routes.r]\ntargets = [{ provider = \"p\", model = \"m\" }]\n";
-    let err = parse(&format!("[server]\nlisten = \"0.0.0.0:8080\"\n{base}"), &[]).unwrap_err().0;
+    let err = parse(&format!("[server]\nlisten = \"0.0.0.0:8080\"\n{base}"), &[]).unwrap_err().to_string();
     assert!(err.starts_with("server.listen: 0.0.0.0:8080 is reachable"), "{err}");
     parse(&format!("[server]\nlisten = \"0.0.0.0:8080\"\nallow_unauthenticated = true\n{base}"), &[]).unwrap();
     parse(&format!("[server]\nlisten = \"0.0.0.0:8080\"\napi_keys = [\"k\"]\n{base}"), &[]).unwrap();
@@ -167,11 +168,11 @@ targets = [{ provider = "p", model = "m" }]
 #[test]
 fn duplicate_ids_and_empty_routes_are_errors() {
     let text = "[providers.p]\nkind = \"openai\"\n[routes.r]\ntargets = [{ provider = \"p\", model = \"m\" }, { provider = \"p\", model = \"m\" }]\n";
-    let err = parse(text, &[]).unwrap_err().0;
+    let err = parse(text, &[]).unwrap_err().to_string();
     assert!(err.starts_with("routes.r.targets[1]: duplicate target id"), "{err}");
-    let err = parse("[providers.p]\nkind = \"openai\"\n[routes.r]\n", &[]).unwrap_err().0;
+    let err = parse("[providers.p]\nkind = \"openai\"\n[routes.r]\n", &[]).unwrap_err().to_string();
     assert!(err.starts_with("routes.r.targets: a route needs at least one target"), "{err}");
-    let err = parse("[providers.p]\nkind = \"grpc\"\n", &[]).unwrap_err().0;
+    let err = parse("[providers.p]\nkind = \"grpc\"\n", &[]).unwrap_err().to_string();
     assert!(err.starts_with("providers.p.kind: unknown variant `grpc`"), "{err}");
 }
 
@@ -204,11 +205,11 @@ fn deadline_breaker_and_retry_budget_are_wired_with_defaults() {
         ("{ afer = \"p95\" }", "routes.default.hedge: unknown field `afer`"),
     ] {
         let text = SPEC_EXAMPLE.replace("[routes.default]\n", &format!("[routes.default]\nhedge = {value}\n"));
-        let err = parse(&text, ALL_KEYS).unwrap_err().0;
+        let err = parse(&text, ALL_KEYS).unwrap_err().to_string();
         assert!(err.starts_with(error), "{value}: {err}");
     }
     let text = SPEC_EXAMPLE.replace("[routes.default]\n", "[routes.default]\nhedge = { after = \"p99\" }\n");
-    let err = parse(&text, ALL_KEYS).unwrap_err().0;
+    let err = parse(&text, ALL_KEYS).unwrap_err().to_string();
     assert!(err.starts_with("routes.default.hedge.after: \"p99\" is neither"), "{err}");
     assert_eq!(route.breaker, Some(BreakerConfig::new(3, Duration::from_secs(10))));
     assert_eq!(route.retry_budget, Some(BudgetConfig::RETRY));
@@ -226,7 +227,7 @@ fn deadline_breaker_and_retry_budget_are_wired_with_defaults() {
 
     let text =
         SPEC_EXAMPLE.replace("[routes.default]\n", "[routes.default]\nbreaker = { failures = 3, cooldwn = \"1s\" }\n");
-    let err = parse(&text, ALL_KEYS).unwrap_err().0;
+    let err = parse(&text, ALL_KEYS).unwrap_err().to_string();
     assert!(err.starts_with("routes.default.breaker.cooldwn: unknown field"), "{err}");
 }
 
@@ -253,7 +254,7 @@ fn connection_limits_have_defaults_and_name_their_key_when_wrong() {
         ("max_connections = -1", "server.max_connections: invalid value"),
         ("header_timeut = \"1s\"", "server.header_timeut: unknown field"),
     ] {
-        let err = parse(&with(lines), ALL_KEYS).unwrap_err().0;
+        let err = parse(&with(lines), ALL_KEYS).unwrap_err().to_string();
         assert!(err.starts_with(expect), "{lines}: {err}");
     }
 }
@@ -264,7 +265,7 @@ fn listen_takes_a_host_name() {
     let c = parse(&format!("[server]\nlisten = \"localhost:8081\"\n{base}"), &[]).unwrap();
     assert!(c.server.listen.ip().is_loopback());
     assert_eq!(c.server.listen.port(), 8081);
-    let err = parse(&format!("[server]\nlisten = \"no such host!:8081\"\n{base}"), &[]).unwrap_err().0;
+    let err = parse(&format!("[server]\nlisten = \"no such host!:8081\"\n{base}"), &[]).unwrap_err().to_string();
     assert!(err.starts_with("server.listen: invalid address"), "{err}");
 }
 
@@ -285,7 +286,7 @@ targets = []
 [routes.t]
 targets = [{ provider = "b", model = "m" }]
 "#;
-    let err = parse(text, &[]).unwrap_err().0;
+    let err = parse(text, &[]).unwrap_err().to_string();
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 3, "{err}");
     assert!(lines[0].starts_with("server.max_body"), "{err}");
@@ -295,7 +296,7 @@ targets = [{ provider = "b", model = "m" }]
 
 #[test]
 fn continuation_defaults_per_kind_and_a_target_key_overrides_its_providers() {
-    use switchyard::ContinuationMode;
+    use switchyard::types::ContinuationMode;
     let mode = |c: &Config, i: usize| c.routes["default"].targets[i].continuation;
     let c = parse(SPEC_EXAMPLE, ALL_KEYS).unwrap();
     assert_eq!((mode(&c, 0), mode(&c, 1)), (ContinuationMode::Prefill, ContinuationMode::Instruction));
@@ -308,10 +309,10 @@ fn continuation_defaults_per_kind_and_a_target_key_overrides_its_providers() {
 
     let text =
         SPEC_EXAMPLE.replace("context_window = 200000 }", "context_window = 200000, continuation = \"resume\" }");
-    let err = parse(&text, ALL_KEYS).unwrap_err().0;
+    let err = parse(&text, ALL_KEYS).unwrap_err().to_string();
     assert!(err.starts_with("routes.default.targets[0].continuation: unknown variant `resume`"), "{err}");
     let text = SPEC_EXAMPLE.replace("kind = \"openai\"\n", "kind = \"openai\"\ncontinuation = true\n");
-    let err = parse(&text, ALL_KEYS).unwrap_err().0;
+    let err = parse(&text, ALL_KEYS).unwrap_err().to_string();
     assert!(err.starts_with("providers.deepseek.continuation: invalid type"), "{err}");
 }
 
@@ -336,8 +337,54 @@ fn storage_is_on_by_default_and_its_path_is_taken_from_the_config_files_folder()
     assert_eq!(resolved.unwrap().path, std::path::PathBuf::from("/etc/switchyard/logs/x.db"));
 
     let bad = format!("{SPEC_EXAMPLE}\n[storage]\nqueue = 0\nretension = \"1d\"\n");
-    let e = parse(&bad, ALL_KEYS).unwrap_err().0;
+    let e = parse(&bad, ALL_KEYS).unwrap_err().to_string();
     assert!(e.contains("storage") && e.contains("retension"), "{e}");
     let zero = format!("{SPEC_EXAMPLE}\n[storage]\nqueue = 0\n");
-    assert!(parse(&zero, ALL_KEYS).unwrap_err().0.contains("storage.queue: must be at least 1"));
+    assert!(parse(&zero, ALL_KEYS).unwrap_err().to_string().contains("storage.queue: must be at least 1"));
+}
+
+#[test]
+fn each_problem_carries_its_key_path_as_data() {
+    let text = SPEC_EXAMPLE
+        .replace("[routes.default]\n", "[routes.default]\ndeadline = \"0s\"\n")
+        .replace("[server]\n", "[server]\nmax_body = \"0B\"\n");
+    let err = parse(&text, ALL_KEYS).unwrap_err();
+    let paths: Vec<&str> = err.problems().iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["server.max_body", "routes.default.deadline"], "{err}");
+    assert_eq!(err.problems()[1].message, "must be greater than 0");
+    // Serde's own errors (unknown keys, wrong types) carry their path too.
+    let text = SPEC_EXAMPLE.replace("[routes.default]\n", "[routes.default]\nbreaker = { cooldwn = \"1s\" }\n");
+    let err = parse(&text, ALL_KEYS).unwrap_err();
+    assert_eq!(err.problems()[0].path.as_str(), "routes.default.breaker.cooldwn", "{err}");
+}
+
+#[test]
+fn a_conflict_carries_both_key_paths() {
+    let text = format!(
+        "{SPEC_EXAMPLE}[routes.other]\nbreaker = {{ failures = 2 }}\n\
+         targets = [{{ provider = \"anthropic\", model = \"claude-sonnet-4-5\" }}]\n"
+    );
+    let err = parse(&text, ALL_KEYS).unwrap_err();
+    let [problem] = err.problems() else { panic!("one problem expected: {err}") };
+    assert_eq!(problem.path.as_str(), "routes.default.breaker");
+    assert_eq!(problem.also.as_ref().map(KeyPath::as_str), Some("routes.other.breaker"));
+    assert!(err.to_string().starts_with("routes.default.breaker and routes.other.breaker: target "), "{err}");
+}
+
+#[test]
+fn read_from_a_file_every_line_names_the_file_and_the_paths_stay_data() {
+    let dir = std::env::temp_dir().join(format!("switchyard-config-error-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.toml");
+    std::fs::write(&file, "[server]\nmax_body = \"0B\"\n").unwrap();
+    let err = Config::load(&file, None).unwrap_err();
+    let text = err.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines.iter().all(|l| l.starts_with(&format!("{}: ", file.display()))), "{text}");
+    let paths: Vec<&str> = err.problems().iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["server.max_body", "routes"]);
+    let missing = Config::load(&dir.join("missing.toml"), None).unwrap_err();
+    assert!(matches!(missing, ConfigError::Read { .. }) && missing.problems().is_empty(), "{missing}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::Problem;
 use super::duration::Dur;
 
 /// A partial `timeouts = { … }` table.
@@ -56,7 +57,7 @@ impl TimeoutsSection {
     }
 
     /// Fills the gaps with the defaults; `path` names the table in errors.
-    pub fn resolve(self, path: &str) -> Result<Timeouts, String> {
+    pub fn resolve(self, path: &str) -> Result<Timeouts, Problem> {
         let d = Timeouts::default();
         let t = Timeouts {
             connect: self.connect.map_or(d.connect, |x| x.0),
@@ -68,7 +69,7 @@ impl TimeoutsSection {
             [("connect", t.connect), ("first_chunk", t.first_chunk), ("idle", t.idle), ("total", t.total)]
         {
             if value.is_zero() {
-                return Err(format!("{path}.timeouts.{key}: must be greater than 0"));
+                return Err(Problem::at(format!("{path}.timeouts.{key}"), "must be greater than 0"));
             }
         }
         Ok(t)

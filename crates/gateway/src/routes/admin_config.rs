@@ -6,7 +6,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use http::StatusCode;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::error::{Api, ApiError};
 use crate::reload::{ReloadError, Reloaded, Trigger};
@@ -28,12 +29,23 @@ pub async fn reload(State(state): State<Arc<AppState>>) -> Result<Json<Reloaded>
     })
 }
 
+/// The answer of `GET /admin/config`.
+#[derive(Debug, Serialize)]
+pub struct RunningConfig {
+    /// The config as read, variables expanded, every secret replaced by `"<redacted>"`.
+    config: Value,
+    /// When it was loaded (RFC 3339).
+    loaded_at: String,
+    /// The SHA-256 of the file's text, hex.
+    hash: String,
+}
+
 /// `GET /admin/config`: `{"config", "loaded_at", "hash"}`, every secret replaced by `"<redacted>"`.
-pub async fn config(State(state): State<Arc<AppState>>) -> Json<Value> {
+pub async fn config(State(state): State<Arc<AppState>>) -> Json<RunningConfig> {
     let running = state.current();
-    Json(json!({
-        "config": running.config.file.redacted(),
-        "loaded_at": humantime::format_rfc3339_millis(running.loaded_at).to_string(),
-        "hash": running.config.file.hash,
-    }))
+    Json(RunningConfig {
+        config: running.config.file.redacted(),
+        loaded_at: humantime::format_rfc3339_millis(running.loaded_at).to_string(),
+        hash: running.config.file.hash.clone(),
+    })
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use http::StatusCode;
-use serde_json::Value;
 
+use super::admin_shapes::Target;
 use crate::error::{Api, ApiError};
 use crate::overrides;
 use crate::state::AppState;
@@ -16,7 +16,7 @@ use crate::state::AppState;
 pub async fn clear(
     State(state): State<Arc<AppState>>,
     Path((route_name, rest)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Option<Target>>, ApiError> {
     let bad = |status: StatusCode, message: String| ApiError::new(Api::OpenAi, status, message);
     let Some(id) = rest.strip_suffix("/override") else {
         return Err(bad(
@@ -35,5 +35,5 @@ pub async fn clear(
     state.target_events.changed(&route, id);
     tracing::info!(route = %route_name, target_id = %id, "admin cleared the target's override");
     let info = route.manager.list_models().into_iter().find(|t| t.id == id);
-    Ok(Json(info.as_ref().map_or(Value::Null, crate::routes::admin::target_json)))
+    Ok(Json(info.as_ref().map(Target::from)))
 }

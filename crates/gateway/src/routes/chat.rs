@@ -9,7 +9,7 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode};
-use switchyard::{Attempt, ChatModel};
+use switchyard::{ChatModel, attempt::Attempt};
 
 use crate::auth::Caller;
 use crate::client_keys::{ClientKey, LimitHeaders, reserved_tokens};

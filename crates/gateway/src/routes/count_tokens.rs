@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
-use serde_json::json;
+use serde::Serialize;
 use switchyard_providers::anthropic;
 
 use crate::auth::Caller;
@@ -25,6 +25,12 @@ pub async fn count_tokens(State(state): State<Arc<AppState>>, request: Request) 
     };
     request_id::stamp(&mut response, &request_id);
     response
+}
+
+/// The answer: the prompt's input tokens.
+#[derive(Debug, Serialize)]
+struct Counted {
+    input_tokens: u64,
 }
 
 async fn serve(state: &AppState, caller: Caller, request_id: &str, body: axum::body::Body) -> Response {
@@ -55,7 +61,7 @@ async fn serve(state: &AppState, caller: Caller, request_id: &str, body: axum::b
         Some((target, tokens)) => (tokens, Some(target)),
         None => (request.estimate_input_tokens(), None),
     };
-    let mut response = axum::Json(json!({ "input_tokens": tokens })).into_response();
+    let mut response = axum::Json(Counted { input_tokens: tokens }).into_response();
     // Which target counted; absent when the number is the gateway's estimate.
     if let Some(value) = target.and_then(|t| HeaderValue::from_str(&t).ok()) {
         response.headers_mut().insert(crate::headers::TARGET, value);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::IntoResponse;
-use switchyard::{BreakerState, TargetStatsSnapshot};
+use switchyard::{breaker::BreakerState, stats::TargetStatsSnapshot};
 
 use crate::metrics::escape_label;
 use crate::state::{AppState, Snapshot};

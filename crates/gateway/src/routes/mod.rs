@@ -5,6 +5,7 @@ pub mod admin_config;
 pub mod admin_events;
 pub mod admin_overrides;
 pub mod admin_requests;
+pub mod admin_shapes;
 pub mod admin_targets;
 pub mod chat;
 pub mod count_tokens;

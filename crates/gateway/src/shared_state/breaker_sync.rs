@@ -7,7 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
-use switchyard::{BreakerChange, BreakerState, HealthRegistry};
+use switchyard::{
+    breaker::{BreakerChange, BreakerState},
+    health::HealthRegistry,
+};
 use tokio::time::Instant;
 
 use super::connection::Lost;

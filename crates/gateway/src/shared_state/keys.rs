@@ -1,7 +1,7 @@
 //! Every Redis key and channel replicas share, each under `{prefix}:` so deployments sharing one Redis
 //! never see each other.
 
-use switchyard::{LimitScope, RateLimitKind};
+use switchyard::limits::{LimitScope, RateLimitKind};
 
 /// The names under one prefix.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use switchyard::{LeaseAsk, LeaseBoard, LeaseGrant, RateLimitKind, RateWindow};
+use switchyard::limits::{LeaseAsk, LeaseBoard, LeaseGrant, RateLimitKind, RateWindow};
 use tokio::time::Instant;
 
 use super::connection::Lost;

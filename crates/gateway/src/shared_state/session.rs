@@ -6,7 +6,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures::StreamExt;
-use switchyard::HealthRegistry;
+use switchyard::health::HealthRegistry;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::SharedState;
@@ -138,6 +138,7 @@ async fn beat(
     if *left {
         return Ok(());
     }
-    let Some(stats) = state.upgrade().map(|s| crate::routes::admin::stats_json(&s)) else { return Ok(()) };
+    let Some(stats) = state.upgrade().map(|s| crate::routes::admin::stats_of(&s)) else { return Ok(()) };
+    let stats = serde_json::to_value(stats).unwrap_or_default();
     instances::beat(conn, &shared.keys, identity, stats).await
 }

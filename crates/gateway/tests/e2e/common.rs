@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
-use switchyard::{ChatModel, ChatRequest, ChatResponse, ChatStream, Error, Fit, SharedModel};
+use switchyard::{ChatModel, ChatRequest, ChatResponse, ChatStream, Error, SharedModel, model::Fit};
 use switchyard_gateway::config::{Config, ProviderConfig, TargetConfig};
 use switchyard_gateway::server::Running;
 use switchyard_gateway::state::{AppState, HttpProviders, ModelFactory};

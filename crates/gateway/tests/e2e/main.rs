@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
+mod admin_shapes;
 mod anthropic_sdk;
 mod api;
 mod browser;
@@ -20,6 +21,7 @@ mod errors;
 mod failover;
 mod fields;
 mod health;
+mod in_process;
 mod internal_details;
 mod lifecycle;
 mod load;
@@ -36,6 +38,7 @@ mod replicas;
 mod responses;
 mod shared_health;
 mod spreading;
+mod statuses;
 mod storage;
 mod storage_cli;
 mod storage_process;

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::json;
-use switchyard::{ChatChunk, Error, FinishReason, ToolCallDelta, Usage};
+use switchyard::{ChatChunk, Error, FinishReason, Usage, types::ToolCallDelta};
 
 use super::error::{error_body, parse_error};
 use super::response::{parse_stop_reason, stop_reason_str};

@@ -5,7 +5,7 @@ use std::fmt;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
-use switchyard::{ChatModel, ChatRequest, ChatResponse, ChatStream, Error, Fit};
+use switchyard::{ChatModel, ChatRequest, ChatResponse, ChatStream, Error, model::Fit};
 use tracing::debug;
 
 use super::error::parse_error;

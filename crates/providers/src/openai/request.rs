@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value, json};
 use switchyard::{
-    ChatOptions, ChatRequest, Continuation, ContinuationStyle, Error, Extra, ImageSource, Message, Part, Role,
-    ToolCall, ToolChoice, ToolDefinition, ToolResult,
+    ChatOptions, ChatRequest, Error, Message, Part, Role, ToolCall, ToolChoice, ToolDefinition, ToolResult,
+    types::{Continuation, ContinuationStyle, Extra, ImageSource},
 };
 
 use super::wire::{

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use serde_json::Value;
-use switchyard::{ChatChunk, Error, FinishReason, ToolCallDelta, Usage};
+use switchyard::{ChatChunk, Error, FinishReason, Usage, types::ToolCallDelta};
 
 use super::error::{error_body, parse_error};
 use super::response::{finish_reason_str, parse_finish_reason, wire_usage};

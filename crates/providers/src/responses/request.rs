@@ -5,7 +5,8 @@
 
 use serde_json::{Map, Value, json};
 use switchyard::{
-    ChatOptions, ChatRequest, Error, Extra, Message, Part, Role, ToolCall, ToolChoice, ToolDefinition, ToolResult,
+    ChatOptions, ChatRequest, Error, Message, Part, Role, ToolCall, ToolChoice, ToolDefinition, ToolResult,
+    types::Extra,
 };
 
 use super::wire::{Echo, ResponsesRequest, TextConfig};

@@ -4,7 +4,7 @@
 //! `response.failed` when the stream breaks. Every event carries its `sequence_number`.
 
 use bytes::Bytes;
-use switchyard::{ChatChunk, Error, ErrorKind, FinishReason, ToolCallDelta, Usage};
+use switchyard::{ChatChunk, Error, ErrorKind, FinishReason, Usage, types::ToolCallDelta};
 
 use super::response::{finish, response_object, usage};
 use super::wire::{Echo, Event, Frame, OutputItem, OutputText, ResponseError, ResponseObject, Status};

@@ -37,14 +37,16 @@ impl LatencyWindow {
 
     /// The 95th percentile of the recent samples, once there are enough of them.
     pub(crate) fn p95(&self) -> Option<Duration> {
-        let mut sorted: Vec<Duration> =
+        let mut samples: Vec<Duration> =
             self.samples.lock().unwrap_or_else(PoisonError::into_inner).iter().copied().collect();
-        if sorted.len() < MIN_SAMPLES {
+        if samples.len() < MIN_SAMPLES {
             return None;
         }
-        sorted.sort_unstable();
-        let rank = (sorted.len() * 95).div_ceil(100);
-        sorted.get(rank.saturating_sub(1)).copied()
+        let rank = (samples.len() * 95).div_ceil(100);
+        // Selection, not a full sort: this runs on every hedged request (a sort of 200 samples was ~27k
+        // instructions, a sixth of a proxied request).
+        let (_, p95, _) = samples.select_nth_unstable(rank.saturating_sub(1));
+        Some(*p95)
     }
 }
 

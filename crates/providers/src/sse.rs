@@ -3,6 +3,7 @@
 //! Hand-rolled (about a hundred lines) because `eventsource-stream` buffers a line without limit:
 //! a peer that never sends a newline could grow memory until the process dies.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The largest line (and the largest event's data) accepted by default: 8 MiB.
@@ -79,7 +80,7 @@ impl SseParser {
                     continue;
                 }
             }
-            match bytes.iter().position(|b| *b == b'\n' || *b == b'\r') {
+            match memchr::memchr2(b'\n', b'\r', bytes) {
                 Some(end) => {
                     self.extend_line(&bytes[..end])?;
                     self.after_cr = bytes[end] == b'\r';
@@ -125,7 +126,11 @@ impl SseParser {
         if line[0] == b':' {
             return Ok(()); // a comment (keep-alive)
         }
-        let text = String::from_utf8_lossy(line);
+        // Checked first: `from_utf8` is several times faster than the lossy decoder on valid (nearly all) input.
+        let text = match std::str::from_utf8(line) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(line),
+        };
         let (field, value) = match text.split_once(':') {
             Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
             None => (&*text, ""),

@@ -128,6 +128,7 @@ async fn request_timeout(conn: http1::Connection<TokioIo<Watched>, Gate>, api: A
         return;
     }
     // Closing with unread bytes would reset the connection and could destroy the 408 before the client reads it.
-    let mut sink = [0u8; 4096];
+    // On the heap: an array here would be part of every connection task's future (4 KB per open connection).
+    let mut sink = vec![0u8; 4096];
     let _ = tokio::time::timeout(LINGER, async { while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {} }).await;
 }

@@ -22,11 +22,12 @@ impl<'a, M: Mode> Run<'a, M> {
     /// The target to hedge this first call with, and when, if hedging applies.
     pub(super) fn hedge_plan(&self, target: &Target<'_>, rest: &'a [Target<'a>]) -> Option<(&'a Target<'a>, Duration)> {
         let hedge = self.policy.hedge.as_ref()?;
+        // The partner first: a route with one target (the common case) never needs the p95.
+        let partner = rest.iter().find(|t| self.unfit(t, None).is_none() && self.fields(t).is_ok())?;
         let after = match hedge.after {
             HedgeAfter::Fixed(after) => after,
             HedgeAfter::P95 { initial } => target.health.and_then(|h| h.latency.of(M::WHOLE).p95()).or(initial)?,
         };
-        let partner = rest.iter().find(|t| self.unfit(t, None).is_none() && self.fields(t).is_ok())?;
         Some((partner, after))
     }
 

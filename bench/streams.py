@@ -8,6 +8,7 @@
 `ttfb` prints `RESULT n=.. ttfb_p50=.. ttfb_p99=.. full_p50=.. full_p99=..` (microseconds);
 `hold` prints `OPEN n=.. failed=.. secs=..` once every stream is open (or has failed), then `CLOSED`.
 Both are bounded: every read has a timeout and `hold` gives up opening after 120 s.
+BENCH_PROMPT_REPEAT=N repeats the user message N times (560 makes a 20 KB prompt; default 1).
 """
 import asyncio
 import json
@@ -19,10 +20,12 @@ import time
 
 HOST = "127.0.0.1"
 KEY = os.environ.get("BENCH_KEY", "sim-key")
+# The user message is the bench's sentence repeated this many times (560: a 20 KB prompt).
+PROMPT_REPEAT = int(os.environ.get("BENCH_PROMPT_REPEAT", "1"))
 
 
 def request_bytes(path, model):
-    body = {"model": model, "messages": [{"role": "user", "content": "Say hello to the benchmark, please."}],
+    body = {"model": model, "messages": [{"role": "user", "content": "Say hello to the benchmark, please." * PROMPT_REPEAT}],
             "stream": True}
     headers = {"Host": HOST, "Content-Type": "application/json", "Authorization": "Bearer " + KEY}
     if path == "/v1/messages":

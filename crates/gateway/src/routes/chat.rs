@@ -118,6 +118,8 @@ async fn serve(
     if let Some(r) = &mut recording {
         r.request_body(&bytes);
     }
+    // Not needed any more: without this the raw body would live until the answer commits.
+    drop(bytes);
     let mut limits = LimitHeaders::default();
     if let Some(key) = &caller {
         match key.admit(&route.name, reserved_tokens(&decoded.request)) {

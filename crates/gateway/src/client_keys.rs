@@ -60,14 +60,16 @@ impl ClientKey {
         KeyRefusal::Route { key: self.name.clone(), model: model.to_owned() }
     }
 
-    /// Admits a request to `model` reserving `tokens`, or refuses it (route not allowed: 403; over a limit: 429).
-    pub fn admit(self: &Arc<Self>, model: &str, tokens: u64) -> Result<Admitted, KeyRefusal> {
+    /// Admits a request to `model` reserving the `tokens` it estimates (asked only under `tpm`), or refuses it (route not allowed: 403; over a limit: 429).
+    pub fn admit(self: &Arc<Self>, model: &str, tokens: impl FnOnce() -> u64) -> Result<Admitted, KeyRefusal> {
         if !self.may_use(model) {
             return Err(self.forbidden(model));
         }
         let Some(window) = &self.window else {
             return Ok(Admitted { ticket: None, headers: LimitHeaders::default() });
         };
+        // The estimate walks every message: only a key with `tpm` needs it.
+        let tokens = if window.tpm().is_some() { tokens() } else { 0 };
         let now = Instant::now();
         match window.try_acquire(now, tokens) {
             Ok((reservation, remaining)) => Ok(Admitted {

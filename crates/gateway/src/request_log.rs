@@ -203,8 +203,13 @@ impl Recording {
 
     fn end(&mut self, outcome: Outcome) {
         let Some(mut row) = self.row.take() else { return };
-        if let Some(ticket) = self.ticket.take() {
-            ticket.settle(row.input_tokens + row.output_tokens);
+        let used = row.input_tokens + row.output_tokens;
+        // A client that left before any usage was reported may still have cost tokens upstream: its estimate
+        // stays counted (the ticket dropped unsettled), so hanging up cannot dodge the key's `tpm`.
+        if let Some(ticket) = self.ticket.take()
+            && (used > 0 || outcome != Outcome::Cancelled)
+        {
+            ticket.settle(used);
         }
         row.outcome = outcome;
         row.latency_ms = ms(self.started.elapsed());

@@ -116,7 +116,8 @@ impl HttpClient {
         let uri = url.parse::<Uri>().ok()?;
         let shared =
             Shared { transport: s.transport.clone(), uri, url, headers: s.headers.clone(), key: s.key.clone() };
-        Some(Self { shared: Arc::new(shared), timeouts: self.timeouts, quota: self.quota.clone() })
+        // Another endpoint has its own rate limits: its headers must not mark the model exhausted or clear it.
+        Some(Self { shared: Arc::new(shared), timeouts: self.timeouts, quota: Arc::default() })
     }
 
     /// The same pool and credentials with other per-call limits (the connect timeout stays the pool's).

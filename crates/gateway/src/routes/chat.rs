@@ -122,7 +122,7 @@ async fn serve(
     drop(bytes);
     let mut limits = LimitHeaders::default();
     if let Some(key) = &caller {
-        match key.admit(&route.name, reserved_tokens(&decoded.request)) {
+        match key.admit(&route.name, || reserved_tokens(&decoded.request)) {
             Ok(admitted) => {
                 if let (Some(r), Some(ticket)) = (&mut recording, admitted.ticket) {
                     r.hold(ticket);

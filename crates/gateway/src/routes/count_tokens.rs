@@ -12,15 +12,17 @@ use switchyard_providers::anthropic;
 use crate::auth::Caller;
 use crate::error::{Api, ApiError};
 use crate::routes::chat::read_body;
-use crate::state::AppState;
+use crate::state::{AppState, Snapshot};
 use crate::{request_id, server};
 
 /// `POST /v1/messages/count_tokens`.
 pub async fn count_tokens(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let request_id = request_id::take_or_make(&parts.headers);
-    let mut response = match state.current().auth.check_client(&parts.headers) {
-        Ok(caller) => serve(&state, caller, &request_id, body).await,
+    // The running config, loaded once: the key check and the route are from the same config.
+    let running = state.current();
+    let mut response = match running.auth.check_client(&parts.headers) {
+        Ok(caller) => serve(&state, &running, caller, &request_id, body).await,
         Err(_) => server::client_refused(&state, Api::Anthropic, &request_id, parts.uri.path()),
     };
     request_id::stamp(&mut response, &request_id);
@@ -33,7 +35,13 @@ struct Counted {
     input_tokens: u64,
 }
 
-async fn serve(state: &AppState, caller: Caller, request_id: &str, body: axum::body::Body) -> Response {
+async fn serve(
+    state: &AppState,
+    running: &Snapshot,
+    caller: Caller,
+    request_id: &str,
+    body: axum::body::Body,
+) -> Response {
     let reject = |e: ApiError| {
         state.metrics.rejected(e.status.as_u16());
         e.with_request_id(request_id).into_response()
@@ -46,7 +54,7 @@ async fn serve(state: &AppState, caller: Caller, request_id: &str, body: axum::b
         Ok(request) => request,
         Err(e) => return reject(ApiError::from_engine(Api::Anthropic, &e)),
     };
-    let Some(route) = state.resolve(&request.model) else {
+    let Some(route) = running.resolve(&request.model) else {
         return reject(ApiError::new(
             Api::Anthropic,
             StatusCode::NOT_FOUND,

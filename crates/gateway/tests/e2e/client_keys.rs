@@ -295,3 +295,29 @@ async fn the_request_log_and_usage_by_key_name_the_key_and_the_file_never_holds_
         }
     }
 }
+
+/// Every target answers after 10 s (within the default 20 s first-chunk timeout).
+struct Slow;
+
+impl ModelFactory for Slow {
+    fn build(&self, _provider: &ProviderConfig, target: &TargetConfig) -> Result<SharedModel, String> {
+        Ok(Arc::new(SimModel::replying(target.model.clone(), "one two three").latency(Duration::from_secs(10))))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_leaves_before_any_usage_keeps_its_estimate_counted() {
+    let config = Config::parse(CONFIG, &|_| None, None).unwrap();
+    let router = server::router(Arc::new(AppState::build(&config, &Slow).unwrap()));
+    // 2 tokens of prompt + 400 of max_tokens reserved; the client hangs up before the answer.
+    let left = tokio::spawn({
+        let router = router.clone();
+        async move { send(&router, "tokens-key", "/v1/chat/completions", chat("main", false, 400)).await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    left.abort();
+    assert!(left.await.is_err_and(|e| e.is_cancelled()), "the client left before the answer");
+    // The upstream may have spent those tokens: they stay counted, so hanging up cannot dodge the tpm.
+    let next = send(&router, "tokens-key", "/v1/chat/completions", chat("main", false, 400)).await;
+    assert_eq!((next.status, next.header("x-ratelimit-remaining-tokens")), (200, "196"), "{}", next.body);
+}

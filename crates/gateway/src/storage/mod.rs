@@ -5,6 +5,7 @@
 //! connections (call them from `spawn_blocking`).
 
 mod histogram;
+mod insert;
 mod query;
 mod row;
 mod schema;

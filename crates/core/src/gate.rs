@@ -96,6 +96,13 @@ impl CallPermit {
             window.settle(reservation, used);
         }
     }
+
+    /// The call is not made after all: its place, request and tokens are given back as if never taken.
+    pub(crate) fn cancel(mut self) {
+        if let (Some(reservation), Some(window)) = (self.reservation.take(), &self.health.gate.window) {
+            window.cancel(reservation);
+        }
+    }
 }
 
 impl Drop for CallPermit {

@@ -9,10 +9,11 @@ use futures::StreamExt;
 use switchyard::{
     Backoff, ChatModel, ChatRequest, Error, ErrorKind, FallbackManager, ModelFallback,
     attempt::{AttemptOutcome, SkipReason},
+    breaker::{BreakerConfig, BreakerState},
     health::HealthRegistry,
     limits::TargetLimits,
 };
-use switchyard_sim::SimModel;
+use switchyard_sim::{Behavior, SimModel};
 
 fn limited(name: &str, limits: TargetLimits) -> ModelFallback {
     ModelFallback::new("sim", name).with_limits(limits)
@@ -189,4 +190,68 @@ async fn a_target_its_provider_says_is_exhausted_is_skipped_until_the_reset_then
     tokio::time::advance(MS).await;
     m.complete(ChatRequest::user("hi")).await.expect("called again after the reset");
     assert_eq!(sim.calls(), 2);
+}
+
+/// Target `a` (its breaker opens at its first failure, for 10 s; its `rpm` is `limit`) failing its first call,
+/// then answering, and an answering backup `b`; both in `registry`.
+fn breaker_and_rpm(a: &SimModel, b: &SimModel, limit: u64, registry: &HealthRegistry) -> FallbackManager {
+    FallbackManager::builder()
+        .health(registry.clone())
+        .breaker(Some(BreakerConfig::new(1, 10 * SEC)))
+        .target(limited("a", rpm(limit)).with_max_retries(0), shared(a))
+        .target(ModelFallback::new("sim", "b").with_priority(1), shared(b))
+        .build()
+        .unwrap()
+}
+
+fn served_by(r: &switchyard::ChatResponse) -> &str {
+    r.served_by.as_deref().unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_target_at_its_rpm_keeps_its_breaker_open_and_its_probe_for_a_call_that_is_made() {
+    let a = SimModel::replying("a", "ok").script([Behavior::Fail(server_error())]);
+    let b = SimModel::replying("b", "ok");
+    let registry = HealthRegistry::new();
+    let m = breaker_and_rpm(&a, &b, 1, &registry);
+    assert_eq!(served_by(&m.complete(ChatRequest::user("hi")).await.unwrap()), "sim/b");
+    let health = registry.get("sim/a").unwrap();
+    assert_eq!(health.breaker_state(), BreakerState::Open);
+    let opened = health.breaker_since().unwrap();
+    let mut changes = registry.subscribe();
+
+    // The cooldown is over but a's one call still fills its rpm window.
+    tokio::time::advance(11 * SEC).await;
+    for _ in 0..3 {
+        let r = m.complete(ChatRequest::user("hi")).await.unwrap();
+        assert_eq!(served_by(&r), "sim/b");
+        let AttemptOutcome::Skipped { reason } = &r.attempts[0].outcome else { panic!("{:?}", r.attempts) };
+        assert_eq!(reason.label(), "rate_limited", "{reason}");
+    }
+    assert_eq!(a.calls(), 1);
+    assert!(changes.try_recv().is_err(), "no half-open for a call that was not made");
+    assert_eq!(health.breaker_since(), Some(opened + 10 * SEC), "half-open since the cooldown ended, untouched");
+
+    // Once the window frees, the probe goes to a real call, which closes the breaker.
+    tokio::time::advance(50 * SEC).await;
+    assert_eq!(served_by(&m.complete(ChatRequest::user("hi")).await.unwrap()), "sim/a");
+    assert_eq!(health.breaker_state(), BreakerState::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_target_skipped_by_its_breaker_keeps_its_rpm_units() {
+    let a = SimModel::replying("a", "ok").script([Behavior::Fail(server_error())]);
+    let b = SimModel::replying("b", "ok");
+    let registry = HealthRegistry::new();
+    let m = breaker_and_rpm(&a, &b, 2, &registry);
+    m.complete(ChatRequest::user("hi")).await.unwrap();
+    for _ in 0..3 {
+        let r = m.complete(ChatRequest::user("hi")).await.unwrap();
+        let AttemptOutcome::Skipped { reason } = &r.attempts[0].outcome else { panic!("{:?}", r.attempts) };
+        assert_eq!(reason.label(), "breaker_open", "{reason}");
+    }
+    // One of a's two calls a minute is used: the probe after the cooldown still fits.
+    tokio::time::advance(10 * SEC).await;
+    assert_eq!(served_by(&m.complete(ChatRequest::user("hi")).await.unwrap()), "sim/a");
+    assert_eq!(a.calls(), 2);
 }

@@ -204,17 +204,7 @@ impl<'a, M: Mode> Run<'a, M> {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return TargetEnd::Answer(Error::DeadlineExceeded { attempts: std::mem::take(&mut self.attempts) });
             }
-            let breaker = target.health.map(|h| &h.breaker).filter(|_| !force);
-            let probe = match breaker.map(Breaker::admit) {
-                None | Some(Admission::Call) => None,
-                Some(Admission::Probe(guard)) => Some(guard),
-                Some(Admission::Skip(reason)) => {
-                    tracing::info!(target_id = target.id, "skipping {}: {reason}", target.id);
-                    self.tracker.skipped(target.slot);
-                    self.attempts.push(record(target, retry, AttemptOutcome::Skipped { reason }, Duration::ZERO));
-                    return last.map_or(TargetEnd::Blocked, TargetEnd::Failed);
-                }
-            };
+            // The limits first: the breaker's half-open probe must go only to a call that will be made.
             let permit = match self.admit(target) {
                 Ok(permit) => permit,
                 Err(reason) => {
@@ -222,6 +212,21 @@ impl<'a, M: Mode> Run<'a, M> {
                     self.tracker.skipped(target.slot);
                     self.attempts.push(record(target, retry, AttemptOutcome::Skipped { reason }, Duration::ZERO));
                     return last.map_or(TargetEnd::Limited, TargetEnd::Failed);
+                }
+            };
+            let breaker = target.health.map(|h| &h.breaker).filter(|_| !force);
+            let probe = match breaker.map(Breaker::admit) {
+                None | Some(Admission::Call) => None,
+                Some(Admission::Probe(guard)) => Some(guard),
+                Some(Admission::Skip(reason)) => {
+                    // Not called: the place at the target's limits goes back.
+                    if let Some(permit) = permit {
+                        permit.cancel();
+                    }
+                    tracing::info!(target_id = target.id, "skipping {}: {reason}", target.id);
+                    self.tracker.skipped(target.slot);
+                    self.attempts.push(record(target, retry, AttemptOutcome::Skipped { reason }, Duration::ZERO));
+                    return last.map_or(TargetEnd::Blocked, TargetEnd::Failed);
                 }
             };
             if retry == 0

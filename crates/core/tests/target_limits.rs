@@ -255,3 +255,59 @@ async fn a_target_skipped_by_its_breaker_keeps_its_rpm_units() {
     assert_eq!(served_by(&m.complete(ChatRequest::user("hi")).await.unwrap()), "sim/a");
     assert_eq!(a.calls(), 2);
 }
+
+fn tpm(n: u64) -> TargetLimits {
+    TargetLimits { tpm: Some(n), ..TargetLimits::default() }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_call_gives_its_token_estimate_back() {
+    // Each request reserves ~602 tokens: two do not fit in 1000 at once.
+    let a = SimModel::replying("a", "ok").script([Behavior::Fail(server_error())]);
+    let m = FallbackManager::builder()
+        .breaker(None)
+        .target(limited("a", tpm(1000)).with_max_retries(0), shared(&a))
+        .build()
+        .unwrap();
+    let request = || with_max_tokens(ChatRequest::user("hello"), 600);
+    assert!(m.complete(request()).await.is_err());
+    m.complete(request()).await.expect("the failed call holds no tokens");
+    assert_eq!(a.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_dropped_before_its_usage_gives_its_token_estimate_back() {
+    let a = SimModel::replying("a", "one two three four").chunk_delay(100 * MS);
+    let m = FallbackManager::builder().target(limited("a", tpm(1000)), shared(&a)).build().unwrap();
+    let request = || with_max_tokens(ChatRequest::user("hello"), 600);
+    let mut left = m.stream(request()).await.unwrap();
+    left.next().await.unwrap().unwrap();
+    drop(left);
+    let mut whole = m.stream(request()).await.expect("the dropped stream holds no tokens");
+    while whole.next().await.is_some() {}
+    assert_eq!(a.calls(), 2);
+}
+
+/// A model whose answers report no usage.
+struct NoUsage(SimModel);
+
+#[switchyard::async_trait]
+impl ChatModel for NoUsage {
+    async fn complete(&self, request: ChatRequest) -> Result<switchyard::ChatResponse, Error> {
+        let mut answer = self.0.complete(request).await?;
+        answer.usage = Default::default();
+        Ok(answer)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_without_usage_keeps_its_token_estimate() {
+    let m = FallbackManager::builder()
+        .target(limited("a", tpm(1000)), std::sync::Arc::new(NoUsage(SimModel::replying("a", "ok"))))
+        .build()
+        .unwrap();
+    let request = || with_max_tokens(ChatRequest::user("hello"), 600);
+    m.complete(request()).await.unwrap();
+    let refused = m.complete(request()).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::RateLimited, "it used tokens, how many is unknown: {refused}");
+}

@@ -330,8 +330,13 @@ impl<'a, M: Mode> Run<'a, M> {
     fn succeeded(&mut self, call: InFlight<'a, M::Output>, mut output: M::Output) -> Served<M::Output> {
         let InFlight { target, retry, start, limits, probe, hedge, mut permit, .. } = call;
         let elapsed = start.elapsed();
-        if let (Some(permit), Some(used)) = (permit.as_mut(), M::tokens_used(&output)) {
-            permit.settle(used);
+        if let Some(permit) = permit.as_mut() {
+            match M::tokens_used(&output) {
+                Some(used) => permit.settle(used),
+                // A whole answer without usage keeps its estimate; a stream has only started.
+                None if M::WHOLE => permit.answered(),
+                None => {}
+            }
         }
         self.tracker.attempt_succeeded(target.slot, elapsed);
         if let Some(health) = target.health {

@@ -420,6 +420,41 @@ async fn changed_breaker_settings_start_a_targets_health_fresh_but_keep_its_stat
     assert_eq!(stats["routes"]["a"]["targets"]["an/claude-500"]["attempts"], 2, "the counters go on: {stats}");
 }
 
+/// A route whose only provider has an API key no HTTP header can carry: the file is valid, but building the
+/// route fails (a reload's 400 found only at build time).
+fn unbuildable(upstream: &Upstream) -> String {
+    format!(
+        "[providers.bad]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key = \"line\\nbreak\"\n\
+         [routes.broken]\ntargets = [{{ provider = \"bad\", model = \"gpt-ok\" }}]\n",
+        upstream.openai_base_url()
+    )
+}
+
+#[tokio::test]
+async fn a_reload_that_fails_to_build_keeps_the_health_of_targets_whose_settings_it_would_change() {
+    let f = start_file(HEALTH, "", Duration::ZERO).await;
+    assert_eq!(f.h.chat("a", "hi").await.target(), "oa/gpt-ok");
+    let routes = f.h.admin_get("/admin/routes").await.body;
+    assert_eq!(target(&routes, "a", "an/claude-500")["breaker"], "open");
+
+    // New breaker settings for claude-500, and a route that cannot be built.
+    f.write(&format!("{}{}", HEALTH.replace("failures = 2", "failures = 3"), unbuildable(&f.h.upstream)));
+    let r = f.reload().await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("routes.broken"), "{message}");
+
+    // The running file again: nothing changed, so the breaker opened before is still open.
+    f.write(HEALTH);
+    let r = f.reload().await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let routes = f.h.admin_get("/admin/routes").await.body;
+    assert_eq!(target(&routes, "a", "an/claude-500")["breaker"], "open", "the failed reload kept it: {routes}");
+    let r = f.h.chat("a", "hi").await;
+    assert_eq!((r.target(), r.attempts()), ("oa/gpt-ok", "1"), "the open breaker is still skipped");
+    assert_eq!(f.h.upstream.calls("claude-500"), 2);
+}
+
 #[tokio::test]
 async fn restart_only_settings_are_reported_as_ignored_until_restart_and_the_rest_applies() {
     let f = start_file(ROUTES, "", Duration::ZERO).await;

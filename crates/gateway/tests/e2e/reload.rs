@@ -10,8 +10,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use switchyard_gateway::config::Config;
+use switchyard_gateway::overrides::OverrideSink;
 use switchyard_gateway::server::Running;
 use switchyard_gateway::state::{AppState, HttpProviders};
+use switchyard_gateway::storage::{Storage, restore_overrides};
 use switchyard_sim::{Upstream, UpstreamConfig};
 
 use crate::common::*;
@@ -453,6 +455,63 @@ async fn a_reload_that_fails_to_build_keeps_the_health_of_targets_whose_settings
     let r = f.h.chat("a", "hi").await;
     assert_eq!((r.target(), r.attempts()), ("oa/gpt-ok", "1"), "the open breaker is still skipped");
     assert_eq!(f.h.upstream.calls("claude-500"), 2);
+}
+
+/// A gateway running the config file at `path` with its `[storage]`: overrides stored there and restored
+/// at start, as `switchyard serve` does.
+async fn start_stored(path: &Path) -> (Running, Arc<Storage>) {
+    let config = Config::load(path, None).unwrap();
+    let factory = Arc::new(HttpProviders::default());
+    let storage = Arc::new(Storage::open(config.storage.as_ref().unwrap()));
+    let sink: Arc<dyn OverrideSink> = storage.clone();
+    let state = AppState::build(&config, factory.as_ref())
+        .unwrap()
+        .reloadable(path.to_path_buf(), None, factory)
+        .with_storage(storage.clone())
+        .with_override_sink(sink);
+    restore_overrides(&storage, &state);
+    (Running::start(Arc::new(state), "127.0.0.1:0", Duration::from_secs(5)).await.unwrap(), storage)
+}
+
+#[tokio::test]
+async fn a_target_a_reload_drops_loses_its_stored_override_and_starts_fresh_after_a_restart_too() {
+    let upstream = Upstream::start(UpstreamConfig::default()).await.unwrap();
+    let folder = temp_folder("reload-stored");
+    let server = format!("api_keys = [\"{CLIENT_KEY}\"]\nadmin_key = \"{ADMIN_KEY}\"");
+    let db = folder.join("log.db");
+    let base = format!("{}\n[storage]\npath = \"{}\"\n", base_config(&upstream, &server), db.display());
+    let path = folder.join("switchyard.toml");
+    std::fs::write(&path, format!("{base}\n{ROUTES}")).unwrap();
+    let http = reqwest::Client::new();
+    let admin = |gateway: &Running, method: reqwest::Method, at: &str| {
+        http.request(method, format!("{}{at}", gateway.url())).bearer_auth(ADMIN_KEY)
+    };
+    let claude = |routes: Value| target(&routes, "a", "an/claude-ok").clone();
+
+    let (gateway, storage) = start_stored(&path).await;
+    let r = admin(&gateway, reqwest::Method::PATCH, "/admin/routes/a/targets/an%2Fclaude-ok")
+        .json(&json!({ "priority": 7 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Route a without claude-ok, then with it again: it starts fresh.
+    for routes in [ROUTES.replace(r#", { provider = "an", model = "claude-ok" }"#, ""), ROUTES.to_owned()] {
+        std::fs::write(&path, format!("{base}\n{routes}")).unwrap();
+        let r = admin(&gateway, reqwest::Method::POST, "/admin/reload").send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let get = admin(&gateway, reqwest::Method::GET, "/admin/routes").send().await.unwrap();
+    let re_added = claude(get.json().await.unwrap());
+    assert_eq!((&re_added["override"], &re_added["priority"]), (&Value::Null, &json!(2)), "fresh: {re_added}");
+    gateway.shutdown().await.unwrap();
+    storage.close();
+
+    // A restart on the same file and database: the dropped override does not come back either.
+    let (gateway, _storage) = start_stored(&path).await;
+    let get = admin(&gateway, reqwest::Method::GET, "/admin/routes").send().await.unwrap();
+    let restarted = claude(get.json().await.unwrap());
+    assert_eq!((&restarted["override"], &restarted["priority"]), (&Value::Null, &json!(2)), "{restarted}");
 }
 
 #[tokio::test]

@@ -561,3 +561,39 @@ async fn a_named_keys_window_survives_a_reload_unless_its_limits_change() {
     assert_eq!(f.reload().await.status, 200);
     assert_eq!(chat().await, 200);
 }
+
+/// The text of an SSE chat stream: every `delta.content` joined.
+fn streamed_text(sse: &str) -> String {
+    sse.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|data| *data != "[DONE]")
+        .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+        .filter_map(|event| event["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stream_that_spans_a_reload_finishes_whole_on_the_config_it_started_with() {
+    let f = start_file(ROUTES, "", Duration::from_millis(50)).await;
+    let whole = f.h.chat("b", "hi").await.body["choices"][0]["message"]["content"].as_str().unwrap().to_owned();
+    // On route b, which the reload removes.
+    let body = json!({ "model": "b", "stream": true, "messages": [{ "role": "user", "content": "hi" }] });
+    let mut response =
+        f.h.http.post(f.h.url("/v1/chat/completions")).bearer_auth(CLIENT_KEY).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-switchyard-target"], "oa/gpt-ok");
+    let mut sse = String::from_utf8_lossy(&response.chunk().await.unwrap().unwrap()).into_owned();
+    assert!(!sse.contains("[DONE]"), "the stream is still under way: {sse}");
+
+    // Route a now starts with claude-ok, route b is gone.
+    f.write(CHANGED);
+    assert_eq!(f.reload().await.status, 200);
+    assert_eq!(f.h.chat("a", "hi").await.target(), "an/claude-ok", "new requests run on the new config");
+    assert_eq!(f.h.chat("b", "hi").await.status, 404);
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        sse.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(sse.trim_end().ends_with("data: [DONE]"), "{sse}");
+    assert!(!sse.contains("\"error\""), "{sse}");
+    assert_eq!(streamed_text(&sse), whole, "the whole answer of the target it started on");
+}

@@ -175,6 +175,11 @@ impl crate::overrides::OverrideSink for Storage {
     ) {
         self.save_override(route, target, value.and_then(|v| serde_json::to_string(v).ok()));
     }
+
+    /// The stored record is this replica's: a target a reload dropped starts fresh after a restart too.
+    fn dropped(&self, route: &str, target: &str) {
+        self.save_override(route, target, None);
+    }
 }
 
 /// Loads the stored overrides into `state` (before it serves); unknown routes or targets are skipped.

@@ -20,7 +20,7 @@ pub struct TargetLimits {
     /// Calls in any 60 s window (a burst up to `rpm` is allowed).
     pub rpm: Option<u64>,
     /// Tokens in any 60 s window: each call reserves the request's estimate (prompt plus `max_tokens`)
-    /// and settles it from the usage reported.
+    /// and settles it from the usage reported (a call that fails or is dropped before any usage: at 0).
     pub tpm: Option<u64>,
     /// Calls in flight at once.
     pub max_concurrency: Option<u32>,
@@ -68,11 +68,19 @@ impl Gate {
     }
 }
 
-/// One call's place at a target; dropping it ends the call's count.
+/// One call's place at a target; dropping it ends the call's count. Its token reservation holds the
+/// request's estimate until usage replaces it. A call that answered without usage keeps the estimate (it
+/// used tokens, how many is unknown); one that failed or was dropped before it answered (cancelled, a lost
+/// hedge, a client gone) keeps only the usage reported so far, 0 if none: the upstream served no tokens we
+/// know of, and holding the estimate for the rest of the window would refuse calls the target could take.
 #[derive(Debug)]
 pub(crate) struct CallPermit {
     health: Arc<Health>,
     reservation: Option<RateReservation>,
+    /// Whether usage was reported (the reservation no longer holds the estimate).
+    settled: bool,
+    /// The call answered: its estimate stays counted if no usage replaces it.
+    answered: bool,
 }
 
 impl CallPermit {
@@ -80,7 +88,7 @@ impl CallPermit {
     pub(crate) fn enter(health: &Arc<Health>, tokens: u64) -> Result<Self, SkipReason> {
         let gate = &health.gate;
         gate.take_place()?;
-        let mut permit = Self { health: health.clone(), reservation: None };
+        let mut permit = Self { health: health.clone(), reservation: None, settled: false, answered: false };
         if let Some(window) = &gate.window {
             // Dropping the permit on refusal gives the place in flight back.
             let (reservation, _) = window.try_acquire(Instant::now(), tokens).map_err(SkipReason::RateLimited)?;
@@ -92,14 +100,35 @@ impl CallPermit {
     /// Replaces the token reservation with the tokens the call used so far (a stream's later usage
     /// replaces an earlier one).
     pub(crate) fn settle(&mut self, used: u64) {
+        self.settled = true;
         if let (Some(reservation), Some(window)) = (self.reservation, &self.health.gate.window) {
             window.settle(reservation, used);
+        }
+    }
+
+    /// The call answered (a whole answer, or a stream that ended well): without usage, its estimate stays
+    /// counted, as the tokens it used are unknown.
+    pub(crate) fn answered(&mut self) {
+        self.answered = true;
+    }
+
+    /// The call is not made after all: its place, request and tokens are given back as if never taken.
+    pub(crate) fn cancel(mut self) {
+        if let (Some(reservation), Some(window)) = (self.reservation.take(), &self.health.gate.window) {
+            window.cancel(reservation);
         }
     }
 }
 
 impl Drop for CallPermit {
     fn drop(&mut self) {
+        // Failed or dropped before it answered, with no usage: it holds nothing (see the type's doc).
+        if !self.settled
+            && !self.answered
+            && let (Some(reservation), Some(window)) = (self.reservation, &self.health.gate.window)
+        {
+            window.settle(reservation, 0);
+        }
         self.health.gate.in_flight.fetch_sub(1, Relaxed);
     }
 }

@@ -7,7 +7,7 @@ use crate::gate::{Gate, TargetLimits};
 use crate::latency::LatencyWindow;
 use crate::lease::LeaseBoard;
 
-pub use crate::health_registry::{HealthConflict, HealthRegistry, TargetHealth};
+pub use crate::health_registry::{HealthConflict, HealthRegistry, HealthStage, TargetHealth};
 
 /// A target's health settings: its breaker, its retry budget and its limits. Every user of one target's
 /// health shares them, so they come with the health entry (see [`HealthRegistry`]).

@@ -106,6 +106,35 @@ impl HealthRegistry {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
     }
 
+    /// A registry to build managers that are to replace the running ones with (a config reload): it has
+    /// this registry's entries except those of `fresh`, which it creates anew when asked, and it changes
+    /// nothing here until [`HealthStage::commit`]. Dropped uncommitted (the build failed), this registry
+    /// stays as it was.
+    ///
+    /// ```
+    /// # use switchyard::health::{HealthRegistry, HealthSettings};
+    /// let registry = HealthRegistry::new();
+    /// let (old, new) = (HealthSettings::default(), HealthSettings { retry_budget: None, ..Default::default() });
+    /// registry.entry("a", &old).unwrap();
+    /// let stage = registry.stage(["a".to_owned()]);
+    /// assert!(stage.registry().entry("a", &new).is_ok(), "a starts fresh in the stage");
+    /// drop(stage); // the build failed
+    /// assert_eq!(*registry.get("a").unwrap().settings(), old);
+    /// let stage = registry.stage(["a".to_owned()]);
+    /// stage.registry().entry("a", &new).unwrap();
+    /// stage.commit();
+    /// assert_eq!(*registry.get("a").unwrap().settings(), new);
+    /// ```
+    pub fn stage(&self, fresh: impl IntoIterator<Item = String>) -> HealthStage {
+        let fresh: Vec<String> = fresh.into_iter().collect();
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        for id in &fresh {
+            entries.remove(id);
+        }
+        let registry = HealthRegistry { entries: Arc::new(Mutex::new(entries)), ..self.clone() };
+        HealthStage { origin: self.clone(), registry, fresh }
+    }
+
     /// The entry for target `id`, if one was created.
     pub fn get(&self, id: &str) -> Option<TargetHealth> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
@@ -118,6 +147,32 @@ impl HealthRegistry {
             self.entries.lock().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect();
         ids.sort_unstable();
         ids
+    }
+}
+
+/// Health entries for managers being built to replace the running ones; see [`HealthRegistry::stage`].
+#[derive(Debug)]
+pub struct HealthStage {
+    origin: HealthRegistry,
+    registry: HealthRegistry,
+    fresh: Vec<String>,
+}
+
+impl HealthStage {
+    /// The registry to build the new managers with.
+    pub fn registry(&self) -> &HealthRegistry {
+        &self.registry
+    }
+
+    /// The new managers are built: the registry they were built with becomes the running one's (the old
+    /// entries of the fresh targets are dropped, managers still serving keep the entry they hold).
+    pub fn commit(self) {
+        let staged = self.registry.entries.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let mut entries = self.origin.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        for id in &self.fresh {
+            entries.remove(id);
+        }
+        entries.extend(staged);
     }
 }
 

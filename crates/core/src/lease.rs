@@ -173,6 +173,23 @@ impl Lease {
         self.unreported_tokens += tokens;
     }
 
+    /// Takes back a call admitted without a lease and not reported yet: it is no longer owed.
+    pub(crate) fn unowe(&mut self, tokens: u64) {
+        self.unreported_requests = self.unreported_requests.saturating_sub(1);
+        self.unreported_tokens = self.unreported_tokens.saturating_sub(tokens);
+    }
+
+    /// Gives a cancelled call's units back to the lease (a request unit when `rpm` is set, its tokens when
+    /// `tpm` is), each up to a full lease.
+    pub(crate) fn give_back(&mut self, request_size: Option<u64>, token_size: Option<u64>, tokens: u64) {
+        if let Some(size) = request_size {
+            self.requests = (self.requests + 1).min(size.max(self.requests));
+        }
+        if let Some(size) = token_size {
+            self.tokens = (self.tokens + tokens).min(size.max(self.tokens));
+        }
+    }
+
     /// A reservation of `held` tokens settled at `used`: unused units go back to the lease (up to
     /// `cap`), extra use is taken from it or owed.
     pub(crate) fn settle(&mut self, now: Instant, held: u64, used: u64, cap: u64) {
@@ -345,5 +362,32 @@ mod tests {
         window.settle(reservation, 600);
         assert_eq!(window.lease_ask(now).used_tokens, 600, "none held: all its use is owed");
         assert_eq!(window.lease_ask(now).used_tokens, 0, "and handed over once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_call_gives_its_units_back_once_and_never_unreports_reported_use() {
+        let board = LeaseBoard::new();
+        let window = board.window(LimitScope::Target("t".into()), Some(100), Some(10_000));
+        let now = Instant::now();
+        window.lease_granted(now, grant(5, 500));
+        let (reservation, _) = window.try_acquire(now, 300).unwrap();
+        window.cancel(reservation);
+        window.cancel(reservation);
+        let ask = window.lease_ask(now);
+        assert_eq!((ask.requests, ask.tokens), (0, 0), "the lease is full again, not fuller");
+
+        // Without a lease: a call owed and not reported yet is no longer owed once cancelled...
+        board.drop_leases();
+        let (owed, _) = window.try_acquire(now, 10).unwrap();
+        window.cancel(owed);
+        let ask = window.lease_ask(now);
+        assert_eq!((ask.used_requests, ask.used_tokens), (0, 0));
+        // ...but one already reported stays counted, and another call's debt is kept.
+        let (reported, _) = window.try_acquire(now, 10).unwrap();
+        assert_eq!(window.lease_ask(now).used_requests, 1);
+        window.try_acquire(now, 20).unwrap();
+        window.cancel(reported);
+        let ask = window.lease_ask(now);
+        assert_eq!((ask.used_requests, ask.used_tokens), (1, 20));
     }
 }

@@ -99,6 +99,9 @@ struct Entries {
     next_seq: u64,
     /// The leased units of a cluster-wide window.
     lease: Lease,
+    /// How many times the owed use was handed over ([`RateWindow::lease_ask`]): an entry owed since the
+    /// last hand-over is still unreported.
+    reports: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -106,6 +109,19 @@ struct Entry {
     seq: u64,
     at: Instant,
     tokens: u64,
+    /// Where a cluster-wide window's units for it came from (what [`RateWindow::cancel`] gives back).
+    source: Source,
+}
+
+/// Where an admitted call's units came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// A window of this process only.
+    Local,
+    /// Taken from the lease.
+    Lease,
+    /// Admitted without a live lease: owed to the shared store, reported at the hand-over after this many.
+    Owed(u64),
 }
 
 impl Entries {
@@ -205,7 +221,9 @@ impl RateWindow {
                 return Err(RateDenied { kind: RateLimitKind::Tokens, limit: tpm, retry_after: Some(wait) });
             }
         }
+        let mut source = Source::Local;
         if let Some((board, _)) = &self.shared {
+            source = if lease_live { Source::Lease } else { Source::Owed(state.reports) };
             if !lease_live {
                 state.lease.owe(tokens);
             } else if let Err(kind) = state.lease.take(self.rpm.is_some(), self.tpm.is_some(), tokens) {
@@ -223,7 +241,7 @@ impl RateWindow {
         }
         let seq = state.next_seq;
         state.next_seq += 1;
-        state.calls.push_back(Entry { seq, at: now, tokens });
+        state.calls.push_back(Entry { seq, at: now, tokens, source });
         state.tokens += tokens;
         let remaining = self.remaining_of(&state, now);
         Ok((RateReservation { seq, tokens }, remaining))
@@ -259,6 +277,27 @@ impl RateWindow {
         }
     }
 
+    /// Takes back a reservation whose call was never made: its request and tokens leave the window. In a
+    /// cluster-wide window its units go back to the lease, or are no longer owed; units already reported to
+    /// the shared store, or taken from a lease since dropped, stay counted there (never twice, never less).
+    pub fn cancel(&self, reservation: RateReservation) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let Ok(index) = state.calls.binary_search_by_key(&reservation.seq, |e| e.seq) else {
+            return;
+        };
+        let Some(entry) = state.calls.remove(index) else { return };
+        state.tokens -= entry.tokens;
+        let Some((board, _)) = &self.shared else { return };
+        match entry.source {
+            Source::Lease if state.lease.live(Instant::now()) => {
+                let (request_size, token_size) = self.lease_sizes(board);
+                state.lease.give_back(request_size, token_size, entry.tokens);
+            }
+            Source::Owed(reports) if reports == state.reports => state.lease.unowe(entry.tokens),
+            Source::Local | Source::Lease | Source::Owed(_) => {}
+        }
+    }
+
     /// What is left in the window at `now`, without admitting anything.
     pub fn remaining(&self, now: Instant) -> RateRemaining {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -274,6 +313,7 @@ impl RateWindow {
         state.expire(now);
         let (request_size, token_size) = self.lease_sizes(board);
         let counted = (state.calls.len() as u64, state.tokens);
+        state.reports += 1;
         state.lease.ask(now, request_size, token_size, counted)
     }
 
@@ -355,6 +395,18 @@ mod tests {
         w.try_acquire(t0 + secs(61), 10).unwrap();
         w.settle(r, 90);
         assert_eq!(w.remaining(t0 + secs(61)).tokens, Some(90));
+    }
+
+    #[test]
+    fn a_cancelled_reservation_leaves_the_window() {
+        let w = RateWindow::new(Some(2), Some(100));
+        let t0 = Instant::now();
+        let (first, _) = w.try_acquire(t0, 60).unwrap();
+        w.cancel(first);
+        w.cancel(first);
+        assert_eq!(w.remaining(t0), RateRemaining { requests: Some(2), tokens: Some(100) }, "as if never taken");
+        w.try_acquire(t0, 60).unwrap();
+        assert!(w.try_acquire(t0, 40).is_ok());
     }
 
     #[test]

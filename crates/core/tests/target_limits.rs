@@ -9,10 +9,11 @@ use futures::StreamExt;
 use switchyard::{
     Backoff, ChatModel, ChatRequest, Error, ErrorKind, FallbackManager, ModelFallback,
     attempt::{AttemptOutcome, SkipReason},
+    breaker::{BreakerConfig, BreakerState},
     health::HealthRegistry,
     limits::TargetLimits,
 };
-use switchyard_sim::SimModel;
+use switchyard_sim::{Behavior, SimModel};
 
 fn limited(name: &str, limits: TargetLimits) -> ModelFallback {
     ModelFallback::new("sim", name).with_limits(limits)
@@ -189,4 +190,124 @@ async fn a_target_its_provider_says_is_exhausted_is_skipped_until_the_reset_then
     tokio::time::advance(MS).await;
     m.complete(ChatRequest::user("hi")).await.expect("called again after the reset");
     assert_eq!(sim.calls(), 2);
+}
+
+/// Target `a` (its breaker opens at its first failure, for 10 s; its `rpm` is `limit`) failing its first call,
+/// then answering, and an answering backup `b`; both in `registry`.
+fn breaker_and_rpm(a: &SimModel, b: &SimModel, limit: u64, registry: &HealthRegistry) -> FallbackManager {
+    FallbackManager::builder()
+        .health(registry.clone())
+        .breaker(Some(BreakerConfig::new(1, 10 * SEC)))
+        .target(limited("a", rpm(limit)).with_max_retries(0), shared(a))
+        .target(ModelFallback::new("sim", "b").with_priority(1), shared(b))
+        .build()
+        .unwrap()
+}
+
+fn served_by(r: &switchyard::ChatResponse) -> &str {
+    r.served_by.as_deref().unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_target_at_its_rpm_keeps_its_breaker_open_and_its_probe_for_a_call_that_is_made() {
+    let a = SimModel::replying("a", "ok").script([Behavior::Fail(server_error())]);
+    let b = SimModel::replying("b", "ok");
+    let registry = HealthRegistry::new();
+    let m = breaker_and_rpm(&a, &b, 1, &registry);
+    assert_eq!(served_by(&m.complete(ChatRequest::user("hi")).await.unwrap()), "sim/b");
+    let health = registry.get("sim/a").unwrap();
+    assert_eq!(health.breaker_state(), BreakerState::Open);
+    let opened = health.breaker_since().unwrap();
+    let mut changes = registry.subscribe();
+
+    // The cooldown is over but a's one call still fills its rpm window.
+    tokio::time::advance(11 * SEC).await;
+    for _ in 0..3 {
+        let r = m.complete(ChatRequest::user("hi")).await.unwrap();
+        assert_eq!(served_by(&r), "sim/b");
+        let AttemptOutcome::Skipped { reason } = &r.attempts[0].outcome else { panic!("{:?}", r.attempts) };
+        assert_eq!(reason.label(), "rate_limited", "{reason}");
+    }
+    assert_eq!(a.calls(), 1);
+    assert!(changes.try_recv().is_err(), "no half-open for a call that was not made");
+    assert_eq!(health.breaker_since(), Some(opened + 10 * SEC), "half-open since the cooldown ended, untouched");
+
+    // Once the window frees, the probe goes to a real call, which closes the breaker.
+    tokio::time::advance(50 * SEC).await;
+    assert_eq!(served_by(&m.complete(ChatRequest::user("hi")).await.unwrap()), "sim/a");
+    assert_eq!(health.breaker_state(), BreakerState::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_target_skipped_by_its_breaker_keeps_its_rpm_units() {
+    let a = SimModel::replying("a", "ok").script([Behavior::Fail(server_error())]);
+    let b = SimModel::replying("b", "ok");
+    let registry = HealthRegistry::new();
+    let m = breaker_and_rpm(&a, &b, 2, &registry);
+    m.complete(ChatRequest::user("hi")).await.unwrap();
+    for _ in 0..3 {
+        let r = m.complete(ChatRequest::user("hi")).await.unwrap();
+        let AttemptOutcome::Skipped { reason } = &r.attempts[0].outcome else { panic!("{:?}", r.attempts) };
+        assert_eq!(reason.label(), "breaker_open", "{reason}");
+    }
+    // One of a's two calls a minute is used: the probe after the cooldown still fits.
+    tokio::time::advance(10 * SEC).await;
+    assert_eq!(served_by(&m.complete(ChatRequest::user("hi")).await.unwrap()), "sim/a");
+    assert_eq!(a.calls(), 2);
+}
+
+fn tpm(n: u64) -> TargetLimits {
+    TargetLimits { tpm: Some(n), ..TargetLimits::default() }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_call_gives_its_token_estimate_back() {
+    // Each request reserves ~602 tokens: two do not fit in 1000 at once.
+    let a = SimModel::replying("a", "ok").script([Behavior::Fail(server_error())]);
+    let m = FallbackManager::builder()
+        .breaker(None)
+        .target(limited("a", tpm(1000)).with_max_retries(0), shared(&a))
+        .build()
+        .unwrap();
+    let request = || with_max_tokens(ChatRequest::user("hello"), 600);
+    assert!(m.complete(request()).await.is_err());
+    m.complete(request()).await.expect("the failed call holds no tokens");
+    assert_eq!(a.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_dropped_before_its_usage_gives_its_token_estimate_back() {
+    let a = SimModel::replying("a", "one two three four").chunk_delay(100 * MS);
+    let m = FallbackManager::builder().target(limited("a", tpm(1000)), shared(&a)).build().unwrap();
+    let request = || with_max_tokens(ChatRequest::user("hello"), 600);
+    let mut left = m.stream(request()).await.unwrap();
+    left.next().await.unwrap().unwrap();
+    drop(left);
+    let mut whole = m.stream(request()).await.expect("the dropped stream holds no tokens");
+    while whole.next().await.is_some() {}
+    assert_eq!(a.calls(), 2);
+}
+
+/// A model whose answers report no usage.
+struct NoUsage(SimModel);
+
+#[switchyard::async_trait]
+impl ChatModel for NoUsage {
+    async fn complete(&self, request: ChatRequest) -> Result<switchyard::ChatResponse, Error> {
+        let mut answer = self.0.complete(request).await?;
+        answer.usage = Default::default();
+        Ok(answer)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_without_usage_keeps_its_token_estimate() {
+    let m = FallbackManager::builder()
+        .target(limited("a", tpm(1000)), std::sync::Arc::new(NoUsage(SimModel::replying("a", "ok"))))
+        .build()
+        .unwrap();
+    let request = || with_max_tokens(ChatRequest::user("hello"), 600);
+    m.complete(request()).await.unwrap();
+    let refused = m.complete(request()).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::RateLimited, "it used tokens, how many is unknown: {refused}");
 }

@@ -47,6 +47,11 @@ pub trait OverrideSink: Send + Sync + std::fmt::Debug {
     /// `target` on `route` now has `value` (None: cleared); `set` holds the fields this change wrote
     /// (all None when cleared), so a sink can tell them from fields set earlier.
     fn changed(&self, route: &str, target: &str, value: Option<&Override>, set: Change);
+
+    /// A reload took `target` on `route` out of this replica's config, so its override went here only:
+    /// other replicas may still run the target (a rolling config change). A sink keeping this replica's own
+    /// record forgets it; one telling other replicas must not. Default: nothing.
+    fn dropped(&self, _route: &str, _target: &str) {}
 }
 
 /// Every override of this process.
@@ -117,6 +122,15 @@ impl Overrides {
         removed
     }
 
+    /// Forgets the override of `target` on `route` here only, for a target gone from this replica's config:
+    /// sinks hear [`OverrideSink::dropped`], not a clear (other replicas keep theirs).
+    fn drop_local(&self, route: &str, target: &str) {
+        self.current.lock().unwrap_or_else(PoisonError::into_inner).remove(&(route.to_owned(), target.to_owned()));
+        for sink in &self.sinks {
+            sink.dropped(route, target);
+        }
+    }
+
     /// The override of `target` on `route`, if any.
     pub fn get(&self, route: &str, target: &str) -> Option<Override> {
         self.current.lock().unwrap_or_else(PoisonError::into_inner).get(&(route.to_owned(), target.to_owned())).cloned()
@@ -158,7 +172,8 @@ impl Overrides {
 impl Overrides {
     /// Applies every override to a snapshot built from a reloaded config (overrides win over the file until
     /// cleared). An override of a route or target the snapshot lacks, or of a target whose provider or model
-    /// changed (not in `unchanged`), is dropped: such a target starts fresh.
+    /// changed (not in `unchanged`), is dropped here, not cleared cluster-wide: such a target starts fresh on
+    /// this replica (and after its restart), while replicas still running the old config keep theirs.
     pub fn reapply(&self, snapshot: &Snapshot, unchanged: &BTreeSet<String>) {
         let current: Vec<_> = self.current.lock().unwrap_or_else(PoisonError::into_inner).clone().into_iter().collect();
         for ((route_name, target), value) in current {
@@ -167,7 +182,7 @@ impl Overrides {
                 Some(route) if unchanged.contains(&target) => apply(route, &target, value.change()),
                 _ => {
                     tracing::info!(route = %route_name, target_id = %target, "override dropped: gone from the config");
-                    self.clear(&route_name, &target);
+                    self.drop_local(&route_name, &target);
                     continue;
                 }
             };

@@ -97,9 +97,11 @@ impl AppState {
         let config = Config::load(&reloader.path, reloader.listen.as_deref())?;
         let previous = self.current();
         let unchanged = unchanged_targets(&previous.config, &config);
-        fresh_health(&self.health, &config, &unchanged);
+        // Built on staged health: a build that fails leaves every entry as it was.
+        let health = self.health.stage(start_fresh(&self.health, &config, &unchanged));
         let carry = Carry { previous: &previous, unchanged: &unchanged };
-        let snapshot = Snapshot::build(&config, reloader.factory.as_ref(), &self.health, Some(carry))?;
+        let snapshot = Snapshot::build(&config, reloader.factory.as_ref(), health.registry(), Some(carry))?;
+        health.commit();
         self.overrides.reapply(&snapshot, &unchanged);
         self.swap(snapshot);
         // Again on the running snapshot: an admin change made on the old one while this one was built applies.
@@ -131,10 +133,11 @@ fn unchanged_targets(old: &Config, new: &Config) -> BTreeSet<String> {
     targets(new).into_iter().filter(|(id, t)| before.get(id) == Some(t)).map(|(id, _)| id.to_owned()).collect()
 }
 
-/// Drops the health of the targets of `config` that must start fresh: new or changed ones (not in
-/// `unchanged`), and those whose breaker, retry budget or limits changed (one entry cannot follow two
-/// settings, and an open breaker under the old settings would not mean the same under the new).
-fn fresh_health(health: &HealthRegistry, config: &Config, unchanged: &BTreeSet<String>) {
+/// The targets of `config` whose health must start fresh: new or changed ones (not in `unchanged`), and
+/// those whose breaker, retry budget or limits changed (one entry cannot follow two settings, and an open
+/// breaker under the old settings would not mean the same under the new).
+fn start_fresh(health: &HealthRegistry, config: &Config, unchanged: &BTreeSet<String>) -> Vec<String> {
+    let mut fresh = Vec::new();
     for route in config.routes.values() {
         for target in &route.targets {
             let settings = HealthSettings {
@@ -144,11 +147,12 @@ fn fresh_health(health: &HealthRegistry, config: &Config, unchanged: &BTreeSet<S
             };
             let Some(entry) = health.get(&target.id) else { continue };
             if !unchanged.contains(&target.id) {
-                health.forget(&target.id);
+                fresh.push(target.id.clone());
             } else if *entry.settings() != settings {
-                tracing::info!(target_id = %target.id, "breaker, retry budget or limits changed: health starts fresh");
-                health.forget(&target.id);
+                tracing::info!(target_id = %target.id, "breaker, retry budget or limits changed: its health starts fresh with the new config");
+                fresh.push(target.id.clone());
             }
         }
     }
+    fresh
 }

@@ -204,17 +204,7 @@ impl<'a, M: Mode> Run<'a, M> {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return TargetEnd::Answer(Error::DeadlineExceeded { attempts: std::mem::take(&mut self.attempts) });
             }
-            let breaker = target.health.map(|h| &h.breaker).filter(|_| !force);
-            let probe = match breaker.map(Breaker::admit) {
-                None | Some(Admission::Call) => None,
-                Some(Admission::Probe(guard)) => Some(guard),
-                Some(Admission::Skip(reason)) => {
-                    tracing::info!(target_id = target.id, "skipping {}: {reason}", target.id);
-                    self.tracker.skipped(target.slot);
-                    self.attempts.push(record(target, retry, AttemptOutcome::Skipped { reason }, Duration::ZERO));
-                    return last.map_or(TargetEnd::Blocked, TargetEnd::Failed);
-                }
-            };
+            // The limits first: the breaker's half-open probe must go only to a call that will be made.
             let permit = match self.admit(target) {
                 Ok(permit) => permit,
                 Err(reason) => {
@@ -222,6 +212,21 @@ impl<'a, M: Mode> Run<'a, M> {
                     self.tracker.skipped(target.slot);
                     self.attempts.push(record(target, retry, AttemptOutcome::Skipped { reason }, Duration::ZERO));
                     return last.map_or(TargetEnd::Limited, TargetEnd::Failed);
+                }
+            };
+            let breaker = target.health.map(|h| &h.breaker).filter(|_| !force);
+            let probe = match breaker.map(Breaker::admit) {
+                None | Some(Admission::Call) => None,
+                Some(Admission::Probe(guard)) => Some(guard),
+                Some(Admission::Skip(reason)) => {
+                    // Not called: the place at the target's limits goes back.
+                    if let Some(permit) = permit {
+                        permit.cancel();
+                    }
+                    tracing::info!(target_id = target.id, "skipping {}: {reason}", target.id);
+                    self.tracker.skipped(target.slot);
+                    self.attempts.push(record(target, retry, AttemptOutcome::Skipped { reason }, Duration::ZERO));
+                    return last.map_or(TargetEnd::Blocked, TargetEnd::Failed);
                 }
             };
             if retry == 0
@@ -325,8 +330,13 @@ impl<'a, M: Mode> Run<'a, M> {
     fn succeeded(&mut self, call: InFlight<'a, M::Output>, mut output: M::Output) -> Served<M::Output> {
         let InFlight { target, retry, start, limits, probe, hedge, mut permit, .. } = call;
         let elapsed = start.elapsed();
-        if let (Some(permit), Some(used)) = (permit.as_mut(), M::tokens_used(&output)) {
-            permit.settle(used);
+        if let Some(permit) = permit.as_mut() {
+            match M::tokens_used(&output) {
+                Some(used) => permit.settle(used),
+                // A whole answer without usage keeps its estimate; a stream has only started.
+                None if M::WHOLE => permit.answered(),
+                None => {}
+            }
         }
         self.tracker.attempt_succeeded(target.slot, elapsed);
         if let Some(health) = target.health {

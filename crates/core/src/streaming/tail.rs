@@ -54,6 +54,11 @@ struct Tail {
 impl Tail {
     fn end(&mut self, outcome: Outcome) {
         self.rest = None;
+        if outcome == Outcome::Success
+            && let Some(permit) = self.permit.as_mut()
+        {
+            permit.answered();
+        }
         self.permit = None;
         if let Some(health) = &self.health
             && outcome == Outcome::Success

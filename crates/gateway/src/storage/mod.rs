@@ -5,6 +5,7 @@
 //! connections (call them from `spawn_blocking`).
 
 mod histogram;
+mod insert;
 mod query;
 mod row;
 mod schema;
@@ -173,6 +174,11 @@ impl crate::overrides::OverrideSink for Storage {
         _set: crate::overrides::Change,
     ) {
         self.save_override(route, target, value.and_then(|v| serde_json::to_string(v).ok()));
+    }
+
+    /// The stored record is this replica's: a target a reload dropped starts fresh after a restart too.
+    fn dropped(&self, route: &str, target: &str) {
+        self.save_override(route, target, None);
     }
 }
 

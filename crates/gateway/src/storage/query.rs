@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::histogram::Histogram;
 use super::row::{Api, AttemptRow, Outcome, Row, RowError, from_millis, millis, parse_kind};
+use super::schema::{millis_of, seq};
 
 /// A read failed.
 #[derive(Debug, thiserror::Error)]
@@ -44,24 +45,23 @@ pub struct Filter {
     pub limit: usize,
 }
 
-/// A position in the newest-first order: arrival time, then insertion order (rows sharing a millisecond).
+/// A position in the newest-first order: a row's `seq` (arrival time, then order among rows sharing a
+/// millisecond).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
-    time: i64,
     seq: i64,
 }
 
 impl Cursor {
     /// From the text a page's `next` holds.
     pub fn parse(text: &str) -> Option<Cursor> {
-        let (time, seq) = text.split_once('-')?;
-        Some(Cursor { time: time.parse().ok()?, seq: seq.parse().ok()? })
+        Some(Cursor { seq: text.parse().ok()? })
     }
 }
 
 impl std::fmt::Display for Cursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.time, self.seq)
+        write!(f, "{}", self.seq)
     }
 }
 
@@ -81,7 +81,7 @@ fn read_only(path: &Path) -> Result<Connection, ReadError> {
     Ok(conn)
 }
 
-const COLUMNS: &str = "seq, id, time, route, api, stream, key, status, outcome, served_by, fallback, attempts, \
+const COLUMNS: &str = "seq, id, route, api, stream, key, status, outcome, served_by, fallback, attempts, \
                        input_tokens, output_tokens, latency_ms, first_chunk_ms, error_kind, error_message";
 
 /// A page of rows matching `filter`.
@@ -109,17 +109,15 @@ pub(crate) fn list(path: &Path, filter: &Filter) -> Result<Page, ReadError> {
         arg(&mut sql, " AND key = ?", Value::Text(key.clone()));
     }
     if let Some(since) = filter.since {
-        arg(&mut sql, " AND time >= ?", Value::Integer(millis(since)));
+        arg(&mut sql, " AND seq >= ?", Value::Integer(seq(millis(since), 0)));
     }
     if let Some(until) = filter.until {
-        arg(&mut sql, " AND time < ?", Value::Integer(millis(until)));
+        arg(&mut sql, " AND seq < ?", Value::Integer(seq(millis(until), 0)));
     }
     if let Some(c) = filter.before {
-        arg(&mut sql, " AND (time < ?", Value::Integer(c.time));
-        arg(&mut sql, " OR (time = ?", Value::Integer(c.time));
-        arg(&mut sql, " AND seq < ?))", Value::Integer(c.seq));
+        arg(&mut sql, " AND seq < ?", Value::Integer(c.seq));
     }
-    arg(&mut sql, " ORDER BY time DESC, seq DESC LIMIT ?", Value::Integer(filter.limit as i64 + 1));
+    arg(&mut sql, " ORDER BY seq DESC LIMIT ?", Value::Integer(filter.limit as i64 + 1));
     let mut stmt = conn.prepare(&sql)?;
     let mut rows: Vec<(Cursor, Row)> =
         stmt.query_map(params_from_iter(args), |r| read_row(r, false))?.collect::<Result<_, _>>()?;
@@ -139,32 +137,31 @@ pub(crate) fn get(path: &Path, id: &str) -> Result<Option<Row>, ReadError> {
 
 fn read_row(r: &rusqlite::Row<'_>, bodies: bool) -> rusqlite::Result<(Cursor, Row)> {
     let seq: i64 = r.get(0)?;
-    let time: i64 = r.get(2)?;
-    let attempts: String = r.get(11)?;
-    let error_kind: Option<String> = r.get(16)?;
-    let error_message: Option<String> = r.get(17)?;
+    let attempts: String = r.get(10)?;
+    let error_kind: Option<String> = r.get(15)?;
+    let error_message: Option<String> = r.get(16)?;
     let count = |i: usize| -> rusqlite::Result<u64> { Ok(u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0)) };
     let row = Row {
         id: r.get(1)?,
-        time: from_millis(time),
-        route: Arc::from(r.get::<_, String>(3)?),
-        api: Api::from_code(r.get(4)?),
-        stream: r.get(5)?,
-        key: r.get(6)?,
-        status: r.get(7)?,
-        outcome: Outcome::from_code(r.get(8)?),
-        served_by: r.get::<_, Option<String>>(9)?.map(Arc::from),
-        fallback: r.get(10)?,
+        time: from_millis(millis_of(seq)),
+        route: Arc::from(r.get::<_, String>(2)?),
+        api: Api::from_code(r.get(3)?),
+        stream: r.get(4)?,
+        key: r.get(5)?,
+        status: r.get(6)?,
+        outcome: Outcome::from_code(r.get(7)?),
+        served_by: r.get::<_, Option<String>>(8)?.map(Arc::from),
+        fallback: r.get(9)?,
         attempts: serde_json::from_str::<Vec<AttemptRow>>(&attempts).unwrap_or_default(),
-        input_tokens: count(12)?,
-        output_tokens: count(13)?,
-        latency_ms: count(14)?,
-        first_chunk_ms: r.get::<_, Option<i64>>(15)?.map(|v| u64::try_from(v).unwrap_or(0)),
+        input_tokens: count(11)?,
+        output_tokens: count(12)?,
+        latency_ms: count(13)?,
+        first_chunk_ms: r.get::<_, Option<i64>>(14)?.map(|v| u64::try_from(v).unwrap_or(0)),
         error: error_kind.map(|kind| RowError { kind: parse_kind(&kind), message: error_message.unwrap_or_default() }),
-        request: if bodies { r.get(18)? } else { None },
-        response: if bodies { r.get(19)? } else { None },
+        request: if bodies { r.get(17)? } else { None },
+        response: if bodies { r.get(18)? } else { None },
     };
-    Ok((Cursor { time, seq }, row))
+    Ok((Cursor { seq }, row))
 }
 
 /// How `/admin/usage` groups.

@@ -1,7 +1,6 @@
 //! The one thread that writes the database: rows arrive on a bounded channel and are written in batches
 //! (at most 500 rows or about 1 s per transaction), each with its per-minute rollup.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -11,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::histogram::Histogram;
+use super::insert::{self, clamp};
 use super::row::{Row, millis};
 use super::schema;
 
@@ -83,6 +83,7 @@ impl Writer {
         };
         let mut warned = db.is_none();
         let mut last_retention: Option<Instant> = None;
+        let mut next = 0;
         loop {
             let mut batch = Batch::default();
             match rx.recv_timeout(Duration::from_secs(1)) {
@@ -109,7 +110,7 @@ impl Writer {
                 }
             }
             let written = match db.as_mut() {
-                Some(conn) => write(conn, &batch).map_err(|e| e.to_string()),
+                Some(conn) => write(conn, &batch, &mut next).map_err(|e| e.to_string()),
                 None => Err(String::new()),
             };
             if let Err(e) = written {
@@ -143,16 +144,16 @@ impl Writer {
 
 /// Opens the database for writing and prepares it.
 fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
+    let mut conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(1))?;
-    schema::prepare(&conn)?;
+    schema::prepare(&mut conn)?;
     Ok(conn)
 }
 
 /// Deletes rows and rollups older than `retention`.
 pub(crate) fn delete_old(conn: &Connection, retention: Duration) -> rusqlite::Result<()> {
     let cutoff = millis(SystemTime::now().checked_sub(retention).unwrap_or(SystemTime::UNIX_EPOCH));
-    conn.execute("DELETE FROM requests WHERE time < ?1", [cutoff])?;
+    conn.execute("DELETE FROM requests WHERE seq < ?1", [schema::seq(cutoff, 0)])?;
     conn.execute("DELETE FROM usage_minute WHERE minute < ?1", [cutoff / 60_000])?;
     // An hour row goes once all of its minutes are past the cutoff.
     conn.execute("DELETE FROM usage_hour WHERE minute + 60 <= ?1", [cutoff / 60_000])?;
@@ -188,55 +189,42 @@ impl Sums {
 /// (minute, route, serving target or "", key name or ""), borrowed from the batch's rows.
 type Group<'a> = (i64, &'a str, &'a str, &'a str);
 
-/// Writes a batch's rows, rollups and overrides in one transaction.
-fn write(conn: &mut Connection, batch: &Batch) -> rusqlite::Result<()> {
+/// A batch's sums by group. A batch has a handful of groups, so a list searched in order is cheaper than
+/// hashing three strings per row.
+#[derive(Default)]
+struct Rollup<'a>(Vec<(Group<'a>, Sums)>);
+
+impl<'a> Rollup<'a> {
+    fn entry(&mut self, group: Group<'a>) -> &mut Sums {
+        let at = match self.0.iter().position(|(g, _)| *g == group) {
+            Some(at) => at,
+            None => {
+                self.0.push((group, Sums::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[at].1
+    }
+}
+
+/// Writes a batch's rows, rollups and overrides in one transaction. `next` numbers rows within a millisecond
+/// (see [`schema::seq`]); it goes on counting from batch to batch.
+fn write(conn: &mut Connection, batch: &Batch, next: &mut i64) -> rusqlite::Result<()> {
     if batch.rows.is_empty() && batch.overrides.is_empty() {
         return Ok(());
     }
     let tx = conn.transaction()?;
-    let mut sums: HashMap<Group<'_>, Sums> = HashMap::new();
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO requests (id, time, route, api, stream, key, status, outcome, served_by, fallback, \
-             attempts, input_tokens, output_tokens, latency_ms, first_chunk_ms, error_kind, error_message, \
-             request, response) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-             ?17, ?18, ?19)",
-        )?;
-        // One buffer for every row's attempts text.
-        let mut attempts = String::new();
-        for row in &batch.rows {
-            let time = millis(row.time);
-            attempts_text(&row.attempts, &mut attempts);
-            insert.execute(params![
-                row.id,
-                time,
-                row.route,
-                row.api.code(),
-                row.stream,
-                row.key,
-                row.status,
-                row.outcome.code(),
-                row.served_by,
-                row.fallback,
-                attempts,
-                clamp(row.input_tokens),
-                clamp(row.output_tokens),
-                clamp(row.latency_ms),
-                row.first_chunk_ms.map(clamp),
-                row.error.as_ref().map(|e| e.kind.as_str()),
-                row.error.as_ref().map(|e| e.message.as_str()),
-                row.request,
-                row.response,
-            ])?;
-            add(&mut sums, row, time);
-        }
+    let mut sums = Rollup::default();
+    insert::rows(&tx, &batch.rows, next)?;
+    for row in &batch.rows {
+        add(&mut sums, row, millis(row.time));
     }
-    let mut hours: HashMap<Group<'_>, Sums> = HashMap::new();
-    for ((minute, route, target, key), s) in sums {
-        hours.entry((minute - minute.rem_euclid(60), route, target, key)).or_default().add(&s);
+    let mut hours = Rollup::default();
+    for ((minute, route, target, key), s) in sums.0 {
+        hours.entry((minute - minute.rem_euclid(60), route, target, key)).add(&s);
         merge_rollup(&tx, "usage_minute", &(minute, route, target, key), s)?;
     }
-    for (group, s) in hours {
+    for (group, s) in hours.0 {
         merge_rollup(&tx, "usage_hour", &group, s)?;
     }
     for (route, target, value) in &batch.overrides {
@@ -251,30 +239,14 @@ fn write(conn: &mut Connection, batch: &Batch) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-/// The attempts as compact JSON text, into `out` (replacing what it held).
-fn attempts_text(attempts: &[super::AttemptRow], out: &mut String) {
-    let mut bytes = std::mem::take(out).into_bytes();
-    bytes.clear();
-    if serde_json::to_writer(&mut bytes, attempts).is_err() {
-        bytes.clear();
-        bytes.extend_from_slice(b"[]");
-    }
-    // serde_json writes UTF-8 only.
-    *out = String::from_utf8(bytes).unwrap_or_else(|_| "[]".to_owned());
-}
-
-fn clamp(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn add<'a>(sums: &mut HashMap<Group<'a>, Sums>, row: &'a Row, time: i64) {
+fn add<'a>(sums: &mut Rollup<'a>, row: &'a Row, time: i64) {
     let group = (
         time.div_euclid(60_000),
         &*row.route,
         row.served_by.as_deref().unwrap_or_default(),
         row.key.as_deref().unwrap_or_default(),
     );
-    let s = sums.entry(group).or_default();
+    let s = sums.entry(group);
     s.requests += 1;
     match row.outcome {
         super::Outcome::Success => s.success += 1,
@@ -327,9 +299,10 @@ fn merge_rollup(tx: &Transaction<'_>, table: &str, group: &Group<'_>, mut s: Sum
 pub fn write_rows(path: &std::path::Path, rows: &[Row]) -> Result<(), String> {
     let mut conn = open(path).map_err(|e| e.to_string())?;
     let mut batch = Batch::default();
+    let mut next = 0;
     for chunk in rows.chunks(BATCH * 20) {
         batch.rows = chunk.to_vec();
-        write(&mut conn, &batch).map_err(|e| e.to_string())?;
+        write(&mut conn, &batch, &mut next).map_err(|e| e.to_string())?;
     }
     Ok(())
 }

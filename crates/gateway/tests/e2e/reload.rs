@@ -10,8 +10,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use switchyard_gateway::config::Config;
+use switchyard_gateway::overrides::OverrideSink;
 use switchyard_gateway::server::Running;
 use switchyard_gateway::state::{AppState, HttpProviders};
+use switchyard_gateway::storage::{Storage, restore_overrides};
 use switchyard_sim::{Upstream, UpstreamConfig};
 
 use crate::common::*;
@@ -420,6 +422,98 @@ async fn changed_breaker_settings_start_a_targets_health_fresh_but_keep_its_stat
     assert_eq!(stats["routes"]["a"]["targets"]["an/claude-500"]["attempts"], 2, "the counters go on: {stats}");
 }
 
+/// A route whose only provider has an API key no HTTP header can carry: the file is valid, but building the
+/// route fails (a reload's 400 found only at build time).
+fn unbuildable(upstream: &Upstream) -> String {
+    format!(
+        "[providers.bad]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key = \"line\\nbreak\"\n\
+         [routes.broken]\ntargets = [{{ provider = \"bad\", model = \"gpt-ok\" }}]\n",
+        upstream.openai_base_url()
+    )
+}
+
+#[tokio::test]
+async fn a_reload_that_fails_to_build_keeps_the_health_of_targets_whose_settings_it_would_change() {
+    let f = start_file(HEALTH, "", Duration::ZERO).await;
+    assert_eq!(f.h.chat("a", "hi").await.target(), "oa/gpt-ok");
+    let routes = f.h.admin_get("/admin/routes").await.body;
+    assert_eq!(target(&routes, "a", "an/claude-500")["breaker"], "open");
+
+    // New breaker settings for claude-500, and a route that cannot be built.
+    f.write(&format!("{}{}", HEALTH.replace("failures = 2", "failures = 3"), unbuildable(&f.h.upstream)));
+    let r = f.reload().await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("routes.broken"), "{message}");
+
+    // The running file again: nothing changed, so the breaker opened before is still open.
+    f.write(HEALTH);
+    let r = f.reload().await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let routes = f.h.admin_get("/admin/routes").await.body;
+    assert_eq!(target(&routes, "a", "an/claude-500")["breaker"], "open", "the failed reload kept it: {routes}");
+    let r = f.h.chat("a", "hi").await;
+    assert_eq!((r.target(), r.attempts()), ("oa/gpt-ok", "1"), "the open breaker is still skipped");
+    assert_eq!(f.h.upstream.calls("claude-500"), 2);
+}
+
+/// A gateway running the config file at `path` with its `[storage]`: overrides stored there and restored
+/// at start, as `switchyard serve` does.
+async fn start_stored(path: &Path) -> (Running, Arc<Storage>) {
+    let config = Config::load(path, None).unwrap();
+    let factory = Arc::new(HttpProviders::default());
+    let storage = Arc::new(Storage::open(config.storage.as_ref().unwrap()));
+    let sink: Arc<dyn OverrideSink> = storage.clone();
+    let state = AppState::build(&config, factory.as_ref())
+        .unwrap()
+        .reloadable(path.to_path_buf(), None, factory)
+        .with_storage(storage.clone())
+        .with_override_sink(sink);
+    restore_overrides(&storage, &state);
+    (Running::start(Arc::new(state), "127.0.0.1:0", Duration::from_secs(5)).await.unwrap(), storage)
+}
+
+#[tokio::test]
+async fn a_target_a_reload_drops_loses_its_stored_override_and_starts_fresh_after_a_restart_too() {
+    let upstream = Upstream::start(UpstreamConfig::default()).await.unwrap();
+    let folder = temp_folder("reload-stored");
+    let server = format!("api_keys = [\"{CLIENT_KEY}\"]\nadmin_key = \"{ADMIN_KEY}\"");
+    let db = folder.join("log.db");
+    let base = format!("{}\n[storage]\npath = \"{}\"\n", base_config(&upstream, &server), db.display());
+    let path = folder.join("switchyard.toml");
+    std::fs::write(&path, format!("{base}\n{ROUTES}")).unwrap();
+    let http = reqwest::Client::new();
+    let admin = |gateway: &Running, method: reqwest::Method, at: &str| {
+        http.request(method, format!("{}{at}", gateway.url())).bearer_auth(ADMIN_KEY)
+    };
+    let claude = |routes: Value| target(&routes, "a", "an/claude-ok").clone();
+
+    let (gateway, storage) = start_stored(&path).await;
+    let r = admin(&gateway, reqwest::Method::PATCH, "/admin/routes/a/targets/an%2Fclaude-ok")
+        .json(&json!({ "priority": 7 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Route a without claude-ok, then with it again: it starts fresh.
+    for routes in [ROUTES.replace(r#", { provider = "an", model = "claude-ok" }"#, ""), ROUTES.to_owned()] {
+        std::fs::write(&path, format!("{base}\n{routes}")).unwrap();
+        let r = admin(&gateway, reqwest::Method::POST, "/admin/reload").send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let get = admin(&gateway, reqwest::Method::GET, "/admin/routes").send().await.unwrap();
+    let re_added = claude(get.json().await.unwrap());
+    assert_eq!((&re_added["override"], &re_added["priority"]), (&Value::Null, &json!(2)), "fresh: {re_added}");
+    gateway.shutdown().await.unwrap();
+    storage.close();
+
+    // A restart on the same file and database: the dropped override does not come back either.
+    let (gateway, _storage) = start_stored(&path).await;
+    let get = admin(&gateway, reqwest::Method::GET, "/admin/routes").send().await.unwrap();
+    let restarted = claude(get.json().await.unwrap());
+    assert_eq!((&restarted["override"], &restarted["priority"]), (&Value::Null, &json!(2)), "{restarted}");
+}
+
 #[tokio::test]
 async fn restart_only_settings_are_reported_as_ignored_until_restart_and_the_rest_applies() {
     let f = start_file(ROUTES, "", Duration::ZERO).await;
@@ -466,4 +560,40 @@ async fn a_named_keys_window_survives_a_reload_unless_its_limits_change() {
     std::fs::write(&f.path, format!("{raised}\n{CHANGED}")).unwrap();
     assert_eq!(f.reload().await.status, 200);
     assert_eq!(chat().await, 200);
+}
+
+/// The text of an SSE chat stream: every `delta.content` joined.
+fn streamed_text(sse: &str) -> String {
+    sse.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|data| *data != "[DONE]")
+        .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+        .filter_map(|event| event["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stream_that_spans_a_reload_finishes_whole_on_the_config_it_started_with() {
+    let f = start_file(ROUTES, "", Duration::from_millis(50)).await;
+    let whole = f.h.chat("b", "hi").await.body["choices"][0]["message"]["content"].as_str().unwrap().to_owned();
+    // On route b, which the reload removes.
+    let body = json!({ "model": "b", "stream": true, "messages": [{ "role": "user", "content": "hi" }] });
+    let mut response =
+        f.h.http.post(f.h.url("/v1/chat/completions")).bearer_auth(CLIENT_KEY).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-switchyard-target"], "oa/gpt-ok");
+    let mut sse = String::from_utf8_lossy(&response.chunk().await.unwrap().unwrap()).into_owned();
+    assert!(!sse.contains("[DONE]"), "the stream is still under way: {sse}");
+
+    // Route a now starts with claude-ok, route b is gone.
+    f.write(CHANGED);
+    assert_eq!(f.reload().await.status, 200);
+    assert_eq!(f.h.chat("a", "hi").await.target(), "an/claude-ok", "new requests run on the new config");
+    assert_eq!(f.h.chat("b", "hi").await.status, 404);
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        sse.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(sse.trim_end().ends_with("data: [DONE]"), "{sse}");
+    assert!(!sse.contains("\"error\""), "{sse}");
+    assert_eq!(streamed_text(&sse), whole, "the whole answer of the target it started on");
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use switchyard_sim::{Upstream, UpstreamConfig};
 
-use crate::common::ADMIN_KEY;
+use crate::common::{ADMIN_KEY, temp_folder};
 use crate::redis_server::RedisServer;
 use crate::replicas::{Replica, SLACK, served_by, within};
 
@@ -168,4 +168,37 @@ async fn concurrent_writes_resolve_per_field_the_newer_winning() {
         [on_a, on_b].iter().all(|t| t["priority"] == 6 && t["enabled"] == false)
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_drops_a_target_drops_its_override_there_only_and_the_others_keep_it() {
+    let redis = RedisServer::start().await;
+    let upstream = Upstream::start(UpstreamConfig::default()).await.unwrap();
+    let path = temp_folder("replica-reload").join("switchyard.toml");
+    let text = Replica::config_text(&upstream, &redis.url(), "sy");
+    std::fs::write(&path, &text).unwrap();
+    let a = Replica::from_file(&path).await;
+    let b = Replica::start(&upstream, &redis.url(), "sy").await;
+    assert_eq!(a.patch(FLAKY, &json!({ "enabled": false })).await.status, 200);
+    within("B applies A's disable", Duration::from_secs(3), || async {
+        b.target("main", "oa/gpt-flaky2").await["enabled"] == false
+    })
+    .await;
+
+    // A rolling config change: A's new file no longer has the target, B still runs the old one.
+    let flaky = r#"{ provider = "oa", model = "gpt-flaky2", max_retries = 0 }, "#;
+    assert!(text.contains(flaky));
+    std::fs::write(&path, text.replace(flaky, "")).unwrap();
+    let r = a.post("/admin/reload").await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // A later change from A: once B has it, B has seen whatever A told before it.
+    assert_eq!(a.patch("/admin/routes/sick/targets/oa%2Fgpt-spare", &json!({ "priority": 9 })).await.status, 200);
+    within("B applies A's later change", Duration::from_secs(3), || async {
+        b.target("sick", "oa/gpt-spare").await["priority"] == 9
+    })
+    .await;
+    let on_b = b.target("main", "oa/gpt-flaky2").await;
+    assert_eq!((&on_b["enabled"], &on_b["override"]["enabled"]), (&json!(false), &json!(false)), "B keeps it: {on_b}");
+    assert_eq!(served_by(&b.chat("main").await), "oa/gpt-ok");
+    assert_eq!(upstream.calls("gpt-flaky2"), 0);
 }

@@ -3,6 +3,7 @@
 //! is away and share again when it returns; prefixes keep deployments apart; the replica list and cluster
 //! stats.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,9 +47,25 @@ impl Replica {
 
     /// Like [`Replica::start`] with this `[server]` and `[providers]` text.
     async fn with_head(head: String, url: &str, prefix: &str) -> Replica {
-        let text = format!("{head}\n[state]\nbackend = \"redis\"\nurl = \"{url}\"\nprefix = \"{prefix}\"\n{ROUTES}");
-        let config = Config::parse(&text, &|_| None, None).unwrap();
+        let config = Config::parse(&with_state(&head, url, prefix), &|_| None, None).unwrap();
         let state = Arc::new(AppState::build(&config, &HttpProviders::default()).unwrap());
+        Replica::serve(state).await
+    }
+
+    /// The config text [`Replica::start`] runs.
+    pub(crate) fn config_text(upstream: &Upstream, url: &str, prefix: &str) -> String {
+        with_state(&head(upstream), url, prefix)
+    }
+
+    /// A replica running the config file at `path`, which it reloads on `POST /admin/reload`.
+    pub(crate) async fn from_file(path: &Path) -> Replica {
+        let config = Config::load(path, None).unwrap();
+        let factory = Arc::new(HttpProviders::default());
+        let state = AppState::build(&config, factory.as_ref()).unwrap().reloadable(path.to_path_buf(), None, factory);
+        Replica::serve(Arc::new(state)).await
+    }
+
+    async fn serve(state: Arc<AppState>) -> Replica {
         let gateway = Running::start(state.clone(), "127.0.0.1:0", Duration::from_secs(5)).await.unwrap();
         shared_state::start(&state, gateway.addr).await;
         Replica { gateway, http: reqwest::Client::new() }
@@ -68,6 +85,12 @@ impl Replica {
     pub(crate) async fn patch(&self, path: &str, body: &Value) -> Reply {
         let request = self.http.patch(format!("{}{path}", self.gateway.url())).bearer_auth(ADMIN_KEY).json(body);
         reply(request.send().await.unwrap()).await
+    }
+
+    /// `POST path`, as the admin.
+    pub(crate) async fn post(&self, path: &str) -> Reply {
+        reply(self.http.post(format!("{}{path}", self.gateway.url())).bearer_auth(ADMIN_KEY).send().await.unwrap())
+            .await
     }
 
     /// `DELETE path`, as the admin.
@@ -100,6 +123,11 @@ impl Replica {
     async fn breaker(&self, route: &str, target: &str) -> String {
         self.target(route, target).await["breaker"].as_str().unwrap().to_owned()
     }
+}
+
+/// `head`, `[state]` sharing through the Redis at `url` under `prefix`, and [`ROUTES`].
+fn with_state(head: &str, url: &str, prefix: &str) -> String {
+    format!("{head}\n[state]\nbackend = \"redis\"\nurl = \"{url}\"\nprefix = \"{prefix}\"\n{ROUTES}")
 }
 
 /// The `[server]` (with keys) and `[providers]` in front of `upstream`.

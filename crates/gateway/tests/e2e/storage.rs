@@ -328,6 +328,93 @@ async fn rows_sharing_a_millisecond_page_without_skips_or_repeats() {
 }
 
 #[tokio::test]
+async fn rows_whose_numbers_are_taken_still_get_written_each_once() {
+    // Two writers of one file (as across a restart with the clock set back) number rows of one millisecond
+    // from the same start: the second one's numbers are taken and its rows must take free ones.
+    let config = logged("taken", 1000);
+    let now = SystemTime::now();
+    let first: Vec<Row> = (0..40).map(|i| generated(i, now)).collect();
+    let second: Vec<Row> = (40..80).map(|i| generated(i, now)).collect();
+    switchyard_gateway::storage::write_rows(&config.path, &first).unwrap();
+    switchyard_gateway::storage::write_rows(&config.path, &second).unwrap();
+    let h = start_logged(ROUTES, &config).await;
+    let all = pages(&h, "limit=7").await;
+    let mut ids: Vec<&str> = all.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 80, "every row written and listed once");
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 80);
+    let time = humantime::format_rfc3339_millis(now).to_string();
+    assert!(all.iter().all(|r| r["time"] == time.as_str()), "rows keep their arrival time");
+}
+
+#[tokio::test]
+async fn a_log_of_the_first_layout_is_moved_to_the_current_one_keeping_rows_and_order() {
+    let mut config = logged("first-layout", 1000);
+    config.retention = Duration::from_secs(20 * 365 * 86_400); // The rows below are from 2023.
+    {
+        // The layout of the first release: a `time` column with its own index, `seq` in insertion order.
+        let db = rusqlite::Connection::open(&config.path).unwrap();
+        db.execute_batch(
+            "CREATE TABLE requests (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, time INTEGER NOT NULL, \
+             route TEXT NOT NULL, api INTEGER NOT NULL, stream INTEGER NOT NULL, key TEXT, status INTEGER, \
+             outcome INTEGER NOT NULL, served_by TEXT, fallback INTEGER NOT NULL, attempts TEXT NOT NULL, \
+             input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, latency_ms INTEGER NOT NULL, \
+             first_chunk_ms INTEGER, error_kind TEXT, error_message TEXT, request TEXT, response TEXT); \
+             CREATE INDEX requests_time ON requests(time); CREATE INDEX requests_id ON requests(id);",
+        )
+        .unwrap();
+        // Three rows share a millisecond (inserted out of id order), one is older, one newer.
+        for (id, time) in [("b", 2_000), ("a", 2_000), ("c", 2_000), ("old", 1_000), ("new", 3_000)] {
+            db.execute(
+                "INSERT INTO requests (id, time, route, api, stream, status, outcome, served_by, fallback, \
+                 attempts, input_tokens, output_tokens, latency_ms, request) \
+                 VALUES (?1, ?2 + 1700000000000, 'ok', 0, 0, 200, 0, 'oa/gpt-ok', 0, \
+                 '[{\"target\":\"oa/gpt-ok\",\"outcome\":\"success\"}]', 3, 4, 5, 'body')",
+                rusqlite::params![id, time],
+            )
+            .unwrap();
+        }
+    }
+    let h = start_logged(ROUTES, &config).await;
+    let all = pages(&h, "limit=2").await;
+    let ids: Vec<&str> = all.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        ["new", "c", "a", "b", "old"],
+        "newest first; one millisecond's rows in insertion order, newest first"
+    );
+    assert_eq!(all[0]["time"], "2023-11-14T22:13:23.000Z");
+    assert_eq!(all[1]["attempts"][0]["target"], "oa/gpt-ok");
+    assert_eq!(row(&h, "a").await["request"], "body");
+    // New rows go on being written after the moved ones.
+    assert_eq!(send(&h, "after-move", "ok", false).await, 200);
+    assert_eq!(row(&h, "after-move").await["outcome"], "success");
+    assert_eq!(pages(&h, "limit=100").await.len(), 6);
+}
+
+#[test]
+fn a_row_without_bodies_takes_at_most_400_bytes_of_file() {
+    let config = logged("row-size", 1000);
+    let now = SystemTime::now();
+    let rows: Vec<Row> = (0..20_000)
+        .map(|i| {
+            // In the order concurrent requests finish: later arrivals mostly, some earlier ones among them.
+            let arrival =
+                now - Duration::from_secs(900) + Duration::from_millis(i as u64 * 30 + 1000 - (i as u64 % 7) * 100);
+            let mut row = generated(i, arrival);
+            row.id = format!("{:032x}", i as u128 * 0x9e37_79b9_7f4a_7c15); // As long as the gateway's own ids.
+            row
+        })
+        .collect();
+    switchyard_gateway::storage::write_rows(&config.path, &rows).unwrap();
+    let wal = config.path.with_file_name("switchyard.db-wal");
+    let bytes = std::fs::metadata(&config.path).unwrap().len() + std::fs::metadata(&wal).map_or(0, |m| m.len());
+    let per_row = bytes / rows.len() as u64;
+    assert!(per_row <= 400, "{per_row} bytes per row (database and WAL: {bytes} bytes)");
+}
+
+#[tokio::test]
 async fn usage_over_100k_rows_of_a_week_sums_to_the_rows() {
     let config = logged("usage-100k", 1000);
     let now = SystemTime::now();

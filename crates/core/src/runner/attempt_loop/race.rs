@@ -49,12 +49,18 @@ impl<'a, M: Mode> Run<'a, M> {
             tracing::debug!(target_id = own.target.id, "hedge budget empty: not hedging");
             return Raced::Own((&mut own.call).await);
         }
+        // The limits before the breaker, as for any call: a probe goes only to a call that is made.
+        let Ok(permit) = self.admit(partner) else { return Raced::Own((&mut own.call).await) };
         let probe = match partner.health.map(|h| h.breaker.admit()) {
-            Some(Admission::Skip(_)) => return Raced::Own((&mut own.call).await),
+            Some(Admission::Skip(_)) => {
+                if let Some(permit) = permit {
+                    permit.cancel();
+                }
+                return Raced::Own((&mut own.call).await);
+            }
             Some(Admission::Probe(guard)) => Some(guard),
             None | Some(Admission::Call) => None,
         };
-        let Ok(permit) = self.admit(partner) else { return Raced::Own((&mut own.call).await) };
         tracing::info!(
             target_id = own.target.id,
             hedge = partner.id,

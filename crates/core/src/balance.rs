@@ -35,6 +35,8 @@ pub(crate) struct Member {
     /// Its peak-EWMA answer time in seconds, once known.
     pub(crate) latency: Option<f64>,
     pub(crate) in_flight: u32,
+    /// False when a request would skip it (disabled, breaker open): `latency` orders such members last.
+    pub(crate) callable: bool,
 }
 
 impl Member {
@@ -107,9 +109,16 @@ fn weighted(rng: &mut fastrand::Rng, tier: &mut [Member]) {
 }
 
 /// Power of two choices for the first place (or, for a small share, a uniform pick so no target
-/// starves); the rest follow by cost.
+/// starves); the rest follow by cost. Members a request would skip go last and take no part in the draw:
+/// never measured, they would cost nothing, win every draw they are in and hand those requests to
+/// whichever member follows them.
 fn by_latency(rng: &mut fastrand::Rng, tier: &mut [Member]) {
-    let n = tier.len();
+    tier.sort_by_key(|m| !m.callable);
+    let n = tier.iter().take_while(|m| m.callable).count();
+    if n < 2 {
+        return;
+    }
+    let tier = &mut tier[..n];
     let explore = (MIN_SHARE * n as f64).min(1.0);
     let first = if rng.f64() < explore {
         rng.usize(0..n)
@@ -130,7 +139,7 @@ mod tests {
     use super::*;
 
     fn member(slot: usize, weight: u32, latency: Option<f64>) -> Member {
-        Member { slot, weight, latency, in_flight: 0 }
+        Member { slot, weight, latency, in_flight: 0, callable: true }
     }
 
     fn firsts(balancer: &Balancer, tier: &[Member], rounds: usize) -> Vec<usize> {

@@ -323,6 +323,18 @@ impl Breaker {
         }
     }
 
+    /// Whether [`admit`](Self::admit) would skip the target now (open, or another call probes it), without
+    /// claiming a probe.
+    pub(crate) fn skips_now(&self) -> bool {
+        let state = self.lock();
+        match state.phase {
+            Phase::Closed => false,
+            Phase::Open { until } if Instant::now() < until => true,
+            Phase::Open { .. } => self.claims_on() && !state.probe_allowed,
+            Phase::Probing => true,
+        }
+    }
+
     /// The target answered.
     pub(crate) fn succeeded(&self, probe: Option<ProbeGuard<'_>>) {
         let now = Instant::now();

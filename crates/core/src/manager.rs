@@ -81,6 +81,11 @@ struct Slot {
 }
 
 impl Slot {
+    /// Whether a request would call it now: built, enabled and not held off by its breaker.
+    fn callable(&self) -> bool {
+        self.model.is_ok() && self.enabled.load(Relaxed) && !self.health.breaker.skips_now()
+    }
+
     fn disabled_reason(&self) -> Option<SkipReason> {
         match (&self.model, self.enabled.load(Relaxed)) {
             (Err(reason), _) => Some(SkipReason::NotBuilt { reason: reason.clone() }),
@@ -273,12 +278,12 @@ impl Inner {
             .iter()
             .map(|&(_, i)| {
                 let slot = &self.slots[i];
-                let (latency, in_flight) = if self.balancer.needs_load() {
-                    (slot.health.latency.of(whole).peak_ewma(), slot.health.gate.in_flight())
+                let (latency, in_flight, callable) = if self.balancer.needs_load() {
+                    (slot.health.latency.of(whole).peak_ewma(), slot.health.gate.in_flight(), slot.callable())
                 } else {
-                    (None, 0)
+                    (None, 0, true)
                 };
-                Member { slot: i, weight: slot.config.weight, latency, in_flight }
+                Member { slot: i, weight: slot.config.weight, latency, in_flight, callable }
             })
             .collect();
         let mut start = 0;

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{MS, server_error, shared};
+use common::{MS, SEC, server_error, shared};
 use switchyard::{ChatModel, ChatRequest, FallbackManager, ModelFallback, breaker::BreakerConfig, manager::Balance};
 use switchyard_sim::SimModel;
 
@@ -101,6 +101,47 @@ async fn a_failing_target_falls_back_within_its_tier_before_the_next_tier() {
         assert_eq!(next_tier.calls(), 0, "{balance:?}: the next tier was called");
         assert_eq!(healthy.calls(), 200);
         assert!(failing.calls() >= 10, "{balance:?}: the failing target was never first ({})", failing.calls());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn under_latency_a_disabled_or_open_member_does_not_pile_its_draws_onto_one_other() {
+    // Never measured, `a` would cost nothing and win every draw it is in; the request would then go to
+    // whichever member follows it, not to the two it should share between.
+    for breaker_open in [false, true] {
+        let a = match breaker_open {
+            true => SimModel::failing("a", server_error()),
+            false => SimModel::replying("a", "ok"),
+        };
+        let b = SimModel::replying("b", "ok").latency(100 * MS);
+        let c = SimModel::replying("c", "ok").latency(100 * MS);
+        let m = FallbackManager::builder()
+            .balance(Balance::Latency)
+            .seed(18)
+            .breaker(Some(BreakerConfig::new(2, 3600 * SEC)))
+            .target(target("a"), shared(&a))
+            .target(target("b"), shared(&b))
+            .target(target("c"), shared(&c))
+            .build()
+            .unwrap();
+        if breaker_open {
+            while a.calls() < 2 {
+                m.complete(ChatRequest::user("warm")).await.unwrap();
+            }
+            let a_listed = m.list_models().into_iter().find(|t| t.id == "sim/a").unwrap();
+            assert_eq!(a_listed.breaker.as_str(), "open");
+        } else {
+            m.disable_model("sim/a").unwrap();
+        }
+        let (a0, b0, c0) = (a.calls(), b.calls(), c.calls());
+        let total = 2_000;
+        for _ in 0..total {
+            m.complete(ChatRequest::user("hi")).await.unwrap();
+        }
+        let (bn, cn) = (b.calls() - b0, c.calls() - c0);
+        assert_eq!((a.calls() - a0, bn + cn), (0, total), "breaker open: {breaker_open}");
+        let (b_share, c_share) = (share(bn, total), share(cn, total));
+        assert!(b_share > 35.0 && c_share > 35.0, "breaker open: {breaker_open}: b got {b_share:.1}%, c {c_share:.1}%");
     }
 }
 

@@ -94,6 +94,15 @@ impl AppState {
     fn try_reload(&self) -> Result<Reloaded, ReloadError> {
         let reloader = self.reloader.as_ref().ok_or(ReloadError::NoFile)?;
         let _one = reloader.one.lock().unwrap_or_else(PoisonError::into_inner);
+        let result = self.reload_with(reloader);
+        // Whether or not it succeeded (a failed build may have made pools too), the factory keeps only what
+        // the running config uses; requests still on older models keep theirs until they finish.
+        reloader.factory.retain_used(&self.current().config);
+        result
+    }
+
+    /// The reload itself, `reloader`'s lock held.
+    fn reload_with(&self, reloader: &Reloader) -> Result<Reloaded, ReloadError> {
         let config = Config::load(&reloader.path, reloader.listen.as_deref())?;
         let previous = self.current();
         let unchanged = unchanged_targets(&previous.config, &config);

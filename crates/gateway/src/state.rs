@@ -22,6 +22,10 @@ use crate::shared_state::SharedState;
 pub trait ModelFactory: Send + Sync {
     /// The model for `target` at `provider`; an `Err` disables the target with that reason.
     fn build(&self, provider: &ProviderConfig, target: &TargetConfig) -> Result<SharedModel, String>;
+
+    /// Lets go of what it keeps for building (e.g. connection pools) that `config` no longer uses; models
+    /// built before keep what they use until they go. Called after each reload.
+    fn retain_used(&self, _config: &Config) {}
 }
 
 /// Builds real HTTP clients with `switchyard-providers`: one connection pool per provider (and connect
@@ -30,7 +34,8 @@ pub trait ModelFactory: Send + Sync {
 pub struct HttpProviders {
     /// Pools by (provider name, connect timeout): the settings each was built with, and the pool or why
     /// it could not be built. A reloaded provider whose settings changed gets a new pool; models built
-    /// on the old one keep it until they go.
+    /// on the old one keep it until they go. A reload forgets the pools its config does not use
+    /// ([`ModelFactory::retain_used`]), so a pool is freed once no running model uses it.
     pools: Mutex<BTreeMap<(String, Duration), Pool>>,
 }
 
@@ -66,6 +71,12 @@ impl HttpProviders {
         self.pools.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
+    /// The (provider, connect timeout) of each pool kept.
+    #[cfg(test)]
+    fn pool_keys(&self) -> Vec<(String, Duration)> {
+        self.pools.lock().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect()
+    }
+
     fn pool(provider: &ProviderConfig, target: &TargetConfig) -> Result<switchyard_providers::Provider, String> {
         use switchyard_providers as p;
         let kind = match provider.kind {
@@ -95,6 +106,20 @@ impl ModelFactory for HttpProviders {
             *entry = (settings, Self::pool(provider, target));
         }
         Ok(entry.1.as_ref().map_err(Clone::clone)?.model(target.model.clone(), timeouts))
+    }
+
+    fn retain_used(&self, config: &Config) {
+        let used: BTreeSet<(&str, Duration)> = config
+            .routes
+            .values()
+            .flat_map(|r| &r.targets)
+            .map(|t| (t.provider.as_str(), t.timeouts.connect))
+            .collect();
+        let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
+        pools.retain(|(name, connect), (settings, _)| {
+            used.contains(&(name.as_str(), *connect))
+                && config.providers.get(name).is_some_and(|p| *settings == PoolSettings::of(p))
+        });
     }
 }
 
@@ -527,6 +552,44 @@ mod tests {
         let state = AppState::build(&config, &factory).unwrap();
         assert_eq!(state.current().direct.len(), 4);
         assert_eq!(factory.pool_count(), 2, "one pool per provider, not one per target");
+    }
+
+    #[test]
+    fn a_reload_frees_the_pools_of_providers_it_no_longer_uses() {
+        let providers = "[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+                         [providers.q]\nkind = \"anthropic\"\nbase_url = \"http://127.0.0.1:9\"\n";
+        let both = format!(
+            "{providers}[routes.a]\ntargets = [{{ provider = \"p\", model = \"m\" }}, {{ provider = \"q\", model = \"m\" }}]\n"
+        );
+        // q is still defined but no target uses it; p's target now connects with another timeout.
+        let only_p = format!(
+            "{providers}[routes.a]\ntimeouts = {{ connect = \"2s\" }}\ntargets = [{{ provider = \"p\", model = \"m\" }}]\n"
+        );
+        let path = std::env::temp_dir().join(format!("switchyard-pools-{}.toml", std::process::id()));
+        std::fs::write(&path, &both).unwrap();
+        let factory = Arc::new(HttpProviders::default());
+        let config = Config::load(&path, None).unwrap();
+        let state = AppState::build(&config, factory.as_ref()).unwrap().reloadable(path.clone(), None, factory.clone());
+        let five = Duration::from_secs(5);
+        assert_eq!(factory.pool_keys(), [("p".to_owned(), five), ("q".to_owned(), five)]);
+
+        std::fs::write(&path, &only_p).unwrap();
+        state.reload(crate::reload::Trigger::Admin).unwrap();
+        assert_eq!(factory.pool_keys(), [("p".to_owned(), Duration::from_secs(2))]);
+
+        // A reload whose build fails after making a pool (route `b` on `t`, then `c`, whose only provider cannot
+        // be built) leaves only the running config's pools.
+        let failing = format!(
+            "{only_p}[providers.t]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+             [providers.bad]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nheaders = {{ x = \"\\u0001\" }}\n\
+             [routes.b]\ntargets = [{{ provider = \"t\", model = \"m\" }}]\n\
+             [routes.c]\ntargets = [{{ provider = \"bad\", model = \"m\" }}]\n"
+        );
+        std::fs::write(&path, failing).unwrap();
+        let error = state.reload(crate::reload::Trigger::Admin).unwrap_err();
+        assert!(error.to_string().contains("routes.c"), "{error}");
+        assert_eq!(factory.pool_keys(), [("p".to_owned(), Duration::from_secs(2))]);
+        std::fs::remove_file(&path).unwrap();
     }
 
     /// Builds nothing.

@@ -88,7 +88,7 @@ impl<D: EventDecoder> State<D> {
         }
         self.skipped.record();
         let error = self.http.redact_error(error);
-        tracing::warn!(url = %self.http.url(), in_a_row = self.malformed_in_a_row, "skipped a malformed stream event: {error}");
+        tracing::warn!(url = %self.http.shown_url(), in_a_row = self.malformed_in_a_row, "skipped a malformed stream event: {error}");
         self.last_malformed = Some(error);
         None
     }

@@ -124,7 +124,7 @@ impl fmt::Debug for ProviderConfig {
         f.debug_struct("ProviderConfig")
             .field("kind", &self.kind)
             .field("name", &self.name)
-            .field("base_url", &self.base_url)
+            .field("base_url", &crate::redact_url(&self.base_url))
             .field("api_key", &self.api_key)
             .field("model", &self.model)
             .field("max_tokens", &self.max_tokens)

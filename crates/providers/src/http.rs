@@ -32,6 +32,8 @@ struct Shared {
     // Parsed once, with every fixed header built once: per request only the map is cloned.
     uri: Uri,
     url: String,
+    /// `url` without the credentials it may carry: what logs and error messages show.
+    shown_url: String,
     headers: HeaderMap,
     key: Option<ApiKey>,
 }
@@ -64,7 +66,7 @@ impl HttpClient {
             _ => {
                 return Err(ProviderError::InvalidBaseUrl {
                     provider: config.name.clone(),
-                    url: config.base_url.clone(),
+                    url: crate::redact_url(&config.base_url),
                     example: config.kind.default_base_url(),
                 });
             }
@@ -101,10 +103,12 @@ impl HttpClient {
         }
         let transport = Transport::new(&uri, config.timeouts.connect)
             .map_err(|reason| ProviderError::Client { provider: config.name.clone(), reason })?;
+        let uri = without_userinfo(uri, &transport);
+        let shown_url = crate::redact_url(&url);
         if transport.is_proxied() {
-            tracing::debug!(provider = %config.name, url = %url, "sending through the proxy the environment names");
+            tracing::debug!(provider = %config.name, url = %shown_url, "sending through the proxy the environment names");
         }
-        let shared = Shared { transport, uri, url, headers, key: config.api_key.clone() };
+        let shared = Shared { transport, uri, url, shown_url, headers, key: config.api_key.clone() };
         Ok(Self { shared: Arc::new(shared), timeouts: config.timeouts, quota: Arc::default() })
     }
 
@@ -113,9 +117,16 @@ impl HttpClient {
     pub(crate) fn sibling(&self, suffix: &str) -> Option<Self> {
         let s = &self.shared;
         let url = format!("{}{suffix}", s.url);
-        let uri = url.parse::<Uri>().ok()?;
-        let shared =
-            Shared { transport: s.transport.clone(), uri, url, headers: s.headers.clone(), key: s.key.clone() };
+        let uri = without_userinfo(url.parse::<Uri>().ok()?, &s.transport);
+        let shown_url = crate::redact_url(&url);
+        let shared = Shared {
+            transport: s.transport.clone(),
+            uri,
+            url,
+            shown_url,
+            headers: s.headers.clone(),
+            key: s.key.clone(),
+        };
         // Another endpoint has its own rate limits: its headers must not mark the model exhausted or clear it.
         Some(Self { shared: Arc::new(shared), timeouts: self.timeouts, quota: Arc::default() })
     }
@@ -129,9 +140,9 @@ impl HttpClient {
         http
     }
 
-    /// The full endpoint URL.
-    pub(crate) fn url(&self) -> &str {
-        &self.shared.url
+    /// The full endpoint URL as logs may show it (credentials in it redacted).
+    pub(crate) fn shown_url(&self) -> &str {
+        &self.shared.shown_url
     }
 
     /// The configured time limits.
@@ -203,7 +214,7 @@ impl HttpClient {
             return Ok(response);
         }
         let error = self.status_error(response, parse).await;
-        tracing::debug!(url = %self.shared.url, kind = %error.kind(), "upstream refused: {error}");
+        tracing::debug!(url = %self.shared.shown_url, kind = %error.kind(), "upstream refused: {error}");
         Err(error)
     }
 
@@ -266,8 +277,8 @@ impl HttpClient {
     /// A transport failure → Connection, naming the URL, with its whole cause chain, never showing credentials.
     pub(crate) fn transport_error(&self, stage: Stage, e: &(dyn std::error::Error + 'static)) -> Error {
         let mut message = match stage {
-            Stage::Send => format!("request to {} failed: ", self.shared.url),
-            Stage::Body => format!("the answer from {} broke off: ", self.shared.url),
+            Stage::Send => format!("request to {} failed: ", self.shared.shown_url),
+            Stage::Body => format!("the answer from {} broke off: ", self.shared.shown_url),
         };
         message.push_str(&e.to_string());
         let mut source = e.source();
@@ -278,6 +289,21 @@ impl HttpClient {
         }
         Error::Connection { message: self.redact(&message) }
     }
+}
+
+/// `uri` as hyper gets it: without userinfo, which hyper never sends as credentials but would log (its pool's
+/// trace lines) and send in HTTP/2's `:authority`. Through a proxy it stays: reqwest sends it as Basic auth.
+fn without_userinfo(uri: Uri, transport: &Transport) -> Uri {
+    let host = match uri.authority().and_then(|a| a.as_str().rsplit_once('@')) {
+        Some((_, host)) if !transport.is_proxied() => host.parse::<http::uri::Authority>(),
+        _ => return uri,
+    };
+    let mut parts = uri.clone().into_parts();
+    match host {
+        Ok(host) => parts.authority = Some(host),
+        Err(_) => return uri,
+    }
+    Uri::from_parts(parts).unwrap_or(uri)
 }
 
 /// `Host` for `uri` as hyper writes it: the port only when it is not the scheme's default.

@@ -36,6 +36,7 @@ pub mod openai;
 mod provider;
 mod quota;
 pub mod responses;
+mod shown_url;
 pub mod sse;
 mod transport;
 
@@ -46,3 +47,4 @@ pub use config::{ApiKey, DEFAULT_MAX_TOKENS, ProviderConfig, ProviderKind, Timeo
 pub use event_decoder::{Decoded, EventDecoder};
 pub use openai::OpenAiClient;
 pub use provider::Provider;
+pub use shown_url::redact_url;

@@ -63,7 +63,7 @@ impl fmt::Debug for Provider {
         f.debug_struct("Provider")
             .field("kind", &self.kind)
             .field("name", &self.name)
-            .field("url", &self.http.url())
+            .field("url", &self.http.shown_url())
             .finish_non_exhaustive()
     }
 }

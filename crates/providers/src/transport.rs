@@ -91,9 +91,10 @@ impl Transport {
                 Ok(response.map(|body| body.map_err(BoxError::from).boxed_unsync()))
             }
             Self::Proxied(client) => {
+                // The caller names the URL (credentials redacted); reqwest's own message would show it whole.
                 let fail = |e: reqwest::Error| SendError {
                     connect_timeout: e.is_connect() && e.is_timeout(),
-                    source: e.into(),
+                    source: e.without_url().into(),
                 };
                 let request = reqwest::Request::try_from(request).map_err(fail)?;
                 let response = client.execute(request).await.map_err(fail)?;

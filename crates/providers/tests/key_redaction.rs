@@ -1,4 +1,5 @@
-//! API keys never appear in `Debug` output, errors or logs, even when the upstream echoes the key back.
+//! API keys, and credentials in a base URL, never appear in `Debug` output, errors or logs, even when the
+//! upstream echoes the key back.
 //!
 //! Its own test binary: the log capture is per thread, and no other test may touch the log call sites meanwhile.
 
@@ -39,8 +40,10 @@ impl std::io::Write for Captured {
 }
 
 #[tokio::test]
-async fn the_api_key_never_appears_in_debug_output_errors_or_logs() {
+async fn the_api_key_and_base_url_credentials_never_appear_in_debug_output_errors_or_logs() {
     const KEY: &str = "sk-secret-0123456789abcdef";
+    const URL_PASSWORD: &str = "url-password-4711";
+    const URL_KEY: &str = "url-key-0815";
     // An upstream that echoes the key it received in its error message, as some APIs do.
     // Whole requests get a 401; streamed ones a 200 whose error event echoes the key.
     let app = Router::new().fallback(post(|headers: HeaderMap, body: String| async move {
@@ -86,6 +89,22 @@ async fn the_api_key_never_appears_in_debug_output_errors_or_logs() {
         let error = error.unwrap();
         texts.push(format!("{error} {error:?}"));
     }
+    // Credentials in the base URL (userinfo, a query key): an unreachable one, so the error names the URL.
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closed_addr = closed.local_addr().unwrap();
+    drop(closed);
+    for kind in common::KINDS {
+        let config = config(kind, format!("http://user:{URL_PASSWORD}@{closed_addr}/v1?key={URL_KEY}"), KEY);
+        texts.push(format!("{config:?}"));
+        let openai = switchyard_providers::OpenAiClient::new(config.clone()).unwrap();
+        texts.push(format!("{openai:?}"));
+        let model = build_model(config).unwrap();
+        let error = model.complete(hello()).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Connection);
+        let message = error.to_string();
+        assert!(message.contains(&format!("http://<redacted>@{closed_addr}/v1?key=<redacted>")), "{message}");
+        texts.push(format!("{error} {error:?}"));
+    }
     drop(_guard);
     texts.push(String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned());
     assert!(
@@ -99,5 +118,6 @@ async fn the_api_key_never_appears_in_debug_output_errors_or_logs() {
     for text in &texts {
         assert!(!text.contains(KEY), "the key leaked: {text}");
         assert!(!text.contains("0123456789abcdef"), "part of the key leaked: {text}");
+        assert!(!text.contains(URL_PASSWORD) && !text.contains(URL_KEY), "the base URL's credentials leaked: {text}");
     }
 }

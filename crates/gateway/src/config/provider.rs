@@ -97,7 +97,8 @@ impl ProviderSection {
                 Problem::at(
                     format!("providers.{name}.base_url"),
                     format!(
-                        "{base_url:?} {why}; write an absolute http(s) URL, e.g. {:?}",
+                        "{:?} {why}; write an absolute http(s) URL, e.g. {:?}",
+                        switchyard_providers::redact_url(&base_url),
                         self.kind.default_base_url()
                     ),
                 )

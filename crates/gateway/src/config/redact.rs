@@ -11,7 +11,7 @@ pub(super) const REDACTED: &str = "<redacted>";
 const SECRET_KEYS: [&str; 5] = ["api_key", "api_keys", "admin_key", "key", "url"];
 
 /// `tree` with every secret replaced by [`REDACTED`]. Provider `headers` values are secrets too (they
-/// usually carry a token); their names are kept.
+/// usually carry a token); their names are kept. A `base_url` keeps all but its userinfo and query values.
 pub(super) fn redacted(tree: &Value) -> Value {
     let mut tree = tree.clone();
     redact(&mut tree, &mut Vec::new());
@@ -25,6 +25,11 @@ fn redact(value: &mut Value, path: &mut Vec<String>) {
                 path.push(key.clone());
                 if is_secret(path) {
                     hide(child);
+                } else if key == "base_url"
+                    && let Value::String(url) = child
+                {
+                    // A base URL is shown, but not the userinfo or query values it may carry credentials in.
+                    *url = switchyard_providers::redact_url(url);
                 } else {
                     redact(child, path);
                 }
@@ -36,7 +41,8 @@ fn redact(value: &mut Value, path: &mut Vec<String>) {
     }
 }
 
-/// True for a secret's key path (`url` counts only under `[state]`: a provider's `base_url` is not secret).
+/// True for a secret's key path (`url` counts only under `[state]`; a provider's `base_url` is shown with its
+/// credentials redacted).
 fn is_secret(path: &[String]) -> bool {
     let Some(key) = path.last() else { return false };
     let under = |section: &str| path.first().is_some_and(|first| first == section);
@@ -66,15 +72,18 @@ mod tests {
     fn every_secret_is_replaced_and_everything_else_kept() {
         let tree = json!({
             "server": { "api_keys": ["S-c1", "S-c2"], "admin_key": "S-adm", "keys": { "team": { "key": "S-k", "rpm": 5 } } },
-            "providers": { "p": { "api_key": "S-sk", "base_url": "http://x", "headers": { "x-token": "S-t" } } },
+            "providers": {
+                "p": { "api_key": "S-sk", "base_url": "http://x", "headers": { "x-token": "S-t" } },
+                "q": { "base_url": "https://u:S-bpw@y/v1?key=S-bk" },
+            },
             "state": { "url": "redis://:S-pw@h" },
         });
         let shown = redacted(&tree).to_string();
         assert!(!shown.contains("S-"), "{shown}");
-        for secret in ["S-c1", "S-c2", "S-adm", "S-k", "S-sk", "S-t", "S-pw"] {
+        for secret in ["S-c1", "S-c2", "S-adm", "S-k", "S-sk", "S-t", "S-pw", "S-bpw", "S-bk"] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
-        for kept in ["http://x", "x-token", "\"rpm\":5"] {
+        for kept in ["http://x", "x-token", "\"rpm\":5", "https://<redacted>@y/v1?key=<redacted>"] {
             assert!(shown.contains(kept), "{kept} missing from {shown}");
         }
     }

@@ -135,6 +135,15 @@ pub(crate) fn get(path: &Path, id: &str) -> Result<Option<Row>, ReadError> {
     Ok(row.map(|(_, r)| r))
 }
 
+/// A row's attempts column. An attempt this build cannot read (a newer version wrote it) is left out rather
+/// than the whole list; unknown error kinds already read as `server` ([`AttemptRow::kind`]).
+fn read_attempts(text: &str) -> Vec<AttemptRow> {
+    serde_json::from_str(text).unwrap_or_else(|_| {
+        let items: Vec<serde_json::Value> = serde_json::from_str(text).unwrap_or_default();
+        items.into_iter().filter_map(|item| serde_json::from_value(item).ok()).collect()
+    })
+}
+
 fn read_row(r: &rusqlite::Row<'_>, bodies: bool) -> rusqlite::Result<(Cursor, Row)> {
     let seq: i64 = r.get(0)?;
     let attempts: String = r.get(10)?;
@@ -152,7 +161,7 @@ fn read_row(r: &rusqlite::Row<'_>, bodies: bool) -> rusqlite::Result<(Cursor, Ro
         outcome: Outcome::from_code(r.get(7)?),
         served_by: r.get::<_, Option<String>>(8)?.map(Arc::from),
         fallback: r.get(9)?,
-        attempts: serde_json::from_str::<Vec<AttemptRow>>(&attempts).unwrap_or_default(),
+        attempts: read_attempts(&attempts),
         input_tokens: count(11)?,
         output_tokens: count(12)?,
         latency_ms: count(13)?,

@@ -120,8 +120,9 @@ pub struct AttemptRow {
     pub retry: Option<u32>,
     /// `success`, `failed` or `skipped`.
     pub outcome: AttemptResult,
-    /// The failure's kind, when it failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The failure's kind, when it failed. A kind this build does not know (a newer version wrote the row)
+    /// reads as `server`, as the row's error column does.
+    #[serde(default, deserialize_with = "lenient_kind", skip_serializing_if = "Option::is_none")]
     pub kind: Option<ErrorKind>,
     /// The HTTP status of the failure, when the kind implies one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -221,6 +222,11 @@ mod rfc3339 {
 /// The error kind named `text` in a stored row (an unknown name reads as `server`: rows outlive versions).
 pub(crate) fn parse_kind(text: &str) -> ErrorKind {
     ErrorKind::ALL.into_iter().find(|k| k.as_str() == text).unwrap_or(ErrorKind::Server)
+}
+
+/// An attempt's kind, through [`parse_kind`].
+fn lenient_kind<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<ErrorKind>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.map(|text| parse_kind(&text)))
 }
 
 /// Text shared with the running state (serde's `rc` feature would rebuild every crate that uses serde).

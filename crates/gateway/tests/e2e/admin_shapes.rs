@@ -152,3 +152,25 @@ async fn health_is_503_degraded_when_a_route_has_no_enabled_target() {
         (503, json!({ "status": "degraded", "routes": { "main": { "enabled_targets": 0 } } }))
     );
 }
+
+#[tokio::test]
+async fn config_shows_a_base_url_without_the_credentials_it_carries() {
+    let text = format!(
+        "[server]\n{}\n\
+         [providers.oa]\nkind = \"openai\"\nbase_url = \"https://user:S3cret-pw@127.0.0.1:9/v1?key=S3cret-key&v=2\"\n\
+         [routes.main]\ntargets = [{{ provider = \"oa\", model = \"m\" }}]\n",
+        keys()
+    );
+    let config = switchyard_gateway::config::Config::parse(&text, &|_| None, None).unwrap();
+    let state = switchyard_gateway::state::AppState::build(&config, &Models(vec![])).unwrap();
+    let router = switchyard_gateway::server::router(std::sync::Arc::new(state));
+    for path in ["/admin/config", "/admin/routes", "/admin/stats"] {
+        let r = admin_get(&router, path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        let shown = r.body.to_string();
+        assert!(!shown.contains("S3cret"), "{path}: {shown}");
+    }
+    let r = admin_get(&router, "/admin/config").await;
+    let base_url = &r.body["config"]["providers"]["oa"]["base_url"];
+    assert_eq!(base_url, "https://<redacted>@127.0.0.1:9/v1?key=<redacted>&v=<redacted>");
+}

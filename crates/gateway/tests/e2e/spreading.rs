@@ -1,6 +1,7 @@
 //! Spreading traffic (SPEC-2 section 12) through the gateway: a tier shares traffic by weight; per-target
 //! limits (through the router, no sockets needed) answer a 429 with `Retry-After` in the caller's API shape
-//! when every target is at one, the attempts naming the limit; routes listing one target share its limits.
+//! when every target is at one, the attempts naming the limit (a request no target's `tpm` can ever take: 503);
+//! routes listing one target share its limits.
 
 use std::sync::Arc;
 
@@ -153,4 +154,40 @@ targets = [
     assert_eq!(h.upstream.calls("never"), 0);
     // 75% expected; 400 samples have a standard deviation of about 2 points.
     assert!((260..=340).contains(&heavy), "weight 3 of 4 got {heavy} of 400");
+}
+
+#[tokio::test]
+async fn a_request_larger_than_every_targets_tpm_is_a_503_not_a_429() {
+    let text = format!(
+        r#"
+[server]
+api_keys = ["{CLIENT_KEY}"]
+[providers.oa]
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+[routes.main]
+targets = [
+  {{ provider = "oa", model = "a", tpm = 100 }},
+  {{ provider = "oa", model = "b", tpm = 5 }},
+]
+"#
+    );
+    let config = Config::parse(&text, &|_| None, None).unwrap();
+    let router = server::router(Arc::new(AppState::build(&config, &HttpProviders::default()).unwrap()));
+    // Its reservation (the prompt's estimate + max_tokens 200) is larger than either target's tpm.
+    let body = json!({ "model": "main", "max_tokens": 200, "messages": [{ "role": "user", "content": "hi" }] });
+    let request = Request::post("/v1/chat/completions")
+        .header("authorization", format!("Bearer {CLIENT_KEY}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let (status, retry_after) = (response.status().as_u16(), response.headers().get("retry-after").cloned());
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!((status, retry_after), (503, None), "it can never fit, so no Retry-After: {body}");
+    let attempts = body["error"]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{body}");
+    assert!(attempts.iter().all(|a| a["outcome"] == "skipped"), "{body}");
+    assert_eq!(attempts[0]["reason"], "the request's token estimate alone exceeds its tpm limit of 100", "{body}");
 }

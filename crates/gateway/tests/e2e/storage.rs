@@ -589,3 +589,40 @@ async fn with_log_bodies_a_row_keeps_the_request_and_the_answer_as_sent() {
     send(&without, "nb", "ok", false).await;
     assert!(row(&without, "nb").await.get("request").is_none());
 }
+
+#[tokio::test]
+async fn attempts_a_newer_version_wrote_read_back_with_unknown_kinds_as_server() {
+    let config = logged("future-attempts", 100);
+    let h = start_logged(ROUTES, &config).await;
+    // The gateway made the tables; a newer version's row goes in beside its rows.
+    assert_eq!(send(&h, "made-tables", "ok", false).await, 200);
+    row(&h, "made-tables").await;
+    let attempts = json!([
+        { "target": "an/claude-500", "outcome": "failed", "kind": "from_the_future", "status": 599, "latency_ms": 7 },
+        { "target": "oa/gpt-x", "outcome": "teleported" },
+        { "target": "oa/gpt-ok", "outcome": "success", "latency_ms": 9 },
+    ]);
+    let now_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let db = rusqlite::Connection::open(&config.path).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    db.execute(
+        "INSERT INTO requests (seq, id, route, api, stream, status, outcome, served_by, fallback, attempts, \
+         input_tokens, output_tokens, latency_ms, error_kind, error_message) \
+         VALUES (?1, 'future', 'fb', 0, 0, 200, 0, 'oa/gpt-ok', 1, ?2, 3, 4, 20, NULL, NULL)",
+        rusqlite::params![now_ms * 4096 + 4095, attempts.to_string()],
+    )
+    .unwrap();
+    drop(db);
+    let r = h.admin_get("/admin/requests/future").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // The unknown kind reads as `server`; the attempt this build cannot read at all is left out, not the rest.
+    assert_eq!(
+        r.body["attempts"],
+        json!([
+            { "target": "an/claude-500", "outcome": "failed", "kind": "server", "status": 599, "latency_ms": 7 },
+            { "target": "oa/gpt-ok", "outcome": "success", "latency_ms": 9 },
+        ]),
+        "{}",
+        r.body
+    );
+}

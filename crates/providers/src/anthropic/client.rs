@@ -77,7 +77,7 @@ impl fmt::Debug for AnthropicClient {
             .field("name", &self.name)
             .field("model", &self.model)
             .field("max_tokens", &self.max_tokens)
-            .field("url", &self.http.url())
+            .field("url", &self.http.shown_url())
             .finish_non_exhaustive()
     }
 }

@@ -68,7 +68,7 @@ impl fmt::Debug for OpenAiClient {
         f.debug_struct("OpenAiClient")
             .field("name", &self.name)
             .field("model", &self.model)
-            .field("url", &self.http.url())
+            .field("url", &self.http.shown_url())
             .finish_non_exhaustive()
     }
 }

@@ -58,9 +58,15 @@ impl HttpClient {
         // An empty base URL means the vendor SDK's default.
         let base = match config.base_url.trim() {
             "" => config.kind.default_base_url(),
-            url => url.trim_end_matches('/'),
+            url => url,
         };
-        let url = format!("{base}{path}");
+        // The endpoint's path goes before a query the base URL carries (Azure OpenAI's `?api-version=…`); a
+        // fragment is never sent.
+        let base = base.split_once('#').map_or(base, |(before, _)| before);
+        let url = match base.split_once('?') {
+            Some((before, query)) => format!("{}{path}?{query}", before.trim_end_matches('/')),
+            None => format!("{}{path}", base.trim_end_matches('/')),
+        };
         let uri = match url.parse::<Uri>() {
             Ok(uri) if (base.starts_with("http://") || base.starts_with("https://")) && uri.host().is_some() => uri,
             _ => {
@@ -116,7 +122,11 @@ impl HttpClient {
     /// (e.g. `/count_tokens` after `/v1/messages`).
     pub(crate) fn sibling(&self, suffix: &str) -> Option<Self> {
         let s = &self.shared;
-        let url = format!("{}{suffix}", s.url);
+        // Before the query, as in `new`.
+        let url = match s.url.split_once('?') {
+            Some((path, query)) => format!("{path}{suffix}?{query}"),
+            None => format!("{}{suffix}", s.url),
+        };
         let uri = without_userinfo(url.parse::<Uri>().ok()?, &s.transport);
         let shown_url = crate::redact_url(&url);
         let shared = Shared {

@@ -33,7 +33,8 @@ async fn recording_server(status: u16, headers: Vec<(&'static str, String)>, bod
         let headers = headers.clone();
         let body = body.clone();
         async move {
-            record.0.lock().unwrap().push((uri.path().to_owned(), request_headers, request_body));
+            let path = uri.path_and_query().map_or_else(|| uri.path().to_owned(), ToString::to_string);
+            record.0.lock().unwrap().push((path, request_headers, request_body));
             let mut response = (StatusCode::from_u16(status).unwrap(), body).into_response();
             for (name, value) in headers {
                 response.headers_mut().insert(name, value.parse().unwrap());
@@ -96,6 +97,23 @@ async fn each_provider_sends_its_own_key_headers_path_and_model() {
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["stream"], true);
     assert_eq!(body["stream_options"]["include_usage"], true);
+}
+
+#[tokio::test]
+async fn a_base_url_with_a_query_keeps_it_after_the_endpoints_path() {
+    // Azure OpenAI's style: the deployment in the path, the API version in the query.
+    let (addr, seen) = recording_server(200, vec![], OPENAI_OK.into()).await;
+    let base = format!("http://{addr}/openai/deployments/gpt/?api-version=2024-06-01#ignored");
+    build_model(config(ProviderKind::OpenAi, base, "k")).unwrap().complete(hello()).await.unwrap();
+    let (path, _, _) = seen.0.lock().unwrap().pop().unwrap();
+    assert_eq!(path, "/openai/deployments/gpt/chat/completions?api-version=2024-06-01");
+
+    // Anthropic's token count is a sibling endpoint of the same base URL.
+    let (addr, seen) = recording_server(200, vec![], r#"{"input_tokens":7}"#.into()).await;
+    let model = build_model(config(ProviderKind::Anthropic, format!("http://{addr}/proxy?team=blue"), "k")).unwrap();
+    assert_eq!(model.count_tokens(&hello()).await.unwrap(), Some(7));
+    let (path, _, _) = seen.0.lock().unwrap().pop().unwrap();
+    assert_eq!(path, "/proxy/v1/messages/count_tokens?team=blue");
 }
 
 #[tokio::test]

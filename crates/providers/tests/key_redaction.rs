@@ -102,7 +102,8 @@ async fn the_api_key_and_base_url_credentials_never_appear_in_debug_output_error
         let error = model.complete(hello()).await.unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Connection);
         let message = error.to_string();
-        assert!(message.contains(&format!("http://<redacted>@{closed_addr}/v1?key=<redacted>")), "{message}");
+        assert!(message.contains(&format!("http://<redacted>@{closed_addr}/v1/")), "{message}");
+        assert!(message.contains("?key=<redacted>"), "{message}");
         texts.push(format!("{error} {error:?}"));
     }
     drop(_guard);

@@ -306,32 +306,34 @@ impl Breaker {
     pub(crate) fn admit(&self) -> Admission<'_> {
         let now = Instant::now();
         let mut state = self.lock();
-        match state.phase {
-            Phase::Closed => Admission::Call,
-            Phase::Open { until } if now < until => Admission::Skip(SkipReason::BreakerOpen { remaining: until - now }),
-            Phase::Open { .. } if self.claims_on() && !state.probe_allowed => {
-                Admission::Skip(SkipReason::BreakerProbing)
-            }
-            Phase::Open { .. } => {
-                state.phase = Phase::Probing;
-                let at = state.mark_changed();
-                drop(state);
-                self.announce(BreakerState::HalfOpen, at, None, false);
-                Admission::Probe(ProbeGuard { breaker: self })
-            }
-            Phase::Probing => Admission::Skip(SkipReason::BreakerProbing),
+        if let Some(reason) = self.skip_reason(&state, now) {
+            return Admission::Skip(reason);
         }
+        if let Phase::Closed = state.phase {
+            return Admission::Call;
+        }
+        // Open and cooled down: this call is the probe.
+        state.phase = Phase::Probing;
+        let at = state.mark_changed();
+        drop(state);
+        self.announce(BreakerState::HalfOpen, at, None, false);
+        Admission::Probe(ProbeGuard { breaker: self })
     }
 
     /// Whether [`admit`](Self::admit) would skip the target now (open, or another call probes it), without
     /// claiming a probe.
     pub(crate) fn skips_now(&self) -> bool {
-        let state = self.lock();
+        self.skip_reason(&self.lock(), Instant::now()).is_some()
+    }
+
+    /// Why a call now would be skipped, if it would: open and cooling down, or the probe is another call's.
+    fn skip_reason(&self, state: &State, now: Instant) -> Option<SkipReason> {
         match state.phase {
-            Phase::Closed => false,
-            Phase::Open { until } if Instant::now() < until => true,
-            Phase::Open { .. } => self.claims_on() && !state.probe_allowed,
-            Phase::Probing => true,
+            Phase::Closed => None,
+            Phase::Open { until } if now < until => Some(SkipReason::BreakerOpen { remaining: until - now }),
+            Phase::Open { .. } if self.claims_on() && !state.probe_allowed => Some(SkipReason::BreakerProbing),
+            Phase::Open { .. } => None,
+            Phase::Probing => Some(SkipReason::BreakerProbing),
         }
     }
 

@@ -60,13 +60,8 @@ impl HttpClient {
             "" => config.kind.default_base_url(),
             url => url,
         };
-        // The endpoint's path goes before a query the base URL carries (Azure OpenAI's `?api-version=…`); a
-        // fragment is never sent.
-        let base = base.split_once('#').map_or(base, |(before, _)| before);
-        let url = match base.split_once('?') {
-            Some((before, query)) => format!("{}{path}?{query}", before.trim_end_matches('/')),
-            None => format!("{}{path}", base.trim_end_matches('/')),
-        };
+        // A fragment is never sent.
+        let url = with_path(base.split_once('#').map_or(base, |(before, _)| before), path);
         let uri = match url.parse::<Uri>() {
             Ok(uri) if (base.starts_with("http://") || base.starts_with("https://")) && uri.host().is_some() => uri,
             _ => {
@@ -122,11 +117,7 @@ impl HttpClient {
     /// (e.g. `/count_tokens` after `/v1/messages`).
     pub(crate) fn sibling(&self, suffix: &str) -> Option<Self> {
         let s = &self.shared;
-        // Before the query, as in `new`.
-        let url = match s.url.split_once('?') {
-            Some((path, query)) => format!("{path}{suffix}?{query}"),
-            None => format!("{}{suffix}", s.url),
-        };
+        let url = with_path(&s.url, suffix);
         let uri = without_userinfo(url.parse::<Uri>().ok()?, &s.transport);
         let shown_url = crate::redact_url(&url);
         let shared = Shared {
@@ -298,6 +289,14 @@ impl HttpClient {
             source = cause.source();
         }
         Error::Connection { message: self.redact(&message) }
+    }
+}
+
+/// `url` with `path` appended to its path: before a query it carries (Azure OpenAI's `?api-version=…`).
+fn with_path(url: &str, path: &str) -> String {
+    match url.split_once('?') {
+        Some((before, query)) => format!("{}{path}?{query}", before.trim_end_matches('/')),
+        None => format!("{}{path}", url.trim_end_matches('/')),
     }
 }
 

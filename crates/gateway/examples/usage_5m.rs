@@ -15,7 +15,7 @@ fn row(i: usize, now: SystemTime, rows: usize) -> Row {
     let served = ["oa/gpt-4o", "an/claude-sonnet", "oa/gpt-4o-mini", "an/claude-haiku"][i % 4];
     let latency = 80 + (i as u64 * 7919) % 2_000;
     Row {
-        id: format!("{:032x}", i as u128 * 0x9e37_79b9_7f4a_7c15),
+        id: format!("{:032x}", i as u128 * 0x9e37_79b9_7f4a_7c15).into(),
         time: now - Duration::from_millis(back),
         route: ["chat", "code", "bulk"][i % 3].into(),
         api: Api::OpenAi,
@@ -34,7 +34,8 @@ fn row(i: usize, now: SystemTime, rows: usize) -> Row {
             latency_ms: Some(latency),
             hedge: Some(false),
             reason: None,
-        }],
+        }]
+        .into(),
         input_tokens: 500,
         output_tokens: 200,
         latency_ms: latency,

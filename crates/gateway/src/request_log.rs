@@ -14,7 +14,7 @@ use tokio::sync::broadcast;
 use crate::client_keys::KeyTicket;
 use crate::error::Api;
 use crate::state::Route;
-use crate::storage::{AttemptResult, AttemptRow, Outcome, Row, RowError, Storage};
+use crate::storage::{AttemptResult, AttemptRow, Attempts, Outcome, Row, RowError, Storage};
 
 /// Where finished requests go: the database (when on) and the live event stream.
 #[derive(Debug)]
@@ -61,7 +61,7 @@ impl RequestLog {
         }
         let time = SystemTime::now().checked_sub(started.elapsed()).unwrap_or_else(SystemTime::now);
         let row = Row {
-            id: request_id.to_owned(),
+            id: request_id.into(),
             time,
             route: route.name.clone(),
             api,
@@ -71,7 +71,7 @@ impl RequestLog {
             outcome: Outcome::Cancelled,
             served_by: None,
             fallback: false,
-            attempts: Vec::new(),
+            attempts: Attempts::default(),
             input_tokens: 0,
             output_tokens: 0,
             latency_ms: 0,

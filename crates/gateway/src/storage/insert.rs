@@ -89,7 +89,7 @@ impl Statements<'_> {
 fn bind(stmt: &mut CachedStatement<'_>, at: usize, row: &Row, n: i64, attempts: &mut String) -> Result<()> {
     attempts_text(&row.attempts, attempts);
     stmt.raw_bind_parameter(at + 1, schema::seq(millis(row.time), n))?;
-    stmt.raw_bind_parameter(at + 2, &row.id)?;
+    stmt.raw_bind_parameter(at + 2, row.id.as_str())?;
     stmt.raw_bind_parameter(at + 3, &*row.route)?;
     stmt.raw_bind_parameter(at + 4, row.api.code())?;
     stmt.raw_bind_parameter(at + 5, row.stream)?;

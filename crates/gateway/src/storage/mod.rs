@@ -1,27 +1,30 @@
 //! The request log and usage in embedded SQLite (SPEC-2 section 10).
 //!
-//! The request path only hands an owned [`Row`] to a bounded queue (`try_send`: a full queue drops the row
-//! and counts it); one writer thread owns the write connection; reads open their own read-only
+//! The request path only hands an owned [`Row`] to a bounded queue (a full queue drops the row and counts
+//! it); one writer thread takes the queued rows and owns the write connection; reads open their own read-only
 //! connections (call them from `spawn_blocking`).
 
 mod histogram;
+mod inline;
 mod insert;
 mod query;
+mod queue;
 mod row;
 mod schema;
 mod writer;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use query::{Bucket, By, Cursor, Filter, Page, ReadError, Usage, UsageQuery};
-pub use row::{Api, AttemptResult, AttemptRow, Outcome, Row, RowError};
+pub use row::{Api, AttemptResult, AttemptRow, Attempts, Outcome, Row, RowError, RowId};
 pub use writer::write_rows;
 
+use queue::RowQueue;
 use writer::{Msg, Writer};
 
 /// `[storage]` as validated.
@@ -42,7 +45,8 @@ pub struct StorageConfig {
 pub struct Storage {
     path: PathBuf,
     log_bodies: bool,
-    tx: SyncSender<Msg>,
+    queue: Arc<RowQueue>,
+    tx: Sender<Msg>,
     dropped: Arc<AtomicU64>,
     opened: Arc<AtomicBool>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -58,12 +62,14 @@ impl Storage {
     /// Starts the writer thread on `config.path`. Never fails: a database that cannot be opened or written is
     /// logged once and its rows are dropped and counted, so requests are unaffected.
     pub fn open(config: &StorageConfig) -> Storage {
-        let (tx, rx) = sync_channel(config.queue.max(1));
+        let (tx, rx) = channel();
+        let queue = Arc::new(RowQueue::new(config.queue));
         let dropped = Arc::new(AtomicU64::new(0));
         let opened = Arc::new(AtomicBool::new(false));
         let writer = Writer {
             path: config.path.clone(),
             retention: config.retention,
+            queue: queue.clone(),
             dropped: dropped.clone(),
             opened: opened.clone(),
         };
@@ -78,6 +84,7 @@ impl Storage {
         let storage = Storage {
             path: config.path.clone(),
             log_bodies: config.log_bodies,
+            queue,
             tx,
             dropped,
             opened,
@@ -100,11 +107,8 @@ impl Storage {
 
     /// Queues a finished request; a full queue drops it (counted).
     pub fn record(&self, row: Row) {
-        match self.tx.try_send(Msg::Row(Box::new(row))) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Relaxed);
-            }
+        if !self.queue.push(row) {
+            self.dropped.fetch_add(1, Relaxed);
         }
     }
 

@@ -161,7 +161,7 @@ fn read_row(r: &rusqlite::Row<'_>, bodies: bool) -> rusqlite::Result<(Cursor, Ro
         outcome: Outcome::from_code(r.get(7)?),
         served_by: r.get::<_, Option<String>>(8)?.map(Arc::from),
         fallback: r.get(9)?,
-        attempts: read_attempts(&attempts),
+        attempts: read_attempts(&attempts).into(),
         input_tokens: count(11)?,
         output_tokens: count(12)?,
         latency_ms: count(13)?,

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use switchyard::ErrorKind;
 
+pub use super::inline::{Attempts, RowId};
 pub use crate::error::Api;
 
 /// How a request ended.
@@ -151,7 +152,7 @@ pub struct RowError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Row {
     /// The `x-request-id`.
-    pub id: String,
+    pub id: RowId,
     /// Arrival, RFC 3339 UTC with milliseconds.
     #[serde(with = "rfc3339")]
     pub time: SystemTime,
@@ -174,7 +175,7 @@ pub struct Row {
     /// The value of `x-switchyard-fallback`; false when nothing served.
     pub fallback: bool,
     /// Every attempt and skip, in order.
-    pub attempts: Vec<AttemptRow>,
+    pub attempts: Attempts,
     /// Prompt tokens.
     pub input_tokens: u64,
     /// Answer tokens.

@@ -1,35 +1,35 @@
-//! The one thread that writes the database: rows arrive on a bounded channel and are written in batches
-//! (at most 500 rows or about 1 s per transaction), each with its per-minute rollup.
+//! The one thread that writes the database: every 200 ms (every second when idle) it takes the queued rows
+//! ([`RowQueue`]) and writes them in transactions of at most 500 rows, each with its per-minute rollup.
+//! Overrides, flushes and the close come on a channel and are handled at once.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::histogram::Histogram;
 use super::insert::{self, clamp};
+use super::queue::RowQueue;
 use super::row::{Row, millis};
 use super::schema;
 
 /// Rows per transaction, at most.
 const BATCH: usize = 500;
-/// How long rows gather before their transaction (well inside the 1 s bound).
+/// How long rows gather between two takes while requests arrive (well inside the 1 s bound).
 const GATHER: Duration = Duration::from_millis(200);
-/// The writer's sleep between two drains of the queue while a batch gathers.
-const NAP: Duration = Duration::from_millis(20);
+/// How long the writer sleeps after a take that found nothing.
+const IDLE: Duration = Duration::from_secs(1);
 /// How often old rows are deleted.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
-/// What the writer is asked to do.
+/// What the writer is asked to do besides writing rows.
 pub(crate) enum Msg {
-    /// Store a finished request.
-    Row(Box<Row>),
     /// Store (Some) or clear (None) the override of a route's target, as JSON text.
     Override { route: String, target: String, value: Option<String> },
-    /// Answer once everything sent before is written.
+    /// Answer once every row queued before is written.
     Flush(Sender<()>),
     /// Write what is queued, then stop.
     Close,
@@ -39,12 +39,13 @@ pub(crate) enum Msg {
 pub(crate) struct Writer {
     pub(crate) path: PathBuf,
     pub(crate) retention: Duration,
+    pub(crate) queue: Arc<RowQueue>,
     pub(crate) dropped: Arc<AtomicU64>,
     /// Set once the database is open and prepared.
     pub(crate) opened: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// Rows of one batch, and who waits for it.
+/// One take: the rows, and the messages that came with them.
 #[derive(Default)]
 struct Batch {
     rows: Vec<Row>,
@@ -56,7 +57,6 @@ struct Batch {
 impl Batch {
     fn take(&mut self, msg: Msg) {
         match msg {
-            Msg::Row(row) => self.rows.push(*row),
             Msg::Override { route, target, value } => self.overrides.push((route, target, value)),
             Msg::Flush(done) => self.flushed.push(done),
             Msg::Close => self.close = true,
@@ -84,47 +84,44 @@ impl Writer {
         let mut warned = db.is_none();
         let mut last_retention: Option<Instant> = None;
         let mut next = 0;
+        let mut batch = Batch::default();
+        let mut wait = IDLE;
         loop {
-            let mut batch = Batch::default();
-            match rx.recv_timeout(Duration::from_secs(1)) {
+            match rx.recv_timeout(wait) {
                 Ok(msg) => batch.take(msg),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => batch.close = true,
             }
-            // Rows gather for a moment: one transaction per few hundred rows, not one per row, is what keeps the
-            // writer's cost small under load. The writer naps between drains instead of waiting on the channel:
-            // a waiting receiver makes every request's send a futex wake and a context switch (measured: about a
-            // sixth of the CPU). A flush or close is written after at most one nap.
-            let until = Instant::now() + GATHER;
-            while batch.rows.len() < BATCH && !batch.close && batch.flushed.is_empty() && !batch.rows.is_empty() {
-                match rx.try_recv() {
-                    Ok(msg) => batch.take(msg),
-                    Err(TryRecvError::Disconnected) => batch.close = true,
-                    Err(TryRecvError::Empty) => {
-                        let left = until.saturating_duration_since(Instant::now());
-                        if left.is_zero() {
-                            break;
-                        }
-                        std::thread::sleep(left.min(NAP));
-                    }
-                }
+            while let Ok(msg) = rx.try_recv() {
+                batch.take(msg);
             }
+            if batch.close {
+                self.queue.close();
+            }
+            // After a flush or close message: every row queued before it is in this take.
+            self.queue.take(&mut batch.rows);
+            wait = if batch.rows.is_empty() { IDLE } else { GATHER };
             let written = match db.as_mut() {
-                Some(conn) => write(conn, &batch, &mut next).map_err(|e| e.to_string()),
-                None => Err(String::new()),
-            };
-            if let Err(e) = written {
-                self.dropped.fetch_add(batch.rows.len() as u64, Relaxed);
-                if !warned && !batch.rows.is_empty() {
-                    warned = true;
-                    tracing::warn!(
-                        "storage: cannot write to {}: {e}; request rows are dropped (counted in \
-                         switchyard_log_dropped_total) until it works again",
-                        self.path.display()
-                    );
+                Some(conn) => write(conn, &batch, &mut next, &self.dropped).map_err(|e| e.to_string()),
+                None => {
+                    self.dropped.fetch_add(batch.rows.len() as u64, Relaxed);
+                    Err(String::new())
                 }
+            };
+            if let Err(e) = written
+                && !warned
+                && !batch.rows.is_empty()
+            {
+                warned = true;
+                tracing::warn!(
+                    "storage: cannot write to {}: {e}; request rows are dropped (counted in \
+                     switchyard_log_dropped_total) until it works again",
+                    self.path.display()
+                );
             }
-            for done in batch.flushed {
+            batch.rows.clear();
+            batch.overrides.clear();
+            for done in batch.flushed.drain(..) {
                 let _ = done.send(());
             }
             if batch.close {
@@ -207,16 +204,40 @@ impl<'a> Rollup<'a> {
     }
 }
 
-/// Writes a batch's rows, rollups and overrides in one transaction. `next` numbers rows within a millisecond
-/// (see [`schema::seq`]); it goes on counting from batch to batch.
-fn write(conn: &mut Connection, batch: &Batch, next: &mut i64) -> rusqlite::Result<()> {
-    if batch.rows.is_empty() && batch.overrides.is_empty() {
+/// Writes a take's rows in transactions of at most [`BATCH`] rows, each with its rollups; the overrides go with
+/// the last. A transaction that fails drops its rows (counted in `dropped`) and the rest are still tried; the
+/// first error is returned. `next` numbers rows within a millisecond (see [`schema::seq`]) from batch to batch.
+fn write(conn: &mut Connection, batch: &Batch, next: &mut i64, dropped: &AtomicU64) -> rusqlite::Result<()> {
+    let mut first_error = None;
+    let mut chunks = batch.rows.chunks(BATCH).peekable();
+    if chunks.peek().is_none() && batch.overrides.is_empty() {
         return Ok(());
     }
+    loop {
+        let rows = chunks.next().unwrap_or_default();
+        let last = chunks.peek().is_none();
+        let overrides = if last { &batch.overrides[..] } else { &[] };
+        if let Err(e) = transaction(conn, rows, overrides, next) {
+            dropped.fetch_add(rows.len() as u64, Relaxed);
+            first_error.get_or_insert(e);
+        }
+        if last {
+            return first_error.map_or(Ok(()), Err);
+        }
+    }
+}
+
+/// Writes `rows`, their rollups and `overrides` in one transaction.
+fn transaction(
+    conn: &mut Connection,
+    rows: &[Row],
+    overrides: &[(String, String, Option<String>)],
+    next: &mut i64,
+) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     let mut sums = Rollup::default();
-    insert::rows(&tx, &batch.rows, next)?;
-    for row in &batch.rows {
+    insert::rows(&tx, rows, next)?;
+    for row in rows {
         add(&mut sums, row, millis(row.time));
     }
     let mut hours = Rollup::default();
@@ -227,7 +248,7 @@ fn write(conn: &mut Connection, batch: &Batch, next: &mut i64) -> rusqlite::Resu
     for (group, s) in hours.0 {
         merge_rollup(&tx, "usage_hour", &group, s)?;
     }
-    for (route, target, value) in &batch.overrides {
+    for (route, target, value) in overrides {
         match value {
             Some(v) => tx.execute(
                 "INSERT OR REPLACE INTO overrides (route, target, value) VALUES (?1, ?2, ?3)",
@@ -298,11 +319,9 @@ fn merge_rollup(tx: &Transaction<'_>, table: &str, group: &Group<'_>, mut s: Sum
 /// Writes rows straight away on this thread (the 5M-row generator and tests that need a big database fast).
 pub fn write_rows(path: &std::path::Path, rows: &[Row]) -> Result<(), String> {
     let mut conn = open(path).map_err(|e| e.to_string())?;
-    let mut batch = Batch::default();
     let mut next = 0;
     for chunk in rows.chunks(BATCH * 20) {
-        batch.rows = chunk.to_vec();
-        write(&mut conn, &batch, &mut next).map_err(|e| e.to_string())?;
+        transaction(&mut conn, chunk, &[], &mut next).map_err(|e| e.to_string())?;
     }
     Ok(())
 }

@@ -403,7 +403,7 @@ fn a_row_without_bodies_takes_at_most_400_bytes_of_file() {
             let arrival =
                 now - Duration::from_secs(900) + Duration::from_millis(i as u64 * 30 + 1000 - (i as u64 % 7) * 100);
             let mut row = generated(i, arrival);
-            row.id = format!("{:032x}", i as u128 * 0x9e37_79b9_7f4a_7c15); // As long as the gateway's own ids.
+            row.id = format!("{:032x}", i as u128 * 0x9e37_79b9_7f4a_7c15).into(); // As long as the gateway's own ids.
             row
         })
         .collect();

@@ -147,18 +147,21 @@ impl Storage {
         query::overrides(&self.path)
     }
 
-    /// A page of `/admin/requests`. Blocking.
+    /// A page of `/admin/requests`, every request finished before the call included. Blocking.
     pub fn list(&self, filter: &Filter) -> Result<Page, ReadError> {
+        self.flush();
         query::list(&self.path, filter)
     }
 
-    /// One row with bodies. Blocking.
+    /// One row with bodies (a request finished before the call is found). Blocking.
     pub fn get(&self, id: &str) -> Result<Option<Row>, ReadError> {
+        self.flush();
         query::get(&self.path, id)
     }
 
-    /// `/admin/usage`. Blocking.
+    /// `/admin/usage`, every request finished before the call counted. Blocking.
     pub fn usage(&self, q: &UsageQuery) -> Result<Usage, ReadError> {
+        self.flush();
         query::usage(&self.path, q)
     }
 }

@@ -132,6 +132,29 @@ async fn every_ending_gets_a_row_with_its_fields_streamed_or_not_and_the_file_ho
 }
 
 #[tokio::test]
+async fn a_finished_request_is_in_the_log_at_once_without_waiting_for_the_writers_next_batch() {
+    let config = logged("at-once", 1000);
+    let h = start_logged(ROUTES, &config).await;
+    // A first request and a pause: the writer has taken its rows and is idle (it takes rows once a second
+    // then), so only the read itself can bring the next row in.
+    assert_eq!(send(&h, "at-once-0", "ok", false).await, 200);
+    let _ = row(&h, "at-once-0").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 1..=3 {
+        let id = format!("at-once-{i}");
+        assert_eq!(send(&h, &id, "ok", false).await, 200);
+        // One read each, no flush and no retry.
+        let one = h.admin_get(&format!("/admin/requests/{id}")).await;
+        assert_eq!(one.status, 200, "{}", one.body);
+        let page = h.admin_get("/admin/requests?route=ok&limit=1").await;
+        assert_eq!(page.body["requests"][0]["id"], id.as_str(), "{}", page.body);
+        let usage = h.admin_get("/admin/usage?by=route&since=1h").await;
+        let buckets = usage.body["buckets"].as_array().unwrap();
+        assert_eq!(buckets.iter().map(|b| b["requests"].as_u64().unwrap()).sum::<u64>(), i + 1, "{}", usage.body);
+    }
+}
+
+#[tokio::test]
 async fn a_row_names_the_api_of_the_endpoint_called() {
     let config = logged("api", 1000);
     let h = start_logged(ROUTES, &config).await;

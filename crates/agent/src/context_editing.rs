@@ -138,23 +138,10 @@ impl ModelInterceptor for ContextEditingInterceptor {
     }
 }
 
-/// Characters / 4 over everything the model reads: system prompt, messages, tool definitions.
+/// Characters / 4 over everything the model reads: system prompt, messages, tool definitions (the core's
+/// [`ChatRequest::estimate_input_tokens`], the one estimate the engine and the gateway use too).
 pub fn estimate_tokens(request: &ChatRequest) -> usize {
-    let mut chars = request.system.as_ref().map_or(0, String::len);
-    for message in &request.messages {
-        for part in &message.content {
-            chars += match part {
-                Part::Text { text } => text.len(),
-                Part::ToolCall(call) => call.name.len() + call.arguments.len(),
-                Part::ToolResult(result) => result.content.len(),
-                Part::Image { .. } => 0,
-            };
-        }
-    }
-    for tool in &request.tools {
-        chars += tool.name.len() + tool.description.as_ref().map_or(0, String::len) + tool.parameters.to_string().len();
-    }
-    chars.div_ceil(4)
+    usize::try_from(request.estimate_input_tokens()).unwrap_or(usize::MAX)
 }
 
 /// Builds a [`ContextEditingInterceptor`].

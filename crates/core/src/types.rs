@@ -306,6 +306,12 @@ impl ChatRequest {
         crate::plan::estimate_prompt_tokens(self)
     }
 
+    /// The most a call can cost in tokens, roughly: [`Self::estimate_input_tokens`] plus `max_tokens`. What a
+    /// target's `tpm` and a client key's `tpm` reserve, and what must fit a context window.
+    pub fn estimate_tokens(&self) -> u64 {
+        crate::plan::estimate_tokens(self)
+    }
+
     /// Sets the system prompt.
     pub fn with_system(mut self, system: impl Into<String>) -> Self {
         self.system = Some(system.into());

@@ -7,10 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, StatusCode};
-use switchyard::{
-    ChatRequest,
-    limits::{LeaseBoard, LimitScope, RateDenied, RateRemaining, RateReservation, RateWindow},
-};
+use switchyard::limits::{LeaseBoard, LimitScope, RateDenied, RateRemaining, RateReservation, RateWindow};
 use tokio::time::Instant;
 
 use crate::config::ClientKeyConfig;
@@ -83,11 +80,6 @@ impl ClientKey {
             }),
         }
     }
-}
-
-/// The tokens a request reserves against a `tpm` limit: the prompt estimate plus its `max_tokens`.
-pub fn reserved_tokens(request: &ChatRequest) -> u64 {
-    request.estimate_input_tokens() + u64::from(request.options.max_tokens.unwrap_or(0))
 }
 
 /// An admitted request: its token reservation (when the key has `tpm`) and its answer's headers.

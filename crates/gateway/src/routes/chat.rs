@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use switchyard::{ChatModel, attempt::Attempt};
 
 use crate::auth::Caller;
-use crate::client_keys::{ClientKey, LimitHeaders, reserved_tokens};
+use crate::client_keys::{ClientKey, LimitHeaders};
 use crate::codec::{self, StreamEncoder};
 use crate::conn::DrainDeadline;
 use crate::error::{Api, ApiError};
@@ -122,7 +122,7 @@ async fn serve(
     drop(bytes);
     let mut limits = LimitHeaders::default();
     if let Some(key) = &caller {
-        match key.admit(&route.name, || reserved_tokens(&decoded.request)) {
+        match key.admit(&route.name, || decoded.request.estimate_tokens()) {
             Ok(admitted) => {
                 if let (Some(r), Some(ticket)) = (&mut recording, admitted.ticket) {
                     r.hold(ticket);

@@ -34,6 +34,7 @@ mod ids;
 mod json_error;
 pub mod openai;
 mod provider;
+mod proxy_connector;
 mod quota;
 pub mod responses;
 mod shown_url;

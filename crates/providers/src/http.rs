@@ -104,7 +104,7 @@ impl HttpClient {
         }
         let transport = Transport::new(&uri, config.timeouts.connect)
             .map_err(|reason| ProviderError::Client { provider: config.name.clone(), reason })?;
-        let uri = without_userinfo(uri, &transport);
+        let uri = without_userinfo(uri);
         let shown_url = crate::redact_url(&url);
         if transport.is_proxied() {
             tracing::debug!(provider = %config.name, url = %shown_url, "sending through the proxy the environment names");
@@ -118,7 +118,7 @@ impl HttpClient {
     pub(crate) fn sibling(&self, suffix: &str) -> Option<Self> {
         let s = &self.shared;
         let url = with_path(&s.url, suffix);
-        let uri = without_userinfo(url.parse::<Uri>().ok()?, &s.transport);
+        let uri = without_userinfo(url.parse::<Uri>().ok()?);
         let shown_url = crate::redact_url(&url);
         let shared = Shared {
             transport: s.transport.clone(),
@@ -301,10 +301,10 @@ fn with_path(url: &str, path: &str) -> String {
 }
 
 /// `uri` as hyper gets it: without userinfo, which hyper never sends as credentials but would log (its pool's
-/// trace lines) and send in HTTP/2's `:authority`. Through a proxy it stays: reqwest sends it as Basic auth.
-fn without_userinfo(uri: Uri, transport: &Transport) -> Uri {
+/// trace lines), send in HTTP/2's `:authority` and, through a proxy, in the absolute-form request line.
+fn without_userinfo(uri: Uri) -> Uri {
     let host = match uri.authority().and_then(|a| a.as_str().rsplit_once('@')) {
-        Some((_, host)) if !transport.is_proxied() => host.parse::<http::uri::Authority>(),
+        Some((_, host)) => host.parse::<http::uri::Authority>(),
         _ => return uri,
     };
     let mut parts = uri.clone().into_parts();

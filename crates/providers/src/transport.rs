@@ -1,13 +1,15 @@
-//! How a request reaches the upstream: hyper-util's pooled client, or reqwest when the environment routes this
-//! URL through a proxy (HTTP_PROXY / HTTPS_PROXY / ALL_PROXY / NO_PROXY). The rest of the crate sees one
-//! [`Transport`] and one [`Response`] type.
+//! How a request reaches the upstream: hyper-util's pooled client, directly or through the proxy the
+//! environment names for this URL (HTTP_PROXY / HTTPS_PROXY / ALL_PROXY / NO_PROXY, see [`ProxyConnector`]).
+//! The rest of the crate sees one [`Transport`] and one [`Response`] type.
 
 use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::Uri;
+use http::header::PROXY_AUTHORIZATION;
+use http::uri::Scheme;
+use http::{HeaderValue, Uri};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
@@ -16,6 +18,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls_platform_verifier::BuilderVerifierExt;
+
+use crate::proxy_connector::ProxyConnector;
 
 /// Any error a body or a send can end with.
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
@@ -26,7 +30,7 @@ pub(crate) type Body = UnsyncBoxBody<Bytes, BoxError>;
 /// A response, whichever transport carried it.
 pub(crate) type Response = http::Response<Body>;
 
-/// Idle pooled connections are closed after this long (reqwest's default, kept).
+/// Idle pooled connections are closed after this long (reqwest's default, kept from when it was the client).
 const POOL_IDLE: Duration = Duration::from_secs(90);
 
 /// One provider's connection pool.
@@ -34,8 +38,16 @@ const POOL_IDLE: Duration = Duration::from_secs(90);
 pub(crate) enum Transport {
     /// The common case: hyper-util's client, no per-request URL parsing or middleware.
     Direct(Box<Client<HttpsConnector<HttpConnector>, Full<Bytes>>>),
-    /// The environment sends this URL through a proxy: reqwest implements proxying (CONNECT, auth).
-    Proxied(reqwest::Client),
+    /// The environment sends this URL through a proxy.
+    Proxied(Box<Proxied>),
+}
+
+/// The pool of connections through a proxy.
+#[derive(Clone)]
+pub(crate) struct Proxied {
+    client: Client<ProxyConnector, Full<Bytes>>,
+    /// `Proxy-Authorization` for http targets (https ones send it in the CONNECT request).
+    auth: Option<HeaderValue>,
 }
 
 /// A request that got no response.
@@ -50,28 +62,24 @@ pub(crate) struct SendError {
 impl Transport {
     /// A pool for requests to `uri`; `connect` bounds each connection attempt.
     pub(crate) fn new(uri: &Uri, connect: Option<Duration>) -> Result<Self, String> {
-        if Matcher::from_system().intercept(uri).is_some() {
-            let mut builder = reqwest::Client::builder().pool_idle_timeout(POOL_IDLE);
-            if let Some(connect) = connect {
-                builder = builder.connect_timeout(connect);
-            }
-            return builder.build().map(Self::Proxied).map_err(|e| e.to_string());
+        let tls = tls_config()?;
+        if let Some(intercept) = Matcher::from_system().intercept(uri) {
+            let auth = intercept.basic_auth().cloned();
+            let connector = ProxyConnector::new(intercept.uri().clone(), auth.clone(), tls, connect);
+            let client = pool().build(connector);
+            return Ok(Self::Proxied(Box::new(Proxied { client, auth })));
         }
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(connect);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config()?)
+            .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(https);
+        let client = pool().build(https);
         Ok(Self::Direct(Box::new(client)))
     }
 
@@ -84,33 +92,42 @@ impl Transport {
     pub(crate) async fn send(&self, request: http::Request<Bytes>) -> Result<Response, SendError> {
         match self {
             Self::Direct(client) => {
-                let response = client.request(request.map(Full::new)).await.map_err(|e| {
-                    let connect_timeout = e.is_connect() && has_timed_out_io(&e);
-                    SendError { connect_timeout, source: Box::new(e) }
-                })?;
+                let response = client.request(request.map(Full::new)).await.map_err(send_failed)?;
                 Ok(response.map(|body| body.map_err(BoxError::from).boxed_unsync()))
             }
-            Self::Proxied(client) => {
-                // The caller names the URL (credentials redacted); reqwest's own message would show it whole.
-                let fail = |e: reqwest::Error| SendError {
-                    connect_timeout: e.is_connect() && e.is_timeout(),
-                    source: e.without_url().into(),
-                };
-                let request = reqwest::Request::try_from(request).map_err(fail)?;
-                let response = client.execute(request).await.map_err(fail)?;
-                let response = http::Response::<reqwest::Body>::from(response);
+            Self::Proxied(proxied) => {
+                let mut request = request.map(Full::new);
+                if let Some(auth) = &proxied.auth
+                    && request.uri().scheme() == Some(&Scheme::HTTP)
+                {
+                    request.headers_mut().entry(PROXY_AUTHORIZATION).or_insert_with(|| auth.clone());
+                }
+                let response = proxied.client.request(request).await.map_err(send_failed)?;
                 Ok(response.map(|body| body.map_err(BoxError::from).boxed_unsync()))
             }
         }
     }
 }
 
-/// TLS as reqwest sets it up: the process's crypto provider (else aws-lc-rs), the platform's verifier, and
-/// ALPN offering h2 and http/1.1 (the connector builder adds ALPN).
+/// A request that got no response; a connect timeout is told apart (the engine names it as such).
+fn send_failed(e: hyper_util::client::legacy::Error) -> SendError {
+    let connect_timeout = e.is_connect() && has_timed_out_io(&e);
+    SendError { connect_timeout, source: Box::new(e) }
+}
+
+/// The pool's settings, the same with or without a proxy.
+fn pool() -> hyper_util::client::legacy::Builder {
+    let mut builder = Client::builder(TokioExecutor::new());
+    builder.pool_idle_timeout(POOL_IDLE).pool_timer(TokioTimer::new()).timer(TokioTimer::new());
+    builder
+}
+
+/// TLS as reqwest set it up: the process's crypto provider (else ring), the platform's verifier, and ALPN
+/// offering h2 and http/1.1 (the connector builder adds ALPN).
 fn tls_config() -> Result<rustls::ClientConfig, String> {
     let provider = rustls::crypto::CryptoProvider::get_default()
         .cloned()
-        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup failed: {e}"))?

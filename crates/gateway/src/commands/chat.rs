@@ -4,8 +4,10 @@ use std::io::Write;
 
 use anyhow::{Context, bail};
 use futures::StreamExt;
+use http::Method;
 use serde_json::{Value, json};
 
+use super::gateway_http::{GatewayHttp, data_of, json_of};
 use crate::cli::ChatArgs;
 
 /// What one streamed chat call produced.
@@ -36,12 +38,7 @@ pub async fn stream_chat(
     }
     messages.push(json!({ "role": "user", "content": prompt }));
     let body = json!({ "model": model, "stream": true, "messages": messages });
-    let mut request =
-        reqwest::Client::new().post(format!("{}/v1/chat/completions", url.trim_end_matches('/'))).json(&body);
-    if let Some(key) = api_key {
-        request = request.bearer_auth(key);
-    }
-    let response = request.send().await.with_context(|| format!("cannot reach the gateway at {url}"))?;
+    let response = GatewayHttp::new(url)?.send(Method::POST, "/v1/chat/completions", api_key, Some(&body)).await?;
     let status = response.status();
     let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let mut outcome = ChatOutcome {
@@ -51,14 +48,15 @@ pub async fn stream_chat(
         fallback: header("x-switchyard-fallback") == "true",
     };
     if !status.is_success() {
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let body = json_of(response).await.unwrap_or(Value::Null);
         bail!("the gateway answered {status}: {}", body["error"]["message"].as_str().unwrap_or("no message"));
     }
-    let mut bytes = response.bytes_stream();
+    let mut bytes = data_of(response);
     let mut pending = String::new();
     let mut done = false;
     while let Some(chunk) = bytes.next().await {
-        pending.push_str(&String::from_utf8_lossy(&chunk.context("the stream broke")?));
+        let chunk = chunk.map_err(anyhow::Error::from_boxed).context("the stream broke")?;
+        pending.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = pending.find("\n\n") {
             let event: String = pending.drain(..end + 2).collect();
             for line in event.lines() {

@@ -53,7 +53,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<bool> {
         }
     }
     if args.diff {
-        let client = super::admin_client::AdminClient::new(&args.admin.url, args.admin.admin_key.clone());
+        let client = super::admin_client::AdminClient::new(&args.admin.url, args.admin.admin_key.clone())?;
         out.push_str(&super::check_diff::lines(&config, &client.config().await?, &args.admin.url));
     }
     out.push_str(&format!("{}: {}\n", args.config.display(), if ok { "ok" } else { "problems found" }));

@@ -7,10 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use serde_json::{Value, json};
+use http::Method;
+use serde_json::json;
 
 use super::admin_client::AdminClient;
 use super::chat::stream_chat;
+use super::gateway_http::{GatewayHttp, json_of};
 use crate::config::Config;
 use crate::server::Running;
 use crate::state::{AppState, HttpProviders};
@@ -69,7 +71,7 @@ targets = [
 
 struct Demo {
     url: String,
-    http: reqwest::Client,
+    http: GatewayHttp,
     admin: AdminClient,
     failures: Vec<String>,
 }
@@ -92,12 +94,12 @@ impl Demo {
     /// One non-streaming call; returns (text, target, calls).
     async fn complete(&self, model: &str) -> anyhow::Result<(String, String, u64, bool)> {
         let body = json!({ "model": model, "messages": [{ "role": "user", "content": PROMPT }] });
-        let response = self.http.post(format!("{}/v1/chat/completions", self.url)).json(&body).send().await?;
+        let response = self.http.send(Method::POST, "/v1/chat/completions", None, Some(&body)).await?;
         let header = |n: &str| response.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
         let (target, calls, fallback) =
             (header("x-switchyard-target"), header("x-switchyard-attempts"), header("x-switchyard-fallback"));
         let status = response.status();
-        let body: Value = response.json().await?;
+        let body = json_of(response).await?;
         anyhow::ensure!(status.is_success(), "HTTP {status}: {}", body["error"]["message"]);
         let text = body["choices"][0]["message"]["content"].as_str().unwrap_or("").to_owned();
         Ok((text, target, calls.parse().unwrap_or(0), fallback == "true"))
@@ -115,8 +117,8 @@ pub async fn run() -> anyhow::Result<bool> {
     let gateway = Running::start(state, "127.0.0.1:0", Duration::from_secs(5)).await?;
     let mut demo = Demo {
         url: gateway.url(),
-        http: reqwest::Client::new(),
-        admin: AdminClient::new(&gateway.url(), Some(admin_key)),
+        http: GatewayHttp::new(&gateway.url())?,
+        admin: AdminClient::new(&gateway.url(), Some(admin_key))?,
         failures: Vec::new(),
     };
     demo.say(&format!(

@@ -31,7 +31,7 @@ fn query(pairs: &[(&str, Option<String>)]) -> String {
 
 /// Runs `logs`.
 pub async fn run(args: LogsArgs) -> anyhow::Result<()> {
-    let client = AdminClient::new(&args.admin.url, args.admin.admin_key.clone());
+    let client = AdminClient::new(&args.admin.url, args.admin.admin_key.clone())?;
     if let Some(LogsAction::Show { id }) = &args.show {
         let row = client.get(&format!("/admin/requests/{}", utf8_percent_encode(id, NON_ALPHANUMERIC))).await?;
         return write_out(&if args.json { format!("{row}\n") } else { show(&row) });
@@ -54,10 +54,10 @@ pub async fn run(args: LogsArgs) -> anyhow::Result<()> {
         write_out(&table::render(&HEADER, &rows.iter().map(cells).collect::<Vec<_>>()))?;
     }
     let Some(events) = events else { return Ok(()) };
-    let mut body = events.bytes_stream();
+    let mut body = super::gateway_http::data_of(events);
     let mut text = String::new();
     while let Some(chunk) = body.next().await {
-        text.push_str(&String::from_utf8_lossy(&chunk?));
+        text.push_str(&String::from_utf8_lossy(&chunk.map_err(anyhow::Error::from_boxed)?));
         while let Some(end) = text.find("\n\n") {
             let frame: String = text.drain(..end + 2).collect();
             if !frame.lines().any(|l| l == "event: request") {
@@ -173,7 +173,7 @@ pub fn show(row: &Value) -> String {
 
 /// Runs `usage`.
 pub async fn usage(args: UsageArgs) -> anyhow::Result<()> {
-    let client = AdminClient::new(&args.admin.url, args.admin.admin_key.clone());
+    let client = AdminClient::new(&args.admin.url, args.admin.admin_key.clone())?;
     let q = query(&[("by", Some(args.by)), ("since", Some(args.since)), ("bucket", Some(args.bucket))]);
     let usage = client.get(&format!("/admin/usage?{q}")).await?;
     let buckets: Vec<Value> = usage["buckets"].as_array().cloned().unwrap_or_default();

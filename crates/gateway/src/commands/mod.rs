@@ -5,6 +5,7 @@ pub mod chat;
 pub mod check;
 pub mod check_diff;
 pub mod demo;
+pub mod gateway_http;
 pub mod logs;
 pub mod models;
 pub mod serve;

@@ -11,7 +11,7 @@ use crate::cli::{ModelsAction, ModelsArgs, StatsArgs};
 
 /// Runs a `models` action against a running gateway.
 pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
-    let client = AdminClient::new(&args.admin.url, args.admin.admin_key);
+    let client = AdminClient::new(&args.admin.url, args.admin.admin_key)?;
     let (id, route, body) = match args.action {
         ModelsAction::List => {
             let routes = client.routes().await?;
@@ -84,7 +84,7 @@ async fn reset(client: &AdminClient, id: &str, route: Option<String>) -> anyhow:
 
 /// Shows (and optionally resets) the stats of a running gateway.
 pub async fn stats(args: StatsArgs) -> anyhow::Result<()> {
-    let client = AdminClient::new(&args.server.url, args.admin_key);
+    let client = AdminClient::new(&args.server.url, args.admin_key)?;
     let stats = client.stats().await?;
     let mut out = stats_text(&stats);
     if args.reset {

@@ -6,17 +6,19 @@ use std::process::ExitCode;
 use clap::Parser;
 use switchyard_gateway::cli::{Cli, Command};
 use switchyard_gateway::commands;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref(), &cli.command);
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| default_filter(&cli.command).into()),
-        )
         .with_writer(std::io::stderr)
         // Colour only for a person at a terminal: escape codes in a log file or a pipe are noise.
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .finish()
+        .with(filter)
         .init();
     let runtime = match runtime_builder().enable_all().build() {
         Ok(rt) => rt,
@@ -50,11 +52,20 @@ fn runtime_builder() -> tokio::runtime::Builder {
 
 /// Servers log at info; one-shot commands only show warnings (the demo only errors: its failures are
 /// staged and reported in its own output), so their output stays readable.
-fn default_filter(command: &Command) -> &'static str {
+/// `RUST_LOG` as a level and `target=level` pairs (`warn,switchyard_gateway::storage=debug`); unset or
+/// unreadable, the command's default level. tracing-subscriber's `Targets`, not `EnvFilter`: its span and field
+/// filters would bring a regex engine into the first build for a feature few use.
+fn log_filter(rust_log: Option<&str>, command: &Command) -> Targets {
+    rust_log
+        .and_then(|text| text.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(default_level(command)))
+}
+
+fn default_level(command: &Command) -> LevelFilter {
     match command {
-        Command::Serve(_) | Command::MockUpstream(_) => "info",
-        Command::Demo => "error",
-        _ => "warn",
+        Command::Serve(_) | Command::MockUpstream(_) => LevelFilter::INFO,
+        Command::Demo => LevelFilter::ERROR,
+        _ => LevelFilter::WARN,
     }
 }
 
@@ -69,5 +80,29 @@ async fn run(command: Command) -> anyhow::Result<bool> {
         Command::Logs(args) => commands::logs::run(args).await.map(|()| true),
         Command::Usage(args) => commands::logs::usage(args).await.map(|()| true),
         Command::MockUpstream(args) => commands::serve::mock_upstream(args).await.map(|()| true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+
+    use super::{Command, log_filter};
+
+    #[test]
+    fn rust_log_takes_a_default_level_and_per_target_levels() {
+        let filter = log_filter(Some("warn,switchyard_gateway::storage=debug"), &Command::Demo);
+        assert!(filter.would_enable("switchyard_gateway::storage::writer", &Level::DEBUG));
+        assert!(!filter.would_enable("switchyard_gateway::server", &Level::INFO));
+        assert!(filter.would_enable("hyper", &Level::WARN));
+    }
+
+    #[test]
+    fn without_a_readable_rust_log_the_command_picks_the_level() {
+        for rust_log in [None, Some("switchyard=loud")] {
+            let demo = log_filter(rust_log, &Command::Demo);
+            assert!(demo.would_enable("switchyard_gateway", &Level::ERROR));
+            assert!(!demo.would_enable("switchyard_gateway", &Level::WARN), "{rust_log:?}");
+        }
     }
 }

@@ -107,11 +107,20 @@ impl ProviderSection {
         if self.max_tokens == Some(0) {
             return Err(Problem::at(format!("providers.{name}.max_tokens"), "must be greater than 0"));
         }
-        for header in self.headers.keys() {
+        for (header, value) in &self.headers {
             if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
                 return Err(Problem::at(
                     format!("providers.{name}.headers"),
                     format!("invalid header name {header:?}"),
+                ));
+            }
+            // Checked here so that `switchyard check` and a reload refuse it, not the first request. The value is
+            // not shown: headers often carry credentials.
+            if http::HeaderValue::from_str(value).is_err() {
+                return Err(Problem::at(
+                    format!("providers.{name}.headers.{header}"),
+                    "not a valid header value (a line break or another control character, or a character outside \
+                     ASCII); write it on one line of visible ASCII",
                 ));
             }
         }

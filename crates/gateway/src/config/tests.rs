@@ -388,3 +388,16 @@ fn read_from_a_file_every_line_names_the_file_and_the_paths_stay_data() {
     assert!(matches!(missing, ConfigError::Read { .. }) && missing.problems().is_empty(), "{missing}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_provider_header_value_that_cannot_be_sent_is_refused_at_load_with_its_key_path_and_not_shown() {
+    let text = "[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+                headers = { x-team = \"secret-one\\nInjected: yes\" }\n\
+                [routes.r]\ntargets = [{ provider = \"p\", model = \"m\" }]\n";
+    let err = parse(text, &[]).unwrap_err();
+    let problem = &err.problems()[0];
+    assert_eq!(problem.path.as_str(), "providers.p.headers.x-team", "{err}");
+    assert!(!err.to_string().contains("secret-one"), "the value stays hidden: {err}");
+    let fine = text.replace("\\nInjected: yes", "");
+    assert!(parse(&fine, &[]).is_ok());
+}

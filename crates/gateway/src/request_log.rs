@@ -14,7 +14,7 @@ use tokio::sync::broadcast;
 use crate::client_keys::KeyTicket;
 use crate::error::Api;
 use crate::state::Route;
-use crate::storage::{AttemptResult, AttemptRow, Attempts, Outcome, Row, RowError, Storage};
+use crate::storage::{AttemptResult, AttemptRow, Outcome, Row, RowError, Storage};
 
 /// Where finished requests go: the database (when on) and the live event stream.
 #[derive(Debug)]
@@ -60,26 +60,8 @@ impl RequestLog {
             return None;
         }
         let time = SystemTime::now().checked_sub(started.elapsed()).unwrap_or_else(SystemTime::now);
-        let row = Row {
-            id: request_id.into(),
-            time,
-            route: route.name.clone(),
-            api,
-            stream,
-            key: key.map(str::to_owned),
-            status: None,
-            outcome: Outcome::Cancelled,
-            served_by: None,
-            fallback: false,
-            attempts: Attempts::default(),
-            input_tokens: 0,
-            output_tokens: 0,
-            latency_ms: 0,
-            first_chunk_ms: None,
-            error: None,
-            request: None,
-            response: None,
-        };
+        let mut row = Row::arrived(request_id, time, route.name.clone(), api, stream);
+        row.key = key.map(str::to_owned);
         Some(Recording { log: self.clone(), route: route.clone(), row: Some(row), started, ticket: None })
     }
 

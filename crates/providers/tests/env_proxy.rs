@@ -7,28 +7,15 @@
 
 mod common;
 
-use std::process::Command;
-
 use switchyard::{ChatModel, ErrorKind};
 use switchyard_providers::{ApiKey, ProviderConfig, ProviderKind, build_model};
 use switchyard_sim::DEFAULT_API_KEY;
 
+use common::child::run_child;
 use common::{KINDS, drain, hello, text_of};
 
 /// Nothing listens on the discard port: a request that reaches the upstream went through the proxy.
 const UNREACHABLE: &str = "127.0.0.1:9";
-
-const PROXY_VARIABLES: [&str; 9] = [
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "REQUEST_METHOD",
-];
 
 fn model(kind: ProviderKind, host: &str, model: &str) -> switchyard::SharedModel {
     let mut config = ProviderConfig::new(kind, "proxied", model);
@@ -42,23 +29,6 @@ fn model(kind: ProviderKind, host: &str, model: &str) -> switchyard::SharedModel
 
 fn model_name(kind: ProviderKind, case: &str) -> String {
     format!("{case}-{kind}-ok")
-}
-
-/// Runs the ignored test `name` of this binary in a child process with only `env` as proxy settings.
-async fn run_child(name: &'static str, env: Vec<(&'static str, String)>) {
-    let output = tokio::task::spawn_blocking(move || {
-        let mut command = Command::new(std::env::current_exe().unwrap());
-        command.args(["--exact", name, "--ignored", "--nocapture"]);
-        for variable in PROXY_VARIABLES {
-            command.env_remove(variable);
-        }
-        command.envs(env).output().unwrap()
-    })
-    .await
-    .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "{name} failed:\n{text}");
-    assert!(text.contains("1 passed"), "{name} did not run:\n{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use switchyard::{Error, ErrorKind, TimeoutPhase};
@@ -16,6 +15,7 @@ use switchyard_providers::{ApiKey, ProviderConfig, ProviderKind, Timeouts, build
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use common::child::run_child;
 use common::hello;
 
 /// The proxy's password: no error message may show it.
@@ -23,18 +23,6 @@ const PASSWORD: &str = "s3cret";
 
 /// `Basic base64("user:s3cret")`.
 const BASIC: &str = "Basic dXNlcjpzM2NyZXQ=";
-
-const PROXY_VARIABLES: [&str; 9] = [
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "REQUEST_METHOD",
-];
 
 /// A proxy on 127.0.0.1 that records the head of the first request on its first connection, then answers
 /// `reply` (or nothing, holding the connection open, when `reply` is empty). Returns its URL with credentials.
@@ -59,23 +47,6 @@ async fn recording_proxy(reply: &'static str) -> (String, tokio::task::JoinHandl
         String::from_utf8_lossy(&received).into_owned()
     });
     (url, head)
-}
-
-/// Runs the ignored test `name` of this binary in a child process with only `env` as proxy settings.
-async fn run_child(name: &'static str, env: Vec<(&'static str, String)>) {
-    let output = tokio::task::spawn_blocking(move || {
-        let mut command = Command::new(std::env::current_exe().unwrap());
-        command.args(["--exact", name, "--ignored", "--nocapture"]);
-        for variable in PROXY_VARIABLES {
-            command.env_remove(variable);
-        }
-        command.envs(env).output().unwrap()
-    })
-    .await
-    .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "{name} failed:\n{text}");
-    assert!(text.contains("1 passed"), "{name} did not run:\n{text}");
 }
 
 fn model(base_url: &str, connect: Option<Duration>) -> switchyard::SharedModel {

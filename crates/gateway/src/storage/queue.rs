@@ -61,29 +61,10 @@ mod tests {
     use std::time::SystemTime;
 
     use super::RowQueue;
-    use crate::storage::{Api, Outcome, Row};
+    use crate::storage::{Api, Row};
 
     fn row(id: &str) -> Row {
-        Row {
-            id: id.into(),
-            time: SystemTime::now(),
-            route: "r".into(),
-            api: Api::OpenAi,
-            stream: false,
-            key: None,
-            status: Some(200),
-            outcome: Outcome::Success,
-            served_by: None,
-            fallback: false,
-            attempts: Default::default(),
-            input_tokens: 0,
-            output_tokens: 0,
-            latency_ms: 0,
-            first_chunk_ms: None,
-            error: None,
-            request: None,
-            response: None,
-        }
+        Row::arrived(id, SystemTime::now(), "r".into(), Api::OpenAi, false)
     }
 
     #[test]

@@ -194,6 +194,32 @@ pub struct Row {
     pub response: Option<String>,
 }
 
+impl Row {
+    /// A request that has just arrived: no status, attempts or usage yet; `cancelled` until it ends otherwise.
+    pub fn arrived(id: &str, time: SystemTime, route: Arc<str>, api: Api, stream: bool) -> Row {
+        Row {
+            id: id.into(),
+            time,
+            route,
+            api,
+            stream,
+            key: None,
+            status: None,
+            outcome: Outcome::Cancelled,
+            served_by: None,
+            fallback: false,
+            attempts: Attempts::default(),
+            input_tokens: 0,
+            output_tokens: 0,
+            latency_ms: 0,
+            first_chunk_ms: None,
+            error: None,
+            request: None,
+            response: None,
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch.
 pub(crate) fn millis(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)

@@ -2,6 +2,8 @@
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+pub mod child;
+
 use futures::StreamExt;
 use serde_json::json;
 use switchyard::{ChatChunk, ChatModel, ChatRequest, Error, Message, SharedModel, ToolDefinition};

@@ -569,7 +569,8 @@ mod tests {
         std::fs::write(&path, &both).unwrap();
         let factory = Arc::new(HttpProviders::default());
         let config = Config::load(&path, None).unwrap();
-        let state = AppState::build(&config, factory.as_ref()).unwrap().reloadable(path.clone(), None, factory.clone());
+        let refusing_bad = Arc::new(RefusingBad(factory.clone()));
+        let state = AppState::build(&config, factory.as_ref()).unwrap().reloadable(path.clone(), None, refusing_bad);
         let five = Duration::from_secs(5);
         assert_eq!(factory.pool_keys(), [("p".to_owned(), five), ("q".to_owned(), five)]);
 
@@ -581,7 +582,7 @@ mod tests {
         // be built) leaves only the running config's pools.
         let failing = format!(
             "{only_p}[providers.t]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
-             [providers.bad]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nheaders = {{ x = \"\\u0001\" }}\n\
+             [providers.bad]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
              [routes.b]\ntargets = [{{ provider = \"t\", model = \"m\" }}]\n\
              [routes.c]\ntargets = [{{ provider = \"bad\", model = \"m\" }}]\n"
         );
@@ -590,6 +591,27 @@ mod tests {
         assert!(error.to_string().contains("routes.c"), "{error}");
         assert_eq!(factory.pool_keys(), [("p".to_owned(), Duration::from_secs(2))]);
         std::fs::remove_file(&path).unwrap();
+    }
+
+    /// [`HttpProviders`], except that provider `bad` cannot be built (every config mistake that would make a real
+    /// build fail is refused when the config loads).
+    struct RefusingBad(Arc<HttpProviders>);
+
+    impl ModelFactory for RefusingBad {
+        fn build(
+            &self,
+            provider: &crate::config::ProviderConfig,
+            target: &crate::config::TargetConfig,
+        ) -> Result<SharedModel, String> {
+            if provider.name == "bad" {
+                return Err("refused".to_owned());
+            }
+            self.0.build(provider, target)
+        }
+
+        fn retain_used(&self, config: &Config) {
+            self.0.retain_used(config);
+        }
     }
 
     /// Builds nothing.

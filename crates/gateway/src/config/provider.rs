@@ -129,6 +129,15 @@ impl ProviderSection {
             format!("environment variable {} is not set (used by providers.{name})", vars.join(", "))
         });
         let api_key = self.api_key.filter(|k| !k.expose().is_empty());
+        // A key is sent in a header: one with a line break (a file's or an env file's line end, often) would
+        // fail every request's build; say so now, without showing it.
+        if api_key.as_ref().is_some_and(|k| http::HeaderValue::from_str(k.expose()).is_err()) {
+            return Err(Problem::at(
+                format!("providers.{name}.api_key"),
+                "the key holds a line break or another character a header cannot carry (often a line end from a \
+                 file or an env file); remove it",
+            ));
+        }
         Ok(ProviderConfig {
             name: name.to_owned(),
             kind: self.kind,

@@ -401,3 +401,13 @@ fn a_provider_header_value_that_cannot_be_sent_is_refused_at_load_with_its_key_p
     let fine = text.replace("\\nInjected: yes", "");
     assert!(parse(&fine, &[]).is_ok());
 }
+
+#[test]
+fn an_api_key_with_a_line_end_is_refused_at_load_with_its_key_path_and_not_shown() {
+    let text = "[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\napi_key = \"${P_KEY}\"\n\
+                [routes.r]\ntargets = [{ provider = \"p\", model = \"m\" }]\n";
+    let err = parse(text, &[("P_KEY", "sk-secret-one\r\n")]).unwrap_err();
+    assert_eq!(err.problems()[0].path.as_str(), "providers.p.api_key", "{err}");
+    assert!(!err.to_string().contains("sk-secret-one"), "the key stays hidden: {err}");
+    assert!(parse(text, &[("P_KEY", "sk-secret-one")]).is_ok());
+}

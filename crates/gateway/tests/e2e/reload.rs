@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use switchyard_gateway::config::Config;
+use switchyard::SharedModel;
+use switchyard_gateway::config::{Config, ProviderConfig, TargetConfig};
 use switchyard_gateway::overrides::OverrideSink;
 use switchyard_gateway::server::Running;
-use switchyard_gateway::state::{AppState, HttpProviders};
+use switchyard_gateway::state::{AppState, HttpProviders, ModelFactory};
 use switchyard_gateway::storage::{Storage, restore_overrides};
 use switchyard_sim::{Upstream, UpstreamConfig};
 
@@ -53,8 +54,25 @@ async fn start_file(routes: &str, server_extra: &str, chunk_delay: Duration) -> 
 
 fn reloadable_state(path: &Path) -> Arc<AppState> {
     let config = Config::load(path, None).unwrap();
-    let factory = Arc::new(HttpProviders::default());
+    let factory = Arc::new(RefusingBad(HttpProviders::default()));
     Arc::new(AppState::build(&config, factory.as_ref()).unwrap().reloadable(path.to_path_buf(), None, factory))
+}
+
+/// The real factory, except that provider `bad` cannot be built: every mistake in a file that would make a real
+/// build fail is refused when the file loads, so a build failure needs a factory that refuses.
+struct RefusingBad(HttpProviders);
+
+impl ModelFactory for RefusingBad {
+    fn build(&self, provider: &ProviderConfig, target: &TargetConfig) -> Result<SharedModel, String> {
+        if provider.name == "bad" {
+            return Err("refused by the test".to_owned());
+        }
+        self.0.build(provider, target)
+    }
+
+    fn retain_used(&self, config: &Config) {
+        self.0.retain_used(config);
+    }
 }
 
 /// sha256 in hex, computed here (not with the gateway's helper) so a wrong hash cannot pass.
@@ -422,11 +440,11 @@ async fn changed_breaker_settings_start_a_targets_health_fresh_but_keep_its_stat
     assert_eq!(stats["routes"]["a"]["targets"]["an/claude-500"]["attempts"], 2, "the counters go on: {stats}");
 }
 
-/// A route whose only provider has an API key no HTTP header can carry: the file is valid, but building the
-/// route fails (a reload's 400 found only at build time).
+/// A route whose only provider the factory refuses ([`RefusingBad`]): the file is valid, but building the route
+/// fails (a reload's 400 found only at build time).
 fn unbuildable(upstream: &Upstream) -> String {
     format!(
-        "[providers.bad]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key = \"line\\nbreak\"\n\
+        "[providers.bad]\nkind = \"openai\"\nbase_url = \"{}\"\n\
          [routes.broken]\ntargets = [{{ provider = \"bad\", model = \"gpt-ok\" }}]\n",
         upstream.openai_base_url()
     )

@@ -50,8 +50,6 @@ fn runtime_builder() -> tokio::runtime::Builder {
     }
 }
 
-/// Servers log at info; one-shot commands only show warnings (the demo only errors: its failures are
-/// staged and reported in its own output), so their output stays readable.
 /// `RUST_LOG` as a level and `target=level` pairs (`warn,switchyard_gateway::storage=debug`); unset or
 /// unreadable, the command's default level. tracing-subscriber's `Targets`, not `EnvFilter`: its span and field
 /// filters would bring a regex engine into the first build for a feature few use.
@@ -61,6 +59,8 @@ fn log_filter(rust_log: Option<&str>, command: &Command) -> Targets {
         .unwrap_or_else(|| Targets::new().with_default(default_level(command)))
 }
 
+/// Servers log at info; one-shot commands only show warnings (the demo only errors: its failures are
+/// staged and reported in its own output), so their output stays readable.
 fn default_level(command: &Command) -> LevelFilter {
     match command {
         Command::Serve(_) | Command::MockUpstream(_) => LevelFilter::INFO,

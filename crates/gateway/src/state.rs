@@ -614,29 +614,16 @@ mod tests {
         }
     }
 
-    /// Builds nothing.
-    struct Refusing;
-
-    impl ModelFactory for Refusing {
-        fn build(
-            &self,
-            _: &crate::config::ProviderConfig,
-            _: &crate::config::TargetConfig,
-        ) -> Result<SharedModel, String> {
-            Err("refused".to_owned())
-        }
-    }
-
     #[test]
     fn a_build_error_carries_its_key_path_as_data() {
         let config = Config::parse(
-            "[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
-             [routes.a]\ntargets = [{ provider = \"p\", model = \"m\" }]\n",
+            "[providers.bad]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+             [routes.a]\ntargets = [{ provider = \"bad\", model = \"m\" }]\n",
             &|_| None,
             None,
         )
         .unwrap();
-        let Err(err) = AppState::build(&config, &Refusing) else { panic!("nothing can be built") };
+        let Err(err) = AppState::build(&config, &RefusingBad(Arc::default())) else { panic!("nothing can be built") };
         assert_eq!(err.path().as_str(), "routes.a");
         assert_eq!(err.to_string(), "routes.a: no target can serve (none could be built)");
     }

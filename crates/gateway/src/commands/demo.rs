@@ -70,7 +70,6 @@ targets = [
 }
 
 struct Demo {
-    url: String,
     http: GatewayHttp,
     admin: AdminClient,
     failures: Vec<String>,
@@ -116,7 +115,6 @@ pub async fn run() -> anyhow::Result<bool> {
     let state = Arc::new(AppState::build(&config, &HttpProviders::default())?);
     let gateway = Running::start(state, "127.0.0.1:0", Duration::from_secs(5)).await?;
     let mut demo = Demo {
-        url: gateway.url(),
         http: GatewayHttp::new(&gateway.url())?,
         admin: AdminClient::new(&gateway.url(), Some(admin_key))?,
         failures: Vec::new(),
@@ -159,7 +157,7 @@ async fn run_steps(demo: &mut Demo) {
 
     // Example 2: streaming.
     demo.say("\nExample 2: streaming request\n---");
-    match stream_chat(&demo.url, None, "default", None, PROMPT, |_| {}).await {
+    match stream_chat(demo.http.url(), None, "default", None, PROMPT, |_| {}).await {
         Ok(out) => {
             demo.say(&format!("[ModelFallback] Success with model {} (stream, retry: 0)", out.target));
             demo.say(&format!("Response: {}", out.text));

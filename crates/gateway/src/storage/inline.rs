@@ -14,7 +14,7 @@ use smallvec::SmallVec;
 use super::row::AttemptRow;
 
 /// A request id: the gateway's own (32 hex digits) fit inline; a longer caller id (up to 128 bytes) spills.
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct RowId(SmallVec<[u8; 32]>);
 
 impl RowId {
@@ -45,27 +45,9 @@ impl Deref for RowId {
     }
 }
 
-impl PartialEq<str> for RowId {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-
-impl PartialEq<&str> for RowId {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
 impl fmt::Debug for RowId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
-    }
-}
-
-impl fmt::Display for RowId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -108,15 +90,6 @@ impl From<Vec<AttemptRow>> for Attempts {
 impl FromIterator<AttemptRow> for Attempts {
     fn from_iter<I: IntoIterator<Item = AttemptRow>>(iter: I) -> Attempts {
         Attempts(iter.into_iter().collect())
-    }
-}
-
-impl<'a> IntoIterator for &'a Attempts {
-    type Item = &'a AttemptRow;
-    type IntoIter = std::slice::Iter<'a, AttemptRow>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
     }
 }
 

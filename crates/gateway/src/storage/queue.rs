@@ -39,9 +39,8 @@ impl RowQueue {
         true
     }
 
-    /// Moves every queued row into `out`, which must be empty: the two lists change places.
+    /// Moves every queued row into `out` (what it held is dropped first): the two lists change places.
     pub(crate) fn take(&self, out: &mut Vec<Row>) {
-        debug_assert!(out.is_empty());
         out.clear();
         if out.capacity() > KEPT_CAPACITY {
             out.shrink_to(KEPT_CAPACITY);

@@ -204,36 +204,27 @@ impl<'a> Rollup<'a> {
     }
 }
 
-/// Writes a take's rows in transactions of at most [`BATCH`] rows, each with its rollups; the overrides go with
-/// the last. A transaction that fails drops its rows (counted in `dropped`) and the rest are still tried; the
+/// Writes a take's rows in transactions of at most [`BATCH`] rows, each with its rollups, then its overrides in
+/// one more. A transaction that fails drops its rows (counted in `dropped`) and the rest are still tried; the
 /// first error is returned. `next` numbers rows within a millisecond (see [`schema::seq`]) from batch to batch.
 fn write(conn: &mut Connection, batch: &Batch, next: &mut i64, dropped: &AtomicU64) -> rusqlite::Result<()> {
     let mut first_error = None;
-    let mut chunks = batch.rows.chunks(BATCH).peekable();
-    if chunks.peek().is_none() && batch.overrides.is_empty() {
-        return Ok(());
-    }
-    loop {
-        let rows = chunks.next().unwrap_or_default();
-        let last = chunks.peek().is_none();
-        let overrides = if last { &batch.overrides[..] } else { &[] };
-        if let Err(e) = transaction(conn, rows, overrides, next) {
+    for rows in batch.rows.chunks(BATCH) {
+        if let Err(e) = transaction(conn, rows, next) {
             dropped.fetch_add(rows.len() as u64, Relaxed);
             first_error.get_or_insert(e);
         }
-        if last {
-            return first_error.map_or(Ok(()), Err);
-        }
     }
+    if !batch.overrides.is_empty()
+        && let Err(e) = save_overrides(conn, &batch.overrides)
+    {
+        first_error.get_or_insert(e);
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
-/// Writes `rows`, their rollups and `overrides` in one transaction.
-fn transaction(
-    conn: &mut Connection,
-    rows: &[Row],
-    overrides: &[(String, String, Option<String>)],
-    next: &mut i64,
-) -> rusqlite::Result<()> {
+/// Writes `rows` and their rollups in one transaction.
+fn transaction(conn: &mut Connection, rows: &[Row], next: &mut i64) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     let mut sums = Rollup::default();
     insert::rows(&tx, rows, next)?;
@@ -248,6 +239,12 @@ fn transaction(
     for (group, s) in hours.0 {
         merge_rollup(&tx, "usage_hour", &group, s)?;
     }
+    tx.commit()
+}
+
+/// Stores (Some) or clears (None) each route target's override, in one transaction.
+fn save_overrides(conn: &mut Connection, overrides: &[(String, String, Option<String>)]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
     for (route, target, value) in overrides {
         match value {
             Some(v) => tx.execute(
@@ -321,7 +318,7 @@ pub fn write_rows(path: &std::path::Path, rows: &[Row]) -> Result<(), String> {
     let mut conn = open(path).map_err(|e| e.to_string())?;
     let mut next = 0;
     for chunk in rows.chunks(BATCH * 20) {
-        transaction(&mut conn, chunk, &[], &mut next).map_err(|e| e.to_string())?;
+        transaction(&mut conn, chunk, &mut next).map_err(|e| e.to_string())?;
     }
     Ok(())
 }

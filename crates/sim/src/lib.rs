@@ -15,3 +15,9 @@ pub use upstream::{
     DEFAULT_API_KEY, ERROR_TEXT, EXHAUSTED_HEADER, FAULT_WORDS, Fault, SESSION_HEADER, Upstream, UpstreamConfig,
     serve_upstream, serve_upstream_until,
 };
+
+/// A file of the test TLS material in this crate's `tls/` folder: `ca.pem` (the test CA), `server.pem` and
+/// `server.key` (a certificate for 127.0.0.1 and localhost that the CA signed; `tls/gen.sh` remakes them).
+pub fn tls_file(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tls").join(name)
+}

@@ -1,9 +1,11 @@
 //! A `redis-server` of the test's own on a free loopback port, persistence off; stopped when dropped.
-//! [`RedisServer::start_tls`] also listens with TLS (the test CA of `tls/`) and wants a password.
+//! [`RedisServer::start_tls`] also listens with TLS (the test CA of switchyard-sim's `tls/`) and wants a password.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+pub(crate) use switchyard_sim::tls_file;
 
 /// The password of a [`RedisServer::start_tls`] server.
 const PASSWORD: &str = "s3cret";
@@ -105,11 +107,6 @@ impl RedisServer {
         let mut conn = client.get_multiplexed_async_connection().await.unwrap();
         redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap()
     }
-}
-
-/// A file of the test CA's folder `tls/` (see its `gen.sh`).
-pub(crate) fn tls_file(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/tls").join(name)
 }
 
 fn free_port() -> u16 {

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Writes the test CA and the 127.0.0.1 server certificate the TLS replica test uses (valid 100 years).
+# Writes the test CA and the 127.0.0.1 / localhost server certificate the TLS tests use (valid 100 years).
 # Run it again only to replace them: openssl is needed here, not in CI.
 set -eu
 cd "$(dirname "$0")"

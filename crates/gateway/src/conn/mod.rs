@@ -17,6 +17,7 @@ mod limits;
 mod registry;
 mod serve;
 mod service;
+mod timer_floor;
 
 pub use activity::{DrainDeadline, shutting_down};
 pub use counters::ConnectionCounters;

@@ -12,6 +12,7 @@ use super::accept;
 use super::activity::Stage;
 use super::fd_limit::default_max_connections;
 use super::registry::Registry;
+use super::timer_floor::TimerFloor;
 use crate::state::AppState;
 
 /// After the drain deadline, how long streams get to write their closing error event before every
@@ -36,6 +37,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
     drain: Duration,
 ) -> std::io::Result<()> {
+    let _floor = TimerFloor::start();
     let max_connections = state.connections.max_connections.unwrap_or_else(default_max_connections);
     tracing::debug!(max_connections, "connection limits: {:?}", state.connections);
     let shared = Arc::new(Shared { http: http1::Builder::new(), router, state });

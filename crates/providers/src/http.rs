@@ -85,11 +85,9 @@ impl HttpClient {
             value.set_sensitive(true);
             headers.insert(name, value);
         }
-        // Plain http is always HTTP/1.1: Host is written once here instead of being formatted by hyper on every
-        // request. (Over https the connection may be HTTP/2, where the authority goes as `:authority`.)
-        if uri.scheme() == Some(&http::uri::Scheme::HTTP)
-            && let Some(host) = host_header(&uri)
-        {
+        // Upstream connections are HTTP/1.1 (see `transport`): Host is written once here instead of being
+        // formatted by hyper-util on every request.
+        if let Some(host) = host_header(&uri) {
             headers.entry(http::header::HOST).or_insert(host);
         }
         if let Some(key) = &config.api_key {
@@ -301,7 +299,7 @@ fn with_path(url: &str, path: &str) -> String {
 }
 
 /// `uri` as hyper gets it: without userinfo, which hyper never sends as credentials but would log (its pool's
-/// trace lines), send in HTTP/2's `:authority` and, through a proxy, in the absolute-form request line.
+/// trace lines) and, through a proxy, send in the absolute-form request line.
 fn without_userinfo(uri: Uri) -> Uri {
     let host = match uri.authority().and_then(|a| a.as_str().rsplit_once('@')) {
         Some((_, host)) => host.parse::<http::uri::Authority>(),
@@ -318,8 +316,9 @@ fn without_userinfo(uri: Uri) -> Uri {
 /// `Host` for `uri` as hyper writes it: the port only when it is not the scheme's default.
 fn host_header(uri: &Uri) -> Option<HeaderValue> {
     let host = uri.host()?;
+    let default_port = if uri.scheme() == Some(&http::uri::Scheme::HTTPS) { 443 } else { 80 };
     let text = match uri.port_u16() {
-        Some(port) if port != 80 => format!("{host}:{port}"),
+        Some(port) if port != default_port => format!("{host}:{port}"),
         _ => host.to_owned(),
     };
     HeaderValue::from_str(&text).ok()
@@ -363,7 +362,7 @@ fn not_json(body: &[u8], e: &serde_json::Error) -> Error {
 
 #[cfg(test)]
 mod tests {
-    //! Whole-body limits on tokio's paused clock, over a synthetic body (no socket).
+    //! Whole-body limits on tokio's paused clock, over a synthetic body (no socket); the Host header.
 
     use std::time::Duration;
 
@@ -386,6 +385,18 @@ mod tests {
             Ok::<_, crate::transport::BoxError>(http_body::Frame::data(bytes::Bytes::from(vec![b'x'; size])))
         });
         http::Response::new(StreamBody::new(body).boxed_unsync())
+    }
+
+    #[test]
+    fn host_names_the_port_only_when_it_is_not_the_schemes_default() {
+        let host = |url: &str| super::host_header(&url.parse().unwrap()).unwrap();
+        assert_eq!(host("http://a.test/v1"), "a.test");
+        assert_eq!(host("http://a.test:80/v1"), "a.test");
+        assert_eq!(host("https://a.test/v1"), "a.test");
+        assert_eq!(host("https://a.test:443/v1"), "a.test");
+        assert_eq!(host("https://a.test:80/v1"), "a.test:80");
+        assert_eq!(host("http://a.test:443/v1"), "a.test:443");
+        assert_eq!(host("http://[::1]:8080/v1"), "[::1]:8080");
     }
 
     #[tokio::test]

@@ -63,7 +63,6 @@ impl ProxyConnector {
             .with_tls_config(tls)
             .https_only()
             .enable_http1()
-            .enable_http2()
             .wrap_connector(tunnel);
         Self { tunnel, to_proxy, proxy, connect }
     }

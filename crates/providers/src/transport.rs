@@ -1,6 +1,11 @@
 //! How a request reaches the upstream: hyper-util's pooled client, directly or through the proxy the
 //! environment names for this URL (HTTP_PROXY / HTTPS_PROXY / ALL_PROXY / NO_PROXY, see [`ProxyConnector`]).
 //! The rest of the crate sees one [`Transport`] and one [`Response`] type.
+//!
+//! Always HTTP/1.1, one connection per request in flight (kept alive and reused), never HTTP/2: hyper-util's
+//! pool shares one HTTP/2 connection per host and does not open another when the server's stream limit
+//! (`SETTINGS_MAX_CONCURRENT_STREAMS`, often 100 to 256) is reached, so past it a stream would wait, without
+//! limit, for another to end: a busy gateway's long model streams would time out on a healthy provider.
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -77,7 +82,6 @@ impl Transport {
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
-            .enable_http2()
             .wrap_connector(http);
         let client = pool().build(https);
         Ok(Self::Direct(Box::new(client)))
@@ -122,8 +126,8 @@ fn pool() -> hyper_util::client::legacy::Builder {
     builder
 }
 
-/// TLS as reqwest set it up: the process's crypto provider (else ring), the platform's verifier, and ALPN
-/// offering h2 and http/1.1 (the connector builder adds ALPN).
+/// TLS: the process's crypto provider (else ring) and the platform's verifier; ALPN offers http/1.1 only (the
+/// connector builder adds it).
 fn tls_config() -> Result<rustls::ClientConfig, String> {
     let provider = rustls::crypto::CryptoProvider::get_default()
         .cloned()

@@ -11,8 +11,6 @@ mod common;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use switchyard::ChatModel;
 use switchyard_providers::{ApiKey, ProviderConfig, ProviderKind, build_model};
 use switchyard_sim::{DEFAULT_API_KEY, tls_file};
@@ -21,42 +19,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use common::child::run_child;
+use common::tls::{TlsFront, acceptor};
 use common::{KINDS, drain, hello, text_of};
 
 /// The variable that tells a child where the target is.
 const TARGET: &str = "SWITCHYARD_TEST_TARGET";
-
-/// A TLS server config with the test certificate for 127.0.0.1 and localhost, offering HTTP/1.1.
-fn acceptor() -> TlsAcceptor {
-    let certs = CertificateDer::pem_file_iter(tls_file("server.pem")).unwrap().map(Result::unwrap).collect();
-    let key = PrivateKeyDer::from_pem_file(tls_file("server.key")).unwrap();
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    TlsAcceptor::from(Arc::new(config))
-}
-
-/// Ends TLS on a port of 127.0.0.1 and passes what it carries to `plain`.
-async fn tls_front(plain: SocketAddr) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let acceptor = acceptor();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
-                let mut upstream = TcpStream::connect(plain).await.unwrap();
-                let _ = copy_bidirectional(&mut tls, &mut upstream).await;
-            });
-        }
-    });
-    addr
-}
 
 /// A proxy's client side: plain TCP or TLS.
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -109,12 +76,12 @@ async fn connect_proxy(tls: Option<TlsAcceptor>) -> (SocketAddr, Arc<Mutex<Vec<S
 async fn calls_through_a_proxy(scheme: &str, proxy_tls: Option<TlsAcceptor>) {
     let upstream = common::upstream().await;
     let plain: SocketAddr = upstream.url().trim_start_matches("http://").parse().unwrap();
-    let front = tls_front(plain).await;
+    let front = TlsFront::start(plain, &[b"http/1.1"]).await;
     let (proxy, seen) = connect_proxy(proxy_tls).await;
     let env = vec![
         ("HTTPS_PROXY", format!("{scheme}://user:pass@localhost:{}", proxy.port())),
         ("SSL_CERT_FILE", tls_file("ca.pem").to_str().unwrap().to_owned()),
-        (TARGET, format!("localhost:{}", front.port())),
+        (TARGET, format!("localhost:{}", front.addr.port())),
     ];
     run_child("child_calls_the_tls_target", env).await;
     for kind in KINDS {
@@ -122,7 +89,7 @@ async fn calls_through_a_proxy(scheme: &str, proxy_tls: Option<TlsAcceptor>) {
     }
     let seen = seen.lock().unwrap().clone();
     assert!(!seen.is_empty(), "the proxy saw no CONNECT");
-    let expected = format!("CONNECT localhost:{} HTTP/1.1 authorized=true", front.port());
+    let expected = format!("CONNECT localhost:{} HTTP/1.1 authorized=true", front.addr.port());
     assert!(seen.iter().all(|line| *line == expected), "{seen:?}");
 }
 
@@ -133,7 +100,7 @@ async fn an_https_target_answers_through_the_tunnel_of_an_http_proxy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_https_proxy_carries_the_tunnel_over_tls_of_its_own() {
-    calls_through_a_proxy("https", Some(acceptor())).await;
+    calls_through_a_proxy("https", Some(acceptor(&[b"http/1.1"]))).await;
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 pub mod child;
+pub mod tls;
 
 use futures::StreamExt;
 use serde_json::json;

@@ -237,16 +237,23 @@ impl HttpClient {
 
     /// A whole 2xx answer: the vendor's wire type, or the vendor's error object when `is_error` finds one
     /// (asked only when the body may hold one), parsed by `parse` like an in-stream error.
-    pub(crate) fn parse_answer<W: serde::de::DeserializeOwned>(
+    pub(crate) fn parse_answer<'b, W: serde::Deserialize<'b>>(
         &self,
-        body: &[u8],
+        body: &'b [u8],
         is_error: fn(&[u8]) -> serde_json::Result<bool>,
         parse: fn(Option<u16>, &str, Option<Duration>) -> Error,
     ) -> Result<W, Error> {
         if may_hold_error(body) && is_error(body).map_err(|e| not_json(body, &e))? {
             return Err(parse(None, &self.redact(&String::from_utf8_lossy(body)), None));
         }
-        serde_json::from_slice(body).map_err(|e| not_json(body, &e))
+        // One UTF-8 check of the whole body, then the text reader, which does not check each string again as
+        // the slice reader does (a tenth of the parse). A body that is not UTF-8 goes to the slice reader, which
+        // still accepts bad bytes in the fields it skips, as before.
+        match std::str::from_utf8(body) {
+            Ok(text) => serde_json::from_str(text),
+            Err(_) => serde_json::from_slice(body),
+        }
+        .map_err(|e| not_json(body, &e))
     }
 
     /// A non-2xx response → the engine's error, via the vendor's body parser.

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod anthropic;
+mod borrowed;
 mod build_error;
 mod build_model;
 mod chunk_stream;

@@ -1,5 +1,7 @@
 //! OpenAI response ↔ neutral [`ChatResponse`]: `encode_response` for the gateway, `from_wire` for the client.
 
+use std::borrow::Cow;
+
 use switchyard::{ChatResponse, Error, FinishReason, Message, Part, Role, ToolCall, Usage};
 
 use super::wire::{ChatCompletion, Choice, FunctionCall, ResponseMessage, WireToolCall, WireUsage};
@@ -35,9 +37,10 @@ pub fn wire_usage(usage: Usage) -> WireUsage {
     }
 }
 
-/// The OpenAI body for a neutral response, naming `model` (the name the caller asked for).
-pub fn encode_response(response: &ChatResponse, model: &str) -> ChatCompletion {
-    let text = response.message.text();
+/// The OpenAI body for a neutral response, naming `model` (the name the caller asked for). It borrows from
+/// `response`: writing it copies each string once, into the output.
+pub fn encode_response<'a>(response: &'a ChatResponse, model: &'a str) -> ChatCompletion<'a> {
+    let text = text_of(&response.message);
     let calls: Vec<WireToolCall> = response
         .message
         .tool_calls()
@@ -48,34 +51,46 @@ pub fn encode_response(response: &ChatResponse, model: &str) -> ChatCompletion {
         })
         .collect();
     ChatCompletion {
-        id: if response.id.is_empty() { new_id("chatcmpl-") } else { response.id.clone() },
-        object: "chat.completion".into(),
+        id: if response.id.is_empty() { Cow::Owned(new_id("chatcmpl-")) } else { Cow::Borrowed(&response.id) },
+        object: Cow::Borrowed("chat.completion"),
         created: unix_now(),
-        model: model.to_owned(),
+        model: Cow::Borrowed(model),
         choices: vec![Choice {
             index: 0,
             message: ResponseMessage {
-                role: "assistant".into(),
+                role: Cow::Borrowed("assistant"),
                 content: if text.is_empty() && !calls.is_empty() { None } else { Some(text) },
                 tool_calls: if calls.is_empty() { None } else { Some(calls) },
                 refusal: None,
             },
-            finish_reason: Some(finish_reason_str(&response.finish_reason).to_owned()),
+            finish_reason: Some(Cow::Borrowed(finish_reason_str(&response.finish_reason))),
             logprobs: None,
         }],
         usage: Some(wire_usage(response.usage)),
     }
 }
 
+/// The message's text parts joined; borrowed when there is one (the usual answer), so it is not copied.
+fn text_of(message: &Message) -> Cow<'_, str> {
+    let mut texts = message.content.iter().filter_map(|p| match p {
+        Part::Text { text } => Some(text.as_str()),
+        _ => None,
+    });
+    match (texts.next(), texts.next()) {
+        (None, _) => Cow::Borrowed(""),
+        (Some(only), None) => Cow::Borrowed(only),
+        (Some(_), Some(_)) => Cow::Owned(message.text()),
+    }
+}
+
 /// Reads an upstream OpenAI answer. A refusal or content-filter stop with no content is ContentFiltered.
-pub fn from_wire(wire: ChatCompletion) -> Result<ChatResponse, Error> {
+pub fn from_wire(wire: ChatCompletion<'_>) -> Result<ChatResponse, Error> {
     let Some(choice) = wire.choices.into_iter().next() else {
         return Err(Error::invalid_response("the response has no choices"));
     };
     let mut content = Vec::new();
-    let text = choice.message.content.unwrap_or_default();
-    if !text.is_empty() {
-        content.push(Part::Text { text });
+    if let Some(text) = choice.message.content.filter(|t| !t.is_empty()) {
+        content.push(Part::Text { text: text.into_owned() });
     }
     for call in choice.message.tool_calls.unwrap_or_default() {
         content.push(Part::ToolCall(ToolCall {
@@ -89,14 +104,16 @@ pub fn from_wire(wire: ChatCompletion) -> Result<ChatResponse, Error> {
         None => return Err(Error::invalid_response("the response's choice has no finish_reason")),
     };
     if content.is_empty() && (finish_reason == FinishReason::ContentFilter || choice.message.refusal.is_some()) {
-        let message =
-            choice.message.refusal.unwrap_or_else(|| "the provider's content filter stopped the answer".into());
+        let message = choice
+            .message
+            .refusal
+            .map_or_else(|| "the provider's content filter stopped the answer".into(), Cow::into_owned);
         return Err(Error::content_filtered(message));
     }
     let usage = wire.usage.unwrap_or_default();
     Ok(ChatResponse {
-        id: wire.id,
-        model: wire.model,
+        id: wire.id.into_owned(),
+        model: wire.model.into_owned(),
         message: Message { role: Role::Assistant, content },
         finish_reason,
         usage: Usage { input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens },

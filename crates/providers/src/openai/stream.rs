@@ -1,5 +1,7 @@
 //! OpenAI SSE streams: [`StreamEncoder`] writes them (gateway), [`StreamDecoder`] reads them (client).
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use serde_json::Value;
 use switchyard::{ChatChunk, Error, FinishReason, Usage, types::ToolCallDelta};
@@ -51,12 +53,12 @@ impl StreamEncoder {
         self.model = model.into();
     }
 
-    fn frame(&self, choices: Vec<ChunkChoice>, usage: Option<Usage>) -> Bytes {
+    fn frame(&self, choices: Vec<ChunkChoice<'_>>, usage: Option<Usage>) -> Bytes {
         let chunk = ChatCompletionChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".into(),
+            id: Cow::Borrowed(&self.id),
+            object: Cow::Borrowed("chat.completion.chunk"),
             created: self.created,
-            model: self.model.clone(),
+            model: Cow::Borrowed(&self.model),
             choices,
             usage: usage.map(wire_usage),
         };
@@ -70,11 +72,12 @@ impl StreamEncoder {
         Bytes::from(out)
     }
 
-    fn delta_frame(&mut self, mut delta: Delta, finish_reason: Option<String>) -> Bytes {
+    fn delta_frame(&mut self, mut delta: Delta<'_>, finish_reason: Option<&'static str>) -> Bytes {
         if !self.sent_role {
             self.sent_role = true;
-            delta.role = Some("assistant".into());
+            delta.role = Some(Cow::Borrowed("assistant"));
         }
+        let finish_reason = finish_reason.map(Cow::Borrowed);
         self.frame(vec![ChunkChoice { index: 0, delta, finish_reason }], None)
     }
 
@@ -82,7 +85,7 @@ impl StreamEncoder {
     pub fn chunk(&mut self, chunk: &ChatChunk) -> Vec<Bytes> {
         match chunk {
             ChatChunk::Text { text } => {
-                vec![self.delta_frame(Delta { content: Some(text.clone()), ..Delta::default() }, None)]
+                vec![self.delta_frame(Delta { content: Some(Cow::Borrowed(text)), ..Delta::default() }, None)]
             }
             ChatChunk::ToolCall(d) => {
                 let first = !self.tool_indexes.contains(&d.index);
@@ -107,7 +110,7 @@ impl StreamEncoder {
                 Vec::new()
             }
             ChatChunk::Finish { reason } => {
-                vec![self.delta_frame(Delta::default(), Some(finish_reason_str(reason).to_owned()))]
+                vec![self.delta_frame(Delta::default(), Some(finish_reason_str(reason)))]
             }
         }
     }
@@ -191,7 +194,7 @@ impl EventDecoder for StreamDecoder {
             for text in [delta.content, delta.refusal].into_iter().flatten() {
                 if !text.is_empty() {
                     self.saw_content = true;
-                    out.push(ChatChunk::Text { text });
+                    out.push(ChatChunk::Text { text: text.into_owned() });
                 }
             }
             for call in delta.tool_calls.unwrap_or_default() {

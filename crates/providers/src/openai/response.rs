@@ -6,6 +6,7 @@ use switchyard::{ChatResponse, Error, FinishReason, Message, Part, Role, ToolCal
 
 use super::wire::{ChatCompletion, Choice, FunctionCall, ResponseMessage, WireToolCall, WireUsage};
 use crate::ids::{new_id, unix_now};
+use crate::json_out;
 
 /// The OpenAI name of a finish reason (a vendor-specific one becomes `stop`).
 pub fn finish_reason_str(reason: &FinishReason) -> &'static str {
@@ -70,6 +71,37 @@ pub fn encode_response<'a>(response: &'a ChatResponse, model: &'a str) -> ChatCo
     }
 }
 
+/// Writes the OpenAI body for a neutral response into `out`: the bytes of [`encode_response`]'s serde output,
+/// written by hand for an answer without tool calls (nearly all), through the wire type for the rest.
+pub fn write_response(response: &ChatResponse, model: &str, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+    if response.message.tool_calls().next().is_some() {
+        return serde_json::to_writer(out, &encode_response(response, model));
+    }
+    out.extend_from_slice(b"{\"id\":");
+    if response.id.is_empty() {
+        json_out::push_str(out, &new_id("chatcmpl-"));
+    } else {
+        json_out::push_str(out, &response.id);
+    }
+    out.extend_from_slice(b",\"object\":\"chat.completion\",\"created\":");
+    json_out::push_u64(out, unix_now());
+    out.extend_from_slice(b",\"model\":");
+    json_out::push_str(out, model);
+    out.extend_from_slice(b",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
+    json_out::push_str(out, &text_of(&response.message));
+    out.extend_from_slice(b"},\"finish_reason\":");
+    json_out::push_str(out, finish_reason_str(&response.finish_reason));
+    let usage = wire_usage(response.usage);
+    out.extend_from_slice(b",\"logprobs\":null}],\"usage\":{\"prompt_tokens\":");
+    json_out::push_u64(out, usage.prompt_tokens);
+    out.extend_from_slice(b",\"completion_tokens\":");
+    json_out::push_u64(out, usage.completion_tokens);
+    out.extend_from_slice(b",\"total_tokens\":");
+    json_out::push_u64(out, usage.total_tokens);
+    out.extend_from_slice(b"}}");
+    Ok(())
+}
+
 /// The message's text parts joined; borrowed when there is one (the usual answer), so it is not copied.
 fn text_of(message: &Message) -> Cow<'_, str> {
     let mut texts = message.content.iter().filter_map(|p| match p {
@@ -120,4 +152,42 @@ pub fn from_wire(wire: ChatCompletion<'_>) -> Result<ChatResponse, Error> {
         served_by: None,
         attempts: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The hand-written answer against the wire type's serde output: the bytes must not change.
+
+    use switchyard::{ChatResponse, FinishReason, Message, Part, Role, Usage};
+
+    use super::{encode_response, write_response};
+
+    /// Both writings of `response`, taken within the same clock second (`created` is the clock's).
+    fn both(response: &ChatResponse) -> (String, String) {
+        loop {
+            let mut ours = Vec::new();
+            write_response(response, "m\"odel", &mut ours).unwrap();
+            let theirs = serde_json::to_vec(&encode_response(response, "m\"odel")).unwrap();
+            let created = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).unwrap()["created"].clone();
+            if created(&ours) == created(&theirs) {
+                return (String::from_utf8(ours).unwrap(), String::from_utf8(theirs).unwrap());
+            }
+        }
+    }
+
+    #[test]
+    fn an_answer_without_tool_calls_is_written_as_the_wire_types_bytes() {
+        let mut response = ChatResponse::text("m", "Hel\"lo\n\u{1} ✓");
+        response.id = "chatcmpl-\\1".into();
+        response.finish_reason = FinishReason::Length;
+        response.usage = Usage { input_tokens: 3, output_tokens: 9 };
+        let (ours, theirs) = both(&response);
+        assert_eq!(ours, theirs);
+        response.message = Message { role: Role::Assistant, content: Vec::new() };
+        let (ours, theirs) = both(&response);
+        assert_eq!(ours, theirs);
+        response.message.content = vec![Part::Text { text: "a".into() }, Part::Text { text: "b".into() }];
+        let (ours, theirs) = both(&response);
+        assert_eq!(ours, theirs);
+    }
 }

@@ -246,14 +246,7 @@ impl HttpClient {
         if may_hold_error(body) && is_error(body).map_err(|e| not_json(body, &e))? {
             return Err(parse(None, &self.redact(&String::from_utf8_lossy(body)), None));
         }
-        // One UTF-8 check of the whole body, then the text reader, which does not check each string again as
-        // the slice reader does (a tenth of the parse). A body that is not UTF-8 goes to the slice reader, which
-        // still accepts bad bytes in the fields it skips, as before.
-        match std::str::from_utf8(body) {
-            Ok(text) => serde_json::from_str(text),
-            Err(_) => serde_json::from_slice(body),
-        }
-        .map_err(|e| not_json(body, &e))
+        crate::json_in::from_body(body).map_err(|e| not_json(body, &e))
     }
 
     /// A non-2xx response → the engine's error, via the vendor's body parser.

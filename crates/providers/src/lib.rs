@@ -33,6 +33,7 @@ pub mod fields;
 mod http;
 mod ids;
 mod json_error;
+mod json_in;
 mod json_out;
 pub mod openai;
 mod plain_client;

@@ -282,6 +282,17 @@ pub fn to_wire(request: &ChatRequest, model: &str, stream: bool) -> Result<ChatC
 }
 
 fn push_message(out: &mut Vec<RequestMessage>, m: &Message, i: usize) -> Result<(), Error> {
+    // The usual message, one text part: its text as it is, without a list of parts to build and join.
+    if let [Part::Text { text }] = m.content.as_slice() {
+        let role = if m.role == Role::Assistant { WireRole::Assistant } else { WireRole::User };
+        out.push(RequestMessage {
+            role,
+            content: Some(MessageContent::Text(text.clone())),
+            tool_calls: None,
+            tool_call_id: None,
+        });
+        return Ok(());
+    }
     let at = MessageAt(i);
     let mut texts = Vec::new();
     let mut calls = Vec::new();

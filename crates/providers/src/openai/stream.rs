@@ -1,8 +1,10 @@
 //! OpenAI SSE streams: [`StreamEncoder`] writes them (gateway), [`StreamDecoder`] reads them (client).
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 use bytes::Bytes;
+use memchr::memmem::Finder;
 use serde_json::Value;
 use switchyard::{ChatChunk, Error, FinishReason, Usage, types::ToolCallDelta};
 
@@ -13,6 +15,10 @@ use crate::event_decoder::{Decoded, EventDecoder, bad_event};
 use crate::ids::unix_now;
 use crate::json_out;
 use crate::sse::SseEvent;
+
+/// `"error":`, looked for in every chunk: the searcher is built once (building one per chunk cost more than
+/// the search).
+static ERROR_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"error\":"));
 
 /// Writes neutral chunks as OpenAI `chat.completion.chunk` SSE frames.
 #[derive(Debug)]
@@ -57,6 +63,7 @@ impl StreamEncoder {
     fn write_head(&mut self) {
         let head = &mut self.head;
         head.clear();
+        head.reserve(96 + self.id.len() + self.model.len());
         head.extend_from_slice(b"data: {\"id\":");
         json_out::push_str(head, &self.id);
         head.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
@@ -238,7 +245,7 @@ impl EventDecoder for StreamDecoder {
             return Err(parse_error(None, data, None));
         }
         // `"error":` can only appear unescaped as a key, so ordinary chunks skip the generic parse.
-        if data.contains("\"error\":") {
+        if ERROR_KEY.find(data.as_bytes()).is_some() {
             let value: Value = match serde_json::from_str(data) {
                 Ok(value) => value,
                 Err(e) => return Ok(bad_event(data, &e)),

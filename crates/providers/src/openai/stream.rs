@@ -37,6 +37,7 @@ pub struct StreamEncoder {
 }
 
 /// What a text or finish frame's single choice carries.
+#[derive(Clone, Copy)]
 enum Step<'a> {
     Text(&'a str),
     Finish(&'static str),

@@ -65,7 +65,7 @@ pub fn encode_response(
     // Room for the envelope up front: growing from serde_json's default 128 bytes reallocates and copies.
     let mut out = Vec::with_capacity(1024);
     match api {
-        Api::OpenAi => serde_json::to_writer(&mut out, &openai::encode_response(response, model))?,
+        Api::OpenAi => openai::write_response(response, model, &mut out)?,
         Api::Anthropic => serde_json::to_writer(&mut out, &anthropic::encode_response(response, model))?,
         Api::Responses => serde_json::to_writer(&mut out, &responses::encode_response(response, model, shape.echo()))?,
     }

@@ -114,7 +114,8 @@ pub fn body(
     let named = targets.len();
     let route = route.clone();
     let state = State { upstream, targets, named, route, encoder, guard, finished: false, ended: false, deadline };
-    futures::stream::unfold(state, |mut s| async move {
+    // Boxed: the stream moves its state in and out of each step's future, a pointer instead of the whole state.
+    futures::stream::unfold(Box::new(state), |mut s| async move {
         if s.ended {
             return None;
         }
@@ -198,7 +199,7 @@ impl State {
 }
 
 /// The next frame, kept for the log when it keeps bodies.
-fn out(mut s: State, frame: Bytes) -> Option<(Result<Bytes, std::convert::Infallible>, State)> {
+fn out(mut s: Box<State>, frame: Bytes) -> Option<(Result<Bytes, std::convert::Infallible>, Box<State>)> {
     s.guard.keep(&frame);
     Some((Ok(frame), s))
 }

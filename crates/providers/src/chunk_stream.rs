@@ -110,7 +110,7 @@ impl<D: EventDecoder> State<D> {
         }
     }
 
-    async fn next(mut self) -> Option<(Result<ChatChunk, Error>, Self)> {
+    async fn next(mut self: Box<Self>) -> Option<(Result<ChatChunk, Error>, Box<Self>)> {
         loop {
             if let Some(item) = self.pending.pop_front() {
                 return Some((item, self));
@@ -218,7 +218,8 @@ pub(crate) fn chunk_stream<D: EventDecoder>(response: Response, http: HttpClient
         malformed_in_a_row: 0,
         last_malformed: None,
     };
-    ChatStream::new(futures::stream::unfold(state, State::next)).with_skipped_events(skipped)
+    // Boxed: the stream moves its state in and out of each step's future, a pointer instead of the whole state.
+    ChatStream::new(futures::stream::unfold(Box::new(state), State::next)).with_skipped_events(skipped)
 }
 
 /// True when a response says its body is JSON (not an event stream).

@@ -1,6 +1,6 @@
 //! The HTTP side shared by both clients: the pooled client, sending with time limits, status → error.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, SystemTime};
 
 use crate::build_error::ProviderError;
@@ -11,6 +11,7 @@ use crate::transport::{Response, SendError, Transport};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use http_body_util::BodyExt;
+use memchr::memmem::Finder;
 use switchyard::{Error, TimeoutPhase};
 
 /// Bodies larger than this are refused rather than buffered (non-streamed answers and error bodies).
@@ -235,16 +236,16 @@ impl HttpClient {
 
     /// A whole 2xx answer: the vendor's wire type, or the vendor's error object when `is_error` finds one
     /// (asked only when the body may hold one), parsed by `parse` like an in-stream error.
-    pub(crate) fn parse_answer<W: serde::de::DeserializeOwned>(
+    pub(crate) fn parse_answer<'b, W: serde::Deserialize<'b>>(
         &self,
-        body: &[u8],
+        body: &'b [u8],
         is_error: fn(&[u8]) -> serde_json::Result<bool>,
         parse: fn(Option<u16>, &str, Option<Duration>) -> Error,
     ) -> Result<W, Error> {
         if may_hold_error(body) && is_error(body).map_err(|e| not_json(body, &e))? {
             return Err(parse(None, &self.redact(&String::from_utf8_lossy(body)), None));
         }
-        serde_json::from_slice(body).map_err(|e| not_json(body, &e))
+        crate::json_in::from_body(body).map_err(|e| not_json(body, &e))
     }
 
     /// A non-2xx response → the engine's error, via the vendor's body parser.
@@ -349,7 +350,10 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// Whether a 2xx body may hold the vendor's error object: it has `"error"` somewhere, or a `\u` escape (which
 /// could spell it). Answers rarely have either, and then the probe parse, a third of reading one, is skipped.
 fn may_hold_error(body: &[u8]) -> bool {
-    memchr::memmem::find(body, b"\"error\"").is_some() || memchr::memmem::find(body, b"\\u").is_some()
+    // The searchers are built once: building them per answer cost more than the searches.
+    static ERROR: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"error\""));
+    static ESCAPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\\u"));
+    ERROR.find(body).is_some() || ESCAPE.find(body).is_some()
 }
 
 /// A 200 body that should be JSON but is not.

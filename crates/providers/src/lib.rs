@@ -22,6 +22,7 @@
 //! ```
 
 pub mod anthropic;
+mod borrowed;
 mod build_error;
 mod build_model;
 mod chunk_stream;
@@ -32,6 +33,8 @@ pub mod fields;
 mod http;
 mod ids;
 mod json_error;
+mod json_in;
+mod json_out;
 pub mod openai;
 mod plain_client;
 mod provider;

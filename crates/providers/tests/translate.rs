@@ -304,8 +304,9 @@ fn anthropic_response_becomes_the_equivalent_openai_response() {
 
 #[test]
 fn openai_response_becomes_the_equivalent_anthropic_response() {
-    let upstream = to_json(&openai::encode_response(&tool_response(), "gpt-4o"));
-    let response = openai::response_from_wire(serde_json::from_value(upstream).unwrap()).unwrap();
+    // Read from the text, as the client reads it (the wire type borrows from its input).
+    let upstream = serde_json::to_string(&openai::encode_response(&tool_response(), "gpt-4o")).unwrap();
+    let response = openai::response_from_wire(serde_json::from_str(&upstream).unwrap()).unwrap();
     assert_eq!(response.message, tool_response().message);
     assert_eq!(
         to_json(&anthropic::encode_response(&response, "default")),

@@ -257,7 +257,9 @@ pub(crate) fn committed(served: Served<Opened>, tracker: RequestTracker, cont: O
         targets: targets.clone(),
         permit: served.permit,
     };
-    let chunks = stream::unfold(tail, |mut tail| async move { tail.next_item().await.map(|item| (item, tail)) });
+    // Boxed: the stream moves its state in and out of each step's future, a pointer instead of the whole tail.
+    let chunks =
+        stream::unfold(Box::new(tail), |mut tail| async move { tail.next_item().await.map(|item| (item, tail)) });
     let mut out = ChatStream::new(chunks);
     out.served_by = served.id;
     out.attempts = served.attempts;

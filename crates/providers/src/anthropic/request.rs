@@ -35,7 +35,8 @@ pub fn decode_request(body: &[u8]) -> Result<ChatRequest, Error> {
 
 /// Like [`decode_request`], also returning `stream`.
 pub fn decode(body: &[u8]) -> Result<DecodedRequest, Error> {
-    let wire: MessagesRequest = serde_json::from_slice(body).map_err(|e| invalid_body::<MessagesRequest>(body, &e))?;
+    let wire: MessagesRequest =
+        crate::json_in::from_body(body).map_err(|e| invalid_body::<MessagesRequest>(body, &e))?;
     let stream = wire.stream.unwrap_or(false);
     Ok(DecodedRequest { request: from_wire(wire)?, stream })
 }

@@ -1,13 +1,16 @@
 //! Anthropic SSE streams: [`StreamEncoder`] writes them (gateway), [`StreamDecoder`] reads them (client).
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use switchyard::{ChatChunk, Error, FinishReason, Usage, types::ToolCallDelta};
 
 use super::error::{error_body, parse_error};
 use super::response::{parse_stop_reason, stop_reason_str};
 use super::wire::{Block, BlockDelta, DeltaUsage, MessageDeltaBody, MessagesResponse, StreamEvent, WireUsage};
+use crate::borrowed::opt_cow;
 use crate::event_decoder::{Decoded, EventDecoder, bad_event};
 use crate::sse::SseEvent;
 
@@ -206,6 +209,48 @@ impl StreamEncoder {
     }
 }
 
+/// A `content_block_delta` event, the bulk of a stream, read into borrowed fields: [`StreamEvent`] is a tagged
+/// enum, which buffers the whole event before reading it a second time (twice as long).
+#[derive(Deserialize)]
+struct DeltaEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    index: u32,
+    #[serde(borrow)]
+    delta: DeltaFields<'a>,
+}
+
+/// `content_block_delta.delta`, the fields of a text and of a tool-input delta.
+#[derive(Deserialize)]
+struct DeltaFields<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
+    text: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
+    partial_json: Option<Cow<'a, str>>,
+}
+
+/// A text or tool-input delta read the quick way, when the event is one (its `type` first, as the API sends
+/// it) and fits the shape; anything else is `None` and takes the general path, which reads it as before.
+fn text_or_input_delta(data: &str) -> Option<(u32, BlockDelta)> {
+    if !data.starts_with(r#"{"type":"content_block_delta""#) {
+        return None;
+    }
+    let event: DeltaEvent<'_> = serde_json::from_str(data).ok()?;
+    if event.kind != "content_block_delta" {
+        return None;
+    }
+    let delta = match (&*event.delta.kind, event.delta.text, event.delta.partial_json) {
+        ("text_delta", Some(text), _) => BlockDelta::TextDelta { text: text.into_owned() },
+        ("input_json_delta", _, Some(partial_json)) => {
+            BlockDelta::InputJsonDelta { partial_json: partial_json.into_owned() }
+        }
+        _ => return None,
+    };
+    Some((event.index, delta))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BlockKind {
     Text,
@@ -232,6 +277,29 @@ impl StreamDecoder {
         self.blocks.iter_mut().find(|(i, _)| *i == index).map(|(_, k)| k)
     }
 
+    /// A `content_block_delta` for block `index`.
+    fn block_delta(&mut self, index: u32, delta: BlockDelta, out: &mut Vec<ChatChunk>) -> Decoded {
+        match (self.kind_mut(index), delta) {
+            (Some(BlockKind::Text), BlockDelta::TextDelta { text }) if !text.is_empty() => {
+                self.saw_content = true;
+                out.push(ChatChunk::Text { text });
+            }
+            (Some(BlockKind::Tool { ordinal, has_input }), BlockDelta::InputJsonDelta { partial_json })
+                if !partial_json.is_empty() =>
+            {
+                *has_input = true;
+                let index = *ordinal;
+                out.push(ChatChunk::ToolCall(ToolCallDelta { index, id: None, name: None, arguments: partial_json }));
+            }
+            (None, _) => {
+                let message = format!("content_block_delta for unknown block {index}");
+                return Decoded::Malformed(Error::invalid_response(message));
+            }
+            _ => {}
+        }
+        Decoded::More
+    }
+
     fn close(&mut self, out: &mut Vec<ChatChunk>) -> Result<(), Error> {
         let Some(reason) = self.stop.take() else {
             return Err(Error::invalid_response("the stream ended without a stop_reason"));
@@ -248,6 +316,9 @@ impl EventDecoder for StreamDecoder {
     fn event(&mut self, event: &SseEvent, out: &mut Vec<ChatChunk>) -> Result<Decoded, Error> {
         if event.event == "error" {
             return Err(parse_error(None, &event.data, None));
+        }
+        if let Some((index, delta)) = text_or_input_delta(&event.data) {
+            return Ok(self.block_delta(index, delta, out));
         }
         let parsed: StreamEvent = match serde_json::from_str(&event.data) {
             Ok(parsed) => parsed,
@@ -288,29 +359,7 @@ impl EventDecoder for StreamDecoder {
                 };
                 self.blocks.push((index, kind));
             }
-            StreamEvent::ContentBlockDelta { index, delta } => match (self.kind_mut(index), delta) {
-                (Some(BlockKind::Text), BlockDelta::TextDelta { text }) if !text.is_empty() => {
-                    self.saw_content = true;
-                    out.push(ChatChunk::Text { text });
-                }
-                (Some(BlockKind::Tool { ordinal, has_input }), BlockDelta::InputJsonDelta { partial_json })
-                    if !partial_json.is_empty() =>
-                {
-                    *has_input = true;
-                    let index = *ordinal;
-                    out.push(ChatChunk::ToolCall(ToolCallDelta {
-                        index,
-                        id: None,
-                        name: None,
-                        arguments: partial_json,
-                    }));
-                }
-                (None, _) => {
-                    let message = format!("content_block_delta for unknown block {index}");
-                    return Ok(Decoded::Malformed(Error::invalid_response(message)));
-                }
-                _ => {}
-            },
+            StreamEvent::ContentBlockDelta { index, delta } => return Ok(self.block_delta(index, delta, out)),
             StreamEvent::ContentBlockStop { index } => {
                 if let Some(BlockKind::Tool { ordinal, has_input: false }) = self.kind_mut(index).copied() {
                     // A tool called with no arguments: say `{}` so every consumer sees valid JSON.
@@ -345,5 +394,45 @@ impl EventDecoder for StreamDecoder {
 
     fn end(&mut self, out: &mut Vec<ChatChunk>) -> Result<(), Error> {
         self.close(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The quick read of a delta against the general one: whenever it answers, it answers the same.
+
+    use super::text_or_input_delta;
+    use crate::anthropic::wire::{BlockDelta, StreamEvent};
+
+    #[test]
+    fn a_delta_read_the_quick_way_is_the_delta_the_general_read_gives() {
+        let quick = [
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}"#,
+            r#"{"type":"content_block_delta","index":2,"delta":{"type":"text_delta","text":"a\"b\n\u00e9"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"a\""}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"text":"x","type":"text_delta"},"extra":[1]}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x","partial_json":"y"}}"#,
+        ];
+        for data in quick {
+            let general: StreamEvent = serde_json::from_str(data).unwrap();
+            let (index, delta) = text_or_input_delta(data).unwrap();
+            assert_eq!(general, StreamEvent::ContentBlockDelta { index, delta }, "{data}");
+        }
+        let general_only = [
+            r#"{"index":0,"type":"content_block_delta","delta":{"type":"text_delta","text":"x"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"x"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":null}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x","partial_json":1}}"#,
+            r#"{"type":"content_block_delta","type":"ping","index":0,"delta":{"type":"text_delta","text":"x"}}"#,
+            r#"{"type":"content_block_delta","index":-1,"delta":{"type":"text_delta","text":"x"}}"#,
+            r#"{"type":"message_stop"}"#,
+        ];
+        for data in general_only {
+            assert_eq!(text_or_input_delta(data), None, "{data}");
+        }
+        assert!(matches!(
+            serde_json::from_str::<StreamEvent>(general_only[1]).unwrap(),
+            StreamEvent::ContentBlockDelta { delta: BlockDelta::Other, .. }
+        ));
     }
 }

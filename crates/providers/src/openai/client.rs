@@ -53,7 +53,7 @@ impl OpenAiClient {
     /// A 2xx body: the answer, or the vendor's error object (classified like an in-stream error).
     async fn read_answer(&self, response: Response) -> Result<ChatResponse, Error> {
         let body = self.http.read_body(response).await?;
-        let wire: ChatCompletion = self.http.parse_answer(&body, is_error_object, parse_error)?;
+        let wire: ChatCompletion<'_> = self.http.parse_answer(&body, is_error_object, parse_error)?;
         from_wire(wire)
     }
 

@@ -15,5 +15,6 @@ pub use request::{
 };
 pub use response::{
     encode_response, finish_reason_str, from_wire as response_from_wire, parse_finish_reason, wire_usage,
+    write_response,
 };
 pub use stream::{StreamDecoder, StreamEncoder};

@@ -36,10 +36,20 @@ pub fn decode_request(body: &[u8]) -> Result<ChatRequest, Error> {
 /// Like [`decode_request`], also returning `stream` and `stream_options.include_usage`.
 pub fn decode(body: &[u8]) -> Result<DecodedRequest, Error> {
     let wire: ChatCompletionRequest =
-        serde_json::from_slice(body).map_err(|e| invalid_body::<ChatCompletionRequest>(body, &e))?;
+        crate::json_in::from_body(body).map_err(|e| invalid_body::<ChatCompletionRequest>(body, &e))?;
     let stream = wire.stream.unwrap_or(false);
     let include_usage = wire.stream_options.as_ref().is_some_and(|o| o.include_usage);
     Ok(DecodedRequest { request: from_wire(wire)?, stream, include_usage })
+}
+
+/// `messages[i]`, the path an error names: written only when there is an error (a string per message was a
+/// tenth of reading a short request).
+struct MessageAt(usize);
+
+impl std::fmt::Display for MessageAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "messages[{}]", self.0)
+    }
 }
 
 /// Converts a parsed OpenAI request to the neutral form.
@@ -48,7 +58,7 @@ pub fn from_wire(wire: ChatCompletionRequest) -> Result<ChatRequest, Error> {
     let mut system: Vec<String> = Vec::new();
     let mut messages = Vec::new();
     for (i, m) in wire.messages.into_iter().enumerate() {
-        let at = format!("messages[{i}]");
+        let at = MessageAt(i);
         match m.role {
             WireRole::System | WireRole::Developer => system.push(text_only(m.content, &at)?),
             WireRole::User => messages.push(Message { role: Role::User, content: parts(m.content, &at)? }),
@@ -134,7 +144,7 @@ pub fn from_wire(wire: ChatCompletionRequest) -> Result<ChatRequest, Error> {
     })
 }
 
-fn text_only(content: Option<MessageContent>, at: &str) -> Result<String, Error> {
+fn text_only(content: Option<MessageContent>, at: &MessageAt) -> Result<String, Error> {
     match content {
         None => Ok(String::new()),
         Some(MessageContent::Text(text)) => Ok(text),
@@ -156,7 +166,7 @@ fn text_only(content: Option<MessageContent>, at: &str) -> Result<String, Error>
     }
 }
 
-fn parts(content: Option<MessageContent>, at: &str) -> Result<Vec<Part>, Error> {
+fn parts(content: Option<MessageContent>, at: &MessageAt) -> Result<Vec<Part>, Error> {
     match content {
         None => Ok(Vec::new()),
         Some(MessageContent::Text(text)) => Ok(vec![Part::Text { text }]),
@@ -272,7 +282,18 @@ pub fn to_wire(request: &ChatRequest, model: &str, stream: bool) -> Result<ChatC
 }
 
 fn push_message(out: &mut Vec<RequestMessage>, m: &Message, i: usize) -> Result<(), Error> {
-    let at = format!("messages[{i}]");
+    // The usual message, one text part: its text as it is, without a list of parts to build and join.
+    if let [Part::Text { text }] = m.content.as_slice() {
+        let role = if m.role == Role::Assistant { WireRole::Assistant } else { WireRole::User };
+        out.push(RequestMessage {
+            role,
+            content: Some(MessageContent::Text(text.clone())),
+            tool_calls: None,
+            tool_call_id: None,
+        });
+        return Ok(());
+    }
+    let at = MessageAt(i);
     let mut texts = Vec::new();
     let mut calls = Vec::new();
     let mut results = Vec::new();
@@ -310,10 +331,10 @@ fn push_message(out: &mut Vec<RequestMessage>, m: &Message, i: usize) -> Result<
         Role::User | Role::Tool => WireRole::User,
     };
     if role == WireRole::Assistant && has_image {
-        return Err(Error::invalid_request("OpenAI assistant messages cannot hold images", Some(&at)));
+        return Err(Error::invalid_request("OpenAI assistant messages cannot hold images", Some(&at.to_string())));
     }
     if role == WireRole::User && !calls.is_empty() {
-        return Err(Error::invalid_request("tool calls belong in assistant messages", Some(&at)));
+        return Err(Error::invalid_request("tool calls belong in assistant messages", Some(&at.to_string())));
     }
     if texts.is_empty() && calls.is_empty() {
         return Ok(());

@@ -1,9 +1,12 @@
 //! OpenAI response ↔ neutral [`ChatResponse`]: `encode_response` for the gateway, `from_wire` for the client.
 
+use std::borrow::Cow;
+
 use switchyard::{ChatResponse, Error, FinishReason, Message, Part, Role, ToolCall, Usage};
 
 use super::wire::{ChatCompletion, Choice, FunctionCall, ResponseMessage, WireToolCall, WireUsage};
 use crate::ids::{new_id, unix_now};
+use crate::json_out;
 
 /// The OpenAI name of a finish reason (a vendor-specific one becomes `stop`).
 pub fn finish_reason_str(reason: &FinishReason) -> &'static str {
@@ -35,9 +38,10 @@ pub fn wire_usage(usage: Usage) -> WireUsage {
     }
 }
 
-/// The OpenAI body for a neutral response, naming `model` (the name the caller asked for).
-pub fn encode_response(response: &ChatResponse, model: &str) -> ChatCompletion {
-    let text = response.message.text();
+/// The OpenAI body for a neutral response, naming `model` (the name the caller asked for). It borrows from
+/// `response`: writing it copies each string once, into the output.
+pub fn encode_response<'a>(response: &'a ChatResponse, model: &'a str) -> ChatCompletion<'a> {
+    let text = text_of(&response.message);
     let calls: Vec<WireToolCall> = response
         .message
         .tool_calls()
@@ -48,34 +52,77 @@ pub fn encode_response(response: &ChatResponse, model: &str) -> ChatCompletion {
         })
         .collect();
     ChatCompletion {
-        id: if response.id.is_empty() { new_id("chatcmpl-") } else { response.id.clone() },
-        object: "chat.completion".into(),
+        id: if response.id.is_empty() { Cow::Owned(new_id("chatcmpl-")) } else { Cow::Borrowed(&response.id) },
+        object: Cow::Borrowed("chat.completion"),
         created: unix_now(),
-        model: model.to_owned(),
+        model: Cow::Borrowed(model),
         choices: vec![Choice {
             index: 0,
             message: ResponseMessage {
-                role: "assistant".into(),
+                role: Cow::Borrowed("assistant"),
                 content: if text.is_empty() && !calls.is_empty() { None } else { Some(text) },
                 tool_calls: if calls.is_empty() { None } else { Some(calls) },
                 refusal: None,
             },
-            finish_reason: Some(finish_reason_str(&response.finish_reason).to_owned()),
+            finish_reason: Some(Cow::Borrowed(finish_reason_str(&response.finish_reason))),
             logprobs: None,
         }],
         usage: Some(wire_usage(response.usage)),
     }
 }
 
+/// Writes the OpenAI body for a neutral response into `out`: the bytes of [`encode_response`]'s serde output,
+/// written by hand for an answer without tool calls (nearly all), through the wire type for the rest.
+pub fn write_response(response: &ChatResponse, model: &str, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+    if response.message.tool_calls().next().is_some() {
+        return serde_json::to_writer(out, &encode_response(response, model));
+    }
+    out.extend_from_slice(b"{\"id\":");
+    if response.id.is_empty() {
+        json_out::push_str(out, &new_id("chatcmpl-"));
+    } else {
+        json_out::push_str(out, &response.id);
+    }
+    out.extend_from_slice(b",\"object\":\"chat.completion\",\"created\":");
+    json_out::push_u64(out, unix_now());
+    out.extend_from_slice(b",\"model\":");
+    json_out::push_str(out, model);
+    out.extend_from_slice(b",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
+    json_out::push_str(out, &text_of(&response.message));
+    out.extend_from_slice(b"},\"finish_reason\":");
+    json_out::push_str(out, finish_reason_str(&response.finish_reason));
+    let usage = wire_usage(response.usage);
+    out.extend_from_slice(b",\"logprobs\":null}],\"usage\":{\"prompt_tokens\":");
+    json_out::push_u64(out, usage.prompt_tokens);
+    out.extend_from_slice(b",\"completion_tokens\":");
+    json_out::push_u64(out, usage.completion_tokens);
+    out.extend_from_slice(b",\"total_tokens\":");
+    json_out::push_u64(out, usage.total_tokens);
+    out.extend_from_slice(b"}}");
+    Ok(())
+}
+
+/// The message's text parts joined; borrowed when there is one (the usual answer), so it is not copied.
+fn text_of(message: &Message) -> Cow<'_, str> {
+    let mut texts = message.content.iter().filter_map(|p| match p {
+        Part::Text { text } => Some(text.as_str()),
+        _ => None,
+    });
+    match (texts.next(), texts.next()) {
+        (None, _) => Cow::Borrowed(""),
+        (Some(only), None) => Cow::Borrowed(only),
+        (Some(_), Some(_)) => Cow::Owned(message.text()),
+    }
+}
+
 /// Reads an upstream OpenAI answer. A refusal or content-filter stop with no content is ContentFiltered.
-pub fn from_wire(wire: ChatCompletion) -> Result<ChatResponse, Error> {
+pub fn from_wire(wire: ChatCompletion<'_>) -> Result<ChatResponse, Error> {
     let Some(choice) = wire.choices.into_iter().next() else {
         return Err(Error::invalid_response("the response has no choices"));
     };
     let mut content = Vec::new();
-    let text = choice.message.content.unwrap_or_default();
-    if !text.is_empty() {
-        content.push(Part::Text { text });
+    if let Some(text) = choice.message.content.filter(|t| !t.is_empty()) {
+        content.push(Part::Text { text: text.into_owned() });
     }
     for call in choice.message.tool_calls.unwrap_or_default() {
         content.push(Part::ToolCall(ToolCall {
@@ -89,18 +136,58 @@ pub fn from_wire(wire: ChatCompletion) -> Result<ChatResponse, Error> {
         None => return Err(Error::invalid_response("the response's choice has no finish_reason")),
     };
     if content.is_empty() && (finish_reason == FinishReason::ContentFilter || choice.message.refusal.is_some()) {
-        let message =
-            choice.message.refusal.unwrap_or_else(|| "the provider's content filter stopped the answer".into());
+        let message = choice
+            .message
+            .refusal
+            .map_or_else(|| "the provider's content filter stopped the answer".into(), Cow::into_owned);
         return Err(Error::content_filtered(message));
     }
     let usage = wire.usage.unwrap_or_default();
     Ok(ChatResponse {
-        id: wire.id,
-        model: wire.model,
+        id: wire.id.into_owned(),
+        model: wire.model.into_owned(),
         message: Message { role: Role::Assistant, content },
         finish_reason,
         usage: Usage { input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens },
         served_by: None,
         attempts: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The hand-written answer against the wire type's serde output: the bytes must not change.
+
+    use switchyard::{ChatResponse, FinishReason, Message, Part, Role, Usage};
+
+    use super::{encode_response, write_response};
+
+    /// Both writings of `response`, taken within the same clock second (`created` is the clock's).
+    fn both(response: &ChatResponse) -> (String, String) {
+        loop {
+            let mut ours = Vec::new();
+            write_response(response, "m\"odel", &mut ours).unwrap();
+            let theirs = serde_json::to_vec(&encode_response(response, "m\"odel")).unwrap();
+            let created = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).unwrap()["created"].clone();
+            if created(&ours) == created(&theirs) {
+                return (String::from_utf8(ours).unwrap(), String::from_utf8(theirs).unwrap());
+            }
+        }
+    }
+
+    #[test]
+    fn an_answer_without_tool_calls_is_written_as_the_wire_types_bytes() {
+        let mut response = ChatResponse::text("m", "Hel\"lo\n\u{1} ✓");
+        response.id = "chatcmpl-\\1".into();
+        response.finish_reason = FinishReason::Length;
+        response.usage = Usage { input_tokens: 3, output_tokens: 9 };
+        let (ours, theirs) = both(&response);
+        assert_eq!(ours, theirs);
+        response.message = Message { role: Role::Assistant, content: Vec::new() };
+        let (ours, theirs) = both(&response);
+        assert_eq!(ours, theirs);
+        response.message.content = vec![Part::Text { text: "a".into() }, Part::Text { text: "b".into() }];
+        let (ours, theirs) = both(&response);
+        assert_eq!(ours, theirs);
+    }
 }

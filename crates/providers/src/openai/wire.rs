@@ -2,8 +2,12 @@
 //!
 //! Unknown top-level fields land in `extra` so they can be passed through.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::borrowed::opt_cow;
 
 /// `POST /chat/completions` body.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -210,23 +214,25 @@ pub struct NamedFunction {
     pub name: String,
 }
 
-/// A non-streamed answer.
+/// A non-streamed answer. Its strings borrow from the body they were read from where they can (no escapes),
+/// and the gateway's answer borrows from the neutral response: neither side copies a field to write or read it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChatCompletion {
+pub struct ChatCompletion<'a> {
     /// Response id.
-    #[serde(default)]
-    pub id: String,
+    #[serde(default, borrow)]
+    pub id: Cow<'a, str>,
     /// `"chat.completion"`.
-    #[serde(default)]
-    pub object: String,
+    #[serde(default, borrow)]
+    pub object: Cow<'a, str>,
     /// Unix seconds.
     #[serde(default)]
     pub created: u64,
     /// The model that answered.
-    #[serde(default)]
-    pub model: String,
+    #[serde(default, borrow)]
+    pub model: Cow<'a, str>,
     /// The choices (one unless `n > 1`).
-    pub choices: Vec<Choice>,
+    #[serde(borrow)]
+    pub choices: Vec<Choice<'a>>,
     /// Token counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<WireUsage>,
@@ -234,15 +240,16 @@ pub struct ChatCompletion {
 
 /// One choice of a non-streamed answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Choice {
+pub struct Choice<'a> {
     /// Position.
     #[serde(default)]
     pub index: u32,
     /// The assistant message.
-    pub message: ResponseMessage,
+    #[serde(borrow)]
+    pub message: ResponseMessage<'a>,
     /// `stop | length | tool_calls | content_filter | function_call`.
-    #[serde(default)]
-    pub finish_reason: Option<String>,
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
+    pub finish_reason: Option<Cow<'a, str>>,
     /// Always `null` here.
     #[serde(default)]
     pub logprobs: Option<Value>,
@@ -250,23 +257,23 @@ pub struct Choice {
 
 /// The assistant message of a choice.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResponseMessage {
+pub struct ResponseMessage<'a> {
     /// `"assistant"`.
-    #[serde(default = "assistant_role")]
-    pub role: String,
+    #[serde(default = "assistant_role", borrow)]
+    pub role: Cow<'a, str>,
     /// The text, or `null`.
-    #[serde(default)]
-    pub content: Option<String>,
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
+    pub content: Option<Cow<'a, str>>,
     /// Tool calls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<WireToolCall>>,
     /// The model's refusal text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refusal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", borrow, deserialize_with = "opt_cow")]
+    pub refusal: Option<Cow<'a, str>>,
 }
 
-fn assistant_role() -> String {
-    "assistant".to_owned()
+fn assistant_role() -> Cow<'static, str> {
+    Cow::Borrowed("assistant")
 }
 
 /// Token counts.
@@ -283,24 +290,24 @@ pub struct WireUsage {
     pub total_tokens: u64,
 }
 
-/// One streamed chunk.
+/// One streamed chunk; its strings borrow like [`ChatCompletion`]'s.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChatCompletionChunk {
+pub struct ChatCompletionChunk<'a> {
     /// Response id (the same in every chunk).
-    #[serde(default)]
-    pub id: String,
+    #[serde(default, borrow)]
+    pub id: Cow<'a, str>,
     /// `"chat.completion.chunk"`.
-    #[serde(default)]
-    pub object: String,
+    #[serde(default, borrow)]
+    pub object: Cow<'a, str>,
     /// Unix seconds.
     #[serde(default)]
     pub created: u64,
     /// The model.
-    #[serde(default)]
-    pub model: String,
+    #[serde(default, borrow)]
+    pub model: Cow<'a, str>,
     /// Deltas (empty in the final usage chunk).
-    #[serde(default)]
-    pub choices: Vec<ChunkChoice>,
+    #[serde(default, borrow)]
+    pub choices: Vec<ChunkChoice<'a>>,
     /// Token counts (final chunk with `include_usage`; `null` before it).
     #[serde(default)]
     pub usage: Option<WireUsage>,
@@ -308,33 +315,33 @@ pub struct ChatCompletionChunk {
 
 /// One choice's delta.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChunkChoice {
+pub struct ChunkChoice<'a> {
     /// Position.
     #[serde(default)]
     pub index: u32,
     /// What is new.
-    #[serde(default)]
-    pub delta: Delta,
+    #[serde(default, borrow)]
+    pub delta: Delta<'a>,
     /// Set on the last delta of the choice.
-    #[serde(default)]
-    pub finish_reason: Option<String>,
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
+    pub finish_reason: Option<Cow<'a, str>>,
 }
 
 /// A streamed delta.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Delta {
+pub struct Delta<'a> {
     /// `"assistant"` in the first delta.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", borrow, deserialize_with = "opt_cow")]
+    pub role: Option<Cow<'a, str>>,
     /// More text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", borrow, deserialize_with = "opt_cow")]
+    pub content: Option<Cow<'a, str>>,
     /// Tool-call fragments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCallChunk>>,
     /// Refusal text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refusal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", borrow, deserialize_with = "opt_cow")]
+    pub refusal: Option<Cow<'a, str>>,
 }
 
 /// A tool-call fragment.

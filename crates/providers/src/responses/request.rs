@@ -30,7 +30,7 @@ const STATELESS: &str = "the gateway is stateless and stores no responses";
 /// Decodes a `POST /v1/responses` body; errors are InvalidRequest naming the field.
 pub fn decode(body: &[u8]) -> Result<DecodedRequest, Error> {
     let wire: ResponsesRequest =
-        serde_json::from_slice(body).map_err(|e| invalid_body::<ResponsesRequest>(body, &e))?;
+        crate::json_in::from_body(body).map_err(|e| invalid_body::<ResponsesRequest>(body, &e))?;
     refuse_state(&wire)?;
     let mut system: Vec<String> = wire.instructions.iter().filter(|s| !s.is_empty()).cloned().collect();
     let messages = match &wire.input {

@@ -1,5 +1,5 @@
 //! Hand-written JSON for the frames written on every answer: a string escaped exactly as serde_json escapes it,
-//! and an integer. The fixed parts of a frame are byte literals the caller writes around them, which costs a
+//! and an integer (itoa's). The fixed parts of a frame are byte literals the caller writes around them, which costs a
 //! fraction of serde's field-by-field writer (each key escaped again on every frame).
 
 /// Appends `text` as a JSON string (quoted), escaped byte for byte as `serde_json` does: `"` and `\`, the
@@ -43,19 +43,8 @@ pub(crate) fn push_str(out: &mut Vec<u8>, text: &str) {
 }
 
 /// Appends `n` in decimal.
-pub(crate) fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        // The remainder is below 10: the cast cannot truncate.
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
+pub(crate) fn push_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 #[cfg(test)]

@@ -17,7 +17,8 @@ use crate::error::{Api, ApiError};
 /// One named client key (`[server.keys.NAME]`), shared by every request made with it.
 #[derive(Debug)]
 pub struct ClientKey {
-    name: String,
+    /// Shared with every log row of its requests.
+    name: Arc<str>,
     /// Model names (routes and target ids) it may use; `None`: all.
     routes: Option<BTreeSet<String>>,
     /// Its `rpm`/`tpm` window; `None` when it has neither. Shared with the key it replaced on a reload
@@ -54,7 +55,7 @@ impl ClientKey {
         };
         let window = kept.or_else(|| limited.then(fresh));
         ClientKey {
-            name: config.name.clone(),
+            name: Arc::from(config.name.as_str()),
             routes: config.routes.clone(),
             limit_values: window.as_deref().map(LimitValues::of).unwrap_or_default(),
             window,
@@ -66,6 +67,11 @@ impl ClientKey {
         &self.name
     }
 
+    /// Its name, shared (the log row of each of its requests holds it without a copy).
+    pub fn shared_name(&self) -> &Arc<str> {
+        &self.name
+    }
+
     /// Whether it may name `model` (a route name or a target id).
     pub fn may_use(&self, model: &str) -> bool {
         self.routes.as_ref().is_none_or(|routes| routes.contains(model))
@@ -73,7 +79,7 @@ impl ClientKey {
 
     /// The 403 for a `model` it may not use.
     pub fn forbidden(&self, model: &str) -> KeyRefusal {
-        KeyRefusal::Route { key: self.name.clone(), model: model.to_owned() }
+        KeyRefusal::Route { key: self.name.to_string(), model: model.to_owned() }
     }
 
     /// Admits a request to `model` reserving the `tokens` it estimates (asked only under `tpm`), or refuses it (route not allowed: 403; over a limit: 429).
@@ -93,7 +99,7 @@ impl ClientKey {
                 headers: LimitHeaders::new(&self.limit_values, remaining),
             }),
             Err(denied) => Err(KeyRefusal::Limit {
-                key: self.name.clone(),
+                key: self.name.to_string(),
                 denied,
                 headers: Box::new(LimitHeaders::new(&self.limit_values, window.remaining(now))),
             }),

@@ -113,7 +113,7 @@ async fn serve(
     };
     // The route's own deadline is the engine's (it keeps the sooner of the two).
     decoded.request.deadline = caller_deadline.map(|d| tokio::time::Instant::now() + d);
-    let key = caller.as_deref().map(ClientKey::name);
+    let key = caller.as_deref().map(ClientKey::shared_name);
     let mut recording = state.log.start(&request_id, &route, api, decoded.stream, started, key);
     if let Some(r) = &mut recording {
         r.request_body(&bytes);

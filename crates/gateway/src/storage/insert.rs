@@ -92,8 +92,8 @@ impl Statements<'_> {
 }
 
 /// A prepared insert and what each of its parameters holds. A parameter keeps its value from one execution to
-/// the next, so one that would get what it already holds (NULL, or the same shared route or target text) is
-/// left alone: most of a row's nullable columns are NULL and its route and target repeat, and a bind cost
+/// the next, so one that would get what it already holds (NULL, or the same shared route, target or key name) is
+/// left alone: most of a row's nullable columns are NULL and its route, target and key repeat, and a bind cost
 /// about 100 instructions (250 for text, which SQLite copies).
 struct Prepared<'t> {
     stmt: CachedStatement<'t>,
@@ -106,7 +106,7 @@ enum Held {
     /// NULL: what every parameter of a statement holds when it comes from the cache (rusqlite clears the
     /// bindings of a statement it takes back) or is newly prepared.
     Null,
-    /// This text, shared with the running route.
+    /// This text, shared with the running config.
     Shared(Arc<str>),
     /// Anything else.
     Other,
@@ -158,7 +158,7 @@ fn bind(stmt: &mut Prepared<'_>, at: usize, row: &Row, n: i64, attempts: &mut St
     stmt.shared(at + 3, Some(&row.route))?;
     stmt.value(at + 4, row.api.code())?;
     stmt.value(at + 5, row.stream)?;
-    stmt.or_null(at + 6, row.key.as_deref())?;
+    stmt.shared(at + 6, row.key.as_ref())?;
     stmt.or_null(at + 7, row.status)?;
     stmt.value(at + 8, row.outcome.code())?;
     stmt.shared(at + 9, row.served_by.as_ref())?;
@@ -284,7 +284,7 @@ mod tests {
                 let time = UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + i);
                 let mut row =
                     Row::arrived(&format!("row-{i}"), time, routes[(i % 2) as usize].clone(), Api::OpenAi, i % 5 == 0);
-                row.key = (i % 3 == 0).then(|| format!("key-{i}"));
+                row.key = (i % 3 == 0).then(|| format!("key-{i}").into());
                 row.status = (i % 4 != 1).then_some(200 + (i % 7) as u16);
                 row.outcome = [Outcome::Success, Outcome::Failed, Outcome::Cancelled][(i % 3) as usize];
                 row.served_by = (i % 5 != 2).then(|| targets[(i % 3) as usize].clone());

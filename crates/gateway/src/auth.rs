@@ -66,11 +66,10 @@ impl Auth {
         if self.client_keys.is_empty() {
             return Ok(None);
         }
-        let presented = presented_keys(headers);
         // Compare against every key without stopping early, so timing says nothing about which matched;
         // `found` is 1 + the index of the matching key, 0 for none.
         let mut found = 0u32;
-        for candidate in &presented {
+        for candidate in presented_keys(headers) {
             for (i, (key, _)) in self.client_keys.iter().enumerate() {
                 let index = u32::try_from(i + 1).unwrap_or(u32::MAX);
                 found.conditional_assign(&index, key.as_slice().ct_eq(candidate));
@@ -95,18 +94,15 @@ impl Auth {
     }
 }
 
-fn presented_keys(headers: &HeaderMap) -> Vec<&[u8]> {
-    let mut keys = Vec::with_capacity(1);
-    if let Some(value) = headers.get(http::header::AUTHORIZATION) {
+/// The keys a request presents (`Authorization: Bearer …`, then `x-api-key`), in an array rather than a list: this
+/// runs on every request.
+fn presented_keys(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
+    let bearer = headers.get(http::header::AUTHORIZATION).and_then(|value| {
         let bytes = value.as_bytes();
-        if bytes.len() > 7 && bytes[..7].eq_ignore_ascii_case(b"bearer ") {
-            keys.push(trim(&bytes[7..]));
-        }
-    }
-    if let Some(value) = headers.get(crate::headers::API_KEY) {
-        keys.push(trim(value.as_bytes()));
-    }
-    keys
+        (bytes.len() > 7 && bytes[..7].eq_ignore_ascii_case(b"bearer ")).then(|| trim(&bytes[7..]))
+    });
+    let api_key = headers.get(crate::headers::API_KEY).map(|value| trim(value.as_bytes()));
+    [bearer, api_key].into_iter().flatten()
 }
 
 fn trim(bytes: &[u8]) -> &[u8] {

@@ -54,14 +54,14 @@ impl RequestLog {
         api: Api,
         stream: bool,
         started: Instant,
-        key: Option<&str>,
+        key: Option<&Arc<str>>,
     ) -> Option<Recording> {
         if self.storage.is_none() && self.events.receiver_count() == 0 && key.is_none() {
             return None;
         }
         let time = SystemTime::now().checked_sub(started.elapsed()).unwrap_or_else(SystemTime::now);
         let mut row = Row::arrived(request_id, time, route.name.clone(), api, stream);
-        row.key = key.map(str::to_owned);
+        row.key = key.cloned();
         Some(Recording { log: self.clone(), route: route.clone(), row: Some(row), started, ticket: None })
     }
 

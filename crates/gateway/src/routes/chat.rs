@@ -113,7 +113,7 @@ async fn serve(
     };
     // The route's own deadline is the engine's (it keeps the sooner of the two).
     decoded.request.deadline = caller_deadline.map(|d| tokio::time::Instant::now() + d);
-    let key = caller.as_deref().map(ClientKey::name);
+    let key = caller.as_deref().map(ClientKey::shared_name);
     let mut recording = state.log.start(&request_id, &route, api, decoded.stream, started, key);
     if let Some(r) = &mut recording {
         r.request_body(&bytes);
@@ -248,8 +248,11 @@ impl Call {
                     r.response_body(json.as_ref());
                     r.success(response.usage);
                 }
-                let mut out = ([(http::header::CONTENT_TYPE, "application/json")], json).into_response();
-                switchyard_headers(out.headers_mut(), &target, &response.attempts);
+                let mut out = Response::new(Body::from(json));
+                let h = out.headers_mut();
+                h.reserve(ANSWER_HEADERS);
+                h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                switchyard_headers(h, &target, &response.attempts);
                 out
             }
             Err(e) => {
@@ -288,9 +291,15 @@ impl Call {
     }
 }
 
+/// Headers an answer carries at most: `content-type` (and `cache-control` on a stream), the four
+/// `x-switchyard-*`, the four `x-ratelimit-*`, `x-request-id`, and hyper's `content-length`. An answer's map is
+/// made with room for them: growing it on the way (a reallocation and a rehash) cost more than the inserts.
+const ANSWER_HEADERS: usize = 12;
+
 fn sse_response(body: Body, headers: HeaderMap) -> Response {
     let mut response = Response::new(body);
     let h = response.headers_mut();
+    h.reserve(ANSWER_HEADERS);
     h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.extend(headers);

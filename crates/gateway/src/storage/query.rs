@@ -156,7 +156,7 @@ fn read_row(r: &rusqlite::Row<'_>, bodies: bool) -> rusqlite::Result<(Cursor, Ro
         route: Arc::from(r.get::<_, String>(2)?),
         api: Api::from_code(r.get(3)?),
         stream: r.get(4)?,
-        key: r.get(5)?,
+        key: r.get::<_, Option<String>>(5)?.map(Arc::from),
         status: r.get(6)?,
         outcome: Outcome::from_code(r.get(7)?),
         served_by: r.get::<_, Option<String>>(8)?.map(Arc::from),

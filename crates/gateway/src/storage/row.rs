@@ -163,8 +163,9 @@ pub struct Row {
     pub api: Api,
     /// Whether the answer was streamed.
     pub stream: bool,
-    /// The client key's name (section 12), or null.
-    pub key: Option<String>,
+    /// The client key's name (section 12), or null, shared with the running key.
+    #[serde(with = "shared_or_null")]
+    pub key: Option<Arc<str>>,
     /// The HTTP status sent; null when the client left before any.
     pub status: Option<u16>,
     /// How it ended.

@@ -91,15 +91,22 @@ pub fn write_response(response: &ChatResponse, model: &str, out: &mut Vec<u8>) -
     json_out::push_str(out, &text_of(&response.message));
     out.extend_from_slice(b"},\"finish_reason\":");
     json_out::push_str(out, finish_reason_str(&response.finish_reason));
-    let usage = wire_usage(response.usage);
-    out.extend_from_slice(b",\"logprobs\":null}],\"usage\":{\"prompt_tokens\":");
+    out.extend_from_slice(b",\"logprobs\":null}],");
+    push_usage(out, response.usage);
+    out.push(b'}');
+    Ok(())
+}
+
+/// Appends `"usage":{…}` for `usage`, as the wire type's serde output has it.
+pub(crate) fn push_usage(out: &mut Vec<u8>, usage: Usage) {
+    let usage = wire_usage(usage);
+    out.extend_from_slice(b"\"usage\":{\"prompt_tokens\":");
     json_out::push_u64(out, usage.prompt_tokens);
     out.extend_from_slice(b",\"completion_tokens\":");
     json_out::push_u64(out, usage.completion_tokens);
     out.extend_from_slice(b",\"total_tokens\":");
     json_out::push_u64(out, usage.total_tokens);
-    out.extend_from_slice(b"}}");
-    Ok(())
+    out.push(b'}');
 }
 
 /// The message's text parts joined; borrowed when there is one (the usual answer), so it is not copied.

@@ -119,15 +119,10 @@ impl StreamEncoder {
 
     /// The final usage frame, written by hand like [`Self::step_frame`].
     fn usage_frame(&self, out: &mut Vec<u8>) {
-        let usage = wire_usage(self.usage);
         out.extend_from_slice(&self.head);
-        out.extend_from_slice(b"],\"usage\":{\"prompt_tokens\":");
-        json_out::push_u64(out, usage.prompt_tokens);
-        out.extend_from_slice(b",\"completion_tokens\":");
-        json_out::push_u64(out, usage.completion_tokens);
-        out.extend_from_slice(b",\"total_tokens\":");
-        json_out::push_u64(out, usage.total_tokens);
-        out.extend_from_slice(b"}}\n\n");
+        out.extend_from_slice(b"],");
+        super::response::push_usage(out, self.usage);
+        out.extend_from_slice(b"}\n\n");
     }
 
     fn frame(&self, choices: Vec<ChunkChoice<'_>>, usage: Option<Usage>) -> Bytes {

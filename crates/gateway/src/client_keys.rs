@@ -197,19 +197,10 @@ impl Default for Digits {
 
 impl Digits {
     /// Appends `n`'s digits (at most 20 of them) and returns where they are.
-    fn push(&mut self, mut n: u64) -> std::ops::Range<usize> {
-        let mut tmp = [0u8; 20];
-        let mut at = tmp.len();
-        loop {
-            at -= 1;
-            tmp[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
+    fn push(&mut self, n: u64) -> std::ops::Range<usize> {
+        let mut buffer = itoa::Buffer::new();
+        let digits = buffer.format(n).as_bytes();
         let start = self.len;
-        let digits = &tmp[at..];
         self.bytes[start..start + digits.len()].copy_from_slice(digits);
         self.len += digits.len();
         start..self.len

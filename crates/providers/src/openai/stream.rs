@@ -298,18 +298,11 @@ mod tests {
     use switchyard::{ChatChunk, FinishReason, Usage};
 
     use super::StreamEncoder;
-    use crate::openai::wire::{ChatCompletionChunk, ChunkChoice, Delta};
+    use crate::openai::wire::{ChunkChoice, Delta};
 
+    /// What the wire type's serde path (`frame`) writes for the same chunk.
     fn serde_frame(e: &StreamEncoder, choices: Vec<ChunkChoice<'_>>, usage: Option<Usage>) -> Vec<u8> {
-        let chunk = ChatCompletionChunk {
-            id: Cow::Borrowed(&e.id),
-            object: Cow::Borrowed("chat.completion.chunk"),
-            created: e.created,
-            model: Cow::Borrowed(&e.model),
-            choices,
-            usage: usage.map(crate::openai::wire_usage),
-        };
-        format!("data: {}\n\n", serde_json::to_string(&chunk).unwrap()).into_bytes()
+        e.frame(choices, usage).to_vec()
     }
 
     fn choice<'a>(role: bool, content: Option<&'a str>, finish: Option<&'static str>) -> Vec<ChunkChoice<'a>> {

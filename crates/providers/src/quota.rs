@@ -7,7 +7,7 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use tokio::time::Instant;
 
 /// (remaining, reset) header pairs, both vendors' names. Names, not text: looking a header up by text parses
@@ -53,20 +53,37 @@ impl Quota {
 
 /// `None`: no rate-limit headers. `Some(None)`: headers, nothing at 0. `Some(Some(d))`: at 0 for `d` (the
 /// latest reset of the dimensions at 0; a reset that cannot be read counts as one second).
+///
+/// One pass over the answer's headers, not a lookup per dimension: a lookup hashes the name each time, six
+/// of them were most of what every answer paid here. The first value of a repeated header counts, as `get`.
 fn exhausted_for(headers: &HeaderMap, now: impl Fn() -> SystemTime) -> Option<Option<Duration>> {
-    let text = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let mut visited = [false; PAIRS.len()];
     let mut seen = false;
     let mut longest: Option<Duration> = None;
-    for (remaining, reset) in &PAIRS {
-        let Some(remaining) = text(remaining).and_then(|v| v.parse::<u64>().ok()) else { continue };
+    for (name, value) in headers {
+        let name = name.as_str();
+        if !(name.starts_with("x-ratelimit-remaining-") || name.starts_with("anthropic-ratelimit-")) {
+            continue;
+        }
+        let Some(pair) = PAIRS.iter().position(|(remaining, _)| remaining.as_str() == name) else { continue };
+        if std::mem::replace(&mut visited[pair], true) {
+            continue;
+        }
+        let Some(remaining) = text(value).and_then(|v| v.parse::<u64>().ok()) else { continue };
         seen = true;
         if remaining > 0 {
             continue;
         }
-        let wait = text(reset).and_then(|v| reset_in(v, now())).unwrap_or(Duration::from_secs(1));
+        let reset = headers.get(&PAIRS[pair].1).and_then(text);
+        let wait = reset.and_then(|v| reset_in(v, now())).unwrap_or(Duration::from_secs(1));
         longest = Some(longest.map_or(wait, |l| l.max(wait)));
     }
     seen.then_some(longest)
+}
+
+/// A header's text without surrounding blanks.
+fn text(value: &HeaderValue) -> Option<&str> {
+    value.to_str().ok().map(str::trim)
 }
 
 /// A reset as a wait: a duration (`1s`, `6m0s`, `1h2m3.5s`, `20ms`) or an RFC 3339 time.
@@ -142,6 +159,19 @@ mod tests {
         let h = headers(&[("x-ratelimit-remaining-requests", "5"), ("x-ratelimit-reset-requests", "2s")]);
         assert_eq!(exhausted_for(&h, || now), Some(None));
         assert_eq!(exhausted_for(&HeaderMap::new(), || now), None);
+    }
+
+    #[test]
+    fn the_first_value_of_a_repeated_header_counts_and_other_names_do_not() {
+        let now = SystemTime::now();
+        let mut h = headers(&[("x-ratelimit-reset-requests", "2s"), ("x-ratelimit-remaining-requests-extra", "0")]);
+        assert_eq!(exhausted_for(&h, || now), None, "no known remaining header");
+        h.append("x-ratelimit-remaining-requests", "7".parse().unwrap());
+        h.append("x-ratelimit-remaining-requests", "0".parse().unwrap());
+        assert_eq!(exhausted_for(&h, || now), Some(None), "the first value (7) decides");
+        let mut h = headers(&[("x-ratelimit-remaining-tokens", "soon")]);
+        h.append("x-ratelimit-remaining-tokens", "0".parse().unwrap());
+        assert_eq!(exhausted_for(&h, || now), None, "an unreadable first value says nothing");
     }
 
     #[test]

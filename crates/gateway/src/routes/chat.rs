@@ -351,8 +351,9 @@ pub(crate) enum BodyError {
 fn json_content_type(headers: &HeaderMap) -> Result<(), BodyError> {
     let Some(value) = headers.get(http::header::CONTENT_TYPE) else { return Ok(()) };
     let text = value.to_str().unwrap_or("");
-    let mime = text.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if mime == "application/json" || mime.ends_with("+json") {
+    let mime = text.split(';').next().unwrap_or("").trim().as_bytes();
+    let json_suffix = mime.len() >= 5 && mime[mime.len() - 5..].eq_ignore_ascii_case(b"+json");
+    if mime.eq_ignore_ascii_case(b"application/json") || json_suffix {
         Ok(())
     } else {
         Err(BodyError::NotJson(text.chars().take(100).collect()))

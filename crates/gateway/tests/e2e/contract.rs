@@ -143,8 +143,14 @@ async fn a_body_that_is_not_json_is_415() {
         assert!(body.to_string().contains(&id));
     }
     // JSON with a charset, or a +json type, is fine (refused later only for its content).
-    let (status, ..) = send(router(""), post("/v1/chat/completions", "application/json; charset=utf-8", "{}")).await;
-    assert_eq!(status, 400);
+    for content_type in ["application/json; charset=utf-8", "Application/JSON", "application/vnd.api+JSON", "+json"] {
+        let (status, ..) = send(router(""), post("/v1/chat/completions", content_type, "{}")).await;
+        assert_eq!(status, 400, "{content_type}");
+    }
+    for content_type in ["text/json", "json", "application/jsonp", ""] {
+        let (status, ..) = send(router(""), post("/v1/chat/completions", content_type, "{}")).await;
+        assert_eq!(status, 415, "{content_type:?}");
+    }
 }
 
 fn admin_patch(path: &str, body: impl Into<Body>) -> Request<Body> {

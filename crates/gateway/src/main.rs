@@ -10,6 +10,14 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+/// mimalloc instead of the C library's malloc: a proxied request makes about 75 allocations, and glibc took
+/// about 200 instructions per allocation and free, most of them on its slow path for blocks over 1 KiB (hyper's
+/// read buffers, header maps). Whole answers went from 98k to 89k instructions, streamed ones from 223k to
+/// 200k (`bench/instructions`). Its `no_thp` feature keeps transparent huge pages off: with them, memory per
+/// open stream was 59 KB instead of 42 KB (glibc: 39 KB) and the idle gateway 22 MB instead of 13 MB.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref(), &cli.command);

@@ -261,3 +261,87 @@ fn has_timed_out_io(e: &(dyn StdError + 'static)) -> bool {
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    //! The retry of a request a kept connection never wrote. The pool is reached from inside to set up a
+    //! connection that closes at exactly the wrong moment, which a real server cannot be made to do on demand.
+
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Poll;
+
+    use hyper_util::rt::TokioIo;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    /// An upstream on 127.0.0.1 answering every bodiless request with `ok`; counts the requests it read.
+    async fn upstream() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = requests.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let mut head = Vec::new();
+                    loop {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                        if head.windows(4).any(|w| w == b"\r\n\r\n") {
+                            head.clear();
+                            counter.fetch_add(1, Ordering::SeqCst);
+                            let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                            if socket.write_all(answer).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (addr, requests)
+    }
+
+    #[tokio::test]
+    async fn a_request_a_kept_connection_closed_on_before_writing_it_goes_out_on_a_new_one() {
+        let (addr, requests) = upstream().await;
+        let uri: Uri = format!("http://{addr}/v1").parse().unwrap();
+        let transport = Transport::new(&uri, None).unwrap();
+
+        // A kept connection whose task is polled until it waits for a request, and is dropped (closing the
+        // connection) as soon as one is queued, unwritten: a server's close of an idle connection, seen by the
+        // client only after it picked that connection.
+        let io = TokioIo::new(TcpStream::connect(addr).await.unwrap());
+        let (mut sender, mut connection) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(io).await.unwrap();
+        tokio::spawn(async move {
+            let mut first = true;
+            poll_fn(|cx| {
+                if first {
+                    first = false;
+                    let _ = Pin::new(&mut connection).poll(cx);
+                    return Poll::Pending;
+                }
+                Poll::Ready(())
+            })
+            .await;
+            drop(connection);
+        });
+        sender.ready().await.unwrap();
+        transport.0.pool.put(sender);
+
+        let request = http::Request::get(format!("http://{addr}/v1/ping")).body(Bytes::new()).unwrap();
+        let response = transport.send(request).await.expect("the unwritten request should have been sent again");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"ok");
+        assert_eq!(requests.load(Ordering::SeqCst), 1, "the request reached the upstream once, on the new connection");
+    }
+}

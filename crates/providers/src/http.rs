@@ -87,7 +87,7 @@ impl HttpClient {
             headers.insert(name, value);
         }
         // Upstream connections are HTTP/1.1 (see `transport`): Host is written once here instead of being
-        // formatted by hyper-util on every request.
+        // added by the transport on every request.
         if let Some(host) = host_header(&uri) {
             headers.entry(http::header::HOST).or_insert(host);
         }
@@ -299,8 +299,8 @@ fn with_path(url: &str, path: &str) -> String {
     }
 }
 
-/// `uri` as hyper gets it: without userinfo, which hyper never sends as credentials but would log (its pool's
-/// trace lines) and, through a proxy, send in the absolute-form request line.
+/// `uri` as hyper gets it: without userinfo, which hyper never sends as credentials but would, through a proxy,
+/// send in the absolute-form request line.
 fn without_userinfo(uri: Uri) -> Uri {
     let host = match uri.authority().and_then(|a| a.as_str().rsplit_once('@')) {
         Some((_, host)) => host.parse::<http::uri::Authority>(),

@@ -37,6 +37,8 @@ mod json_in;
 mod json_out;
 pub mod openai;
 mod plain_client;
+mod pool;
+mod pooled_body;
 mod provider;
 mod proxy_connector;
 mod quota;

@@ -1,6 +1,6 @@
 //! Connections through a proxy the environment names (HTTP_PROXY / HTTPS_PROXY / ALL_PROXY): https targets
-//! through an HTTP CONNECT tunnel, then TLS to the target; http targets over a connection to the proxy itself,
-//! marked as proxied so that hyper-util's client writes requests in absolute-form.
+//! through an HTTP CONNECT tunnel, then TLS to the target; http targets over a connection to the proxy itself
+//! (the transport then writes requests in absolute-form).
 
 use std::future::Future;
 use std::io;
@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use http::Uri;
 use http::uri::Scheme;
-use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::proxy::Tunnel;
-use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -23,7 +22,7 @@ use crate::transport::BoxError;
 type ToProxy = HttpsConnector<HttpConnector>;
 
 /// The connection to the proxy, then maybe TLS to the target inside it.
-type Inner = MaybeHttpsStream<MaybeHttpsStream<TokioIo<TcpStream>>>;
+pub(crate) type ProxyStream = MaybeHttpsStream<MaybeHttpsStream<TokioIo<TcpStream>>>;
 
 /// A connector for every target of one proxy.
 #[derive(Clone)]
@@ -87,7 +86,7 @@ impl tower_service::Service<Uri> for ProxyConnector {
             return Box::pin(async move { Err(io::Error::other(message).into()) });
         }
         let forward = dst.scheme() == Some(&Scheme::HTTP);
-        let connecting: Pin<Box<dyn Future<Output = Result<Inner, BoxError>> + Send>> = if forward {
+        let connecting: Pin<Box<dyn Future<Output = Result<ProxyStream, BoxError>> + Send>> = if forward {
             let connecting = self.to_proxy.call(self.proxy.clone());
             Box::pin(async move { connecting.await.map(MaybeHttpsStream::Http) })
         } else {
@@ -95,59 +94,13 @@ impl tower_service::Service<Uri> for ProxyConnector {
         };
         let limit = self.connect;
         Box::pin(async move {
-            let inner = match limit {
+            match limit {
                 // An io::Error of kind TimedOut: what the transport reports as a connect timeout.
                 Some(limit) => tokio::time::timeout(limit, connecting)
                     .await
-                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connecting through the proxy timed out"))??,
-                None => connecting.await?,
-            };
-            Ok(ProxyStream { inner, forward })
+                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connecting through the proxy timed out"))?,
+                None => connecting.await,
+            }
         })
-    }
-}
-
-/// A connection through the proxy; for http targets it says so, so requests go in absolute-form.
-pub(crate) struct ProxyStream {
-    inner: Inner,
-    forward: bool,
-}
-
-impl Connection for ProxyStream {
-    fn connected(&self) -> Connected {
-        let connected = self.inner.connected();
-        if self.forward { connected.proxy(true) } else { connected }
-    }
-}
-
-impl Read for ProxyStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: ReadBufCursor<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl Write for ProxyStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 }

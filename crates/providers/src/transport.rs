@@ -1,29 +1,33 @@
-//! How a request reaches the upstream: hyper-util's pooled client, directly or through the proxy the
-//! environment names for this URL (HTTP_PROXY / HTTPS_PROXY / ALL_PROXY / NO_PROXY, see [`ProxyConnector`]).
-//! The rest of the crate sees one [`Transport`] and one [`Response`] type.
+//! How a request reaches the upstream: over a connection from the transport's own pool ([`Pool`]), made
+//! directly or through the proxy the environment names for this URL (HTTP_PROXY / HTTPS_PROXY / ALL_PROXY /
+//! NO_PROXY, see [`ProxyConnector`]). The rest of the crate sees one [`Transport`] and one [`Response`] type.
 //!
-//! Always HTTP/1.1, one connection per request in flight (kept alive and reused), never HTTP/2: hyper-util's
-//! pool shares one HTTP/2 connection per host and does not open another when the server's stream limit
-//! (`SETTINGS_MAX_CONCURRENT_STREAMS`, often 100 to 256) is reached, so past it a stream would wait, without
-//! limit, for another to end: a busy gateway's long model streams would time out on a healthy provider.
+//! A transport serves one origin (a provider's base URL): its pool needs no key. Always HTTP/1.1, one
+//! connection per request in flight (kept alive and reused), never HTTP/2: a shared HTTP/2 connection stops
+//! at the server's stream limit (`SETTINGS_MAX_CONCURRENT_STREAMS`, often 100 to 256), past which a stream
+//! would wait, without limit, for another to end: a busy gateway's long model streams would time out on a
+//! healthy provider.
 
 use std::error::Error as StdError;
+use std::future::poll_fn;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::PROXY_AUTHORIZATION;
-use http::uri::Scheme;
+use http::header::{HOST, PROXY_AUTHORIZATION};
+use http::uri::{Parts, Scheme};
 use http::{HeaderValue, Uri};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
+use hyper::rt::{Read, Write};
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::proxy::matcher::Matcher;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls_platform_verifier::BuilderVerifierExt;
+use tower_service::Service;
 
+use crate::pool::{Pool, Sender};
+use crate::pooled_body::PooledBody;
 use crate::proxy_connector::ProxyConnector;
 
 /// Any error a body or a send can end with.
@@ -35,24 +39,32 @@ pub(crate) type Body = UnsyncBoxBody<Bytes, BoxError>;
 /// A response, whichever transport carried it.
 pub(crate) type Response = http::Response<Body>;
 
-/// Idle pooled connections are closed after this long (reqwest's default, kept from when it was the client).
-const POOL_IDLE: Duration = Duration::from_secs(90);
-
-/// One provider's connection pool.
+/// One origin's connections; a clone shares them.
 #[derive(Clone)]
-pub(crate) enum Transport {
-    /// The common case: hyper-util's client, no per-request URL parsing or middleware.
-    Direct(Box<Client<HttpsConnector<HttpConnector>, Full<Bytes>>>),
-    /// The environment sends this URL through a proxy.
-    Proxied(Box<Proxied>),
+pub(crate) struct Transport(Arc<Origin>);
+
+/// What every request to the origin shares.
+struct Origin {
+    connector: Connector,
+    pool: Arc<Pool>,
+    /// `scheme://host[:port]/`: where new connections go (TLS names the host from it).
+    dst: Uri,
+    /// The port connections go to, the scheme's default when the URL names none.
+    port: u16,
+    /// `Host` when the request carries none: the port only when it is not the scheme's default.
+    host: HeaderValue,
+    /// Requests are written in absolute-form (plain http through a proxy), else in origin-form.
+    absolute: bool,
+    /// `Proxy-Authorization` for absolute-form requests (https targets send it in the CONNECT request).
+    proxy_auth: Option<HeaderValue>,
 }
 
-/// The pool of connections through a proxy.
-#[derive(Clone)]
-pub(crate) struct Proxied {
-    client: Client<ProxyConnector, Full<Bytes>>,
-    /// `Proxy-Authorization` for http targets (https ones send it in the CONNECT request).
-    auth: Option<HeaderValue>,
+/// How a new connection is made.
+enum Connector {
+    /// The common case: TCP, then TLS for https.
+    Direct(HttpsConnector<HttpConnector>),
+    /// The environment sends this URL through a proxy (boxed: it is ten times the size of the other).
+    Proxied(Box<ProxyConnector>),
 }
 
 /// A request that got no response.
@@ -64,66 +76,170 @@ pub(crate) struct SendError {
     pub(crate) source: BoxError,
 }
 
+/// Why a request got no response (the cause chain follows in the message).
+#[derive(Debug, thiserror::Error)]
+enum TransportError {
+    /// No connection could be made.
+    #[error("could not connect")]
+    Connect(#[source] BoxError),
+    /// The connection failed during the exchange (hyper's own text says how).
+    #[error(transparent)]
+    Exchange(hyper::Error),
+    /// The request is for another host than the one this transport was made for.
+    #[error("the request's URL is not on this client's host")]
+    OtherOrigin,
+}
+
 impl Transport {
-    /// A pool for requests to `uri`; `connect` bounds each connection attempt.
+    /// A pool for requests to `uri`'s origin; `connect` bounds each connection attempt.
     pub(crate) fn new(uri: &Uri, connect: Option<Duration>) -> Result<Self, String> {
         let tls = tls_config()?;
-        if let Some(intercept) = Matcher::from_system().intercept(uri) {
+        let https = uri.scheme() == Some(&Scheme::HTTPS);
+        let host = uri.host().ok_or("the URL has no host")?;
+        let default_port = if https { 443 } else { 80 };
+        let port = uri.port_u16().unwrap_or(default_port);
+        // No userinfo: it is never sent as credentials, and would otherwise show in hyper's logs.
+        let authority = match uri.port_u16() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        let dst = Uri::builder()
+            .scheme(if https { Scheme::HTTPS } else { Scheme::HTTP })
+            .authority(authority)
+            .path_and_query("/")
+            .build()
+            .map_err(|e| format!("the URL's host cannot be used: {e}"))?;
+        let host_text = if port == default_port { host.to_owned() } else { format!("{host}:{port}") };
+        let host_header =
+            HeaderValue::from_str(&host_text).map_err(|e| format!("the URL's host cannot be sent: {e}"))?;
+        let (connector, absolute, proxy_auth) = if let Some(intercept) = Matcher::from_system().intercept(uri) {
             let auth = intercept.basic_auth().cloned();
             let connector = ProxyConnector::new(intercept.uri().clone(), auth.clone(), tls, connect);
-            let client = pool().build(connector);
-            return Ok(Self::Proxied(Box::new(Proxied { client, auth })));
-        }
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(connect);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = pool().build(https);
-        Ok(Self::Direct(Box::new(client)))
+            // Plain http goes to the proxy itself, in absolute-form; https through a CONNECT tunnel.
+            (Connector::Proxied(Box::new(connector)), !https, if https { None } else { auth })
+        } else {
+            let mut http = HttpConnector::new();
+            http.enforce_http(false);
+            http.set_nodelay(true);
+            http.set_connect_timeout(connect);
+            let https = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls)
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http);
+            (Connector::Direct(https), false, None)
+        };
+        let origin = Origin { connector, pool: Arc::default(), dst, port, host: host_header, absolute, proxy_auth };
+        Ok(Self(Arc::new(origin)))
     }
 
     /// True when requests go through a proxy from the environment.
     pub(crate) fn is_proxied(&self) -> bool {
-        matches!(self, Self::Proxied(_))
+        matches!(self.0.connector, Connector::Proxied(_))
     }
 
-    /// Sends `request` and waits for the response headers.
+    /// Sends `request` (its URI absolute, on this transport's origin) and waits for the response headers.
     pub(crate) async fn send(&self, request: http::Request<Bytes>) -> Result<Response, SendError> {
-        match self {
-            Self::Direct(client) => {
-                let response = client.request(request.map(Full::new)).await.map_err(send_failed)?;
-                Ok(response.map(|body| body.map_err(BoxError::from).boxed_unsync()))
+        let origin = &*self.0;
+        let (mut head, body) = request.into_parts();
+        if !origin.serves(&head.uri) {
+            return Err(SendError { connect_timeout: false, source: Box::new(TransportError::OtherOrigin) });
+        }
+        if !head.headers.contains_key(HOST) {
+            head.headers.insert(HOST, origin.host.clone());
+        }
+        if origin.absolute {
+            if let Some(auth) = &origin.proxy_auth {
+                head.headers.entry(PROXY_AUTHORIZATION).or_insert_with(|| auth.clone());
             }
-            Self::Proxied(proxied) => {
-                let mut request = request.map(Full::new);
-                if let Some(auth) = &proxied.auth
-                    && request.uri().scheme() == Some(&Scheme::HTTP)
-                {
-                    request.headers_mut().entry(PROXY_AUTHORIZATION).or_insert_with(|| auth.clone());
+        } else {
+            head.uri = origin_form(&head.uri);
+        }
+        let mut request = http::Request::from_parts(head, Full::new(body));
+        loop {
+            let (mut sender, reused) = match origin.pool.checkout() {
+                Some(sender) => (sender, true),
+                None => (origin.connect().await?, false),
+            };
+            match sender.try_send_request(request).await {
+                Ok(response) => {
+                    let pool = origin.pool.clone();
+                    return Ok(response.map(|body| PooledBody::new(body, sender, pool).boxed_unsync()));
                 }
-                let response = proxied.client.request(request).await.map_err(send_failed)?;
-                Ok(response.map(|body| body.map_err(BoxError::from).boxed_unsync()))
+                Err(mut e) => match e.take_message() {
+                    // A kept connection closed before the request was written (the server ended it while it
+                    // was idle): nothing reached the upstream, so try again. A new connection's failure is
+                    // final, which bounds the loop.
+                    Some(unsent) if reused => request = unsent,
+                    _ => {
+                        let source = Box::new(TransportError::Exchange(e.into_error()));
+                        return Err(SendError { connect_timeout: false, source });
+                    }
+                },
             }
         }
     }
 }
 
-/// A request that got no response; a connect timeout is told apart (the engine names it as such).
-fn send_failed(e: hyper_util::client::legacy::Error) -> SendError {
-    let connect_timeout = e.is_connect() && has_timed_out_io(&e);
-    SendError { connect_timeout, source: Box::new(e) }
+impl Origin {
+    /// Whether `uri` is on this origin: same scheme, host and port (userinfo aside).
+    fn serves(&self, uri: &Uri) -> bool {
+        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else { return false };
+        if scheme != self.dst.scheme().unwrap_or(&Scheme::HTTP) {
+            return false;
+        }
+        // The usual case, the very authority the transport was made for, without parsing it (that costs a
+        // thousand instructions or more per request).
+        if self.dst.authority() == Some(authority) {
+            return true;
+        }
+        let default_port = if *scheme == Scheme::HTTPS { 443 } else { 80 };
+        authority.port_u16().unwrap_or(default_port) == self.port
+            && self.dst.host().is_some_and(|host| host.eq_ignore_ascii_case(authority.host()))
+    }
+
+    /// A new connection, its connection task spawned.
+    async fn connect(&self) -> Result<Sender, SendError> {
+        let dst = self.dst.clone();
+        let opened = match &self.connector {
+            Connector::Direct(connector) => open(connector.clone(), dst).await,
+            Connector::Proxied(connector) => open((**connector).clone(), dst).await,
+        };
+        opened.map_err(|e| {
+            let connect_timeout = matches!(&e, TransportError::Connect(cause) if has_timed_out_io(&**cause));
+            SendError { connect_timeout, source: Box::new(e) }
+        })
+    }
 }
 
-/// The pool's settings, the same with or without a proxy.
-fn pool() -> hyper_util::client::legacy::Builder {
-    let mut builder = Client::builder(TokioExecutor::new());
-    builder.pool_idle_timeout(POOL_IDLE).pool_timer(TokioTimer::new()).timer(TokioTimer::new());
-    builder
+/// Connects with `connector`, then starts HTTP/1.1 on the connection, its task on the runtime.
+async fn open<C>(mut connector: C, dst: Uri) -> Result<Sender, TransportError>
+where
+    C: Service<Uri>,
+    C::Response: Read + Write + Unpin + Send + 'static,
+    C::Error: Into<BoxError>,
+{
+    poll_fn(|cx| connector.poll_ready(cx)).await.map_err(|e| TransportError::Connect(e.into()))?;
+    let io = connector.call(dst).await.map_err(|e| TransportError::Connect(e.into()))?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(io).await.map_err(TransportError::Exchange)?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!("upstream connection failed: {e}");
+        }
+    });
+    Ok(sender)
+}
+
+/// `uri` as the request line writes it to the origin itself: path and query only.
+fn origin_form(uri: &Uri) -> Uri {
+    match uri.path_and_query() {
+        Some(path) if path.as_str() != "/" => {
+            let mut parts = Parts::default();
+            parts.path_and_query = Some(path.clone());
+            Uri::from_parts(parts).unwrap_or_default()
+        }
+        _ => Uri::default(),
+    }
 }
 
 /// TLS: the process's crypto provider (else ring) and the platform's verifier; ALPN offers http/1.1 only (the
@@ -151,4 +267,88 @@ fn has_timed_out_io(e: &(dyn StdError + 'static)) -> bool {
         source = cause.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    //! The retry of a request a kept connection never wrote. The pool is reached from inside to set up a
+    //! connection that closes at exactly the wrong moment, which a real server cannot be made to do on demand.
+
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Poll;
+
+    use hyper_util::rt::TokioIo;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    /// An upstream on 127.0.0.1 answering every bodiless request with `ok`; counts the requests it read.
+    async fn upstream() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = requests.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let mut head = Vec::new();
+                    loop {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                        if head.windows(4).any(|w| w == b"\r\n\r\n") {
+                            head.clear();
+                            counter.fetch_add(1, Ordering::SeqCst);
+                            let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                            if socket.write_all(answer).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (addr, requests)
+    }
+
+    #[tokio::test]
+    async fn a_request_a_kept_connection_closed_on_before_writing_it_goes_out_on_a_new_one() {
+        let (addr, requests) = upstream().await;
+        let uri: Uri = format!("http://{addr}/v1").parse().unwrap();
+        let transport = Transport::new(&uri, None).unwrap();
+
+        // A kept connection whose task is polled until it waits for a request, and is dropped (closing the
+        // connection) as soon as one is queued, unwritten: a server's close of an idle connection, seen by the
+        // client only after it picked that connection.
+        let io = TokioIo::new(TcpStream::connect(addr).await.unwrap());
+        let (mut sender, mut connection) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(io).await.unwrap();
+        tokio::spawn(async move {
+            let mut first = true;
+            poll_fn(|cx| {
+                if first {
+                    first = false;
+                    let _ = Pin::new(&mut connection).poll(cx);
+                    return Poll::Pending;
+                }
+                Poll::Ready(())
+            })
+            .await;
+            drop(connection);
+        });
+        sender.ready().await.unwrap();
+        transport.0.pool.put(sender);
+
+        let request = http::Request::get(format!("http://{addr}/v1/ping")).body(Bytes::new()).unwrap();
+        let response = transport.send(request).await.expect("the unwritten request should have been sent again");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"ok");
+        assert_eq!(requests.load(Ordering::SeqCst), 1, "the request reached the upstream once, on the new connection");
+    }
 }

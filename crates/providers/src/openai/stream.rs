@@ -8,6 +8,7 @@ use memchr::memmem::Finder;
 use serde_json::Value;
 use switchyard::{ChatChunk, Error, FinishReason, Usage, types::ToolCallDelta};
 
+use super::chunk_scan::scan;
 use super::error::{error_body, parse_error};
 use super::response::{finish_reason_str, parse_finish_reason, wire_usage};
 use super::wire::{ChatCompletionChunk, ChunkChoice, Delta, FunctionChunk, ToolCallChunk};
@@ -228,6 +229,25 @@ impl StreamDecoder {
         out.push(ChatChunk::Finish { reason });
         Ok(())
     }
+
+    /// Choice 0's text (content, then refusal) and finish reason, from either reading of a chunk.
+    fn choice(
+        &mut self,
+        content: Option<Cow<'_, str>>,
+        refusal: Option<Cow<'_, str>>,
+        finish_reason: Option<Cow<'_, str>>,
+        out: &mut Vec<ChatChunk>,
+    ) {
+        for text in [content, refusal].into_iter().flatten() {
+            if !text.is_empty() {
+                self.saw_content = true;
+                out.push(ChatChunk::Text { text: text.into_owned() });
+            }
+        }
+        if let Some(reason) = finish_reason {
+            self.finish = Some(parse_finish_reason(&reason));
+        }
+    }
 }
 
 impl EventDecoder for StreamDecoder {
@@ -250,6 +270,15 @@ impl EventDecoder for StreamDecoder {
                 return Err(parse_error(None, data, None));
             }
         }
+        if let Some(chunk) = scan(data) {
+            if let Some(usage) = chunk.usage {
+                self.usage = Some(usage);
+            }
+            if let Some(choice) = chunk.choice {
+                self.choice(choice.content, choice.refusal, choice.finish_reason, out);
+            }
+            return Ok(Decoded::More);
+        }
         let chunk: ChatCompletionChunk = match serde_json::from_str(data) {
             Ok(chunk) => chunk,
             Err(e) => return Ok(bad_event(data, &e)),
@@ -260,12 +289,8 @@ impl EventDecoder for StreamDecoder {
         // Only the first choice is read: requests never ask for n > 1 through this client.
         for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
             let delta = choice.delta;
-            for text in [delta.content, delta.refusal].into_iter().flatten() {
-                if !text.is_empty() {
-                    self.saw_content = true;
-                    out.push(ChatChunk::Text { text: text.into_owned() });
-                }
-            }
+            // Texts come before tool calls, the finish after them, as in the fast path's order.
+            self.choice(delta.content, delta.refusal, None, out);
             for call in delta.tool_calls.unwrap_or_default() {
                 self.saw_content = true;
                 let function = call.function.unwrap_or_default();
@@ -276,9 +301,7 @@ impl EventDecoder for StreamDecoder {
                     arguments: function.arguments.unwrap_or_default(),
                 }));
             }
-            if let Some(reason) = choice.finish_reason {
-                self.finish = Some(parse_finish_reason(&reason));
-            }
+            self.choice(None, None, choice.finish_reason, out);
         }
         Ok(Decoded::More)
     }

@@ -63,6 +63,8 @@ pub(crate) fn scan(data: &str) -> Option<ScannedChunk<'_>> {
                 seen.once(5)?;
                 chunk.usage = if r.null() { None } else { Some(r.usage()?) };
             }
+            // An error event: the decoder's error path reads it.
+            "error" => return None,
             _ => r.skip(0)?,
         }
         Some(())
@@ -557,6 +559,8 @@ mod tests {
         r#"{"usage":{"prompt_tokens":null}}"#,
         r#"{"usage":{"prompt_tokens":1,"prompt_tokens":2}}"#,
         r#"{"usage":"none"}"#,
+        r#"{"error":{"message":"overloaded","type":"server_error"}}"#,
+        r#"{"choices":[],"error":null}"#,
         r#"{"x":01,"choices":[]}"#,
         r#"{"x":1.,"choices":[]}"#,
         r#"{"x":.5,"choices":[]}"#,

@@ -272,6 +272,17 @@ impl EventDecoder for StreamDecoder {
         if event.event == "error" {
             return Err(parse_error(None, data, None));
         }
+        // First the common chunk's own reader: it takes no chunk with a top-level `error` key and only valid
+        // JSON, so what it reads is what the checks below would have passed on to the same result.
+        if let Some(chunk) = scan(data) {
+            if let Some(usage) = chunk.usage {
+                self.usage = Some(usage);
+            }
+            if let Some(choice) = chunk.choice {
+                self.choice(choice.content, choice.refusal, choice.finish_reason, out);
+            }
+            return Ok(Decoded::More);
+        }
         // `"error":` can only appear unescaped as a key, so ordinary chunks skip the generic parse.
         if ERROR_KEY.find(data.as_bytes()).is_some() {
             let value: Value = match serde_json::from_str(data) {
@@ -281,15 +292,6 @@ impl EventDecoder for StreamDecoder {
             if value.get("error").is_some() {
                 return Err(parse_error(None, data, None));
             }
-        }
-        if let Some(chunk) = scan(data) {
-            if let Some(usage) = chunk.usage {
-                self.usage = Some(usage);
-            }
-            if let Some(choice) = chunk.choice {
-                self.choice(choice.content, choice.refusal, choice.finish_reason, out);
-            }
-            return Ok(Decoded::More);
         }
         let chunk: ChatCompletionChunk = match serde_json::from_str(data) {
             Ok(chunk) => chunk,

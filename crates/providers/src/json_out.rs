@@ -42,6 +42,18 @@ pub(crate) fn push_str(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
 }
 
+/// The length of `text` as [`push_str`] writes it, quotes included: a frame sized exactly becomes `Bytes`
+/// without the extra allocation a vector with spare capacity costs.
+pub(crate) fn quoted_len(text: &str) -> usize {
+    text.bytes().fold(text.len() + 2, |len, byte| {
+        len + match byte {
+            b'"' | b'\\' | 0x08 | b'\t' | b'\n' | 0x0c | b'\r' => 1,
+            0x00..=0x1f => 5,
+            _ => 0,
+        }
+    })
+}
+
 /// Appends `n` in decimal.
 pub(crate) fn push_u64(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
@@ -49,7 +61,7 @@ pub(crate) fn push_u64(out: &mut Vec<u8>, n: u64) {
 
 #[cfg(test)]
 mod tests {
-    use super::{push_str, push_u64};
+    use super::{push_str, push_u64, quoted_len};
 
     fn ours(text: &str) -> String {
         let mut out = Vec::new();
@@ -62,6 +74,14 @@ mod tests {
         let every_ascii: String = (0u8..=0x7f).map(char::from).collect();
         for text in ["", "plain", "quote \" and \\ back", "tab\tline\nreturn\r", "héllo ✓ 🦀", &every_ascii] {
             assert_eq!(ours(text), serde_json::to_string(text).unwrap(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn quoted_len_is_the_written_length() {
+        let every_ascii: String = (0u8..=0x7f).map(char::from).collect();
+        for text in ["", "plain", "quote \" and \\ back", "tab\tline\nreturn\r", "héllo ✓ 🦀", &every_ascii] {
+            assert_eq!(quoted_len(text), ours(text).len(), "{text:?}");
         }
     }
 

@@ -131,7 +131,12 @@ impl SseParser {
             Ok(text) => Cow::Borrowed(text),
             Err(_) => String::from_utf8_lossy(line),
         };
-        let (field, value) = match text.split_once(':') {
+        // `data:` lines, nearly all of them, are named without a search for the colon.
+        let split = match text.strip_prefix("data:") {
+            Some(value) => Some(("data", value)),
+            None => text.split_once(':'),
+        };
+        let (field, value) = match split {
             Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
             None => (&*text, ""),
         };

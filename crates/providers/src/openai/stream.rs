@@ -8,6 +8,7 @@ use memchr::memmem::Finder;
 use serde_json::Value;
 use switchyard::{ChatChunk, Error, FinishReason, Usage, types::ToolCallDelta};
 
+use super::chunk_scan::scan;
 use super::error::{error_body, parse_error};
 use super::response::{finish_reason_str, parse_finish_reason, wire_usage};
 use super::wire::{ChatCompletionChunk, ChunkChoice, Delta, FunctionChunk, ToolCallChunk};
@@ -89,31 +90,43 @@ impl StreamEncoder {
     /// A text or finish frame, written by hand: the same bytes as [`Self::frame`] writes for it (the tests
     /// compare them), for a fraction of the work. Tool-call frames take the wire type.
     fn step_frame(&mut self, step: Step<'_>) -> Bytes {
+        const CHOICE: &[u8] = b"{\"index\":0,\"delta\":{";
+        const ROLE: &[u8] = b"\"role\":\"assistant\"";
+        const CONTENT: &[u8] = b"\"content\":";
+        const NO_FINISH: &[u8] = b"},\"finish_reason\":null";
+        const FINISH: &[u8] = b"},\"finish_reason\":";
         const TAIL: &[u8] = b"}],\"usage\":null}\n\n";
-        let text_len = if let Step::Text(text) = step { text.len() } else { 0 };
-        let mut out = Vec::with_capacity(self.head.len() + text_len + 96);
-        out.extend_from_slice(&self.head);
-        out.extend_from_slice(b"{\"index\":0,\"delta\":{");
         let role = !self.sent_role;
         self.sent_role = true;
+        // Sized exactly: `Bytes::from` a vector with spare capacity allocates a header besides (a malloc and a
+        // free per frame).
+        let body = match step {
+            Step::Text(text) => usize::from(role) + CONTENT.len() + json_out::quoted_len(text) + NO_FINISH.len(),
+            Step::Finish(reason) => FINISH.len() + json_out::quoted_len(reason),
+        };
+        let len = self.head.len() + CHOICE.len() + if role { ROLE.len() } else { 0 } + body + TAIL.len();
+        let mut out = Vec::with_capacity(len);
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(CHOICE);
         if role {
-            out.extend_from_slice(b"\"role\":\"assistant\"");
+            out.extend_from_slice(ROLE);
         }
         match step {
             Step::Text(text) => {
                 if role {
                     out.push(b',');
                 }
-                out.extend_from_slice(b"\"content\":");
+                out.extend_from_slice(CONTENT);
                 json_out::push_str(&mut out, text);
-                out.extend_from_slice(b"},\"finish_reason\":null");
+                out.extend_from_slice(NO_FINISH);
             }
             Step::Finish(reason) => {
-                out.extend_from_slice(b"},\"finish_reason\":");
+                out.extend_from_slice(FINISH);
                 json_out::push_str(&mut out, reason);
             }
         }
         out.extend_from_slice(TAIL);
+        debug_assert_eq!((out.len(), out.capacity()), (len, len), "the frame's size is computed exactly");
         Bytes::from(out)
     }
 
@@ -228,6 +241,25 @@ impl StreamDecoder {
         out.push(ChatChunk::Finish { reason });
         Ok(())
     }
+
+    /// Choice 0's text (content, then refusal) and finish reason, from either reading of a chunk.
+    fn choice(
+        &mut self,
+        content: Option<Cow<'_, str>>,
+        refusal: Option<Cow<'_, str>>,
+        finish_reason: Option<Cow<'_, str>>,
+        out: &mut Vec<ChatChunk>,
+    ) {
+        for text in [content, refusal].into_iter().flatten() {
+            if !text.is_empty() {
+                self.saw_content = true;
+                out.push(ChatChunk::Text { text: text.into_owned() });
+            }
+        }
+        if let Some(reason) = finish_reason {
+            self.finish = Some(parse_finish_reason(&reason));
+        }
+    }
 }
 
 impl EventDecoder for StreamDecoder {
@@ -239,6 +271,17 @@ impl EventDecoder for StreamDecoder {
         }
         if event.event == "error" {
             return Err(parse_error(None, data, None));
+        }
+        // First the common chunk's own reader: it takes no chunk with a top-level `error` key and only valid
+        // JSON, so what it reads is what the checks below would have passed on to the same result.
+        if let Some(chunk) = scan(data) {
+            if let Some(usage) = chunk.usage {
+                self.usage = Some(usage);
+            }
+            if let Some(choice) = chunk.choice {
+                self.choice(choice.content, choice.refusal, choice.finish_reason, out);
+            }
+            return Ok(Decoded::More);
         }
         // `"error":` can only appear unescaped as a key, so ordinary chunks skip the generic parse.
         if ERROR_KEY.find(data.as_bytes()).is_some() {
@@ -260,12 +303,8 @@ impl EventDecoder for StreamDecoder {
         // Only the first choice is read: requests never ask for n > 1 through this client.
         for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
             let delta = choice.delta;
-            for text in [delta.content, delta.refusal].into_iter().flatten() {
-                if !text.is_empty() {
-                    self.saw_content = true;
-                    out.push(ChatChunk::Text { text: text.into_owned() });
-                }
-            }
+            // Texts come before tool calls, the finish after them, as in the fast path's order.
+            self.choice(delta.content, delta.refusal, None, out);
             for call in delta.tool_calls.unwrap_or_default() {
                 self.saw_content = true;
                 let function = call.function.unwrap_or_default();
@@ -276,9 +315,7 @@ impl EventDecoder for StreamDecoder {
                     arguments: function.arguments.unwrap_or_default(),
                 }));
             }
-            if let Some(reason) = choice.finish_reason {
-                self.finish = Some(parse_finish_reason(&reason));
-            }
+            self.choice(None, None, choice.finish_reason, out);
         }
         Ok(Decoded::More)
     }

@@ -35,6 +35,7 @@ mod ids;
 mod json_error;
 mod json_in;
 mod json_out;
+mod json_scan;
 pub mod openai;
 mod plain_client;
 mod pool;

@@ -1,0 +1,331 @@
+//! A strict, allocation-light JSON reader for the hot answers' own fast paths (`openai/chunk_scan.rs`,
+//! `openai/answer_scan.rs`): it reads only what it can read exactly as serde_json would, and says "not mine"
+//! (`None`) for anything else, so the caller's serde path keeps every error and every unusual shape.
+//! serde_json's generic per-string and per-key work was about 25 instructions a byte of these short bodies.
+
+use std::borrow::Cow;
+
+/// The serde path's deepest nesting is 128; a skipped value nested deeper than this is left to it.
+const MAX_DEPTH: u32 = 64;
+
+/// Known keys met so far in one object, one bit each: the serde types refuse a duplicate one.
+#[derive(Default)]
+pub(crate) struct Seen(u32);
+
+impl Seen {
+    pub(crate) fn once(&mut self, bit: u32) -> Option<()> {
+        let mask = 1 << bit;
+        if self.0 & mask != 0 {
+            return None;
+        }
+        self.0 |= mask;
+        Some(())
+    }
+}
+
+/// Where the run of plain string bytes from `i` ends: at the first quote, backslash or control byte (or the
+/// end). Eight bytes a word at a time: a byte at a time, this loop was half the reader's instructions.
+fn plain_run(bytes: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    const QUOTES: u64 = u64::from_le_bytes([b'"'; 8]);
+    const BACKSLASHES: u64 = u64::from_le_bytes([b'\\'; 8]);
+    // The high bit of a byte of `(x - ONES * n) & !x & HIGH` is set where that byte of x is below n (n <= 0x80).
+    // A borrow may mark bytes after the first hit too, never before it: the lowest mark is exact.
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
+    while let Some(word) = bytes.get(i..i + 8) {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(word);
+        let w = u64::from_le_bytes(eight);
+        let hits = below(w ^ QUOTES, 1) | below(w ^ BACKSLASHES, 1) | below(w, 0x20);
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&c) = bytes.get(i) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// A cursor over one JSON text.
+pub(crate) struct Reader<'a> {
+    s: &'a str,
+    i: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader at the start of `s`.
+    pub(crate) fn new(s: &'a str) -> Self {
+        Self { s, i: 0 }
+    }
+
+    /// Whether only blanks are left.
+    pub(crate) fn at_end(&mut self) -> bool {
+        self.ws();
+        self.i == self.s.len()
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.as_bytes().get(self.i).copied()
+    }
+
+    pub(crate) fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    /// The next non-blank byte, consumed.
+    fn next(&mut self) -> Option<u8> {
+        self.ws();
+        let c = self.peek()?;
+        self.i += 1;
+        Some(c)
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.i.checked_add(word.len())?;
+        (self.s.as_bytes().get(self.i..end)? == word).then_some(())?;
+        self.i = end;
+        Some(())
+    }
+
+    /// `null`, consumed if it is next.
+    pub(crate) fn null(&mut self) -> bool {
+        self.ws();
+        if self.s.as_bytes().get(self.i..).is_some_and(|rest| rest.starts_with(b"null")) {
+            self.i += 4;
+            return true;
+        }
+        false
+    }
+
+    /// An object, each member's key handed to `member`, which reads the value. `expected` lists the keys
+    /// (quoted) in the order OpenAI writes them: the next one is compared as it stands first, a fraction of
+    /// reading a key (which was a third of the reader's instructions); any other key is read as usual.
+    pub(crate) fn object(
+        &mut self,
+        expected: &[&'static str],
+        mut member: impl FnMut(&mut Self, &'a str) -> Option<()>,
+    ) -> Option<()> {
+        (self.next()? == b'{').then_some(())?;
+        self.ws();
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(());
+        }
+        let mut next_expected = 0;
+        loop {
+            self.ws();
+            let key = match expected.get(next_expected).filter(|quoted| self.rest().starts_with(quoted.as_bytes())) {
+                Some(quoted) => {
+                    next_expected += 1;
+                    self.i += quoted.len();
+                    quoted.get(1..quoted.len() - 1)?
+                }
+                None => self.key()?,
+            };
+            (self.next()? == b':').then_some(())?;
+            member(self, key)?;
+            match self.next()? {
+                b',' => {}
+                b'}' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    /// An array, each element read by `element`.
+    pub(crate) fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        (self.next()? == b'[').then_some(())?;
+        self.ws();
+        if self.peek()? == b']' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            element(self)?;
+            match self.next()? {
+                b',' => {}
+                b']' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    /// A key without escapes (an escaped key would need unescaping before it is matched: not mine).
+    fn key(&mut self) -> Option<&'a str> {
+        (self.next()? == b'"').then_some(())?;
+        let start = self.i;
+        let end = plain_run(self.s.as_bytes(), start);
+        (self.peek_at(end)? == b'"').then_some(())?;
+        self.i = end + 1;
+        self.s.get(start..end)
+    }
+
+    fn rest(&self) -> &'a [u8] {
+        self.s.as_bytes().get(self.i..).unwrap_or_default()
+    }
+
+    fn peek_at(&self, i: usize) -> Option<u8> {
+        self.s.as_bytes().get(i).copied()
+    }
+
+    /// A string, borrowed when it has no escapes.
+    pub(crate) fn string(&mut self) -> Option<Cow<'a, str>> {
+        (self.next()? == b'"').then_some(())?;
+        let bytes = self.s.as_bytes();
+        let start = self.i;
+        let mut i = plain_run(bytes, start);
+        if self.peek_at(i)? == b'"' {
+            self.i = i + 1;
+            return Some(Cow::Borrowed(self.s.get(start..i)?));
+        }
+        let mut out = String::with_capacity(i - start + 16);
+        let mut run = start;
+        loop {
+            out.push_str(self.s.get(run..i)?);
+            match *bytes.get(i)? {
+                b'"' => {
+                    self.i = i + 1;
+                    return Some(Cow::Owned(out));
+                }
+                b'\\' => {
+                    self.i = i + 1;
+                    out.push(self.escape()?);
+                    run = self.i;
+                    i = plain_run(bytes, run);
+                }
+                // A raw control character: serde's error to report.
+                _ => return None,
+            }
+        }
+    }
+
+    /// The character of the escape after a backslash; a lone surrogate is an error in serde's str, so not mine.
+    fn escape(&mut self) -> Option<char> {
+        let c = self.peek()?;
+        self.i += 1;
+        Some(match c {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let unit = self.hex4()?;
+                match unit {
+                    0xD800..=0xDBFF => {
+                        self.literal(b"\\u")?;
+                        let low = self.hex4()?;
+                        if !(0xDC00..=0xDFFF).contains(&low) {
+                            return None;
+                        }
+                        char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))?
+                    }
+                    _ => char::from_u32(unit)?,
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    fn hex4(&mut self) -> Option<u32> {
+        let end = self.i.checked_add(4)?;
+        let digits = self.s.get(self.i..end)?;
+        // from_str_radix takes a sign too: only the four hex digits JSON allows.
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        self.i = end;
+        u32::from_str_radix(digits, 16).ok()
+    }
+
+    /// A non-negative integer that fits a u64 (a fraction, exponent or sign is the serde path's to refuse).
+    pub(crate) fn u64(&mut self) -> Option<u64> {
+        self.ws();
+        let bytes = self.s.as_bytes();
+        let start = self.i;
+        let mut value: u64 = 0;
+        while let Some(&c) = bytes.get(self.i) {
+            if !c.is_ascii_digit() {
+                break;
+            }
+            value = value.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            self.i += 1;
+        }
+        let digits = self.i - start;
+        let leading_zero = digits > 1 && bytes.get(start) == Some(&b'0');
+        if digits == 0 || leading_zero || matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        Some(value)
+    }
+
+    /// Any JSON value, checked as strictly as the serde path checks what it ignores, and dropped.
+    pub(crate) fn skip(&mut self, depth: u32) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.ws();
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'{' => self.object(&[], |r, _| r.skip(depth + 1)),
+            b'[' => self.array(|r| r.skip(depth + 1)),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    /// A JSON number's grammar: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+    fn number(&mut self) -> Option<()> {
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek()? {
+            b'0' => self.i += 1,
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            self.some_digits()?;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            self.some_digits()?;
+        }
+        Some(())
+    }
+
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.i += 1;
+        }
+    }
+
+    fn some_digits(&mut self) -> Option<()> {
+        let start = self.i;
+        self.digits();
+        (self.i > start).then_some(())
+    }
+
+    /// A string or `null` (the wire type's `opt_cow` fields).
+    pub(crate) fn opt_string(&mut self) -> Option<Option<Cow<'a, str>>> {
+        if self.null() { Some(None) } else { self.string().map(Some) }
+    }
+}

@@ -53,7 +53,11 @@ impl OpenAiClient {
     /// A 2xx body: the answer, or the vendor's error object (classified like an in-stream error).
     async fn read_answer(&self, response: Response) -> Result<ChatResponse, Error> {
         let body = self.http.read_body(response).await?;
-        let wire: ChatCompletion<'_> = self.http.parse_answer(&body, is_error_object, parse_error)?;
+        // The common answer by the quick reader; whatever it leaves, serde reads (error objects included).
+        let wire: ChatCompletion<'_> = match super::answer_scan::scan(&body) {
+            Some(wire) => wire,
+            None => self.http.parse_answer(&body, is_error_object, parse_error)?,
+        };
         from_wire(wire)
     }
 

@@ -1,5 +1,6 @@
 //! The OpenAI chat-completions API: wire types, the codecs the gateway speaks it with, and the client.
 
+mod answer_scan;
 mod chunk_scan;
 mod client;
 mod contract;

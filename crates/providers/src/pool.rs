@@ -1,17 +1,13 @@
-//! The idle connections of one transport: HTTP/1.1 request senders kept for the next request, the most
-//! recently used first, closed after [`POOL_IDLE`] unused. A transport serves one origin, so there is no key:
-//! every idle connection fits every request.
+//! The idle connections of one transport: HTTP/1.1 connections kept for the next request, the most recently
+//! used first, closed after [`POOL_IDLE`] unused. A transport serves one origin, so there is no key: every
+//! idle connection fits every request.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::client::conn::http1::SendRequest;
 use tokio::time::Instant;
 
-/// The sending half of one upstream connection (its connection task owns the socket).
-pub(crate) type Sender = SendRequest<Full<Bytes>>;
+use crate::h1_conn::Conn;
 
 /// Idle pooled connections are closed after this long (reqwest's default, kept from when it was the client).
 pub(crate) const POOL_IDLE: Duration = Duration::from_secs(90);
@@ -33,30 +29,25 @@ struct Idle {
 
 /// A connection waiting for a request.
 struct IdleConn {
-    sender: Sender,
+    conn: Conn,
     since: Instant,
 }
 
 impl Pool {
     /// The most recently used idle connection that can take a request now, if any.
-    pub(crate) fn checkout(&self) -> Option<Sender> {
+    pub(crate) fn checkout(&self) -> Option<Conn> {
         let mut idle = self.lock();
-        // Closed ones are dropped on the way. One not ready yet (its last response still being finished, or
-        // its connection about to close) stays: it becomes ready or closed soon, and is not worth a wait.
-        while let Some(at) = idle.conns.iter().rposition(|c| c.sender.is_ready() || c.sender.is_closed()) {
-            let conn = idle.conns.remove(at);
-            if !conn.sender.is_closed() {
-                return Some(conn.sender);
+        // Closed ones are dropped on the way.
+        while let Some(mut kept) = idle.conns.pop() {
+            if kept.conn.is_idle_and_open() {
+                return Some(kept.conn);
             }
         }
         None
     }
 
-    /// Keeps `sender`'s connection for a later request, unless it is closed.
-    pub(crate) fn put(self: &Arc<Self>, sender: Sender) {
-        if sender.is_closed() {
-            return;
-        }
+    /// Keeps `conn` for a later request.
+    pub(crate) fn put(self: &Arc<Self>, conn: Conn) {
         let since = Instant::now();
         let mut idle = self.lock();
         if !idle.reaping {
@@ -65,14 +56,14 @@ impl Pool {
             runtime.spawn(reap(Arc::downgrade(self)));
             idle.reaping = true;
         }
-        idle.conns.push(IdleConn { sender, since });
+        idle.conns.push(IdleConn { conn, since });
     }
 
-    /// Drops the connections idle for [`POOL_IDLE`] or closed (dropping the sender ends the connection);
-    /// returns when the oldest one left expires.
+    /// Closes the connections idle for [`POOL_IDLE`] or closed by the server; returns when the oldest one
+    /// left expires.
     fn close_expired(&self, now: Instant) -> Instant {
         let mut idle = self.lock();
-        idle.conns.retain(|c| !c.sender.is_closed() && now.saturating_duration_since(c.since) < POOL_IDLE);
+        idle.conns.retain_mut(|c| now.saturating_duration_since(c.since) < POOL_IDLE && c.conn.is_idle_and_open());
         idle.conns.first().map_or(now + POOL_IDLE, |c| c.since + POOL_IDLE)
     }
 

@@ -2,33 +2,37 @@
 //! directly or through the proxy the environment names for this URL (HTTP_PROXY / HTTPS_PROXY / ALL_PROXY /
 //! NO_PROXY, see [`ProxyConnector`]). The rest of the crate sees one [`Transport`] and one [`Response`] type.
 //!
-//! A transport serves one origin (a provider's base URL): its pool needs no key. Always HTTP/1.1, one
-//! connection per request in flight (kept alive and reused), never HTTP/2: a shared HTTP/2 connection stops
+//! A transport serves one origin (a provider's base URL): its pool needs no key. Always HTTP/1.1 (the
+//! exchange itself is `h1_conn`, `h1_head` and `h1_body`), one connection per request in flight (kept alive
+//! and reused), never HTTP/2: a shared HTTP/2 connection stops
 //! at the server's stream limit (`SETTINGS_MAX_CONCURRENT_STREAMS`, often 100 to 256), past which a stream
 //! would wait, without limit, for another to end: a busy gateway's long model streams would time out on a
 //! healthy provider.
 
+use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::FutureExt;
 use http::header::{HOST, PROXY_AUTHORIZATION};
-use http::uri::{Parts, Scheme};
-use http::{HeaderValue, Uri};
+use http::uri::Scheme;
+use http::{HeaderValue, Method, Uri};
+use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full};
 use hyper::rt::{Read, Write};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::rt::TokioIo;
 use rustls_platform_verifier::BuilderVerifierExt;
 use tower_service::Service;
 
-use crate::pool::{Pool, Sender};
-use crate::pooled_body::PooledBody;
+use crate::h1_body::H1Body;
+use crate::h1_conn::Conn;
+use crate::h1_head::{HeadError, ResponseHead, read_response_head, write_request_head};
+use crate::pool::Pool;
 use crate::proxy_connector::ProxyConnector;
 
 /// Any error a body or a send can end with.
@@ -83,12 +87,32 @@ enum TransportError {
     /// No connection could be made.
     #[error("could not connect")]
     Connect(#[source] BoxError),
-    /// The connection failed during the exchange (hyper's own text says how).
+    /// Writing the request failed.
+    #[error("sending the request failed")]
+    Write(#[source] std::io::Error),
+    /// The connection ended, or failed, before a whole response head came.
+    #[error("the connection ended before a response came")]
+    NoResponse {
+        /// Some bytes of a response had come.
+        received: bool,
+        #[source]
+        source: Option<std::io::Error>,
+    },
+    /// The response head could not be used.
     #[error(transparent)]
-    Exchange(hyper::Error),
+    Head(#[from] HeadError),
     /// The request is for another host than the one this transport was made for.
     #[error("the request's URL is not on this client's host")]
     OtherOrigin,
+}
+
+impl TransportError {
+    /// Whether the request surely did not reach a server that meant to answer it: the write failed, or the
+    /// connection ended with nothing read. On a kept connection that is a server ending it while it was idle,
+    /// just as the request went out, and a new connection is worth one more try.
+    fn unanswered(&self) -> bool {
+        matches!(self, Self::Write(_) | Self::NoResponse { received: false, .. })
+    }
 }
 
 impl Transport {
@@ -149,35 +173,54 @@ impl Transport {
         if !head.headers.contains_key(HOST) {
             head.headers.insert(HOST, origin.host.clone());
         }
-        if origin.absolute {
+        // Absolute-form to a proxy (plain http through it), else origin-form: the path and query only.
+        let target = if origin.absolute {
             if let Some(auth) = &origin.proxy_auth {
                 head.headers.entry(PROXY_AUTHORIZATION).or_insert_with(|| auth.clone());
             }
+            Cow::Owned(head.uri.to_string())
         } else {
-            head.uri = origin_form(&head.uri);
-        }
-        let mut request = http::Request::from_parts(head, Full::new(body));
+            Cow::Borrowed(head.uri.path_and_query().map_or("/", |path| path.as_str()))
+        };
+        let mut request_head = Vec::with_capacity(256);
+        write_request_head(&mut request_head, &head.method, &target, &head.headers, body.len());
         loop {
-            let (mut sender, reused) = match origin.pool.checkout() {
-                Some(sender) => (sender, true),
+            let (mut conn, reused) = match origin.pool.checkout() {
+                Some(conn) => (conn, true),
                 None => (origin.connect().await?, false),
             };
-            match sender.try_send_request(request).await {
-                Ok(response) => {
-                    let pool = origin.pool.clone();
-                    return Ok(response.map(|body| PooledBody::new(body, sender, pool).boxed_unsync()));
+            match exchange(&mut conn, &request_head, &body, &head.method).await {
+                Ok(answer) => {
+                    let body = H1Body::new(conn, answer.framing, answer.keep_alive, origin.pool.clone());
+                    let mut response = http::Response::new(body.boxed_unsync());
+                    *response.status_mut() = answer.status;
+                    *response.version_mut() = answer.version;
+                    *response.headers_mut() = answer.headers;
+                    return Ok(response);
                 }
-                Err(mut e) => match e.take_message() {
-                    // A kept connection closed before the request was written (the server ended it while it
-                    // was idle): nothing reached the upstream, so try again. A new connection's failure is
-                    // final, which bounds the loop.
-                    Some(unsent) if reused => request = unsent,
-                    _ => {
-                        let source = Box::new(TransportError::Exchange(e.into_error()));
-                        return Err(SendError { connect_timeout: false, source });
-                    }
-                },
+                // A kept connection the server ended as the request went out: nothing reached it, so try
+                // again. A new connection's failure is final, which bounds the loop.
+                Err(e) if reused && e.unanswered() => tracing::debug!("a kept upstream connection was closed: {e}"),
+                Err(e) => return Err(SendError { connect_timeout: false, source: Box::new(e) }),
             }
+        }
+    }
+}
+
+/// Writes the request on `conn` and reads the response's head.
+async fn exchange(conn: &mut Conn, head: &[u8], body: &[u8], method: &Method) -> Result<ResponseHead, TransportError> {
+    conn.write_request(head, body).await.map_err(TransportError::Write)?;
+    let mut received = false;
+    loop {
+        if !conn.buf.is_empty()
+            && let Some(answer) = read_response_head(&mut conn.buf, method)?
+        {
+            return Ok(answer);
+        }
+        match conn.fill().await {
+            Ok(0) => return Err(TransportError::NoResponse { received, source: None }),
+            Ok(_) => received = true,
+            Err(e) => return Err(TransportError::NoResponse { received, source: Some(e) }),
         }
     }
 }
@@ -199,8 +242,8 @@ impl Origin {
             && self.dst.host().is_some_and(|host| host.eq_ignore_ascii_case(authority.host()))
     }
 
-    /// A new connection, its connection task spawned.
-    async fn connect(&self) -> Result<Sender, SendError> {
+    /// A new connection.
+    async fn connect(&self) -> Result<Conn, SendError> {
         let dst = self.dst.clone();
         let opened = match &self.connector {
             Connector::Direct(connector) => open(connector.clone(), dst).await,
@@ -213,8 +256,8 @@ impl Origin {
     }
 }
 
-/// Connects with `connector`, then starts HTTP/1.1 on the connection, its task on the runtime.
-async fn open<C>(mut connector: C, dst: Uri) -> Result<Sender, TransportError>
+/// Connects with `connector`.
+async fn open<C>(mut connector: C, dst: Uri) -> Result<Conn, TransportError>
 where
     C: Service<Uri>,
     C::Response: Read + Write + Unpin + Send + 'static,
@@ -222,27 +265,7 @@ where
 {
     poll_fn(|cx| connector.poll_ready(cx)).await.map_err(|e| TransportError::Connect(e.into()))?;
     let io = connector.call(dst).await.map_err(|e| TransportError::Connect(e.into()))?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(io).await.map_err(TransportError::Exchange)?;
-    // A combinator, not an `async move` block awaiting it: the block kept the connection twice in its state
-    // (the captured value and the awaited one), 2 KB more per open upstream connection.
-    tokio::spawn(connection.map(|done| {
-        if let Err(e) = done {
-            tracing::debug!("upstream connection failed: {e}");
-        }
-    }));
-    Ok(sender)
-}
-
-/// `uri` as the request line writes it to the origin itself: path and query only.
-fn origin_form(uri: &Uri) -> Uri {
-    match uri.path_and_query() {
-        Some(path) if path.as_str() != "/" => {
-            let mut parts = Parts::default();
-            parts.path_and_query = Some(path.clone());
-            Uri::from_parts(parts).unwrap_or_default()
-        }
-        _ => Uri::default(),
-    }
+    Ok(Conn::new(TokioIo::new(io)))
 }
 
 /// TLS: the process's crypto provider (else ring) and the platform's verifier; ALPN offers http/1.1 only (the
@@ -274,30 +297,29 @@ fn has_timed_out_io(e: &(dyn StdError + 'static)) -> bool {
 
 #[cfg(test)]
 mod tests {
-    //! The retry of a request a kept connection never wrote. The pool is reached from inside to set up a
-    //! connection that closes at exactly the wrong moment, which a real server cannot be made to do on demand.
+    //! The retry of a request a kept connection's server ended unanswered. The pool is reached from inside to
+    //! hold a connection whose server ends it at exactly the wrong moment, which a real server cannot be made
+    //! to do on demand.
 
-    use std::future::poll_fn;
-    use std::pin::Pin;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Poll;
 
-    use hyper_util::rt::TokioIo;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
 
     use super::*;
 
-    /// An upstream on 127.0.0.1 answering every bodiless request with `ok`; counts the requests it read.
+    /// An upstream on 127.0.0.1: the first connection reads a request's head and closes without an answer;
+    /// the others answer every bodiless request with `ok`. Counts the requests answered.
     async fn upstream() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let requests = Arc::new(AtomicUsize::new(0));
-        let counter = requests.clone();
+        let answered = Arc::new(AtomicUsize::new(0));
+        let counter = answered.clone();
         tokio::spawn(async move {
+            let mut first = true;
             loop {
                 let (mut socket, _) = listener.accept().await.unwrap();
-                let counter = counter.clone();
+                let (counter, hang_up) = (counter.clone(), std::mem::replace(&mut first, false));
                 tokio::spawn(async move {
                     let mut buf = [0u8; 4096];
                     let mut head = Vec::new();
@@ -307,6 +329,9 @@ mod tests {
                             Ok(n) => head.extend_from_slice(&buf[..n]),
                         }
                         if head.windows(4).any(|w| w == b"\r\n\r\n") {
+                            if hang_up {
+                                return;
+                            }
                             head.clear();
                             counter.fetch_add(1, Ordering::SeqCst);
                             let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
@@ -318,40 +343,32 @@ mod tests {
                 });
             }
         });
-        (addr, requests)
+        (addr, answered)
     }
 
     #[tokio::test]
-    async fn a_request_a_kept_connection_closed_on_before_writing_it_goes_out_on_a_new_one() {
-        let (addr, requests) = upstream().await;
+    async fn a_request_a_kept_connection_ended_unanswered_goes_out_again_on_a_new_one() {
+        let (addr, answered) = upstream().await;
         let uri: Uri = format!("http://{addr}/v1").parse().unwrap();
         let transport = Transport::new(&uri, None).unwrap();
-
-        // A kept connection whose task is polled until it waits for a request, and is dropped (closing the
-        // connection) as soon as one is queued, unwritten: a server's close of an idle connection, seen by the
-        // client only after it picked that connection.
-        let io = TokioIo::new(TcpStream::connect(addr).await.unwrap());
-        let (mut sender, mut connection) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(io).await.unwrap();
-        tokio::spawn(async move {
-            let mut first = true;
-            poll_fn(|cx| {
-                if first {
-                    first = false;
-                    let _ = Pin::new(&mut connection).poll(cx);
-                    return Poll::Pending;
-                }
-                Poll::Ready(())
-            })
-            .await;
-            drop(connection);
-        });
-        sender.ready().await.unwrap();
-        transport.0.pool.put(sender);
+        // The kept connection is open and idle when it is checked out; its server ends it on the request.
+        transport.0.pool.put(Conn::new(TcpStream::connect(addr).await.unwrap()));
 
         let request = http::Request::get(format!("http://{addr}/v1/ping")).body(Bytes::new()).unwrap();
-        let response = transport.send(request).await.expect("the unwritten request should have been sent again");
+        let response = transport.send(request).await.expect("the request should have gone out again");
         let body = response.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(&body[..], b"ok");
-        assert_eq!(requests.load(Ordering::SeqCst), 1, "the request reached the upstream once, on the new connection");
+        assert_eq!(answered.load(Ordering::SeqCst), 1, "answered once, on the new connection");
+    }
+
+    #[tokio::test]
+    async fn a_new_connection_ended_unanswered_fails_the_request() {
+        let (addr, answered) = upstream().await;
+        let uri: Uri = format!("http://{addr}/v1").parse().unwrap();
+        let transport = Transport::new(&uri, None).unwrap();
+        let request = http::Request::get(format!("http://{addr}/v1/ping")).body(Bytes::new()).unwrap();
+        let error = transport.send(request).await.expect_err("a new connection is not tried again");
+        assert!(error.source.to_string().contains("ended before a response"), "{}", error.source);
+        assert_eq!(answered.load(Ordering::SeqCst), 0);
     }
 }

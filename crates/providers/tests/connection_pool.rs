@@ -1,7 +1,9 @@
 //! The transport's connection pool, seen from a raw upstream on 127.0.0.1 that counts the connections it
 //! accepts: sequential requests share one kept-alive connection, concurrent ones get one connection each, a
 //! connection the server closed while idle does not fail the next request, a body dropped unread does not
-//! leave its connection to the next request, and idle connections are closed after 90 seconds.
+//! leave its connection to the next request, chunked bodies keep their connection, bodies that end with their
+//! connection and answers that say `Connection: close` do not, and idle connections are closed after 90
+//! seconds.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -29,6 +31,12 @@ enum Mode {
     Together(Arc<Barrier>),
     /// Announces a large body, sends a little of it and stops.
     Unfinished,
+    /// Answers `ok` in chunks written apart, with a trailer, keeping the connection open.
+    Chunked,
+    /// Answers `ok` without a length and closes the connection to end the body.
+    UntilClose,
+    /// Answers `ok` with `Connection: close` but leaves the closing to the client.
+    SaysClose,
 }
 
 /// A raw HTTP/1.1 upstream; counts accepted connections and connections the client closed.
@@ -83,15 +91,26 @@ async fn serve(mut socket: TcpStream, mode: Mode, hung_up: Arc<AtomicUsize>) {
         }
         let answer: &[u8] = match mode {
             Mode::Unfinished => b"HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\nstart of a long body",
+            Mode::Chunked => b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\no\r\n",
+            Mode::UntilClose => b"HTTP/1.1 200 OK\r\n\r\nok",
+            Mode::SaysClose => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
             _ => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
         };
         if socket.write_all(answer).await.is_err() {
             return;
         }
         match mode {
-            Mode::CloseAfterEach => return,
-            // Holds the connection open, the body unfinished, until the client hangs up.
-            Mode::Unfinished => {
+            Mode::CloseAfterEach | Mode::UntilClose => return,
+            Mode::Chunked => {
+                // The rest a moment later, so the client reads the body across several reads.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                if socket.write_all(b"1\r\nk\r\n0\r\nx-trailer: 1\r\n\r\n").await.is_err() {
+                    return;
+                }
+            }
+            // Holds the connection open (the body unfinished, or the close left to the client) until the
+            // client hangs up.
+            Mode::Unfinished | Mode::SaysClose => {
                 while matches!(socket.read(&mut buf).await, Ok(n) if n > 0) {}
                 hung_up.fetch_add(1, Ordering::SeqCst);
                 return;
@@ -165,6 +184,43 @@ async fn a_body_dropped_unread_does_not_leave_its_connection_to_the_next_request
     })
     .await
     .expect("the connections with unread bodies were not closed");
+}
+
+#[tokio::test]
+async fn chunked_bodies_are_read_whole_and_their_connection_kept() {
+    let upstream = Upstream::start(Mode::Chunked).await;
+    let client = PlainClient::new(&upstream.url()).unwrap();
+    for _ in 0..3 {
+        assert_eq!(get(&client, &upstream.url()).await, "ok");
+    }
+    assert_eq!(upstream.accepted(), 1, "a chunked body read to its end leaves its connection reusable");
+}
+
+#[tokio::test]
+async fn a_body_without_a_length_ends_with_its_connection_which_is_not_reused() {
+    let upstream = Upstream::start(Mode::UntilClose).await;
+    let client = PlainClient::new(&upstream.url()).unwrap();
+    for i in 1..=3 {
+        assert_eq!(get(&client, &upstream.url()).await, "ok");
+        assert_eq!(upstream.accepted(), i);
+    }
+}
+
+#[tokio::test]
+async fn a_connection_the_answer_says_to_close_is_closed_not_reused() {
+    let upstream = Upstream::start(Mode::SaysClose).await;
+    let client = PlainClient::new(&upstream.url()).unwrap();
+    for i in 1..=3 {
+        assert_eq!(get(&client, &upstream.url()).await, "ok");
+        assert_eq!(upstream.accepted(), i, "a connection the server said to close was used again");
+    }
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while upstream.hung_up.load(Ordering::SeqCst) < 3 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the client did not close the connections the server said to close");
 }
 
 #[tokio::test(start_paused = true)]

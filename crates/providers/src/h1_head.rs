@@ -1,0 +1,237 @@
+//! HTTP/1.1 message heads: the request's, written, and the response's, read (with `httparse`), with what the
+//! response's headers say about its body's length (RFC 9112 section 6.3) and the connection's reuse.
+
+use bytes::BytesMut;
+use http::header::{CONNECTION, CONTENT_LENGTH, HeaderName, HeaderValue, TRANSFER_ENCODING};
+use http::{HeaderMap, Method, StatusCode, Version};
+
+/// Headers a response may carry (hyper's limit too).
+const MAX_HEADERS: usize = 100;
+
+/// A response head larger than this is refused rather than buffered on.
+pub(crate) const MAX_HEAD: usize = 64 * 1024;
+
+/// A response head that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HeadError {
+    /// Not HTTP/1.x as `httparse` reads it.
+    #[error("the upstream's response head is malformed: {0}")]
+    Malformed(httparse::Error),
+    /// Over [`MAX_HEAD`] bytes without its end.
+    #[error("the upstream's response head is larger than {MAX_HEAD} bytes")]
+    TooLarge,
+    /// A header name or value the `http` types refuse.
+    #[error("the upstream's response has an invalid header")]
+    InvalidHeader,
+    /// `Content-Length` that is not one number.
+    #[error("the upstream's response has an invalid Content-Length")]
+    InvalidLength,
+    /// 101: the gateway never asks to switch protocols.
+    #[error("the upstream switched protocols unasked")]
+    Upgrade,
+}
+
+/// How the response's body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// After this many bytes (0: no body).
+    Length(u64),
+    /// In chunks, the last one empty.
+    Chunked,
+    /// When the server closes the connection.
+    Close,
+}
+
+/// A response's head as read.
+pub(crate) struct ResponseHead {
+    pub(crate) status: StatusCode,
+    pub(crate) version: Version,
+    pub(crate) headers: HeaderMap,
+    pub(crate) framing: Framing,
+    /// The connection can carry another request once this body is read to its end.
+    pub(crate) keep_alive: bool,
+}
+
+/// Appends the request head: the request line with `target` (origin-form or absolute-form), `headers` as
+/// given (a `Content-Length` or `Transfer-Encoding` among them is left out), then the body's length.
+pub(crate) fn write_request_head(
+    out: &mut Vec<u8>,
+    method: &Method,
+    target: &str,
+    headers: &HeaderMap,
+    body_len: usize,
+) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers {
+        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    // A bodiless GET or HEAD says nothing; anything else says its length, even 0.
+    if body_len > 0 || !matches!(*method, Method::GET | Method::HEAD) {
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(body_len).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The final response's head from the front of `buf`, consumed with any interim (1xx) heads before it;
+/// `None` while more bytes are needed.
+pub(crate) fn read_response_head(buf: &mut BytesMut, method: &Method) -> Result<Option<ResponseHead>, HeadError> {
+    loop {
+        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut slots);
+        let len = match parsed.parse(buf) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(HeadError::TooLarge),
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(e) => return Err(HeadError::Malformed(e)),
+        };
+        let code = parsed.code.unwrap_or_default();
+        let status = StatusCode::from_u16(code).map_err(|_| HeadError::Malformed(httparse::Error::Status))?;
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            return Err(HeadError::Upgrade);
+        }
+        if status.is_informational() {
+            // 100 Continue, 103 Early Hints: the final answer follows.
+            let _ = buf.split_to(len);
+            continue;
+        }
+        let version = if parsed.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+        // The header values share the head's bytes rather than being copied one by one.
+        let base = buf.as_ptr() as usize;
+        let mut fields = Vec::with_capacity(parsed.headers.len());
+        for field in parsed.headers.iter() {
+            let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| HeadError::InvalidHeader)?;
+            let start = field.value.as_ptr() as usize - base;
+            fields.push((name, start..start + field.value.len()));
+        }
+        let head = buf.split_to(len).freeze();
+        let mut headers = HeaderMap::with_capacity(fields.len());
+        for (name, range) in fields {
+            let value = HeaderValue::from_maybe_shared(head.slice(range)).map_err(|_| HeadError::InvalidHeader)?;
+            headers.append(name, value);
+        }
+        let framing = framing(status, method, &headers)?;
+        let keep_alive =
+            version == Version::HTTP_11 && !has_token(&headers, &CONNECTION, "close") && framing != Framing::Close;
+        return Ok(Some(ResponseHead { status, version, headers, framing, keep_alive }));
+    }
+}
+
+/// How the body ends, from the status, the request's method and the headers (RFC 9112 section 6.3).
+fn framing(status: StatusCode, method: &Method, headers: &HeaderMap) -> Result<Framing, HeadError> {
+    if *method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+        return Ok(Framing::Length(0));
+    }
+    if headers.contains_key(TRANSFER_ENCODING) {
+        // Chunked only when it is the last coding; otherwise the body runs to the connection's end.
+        let last = headers.get_all(TRANSFER_ENCODING).iter().next_back();
+        let chunked = last
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .is_some_and(|coding| coding.trim().eq_ignore_ascii_case("chunked"));
+        return Ok(if chunked { Framing::Chunked } else { Framing::Close });
+    }
+    let mut length = None;
+    for value in headers.get_all(CONTENT_LENGTH) {
+        // `Content-Length: 5, 5` and repeated equal headers are one length; anything else is refused.
+        for part in value.to_str().map_err(|_| HeadError::InvalidLength)?.split(',') {
+            let part = part.trim();
+            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(HeadError::InvalidLength);
+            }
+            let n: u64 = part.parse().map_err(|_| HeadError::InvalidLength)?;
+            if length.is_some_and(|seen| seen != n) {
+                return Err(HeadError::InvalidLength);
+            }
+            length = Some(n);
+        }
+    }
+    Ok(length.map_or(Framing::Close, Framing::Length))
+}
+
+/// Whether a comma-separated header lists `token` (case aside).
+fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn head_of(text: &str) -> BytesMut {
+        BytesMut::from(text.as_bytes())
+    }
+
+    fn read(text: &str) -> Result<Option<ResponseHead>, HeadError> {
+        read_response_head(&mut head_of(text), &Method::POST)
+    }
+
+    #[test]
+    fn a_length_a_chunked_and_a_closing_body_are_told_apart() {
+        let head = read("HTTP/1.1 200 OK\r\ncontent-length: 12\r\nx-a: b\r\n\r\n").unwrap().unwrap();
+        assert_eq!((head.framing, head.keep_alive), (Framing::Length(12), true));
+        assert_eq!(head.headers["x-a"], "b");
+        let head = read("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n").unwrap().unwrap();
+        assert_eq!((head.framing, head.keep_alive), (Framing::Chunked, true));
+        let head = read("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n").unwrap().unwrap();
+        assert_eq!((head.framing, head.keep_alive), (Framing::Close, false));
+        let head = read("HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: Close\r\n\r\n").unwrap().unwrap();
+        assert!(!head.keep_alive, "connection: close ends the connection after this body");
+        let head = read("HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\n").unwrap().unwrap();
+        assert!(!head.keep_alive, "HTTP/1.0 connections are not reused");
+        let head = read("HTTP/1.1 204 No Content\r\n\r\n").unwrap().unwrap();
+        assert_eq!(head.framing, Framing::Length(0));
+    }
+
+    #[test]
+    fn interim_heads_are_skipped_and_a_partial_head_waits_for_more() {
+        let mut buf = head_of("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+        let head = read_response_head(&mut buf, &Method::POST).unwrap().unwrap();
+        assert_eq!(head.status, StatusCode::OK);
+        assert_eq!(&buf[..], b"ok", "the body's bytes stay in the buffer");
+        let mut partial = head_of("HTTP/1.1 200 OK\r\ncontent-le");
+        assert!(read_response_head(&mut partial, &Method::POST).unwrap().is_none());
+        assert_eq!(partial.len(), 27, "nothing is consumed while the head is incomplete");
+    }
+
+    #[test]
+    fn bad_lengths_and_bad_heads_are_refused() {
+        assert!(matches!(read("HTTP/1.1 200 OK\r\ncontent-length: 2, 3\r\n\r\n"), Err(HeadError::InvalidLength)));
+        assert!(matches!(read("HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n"), Err(HeadError::InvalidLength)));
+        let head = read("HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 2\r\n\r\n").unwrap().unwrap();
+        assert_eq!(head.framing, Framing::Length(2));
+        assert!(matches!(read("SMTP ready\r\n\r\n"), Err(HeadError::Malformed(_))));
+        assert!(matches!(read("HTTP/1.1 101 Switching\r\n\r\n"), Err(HeadError::Upgrade)));
+        let huge = format!("HTTP/1.1 200 OK\r\nx: {}", "a".repeat(MAX_HEAD));
+        assert!(matches!(read(&huge), Err(HeadError::TooLarge)));
+    }
+
+    #[test]
+    fn the_request_head_carries_its_length_and_not_the_callers_framing_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static("example.com"));
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("999"));
+        let mut out = Vec::new();
+        write_request_head(&mut out, &Method::POST, "/v1/chat", &headers, 5);
+        assert_eq!(out, b"POST /v1/chat HTTP/1.1\r\nhost: example.com\r\ncontent-length: 5\r\n\r\n");
+        out.clear();
+        write_request_head(&mut out, &Method::GET, "/v1/models", &HeaderMap::new(), 0);
+        assert_eq!(out, b"GET /v1/models HTTP/1.1\r\n\r\n");
+    }
+}

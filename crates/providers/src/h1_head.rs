@@ -126,8 +126,13 @@ pub(crate) fn read_response_head(buf: &mut BytesMut, method: &Method) -> Result<
             headers.append(name, value);
         }
         let framing = framing(status, method, &headers)?;
-        let keep_alive =
-            version == Version::HTTP_11 && !has_token(&headers, &CONNECTION, "close") && framing != Framing::Close;
+        // Both a chunked coding and a length: the length is ignored, and the connection not trusted again
+        // (RFC 9112 section 6.1: the way requests get smuggled).
+        let both = headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH);
+        let keep_alive = version == Version::HTTP_11
+            && !has_token(&headers, &CONNECTION, "close")
+            && framing != Framing::Close
+            && !both;
         return Ok(Some(ResponseHead { status, version, headers, framing, keep_alive }));
     }
 }
@@ -200,6 +205,8 @@ mod tests {
         assert!(!head.keep_alive, "connection: close ends the connection after this body");
         let head = read("HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\n").unwrap().unwrap();
         assert!(!head.keep_alive, "HTTP/1.0 connections are not reused");
+        let head = read("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 9\r\n\r\n").unwrap().unwrap();
+        assert_eq!((head.framing, head.keep_alive), (Framing::Chunked, false), "a length beside chunked is ignored");
         let head = read("HTTP/1.1 204 No Content\r\n\r\n").unwrap().unwrap();
         assert_eq!(head.framing, Framing::Length(0));
     }

@@ -129,13 +129,30 @@ async fn get(client: &PlainClient, url: &str) -> String {
     String::from_utf8(body.to_vec()).unwrap()
 }
 
-#[tokio::test]
-async fn sequential_requests_share_one_connection() {
-    let upstream = Upstream::start(Mode::KeepAlive).await;
+/// `n` GETs one after the other to an upstream in `mode`, each answered `ok`; the upstream, for its counts.
+async fn one_after_another(mode: Mode, n: usize) -> Upstream {
+    let upstream = Upstream::start(mode).await;
     let client = PlainClient::new(&upstream.url()).unwrap();
-    for _ in 0..5 {
+    for _ in 0..n {
         assert_eq!(get(&client, &upstream.url()).await, "ok");
     }
+    upstream
+}
+
+/// Waits (at most 10 s) until the client has closed `n` connections.
+async fn wait_for_hang_ups(upstream: &Upstream, n: usize, what: &str) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while upstream.hung_up.load(Ordering::SeqCst) < n {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what}"));
+}
+
+#[tokio::test]
+async fn sequential_requests_share_one_connection() {
+    let upstream = one_after_another(Mode::KeepAlive, 5).await;
     assert_eq!(upstream.accepted(), 1, "each request should reuse the first connection");
 }
 
@@ -156,12 +173,8 @@ async fn concurrent_requests_get_a_connection_each_and_keep_them() {
 
 #[tokio::test]
 async fn a_connection_the_server_closed_does_not_fail_the_next_request() {
-    let upstream = Upstream::start(Mode::CloseAfterEach).await;
-    let client = PlainClient::new(&upstream.url()).unwrap();
     // Each request goes out as soon as the previous body ends, before the client has seen the close.
-    for _ in 0..10 {
-        assert_eq!(get(&client, &upstream.url()).await, "ok");
-    }
+    let upstream = one_after_another(Mode::CloseAfterEach, 10).await;
     assert_eq!(upstream.accepted(), 10);
 }
 
@@ -177,22 +190,12 @@ async fn a_body_dropped_unread_does_not_leave_its_connection_to_the_next_request
         assert_eq!(upstream.accepted(), i, "a connection with an unread body was used again");
     }
     // And the client closed them.
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while upstream.hung_up.load(Ordering::SeqCst) < 3 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the connections with unread bodies were not closed");
+    wait_for_hang_ups(&upstream, 3, "the connections with unread bodies were not closed").await;
 }
 
 #[tokio::test]
 async fn chunked_bodies_are_read_whole_and_their_connection_kept() {
-    let upstream = Upstream::start(Mode::Chunked).await;
-    let client = PlainClient::new(&upstream.url()).unwrap();
-    for _ in 0..3 {
-        assert_eq!(get(&client, &upstream.url()).await, "ok");
-    }
+    let upstream = one_after_another(Mode::Chunked, 3).await;
     assert_eq!(upstream.accepted(), 1, "a chunked body read to its end leaves its connection reusable");
 }
 
@@ -214,13 +217,7 @@ async fn a_connection_the_answer_says_to_close_is_closed_not_reused() {
         assert_eq!(get(&client, &upstream.url()).await, "ok");
         assert_eq!(upstream.accepted(), i, "a connection the server said to close was used again");
     }
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while upstream.hung_up.load(Ordering::SeqCst) < 3 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the client did not close the connections the server said to close");
+    wait_for_hang_ups(&upstream, 3, "the client did not close the connections the server said to close").await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -100,28 +100,27 @@ impl H1Body {
             self.pool.put(conn);
         }
     }
+}
 
-    /// The next piece the buffered bytes give.
-    fn step(&mut self, buf: &mut BytesMut) -> Result<Step, BodyError> {
-        match &mut self.decoding {
-            Decoding::Done => Ok(Step::End),
-            Decoding::Length(left) => {
-                if buf.is_empty() {
-                    return Ok(Step::More);
-                }
-                let n = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
-                *left -= n as u64;
-                Ok(Step::Data(buf.split_to(n).freeze()))
-            }
-            Decoding::Close => {
-                if buf.is_empty() {
-                    return Ok(Step::More);
-                }
-                Ok(Step::Data(buf.split().freeze()))
-            }
-            Decoding::Chunked(chunk) => chunked(chunk, buf),
-        }
+/// The next piece the buffered bytes give.
+fn step(decoding: &mut Decoding, buf: &mut BytesMut) -> Result<Step, BodyError> {
+    match decoding {
+        Decoding::Done => Ok(Step::End),
+        Decoding::Length(left) => Ok(take_up_to(buf, left).map_or(Step::More, Step::Data)),
+        Decoding::Close if buf.is_empty() => Ok(Step::More),
+        Decoding::Close => Ok(Step::Data(buf.split().freeze())),
+        Decoding::Chunked(chunk) => chunked(chunk, buf),
     }
+}
+
+/// Up to `left` of the buffered bytes (`left` counted down); `None` when there are none.
+fn take_up_to(buf: &mut BytesMut, left: &mut u64) -> Option<Bytes> {
+    if buf.is_empty() {
+        return None;
+    }
+    let n = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+    *left -= n as u64;
+    Some(buf.split_to(n).freeze())
 }
 
 /// Reads a chunked body from `buf` as far as it goes.
@@ -143,15 +142,11 @@ fn chunked(chunk: &mut Chunk, buf: &mut BytesMut) -> Result<Step, BodyError> {
                 *chunk = if size == 0 { Chunk::Trailers(0) } else { Chunk::Data(size) };
             }
             Chunk::Data(left) => {
-                if buf.is_empty() {
-                    return Ok(Step::More);
-                }
-                let n = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
-                *left -= n as u64;
+                let Some(data) = take_up_to(buf, left) else { return Ok(Step::More) };
                 if *left == 0 {
                     *chunk = Chunk::DataEnd;
                 }
-                return Ok(Step::Data(buf.split_to(n).freeze()));
+                return Ok(Step::Data(data));
             }
             Chunk::DataEnd => {
                 let Some(line) = take_line(buf)? else { return Ok(Step::More) };
@@ -195,28 +190,26 @@ impl HttpBody for H1Body {
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         loop {
-            let Some(mut conn) = this.conn.take() else { return Poll::Ready(None) };
-            let step = this.step(&mut conn.buf);
-            match step {
+            let Some(conn) = this.conn.as_mut() else { return Poll::Ready(None) };
+            match step(&mut this.decoding, &mut conn.buf) {
                 Ok(Step::Data(data)) => {
-                    this.conn = Some(conn);
                     if matches!(this.decoding, Decoding::Length(0)) {
                         this.end();
                     }
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 Ok(Step::End) => {
-                    this.conn = Some(conn);
                     this.end();
                     return Poll::Ready(None);
                 }
-                // The connection is dropped with the error: it is not reused.
-                Err(e) => return Poll::Ready(Some(Err(Box::new(e)))),
+                Err(e) => {
+                    // The connection is closed with the error: it is not reused.
+                    this.conn = None;
+                    return Poll::Ready(Some(Err(Box::new(e))));
+                }
                 Ok(Step::More) => {}
             }
-            let filled = conn.poll_fill(cx);
-            this.conn = Some(conn);
-            match ready!(filled) {
+            match ready!(conn.poll_fill(cx)) {
                 Ok(0) if matches!(this.decoding, Decoding::Close) => {
                     this.conn = None;
                     this.decoding = Decoding::Done;

@@ -12,7 +12,7 @@ use smallvec::SmallVec;
 const MAX_HEADERS: usize = 100;
 
 /// A response head larger than this is refused rather than buffered on.
-pub(crate) const MAX_HEAD: usize = 64 * 1024;
+const MAX_HEAD: usize = 64 * 1024;
 
 /// A response head that cannot be used.
 #[derive(Debug, thiserror::Error)]

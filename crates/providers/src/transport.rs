@@ -107,9 +107,9 @@ enum TransportError {
 }
 
 impl TransportError {
-    /// Whether the request surely did not reach a server that meant to answer it: the write failed, or the
-    /// connection ended with nothing read. On a kept connection that is a server ending it while it was idle,
-    /// just as the request went out, and a new connection is worth one more try.
+    /// Whether the exchange failed before any answer: the write failed, or the connection ended with nothing
+    /// read. On a kept connection that is almost always a server ending it while it was idle, just as the
+    /// request went out, and a new connection is worth one more try.
     fn unanswered(&self) -> bool {
         matches!(self, Self::Write(_) | Self::NoResponse { received: false, .. })
     }
@@ -198,8 +198,11 @@ impl Transport {
                     *response.headers_mut() = answer.headers;
                     return Ok(response);
                 }
-                // A kept connection the server ended as the request went out: nothing reached it, so try
-                // again. A new connection's failure is final, which bounds the loop.
+                // A kept connection that failed the write or ended with nothing read back: the server closed it
+                // while it was idle, as the request went out, so try once more. A new connection's failure is
+                // final, which bounds the loop. (hyper retried only a request it had not written; with the
+                // check at checkout this case is the narrow race left, and a server that read a request and
+                // died without a byte of answer is the price: the engine would retry that error anyway.)
                 Err(e) if reused && e.unanswered() => tracing::debug!("a kept upstream connection was closed: {e}"),
                 Err(e) => return Err(SendError { connect_timeout: false, source: Box::new(e) }),
             }

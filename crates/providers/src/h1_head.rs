@@ -4,9 +4,10 @@
 use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
-use http::header::{CONNECTION, CONTENT_LENGTH, HeaderName, HeaderValue, TRANSFER_ENCODING};
+use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, StatusCode, Version};
-use smallvec::SmallVec;
+
+use crate::http1;
 
 /// Headers a response may carry (hyper's limit too).
 const MAX_HEADERS: usize = 100;
@@ -112,25 +113,15 @@ pub(crate) fn read_response_head(buf: &mut BytesMut, method: &Method) -> Result<
         }
         let version = if parsed.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
         // The header values share the head's bytes rather than being copied one by one.
-        let base = buf.as_ptr() as usize;
-        let mut fields: SmallVec<[_; 16]> = SmallVec::with_capacity(parsed.headers.len());
-        for field in parsed.headers.iter() {
-            let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| HeadError::InvalidHeader)?;
-            let start = field.value.as_ptr() as usize - base;
-            fields.push((name, start..start + field.value.len()));
-        }
+        let fields = http1::fields(buf, parsed.headers).map_err(|_| HeadError::InvalidHeader)?;
         let head = buf.split_to(len).freeze();
-        let mut headers = HeaderMap::with_capacity(fields.len());
-        for (name, range) in fields {
-            let value = HeaderValue::from_maybe_shared(head.slice(range)).map_err(|_| HeadError::InvalidHeader)?;
-            headers.append(name, value);
-        }
+        let headers = http1::header_map(fields, &head).map_err(|_| HeadError::InvalidHeader)?;
         let framing = framing(status, method, &headers)?;
         // Both a chunked coding and a length: the length is ignored, and the connection not trusted again
         // (RFC 9112 section 6.1: the way requests get smuggled).
         let both = headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH);
         let keep_alive = version == Version::HTTP_11
-            && !has_token(&headers, &CONNECTION, "close")
+            && !http1::has_token(&headers, &CONNECTION, "close")
             && framing != Framing::Close
             && !both;
         return Ok(Some(ResponseHead { status, version, headers, framing, keep_alive }));
@@ -142,40 +133,12 @@ fn framing(status: StatusCode, method: &Method, headers: &HeaderMap) -> Result<F
     if *method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         return Ok(Framing::Length(0));
     }
-    if headers.contains_key(TRANSFER_ENCODING) {
-        // Chunked only when it is the last coding; otherwise the body runs to the connection's end.
-        let last = headers.get_all(TRANSFER_ENCODING).iter().next_back();
-        let chunked = last
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .is_some_and(|coding| coding.trim().eq_ignore_ascii_case("chunked"));
+    // Chunked only when it is the last coding; otherwise the body runs to the connection's end.
+    if let Some(chunked) = http1::chunked_last(headers) {
         return Ok(if chunked { Framing::Chunked } else { Framing::Close });
     }
-    let mut length = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        // `Content-Length: 5, 5` and repeated equal headers are one length; anything else is refused.
-        for part in value.to_str().map_err(|_| HeadError::InvalidLength)?.split(',') {
-            let part = part.trim();
-            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(HeadError::InvalidLength);
-            }
-            let n: u64 = part.parse().map_err(|_| HeadError::InvalidLength)?;
-            if length.is_some_and(|seen| seen != n) {
-                return Err(HeadError::InvalidLength);
-            }
-            length = Some(n);
-        }
-    }
+    let length = http1::content_length(headers).map_err(|_| HeadError::InvalidLength)?;
     Ok(length.map_or(Framing::Close, Framing::Length))
-}
-
-/// Whether a comma-separated header lists `token` (case aside).
-fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
 }
 
 #[cfg(test)]
@@ -183,6 +146,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use http::HeaderValue;
 
     fn head_of(text: &str) -> BytesMut {
         BytesMut::from(text.as_bytes())

@@ -34,6 +34,7 @@ mod h1_body;
 mod h1_conn;
 mod h1_head;
 mod http;
+pub mod http1;
 mod ids;
 mod json_error;
 mod json_in;

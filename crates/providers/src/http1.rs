@@ -1,0 +1,308 @@
+//! HTTP/1.1 wire pieces shared by the providers' upstream client and the gateway's own server: reading a
+//! message body by length, in chunks or to the connection's end (RFC 9112 sections 6 and 7), and what a head's
+//! framing headers say. The connections themselves live with each side.
+
+use std::ops::Range;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::HeaderMap;
+use http::header::{CONTENT_LENGTH, HeaderName, HeaderValue, TRANSFER_ENCODING};
+use smallvec::SmallVec;
+
+/// A chunk-size line (with its extensions) or a trailer line longer than this is refused.
+const MAX_LINE: usize = 4 * 1024;
+
+/// Trailers past this many bytes in all are refused.
+const MAX_TRAILERS: usize = 16 * 1024;
+
+/// Why a body broke off.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The connection ended before the body did.
+    #[error("the connection closed before the body ended")]
+    Closed,
+    /// The chunked encoding is not what RFC 9112 section 7.1 allows.
+    #[error("the body's chunked encoding is malformed")]
+    BadChunk,
+    /// Reading failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Where a body's reading stands: feed it the connection's buffered bytes with [`BodyDecoder::step`].
+#[derive(Debug)]
+pub enum BodyDecoder {
+    /// This many bytes are left.
+    Length(u64),
+    /// In a chunked body.
+    Chunked(Chunk),
+    /// Until the connection ends.
+    Close,
+    /// Read to its end.
+    Done,
+}
+
+/// Where a chunked body's reading stands.
+#[derive(Debug)]
+pub enum Chunk {
+    /// At a chunk-size line.
+    Size,
+    /// This many bytes of the current chunk's data are left.
+    Data(u64),
+    /// At the line end after a chunk's data.
+    DataEnd,
+    /// In the trailers after the last chunk; this many bytes of them read.
+    Trailers(usize),
+}
+
+/// What the buffered bytes gave.
+#[derive(Debug)]
+pub enum Step {
+    /// The next piece of the body.
+    Data(Bytes),
+    /// The body has ended.
+    End,
+    /// More bytes are needed.
+    More,
+}
+
+impl BodyDecoder {
+    /// A chunked body, at its start.
+    pub fn chunked() -> Self {
+        BodyDecoder::Chunked(Chunk::Size)
+    }
+
+    /// The next piece the bytes in `buf` give, consumed from it.
+    pub fn step(&mut self, buf: &mut BytesMut) -> Result<Step, BodyError> {
+        let step = match self {
+            BodyDecoder::Done => Ok(Step::End),
+            BodyDecoder::Length(0) => Ok(Step::End),
+            BodyDecoder::Length(left) => Ok(take_up_to(buf, left).map_or(Step::More, Step::Data)),
+            BodyDecoder::Close if buf.is_empty() => Ok(Step::More),
+            BodyDecoder::Close => Ok(Step::Data(buf.split().freeze())),
+            BodyDecoder::Chunked(chunk) => chunked(chunk, buf),
+        };
+        if matches!(step, Ok(Step::End)) || matches!(self, BodyDecoder::Length(0)) {
+            *self = BodyDecoder::Done;
+        }
+        step
+    }
+
+    /// The connection ended: the end of a body read to the connection's end, else a body cut short.
+    pub fn at_eof(&mut self) -> Result<(), BodyError> {
+        match self {
+            BodyDecoder::Close | BodyDecoder::Done => {
+                *self = BodyDecoder::Done;
+                Ok(())
+            }
+            _ => Err(BodyError::Closed),
+        }
+    }
+
+    /// Whether the body has been read to its end.
+    pub fn is_done(&self) -> bool {
+        matches!(self, BodyDecoder::Done)
+    }
+
+    /// The bytes left when the length is known.
+    pub fn exact_left(&self) -> Option<u64> {
+        match self {
+            BodyDecoder::Length(n) => Some(*n),
+            BodyDecoder::Done => Some(0),
+            _ => None,
+        }
+    }
+}
+
+/// Up to `left` of the buffered bytes (`left` counted down); `None` when there are none.
+fn take_up_to(buf: &mut BytesMut, left: &mut u64) -> Option<Bytes> {
+    if buf.is_empty() {
+        return None;
+    }
+    let n = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+    *left -= n as u64;
+    Some(buf.split_to(n).freeze())
+}
+
+/// Reads a chunked body from `buf` as far as it goes.
+fn chunked(chunk: &mut Chunk, buf: &mut BytesMut) -> Result<Step, BodyError> {
+    loop {
+        match chunk {
+            Chunk::Size => {
+                let size = match httparse::parse_chunk_size(buf) {
+                    // Extensions are not bounded by the parser: a line that long is refused.
+                    Ok(httparse::Status::Complete((used, _))) if used > MAX_LINE => return Err(BodyError::BadChunk),
+                    Ok(httparse::Status::Complete((used, size))) => {
+                        buf.advance(used);
+                        size
+                    }
+                    Ok(httparse::Status::Partial) if buf.len() > MAX_LINE => return Err(BodyError::BadChunk),
+                    Ok(httparse::Status::Partial) => return Ok(Step::More),
+                    Err(_) => return Err(BodyError::BadChunk),
+                };
+                *chunk = if size == 0 { Chunk::Trailers(0) } else { Chunk::Data(size) };
+            }
+            Chunk::Data(left) => {
+                let Some(data) = take_up_to(buf, left) else { return Ok(Step::More) };
+                if *left == 0 {
+                    *chunk = Chunk::DataEnd;
+                }
+                return Ok(Step::Data(data));
+            }
+            Chunk::DataEnd => {
+                let Some(line) = take_line(buf)? else { return Ok(Step::More) };
+                if !line.is_empty() {
+                    return Err(BodyError::BadChunk);
+                }
+                *chunk = Chunk::Size;
+            }
+            Chunk::Trailers(read) => {
+                let Some(line) = take_line(buf)? else { return Ok(Step::More) };
+                // Trailers carry nothing the gateway uses: read past them.
+                if line.is_empty() {
+                    return Ok(Step::End);
+                }
+                *read += line.len();
+                if *read > MAX_TRAILERS {
+                    return Err(BodyError::BadChunk);
+                }
+            }
+        }
+    }
+}
+
+/// The next line of `buf` without its CRLF, consumed; `None` until a whole line is there.
+fn take_line(buf: &mut BytesMut) -> Result<Option<BytesMut>, BodyError> {
+    let Some(end) = memchr::memchr(b'\n', buf) else {
+        return if buf.len() > MAX_LINE { Err(BodyError::BadChunk) } else { Ok(None) };
+    };
+    if end > MAX_LINE || end == 0 || buf[end - 1] != b'\r' {
+        return Err(BodyError::BadChunk);
+    }
+    let line = buf.split_to(end - 1);
+    buf.advance(2);
+    Ok(Some(line))
+}
+
+/// A header name or value the `http` types refuse.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid header")]
+pub struct InvalidHeader;
+
+/// The parsed headers' names and where their values sit in the head: taken before the head is split off the
+/// read buffer, so that [`header_map`] can share the head's bytes rather than copy each value.
+pub type Fields = SmallVec<[(HeaderName, Range<usize>); 16]>;
+
+/// The names and value positions of `headers`, parsed from `head`.
+pub fn fields(head: &[u8], headers: &[httparse::Header<'_>]) -> Result<Fields, InvalidHeader> {
+    let base = head.as_ptr() as usize;
+    let mut fields = Fields::with_capacity(headers.len());
+    for field in headers {
+        let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| InvalidHeader)?;
+        let start = field.value.as_ptr() as usize - base;
+        fields.push((name, start..start + field.value.len()));
+    }
+    Ok(fields)
+}
+
+/// The header map of `fields`, its values sharing `head`'s bytes.
+pub fn header_map(fields: Fields, head: &Bytes) -> Result<HeaderMap, InvalidHeader> {
+    let mut headers = HeaderMap::with_capacity(fields.len());
+    for (name, range) in fields {
+        let value = HeaderValue::from_maybe_shared(head.slice(range)).map_err(|_| InvalidHeader)?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+/// `Content-Length` that is not one number.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid Content-Length")]
+pub struct InvalidLength;
+
+/// The one length the `Content-Length` headers give (`5, 5` and repeated equal headers are one length;
+/// anything else is refused); `None` without one.
+pub fn content_length(headers: &HeaderMap) -> Result<Option<u64>, InvalidLength> {
+    let mut length = None;
+    for value in headers.get_all(CONTENT_LENGTH) {
+        for part in value.to_str().map_err(|_| InvalidLength)?.split(',') {
+            let part = part.trim();
+            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(InvalidLength);
+            }
+            let n: u64 = part.parse().map_err(|_| InvalidLength)?;
+            if length.is_some_and(|seen| seen != n) {
+                return Err(InvalidLength);
+            }
+            length = Some(n);
+        }
+    }
+    Ok(length)
+}
+
+/// Whether the last transfer coding is `chunked`; `None` without `Transfer-Encoding`.
+pub fn chunked_last(headers: &HeaderMap) -> Option<bool> {
+    let last = headers.get_all(TRANSFER_ENCODING).iter().next_back()?;
+    Some(
+        last.to_str()
+            .ok()
+            .and_then(|v| v.rsplit(',').next())
+            .is_some_and(|coding| coding.trim().eq_ignore_ascii_case("chunked")),
+    )
+}
+
+/// Whether a comma-separated header lists `token` (case aside).
+pub fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Runs the chunked reader over `input` fed in pieces of `step` bytes; the data and whether it ended.
+    fn read_chunked(input: &[u8], step: usize) -> Result<(Vec<u8>, bool), BodyError> {
+        let mut chunk = Chunk::Size;
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for piece in input.chunks(step) {
+            buf.extend_from_slice(piece);
+            loop {
+                match super::chunked(&mut chunk, &mut buf)? {
+                    Step::Data(data) => out.extend_from_slice(&data),
+                    Step::End => return Ok((out, true)),
+                    Step::More => break,
+                }
+            }
+        }
+        Ok((out, false))
+    }
+
+    #[test]
+    fn chunked_bodies_read_the_same_however_they_arrive() {
+        let body = b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nx-trailer: 1\r\n\r\n";
+        for step in [1, 2, 3, 7, body.len()] {
+            let (data, ended) = read_chunked(body, step).unwrap();
+            assert_eq!((data.as_slice(), ended), (&b"hello, world"[..], true), "pieces of {step}");
+        }
+        let (data, ended) = read_chunked(b"A\r\n0123456789\r\n0\r\n\r\n", 4).unwrap();
+        assert_eq!((data.as_slice(), ended), (&b"0123456789"[..], true));
+    }
+
+    #[test]
+    fn malformed_chunks_are_refused() {
+        let bad_ones =
+            [&b"zz\r\n"[..], b"5\r\nhelloXX\r\n", b"5 x\r\nhello\r\n", b"11111111111111111\r\n", b"5\nhello\n"];
+        for bad in bad_ones {
+            assert!(matches!(read_chunked(bad, 64), Err(BodyError::BadChunk)), "{:?}", String::from_utf8_lossy(bad));
+        }
+        let long = format!("5;{}\r\n", "e".repeat(MAX_LINE));
+        assert!(matches!(read_chunked(long.as_bytes(), 64), Err(BodyError::BadChunk)));
+    }
+}

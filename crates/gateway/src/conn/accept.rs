@@ -62,8 +62,7 @@ pub(crate) async fn run(
                 let shared = shared.clone();
                 tasks.spawn(async move {
                     let _open = open;
-                    connection::run(tcp, shared.http.clone(), shared.router.clone(), shared.state.clone(), activity)
-                        .await;
+                    connection::run(tcp, shared.router.clone(), shared.state.clone(), activity).await;
                 });
             }
             Err(e) if is_per_connection(&e) => counters.accept_failed(),

@@ -2,51 +2,90 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
+use switchyard_providers::http1::{BodyDecoder, BodyError, Step};
 
 use super::activity::{Activity, Phase};
+use super::socket::Socket;
 
-/// The request body: its end stops the body timeout.
+/// The request body, read from the connection's socket as the handler asks for it. Its end stops the body
+/// timeout. A client that sent `Expect: 100-continue` is told to go on when the handler first asks.
 #[derive(Debug)]
 pub(crate) struct RequestBody {
-    inner: Incoming,
-    activity: Arc<Activity>,
+    socket: Arc<Socket>,
+    decoder: BodyDecoder,
+    /// Bytes of `100 Continue` still to be written.
+    continue_left: usize,
 }
 
+/// The interim answer to `Expect: 100-continue`.
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
 impl RequestBody {
-    pub(crate) fn new(inner: Incoming, activity: Arc<Activity>) -> Self {
-        Self { inner, activity }
+    pub(crate) fn new(socket: Arc<Socket>, decoder: BodyDecoder, expect_continue: bool) -> Self {
+        let continue_left = if expect_continue { CONTINUE.len() } else { 0 };
+        Self { socket, decoder, continue_left }
+    }
+
+    fn ended(&mut self) {
+        self.socket.activity.body_done();
+        self.socket.release_if_empty();
     }
 }
 
 impl Body for RequestBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => self.activity.body_done(),
-            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.activity.body_done(),
-            _ => {}
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = &mut *self;
+        while this.continue_left > 0 {
+            let unsent = &CONTINUE[CONTINUE.len() - this.continue_left..];
+            match ready!(this.socket.poll_write(cx, &[std::io::IoSlice::new(unsent)])) {
+                Ok(n) => this.continue_left -= n.min(this.continue_left),
+                Err(e) => return Poll::Ready(Some(Err(BodyError::Io(e)))),
+            }
         }
-        polled
+        let socket = this.socket.clone();
+        let mut buf = socket.buf();
+        loop {
+            match this.decoder.step(&mut buf) {
+                Ok(Step::Data(data)) => {
+                    if this.decoder.is_done() {
+                        drop(buf);
+                        this.ended();
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Ok(Step::End) => {
+                    drop(buf);
+                    this.ended();
+                    return Poll::Ready(None);
+                }
+                Err(e) => return Poll::Ready(Some(Err(e))),
+                Ok(Step::More) => {}
+            }
+            match ready!(socket.poll_fill(cx, &mut buf)) {
+                Ok(0) => return Poll::Ready(Some(Err(BodyError::Closed))),
+                Ok(_) => {}
+                Err(e) => return Poll::Ready(Some(Err(BodyError::Io(e)))),
+            }
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.decoder.is_done()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.decoder.exact_left().map_or_else(SizeHint::default, SizeHint::with_exact)
     }
 }
 
-/// The response body: when hyper is done with it, the connection waits for its next request.
+/// The response body: when the connection is done with it, the connection waits for its next request.
 #[derive(Debug)]
 pub(crate) struct ResponseBody {
     inner: axum::body::Body,

@@ -1,22 +1,22 @@
-//! One connection's task: hyper's HTTP/1 connection, watched by the timeouts of its phase and by the
-//! server's shutdown stage.
+//! One connection's task: its requests read and answered one after another, watched by the timeouts of its
+//! phase and by the server's shutdown stage.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Poll, ready};
 use std::time::Duration;
 
-use http::StatusCode;
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use http::{Method, Request, StatusCode, Version};
 use tokio::net::TcpStream;
 
 use super::activity::{Activity, Phase, Stage};
-use super::io::Watched;
+use super::body::RequestBody;
 use super::limits::ConnectionLimits;
+use super::request_head::{self, HeadError, RequestHead};
+use super::response_writer::{self, Asked, WriteError};
 use super::service::Gate;
+use super::socket::Socket;
 use crate::error::{Api, ApiError};
 use crate::state::AppState;
 
@@ -26,29 +26,34 @@ const LINGER: Duration = Duration::from_secs(1);
 
 /// Why a connection's task ended.
 enum End {
-    /// hyper finished the connection (the client closed it, or keep-alive ended).
-    Done(hyper::Result<()>),
+    /// The requests were served until the client or keep-alive ended the connection.
+    Done(Result<(), ConnError>),
     /// The timeout of this phase fired.
     TimedOut(Phase),
     /// The server is shutting down and nothing is in flight on this connection.
     Shutdown,
 }
 
+/// What broke a connection off.
+#[derive(Debug, thiserror::Error)]
+enum ConnError {
+    #[error("reading a request failed: {0}")]
+    Read(#[from] std::io::Error),
+    #[error("unusable request head ({0}); answered {status}", status = .0.status())]
+    Head(#[from] HeadError),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
 /// Serves `tcp` until the client or a timeout or the shutdown ends it.
-pub(crate) async fn run(
-    tcp: TcpStream,
-    http: http1::Builder,
-    router: axum::Router,
-    state: Arc<AppState>,
-    activity: Arc<Activity>,
-) {
+pub(crate) async fn run(tcp: TcpStream, router: axum::Router, state: Arc<AppState>, activity: Arc<Activity>) {
     let limits = state.connections;
-    let service = Gate::new(router, state.clone(), activity.clone());
-    let mut conn = http.serve_connection(TokioIo::new(Watched::new(tcp, activity.clone())), service);
-    let end = watch(&mut conn, &activity, &limits).await;
+    let gate = Gate::new(router, state.clone(), activity.clone());
+    let socket = Arc::new(Socket::new(tcp, activity.clone()));
+    let end = watch(std::pin::pin!(serve(&socket, &gate)), &activity, &limits).await;
     match end {
         End::Done(Ok(())) => {}
-        End::Done(Err(e)) => tracing::debug!("connection ended with an error: {e}"),
+        End::Done(Err(e)) => tracing::debug!("connection ended: {e}"),
         End::Shutdown => tracing::debug!("connection closed for shutdown: nothing in flight on it"),
         End::TimedOut(Phase::Body) => {
             tracing::info!(
@@ -57,34 +62,94 @@ pub(crate) async fn run(
             );
             state.metrics.rejected(StatusCode::REQUEST_TIMEOUT.as_u16());
             let api = if activity.is_anthropic() { Api::Anthropic } else { Api::OpenAi };
-            request_timeout(conn, api, limits.body_timeout).await;
+            request_timeout(&socket, api, limits.body_timeout).await;
         }
         End::TimedOut(phase) => tracing::debug!(?phase, "connection closed: its timeout passed"),
     }
 }
 
+/// Serves the connection's requests one after another until one ends it.
+async fn serve(socket: &Arc<Socket>, gate: &Gate) -> Result<(), ConnError> {
+    loop {
+        let head = match next_head(socket).await {
+            Ok(Some(head)) => head,
+            Ok(None) => return Ok(()),
+            Err(ConnError::Head(e)) => {
+                let status = e.status();
+                let answer = format!(
+                    "HTTP/1.1 {} {}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    status.as_str(),
+                    status.canonical_reason().unwrap_or_default()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e),
+        };
+        let asked = Asked {
+            head: head.parts.method == Method::HEAD,
+            keep_alive: head.keep_alive,
+            chunked_ok: head.parts.version == Version::HTTP_11,
+        };
+        let body = RequestBody::new(socket.clone(), head.body, head.expect_continue);
+        let answer = gate.call(Request::from_parts(head.parts, body));
+        // A client that goes away while its request is handled cancels the handling.
+        let response = {
+            let mut answer = std::pin::pin!(answer);
+            std::future::poll_fn(|cx| match answer.as_mut().poll(cx) {
+                Poll::Ready(response) => Poll::Ready(Some(response)),
+                Poll::Pending => socket.poll_gone(cx).map(|()| None),
+            })
+            .await
+        };
+        let Some(response) = response else { return Err(WriteError::Gone.into()) };
+        socket.release_if_empty();
+        let asked = Asked { keep_alive: asked.keep_alive && socket.activity.stage() == Stage::Serving, ..asked };
+        if !response_writer::write(socket, response, asked).await? {
+            socket.shutdown_write();
+            return Ok(());
+        }
+    }
+}
+
+/// The next request's head; `None` when the client closes the connection between requests.
+async fn next_head(socket: &Socket) -> Result<Option<RequestHead>, ConnError> {
+    std::future::poll_fn(|cx| {
+        let mut buf = socket.buf();
+        loop {
+            if !buf.is_empty()
+                && let Some(head) = request_head::read(&mut buf)?
+            {
+                return Poll::Ready(Ok(Some(head)));
+            }
+            match ready!(socket.poll_fill(cx, &mut buf)) {
+                // A head cut short by the close is dropped with the connection, unanswered.
+                Ok(0) => return Poll::Ready(Ok(None)),
+                Ok(_) => {}
+                Err(e) => return Poll::Ready(Err(e.into())),
+            }
+        }
+    })
+    .await
+}
+
 /// Polls the connection, and ends it when its phase's timeout passes or when the server shuts down while
-/// nothing is in flight on it. While an answer is in flight a shutdown only turns keep-alive off.
+/// nothing is in flight on it. While an answer is in flight a shutdown only ends the connection after it.
 async fn watch(
-    conn: &mut http1::Connection<TokioIo<Watched>, Gate>,
+    mut conn: Pin<&mut impl Future<Output = Result<(), ConnError>>>,
     activity: &Activity,
     limits: &ConnectionLimits,
 ) -> End {
     let timer = tokio::time::sleep(limits.header_timeout);
     tokio::pin!(timer);
     let mut armed = None;
-    let mut draining = false;
     std::future::poll_fn(|cx| {
         activity.register_conn(cx);
-        if !draining && activity.stage() != Stage::Serving {
-            draining = true;
-            if activity.phase() == Phase::Busy {
-                Pin::new(&mut *conn).graceful_shutdown();
-            } else {
-                return Poll::Ready(End::Shutdown);
-            }
+        let draining = activity.stage() != Stage::Serving;
+        if draining && activity.phase() != Phase::Busy {
+            return Poll::Ready(End::Shutdown);
         }
-        if let Poll::Ready(result) = Pin::new(&mut *conn).poll(cx) {
+        if let Poll::Ready(result) = conn.as_mut().poll(cx) {
             return Poll::Ready(End::Done(result));
         }
         let (phase, deadline) = activity.deadline(limits);
@@ -106,8 +171,7 @@ async fn watch(
 
 /// Answers 408 on a connection whose request body is late (the handler never answered, so nothing was
 /// written for this request), then closes it.
-async fn request_timeout(conn: http1::Connection<TokioIo<Watched>, Gate>, api: Api, after: Duration) {
-    let mut tcp = conn.into_parts().io.into_inner().tcp;
+async fn request_timeout(socket: &Socket, api: Api, after: Duration) {
     let body = ApiError::new(
         api,
         StatusCode::REQUEST_TIMEOUT,
@@ -115,20 +179,14 @@ async fn request_timeout(conn: http1::Connection<TokioIo<Watched>, Gate>, api: A
     )
     .body()
     .to_string();
-    let head = format!(
-        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+    let answer = format!(
+        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
-    let written = async {
-        tcp.write_all(head.as_bytes()).await?;
-        tcp.write_all(body.as_bytes()).await?;
-        tcp.shutdown().await
-    };
-    if tokio::time::timeout(LINGER, written).await.is_err() {
+    if tokio::time::timeout(LINGER, socket.write_all(answer.as_bytes())).await.is_err() {
         return;
     }
+    socket.shutdown_write();
     // Closing with unread bytes would reset the connection and could destroy the 408 before the client reads it.
-    // On the heap: an array here would be part of every connection task's future (4 KB per open connection).
-    let mut sink = vec![0u8; 4096];
-    let _ = tokio::time::timeout(LINGER, async { while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {} }).await;
+    let _ = tokio::time::timeout(LINGER, socket.discard_until_closed()).await;
 }

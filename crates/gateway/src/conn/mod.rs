@@ -1,10 +1,13 @@
-//! The connection layer: our own accept loop over hyper's HTTP/1 server, so that every connection has a
+//! The connection layer: our own accept loop and HTTP/1.1 server connection, so that every connection has a
 //! header, body and idle timeout, the number of open connections is capped, and a shutdown closes what is
-//! idle or half-sent at once while answers in flight finish until the drain deadline.
+//! idle or half-sent at once while answers in flight finish until the drain deadline. One watchdog per
+//! connection keeps the three timeouts, driven by where the connection is: idle, receiving headers,
+//! receiving a body, or busy answering.
 //!
-//! hyper gives a server header-read timeout only, and it also runs while a kept-alive connection waits for
-//! its next request; so one watchdog per connection keeps all three timeouts, driven by where the connection
-//! is: idle, receiving headers, receiving a body, or busy answering.
+//! The HTTP/1.1 exchange is our own (`request_head`, `body`, `response_writer`, with `httparse` and the
+//! providers' body decoder) rather than hyper's server connection: hyper keeps an 8 KB write buffer and an
+//! 8 KB read buffer for every open connection with no knob for either, which was most of the memory of an
+//! open stream; here a streaming connection holds no buffer at all between its writes.
 
 mod accept;
 mod activity;
@@ -12,11 +15,13 @@ mod body;
 mod connection;
 mod counters;
 mod fd_limit;
-mod io;
 mod limits;
 mod registry;
+mod request_head;
+mod response_writer;
 mod serve;
 mod service;
+mod socket;
 mod timer_floor;
 
 pub use activity::{DrainDeadline, shutting_down};

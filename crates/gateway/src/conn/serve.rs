@@ -4,7 +4,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
@@ -22,7 +21,6 @@ const LAST_WORDS: Duration = Duration::from_secs(1);
 /// What every connection's task needs.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) http: http1::Builder,
     pub(crate) router: axum::Router,
     pub(crate) state: Arc<AppState>,
 }
@@ -40,7 +38,7 @@ pub async fn serve(
     let _floor = TimerFloor::start();
     let max_connections = state.connections.max_connections.unwrap_or_else(default_max_connections);
     tracing::debug!(max_connections, "connection limits: {:?}", state.connections);
-    let shared = Arc::new(Shared { http: http1::Builder::new(), router, state });
+    let shared = Arc::new(Shared { router, state });
     let registry = Arc::new(Registry::default());
     let mut tasks = JoinSet::new();
     let shutdown = std::pin::pin!(shutdown);

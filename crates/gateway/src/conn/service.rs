@@ -1,9 +1,8 @@
-//! The per-connection hyper service in front of the axum router: it tells the connection's [`Activity`]
+//! The per-connection service in front of the axum router: it tells the connection's [`Activity`]
 //! where each request is, refuses a declared body over `max_body` before reading it, and closes the
 //! connection after an answer given before the request body was read (a kept-alive client would otherwise
 //! send its next request on a connection that is dropped under it).
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,7 +12,6 @@ use axum::Router;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Request, StatusCode};
 use http_body::Body as _;
-use hyper::body::Incoming;
 use tower::util::Oneshot;
 
 use super::activity::{Activity, DrainDeadline, Phase};
@@ -36,12 +34,9 @@ impl Gate {
     }
 }
 
-impl hyper::service::Service<Request<Incoming>> for Gate {
-    type Response = http::Response<ResponseBody>;
-    type Error = Infallible;
-    type Future = Answer;
-
-    fn call(&self, request: Request<Incoming>) -> Answer {
+impl Gate {
+    /// Answers `request`.
+    pub(crate) fn call(&self, request: Request<RequestBody>) -> Answer {
         let api = if request.uri().path().starts_with("/v1/messages") { Api::Anthropic } else { Api::OpenAi };
         self.activity.request_started(request.body().is_end_stream(), api == Api::Anthropic);
         let activity = self.activity.clone();
@@ -52,7 +47,7 @@ impl hyper::service::Service<Request<Incoming>> for Gate {
         }
         let (mut parts, body) = request.into_parts();
         parts.extensions.insert(DrainDeadline(activity.clone()));
-        let request = Request::from_parts(parts, RequestBody::new(body, activity.clone()));
+        let request = Request::from_parts(parts, axum::body::Body::new(body));
         Answer::Routed { future: tower::ServiceExt::oneshot(self.router.clone(), request), activity }
     }
 }
@@ -88,12 +83,12 @@ pin_project_lite::pin_project! {
         /// Answered by the connection layer itself.
         Ready { response: Option<Response>, activity: Arc<Activity> },
         /// Answered by the router.
-        Routed { #[pin] future: Oneshot<Router, Request<RequestBody>>, activity: Arc<Activity> },
+        Routed { #[pin] future: Oneshot<Router, Request<axum::body::Body>>, activity: Arc<Activity> },
     }
 }
 
 impl Future for Answer {
-    type Output = Result<http::Response<ResponseBody>, Infallible>;
+    type Output = http::Response<ResponseBody>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let (response, activity) = match self.project() {
@@ -104,7 +99,7 @@ impl Future for Answer {
                 Poll::Pending => return Poll::Pending,
             },
         };
-        Poll::Ready(Ok(finish(response, activity)))
+        Poll::Ready(finish(response, activity))
     }
 }
 

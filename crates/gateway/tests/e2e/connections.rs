@@ -232,3 +232,91 @@ async fn shutdown_closes_half_sent_requests_at_once_and_ends_open_streams_with_a
     stopped.await.unwrap().unwrap();
     assert_eq!(upstream.calls("gpt-ok"), 0);
 }
+
+/// Every answer on `tcp` until the gateway closes it, as text.
+async fn rest_of(tcp: &mut TcpStream) -> String {
+    until_closed(tcp).await.expect("the gateway closes the connection")
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order_on_one_connection() {
+    let h = start_with(&server(""), CHAT).await;
+    let body = chat_body();
+    let chat = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {CLIENT_KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    // Three requests in one write, the last asking to close: three answers, in order, then the close.
+    let three = format!(
+        "{chat}GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    );
+    let mut tcp = TcpStream::connect(h.gateway.addr).await.unwrap();
+    tcp.write_all(three.as_bytes()).await.unwrap();
+    let all = rest_of(&mut tcp).await;
+    let heads: Vec<&str> = all.match_indices("HTTP/1.1 ").map(|(at, _)| &all[at..at + 12]).collect();
+    assert_eq!(heads, ["HTTP/1.1 200", "HTTP/1.1 200", "HTTP/1.1 404"], "{all}");
+    let (chat_at, health_at) = (all.find("chat.completion").unwrap(), all.find("\"status\"").unwrap());
+    assert!(chat_at < health_at, "the chat answer comes first: {all}");
+    assert!(all.trim_end().ends_with('}'), "nothing after the answer the client asked to end with: {all}");
+    assert_eq!(h.upstream.calls("gpt-ok"), 1);
+}
+
+#[tokio::test]
+async fn chunked_and_expect_continue_bodies_are_read_and_served() {
+    let h = start_with(&server(""), CHAT).await;
+    let body = chat_body();
+    let (a, b) = body.split_at(body.len() / 2);
+    let mut tcp = TcpStream::connect(h.gateway.addr).await.unwrap();
+    let chunked = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {CLIENT_KEY}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x};ext=1\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+        a.len(),
+        b.len()
+    );
+    tcp.write_all(chunked.as_bytes()).await.unwrap();
+    let (head, answer) = response(&mut tcp).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}\n{answer}");
+
+    // The client waits for 100 Continue before it sends the body; the answer follows on the same connection.
+    let expect = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {CLIENT_KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        body.len()
+    );
+    tcp.write_all(expect.as_bytes()).await.unwrap();
+    let mut interim = [0u8; 25];
+    tokio::time::timeout(GUARD, tcp.read_exact(&mut interim)).await.expect("100 Continue comes").unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    tcp.write_all(body.as_bytes()).await.unwrap();
+    let (head, answer) = response(&mut tcp).await;
+    assert!(head.starts_with("http/1.1 200") && head.contains("date: "), "{head}\n{answer}");
+    assert_eq!(h.upstream.calls("gpt-ok"), 2);
+}
+
+#[tokio::test]
+async fn bad_heads_are_answered_400_or_431_and_closed_and_old_clients_get_their_answer_then_the_close() {
+    let h = start_with(&server(""), CHAT).await;
+    let huge = format!("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(70 * 1024));
+    let cases = [
+        ("GET /health HTTP/1.1\r\nBad Header\r\n\r\n".to_owned(), "HTTP/1.1 400 "),
+        ("POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 1, 2\r\n\r\n".to_owned(), "HTTP/1.1 400 "),
+        ("POST /v1/chat/completions HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n".to_owned(), "HTTP/1.1 400 "),
+        (huge, "HTTP/1.1 431 "),
+    ];
+    for (request, status) in cases {
+        let mut tcp = TcpStream::connect(h.gateway.addr).await.unwrap();
+        // The gateway may answer and close before reading all of a huge head: a failed write is fine.
+        let _ = tcp.write_all(request.as_bytes()).await;
+        let answer = rest_of(&mut tcp).await;
+        assert!(answer.starts_with(status), "{status}: {answer}");
+    }
+    let mut tcp = TcpStream::connect(h.gateway.addr).await.unwrap();
+    tcp.write_all(b"GET /health HTTP/1.0\r\n\r\n").await.unwrap();
+    let answer = rest_of(&mut tcp).await;
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.to_lowercase().contains("connection: close"), "{answer}");
+    let mut tcp = TcpStream::connect(h.gateway.addr).await.unwrap();
+    tcp.write_all(b"HEAD /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let answer = rest_of(&mut tcp).await;
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("\r\n\r\n"), "a HEAD answer has no body: {answer}");
+}

@@ -223,8 +223,15 @@ pub struct InvalidLength;
 /// The one length the `Content-Length` headers give (`5, 5` and repeated equal headers are one length;
 /// anything else is refused); `None` without one.
 pub fn content_length(headers: &HeaderMap) -> Result<Option<u64>, InvalidLength> {
+    let all = headers.get_all(CONTENT_LENGTH);
+    let mut values = all.iter();
+    let first = values.next();
+    // The usual case, one header of plain digits, without the general parse below.
+    if let Some(n) = first.filter(|_| values.next().is_none()).and_then(|v| plain_number(v.as_bytes())) {
+        return Ok(Some(n));
+    }
     let mut length = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
+    for value in all {
         for part in value.to_str().map_err(|_| InvalidLength)?.split(',') {
             let part = part.trim();
             if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
@@ -238,6 +245,14 @@ pub fn content_length(headers: &HeaderMap) -> Result<Option<u64>, InvalidLength>
         }
     }
     Ok(length)
+}
+
+/// `digits` as a number when they are 1 to 19 ASCII digits (so they cannot overflow).
+fn plain_number(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
 /// Whether the last transfer coding is `chunked`; `None` without `Transfer-Encoding`.
@@ -304,5 +319,25 @@ mod tests {
         }
         let long = format!("5;{}\r\n", "e".repeat(MAX_LINE));
         assert!(matches!(read_chunked(long.as_bytes(), 64), Err(BodyError::BadChunk)));
+    }
+
+    #[test]
+    fn content_lengths_are_one_number_or_refused() {
+        let of = |values: &[&str]| {
+            let mut headers = HeaderMap::new();
+            for v in values {
+                headers.append(CONTENT_LENGTH, HeaderValue::from_str(v).unwrap());
+            }
+            content_length(&headers).ok()
+        };
+        assert_eq!(of(&[]), Some(None));
+        assert_eq!(of(&["12"]), Some(Some(12)));
+        assert_eq!(of(&["0"]), Some(Some(0)));
+        assert_eq!(of(&["5, 5"]), Some(Some(5)));
+        assert_eq!(of(&["7", "7"]), Some(Some(7)));
+        assert_eq!(of(&["9999999999999999999"]), Some(Some(9_999_999_999_999_999_999)));
+        for bad in [&["5, 6"][..], &["5", "6"], &[""], &["-1"], &["+1"], &["1 2"], &["99999999999999999999999"]] {
+            assert_eq!(of(bad), None, "{bad:?}");
+        }
     }
 }

@@ -20,8 +20,8 @@ use super::socket::Socket;
 use crate::error::{Api, ApiError};
 use crate::state::AppState;
 
-/// How long a connection closed for a late body keeps reading (and discarding) what the client still sends,
-/// so the 408 reaches it instead of a reset.
+/// How long a connection closed after an answer keeps reading (and discarding) what the client still sends,
+/// so the answer reaches it instead of a reset.
 const LINGER: Duration = Duration::from_secs(1);
 
 /// Why a connection's task ended.
@@ -81,7 +81,9 @@ async fn serve(socket: &Arc<Socket>, gate: &Gate) -> Result<(), ConnError> {
                     status.as_str(),
                     status.canonical_reason().unwrap_or_default()
                 );
-                let _ = socket.write_all(answer.as_bytes()).await;
+                if socket.write_all(answer.as_bytes()).await.is_ok() {
+                    close_after_answer(socket).await;
+                }
                 return Err(e.into());
             }
             Err(e) => return Err(e),
@@ -106,10 +108,18 @@ async fn serve(socket: &Arc<Socket>, gate: &Gate) -> Result<(), ConnError> {
         socket.release_if_empty();
         let asked = Asked { keep_alive: asked.keep_alive && socket.activity.stage() == Stage::Serving, ..asked };
         if !response_writer::write(socket, response, asked).await? {
-            socket.shutdown_write();
+            close_after_answer(socket).await;
             return Ok(());
         }
     }
+}
+
+/// Ends the sending side after a last answer, then reads off what the client still sends (the rest of a
+/// body or head the answer came before) for up to [`LINGER`]: closing with unread bytes would reset the
+/// connection and could destroy the answer before the client reads it.
+async fn close_after_answer(socket: &Socket) {
+    socket.shutdown_write();
+    let _ = tokio::time::timeout(LINGER, socket.discard_until_closed()).await;
 }
 
 /// The next request's head; `None` when the client closes the connection between requests.
@@ -183,10 +193,7 @@ async fn request_timeout(socket: &Socket, api: Api, after: Duration) {
         "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
-    if tokio::time::timeout(LINGER, socket.write_all(answer.as_bytes())).await.is_err() {
-        return;
+    if matches!(tokio::time::timeout(LINGER, socket.write_all(answer.as_bytes())).await, Ok(Ok(()))) {
+        close_after_answer(socket).await;
     }
-    socket.shutdown_write();
-    // Closing with unread bytes would reset the connection and could destroy the 408 before the client reads it.
-    let _ = tokio::time::timeout(LINGER, socket.discard_until_closed()).await;
 }

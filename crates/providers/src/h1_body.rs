@@ -77,7 +77,7 @@ impl HttpBody for H1Body {
                     this.conn = None;
                     return Poll::Ready(Some(Err(Box::new(e))));
                 }
-                Ok(Step::More) => {}
+                Ok(Step::More) => conn.release_if_empty(),
             }
             let failed = match ready!(conn.poll_fill(cx)) {
                 Ok(0) => this.decoder.at_eof().err(),

@@ -59,6 +59,20 @@ impl Conn {
 
     /// Reads more into the buffer; `Ok(0)` at the end of the connection.
     pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.next_read == MIN_READ && self.buf.capacity() - self.buf.len() < MIN_READ {
+            // Read onto the stack first, so nothing is allocated while the read waits: a stream waiting for
+            // its upstream's next event holds no buffer. What came is then copied (an event: a few hundred
+            // bytes). Reads that fill this go on into the buffer itself.
+            let mut landing = [0u8; MIN_READ];
+            let mut read = ReadBuf::new(&mut landing);
+            ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
+            let n = read.filled().len();
+            self.buf.extend_from_slice(read.filled());
+            if n >= MIN_READ {
+                self.next_read = MIN_READ * 2;
+            }
+            return Poll::Ready(Ok(n));
+        }
         if self.buf.capacity() - self.buf.len() < self.next_read {
             // In place when the bytes handed out before are all dropped (the usual case), else a new buffer.
             self.buf.reserve(self.next_read);
@@ -96,5 +110,14 @@ impl Conn {
             self.buf = BytesMut::new();
         }
         self.next_read = MIN_READ;
+    }
+
+    /// Lets go of the read buffer when everything read is handed out: a stream waiting for its upstream's
+    /// next event then holds no buffer (its memory goes once the pieces handed out are dropped), and the next
+    /// read takes a fresh one.
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = BytesMut::new();
+        }
     }
 }

@@ -63,8 +63,8 @@ impl Conn {
             // Read onto the stack first, so nothing is allocated while the read waits: a stream waiting for
             // its upstream's next event holds no buffer. What came is then copied (an event: a few hundred
             // bytes). Reads that fill this go on into the buffer itself.
-            let mut landing = [0u8; MIN_READ];
-            let mut read = ReadBuf::new(&mut landing);
+            let mut landing = [const { std::mem::MaybeUninit::uninit() }; MIN_READ];
+            let mut read = ReadBuf::uninit(&mut landing);
             ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
             let n = read.filled().len();
             self.buf.extend_from_slice(read.filled());

@@ -60,7 +60,7 @@ impl Socket {
     /// Watches the socket while an answer is on its way: ready when the client has gone (it closed its side or
     /// the connection broke), which ends the answer. Bytes of a next request are kept for later.
     pub(crate) fn poll_gone(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut scratch = [0u8; 512];
+        let mut scratch = [const { std::mem::MaybeUninit::uninit() }; 512];
         loop {
             if self.buf().len() >= MAX_AHEAD {
                 return Poll::Pending;
@@ -69,9 +69,10 @@ impl Socket {
                 return Poll::Pending;
             }
             // Read beside the buffer: an open stream then holds no read buffer at all.
-            match self.tcp.try_read(&mut scratch) {
+            let mut read = tokio::io::ReadBuf::uninit(&mut scratch);
+            match self.tcp.try_read_buf(&mut read) {
                 Ok(0) => return Poll::Ready(()),
-                Ok(n) => self.buf().extend_from_slice(&scratch[..n]),
+                Ok(_) => self.buf().extend_from_slice(read.filled()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(_) => return Poll::Ready(()),
             }

@@ -50,25 +50,25 @@ impl Body for RequestBody {
             }
         }
         let socket = this.socket.clone();
-        let mut buf = socket.buf();
+        let mut inbound = socket.inbound();
         loop {
-            match this.decoder.step(&mut buf) {
+            match this.decoder.step(&mut inbound.buf) {
                 Ok(Step::Data(data)) => {
                     if this.decoder.is_done() {
-                        drop(buf);
+                        drop(inbound);
                         this.ended();
                     }
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 Ok(Step::End) => {
-                    drop(buf);
+                    drop(inbound);
                     this.ended();
                     return Poll::Ready(None);
                 }
                 Err(e) => return Poll::Ready(Some(Err(e))),
                 Ok(Step::More) => {}
             }
-            match ready!(socket.poll_fill(cx, &mut buf)) {
+            match ready!(socket.poll_fill(cx, &mut inbound)) {
                 Ok(0) => return Poll::Ready(Some(Err(BodyError::Closed))),
                 Ok(_) => {}
                 Err(e) => return Poll::Ready(Some(Err(BodyError::Io(e)))),

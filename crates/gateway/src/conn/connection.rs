@@ -125,14 +125,14 @@ async fn close_after_answer(socket: &Socket) {
 /// The next request's head; `None` when the client closes the connection between requests.
 async fn next_head(socket: &Socket) -> Result<Option<RequestHead>, ConnError> {
     std::future::poll_fn(|cx| {
-        let mut buf = socket.buf();
+        let mut inbound = socket.inbound();
         loop {
-            if !buf.is_empty()
-                && let Some(head) = request_head::read(&mut buf)?
+            if !inbound.buf.is_empty()
+                && let Some(head) = request_head::read(&mut inbound.buf)?
             {
                 return Poll::Ready(Ok(Some(head)));
             }
-            match ready!(socket.poll_fill(cx, &mut buf)) {
+            match ready!(socket.poll_fill(cx, &mut inbound)) {
                 // A head cut short by the close is dropped with the connection, unanswered.
                 Ok(0) => return Poll::Ready(Ok(None)),
                 Ok(_) => {}

@@ -19,8 +19,8 @@ use smallvec::SmallVec;
 use super::body::ResponseBody;
 use super::socket::Socket;
 
-/// Pieces of a body gathered into one write, at most.
-const GATHER: usize = 32;
+/// Slices gathered into one write, at most (a chunked piece takes three: its size line, its data, its end).
+const GATHER: usize = 64;
 
 /// Why an answer was not written to its end.
 #[derive(Debug, thiserror::Error)]

@@ -3,11 +3,15 @@
 //! on the connection's one task, so the buffer's lock is never contended.
 
 use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, ready};
 
 use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::activity::Activity;
 
@@ -21,74 +25,69 @@ const MAX_AHEAD: usize = 64 * 1024;
 /// The client's socket, its unread bytes, and the connection's [`Activity`].
 #[derive(Debug)]
 pub(crate) struct Socket {
-    tcp: TcpStream,
-    buf: Mutex<BytesMut>,
+    inbound: Mutex<Inbound>,
+    outbound: Mutex<OwnedWriteHalf>,
     pub(crate) activity: Arc<Activity>,
+}
+
+/// The socket's reading half and what was read from it and not consumed yet. Reads go through tokio's
+/// `AsyncRead`, which notes a short read as "nothing more to read" and so saves the read that would find
+/// nothing.
+#[derive(Debug)]
+pub(crate) struct Inbound {
+    read: OwnedReadHalf,
+    pub(crate) buf: BytesMut,
 }
 
 impl Socket {
     pub(crate) fn new(tcp: TcpStream, activity: Arc<Activity>) -> Self {
-        Self { tcp, buf: Mutex::new(BytesMut::new()), activity }
+        let (read, write) = tcp.into_split();
+        Self { inbound: Mutex::new(Inbound { read, buf: BytesMut::new() }), outbound: Mutex::new(write), activity }
     }
 
-    /// The bytes read and not consumed yet.
-    pub(crate) fn buf(&self) -> MutexGuard<'_, BytesMut> {
-        self.buf.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The reading half and the bytes read and not consumed yet.
+    pub(crate) fn inbound(&self) -> MutexGuard<'_, Inbound> {
+        self.inbound.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Reads more into `buf` (the guard of [`Self::buf`]); `Ok(0)` when the client has closed its side.
-    pub(crate) fn poll_fill(&self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
-        if buf.capacity() - buf.len() < READ {
+    /// Reads more into `inbound.buf` (`inbound`: the guard of [`Self::inbound`]); `Ok(0)` when the client has
+    /// closed its side.
+    pub(crate) fn poll_fill(&self, cx: &mut Context<'_>, inbound: &mut Inbound) -> Poll<io::Result<usize>> {
+        if inbound.buf.capacity() - inbound.buf.len() < READ {
             // In place when the bytes handed out before are all dropped (the usual case), else a new buffer.
-            buf.reserve(READ);
+            inbound.buf.reserve(READ);
         }
-        loop {
-            ready!(self.tcp.poll_read_ready(cx))?;
-            match self.tcp.try_read_buf(buf) {
-                Ok(n) => {
-                    if n > 0 {
-                        self.activity.bytes_arrived();
-                    }
-                    return Poll::Ready(Ok(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Poll::Ready(Err(e)),
-            }
+        let n = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut inbound.read), cx, &mut inbound.buf))?;
+        if n > 0 {
+            self.activity.bytes_arrived();
         }
+        Poll::Ready(Ok(n))
     }
 
     /// Watches the socket while an answer is on its way: ready when the client has gone (it closed its side or
     /// the connection broke), which ends the answer. Bytes of a next request are kept for later.
     pub(crate) fn poll_gone(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut scratch = [const { std::mem::MaybeUninit::uninit() }; 512];
+        let mut scratch = [const { MaybeUninit::uninit() }; 512];
+        let mut inbound = self.inbound();
         loop {
-            if self.buf().len() >= MAX_AHEAD {
-                return Poll::Pending;
-            }
-            if self.tcp.poll_read_ready(cx).is_pending() {
+            if inbound.buf.len() >= MAX_AHEAD {
                 return Poll::Pending;
             }
             // Read beside the buffer: an open stream then holds no read buffer at all.
-            let mut read = tokio::io::ReadBuf::uninit(&mut scratch);
-            match self.tcp.try_read_buf(&mut read) {
-                Ok(0) => return Poll::Ready(()),
-                Ok(_) => self.buf().extend_from_slice(read.filled()),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(_) => return Poll::Ready(()),
+            let mut read = ReadBuf::uninit(&mut scratch);
+            match Pin::new(&mut inbound.read).poll_read(cx, &mut read) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) if read.filled().is_empty() => return Poll::Ready(()),
+                Poll::Ready(Ok(())) => inbound.buf.extend_from_slice(read.filled()),
+                Poll::Ready(Err(_)) => return Poll::Ready(()),
             }
         }
     }
 
     /// Writes as much of `bufs` as the socket takes now.
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.tcp.poll_write_ready(cx))?;
-            match self.tcp.try_write_vectored(bufs) {
-                Ok(n) => return Poll::Ready(Ok(n)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        let mut outbound = self.outbound.lock().unwrap_or_else(PoisonError::into_inner);
+        Pin::new(&mut *outbound).poll_write_vectored(cx, bufs)
     }
 
     /// Writes all of `bytes`.
@@ -105,31 +104,32 @@ impl Socket {
 
     /// Reads and drops what the client sends until it closes its side or the read fails.
     pub(crate) async fn discard_until_closed(&self) {
-        let mut sink = vec![0u8; 4096];
+        let mut sink = vec![MaybeUninit::uninit(); 4096];
         loop {
-            if self.tcp.readable().await.is_err() {
+            let read = std::future::poll_fn(|cx| {
+                let mut read = ReadBuf::uninit(&mut sink);
+                let mut inbound = self.inbound();
+                Pin::new(&mut inbound.read).poll_read(cx, &mut read).map_ok(|()| read.filled().len())
+            })
+            .await;
+            if !matches!(read, Ok(n) if n > 0) {
                 return;
-            }
-            match self.tcp.try_read(&mut sink) {
-                Ok(0) => return,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(_) => return,
             }
         }
     }
 
     /// Ends the sending side: the client reads the end of the answer, then the connection's end.
     pub(crate) fn shutdown_write(&self) {
-        let _ = socket2::SockRef::from(&self.tcp).shutdown(std::net::Shutdown::Write);
+        let outbound = self.outbound.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = socket2::SockRef::from(outbound.as_ref()).shutdown(std::net::Shutdown::Write);
     }
 
     /// Lets go of the read buffer's memory when nothing is left in it (between requests and while answers
     /// stream, a connection then holds none).
     pub(crate) fn release_if_empty(&self) {
-        let mut buf = self.buf();
-        if buf.is_empty() && buf.capacity() > 0 {
-            *buf = BytesMut::new();
+        let mut inbound = self.inbound();
+        if inbound.buf.is_empty() && inbound.buf.capacity() > 0 {
+            inbound.buf = BytesMut::new();
         }
     }
 }

@@ -12,7 +12,7 @@ use switchyard_providers::http1::{self, BodyDecoder};
 const MAX_HEADERS: usize = 100;
 
 /// A request head larger than this is refused with 431 rather than buffered on.
-pub(crate) const MAX_HEAD: usize = 64 * 1024;
+const MAX_HEAD: usize = 64 * 1024;
 
 /// A request head that cannot be served; [`HeadError::status`] is the answer.
 #[derive(Debug, thiserror::Error)]

@@ -222,6 +222,10 @@ impl Sending {
         });
         let whole = done.count();
         self.out.drain(..whole);
+        if self.out.is_empty() && self.out.spilled() {
+            // A burst of pieces moved the queue to the heap; a stream waiting for its next piece holds none.
+            self.out = SmallVec::new();
+        }
         if n > 0
             && let Some(first) = self.out.first_mut()
         {

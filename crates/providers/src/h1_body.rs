@@ -10,7 +10,6 @@ use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 
 use crate::h1_conn::Conn;
-use crate::h1_head::Framing;
 use crate::http1::{BodyDecoder, BodyError, Step};
 use crate::pool::Pool;
 use crate::transport::BoxError;
@@ -24,14 +23,8 @@ pub(crate) struct H1Body {
 }
 
 impl H1Body {
-    /// The body framed as `framing` on `conn`, which goes back to `pool` at the end when `keep_alive`.
-    pub(crate) fn new(conn: Conn, framing: Framing, keep_alive: bool, pool: Arc<Pool>) -> Self {
-        let decoder = match framing {
-            Framing::Length(0) => BodyDecoder::Done,
-            Framing::Length(n) => BodyDecoder::Length(n),
-            Framing::Chunked => BodyDecoder::chunked(),
-            Framing::Close => BodyDecoder::Close,
-        };
+    /// The body `decoder` reads from `conn`, which goes back to `pool` at the end when `keep_alive`.
+    pub(crate) fn new(conn: Conn, decoder: BodyDecoder, keep_alive: bool, pool: Arc<Pool>) -> Self {
         let mut body = Self { conn: Some(conn), decoder, keep_alive, pool };
         if body.decoder.is_done() {
             body.end();

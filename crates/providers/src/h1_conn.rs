@@ -103,12 +103,10 @@ impl Conn {
         Pin::new(&mut self.io).poll_read(&mut cx, &mut probe).is_pending()
     }
 
-    /// Frees the read buffer's room beyond the minimum once a large answer is done, so an idle connection
-    /// in the pool holds no more than a fresh one.
+    /// Back to a fresh connection's state once an answer is done: no buffer, reads of the minimum size, so an
+    /// idle connection in the pool holds nothing after a large answer.
     pub(crate) fn shrink(&mut self) {
-        if self.buf.is_empty() && self.buf.capacity() > MIN_READ {
-            self.buf = BytesMut::new();
-        }
+        self.release_if_empty();
         self.next_read = MIN_READ;
     }
 

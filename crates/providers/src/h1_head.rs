@@ -7,7 +7,7 @@ use bytes::BytesMut;
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, StatusCode, Version};
 
-use crate::http1;
+use crate::http1::{self, BodyDecoder};
 
 /// Headers a response may carry (hyper's limit too).
 const MAX_HEADERS: usize = 100;
@@ -35,23 +35,13 @@ pub(crate) enum HeadError {
     Upgrade,
 }
 
-/// How the response's body ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Framing {
-    /// After this many bytes (0: no body).
-    Length(u64),
-    /// In chunks, the last one empty.
-    Chunked,
-    /// When the server closes the connection.
-    Close,
-}
-
 /// A response's head as read.
 pub(crate) struct ResponseHead {
     pub(crate) status: StatusCode,
     pub(crate) version: Version,
     pub(crate) headers: HeaderMap,
-    pub(crate) framing: Framing,
+    /// How its body is read (and where it ends).
+    pub(crate) body: BodyDecoder,
     /// The connection can carry another request once this body is read to its end.
     pub(crate) keep_alive: bool,
 }
@@ -116,29 +106,33 @@ pub(crate) fn read_response_head(buf: &mut BytesMut, method: &Method) -> Result<
         let fields = http1::fields(buf, parsed.headers).map_err(|_| HeadError::InvalidHeader)?;
         let head = buf.split_to(len).freeze();
         let headers = http1::header_map(fields, &head).map_err(|_| HeadError::InvalidHeader)?;
-        let framing = framing(status, method, &headers)?;
+        let body = body_decoder(status, method, &headers)?;
         // Both a chunked coding and a length: the length is ignored, and the connection not trusted again
         // (RFC 9112 section 6.1: the way requests get smuggled).
         let both = headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH);
         let keep_alive = version == Version::HTTP_11
             && !http1::has_token(&headers, &CONNECTION, "close")
-            && framing != Framing::Close
+            && body != BodyDecoder::Close
             && !both;
-        return Ok(Some(ResponseHead { status, version, headers, framing, keep_alive }));
+        return Ok(Some(ResponseHead { status, version, headers, body, keep_alive }));
     }
 }
 
-/// How the body ends, from the status, the request's method and the headers (RFC 9112 section 6.3).
-fn framing(status: StatusCode, method: &Method, headers: &HeaderMap) -> Result<Framing, HeadError> {
+/// How the body is read, from the status, the request's method and the headers (RFC 9112 section 6.3).
+fn body_decoder(status: StatusCode, method: &Method, headers: &HeaderMap) -> Result<BodyDecoder, HeadError> {
     if *method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
-        return Ok(Framing::Length(0));
+        return Ok(BodyDecoder::Done);
     }
     // Chunked only when it is the last coding; otherwise the body runs to the connection's end.
     if let Some(chunked) = http1::chunked_last(headers) {
-        return Ok(if chunked { Framing::Chunked } else { Framing::Close });
+        return Ok(if chunked { BodyDecoder::chunked() } else { BodyDecoder::Close });
     }
     let length = http1::content_length(headers).map_err(|_| HeadError::InvalidLength)?;
-    Ok(length.map_or(Framing::Close, Framing::Length))
+    Ok(match length {
+        None => BodyDecoder::Close,
+        Some(0) => BodyDecoder::Done,
+        Some(n) => BodyDecoder::Length(n),
+    })
 }
 
 #[cfg(test)]
@@ -159,20 +153,20 @@ mod tests {
     #[test]
     fn a_length_a_chunked_and_a_closing_body_are_told_apart() {
         let head = read("HTTP/1.1 200 OK\r\ncontent-length: 12\r\nx-a: b\r\n\r\n").unwrap().unwrap();
-        assert_eq!((head.framing, head.keep_alive), (Framing::Length(12), true));
+        assert_eq!((head.body, head.keep_alive), (BodyDecoder::Length(12), true));
         assert_eq!(head.headers["x-a"], "b");
         let head = read("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n").unwrap().unwrap();
-        assert_eq!((head.framing, head.keep_alive), (Framing::Chunked, true));
+        assert_eq!((head.body, head.keep_alive), (BodyDecoder::chunked(), true));
         let head = read("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n").unwrap().unwrap();
-        assert_eq!((head.framing, head.keep_alive), (Framing::Close, false));
+        assert_eq!((head.body, head.keep_alive), (BodyDecoder::Close, false));
         let head = read("HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: Close\r\n\r\n").unwrap().unwrap();
         assert!(!head.keep_alive, "connection: close ends the connection after this body");
         let head = read("HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\n").unwrap().unwrap();
         assert!(!head.keep_alive, "HTTP/1.0 connections are not reused");
         let head = read("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 9\r\n\r\n").unwrap().unwrap();
-        assert_eq!((head.framing, head.keep_alive), (Framing::Chunked, false), "a length beside chunked is ignored");
+        assert_eq!((head.body, head.keep_alive), (BodyDecoder::chunked(), false), "a length beside chunked is ignored");
         let head = read("HTTP/1.1 204 No Content\r\n\r\n").unwrap().unwrap();
-        assert_eq!(head.framing, Framing::Length(0));
+        assert_eq!(head.body, BodyDecoder::Done);
     }
 
     #[test]
@@ -191,7 +185,7 @@ mod tests {
         assert!(matches!(read("HTTP/1.1 200 OK\r\ncontent-length: 2, 3\r\n\r\n"), Err(HeadError::InvalidLength)));
         assert!(matches!(read("HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n"), Err(HeadError::InvalidLength)));
         let head = read("HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 2\r\n\r\n").unwrap().unwrap();
-        assert_eq!(head.framing, Framing::Length(2));
+        assert_eq!(head.body, BodyDecoder::Length(2));
         assert!(matches!(read("SMTP ready\r\n\r\n"), Err(HeadError::Malformed(_))));
         assert!(matches!(read("HTTP/1.1 101 Switching\r\n\r\n"), Err(HeadError::Upgrade)));
         let huge = format!("HTTP/1.1 200 OK\r\nx: {}", "a".repeat(MAX_HEAD));

@@ -30,7 +30,7 @@ pub enum BodyError {
 }
 
 /// Where a body's reading stands: feed it the connection's buffered bytes with [`BodyDecoder::step`].
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyDecoder {
     /// This many bytes are left.
     Length(u64),
@@ -43,7 +43,7 @@ pub enum BodyDecoder {
 }
 
 /// Where a chunked body's reading stands.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Chunk {
     /// At a chunk-size line.
     Size,

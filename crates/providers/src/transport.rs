@@ -191,7 +191,7 @@ impl Transport {
             };
             match exchange(&mut conn, &request_head, &body, &head.method).await {
                 Ok(answer) => {
-                    let body = H1Body::new(conn, answer.framing, answer.keep_alive, origin.pool.clone());
+                    let body = H1Body::new(conn, answer.body, answer.keep_alive, origin.pool.clone());
                     let mut response = http::Response::new(body.boxed_unsync());
                     *response.status_mut() = answer.status;
                     *response.version_mut() = answer.version;

@@ -118,7 +118,7 @@ async fn serve(socket: &Arc<Socket>, gate: &Gate) -> Result<(), ConnError> {
 /// body or head the answer came before) for up to [`LINGER`]: closing with unread bytes would reset the
 /// connection and could destroy the answer before the client reads it.
 async fn close_after_answer(socket: &Socket) {
-    socket.shutdown_write();
+    socket.shutdown_write().await;
     let _ = tokio::time::timeout(LINGER, socket.discard_until_closed()).await;
 }
 

@@ -15,6 +15,7 @@ use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http::{HeaderValue, Response, StatusCode};
 use http_body::Body;
 use smallvec::SmallVec;
+use switchyard_providers::http1;
 
 use super::body::ResponseBody;
 use super::socket::Socket;
@@ -67,7 +68,7 @@ pub(crate) async fn write(socket: &Socket, response: Response<ResponseBody>, ask
         || parts.status.is_informational()
         || parts.status == StatusCode::NO_CONTENT
         || parts.status == StatusCode::NOT_MODIFIED;
-    let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    let declared = http1::content_length(&parts.headers).ok().flatten();
     let framing = if no_body {
         Framing::None
     } else if let Some(n) = declared.or(body.size_hint().exact()) {
@@ -77,9 +78,8 @@ pub(crate) async fn write(socket: &Socket, response: Response<ResponseBody>, ask
     } else {
         Framing::Close
     };
-    let keep_alive = asked.keep_alive
-        && framing != Framing::Close
-        && !switchyard_providers::http1::has_token(&parts.headers, &CONNECTION, "close");
+    let keep_alive =
+        asked.keep_alive && framing != Framing::Close && !http1::has_token(&parts.headers, &CONNECTION, "close");
     parts.headers.remove(TRANSFER_ENCODING);
     match framing {
         Framing::Length(n) if declared.is_none() => {
@@ -122,9 +122,10 @@ pub(crate) async fn write(socket: &Socket, response: Response<ResponseBody>, ask
     }
     sending.out.push(Bytes::from(head));
     poll_fn(|cx| sending.poll(cx, socket)).await?;
-    // A body shorter than its length leaves the client waiting for bytes that never come: close.
-    let short = matches!(framing, Framing::Length(n) if sending.written < n);
-    Ok(keep_alive && !short)
+    // A body shorter than its length leaves the client waiting for bytes that never come, a longer one sends
+    // bytes it would read as the next answer: either way the connection ends here.
+    let mismatched = matches!(framing, Framing::Length(n) if sending.written != n);
+    Ok(keep_alive && !mismatched)
 }
 
 /// An answer on its way: what is queued for the socket and the body still to be read.

@@ -32,15 +32,14 @@ impl Gate {
     pub(crate) fn new(router: Router, state: Arc<AppState>, activity: Arc<Activity>) -> Self {
         Self { router, state, activity }
     }
-}
 
-impl Gate {
     /// Answers `request`.
     pub(crate) fn call(&self, request: Request<RequestBody>) -> Answer {
         let api = if request.uri().path().starts_with("/v1/messages") { Api::Anthropic } else { Api::OpenAi };
         self.activity.request_started(request.body().is_end_stream(), api == Api::Anthropic);
         let activity = self.activity.clone();
-        if let Some(declared) = declared_length(&request)
+        // The length the head declared, as its reading already made it the body's exact size.
+        if let Some(declared) = request.body().size_hint().exact()
             && declared > self.state.max_body as u64
         {
             return Answer::Ready { response: Some(too_large(&self.state, api, &request, declared)), activity };
@@ -50,11 +49,6 @@ impl Gate {
         let request = Request::from_parts(parts, axum::body::Body::new(body));
         Answer::Routed { future: tower::ServiceExt::oneshot(self.router.clone(), request), activity }
     }
-}
-
-/// The body size the request declares in `Content-Length`.
-fn declared_length<B>(request: &Request<B>) -> Option<u64> {
-    request.headers().get(http::header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
 /// The 413 for a declared body over `server.max_body`, sent before reading it (so no `100 Continue` either).

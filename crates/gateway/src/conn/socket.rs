@@ -119,9 +119,11 @@ impl Socket {
     }
 
     /// Ends the sending side: the client reads the end of the answer, then the connection's end.
-    pub(crate) fn shutdown_write(&self) {
-        let outbound = self.outbound.lock().unwrap_or_else(PoisonError::into_inner);
-        let _ = socket2::SockRef::from(outbound.as_ref()).shutdown(std::net::Shutdown::Write);
+    pub(crate) async fn shutdown_write(&self) {
+        let _ = std::future::poll_fn(|cx| {
+            Pin::new(&mut *self.outbound.lock().unwrap_or_else(PoisonError::into_inner)).poll_shutdown(cx)
+        })
+        .await;
     }
 
     /// Lets go of the read buffer's memory when nothing is left in it (between requests and while answers

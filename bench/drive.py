@@ -4,14 +4,21 @@ checks that every answer is a 200, and prints how many SSE data lines the last a
 only; 127.0.0.1 only.
 
   drive.py PORT COUNT whole|stream        (BENCH_KEY: the bearer token, default sim-key)
+
+BENCH_SDK_HEADERS=1 adds the headers the OpenAI Python SDK sends with each request (its User-Agent, Accept and
+X-Stainless-* headers), as a real client's request carries them.
 """
 import json, os, socket, sys
 port, count, stream = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "stream"
 body = {"model": "bench-ok", "messages": [{"role": "user", "content": "Say hello to the benchmark, please."}],
         "max_tokens": 64, "stream": stream}
 raw = json.dumps(body).encode()
-head = ("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        "Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n" % (os.environ.get("BENCH_KEY", "sim-key"), len(raw))).encode()
+sdk = ("Accept: application/json\r\nUser-Agent: OpenAI/Python 1.99.0\r\nX-Stainless-Lang: python\r\n"
+       "X-Stainless-Package-Version: 1.99.0\r\nX-Stainless-OS: Linux\r\nX-Stainless-Arch: x64\r\n"
+       "X-Stainless-Runtime: CPython\r\nX-Stainless-Runtime-Version: 3.12.3\r\nX-Stainless-Async: false\r\n"
+       "x-stainless-retry-count: 0\r\nx-stainless-read-timeout: 600\r\n") if os.environ.get("BENCH_SDK_HEADERS") == "1" else ""
+head = ("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n%s"
+        "Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n" % (sdk, os.environ.get("BENCH_KEY", "sim-key"), len(raw))).encode()
 sock = socket.create_connection(("127.0.0.1", port), timeout=30)
 events = 0
 for i in range(count):

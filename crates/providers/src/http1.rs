@@ -9,6 +9,8 @@ use http::HeaderMap;
 use http::header::{CONTENT_LENGTH, HeaderName, HeaderValue, TRANSFER_ENCODING};
 use smallvec::SmallVec;
 
+use crate::header_names::Known;
+
 /// A chunk-size line (with its extensions) or a trailer line longer than this is refused.
 const MAX_LINE: usize = 4 * 1024;
 
@@ -197,8 +199,9 @@ pub type Fields = SmallVec<[(HeaderName, Range<usize>); 16]>;
 pub fn fields(head: &[u8], headers: &[httparse::Header<'_>]) -> Result<Fields, InvalidHeader> {
     let base = head.as_ptr() as usize;
     let mut fields = Fields::with_capacity(headers.len());
+    let mut known = Known::load();
     for field in headers {
-        let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| InvalidHeader)?;
+        let name = known.name(field.name.as_bytes()).ok_or(InvalidHeader)?;
         let start = field.value.as_ptr() as usize - base;
         fields.push((name, start..start + field.value.len()));
     }

@@ -33,6 +33,7 @@ pub mod fields;
 mod h1_body;
 mod h1_conn;
 mod h1_head;
+mod header_names;
 mod http;
 pub mod http1;
 mod ids;

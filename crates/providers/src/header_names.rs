@@ -7,8 +7,9 @@ use std::sync::{Arc, LazyLock};
 use arc_swap::{ArcSwap, Guard};
 use http::HeaderName;
 
-/// Names kept, at most: more than the headers of any client and upstream seen together, so that names sent
-/// once each (by a careless or hostile client) fill it and stop there, and lookups stay short.
+/// Names the process keeps, at most: more than the headers of any client and upstream seen together, so that
+/// names sent once each (by a careless or hostile client) fill the list and it stops there, and lookups stay
+/// short. A name not kept is still read, only parsed each time.
 const MAX_KEPT: usize = 128;
 
 /// A name as it was spelled on the wire, and the name.
@@ -18,23 +19,53 @@ struct Kept {
     name: HeaderName,
 }
 
-/// The names kept so far, in the order first met. Read without a lock by every connection's thread; replaced
-/// whole when a name is added, which stops once the names a deployment sees are all in.
-static KEPT: LazyLock<ArcSwap<Vec<Kept>>> = LazyLock::new(|| ArcSwap::from_pointee(Vec::new()));
+/// A list of names met before, in the order first met, up to a bound. Read without a lock by every
+/// connection's thread; replaced whole when a name is added, which stops once the names a deployment sees are
+/// all in.
+struct NameList {
+    kept: ArcSwap<Vec<Kept>>,
+    max: usize,
+}
+
+/// The process's list, which every head's names go through.
+static PROCESS: LazyLock<NameList> = LazyLock::new(|| NameList::new(MAX_KEPT));
+
+/// The names the process keeps now, for reading one head's names.
+pub(crate) fn known() -> Known<'static> {
+    PROCESS.known()
+}
+
+impl NameList {
+    fn new(max: usize) -> NameList {
+        NameList { kept: ArcSwap::from_pointee(Vec::new()), max }
+    }
+
+    fn known(&self) -> Known<'_> {
+        Known { list: self, kept: self.kept.load(), next: 0 }
+    }
+
+    /// Keeps `name` as spelled `raw`, unless the list is full or holds that spelling already (another thread
+    /// may have added it meanwhile).
+    fn keep(&self, raw: &[u8], name: &HeaderName) {
+        self.kept.rcu(|kept| {
+            let mut more = Vec::clone(kept);
+            if more.len() < self.max && !more.iter().any(|k| *k.spelling == *raw) {
+                more.push(Kept { spelling: raw.into(), name: name.clone() });
+            }
+            more
+        });
+    }
+}
 
 /// The kept names, taken once per head, and where the search for the next name starts: a head's names come
 /// in the order they came the first time, so the next one is usually the entry after the last found.
-pub(crate) struct Known {
+pub(crate) struct Known<'a> {
+    list: &'a NameList,
     kept: Guard<Arc<Vec<Kept>>>,
     next: usize,
 }
 
-impl Known {
-    /// The names kept now.
-    pub(crate) fn load() -> Known {
-        Known { kept: KEPT.load(), next: 0 }
-    }
-
+impl Known<'_> {
     /// The header name `raw` spells, or `None` when it is not a valid name. A spelling met before is found by
     /// comparing bytes; a new one is parsed, and kept while there is room.
     pub(crate) fn name(&mut self, raw: &[u8]) -> Option<HeaderName> {
@@ -45,14 +76,8 @@ impl Known {
             return Some(self.kept[at].name.clone());
         }
         let name = HeaderName::from_bytes(raw).ok()?;
-        if self.kept.len() < MAX_KEPT {
-            KEPT.rcu(|kept| {
-                let mut more = Vec::clone(kept);
-                if more.len() < MAX_KEPT && !more.iter().any(|k| *k.spelling == *raw) {
-                    more.push(Kept { spelling: raw.into(), name: name.clone() });
-                }
-                more
-            });
+        if self.kept.len() < self.list.max {
+            self.list.keep(raw, &name);
         }
         Some(name)
     }
@@ -64,34 +89,41 @@ mod tests {
 
     use http::HeaderName;
 
-    use super::{KEPT, Known, MAX_KEPT};
+    use super::{NameList, known};
 
-    fn header_name(raw: &[u8]) -> Option<HeaderName> {
-        Known::load().name(raw)
+    /// The spellings `list` keeps, in order.
+    fn spellings(list: &NameList) -> Vec<String> {
+        list.kept.load().iter().map(|k| String::from_utf8(k.spelling.to_vec()).unwrap()).collect()
     }
 
     #[test]
     fn a_name_read_again_is_the_same_name_whatever_its_case() {
-        for raw in ["x-kept-test-a", "X-Kept-Test-A", "X-KEPT-TEST-A", "content-type", "Content-Type"] {
-            let name = header_name(raw.as_bytes()).unwrap();
-            assert_eq!(name, HeaderName::from_bytes(raw.as_bytes()).unwrap(), "{raw}");
-            assert_eq!(name.as_str(), raw.to_ascii_lowercase());
+        let list = NameList::new(8);
+        for _ in 0..2 {
+            for raw in ["x-kept-a", "X-Kept-A", "content-type", "Content-Type"] {
+                let name = list.known().name(raw.as_bytes()).unwrap();
+                assert_eq!(name, HeaderName::from_bytes(raw.as_bytes()).unwrap(), "{raw}");
+                assert_eq!(name.as_str(), raw.to_ascii_lowercase());
+            }
         }
+        assert_eq!(spellings(&list), ["x-kept-a", "X-Kept-A", "content-type", "Content-Type"], "each kept once");
     }
 
     /// One head's names looked up in the order they were kept, then backwards, then with one in between that is
     /// new: each lookup gives the name asked for, wherever the search starts.
     #[test]
     fn a_heads_names_are_found_in_any_order() {
+        let list = NameList::new(8);
         let names: Vec<String> = (0..6).map(|i| format!("x-head-order-{i}")).collect();
         for name in &names {
-            header_name(name.as_bytes()).unwrap();
+            list.known().name(name.as_bytes()).unwrap();
         }
-        let mut known = Known::load();
+        assert_eq!(spellings(&list), names);
+        let mut known = list.known();
         for name in names.iter().chain(names.iter().rev()) {
             assert_eq!(known.name(name.as_bytes()).unwrap().as_str(), name);
         }
-        let mut known = Known::load();
+        let mut known = list.known();
         for name in [&names[3], &"x-head-order-new".to_owned(), &names[4], &names[0]] {
             assert_eq!(known.name(name.as_bytes()).unwrap().as_str(), name);
         }
@@ -99,40 +131,54 @@ mod tests {
 
     #[test]
     fn invalid_names_are_refused_and_not_kept() {
-        for raw in ["", "bad name", "bad:name", "caf\u{e9}", "x-kept-test-(\u{1})"] {
-            assert!(header_name(raw.as_bytes()).is_none(), "{raw:?}");
+        let list = NameList::new(8);
+        for raw in ["", "bad name", "bad:name", "caf\u{e9}", "x-kept-(\u{1})"] {
+            assert!(list.known().name(raw.as_bytes()).is_none(), "{raw:?}");
         }
-        assert!(!KEPT.load().iter().any(|k| k.name.as_str().contains(' ')));
+        assert!(spellings(&list).is_empty());
     }
 
-    /// Threads reading names at once each get the name they asked for, and every name is kept once, while the
-    /// list grows past its bound: names after it are read as well, only not kept.
+    /// Past its bound a list keeps nothing more, and the names after it are read all the same.
+    #[test]
+    fn a_full_list_keeps_no_more_and_still_reads_every_name() {
+        let list = NameList::new(3);
+        for i in 0..10 {
+            let raw = format!("x-bound-{i}");
+            assert_eq!(list.known().name(raw.as_bytes()).unwrap().as_str(), raw);
+        }
+        assert_eq!(spellings(&list), ["x-bound-0", "x-bound-1", "x-bound-2"]);
+    }
+
+    /// Threads reading names at once each get the name they asked for, every name is kept once, and the bound
+    /// holds however the threads interleave.
     #[test]
     fn names_read_on_many_threads_at_once_are_each_right_and_kept_once() {
-        let threads: Vec<_> = (0..4)
-            .map(|t| {
-                std::thread::spawn(move || {
+        let list = NameList::new(48);
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                let list = &list;
+                scope.spawn(move || {
                     for round in 0..3 {
-                        for i in 0..MAX_KEPT {
-                            // Each thread meets the same names, in its own order.
-                            let i = (i * (t + 1) * 7 + round) % MAX_KEPT;
+                        for i in 0..64 {
+                            // Each thread meets the same 64 names, in its own order.
+                            let i = (i * (t + 1) * 7 + round) % 64;
                             let raw = format!("X-Many-Threads-{i}");
-                            let name = header_name(raw.as_bytes()).unwrap();
+                            let name = list.known().name(raw.as_bytes()).unwrap();
                             assert_eq!(name.as_str(), raw.to_ascii_lowercase());
                         }
                     }
-                })
-            })
-            .collect();
-        for thread in threads {
-            thread.join().unwrap();
-        }
-        let kept = KEPT.load();
-        // 128 names were met: whatever other tests added meanwhile, the list is full and no longer.
-        assert_eq!(kept.len(), MAX_KEPT, "the bound holds");
-        let mut names: Vec<&[u8]> = kept.iter().map(|k| &*k.spelling).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), MAX_KEPT, "no spelling kept twice");
+                });
+            }
+        });
+        let mut kept = spellings(&list);
+        assert_eq!(kept.len(), 48, "the bound holds");
+        kept.sort_unstable();
+        kept.dedup();
+        assert_eq!(kept.len(), 48, "no spelling kept twice");
+    }
+
+    #[test]
+    fn the_process_list_reads_names() {
+        assert_eq!(known().name(b"X-Process-List").unwrap().as_str(), "x-process-list");
     }
 }

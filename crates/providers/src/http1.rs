@@ -9,7 +9,7 @@ use http::HeaderMap;
 use http::header::{CONTENT_LENGTH, HeaderName, HeaderValue, TRANSFER_ENCODING};
 use smallvec::SmallVec;
 
-use crate::header_names::Known;
+use crate::header_names;
 
 /// A chunk-size line (with its extensions) or a trailer line longer than this is refused.
 const MAX_LINE: usize = 4 * 1024;
@@ -199,7 +199,7 @@ pub type Fields = SmallVec<[(HeaderName, Range<usize>); 16]>;
 pub fn fields(head: &[u8], headers: &[httparse::Header<'_>]) -> Result<Fields, InvalidHeader> {
     let base = head.as_ptr() as usize;
     let mut fields = Fields::with_capacity(headers.len());
-    let mut known = Known::load();
+    let mut known = header_names::known();
     for field in headers {
         let name = known.name(field.name.as_bytes()).ok_or(InvalidHeader)?;
         let start = field.value.as_ptr() as usize - base;

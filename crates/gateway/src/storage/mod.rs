@@ -4,13 +4,16 @@
 //! it); one writer thread takes the queued rows and owns the write connection; reads open their own read-only
 //! connections (call them from `spawn_blocking`).
 
+mod bloom;
 mod histogram;
 mod inline;
 mod insert;
+mod migrate;
 mod query;
 mod queue;
 mod row;
 mod schema;
+mod stored;
 mod writer;
 
 use std::path::PathBuf;

@@ -2,16 +2,16 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::SystemTime;
 
-use rusqlite::types::Value;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 
+use super::bloom::{self, Tag};
 use super::histogram::Histogram;
-use super::row::{Api, AttemptRow, Outcome, Row, RowError, from_millis, millis, parse_kind};
-use super::schema::{millis_of, seq};
+use super::row::{Outcome, Row, from_millis, millis};
+use super::schema::SLOTS;
+use super::stored;
 
 /// A read failed.
 #[derive(Debug, thiserror::Error)]
@@ -45,23 +45,27 @@ pub struct Filter {
     pub limit: usize,
 }
 
-/// A position in the newest-first order: a row's `seq` (arrival time, then order among rows sharing a
-/// millisecond).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A position in the newest-first order: a row's arrival (ms), then its batch and its place in it (rows
+/// sharing a millisecond in the order they were written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Cursor {
-    seq: i64,
+    ms: i64,
+    batch: i64,
+    index: i64,
 }
 
 impl Cursor {
     /// From the text a page's `next` holds.
     pub fn parse(text: &str) -> Option<Cursor> {
-        Some(Cursor { seq: text.parse().ok()? })
+        let mut parts = text.split('-').map(|part| part.parse::<i64>().ok());
+        let cursor = Cursor { ms: parts.next()??, batch: parts.next()??, index: parts.next()?? };
+        parts.next().is_none().then_some(cursor)
     }
 }
 
 impl std::fmt::Display for Cursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.seq)
+        write!(f, "{}-{}-{}", self.ms, self.batch, self.index)
     }
 }
 
@@ -81,96 +85,143 @@ fn read_only(path: &Path) -> Result<Connection, ReadError> {
     Ok(conn)
 }
 
-const COLUMNS: &str = "seq, id, route, api, stream, key, status, outcome, served_by, fallback, attempts, \
-                       input_tokens, output_tokens, latency_ms, first_chunk_ms, error_kind, error_message";
+/// A row found, ordered by its position.
+struct Found(Cursor, Row);
+
+impl PartialEq for Found {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Found {}
+
+impl PartialOrd for Found {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Found {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+impl Filter {
+    /// The filter hashes a batch must (maybe) hold to hold a matching row.
+    fn hashes(&self) -> Vec<u64> {
+        let mut hashes = Vec::new();
+        if let Some(route) = &self.route {
+            hashes.push(bloom::hash(Tag::Route, route.as_bytes()));
+        }
+        if let Some(target) = &self.target {
+            hashes.push(bloom::hash(Tag::Target, target.as_bytes()));
+        }
+        if let Some(key) = &self.key {
+            hashes.push(bloom::hash(Tag::Key, key.as_bytes()));
+        }
+        if let Some(outcome) = self.outcome {
+            hashes.push(bloom::hash(Tag::Outcome, &[outcome.code() as u8]));
+        }
+        hashes
+    }
+
+    /// Whether `row` at `at` is one this filter wants.
+    fn wants(&self, at: Cursor, row: &Row) -> bool {
+        let text = |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|w| have == Some(w));
+        self.since.is_none_or(|since| at.ms >= millis(since))
+            && self.until.is_none_or(|until| at.ms < millis(until))
+            && self.before.is_none_or(|before| at < before)
+            && text(&self.route, Some(&row.route))
+            && text(&self.key, row.key.as_deref())
+            && self.outcome.is_none_or(|o| row.outcome == o)
+            && self
+                .target
+                .as_deref()
+                .is_none_or(|t| row.served_by.as_deref() == Some(t) || row.attempts.iter().any(|a| &*a.target == t))
+    }
+}
+
+/// The rows of a batch's text; a batch this build cannot read is an error naming it.
+fn decode(batch: i64, text: &str) -> Result<Vec<Row>, ReadError> {
+    stored::decode(text).map_err(|e| ReadError(format!("batch {batch}: {e}")))
+}
 
 /// A page of rows matching `filter`.
+///
+/// Batches are read newest last-arrival first. A batch holds the rows of the requests that finished in its
+/// interval, so batches overlap in arrival time: a row is certain to come before every unread one only once
+/// it arrived after the next batch's newest arrival. Matching rows wait in a heap until then.
 pub(crate) fn list(path: &Path, filter: &Filter) -> Result<Page, ReadError> {
     let conn = read_only(path)?;
-    let mut sql = format!("SELECT {COLUMNS} FROM requests WHERE 1 = 1");
-    let mut args: Vec<Value> = Vec::new();
-    let mut arg = |sql: &mut String, clause: &str, value: Value| {
-        args.push(value);
-        sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
-    };
-    if let Some(route) = &filter.route {
-        arg(&mut sql, " AND route = ?", Value::Text(route.clone()));
+    let lowest = filter.since.map_or(i64::MIN, millis);
+    let mut highest = filter.until.map_or(i64::MAX, |until| millis(until).saturating_sub(1));
+    if let Some(before) = filter.before {
+        highest = highest.min(before.ms);
     }
-    if let Some(target) = &filter.target {
-        // The served target, or one named in the attempts (its JSON text, exactly as the writer wrote it).
-        let needle = format!("\"target\":{}", serde_json::Value::String(target.clone()));
-        arg(&mut sql, " AND (served_by = ?", Value::Text(target.clone()));
-        arg(&mut sql, " OR instr(attempts, ?) > 0)", Value::Text(needle));
+    let hashes = filter.hashes();
+    let mut stmt = conn.prepare(
+        "SELECT id, last_ms, filter, rows FROM batches WHERE last_ms >= ?1 AND first_ms <= ?2 \
+         ORDER BY last_ms DESC, id DESC",
+    )?;
+    let mut batches = stmt.query([lowest, highest])?;
+    let mut waiting = std::collections::BinaryHeap::new();
+    let mut out: Vec<Found> = Vec::new();
+    let want = filter.limit + 1;
+    while out.len() < want {
+        let Some(b) = batches.next()? else { break };
+        let (id, last_ms): (i64, i64) = (b.get(0)?, b.get(1)?);
+        while out.len() < want && waiting.peek().is_some_and(|f: &Found| f.0.ms > last_ms) {
+            out.extend(waiting.pop());
+        }
+        let bits = b.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+        if out.len() == want || !hashes.iter().all(|&h| bloom::may_hold(bits, h)) {
+            continue;
+        }
+        let text = b.get_ref(3)?.as_str().map_err(rusqlite::Error::from)?;
+        for (index, row) in decode(id, text)?.into_iter().enumerate() {
+            let at = Cursor { ms: millis(row.time), batch: id, index: index as i64 };
+            if filter.wants(at, &row) {
+                waiting.push(Found(at, row));
+            }
+        }
     }
-    if let Some(outcome) = filter.outcome {
-        arg(&mut sql, " AND outcome = ?", Value::Integer(outcome.code()));
+    while out.len() < want {
+        let Some(found) = waiting.pop() else { break };
+        out.push(found);
     }
-    if let Some(key) = &filter.key {
-        arg(&mut sql, " AND key = ?", Value::Text(key.clone()));
-    }
-    if let Some(since) = filter.since {
-        arg(&mut sql, " AND seq >= ?", Value::Integer(seq(millis(since), 0)));
-    }
-    if let Some(until) = filter.until {
-        arg(&mut sql, " AND seq < ?", Value::Integer(seq(millis(until), 0)));
-    }
-    if let Some(c) = filter.before {
-        arg(&mut sql, " AND seq < ?", Value::Integer(c.seq));
-    }
-    arg(&mut sql, " ORDER BY seq DESC LIMIT ?", Value::Integer(filter.limit as i64 + 1));
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows: Vec<(Cursor, Row)> =
-        stmt.query_map(params_from_iter(args), |r| read_row(r, false))?.collect::<Result<_, _>>()?;
-    let more = rows.len() > filter.limit;
-    rows.truncate(filter.limit);
-    let next = if more { rows.last().map(|(c, _)| c.to_string()) } else { None };
-    Ok(Page { requests: rows.into_iter().map(|(_, r)| r).collect(), next })
+    let more = out.len() > filter.limit;
+    out.truncate(filter.limit);
+    let next = if more { out.last().map(|f| f.0.to_string()) } else { None };
+    Ok(Page { requests: out.into_iter().map(|f| f.1).collect(), next })
 }
 
-/// The row of request `id`, with bodies.
+/// The row of request `id`, with bodies (the newest, should two requests share an id).
 pub(crate) fn get(path: &Path, id: &str) -> Result<Option<Row>, ReadError> {
     let conn = read_only(path)?;
-    let sql = format!("SELECT {COLUMNS}, request, response FROM requests WHERE id = ?1 ORDER BY seq DESC LIMIT 1");
-    let row = conn.query_row(&sql, [id], |r| read_row(r, true)).optional()?;
-    Ok(row.map(|(_, r)| r))
-}
-
-/// A row's attempts column. An attempt this build cannot read (a newer version wrote it) is left out rather
-/// than the whole list; unknown error kinds already read as `server` ([`AttemptRow::kind`]).
-fn read_attempts(text: &str) -> Vec<AttemptRow> {
-    serde_json::from_str(text).unwrap_or_else(|_| {
-        let items: Vec<serde_json::Value> = serde_json::from_str(text).unwrap_or_default();
-        items.into_iter().filter_map(|item| serde_json::from_value(item).ok()).collect()
-    })
-}
-
-fn read_row(r: &rusqlite::Row<'_>, bodies: bool) -> rusqlite::Result<(Cursor, Row)> {
-    let seq: i64 = r.get(0)?;
-    let attempts: String = r.get(10)?;
-    let error_kind: Option<String> = r.get(15)?;
-    let error_message: Option<String> = r.get(16)?;
-    let count = |i: usize| -> rusqlite::Result<u64> { Ok(u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0)) };
-    let row = Row {
-        id: r.get(1)?,
-        time: from_millis(millis_of(seq)),
-        route: Arc::from(r.get::<_, String>(2)?),
-        api: Api::from_code(r.get(3)?),
-        stream: r.get(4)?,
-        key: r.get::<_, Option<String>>(5)?.map(Arc::from),
-        status: r.get(6)?,
-        outcome: Outcome::from_code(r.get(7)?),
-        served_by: r.get::<_, Option<String>>(8)?.map(Arc::from),
-        fallback: r.get(9)?,
-        attempts: read_attempts(&attempts).into(),
-        input_tokens: count(11)?,
-        output_tokens: count(12)?,
-        latency_ms: count(13)?,
-        first_chunk_ms: r.get::<_, Option<i64>>(14)?.map(|v| u64::try_from(v).unwrap_or(0)),
-        error: error_kind.map(|kind| RowError { kind: parse_kind(&kind), message: error_message.unwrap_or_default() }),
-        request: if bodies { r.get(17)? } else { None },
-        response: if bodies { r.get(18)? } else { None },
-    };
-    Ok((Cursor { seq }, row))
+    let hash = bloom::hash(Tag::Id, id.as_bytes());
+    let mut stmt = conn.prepare("SELECT id, filter, rows FROM batches ORDER BY last_ms DESC, id DESC")?;
+    let mut batches = stmt.query([])?;
+    while let Some(b) = batches.next()? {
+        if !bloom::may_hold(b.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?, hash) {
+            continue;
+        }
+        let batch: i64 = b.get(0)?;
+        let text = b.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+        let rows = decode(batch, text)?;
+        let Some((index, mut row)) = rows.into_iter().enumerate().rfind(|(_, row)| &*row.id == id) else {
+            continue;
+        };
+        let bodies = conn
+            .query_row("SELECT request, response FROM bodies WHERE slot = ?1", [batch * SLOTS + index as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        (row.request, row.response) = bodies.unwrap_or_default();
+        return Ok(Some(row));
+    }
+    Ok(None)
 }
 
 /// How `/admin/usage` groups.

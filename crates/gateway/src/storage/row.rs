@@ -22,7 +22,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The column value.
+    /// A small number for the outcome (an earlier layout's column value; the log's filters hash it).
     pub(crate) fn code(self) -> i64 {
         match self {
             Outcome::Success => 0,
@@ -31,7 +31,7 @@ impl Outcome {
         }
     }
 
-    /// From the column value.
+    /// From an earlier layout's column value.
     pub(crate) fn from_code(code: i64) -> Outcome {
         match code {
             0 => Outcome::Success,
@@ -52,16 +52,7 @@ impl Outcome {
 }
 
 impl Api {
-    /// The column value.
-    pub(crate) fn code(self) -> i64 {
-        match self {
-            Api::OpenAi => 0,
-            Api::Anthropic => 1,
-            Api::Responses => 2,
-        }
-    }
-
-    /// From the column value.
+    /// From an earlier layout's column value.
     pub(crate) fn from_code(code: i64) -> Api {
         match code {
             1 => Api::Anthropic,

@@ -1,57 +1,70 @@
-//! The database layout: compact request rows, and per-minute and per-hour rollups written in the same
+//! The database layout: the request log in batches, and per-minute and per-hour rollups written in the same
 //! transaction (`usage_hour.minute` is the hour's first minute), so a week of usage reads a few thousand rows.
 //!
-//! A request's `seq` (its rowid) is its arrival time in milliseconds times 4096 plus a number that tells apart
-//! rows of the same millisecond ([`seq`]): the table is kept in time order by its own key, so time filters,
-//! newest-first paging and retention need no index of their own (one index less to update per row was the
-//! largest single saving of the writer's cost). Statuses and outcomes are integers; attempts are compact JSON
-//! text (one short array per row measured smaller than a child table with its own rowid and index).
+//! A batch is one SQLite row holding the rows of up to 500 requests as one JSON text ([`super::stored`]), in
+//! arrival order, with its arrival range and a filter of the ids and names in it ([`super::bloom`]). One
+//! SQLite row per request cost the writer about 11k instructions per request, as much as the gateway's own
+//! work on a request; most of it was SQLite's per-row insert and its id index. Bodies (`log_bodies`) are
+//! rows of their own, keyed by batch and position. The view `requests` shows the log one request per row
+//! for `sqlite3` and other tools.
 
 use rusqlite::{Connection, OptionalExtension};
+
+use super::migrate;
 
 /// WAL pages between two checkpoints.
 const WAL_PAGES: i64 = 4000;
 
-/// The layout this build writes, in `PRAGMA user_version`. 0: the first layout (a `time` column and index).
-const LAYOUT: i64 = 2;
+/// The layout this build writes, in `PRAGMA user_version`. 0: the first layout (a `requests` table with a
+/// `time` column and index); 2: a `requests` table, one row per request, keyed by arrival.
+const LAYOUT: i64 = 3;
 
-/// Rows of one millisecond that `seq` tells apart.
-pub(crate) const PER_MILLI: i64 = 4096;
+/// Rows in a batch, at most.
+pub(crate) const BATCH_ROWS: usize = 500;
 
-/// The `seq` of the `n`th row arriving at `millis` (n wraps at [`PER_MILLI`]).
-pub(crate) fn seq(millis: i64, n: i64) -> i64 {
-    millis.clamp(0, i64::MAX / PER_MILLI - 1) * PER_MILLI + n.rem_euclid(PER_MILLI)
-}
+/// Body slots per batch: a body's key is its batch's id times this plus its position in the batch.
+pub(crate) const SLOTS: i64 = 512;
 
-/// The arrival time in milliseconds of the row with `seq`.
-pub(crate) fn millis_of(seq: i64) -> i64 {
-    seq.div_euclid(PER_MILLI)
-}
+const _: () = assert!(BATCH_ROWS as i64 <= SLOTS);
 
-const REQUESTS: &str = "CREATE TABLE IF NOT EXISTS requests (
-    seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL,
-    route TEXT NOT NULL,
-    api INTEGER NOT NULL,
-    stream INTEGER NOT NULL,
-    key TEXT,
-    status INTEGER,
-    outcome INTEGER NOT NULL,
-    served_by TEXT,
-    fallback INTEGER NOT NULL,
-    attempts TEXT NOT NULL,
-    input_tokens INTEGER NOT NULL,
-    output_tokens INTEGER NOT NULL,
-    latency_ms INTEGER NOT NULL,
-    first_chunk_ms INTEGER,
-    error_kind TEXT,
-    error_message TEXT,
+const TABLES: &str = "CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY,
+    first_ms INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL,
+    filter BLOB NOT NULL,
+    rows TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS batches_last ON batches(last_ms);
+CREATE TABLE IF NOT EXISTS bodies (
+    slot INTEGER PRIMARY KEY,
     request TEXT,
     response TEXT
-);
-CREATE INDEX IF NOT EXISTS requests_id ON requests(id);";
+);";
 
-/// Creates the tables and indexes when missing, moves a database of the first layout to this one; sets
+/// One request per row, newest batch last, for people and tools (the gateway itself reads `batches`).
+const VIEW: &str = "CREATE VIEW IF NOT EXISTS requests AS SELECT
+    strftime('%Y-%m-%dT%H:%M:%fZ', json_extract(r.value, '$[0]') / 1000.0, 'unixepoch') AS time,
+    json_extract(r.value, '$[1]') AS id,
+    json_extract(r.value, '$[2]') AS route,
+    json_extract(r.value, '$[3]') AS api,
+    json_extract(r.value, '$[4]') AS stream,
+    json_extract(r.value, '$[5]') AS key,
+    json_extract(r.value, '$[6]') AS status,
+    json_extract(r.value, '$[7]') AS outcome,
+    json_extract(r.value, '$[8]') AS served_by,
+    json_extract(r.value, '$[9]') AS fallback,
+    json_extract(r.value, '$[10]') AS attempts,
+    json_extract(r.value, '$[11]') AS input_tokens,
+    json_extract(r.value, '$[12]') AS output_tokens,
+    json_extract(r.value, '$[13]') AS latency_ms,
+    json_extract(r.value, '$[14]') AS first_chunk_ms,
+    json_extract(r.value, '$[15]') AS error_kind,
+    json_extract(r.value, '$[16]') AS error_message,
+    bodies.request AS request,
+    bodies.response AS response
+FROM batches b, json_each(b.rows) r LEFT JOIN bodies ON bodies.slot = b.id * 512 + r.key;";
+
+/// Creates the tables and indexes when missing, moves a database of an earlier layout to this one; sets
 /// WAL mode.
 pub(crate) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -59,14 +72,14 @@ pub(crate) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     // Checkpoint every 4000 pages (16 MiB) rather than SQLite's 1000: the pages every batch touches (the tables'
     // and indexes' last pages, the rollups) are copied into the database once per checkpoint, so fewer
-    // checkpoints copy fewer pages (measured: the checkpoints were about a sixth of the writer's time). The WAL
-    // file is cut back to that size after each.
+    // checkpoints copy fewer pages. The WAL file is cut back to that size after each.
     conn.pragma_update(None, "wal_autocheckpoint", WAL_PAGES)?;
     conn.pragma_update(None, "journal_size_limit", WAL_PAGES * 4096)?;
-    if first_layout(conn)? {
-        migrate_first_layout(conn)?;
+    conn.execute_batch(TABLES)?;
+    if requests_table(conn)? {
+        migrate::earlier_layouts(conn)?;
     }
-    conn.execute_batch(REQUESTS)?;
+    conn.execute_batch(VIEW)?;
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS overrides (
             route TEXT NOT NULL,
@@ -98,28 +111,9 @@ pub(crate) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "user_version", LAYOUT)
 }
 
-/// Whether the database holds a `requests` table of the first layout (with a `time` column).
-fn first_layout(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row("SELECT 1 FROM pragma_table_info('requests') WHERE name = 'time'", [], |_| Ok(()))
+/// Whether `requests` is a table (an earlier layout's) rather than this layout's view.
+fn requests_table(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row("SELECT 1 FROM sqlite_schema WHERE name = 'requests' AND type = 'table'", [], |_| Ok(()))
         .optional()
         .map(|found| found.is_some())
-}
-
-/// Rewrites a first-layout `requests` table into this layout, keeping every row and their order (rows of one
-/// millisecond keep their insertion order). One transaction: a failure leaves the old table as it was.
-fn migrate_first_layout(conn: &mut Connection) -> rusqlite::Result<()> {
-    tracing::info!("storage: moving the request log to the new layout (once; a big log takes a while)");
-    let tx = conn.transaction()?;
-    tx.execute_batch("ALTER TABLE requests RENAME TO requests_first_layout; DROP INDEX IF EXISTS requests_time; DROP INDEX IF EXISTS requests_id;")?;
-    tx.execute_batch(REQUESTS)?;
-    tx.execute(
-        "INSERT INTO requests (seq, id, route, api, stream, key, status, outcome, served_by, fallback, attempts, \
-         input_tokens, output_tokens, latency_ms, first_chunk_ms, error_kind, error_message, request, response) \
-         SELECT max(time, 0) * ?1 + (row_number() OVER (PARTITION BY time ORDER BY seq) - 1) % ?1, id, route, api, \
-         stream, key, status, outcome, served_by, fallback, attempts, input_tokens, output_tokens, latency_ms, \
-         first_chunk_ms, error_kind, error_message, request, response FROM requests_first_layout",
-        [PER_MILLI],
-    )?;
-    tx.execute_batch("DROP TABLE requests_first_layout;")?;
-    tx.commit()
 }

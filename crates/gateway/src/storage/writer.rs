@@ -14,10 +14,9 @@ use super::histogram::Histogram;
 use super::insert::{self, clamp};
 use super::queue::RowQueue;
 use super::row::{Row, millis};
-use super::schema;
+use super::schema::{self, BATCH_ROWS, SLOTS};
+use super::stored;
 
-/// Rows per transaction, at most.
-const BATCH: usize = 500;
 /// How long rows gather between two takes while requests arrive (inside SPEC-2's 1 s bound). Each transaction
 /// has a fixed cost (its rollups' reads and upserts, the commit's WAL frames), so fewer, larger ones cost less
 /// per row: at about 400 requests/s, 500 ms instead of 200 ms took the rollups from about 1.1k to 0.6k
@@ -86,7 +85,6 @@ impl Writer {
         };
         let mut warned = db.is_none();
         let mut last_retention: Option<Instant> = None;
-        let mut next = 0;
         let mut batch = Batch::default();
         let mut wait = IDLE;
         loop {
@@ -105,7 +103,7 @@ impl Writer {
             self.queue.take(&mut batch.rows);
             wait = if batch.rows.is_empty() { IDLE } else { GATHER };
             let written = match db.as_mut() {
-                Some(conn) => write(conn, &batch, &mut next, &self.dropped).map_err(|e| e.to_string()),
+                Some(conn) => write(conn, &batch, &self.dropped).map_err(|e| e.to_string()),
                 None => {
                     self.dropped.fetch_add(batch.rows.len() as u64, Relaxed);
                     Err(String::new())
@@ -132,7 +130,7 @@ impl Writer {
             }
             if last_retention.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
                 last_retention = Some(Instant::now());
-                if let Some(conn) = db.as_ref()
+                if let Some(conn) = db.as_mut()
                     && let Err(e) = delete_old(conn, self.retention)
                 {
                     tracing::warn!("storage: cannot delete rows older than storage.retention: {e}");
@@ -150,13 +148,52 @@ fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// Deletes rows and rollups older than `retention`.
-pub(crate) fn delete_old(conn: &Connection, retention: Duration) -> rusqlite::Result<()> {
+/// Deletes rows and rollups older than `retention`: whole batches, and the older rows of a batch that straddles
+/// the cutoff (it is written again with its newer rows). One transaction.
+pub(crate) fn delete_old(conn: &mut Connection, retention: Duration) -> rusqlite::Result<()> {
     let cutoff = millis(SystemTime::now().checked_sub(retention).unwrap_or(SystemTime::UNIX_EPOCH));
-    conn.execute("DELETE FROM requests WHERE seq < ?1", [schema::seq(cutoff, 0)])?;
-    conn.execute("DELETE FROM usage_minute WHERE minute < ?1", [cutoff / 60_000])?;
+    let tx = conn.transaction()?;
+    let old: Vec<i64> = tx
+        .prepare("SELECT id FROM batches WHERE last_ms < ?1")?
+        .query_map([cutoff], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in old {
+        delete_batch(&tx, id)?;
+    }
+    let straddling: Vec<(i64, String)> = tx
+        .prepare("SELECT id, rows FROM batches WHERE first_ms < ?1")?
+        .query_map([cutoff], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (id, text) in straddling {
+        let Ok(rows) = stored::decode(&text) else {
+            tracing::warn!("storage: batch {id} of the request log cannot be read; it is deleted with its older rows");
+            delete_batch(&tx, id)?;
+            continue;
+        };
+        let mut kept = Vec::with_capacity(rows.len());
+        for (i, mut row) in rows.into_iter().enumerate() {
+            if millis(row.time) >= cutoff {
+                let bodies = tx
+                    .prepare_cached("SELECT request, response FROM bodies WHERE slot = ?1")?
+                    .query_row([id * SLOTS + i as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                (row.request, row.response) = bodies.unwrap_or_default();
+                kept.push(row);
+            }
+        }
+        delete_batch(&tx, id)?;
+        insert::batch(&tx, &kept)?;
+    }
+    tx.execute("DELETE FROM usage_minute WHERE minute < ?1", [cutoff / 60_000])?;
     // An hour row goes once all of its minutes are past the cutoff.
-    conn.execute("DELETE FROM usage_hour WHERE minute + 60 <= ?1", [cutoff / 60_000])?;
+    tx.execute("DELETE FROM usage_hour WHERE minute + 60 <= ?1", [cutoff / 60_000])?;
+    tx.commit()
+}
+
+/// Deletes batch `id` and its bodies.
+fn delete_batch(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM bodies WHERE slot >= ?1 AND slot < ?2", [id * SLOTS, (id + 1) * SLOTS])?;
+    tx.execute("DELETE FROM batches WHERE id = ?1", [id])?;
     Ok(())
 }
 
@@ -207,13 +244,13 @@ impl<'a> Rollup<'a> {
     }
 }
 
-/// Writes a take's rows in transactions of at most [`BATCH`] rows, each with its rollups, then its overrides in
-/// one more. A transaction that fails drops its rows (counted in `dropped`) and the rest are still tried; the
-/// first error is returned. `next` numbers rows within a millisecond (see [`schema::seq`]) from batch to batch.
-fn write(conn: &mut Connection, batch: &Batch, next: &mut i64, dropped: &AtomicU64) -> rusqlite::Result<()> {
+/// Writes a take's rows in transactions of one batch each (at most [`BATCH_ROWS`] rows) with its rollups,
+/// then its overrides in one more. A transaction that fails drops its rows (counted in `dropped`) and the rest
+/// are still tried; the first error is returned.
+fn write(conn: &mut Connection, batch: &Batch, dropped: &AtomicU64) -> rusqlite::Result<()> {
     let mut first_error = None;
-    for rows in batch.rows.chunks(BATCH) {
-        if let Err(e) = transaction(conn, rows, next) {
+    for rows in batch.rows.chunks(BATCH_ROWS) {
+        if let Err(e) = transaction(conn, rows) {
             dropped.fetch_add(rows.len() as u64, Relaxed);
             first_error.get_or_insert(e);
         }
@@ -226,11 +263,13 @@ fn write(conn: &mut Connection, batch: &Batch, next: &mut i64, dropped: &AtomicU
     first_error.map_or(Ok(()), Err)
 }
 
-/// Writes `rows` and their rollups in one transaction.
-fn transaction(conn: &mut Connection, rows: &[Row], next: &mut i64) -> rusqlite::Result<()> {
+/// Writes `rows` in batches and their rollups, in one transaction.
+fn transaction(conn: &mut Connection, rows: &[Row]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     let mut sums = Rollup::default();
-    insert::rows(&tx, rows, next)?;
+    for batch in rows.chunks(BATCH_ROWS) {
+        insert::batch(&tx, batch)?;
+    }
     for row in rows {
         add(&mut sums, row, millis(row.time));
     }
@@ -319,9 +358,8 @@ fn merge_rollup(tx: &Transaction<'_>, table: &str, group: &Group<'_>, mut s: Sum
 /// Writes rows straight away on this thread (the 5M-row generator and tests that need a big database fast).
 pub fn write_rows(path: &std::path::Path, rows: &[Row]) -> Result<(), String> {
     let mut conn = open(path).map_err(|e| e.to_string())?;
-    let mut next = 0;
-    for chunk in rows.chunks(BATCH * 20) {
-        transaction(&mut conn, chunk, &mut next).map_err(|e| e.to_string())?;
+    for chunk in rows.chunks(BATCH_ROWS * 20) {
+        transaction(&mut conn, chunk).map_err(|e| e.to_string())?;
     }
     Ok(())
 }

@@ -351,9 +351,9 @@ async fn rows_sharing_a_millisecond_page_without_skips_or_repeats() {
 }
 
 #[tokio::test]
-async fn rows_whose_numbers_are_taken_still_get_written_each_once() {
-    // Two writers of one file (as across a restart with the clock set back) number rows of one millisecond
-    // from the same start: the second one's numbers are taken and its rows must take free ones.
+async fn rows_of_one_millisecond_from_two_writers_are_each_listed_once() {
+    // Two writers of one file (as across a restart with the clock set back) write rows of one millisecond:
+    // every row keeps its own place in the newest-first order.
     let config = logged("taken", 1000);
     let now = SystemTime::now();
     let first: Vec<Row> = (0..40).map(|i| generated(i, now)).collect();
@@ -414,6 +414,61 @@ async fn a_log_of_the_first_layout_is_moved_to_the_current_one_keeping_rows_and_
     assert_eq!(send(&h, "after-move", "ok", false).await, 200);
     assert_eq!(row(&h, "after-move").await["outcome"], "success");
     assert_eq!(pages(&h, "limit=100").await.len(), 6);
+}
+
+#[tokio::test]
+async fn a_log_of_one_row_per_request_is_moved_into_batches_keeping_rows_order_and_bodies() {
+    let mut config = logged("second-layout", 1000);
+    config.retention = Duration::from_secs(20 * 365 * 86_400); // The rows below are from 2023.
+    {
+        // Layout 2: one row per request, `seq` = arrival in ms times 4096 plus a number within the millisecond.
+        let db = rusqlite::Connection::open(&config.path).unwrap();
+        db.execute_batch(
+            "CREATE TABLE requests (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, route TEXT NOT NULL, \
+             api INTEGER NOT NULL, stream INTEGER NOT NULL, key TEXT, status INTEGER, outcome INTEGER NOT NULL, \
+             served_by TEXT, fallback INTEGER NOT NULL, attempts TEXT NOT NULL, input_tokens INTEGER NOT NULL, \
+             output_tokens INTEGER NOT NULL, latency_ms INTEGER NOT NULL, first_chunk_ms INTEGER, error_kind TEXT, \
+             error_message TEXT, request TEXT, response TEXT); CREATE INDEX requests_id ON requests(id); \
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+        // 1,203 rows (three batches' worth), three of them sharing a millisecond; the last one failed.
+        let ms = 1_700_000_000_000i64;
+        for i in 0..1203i64 {
+            let (time, n) = if i < 3 { (ms, 2 - i) } else { (ms + i, 0) };
+            let failed = i == 1202;
+            db.execute(
+                "INSERT INTO requests (seq, id, route, api, stream, key, status, outcome, served_by, fallback, \
+                 attempts, input_tokens, output_tokens, latency_ms, first_chunk_ms, error_kind, error_message, \
+                 request, response) VALUES (?1, ?2, 'ok', 1, 1, 'team-a', ?3, ?4, ?5, 0, \
+                 '[{\"target\":\"oa/gpt-ok\",\"outcome\":\"success\"}]', 3, 4, 5, 2, ?6, ?7, 'asked', 'answered')",
+                rusqlite::params![
+                    time * 4096 + n,
+                    format!("m-{i}"),
+                    if failed { 502 } else { 200 },
+                    i64::from(failed),
+                    (!failed).then_some("oa/gpt-ok"),
+                    failed.then_some("server"),
+                    failed.then_some("every target failed"),
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let h = start_logged(ROUTES, &config).await;
+    let all = pages(&h, "limit=1000").await;
+    assert_eq!(all.len(), 1203);
+    let ids: Vec<&str> = all.iter().rev().take(3).map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["m-2", "m-1", "m-0"], "oldest first here: one millisecond's rows in their seq order");
+    assert_eq!(all[0]["id"], "m-1202");
+    assert_eq!(all[0]["error"], json!({ "kind": "server", "message": "every target failed" }));
+    assert_eq!((all[0]["outcome"].as_str(), all[0]["served_by"].is_null()), (Some("failed"), true));
+    assert_eq!((all[1]["api"].as_str(), all[1]["stream"].as_bool()), (Some("anthropic"), Some(true)));
+    assert_eq!((all[1]["key"].as_str(), all[1]["first_chunk_ms"].as_u64()), (Some("team-a"), Some(2)));
+    let one = row(&h, "m-600").await;
+    assert_eq!((one["request"].as_str(), one["response"].as_str()), (Some("asked"), Some("answered")));
+    assert_eq!(one["time"], "2023-11-14T22:13:20.600Z");
+    assert_eq!(pages(&h, "limit=1000&outcome=failed").await.len(), 1);
 }
 
 #[test]
@@ -608,6 +663,19 @@ async fn with_log_bodies_a_row_keeps_the_request_and_the_answer_as_sent() {
         page.body["requests"].as_array().unwrap().iter().all(|r| r.get("request").is_none()),
         "lists leave bodies out"
     );
+    // The view `requests` shows the log a request per row, bodies included, for sqlite3 and other tools.
+    let listed = &page.body["requests"][0];
+    let db = rusqlite::Connection::open(&config.path).unwrap();
+    let (time, route, outcome, status, response): (String, String, String, u16, String) = db
+        .query_row(
+            "SELECT time, route, outcome, status, response FROM requests WHERE id = ?1",
+            [listed["id"].as_str().unwrap()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap();
+    assert_eq!((time.as_str(), route.as_str()), (listed["time"].as_str().unwrap(), "ok"));
+    assert_eq!((outcome.as_str(), status), ("success", 200));
+    assert_eq!(response, row(&h, listed["id"].as_str().unwrap()).await["response"].as_str().unwrap());
     let without = start_logged(ROUTES, &logged("no-bodies", 100)).await;
     send(&without, "nb", "ok", false).await;
     assert!(row(&without, "nb").await.get("request").is_none());
@@ -626,13 +694,17 @@ async fn attempts_a_newer_version_wrote_read_back_with_unknown_kinds_as_server()
         { "target": "oa/gpt-ok", "outcome": "success", "latency_ms": 9 },
     ]);
     let now_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as i64;
+    // A newer version's row: its fields by position, and one more at the end that this build does not know.
+    let stored = json!([[
+        now_ms, "future", "fb", "openai", false, null, 200, "success", "oa/gpt-ok", true, attempts, 3, 4, 20, null,
+        null, null, { "from": "the future" }
+    ]]);
     let db = rusqlite::Connection::open(&config.path).unwrap();
     db.busy_timeout(Duration::from_secs(5)).unwrap();
+    // An empty filter: a batch a tool wrote without one is read.
     db.execute(
-        "INSERT INTO requests (seq, id, route, api, stream, status, outcome, served_by, fallback, attempts, \
-         input_tokens, output_tokens, latency_ms, error_kind, error_message) \
-         VALUES (?1, 'future', 'fb', 0, 0, 200, 0, 'oa/gpt-ok', 1, ?2, 3, 4, 20, NULL, NULL)",
-        rusqlite::params![now_ms * 4096 + 4095, attempts.to_string()],
+        "INSERT INTO batches (first_ms, last_ms, filter, rows) VALUES (?1, ?1, x'', ?2)",
+        rusqlite::params![now_ms, stored.to_string()],
     )
     .unwrap();
     drop(db);

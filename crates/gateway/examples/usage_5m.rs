@@ -1,4 +1,5 @@
-//! Generates a week of request-log rows (5 million by default) and times `/admin/usage?since=7d`'s query.
+//! Generates a week of request-log rows (5 million by default) and times `/admin/usage?since=7d`'s query, and
+//! the request list's and a lookup by id's reads over them.
 //!
 //! `cargo run --release -p switchyard-gateway --example usage_5m -- /tmp/usage-5m.db [ROWS]`
 
@@ -6,7 +7,7 @@ use std::io::Write;
 use std::time::{Duration, Instant, SystemTime};
 
 use switchyard_gateway::storage::{
-    Api, AttemptResult, AttemptRow, By, Outcome, Row, Storage, StorageConfig, UsageQuery, write_rows,
+    Api, AttemptResult, AttemptRow, By, Filter, Outcome, Row, Storage, StorageConfig, UsageQuery, write_rows,
 };
 
 fn row(i: usize, now: SystemTime, rows: usize) -> Row {
@@ -88,5 +89,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             started.elapsed()
         )?;
     }
+    let lists = [
+        ("the newest 50", Filter { limit: 50, ..Filter::default() }),
+        ("the newest 50 failed (1 in 50)", Filter { outcome: Some(Outcome::Failed), limit: 50, ..Filter::default() }),
+        ("a target no row names", Filter { target: Some("oa/unused".to_owned()), limit: 50, ..Filter::default() }),
+    ];
+    for (label, filter) in lists {
+        let started = Instant::now();
+        let page = storage.list(&filter)?;
+        writeln!(out, "list {label}: {} rows, {:?}", page.requests.len(), started.elapsed())?;
+    }
+    let oldest = row(rows - 1, now, rows).id;
+    let started = Instant::now();
+    let found = storage.get(&oldest)?.is_some();
+    writeln!(out, "the oldest row by id: found {found}, {:?}", started.elapsed())?;
     Ok(())
 }

@@ -25,7 +25,7 @@ impl Seen {
 
 /// Where the run of plain string bytes from `i` ends: at the first quote, backslash or control byte (or the
 /// end). Eight bytes a word at a time: a byte at a time, this loop was half the reader's instructions.
-fn plain_run(bytes: &[u8], mut i: usize) -> usize {
+pub fn plain_run(bytes: &[u8], mut i: usize) -> usize {
     const ONES: u64 = u64::from_le_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
     const QUOTES: u64 = u64::from_le_bytes([b'"'; 8]);

@@ -57,6 +57,7 @@ pub use build_error::ProviderError;
 pub use build_model::build_model;
 pub use config::{ApiKey, DEFAULT_MAX_TOKENS, ProviderConfig, ProviderKind, Timeouts};
 pub use event_decoder::{Decoded, EventDecoder};
+pub use json_scan::plain_run;
 pub use openai::OpenAiClient;
 pub use plain_client::{PlainBody, PlainClient, PlainClientError};
 pub use provider::Provider;

@@ -20,7 +20,7 @@ pub(super) fn batch(tx: &Transaction<'_>, rows: &[Row]) -> Result<()> {
         return Ok(());
     };
     let (first_ms, last_ms) = (millis(first.time), millis(last.time));
-    let mut text = String::with_capacity(rows.len() * 256);
+    let mut text = String::new();
     let mut names = Names::default();
     text.push('[');
     for (i, row) in sorted.iter().enumerate() {
@@ -28,6 +28,10 @@ pub(super) fn batch(tx: &Transaction<'_>, rows: &[Row]) -> Result<()> {
             text.push(',');
         }
         stored::encode(row, &mut text);
+        if i == 0 {
+            // Room for rows like the first and then some, so the text is not copied as it grows.
+            text.reserve((text.len() + 64) * sorted.len());
+        }
         names.add_row(row);
     }
     text.push(']');

@@ -207,7 +207,7 @@ fn opt_str(text: Option<&str>, out: &mut String) {
 /// `text` as a JSON string: as it is when nothing in it needs escaping (ids and names, mostly), else escaped
 /// by serde_json.
 fn json_str(text: &str, out: &mut String) {
-    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if switchyard_providers::plain_run(text.as_bytes(), 0) == text.len() {
         out.push('"');
         out.push_str(text);
         out.push('"');

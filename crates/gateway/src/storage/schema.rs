@@ -2,11 +2,11 @@
 //! transaction (`usage_hour.minute` is the hour's first minute), so a week of usage reads a few thousand rows.
 //!
 //! A batch is one SQLite row holding the rows of up to 500 requests as one JSON text ([`super::stored`]), in
-//! arrival order, with its arrival range and a filter of the ids and names in it ([`super::bloom`]). One
-//! SQLite row per request cost the writer about 11k instructions per request, as much as the gateway's own
-//! work on a request; most of it was SQLite's per-row insert and its id index. Bodies (`log_bodies`) are
-//! rows of their own, keyed by batch and position. The view `requests` shows the log one request per row
-//! for `sqlite3` and other tools.
+//! arrival order, with its arrival range and a filter of the ids and names in it ([`super::bloom`]). One SQLite
+//! row per request cost the writer about 11k instructions per request, most of it SQLite's per-row insert and
+//! its id index; in batches the writer costs about 5k per request (`bench/instructions`, `BENCH_PART2=on`).
+//! Bodies (`log_bodies`) are rows of their own, keyed by batch and position. The view `requests` shows the log
+//! one request per row for `sqlite3` and other tools.
 
 use rusqlite::{Connection, OptionalExtension};
 

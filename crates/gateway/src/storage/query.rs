@@ -143,9 +143,13 @@ impl Filter {
     }
 }
 
-/// The rows of a batch's text; a batch this build cannot read is an error naming it.
-fn decode(batch: i64, text: &str) -> Result<Vec<Row>, ReadError> {
-    stored::decode(text).map_err(|e| ReadError(format!("batch {batch}: {e}")))
+/// The rows of a batch's text. A batch this build cannot read (damaged, or written by hand) is logged and
+/// left out, so it cannot make the rest of the log unreadable.
+fn decode(batch: i64, text: &str) -> Vec<Row> {
+    stored::decode(text).unwrap_or_else(|e| {
+        tracing::warn!("storage: batch {batch} of the request log cannot be read ({e}); its rows are left out");
+        Vec::new()
+    })
 }
 
 /// A page of rows matching `filter`.
@@ -180,7 +184,7 @@ pub(crate) fn list(path: &Path, filter: &Filter) -> Result<Page, ReadError> {
             continue;
         }
         let text = b.get_ref(3)?.as_str().map_err(rusqlite::Error::from)?;
-        for (index, row) in decode(id, text)?.into_iter().enumerate() {
+        for (index, row) in decode(id, text).into_iter().enumerate() {
             let at = Cursor { ms: millis(row.time), batch: id, index: index as i64 };
             if filter.wants(at, &row) {
                 waiting.push(Found(at, row));
@@ -209,7 +213,7 @@ pub(crate) fn get(path: &Path, id: &str) -> Result<Option<Row>, ReadError> {
         }
         let batch: i64 = b.get(0)?;
         let text = b.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
-        let rows = decode(batch, text)?;
+        let rows = decode(batch, text);
         let Some((index, mut row)) = rows.into_iter().enumerate().rfind(|(_, row)| &*row.id == id) else {
             continue;
         };

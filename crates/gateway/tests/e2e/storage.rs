@@ -707,7 +707,18 @@ async fn attempts_a_newer_version_wrote_read_back_with_unknown_kinds_as_server()
         rusqlite::params![now_ms, stored.to_string()],
     )
     .unwrap();
+    // A damaged batch is left out; it does not make the rest of the log unreadable.
+    db.execute(
+        "INSERT INTO batches (first_ms, last_ms, filter, rows) VALUES (?1, ?1, x'', '[[1, \"damaged')",
+        [now_ms],
+    )
+    .unwrap();
     drop(db);
+    let listed = h.admin_get("/admin/requests?limit=10").await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let ids: Vec<&str> =
+        listed.body["requests"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["future", "made-tables"]);
     let r = h.admin_get("/admin/requests/future").await;
     assert_eq!(r.status, 200, "{}", r.body);
     // The unknown kind reads as `server`; the attempt this build cannot read at all is left out, not the rest.

@@ -19,6 +19,11 @@ pub(super) enum Tag {
     Outcome = 5,
 }
 
+/// The hash of `outcome` under [`Tag::Outcome`]: what the writer puts in a filter and a list's filter asks.
+pub(super) fn outcome(outcome: super::Outcome) -> u64 {
+    hash(Tag::Outcome, &[outcome.code() as u8])
+}
+
 /// Bits per entry: about a 1% false positive rate with [`PROBES`].
 const BITS_PER_ENTRY: usize = 10;
 /// Bits set and tested per entry.

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::insert;
-use super::row::{Api, AttemptRow, Outcome, Row, RowError, from_millis, parse_kind};
+use super::row::{Api, Attempts, Outcome, Row, RowError, from_millis, parse_kind};
 use super::schema::BATCH_ROWS;
+use super::{insert, stored};
 
 /// Moves every row of the `requests` table into batches and drops the table. One transaction: a failure leaves
 /// the old table as it was.
@@ -59,7 +59,7 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         outcome: Outcome::from_code(r.get(7)?),
         served_by: r.get::<_, Option<String>>(8)?.map(Arc::from),
         fallback: r.get(9)?,
-        attempts: read_attempts(&attempts).into(),
+        attempts: read_attempts(&attempts),
         input_tokens: count(11)?,
         output_tokens: count(12)?,
         latency_ms: count(13)?,
@@ -71,9 +71,7 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
 }
 
 /// A row's attempts column; an attempt this build cannot read is left out rather than the whole list.
-fn read_attempts(text: &str) -> Vec<AttemptRow> {
-    serde_json::from_str(text).unwrap_or_else(|_| {
-        let items: Vec<serde_json::Value> = serde_json::from_str(text).unwrap_or_default();
-        items.into_iter().filter_map(|item| serde_json::from_value(item).ok()).collect()
-    })
+fn read_attempts(text: &str) -> Attempts {
+    serde_json::from_str(text)
+        .unwrap_or_else(|_| stored::attempts_leniently(serde_json::from_str(text).unwrap_or_default()))
 }

@@ -122,7 +122,7 @@ impl Filter {
             hashes.push(bloom::hash(Tag::Key, key.as_bytes()));
         }
         if let Some(outcome) = self.outcome {
-            hashes.push(bloom::hash(Tag::Outcome, &[outcome.code() as u8]));
+            hashes.push(bloom::outcome(outcome));
         }
         hashes
     }

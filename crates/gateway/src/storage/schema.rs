@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS bodies (
     response TEXT
 );";
 
-/// One request per row, newest batch last, for people and tools (the gateway itself reads `batches`).
+/// One request per row, newest batch last, for people and tools (the gateway itself reads `batches`); `{SLOTS}`
+/// stands for [`SLOTS`].
 const VIEW: &str = "CREATE VIEW IF NOT EXISTS requests AS SELECT
     strftime('%Y-%m-%dT%H:%M:%fZ', json_extract(r.value, '$[0]') / 1000.0, 'unixepoch') AS time,
     json_extract(r.value, '$[1]') AS id,
@@ -62,7 +63,7 @@ const VIEW: &str = "CREATE VIEW IF NOT EXISTS requests AS SELECT
     json_extract(r.value, '$[16]') AS error_message,
     bodies.request AS request,
     bodies.response AS response
-FROM batches b, json_each(b.rows) r LEFT JOIN bodies ON bodies.slot = b.id * 512 + r.key;";
+FROM batches b, json_each(b.rows) r LEFT JOIN bodies ON bodies.slot = b.id * {SLOTS} + r.key;";
 
 /// Creates the tables and indexes when missing, moves a database of an earlier layout to this one; sets
 /// WAL mode.
@@ -79,7 +80,7 @@ pub(crate) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
     if requests_table(conn)? {
         migrate::earlier_layouts(conn)?;
     }
-    conn.execute_batch(VIEW)?;
+    conn.execute_batch(&VIEW.replace("{SLOTS}", &SLOTS.to_string()))?;
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS overrides (
             route TEXT NOT NULL,

@@ -80,8 +80,13 @@ impl AttemptsMode for Strict {
 impl AttemptsMode for Lenient {
     fn read<'de, A: SeqAccess<'de>>(seq: &mut A) -> Result<Option<Attempts>, A::Error> {
         let items: Option<Vec<serde_json::Value>> = seq.next_element()?;
-        Ok(items.map(|items| items.into_iter().filter_map(|item| serde_json::from_value(item).ok()).collect()))
+        Ok(items.map(attempts_leniently))
     }
+}
+
+/// The attempts among `items` that this build can read (a newer version may write attempts it cannot).
+pub(super) fn attempts_leniently(items: Vec<serde_json::Value>) -> Attempts {
+    items.into_iter().filter_map(|item| serde_json::from_value(item).ok()).collect()
 }
 
 /// A row read from its stored array.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::histogram::Histogram;
-use super::insert::{self, clamp};
+use super::insert;
 use super::queue::RowQueue;
 use super::row::{Row, millis};
 use super::schema::{self, BATCH_ROWS, SLOTS};
@@ -353,6 +353,11 @@ fn merge_rollup(tx: &Transaction<'_>, table: &str, group: &Group<'_>, mut s: Sum
         s.histogram.to_bytes()
     ])?;
     Ok(())
+}
+
+/// A count as SQLite's integer.
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Writes rows straight away on this thread (the 5M-row generator and tests that need a big database fast).

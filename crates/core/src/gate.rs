@@ -101,7 +101,7 @@ impl CallPermit {
     /// replaces an earlier one).
     pub(crate) fn settle(&mut self, used: u64) {
         self.settled = true;
-        if let (Some(reservation), Some(window)) = (self.reservation, &self.health.gate.window) {
+        if let (Some(reservation), Some(window)) = (self.reservation.as_mut(), &self.health.gate.window) {
             window.settle(reservation, used);
         }
     }
@@ -125,7 +125,7 @@ impl Drop for CallPermit {
         // Failed or dropped before it answered, with no usage: it holds nothing (see the type's doc).
         if !self.settled
             && !self.answered
-            && let (Some(reservation), Some(window)) = (self.reservation, &self.health.gate.window)
+            && let (Some(reservation), Some(window)) = (self.reservation.as_mut(), &self.health.gate.window)
         {
             window.settle(reservation, 0);
         }

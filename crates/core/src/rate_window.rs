@@ -2,7 +2,6 @@
 //! key. Tokens are reserved up front (an estimate) and settled from the usage the answer reports. A window
 //! made by a [`LeaseBoard`] also admits only from leases of a cluster-wide budget (see [`crate::lease`]).
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -57,14 +56,18 @@ impl fmt::Display for RateDenied {
 }
 
 /// What one admitted call holds in a [`RateWindow`]: settle it with the tokens really used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Not `Clone`: settled or cancelled through its one owner, it is never counted off twice.
+#[derive(Debug, PartialEq, Eq)]
 pub struct RateReservation {
-    seq: u64,
+    /// The slot it was counted in.
+    slot: u64,
     tokens: u64,
+    /// Where a cluster-wide window's units for it came from (what [`RateWindow::cancel`] gives back).
+    source: Source,
 }
 
 impl RateReservation {
-    /// The tokens reserved.
+    /// The tokens it holds now (the estimate, or the use it was last settled with).
     pub fn tokens(&self) -> u64 {
         self.tokens
     }
@@ -79,38 +82,65 @@ pub struct RateRemaining {
     pub tokens: Option<u64>,
 }
 
-/// An exact sliding window over the last 60 seconds: at most `rpm` calls and `tpm` tokens in any
-/// 60 s, a burst of `rpm` allowed. Each call is one entry until it leaves the window, so memory is
-/// bounded by the calls of one minute. Safe to share between threads.
+/// How finely a window tells calls apart in time: a call counts until the end of its slot plus 60 s.
+pub(crate) const RATE_SLOT: Duration = Duration::from_millis(250);
+/// Slots per [`RATE_WINDOW`].
+const SLOTS_PER_WINDOW: u64 = RATE_WINDOW.as_millis() as u64 / RATE_SLOT.as_millis() as u64;
+/// The slots a window keeps: the current one and the 60 s before it.
+const RING: usize = SLOTS_PER_WINDOW as usize + 1;
+/// A slot's length in nanoseconds (a whole number of slots per second and per window).
+const SLOT_NANOS: u64 = RATE_SLOT.subsec_nanos() as u64;
+const _: () = assert!(RATE_SLOT.as_secs() == 0 && 1_000_000_000 % SLOT_NANOS == 0);
+
+/// A sliding window over the last 60 seconds: at most `rpm` calls and `tpm` tokens in any 60 s, a burst of
+/// `rpm` allowed. Calls are counted per quarter-second slot, and a slot leaves the window 60 s after it ends,
+/// so a call counts up to 250 ms longer than exactly 60 s (never shorter: the limits always hold). Memory is
+/// fixed (about 4 KB) however many calls it admits, and each call costs the same. Safe to share between
+/// threads.
 #[derive(Debug)]
 pub struct RateWindow {
     rpm: Option<u64>,
     tpm: Option<u64>,
+    /// Slot 0 starts here.
+    origin: Instant,
     state: Mutex<Entries>,
     /// The board and budget name of a cluster-wide window; `None`: this process only.
     shared: Option<(Arc<LeaseBoard>, LimitScope)>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Entries {
-    /// Admitted calls in admission order: (sequence number, when, tokens held).
-    calls: VecDeque<Entry>,
+    /// Calls and tokens of the last [`RING`] slots: slot `n` at `n % RING`.
+    slots: Box<[Slot; RING]>,
+    /// The newest slot the window has moved to; slots up to [`SLOTS_PER_WINDOW`] before it are counted.
+    head: u64,
+    /// The sums over the counted slots.
+    calls: u64,
     tokens: u64,
-    next_seq: u64,
     /// The leased units of a cluster-wide window.
     lease: Lease,
-    /// How many times the owed use was handed over ([`RateWindow::lease_ask`]): an entry owed since the
+    /// How many times the owed use was handed over ([`RateWindow::lease_ask`]): a call owed since the
     /// last hand-over is still unreported.
     reports: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    seq: u64,
-    at: Instant,
+impl Default for Entries {
+    fn default() -> Self {
+        Entries {
+            slots: Box::new([Slot::default(); RING]),
+            head: 0,
+            calls: 0,
+            tokens: 0,
+            lease: Lease::default(),
+            reports: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    calls: u64,
     tokens: u64,
-    /// Where a cluster-wide window's units for it came from (what [`RateWindow::cancel`] gives back).
-    source: Source,
 }
 
 /// Where an admitted call's units came from.
@@ -125,26 +155,40 @@ enum Source {
 }
 
 impl Entries {
-    fn expire(&mut self, now: Instant) {
-        while let Some(first) = self.calls.front() {
-            if now.saturating_duration_since(first.at) < RATE_WINDOW {
-                break;
-            }
-            self.tokens -= first.tokens;
-            self.calls.pop_front();
+    /// Moves the window to `slot`: the slots that left it are emptied and no longer counted.
+    fn advance(&mut self, slot: u64) {
+        if slot <= self.head {
+            return;
         }
+        // Past a whole ring, every slot left: clear each once.
+        let from = self.head.max(slot.saturating_sub(RING as u64)) + 1;
+        for n in from..=slot {
+            let left = std::mem::take(&mut self.slots[n as usize % RING]);
+            self.calls = self.calls.saturating_sub(left.calls);
+            self.tokens = self.tokens.saturating_sub(left.tokens);
+        }
+        self.head = slot;
     }
 
-    /// How long until the calls admitted so far hold no more than `allowed` tokens.
-    fn wait_for_tokens(&self, now: Instant, allowed: u64) -> Duration {
-        let mut held = self.tokens;
-        for entry in &self.calls {
-            if held <= allowed {
+    /// The slot of a reservation made in `slot`, while that slot is still counted.
+    fn counted(&mut self, slot: u64) -> Option<&mut Slot> {
+        (slot + SLOTS_PER_WINDOW >= self.head).then(|| &mut self.slots[slot as usize % RING])
+    }
+
+    /// How long from `now` (in slot `head`) until the counted calls drop to `calls` or fewer and the counted
+    /// tokens to `tokens` or fewer: the end of the newest slot that must leave, plus 60 s.
+    fn wait_until(&self, window: &RateWindow, now: Instant, calls: u64, tokens: u64) -> Duration {
+        let (mut held_calls, mut held_tokens) = (self.calls, self.tokens);
+        let oldest = self.head.saturating_sub(SLOTS_PER_WINDOW);
+        for n in oldest..=self.head {
+            if held_calls <= calls && held_tokens <= tokens {
                 break;
             }
-            held -= entry.tokens;
-            if held <= allowed {
-                return (entry.at + RATE_WINDOW).saturating_duration_since(now);
+            let slot = &self.slots[n as usize % RING];
+            held_calls -= slot.calls;
+            held_tokens -= slot.tokens;
+            if held_calls <= calls && held_tokens <= tokens {
+                return window.leaves_at(n).saturating_duration_since(now);
             }
         }
         Duration::ZERO
@@ -154,12 +198,12 @@ impl Entries {
 impl RateWindow {
     /// A window with these limits; `None` leaves that dimension unlimited.
     pub fn new(rpm: Option<u64>, tpm: Option<u64>) -> Self {
-        Self { rpm, tpm, state: Mutex::default(), shared: None }
+        Self { rpm, tpm, origin: Instant::now(), state: Mutex::default(), shared: None }
     }
 
     /// A cluster-wide window of `scope` (made by [`LeaseBoard::window`]).
     pub(crate) fn leased(rpm: Option<u64>, tpm: Option<u64>, board: Arc<LeaseBoard>, scope: LimitScope) -> Self {
-        Self { rpm, tpm, state: Mutex::default(), shared: Some((board, scope)) }
+        Self { rpm, tpm, origin: Instant::now(), state: Mutex::default(), shared: Some((board, scope)) }
     }
 
     /// Its requests-per-minute limit.
@@ -175,6 +219,17 @@ impl RateWindow {
     /// Whose budget it counts, for a cluster-wide window.
     pub fn scope(&self) -> Option<&LimitScope> {
         self.shared.as_ref().map(|(_, scope)| scope)
+    }
+
+    /// The slot `at` falls in.
+    fn slot_of(&self, at: Instant) -> u64 {
+        let since = at.saturating_duration_since(self.origin);
+        since.as_secs() * (1_000_000_000 / SLOT_NANOS) + u64::from(since.subsec_nanos()) / SLOT_NANOS
+    }
+
+    /// When the calls of slot `n` leave the window: 60 s after the slot ends.
+    fn leaves_at(&self, n: u64) -> Instant {
+        self.origin + Duration::from_nanos(n.saturating_add(1).saturating_mul(SLOT_NANOS)) + RATE_WINDOW
     }
 
     /// The limits this process enforces on its own count now: the configured ones, or for a cluster-wide
@@ -198,18 +253,17 @@ impl RateWindow {
     /// Admits one call reserving `tokens`, or says which limit refuses it and for how long. Atomic:
     /// concurrent callers never admit more than the limits between them.
     pub fn try_acquire(&self, now: Instant, tokens: u64) -> Result<(RateReservation, RateRemaining), RateDenied> {
+        let slot = self.slot_of(now);
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.expire(now);
+        state.advance(slot);
+        // A caller whose `now` is older than another's is counted in the newest slot (a little longer).
+        let slot = slot.max(state.head);
         let lease_live = self.shared.is_some() && state.lease.live(now);
         let (rpm, tpm) = self.local_limits(lease_live);
         if let Some(rpm) = rpm
-            && state.calls.len() as u64 >= rpm
+            && state.calls >= rpm
         {
-            let freed = state.calls.len() + 1 - rpm as usize;
-            let wait = state
-                .calls
-                .get(freed - 1)
-                .map_or(Duration::ZERO, |e| (e.at + RATE_WINDOW).saturating_duration_since(now));
+            let wait = state.wait_until(self, now, rpm.saturating_sub(1), u64::MAX);
             return Err(RateDenied { kind: RateLimitKind::Requests, limit: rpm, retry_after: Some(wait) });
         }
         if let Some(tpm) = tpm {
@@ -217,7 +271,7 @@ impl RateWindow {
                 return Err(RateDenied { kind: RateLimitKind::Tokens, limit: tpm, retry_after: None });
             }
             if state.tokens + tokens > tpm {
-                let wait = state.wait_for_tokens(now, tpm - tokens);
+                let wait = state.wait_until(self, now, u64::MAX, tpm - tokens);
                 return Err(RateDenied { kind: RateLimitKind::Tokens, limit: tpm, retry_after: Some(wait) });
             }
         }
@@ -239,19 +293,20 @@ impl RateWindow {
                 board.signal();
             }
         }
-        let seq = state.next_seq;
-        state.next_seq += 1;
-        state.calls.push_back(Entry { seq, at: now, tokens, source });
+        let counted = &mut state.slots[slot as usize % RING];
+        counted.calls += 1;
+        counted.tokens += tokens;
+        state.calls += 1;
         state.tokens += tokens;
         let remaining = self.remaining_of(&state, now);
-        Ok((RateReservation { seq, tokens }, remaining))
+        Ok((RateReservation { slot, tokens, source }, remaining))
     }
 
     fn remaining_of(&self, state: &Entries, now: Instant) -> RateRemaining {
         let lease_live = self.shared.is_some() && state.lease.live(now);
         let (rpm, tpm) = self.local_limits(lease_live);
         let mut remaining = RateRemaining {
-            requests: rpm.map(|rpm| rpm.saturating_sub(state.calls.len() as u64)),
+            requests: rpm.map(|rpm| rpm.saturating_sub(state.calls)),
             tokens: tpm.map(|tpm| tpm.saturating_sub(state.tokens)),
         };
         if lease_live {
@@ -261,16 +316,16 @@ impl RateWindow {
         remaining
     }
 
-    /// Replaces a reservation's estimate with the tokens the call really used. A reservation that
-    /// already left the window changes nothing.
-    pub fn settle(&self, reservation: RateReservation, used: u64) {
+    /// Replaces what a reservation holds (its estimate, or the use it was last settled with) with the tokens
+    /// the call really used so far. A reservation that already left the window changes nothing in it.
+    pub fn settle(&self, reservation: &mut RateReservation, used: u64) {
+        let held = std::mem::replace(&mut reservation.tokens, used);
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let Ok(index) = state.calls.binary_search_by_key(&reservation.seq, |e| e.seq) else {
+        let Some(slot) = state.counted(reservation.slot) else {
             return;
         };
-        let held = state.calls[index].tokens;
-        state.calls[index].tokens = used;
-        state.tokens = state.tokens - held + used;
+        slot.tokens = slot.tokens.saturating_sub(held) + used;
+        state.tokens = state.tokens.saturating_sub(held) + used;
         if let Some((board, _)) = &self.shared {
             let cap = self.lease_sizes(board).1.unwrap_or(0);
             state.lease.settle(Instant::now(), held, used, cap);
@@ -280,28 +335,33 @@ impl RateWindow {
     /// Takes back a reservation whose call was never made: its request and tokens leave the window. In a
     /// cluster-wide window its units go back to the lease, or are no longer owed; units already reported to
     /// the shared store, or taken from a lease since dropped, stay counted there (never twice, never less).
+    #[expect(clippy::needless_pass_by_value, reason = "taken, and not `Clone`, so it is given back once")]
     pub fn cancel(&self, reservation: RateReservation) {
+        let RateReservation { slot, tokens, source } = reservation;
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let Ok(index) = state.calls.binary_search_by_key(&reservation.seq, |e| e.seq) else {
+        let Some(slot) = state.counted(slot) else {
             return;
         };
-        let Some(entry) = state.calls.remove(index) else { return };
-        state.tokens -= entry.tokens;
+        slot.calls = slot.calls.saturating_sub(1);
+        slot.tokens = slot.tokens.saturating_sub(tokens);
+        state.calls = state.calls.saturating_sub(1);
+        state.tokens = state.tokens.saturating_sub(tokens);
         let Some((board, _)) = &self.shared else { return };
-        match entry.source {
+        match source {
             Source::Lease if state.lease.live(Instant::now()) => {
                 let (request_size, token_size) = self.lease_sizes(board);
-                state.lease.give_back(request_size, token_size, entry.tokens);
+                state.lease.give_back(request_size, token_size, tokens);
             }
-            Source::Owed(reports) if reports == state.reports => state.lease.unowe(entry.tokens),
+            Source::Owed(reports) if reports == state.reports => state.lease.unowe(tokens),
             Source::Local | Source::Lease | Source::Owed(_) => {}
         }
     }
 
     /// What is left in the window at `now`, without admitting anything.
     pub fn remaining(&self, now: Instant) -> RateRemaining {
+        let slot = self.slot_of(now);
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.expire(now);
+        state.advance(slot);
         self.remaining_of(&state, now)
     }
 
@@ -309,10 +369,11 @@ impl RateWindow {
     /// owes (admitted without a lease) is handed over with the ask: report it once.
     pub fn lease_ask(&self, now: Instant) -> LeaseAsk {
         let Some((board, _)) = &self.shared else { return LeaseAsk::default() };
+        let slot = self.slot_of(now);
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.expire(now);
+        state.advance(slot);
         let (request_size, token_size) = self.lease_sizes(board);
-        let counted = (state.calls.len() as u64, state.tokens);
+        let counted = (state.calls, state.tokens);
         state.reports += 1;
         state.lease.ask(now, request_size, token_size, counted)
     }
@@ -339,32 +400,58 @@ mod tests {
         Duration::from_secs(s)
     }
 
+    fn ms(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+
     #[test]
     fn a_burst_of_rpm_then_refused_until_the_first_call_leaves_the_window() {
         let w = RateWindow::new(Some(3), None);
-        let t0 = Instant::now();
+        let t0 = w.origin;
         for i in 0..3 {
             let (_, left) = w.try_acquire(t0 + secs(i), 0).unwrap();
             assert_eq!(left.requests, Some(2 - i));
         }
         let denied = w.try_acquire(t0 + secs(10), 0).unwrap_err();
         assert_eq!(denied.kind, RateLimitKind::Requests);
-        assert_eq!(denied.retry_after, Some(secs(50)));
+        assert_eq!(denied.retry_after, Some(ms(50_250)), "60 s after the first call's slot ends");
         assert_eq!(denied.to_string(), "rpm limit 3 reached");
-        assert!(w.try_acquire(t0 + secs(60), 0).is_ok(), "the first call left the window");
-        assert!(w.try_acquire(t0 + secs(60), 0).is_err(), "the second has not");
+        assert!(w.try_acquire(t0 + ms(60_250), 0).is_ok(), "the first call left the window");
+        assert!(w.try_acquire(t0 + ms(60_250), 0).is_err(), "the second has not");
+    }
+
+    #[test]
+    fn a_call_counts_for_60_s_and_at_most_one_slot_more() {
+        let w = RateWindow::new(Some(1), None);
+        let t0 = w.origin;
+        w.try_acquire(t0 + ms(100), 0).unwrap();
+        assert!(w.try_acquire(t0 + ms(60_099), 0).is_err(), "never less than 60 s");
+        assert!(w.try_acquire(t0 + ms(60_249), 0).is_err(), "its slot ends at 250 ms");
+        assert!(w.try_acquire(t0 + ms(60_250), 0).is_ok());
     }
 
     #[test]
     fn tokens_are_reserved_then_settled() {
         let w = RateWindow::new(None, Some(1000));
-        let t0 = Instant::now();
-        let (big, _) = w.try_acquire(t0, 900).unwrap();
+        let t0 = w.origin;
+        let (mut big, _) = w.try_acquire(t0, 900).unwrap();
         let denied = w.try_acquire(t0 + secs(1), 200).unwrap_err();
-        assert_eq!((denied.kind, denied.retry_after), (RateLimitKind::Tokens, Some(secs(59))));
-        w.settle(big, 100);
+        assert_eq!((denied.kind, denied.retry_after), (RateLimitKind::Tokens, Some(ms(59_250))));
+        w.settle(&mut big, 100);
         let (_, left) = w.try_acquire(t0 + secs(1), 200).unwrap();
         assert_eq!(left.tokens, Some(700));
+    }
+
+    #[test]
+    fn a_later_settle_replaces_the_earlier_one() {
+        let w = RateWindow::new(None, Some(1000));
+        let (mut r, _) = w.try_acquire(w.origin, 500).unwrap();
+        w.settle(&mut r, 100);
+        w.settle(&mut r, 300);
+        assert_eq!(r.tokens(), 300);
+        assert_eq!(w.remaining(w.origin).tokens, Some(700));
+        w.cancel(r);
+        assert_eq!(w.remaining(w.origin).tokens, Some(1000), "cancelled with what it held last");
     }
 
     #[test]
@@ -378,35 +465,61 @@ mod tests {
     #[test]
     fn the_token_wait_is_until_enough_calls_leave() {
         let w = RateWindow::new(None, Some(100));
-        let t0 = Instant::now();
+        let t0 = w.origin;
         w.try_acquire(t0, 40).unwrap();
         w.try_acquire(t0 + secs(5), 40).unwrap();
         w.try_acquire(t0 + secs(9), 20).unwrap();
         // 70 more need 70 free: the first two calls must leave.
         let denied = w.try_acquire(t0 + secs(10), 70).unwrap_err();
-        assert_eq!(denied.retry_after, Some(secs(55)));
+        assert_eq!(denied.retry_after, Some(ms(55_250)));
     }
 
     #[test]
     fn settling_an_expired_reservation_changes_nothing() {
         let w = RateWindow::new(None, Some(100));
-        let t0 = Instant::now();
-        let (r, _) = w.try_acquire(t0, 50).unwrap();
+        let t0 = w.origin;
+        let (mut r, _) = w.try_acquire(t0, 50).unwrap();
         w.try_acquire(t0 + secs(61), 10).unwrap();
-        w.settle(r, 90);
+        w.settle(&mut r, 90);
         assert_eq!(w.remaining(t0 + secs(61)).tokens, Some(90));
     }
 
     #[test]
     fn a_cancelled_reservation_leaves_the_window() {
         let w = RateWindow::new(Some(2), Some(100));
-        let t0 = Instant::now();
+        let t0 = w.origin;
         let (first, _) = w.try_acquire(t0, 60).unwrap();
-        w.cancel(first);
         w.cancel(first);
         assert_eq!(w.remaining(t0), RateRemaining { requests: Some(2), tokens: Some(100) }, "as if never taken");
         w.try_acquire(t0, 60).unwrap();
         assert!(w.try_acquire(t0, 40).is_ok());
+    }
+
+    /// Ten minutes of calls every 370 ms against rpm 50: no 60 s span ever holds more than 50 admitted calls,
+    /// and the window admits nearly all it may (it holds each call at most a slot longer than 60 s).
+    #[test]
+    fn no_60_s_span_holds_more_than_rpm_calls() {
+        let w = RateWindow::new(Some(50), None);
+        let t0 = w.origin + ms(30);
+        let admitted: Vec<Duration> =
+            (0..1622u64).map(|i| ms(370 * i)).filter(|&at| w.try_acquire(t0 + at, 0).is_ok()).collect();
+        for (i, &start) in admitted.iter().enumerate() {
+            let within = admitted[i..].iter().take_while(|&&at| at < start + RATE_WINDOW).count();
+            assert!(within <= 50, "{within} calls in the 60 s from {start:?}");
+        }
+        // At most 50 per 60 s over 600 s is 500; held up to 250 ms longer, the window still admits 49+ a minute.
+        assert!(admitted.len() >= 490, "admitted {}", admitted.len());
+    }
+
+    #[test]
+    fn a_window_idle_for_longer_than_a_minute_starts_empty() {
+        let w = RateWindow::new(Some(2), Some(100));
+        let t0 = w.origin;
+        w.try_acquire(t0, 50).unwrap();
+        w.try_acquire(t0 + secs(30), 50).unwrap();
+        let later = t0 + secs(3600);
+        assert_eq!(w.remaining(later), RateRemaining { requests: Some(2), tokens: Some(100) });
+        assert!(w.try_acquire(later, 100).is_ok());
     }
 
     #[test]

@@ -38,13 +38,16 @@ async fn fifty_concurrent_requests_at_rpm_twenty_make_exactly_twenty_calls() {
     assert_eq!(refused.len(), 30);
     let Error::TargetsLimited { retry_after, attempts } = &refused[0] else { panic!("{:?}", refused[0]) };
     assert_eq!(refused[0].kind(), ErrorKind::RateLimited);
-    assert!(*retry_after > 59 * SEC && *retry_after <= 60 * SEC, "{retry_after:?}");
+    // A call counts until 60 s after the end of its quarter-second slot.
+    assert!(*retry_after > 59 * SEC && *retry_after <= 60 * SEC + 250 * MS, "{retry_after:?}");
     let AttemptOutcome::Skipped { reason } = &attempts[0].outcome else { panic!("{attempts:?}") };
     assert_eq!(reason.to_string(), "rpm limit 20 reached");
     assert_eq!(reason.label(), "rate_limited");
     assert!(!attempts[0].was_called());
 
     tokio::time::advance(60 * SEC).await;
+    assert!(m.complete(ChatRequest::user("hi")).await.is_err(), "the slot of the calls has not left yet");
+    tokio::time::advance(250 * MS).await;
     m.complete(ChatRequest::user("hi")).await.expect("the window moved on");
 }
 

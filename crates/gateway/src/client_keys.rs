@@ -125,9 +125,9 @@ pub struct KeyTicket {
 
 impl KeyTicket {
     /// Replaces the estimate with the tokens really used (input plus output).
-    pub fn settle(self, used: u64) {
+    pub fn settle(mut self, used: u64) {
         if let Some(window) = &self.key.window {
-            window.settle(self.reservation, used);
+            window.settle(&mut self.reservation, used);
         }
     }
 }

@@ -123,7 +123,8 @@ async fn over_rpm_is_a_429_with_retry_after_and_the_limit_headers_in_both_apis_u
     }
     let openai = send(&router, "team-a-key", "/v1/chat/completions", chat("main", false, 50)).await;
     assert_eq!(openai.status, 429);
-    assert_eq!(openai.header("retry-after"), "30", "the first request leaves the window 60 s after it came");
+    // It came at 0 s: its quarter-second slot leaves the window at 60.25 s, 30.25 s from now, rounded up.
+    assert_eq!(openai.header("retry-after"), "31", "the first request leaves the window 60 s after its slot");
     assert_eq!(openai.header("x-ratelimit-remaining-requests"), "0");
     assert_eq!(openai.header("x-ratelimit-limit-requests"), "3");
     assert_eq!(openai.body["error"]["type"], "rate_limit_error", "{}", openai.body);
@@ -131,11 +132,14 @@ async fn over_rpm_is_a_429_with_retry_after_and_the_limit_headers_in_both_apis_u
     assert!(message.contains("\"team-a\"") && message.contains("rpm limit 3 reached"), "{message}");
     assert!(!message.contains("team-a-key"), "the key itself is never echoed");
     let anthropic = send(&router, "team-a-key", "/v1/messages", chat("main", false, 50)).await;
-    assert_eq!((anthropic.status, anthropic.header("retry-after")), (429, "30"));
+    assert_eq!((anthropic.status, anthropic.header("retry-after")), (429, "31"));
     assert_eq!(anthropic.body["type"], "error");
     assert_eq!(anthropic.body["error"]["type"], "rate_limit_error", "{}", anthropic.body);
     // Refusals hold nothing: once the first request leaves the window, exactly one more fits.
     tokio::time::advance(Duration::from_secs(30)).await;
+    let early = send(&router, "team-a-key", "/v1/chat/completions", chat("main", false, 50)).await;
+    assert_eq!((early.status, early.header("retry-after")), (429, "1"), "at 60 s its slot has not left yet");
+    tokio::time::advance(Duration::from_secs(1)).await;
     let a = send(&router, "team-a-key", "/v1/chat/completions", chat("main", false, 50)).await;
     assert_eq!((a.status, a.header("x-ratelimit-remaining-requests")), (200, "0"));
     let b = send(&router, "team-a-key", "/v1/chat/completions", chat("main", false, 50)).await;
@@ -165,7 +169,8 @@ async fn tpm_reserves_the_prompt_estimate_plus_max_tokens_and_settles_from_the_u
     // 15 settled + 2 + 990 > 1000: refused, holding nothing, with the wait until enough tokens leave.
     tokio::time::advance(Duration::from_secs(20)).await;
     let big = send(&router, "tokens-key", "/v1/chat/completions", chat("main", false, 990)).await;
-    assert_eq!((big.status, big.header("retry-after")), (429, "40"), "{}", big.body);
+    // The first request's slot leaves at 60.25 s: 40.25 s from now, rounded up.
+    assert_eq!((big.status, big.header("retry-after")), (429, "41"), "{}", big.body);
     assert!(big.body["error"]["message"].as_str().unwrap().contains("tpm limit 1000 reached"));
     assert_eq!(big.header("x-ratelimit-remaining-tokens"), "985");
     assert_eq!(big.header("x-ratelimit-remaining-requests"), "97", "a refusal holds no request either");
@@ -174,7 +179,7 @@ async fn tpm_reserves_the_prompt_estimate_plus_max_tokens_and_settles_from_the_u
     assert_eq!(never.status, 429);
     assert!(never.body["error"]["message"].as_str().unwrap().contains("alone exceeds its tpm limit"));
     // Once the settled requests leave the window, the big one fits.
-    tokio::time::advance(Duration::from_secs(40)).await;
+    tokio::time::advance(Duration::from_secs(41)).await;
     let fits = send(&router, "tokens-key", "/v1/chat/completions", chat("main", false, 990)).await;
     assert_eq!((fits.status, fits.header("x-ratelimit-remaining-tokens")), (200, "8"));
 }

@@ -60,7 +60,8 @@ async fn every_target_at_its_limit_is_a_429_with_retry_after_in_both_api_shapes(
         let (status, retry_after, body) = send(&router, path).await;
         assert_eq!(status, 429, "{path}: {body}");
         let secs: u64 = retry_after.expect("Retry-After").parse().unwrap();
-        assert!((59..=60).contains(&secs), "{secs}");
+        // 60 s after the slot of the calls ends (a quarter second at most), rounded up.
+        assert!((59..=61).contains(&secs), "{secs}");
         let error = &body["error"];
         if path == "/v1/messages" {
             assert_eq!(body["type"], "error");

@@ -23,6 +23,11 @@ impl RowId {
         // Only ever built from `&str`, so always UTF-8.
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
+
+    /// The id's bytes, without the UTF-8 check of [`RowId::as_str`] (for hashing).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 impl From<&str> for RowId {

@@ -131,14 +131,13 @@ impl Recording {
 
     /// The attempts made and the target that served (the first chunk, for a stream).
     pub fn served(&mut self, target: &str, attempts: &[Attempt]) {
-        let elapsed = ms(self.started.elapsed());
         if let Some(row) = &mut self.row {
             let (_, fallback) = crate::routes::chat::calls_and_fallback(target, attempts);
             row.served_by = Some(self.route.target_id(target));
             row.fallback = fallback;
             row.attempts = attempts.iter().map(|a| attempt_row(&self.route, a)).collect();
             if row.stream {
-                row.first_chunk_ms = Some(elapsed);
+                row.first_chunk_ms = Some(ms(self.started.elapsed()));
             }
         }
     }

@@ -154,6 +154,12 @@ enum Source {
     Owed(u64),
 }
 
+/// Where slot `n` is kept in the ring.
+fn ring_index(n: u64) -> usize {
+    // The remainder is below RING, so it fits.
+    (n % RING as u64) as usize
+}
+
 impl Entries {
     /// Moves the window to `slot`: the slots that left it are emptied and no longer counted.
     fn advance(&mut self, slot: u64) {
@@ -163,7 +169,7 @@ impl Entries {
         // Past a whole ring, every slot left: clear each once.
         let from = self.head.max(slot.saturating_sub(RING as u64)) + 1;
         for n in from..=slot {
-            let left = std::mem::take(&mut self.slots[n as usize % RING]);
+            let left = std::mem::take(&mut self.slots[ring_index(n)]);
             self.calls = self.calls.saturating_sub(left.calls);
             self.tokens = self.tokens.saturating_sub(left.tokens);
         }
@@ -172,7 +178,7 @@ impl Entries {
 
     /// The slot of a reservation made in `slot`, while that slot is still counted.
     fn counted(&mut self, slot: u64) -> Option<&mut Slot> {
-        (slot + SLOTS_PER_WINDOW >= self.head).then(|| &mut self.slots[slot as usize % RING])
+        (slot + SLOTS_PER_WINDOW >= self.head).then(|| &mut self.slots[ring_index(slot)])
     }
 
     /// How long from `now` (in slot `head`) until the counted calls drop to `calls` or fewer and the counted
@@ -184,9 +190,9 @@ impl Entries {
             if held_calls <= calls && held_tokens <= tokens {
                 break;
             }
-            let slot = &self.slots[n as usize % RING];
-            held_calls -= slot.calls;
-            held_tokens -= slot.tokens;
+            let slot = &self.slots[ring_index(n)];
+            held_calls = held_calls.saturating_sub(slot.calls);
+            held_tokens = held_tokens.saturating_sub(slot.tokens);
             if held_calls <= calls && held_tokens <= tokens {
                 return window.leaves_at(n).saturating_duration_since(now);
             }
@@ -293,7 +299,7 @@ impl RateWindow {
                 board.signal();
             }
         }
-        let counted = &mut state.slots[slot as usize % RING];
+        let counted = &mut state.slots[ring_index(slot)];
         counted.calls += 1;
         counted.tokens += tokens;
         state.calls += 1;

@@ -103,13 +103,13 @@ pub struct RateWindow {
     tpm: Option<u64>,
     /// Slot 0 starts here.
     origin: Instant,
-    state: Mutex<Entries>,
+    state: Mutex<Counts>,
     /// The board and budget name of a cluster-wide window; `None`: this process only.
     shared: Option<(Arc<LeaseBoard>, LimitScope)>,
 }
 
 #[derive(Debug)]
-struct Entries {
+struct Counts {
     /// Calls and tokens of the last [`RING`] slots: slot `n` at `n % RING`.
     slots: Box<[Slot; RING]>,
     /// The newest slot the window has moved to; slots up to [`SLOTS_PER_WINDOW`] before it are counted.
@@ -124,9 +124,9 @@ struct Entries {
     reports: u64,
 }
 
-impl Default for Entries {
+impl Default for Counts {
     fn default() -> Self {
-        Entries {
+        Counts {
             slots: Box::new([Slot::default(); RING]),
             head: 0,
             calls: 0,
@@ -160,7 +160,7 @@ fn ring_index(n: u64) -> usize {
     (n % RING as u64) as usize
 }
 
-impl Entries {
+impl Counts {
     /// Moves the window to `slot`: the slots that left it are emptied and no longer counted.
     fn advance(&mut self, slot: u64) {
         if slot <= self.head {
@@ -308,7 +308,7 @@ impl RateWindow {
         Ok((RateReservation { slot, tokens, source }, remaining))
     }
 
-    fn remaining_of(&self, state: &Entries, now: Instant) -> RateRemaining {
+    fn remaining_of(&self, state: &Counts, now: Instant) -> RateRemaining {
         let lease_live = self.shared.is_some() && state.lease.live(now);
         let (rpm, tpm) = self.local_limits(lease_live);
         let mut remaining = RateRemaining {

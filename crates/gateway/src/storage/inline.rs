@@ -75,7 +75,7 @@ impl rusqlite::types::FromSql for RowId {
 }
 
 /// A row's attempts: the first inline (most requests make one call), more on the heap. Two inline made every row
-/// 80 bytes larger, copied with each row and written to a queue that holds up to 50,000 of them.
+/// 72 bytes larger, copied with each row and written to a queue that holds up to 50,000 of them.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Attempts(SmallVec<[AttemptRow; 1]>);
 

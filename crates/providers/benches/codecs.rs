@@ -57,7 +57,7 @@ fn openai_stream_bytes() -> Vec<u8> {
     let mut encoder = openai::StreamEncoder::new("chatcmpl-bench", "bench-ok", true);
     let mut out = Vec::new();
     for chunk in answer_chunks() {
-        for frame in encoder.chunk(&chunk) {
+        if let Some(frame) = encoder.chunk(&chunk) {
             out.extend_from_slice(&frame);
         }
     }
@@ -104,7 +104,7 @@ fn sse(c: &mut Criterion) {
             let mut decoder = openai::StreamDecoder::new();
             let mut chunks = Vec::with_capacity(64);
             for event in &openai_events {
-                decoder.event(event, &mut chunks).unwrap();
+                decoder.event(event.view(), &mut chunks).unwrap();
             }
             black_box(chunks)
         })
@@ -115,7 +115,7 @@ fn sse(c: &mut Criterion) {
             let mut decoder = anthropic::StreamDecoder::new();
             let mut chunks = Vec::with_capacity(64);
             for event in &anthropic_events {
-                decoder.event(event, &mut chunks).unwrap();
+                decoder.event(event.view(), &mut chunks).unwrap();
             }
             black_box(chunks)
         })

@@ -13,7 +13,7 @@ use switchyard::{
 
 use crate::event_decoder::{Decoded, EventDecoder};
 use crate::http::{HttpClient, Stage};
-use crate::sse::{SseEvent, SseParser};
+use crate::sse::{SseEventRef, SseParser};
 use crate::transport::{Body, Response};
 
 /// Malformed events in a row that fail a stream: one is noise in a healthy stream, ten is a broken one.
@@ -22,12 +22,16 @@ const MAX_MALFORMED_IN_A_ROW: u32 = 10;
 struct State<D> {
     // None once the body has been handed to `release`.
     body: Option<BodyDataStream<Body>>,
-    http: HttpClient,
     parser: SseParser,
+    decoding: Decoding<D>,
+}
+
+/// What the events have made so far: the vendor decoder and the chunks waiting to be taken.
+struct Decoding<D> {
+    http: HttpClient,
     decoder: D,
     pending: VecDeque<Result<ChatChunk, Error>>,
-    // Reused for every body piece, so reading a chunk does not allocate two vectors.
-    events: Vec<SseEvent>,
+    // Reused for every event, so reading a chunk does not allocate a vector.
     chunks: Vec<ChatChunk>,
     saw_content: bool,
     finished: bool,
@@ -39,7 +43,7 @@ struct State<D> {
     last_malformed: Option<Error>,
 }
 
-impl<D: EventDecoder> State<D> {
+impl<D: EventDecoder> Decoding<D> {
     /// How long the next read may be silent: the idle limit, once content has started. Before that the
     /// engine's first-chunk limit is the one that applies.
     fn idle_limit(&self) -> Option<Duration> {
@@ -51,33 +55,31 @@ impl<D: EventDecoder> State<D> {
         self.finished = true;
     }
 
-    fn decode(&mut self, events: &[SseEvent]) {
-        let mut chunks = std::mem::take(&mut self.chunks);
-        for event in events {
-            let fatal = match self.decoder.event(event, &mut chunks) {
-                Ok(Decoded::More) => {
-                    self.malformed_in_a_row = 0;
-                    continue;
-                }
-                Ok(Decoded::End) => {
-                    self.finished = true;
-                    self.ended_cleanly = true;
-                    break;
-                }
-                Ok(Decoded::Malformed(e)) => match self.skip(e) {
-                    None => continue,
-                    Some(e) => e,
-                },
-                Err(e) => self.cause(e),
-            };
-            self.push_chunks(&mut chunks);
-            self.chunks = chunks;
-            let e = self.http.redact_error(fatal);
-            self.fail(e);
+    /// Reads one event; those after the stream's end or failure are ignored.
+    fn event(&mut self, event: SseEventRef<'_>) {
+        if self.finished {
             return;
         }
+        let mut chunks = std::mem::take(&mut self.chunks);
+        let fatal = match self.decoder.event(event, &mut chunks) {
+            Ok(Decoded::More) => {
+                self.malformed_in_a_row = 0;
+                None
+            }
+            Ok(Decoded::End) => {
+                self.finished = true;
+                self.ended_cleanly = true;
+                None
+            }
+            Ok(Decoded::Malformed(e)) => self.skip(e),
+            Err(e) => Some(self.cause(e)),
+        };
         self.push_chunks(&mut chunks);
         self.chunks = chunks;
+        if let Some(fatal) = fatal {
+            let e = self.http.redact_error(fatal);
+            self.fail(e);
+        }
     }
 
     /// Skips a malformed event (counted, logged); `Some` when it is one too many in a row.
@@ -110,17 +112,35 @@ impl<D: EventDecoder> State<D> {
         }
     }
 
+    /// The byte stream ended: the decoder completes the answer or says why it cannot.
+    fn end(&mut self) {
+        let mut chunks = Vec::new();
+        let ended = self.decoder.end(&mut chunks);
+        self.push_chunks(&mut chunks);
+        match ended {
+            Ok(()) => self.finished = true,
+            Err(e) => {
+                let e = self.cause(e);
+                let e = self.http.redact_error(e);
+                self.fail(e);
+            }
+        }
+    }
+}
+
+impl<D: EventDecoder> State<D> {
     async fn next(mut self: Box<Self>) -> Option<(Result<ChatChunk, Error>, Box<Self>)> {
         loop {
-            if let Some(item) = self.pending.pop_front() {
+            let d = &mut self.decoding;
+            if let Some(item) = d.pending.pop_front() {
                 return Some((item, self));
             }
-            if self.finished {
+            if d.finished {
                 return None;
             }
-            let idle = self.idle_limit();
+            let idle = d.idle_limit();
             let Some(body) = self.body.as_mut() else {
-                self.finished = true;
+                self.decoding.finished = true;
                 continue;
             };
             let read = match idle {
@@ -128,46 +148,31 @@ impl<D: EventDecoder> State<D> {
                 Some(after) => match tokio::time::timeout(after, body.next()).await {
                     Ok(read) => read,
                     Err(_) => {
-                        self.fail(Error::Timeout { phase: TimeoutPhase::Idle, after });
+                        self.decoding.fail(Error::Timeout { phase: TimeoutPhase::Idle, after });
                         continue;
                     }
                 },
             };
+            let d = &mut self.decoding;
             match read {
                 Some(Ok(bytes)) => {
-                    let mut events = std::mem::take(&mut self.events);
-                    let parsed = self.parser.push(&bytes, &mut events);
-                    self.decode(&events);
-                    events.clear();
-                    self.events = events;
-                    if self.ended_cleanly
+                    let parsed = self.parser.feed(&bytes, |event| d.event(event));
+                    if d.ended_cleanly
                         && let Some(body) = self.body.take()
                     {
                         release(body);
                     }
                     if let Err(too_long) = parsed
-                        && !self.finished
+                        && !d.finished
                     {
-                        self.fail(Error::invalid_response(too_long.to_string()));
+                        d.fail(Error::invalid_response(too_long.to_string()));
                     }
                 }
                 Some(Err(e)) => {
-                    let error = self.http.transport_error(Stage::Body, &*e);
-                    self.fail(error);
+                    let error = d.http.transport_error(Stage::Body, &*e);
+                    d.fail(error);
                 }
-                None => {
-                    let mut chunks = Vec::new();
-                    let ended = self.decoder.end(&mut chunks);
-                    self.push_chunks(&mut chunks);
-                    match ended {
-                        Ok(()) => self.finished = true,
-                        Err(e) => {
-                            let e = self.cause(e);
-                            let e = self.http.redact_error(e);
-                            self.fail(e);
-                        }
-                    }
-                }
+                None => d.end(),
             }
         }
     }
@@ -203,13 +208,10 @@ fn release(mut body: BodyDataStream<Body>) {
 /// Reads `response` (a 2xx SSE response) with `decoder`, under the client's idle limit.
 pub(crate) fn chunk_stream<D: EventDecoder>(response: Response, http: HttpClient, decoder: D) -> ChatStream {
     let skipped = SkippedEvents::default();
-    let state = State {
-        body: Some(BodyDataStream::new(response.into_body())),
+    let decoding = Decoding {
         http,
-        parser: SseParser::default(),
         decoder,
         pending: VecDeque::new(),
-        events: Vec::new(),
         chunks: Vec::new(),
         saw_content: false,
         finished: false,
@@ -218,6 +220,7 @@ pub(crate) fn chunk_stream<D: EventDecoder>(response: Response, http: HttpClient
         malformed_in_a_row: 0,
         last_malformed: None,
     };
+    let state = State { body: Some(BodyDataStream::new(response.into_body())), parser: SseParser::default(), decoding };
     // Boxed: the stream moves its state in and out of each step's future, a pointer instead of the whole state.
     ChatStream::new(futures::stream::unfold(Box::new(state), State::next)).with_skipped_events(skipped)
 }

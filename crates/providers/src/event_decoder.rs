@@ -3,7 +3,7 @@
 use switchyard::{ChatChunk, Error};
 
 use crate::classify::excerpt;
-use crate::sse::SseEvent;
+use crate::sse::SseEventRef;
 
 /// What one event did to the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub enum Decoded {
 pub trait EventDecoder: Send + 'static {
     /// Feeds one event, appending chunks to `out`. `Err` is a failure the stream reports (an in-stream error
     /// event, an end marker without a finish).
-    fn event(&mut self, event: &SseEvent, out: &mut Vec<ChatChunk>) -> Result<Decoded, Error>;
+    fn event(&mut self, event: SseEventRef<'_>, out: &mut Vec<ChatChunk>) -> Result<Decoded, Error>;
 
     /// The byte stream ended without an end marker: complete the answer if it was complete, or fail.
     fn end(&mut self, out: &mut Vec<ChatChunk>) -> Result<(), Error>;

@@ -20,6 +20,13 @@ pub struct SseEvent {
     pub id: Option<String>,
 }
 
+impl SseEvent {
+    /// The event as its borrowed form, the one decoders read.
+    pub fn view(&self) -> SseEventRef<'_> {
+        SseEventRef { event: &self.event, data: &self.data, id: self.id.as_deref() }
+    }
+}
+
 /// A line or event over the size limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SseTooLong {
@@ -35,7 +42,25 @@ impl fmt::Display for SseTooLong {
 
 impl std::error::Error for SseTooLong {}
 
-/// Incremental parser: feed bytes with [`SseParser::push`], take events as they complete.
+/// One dispatched event, borrowed: from the bytes fed when the event lay whole in them, else from the parser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SseEventRef<'a> {
+    /// The `event:` field; empty when the peer sent none.
+    pub event: &'a str,
+    /// The `data:` lines joined with `\n`.
+    pub data: &'a str,
+    /// The last `id:` field seen, if any.
+    pub id: Option<&'a str>,
+}
+
+impl SseEventRef<'_> {
+    /// The event as an owned value.
+    pub fn to_event(&self) -> SseEvent {
+        SseEvent { event: self.event.to_owned(), data: self.data.to_owned(), id: self.id.map(str::to_owned) }
+    }
+}
+
+/// Incremental parser: feed bytes with [`SseParser::feed`] (or [`SseParser::push`]), take events as they complete.
 #[derive(Debug)]
 pub struct SseParser {
     max_line: usize,
@@ -48,6 +73,10 @@ pub struct SseParser {
     has_data: bool,
     id: Option<String>,
 }
+
+/// The data buffer's capacity kept between events read line by line; a larger one (a rare huge event) is let go
+/// rather than held for the rest of the stream.
+const KEPT_DATA: usize = 4096;
 
 impl Default for SseParser {
     fn default() -> Self {
@@ -71,7 +100,17 @@ impl SseParser {
     }
 
     /// Feeds bytes; completed events are appended to `out`.
-    pub fn push(&mut self, mut bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseTooLong> {
+    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseTooLong> {
+        self.feed(bytes, |event| out.push(event.to_event()))
+    }
+
+    /// Feeds bytes; `on_event` is called with each event as it completes. An event that lies whole in `bytes`
+    /// in the common shape is handed over as slices of them, with no copy.
+    pub fn feed<F: FnMut(SseEventRef<'_>)>(&mut self, mut bytes: &[u8], mut on_event: F) -> Result<(), SseTooLong> {
+        // Only a stream's first byte can start a byte order mark; without one, the first event may be read whole.
+        if self.at_start && self.line.is_empty() && bytes.first().is_some_and(|b| *b != 0xEF) {
+            self.at_start = false;
+        }
         while !bytes.is_empty() {
             if self.after_cr {
                 self.after_cr = false;
@@ -80,12 +119,19 @@ impl SseParser {
                     continue;
                 }
             }
+            if self.between_events()
+                && let Some((event, used)) = self.whole_event(bytes)
+            {
+                on_event(event);
+                bytes = &bytes[used..];
+                continue;
+            }
             match memchr::memchr2(b'\n', b'\r', bytes) {
                 Some(end) => {
                     self.extend_line(&bytes[..end])?;
                     self.after_cr = bytes[end] == b'\r';
                     bytes = &bytes[end + 1..];
-                    self.end_line(out)?;
+                    self.end_line(&mut on_event)?;
                 }
                 None => {
                     self.extend_line(bytes)?;
@@ -96,6 +142,31 @@ impl SseParser {
         Ok(())
     }
 
+    /// At a line's start with no event under way: where [`Self::whole_event`] may read.
+    fn between_events(&self) -> bool {
+        !self.at_start && self.line.is_empty() && !self.has_data && self.event.is_empty()
+    }
+
+    /// The event at the start of `bytes` and the bytes it took, when it has the common shape: an optional
+    /// `event:` line, one `data:` line and a blank line, each ended by `\n`, the values UTF-8, all within the
+    /// limit. Anything else (a `\r`, several data lines, comments, `id:`, an event not whole yet) is left to the
+    /// line-by-line path, which reads these the same way.
+    fn whole_event<'a>(&'a self, bytes: &'a [u8]) -> Option<(SseEventRef<'a>, usize)> {
+        let mut at = 0;
+        let mut event = "";
+        if bytes.starts_with(b"event:") {
+            (event, at) = field_value(bytes, b"event:".len())?;
+        }
+        if !bytes[at..].starts_with(b"data:") {
+            return None;
+        }
+        let (data, end) = field_value(bytes, at + b"data:".len())?;
+        if bytes.get(end) != Some(&b'\n') || end > self.max_line {
+            return None;
+        }
+        Some((SseEventRef { event, data, id: self.id.as_deref() }, end + 1))
+    }
+
     fn extend_line(&mut self, part: &[u8]) -> Result<(), SseTooLong> {
         if self.line.len() + part.len() > self.max_line {
             return Err(SseTooLong { limit: self.max_line });
@@ -104,23 +175,23 @@ impl SseParser {
         Ok(())
     }
 
-    fn end_line(&mut self, out: &mut Vec<SseEvent>) -> Result<(), SseTooLong> {
+    fn end_line<F: FnMut(SseEventRef<'_>)>(&mut self, on_event: &mut F) -> Result<(), SseTooLong> {
         // Taken out so the fields can be updated while it is read, then put back to keep its capacity:
         // a fresh buffer per line was an allocation per line.
         let mut raw = std::mem::take(&mut self.line);
-        let result = self.field(&raw, out);
+        let result = self.field(&raw, on_event);
         raw.clear();
         self.line = raw;
         result
     }
 
-    fn field(&mut self, mut line: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseTooLong> {
+    fn field<F: FnMut(SseEventRef<'_>)>(&mut self, mut line: &[u8], on_event: &mut F) -> Result<(), SseTooLong> {
         if self.at_start {
             self.at_start = false;
             line = line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(line);
         }
         if line.is_empty() {
-            self.dispatch(out);
+            self.dispatch(on_event);
             return Ok(());
         }
         if line[0] == b':' {
@@ -158,14 +229,30 @@ impl SseParser {
         Ok(())
     }
 
-    fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
-        let event = std::mem::take(&mut self.event);
-        if !self.has_data {
-            return; // an event with no data lines is not dispatched
+    fn dispatch<F: FnMut(SseEventRef<'_>)>(&mut self, on_event: &mut F) {
+        // An event with no data lines is not dispatched.
+        if self.has_data {
+            self.has_data = false;
+            on_event(SseEventRef { event: &self.event, data: &self.data, id: self.id.as_deref() });
+            if self.data.capacity() > KEPT_DATA {
+                self.data = String::new();
+            }
+            self.data.clear();
         }
-        self.has_data = false;
-        out.push(SseEvent { event, data: std::mem::take(&mut self.data), id: self.id.clone() });
+        self.event.clear();
     }
+}
+
+/// The value of the field whose name ends at `start` (one leading space dropped) and where the next line starts;
+/// `None` when the line is not whole in `bytes`, ends with `\r`, or its value is not UTF-8.
+fn field_value(bytes: &[u8], start: usize) -> Option<(&str, usize)> {
+    let end = start + memchr::memchr2(b'\n', b'\r', &bytes[start..])?;
+    if bytes[end] != b'\n' {
+        return None;
+    }
+    let value = &bytes[start..end];
+    let value = value.strip_prefix(b" ").unwrap_or(value);
+    Some((std::str::from_utf8(value).ok()?, end + 1))
 }
 
 #[cfg(test)]
@@ -260,6 +347,53 @@ mod tests {
         chunks
     }
 
+    #[test]
+    fn an_event_whole_in_the_bytes_is_handed_over_as_slices_of_them() {
+        let bytes = b"data: {\"a\":1}\n\nevent: ping\ndata: {}\n\n";
+        let range = bytes.as_ptr_range();
+        let mut parser = SseParser::default();
+        let mut seen = Vec::new();
+        parser
+            .feed(bytes, |e| {
+                assert!(range.contains(&e.data.as_ptr()), "the data was copied");
+                seen.push(e.to_event());
+            })
+            .unwrap();
+        let expected = vec![
+            SseEvent { event: String::new(), data: "{\"a\":1}".into(), id: None },
+            SseEvent { event: "ping".into(), data: "{}".into(), id: None },
+        ];
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn an_event_over_the_limit_fails_whole_or_split() {
+        let line = format!("data: {}\n\n", "x".repeat(100));
+        for split in [line.len(), 1] {
+            let mut parser = SseParser::new(64);
+            let mut out = Vec::new();
+            let result = line.as_bytes().chunks(split).try_for_each(|piece| parser.push(piece, &mut out));
+            assert_eq!(result, Err(SseTooLong { limit: 64 }));
+            assert!(out.is_empty());
+        }
+    }
+
+    /// A line for the generator below: the fields the spec knows, comments, blank lines and stray bytes.
+    fn any_line() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            "[ -~]{0,12}".prop_map(|v| format!("data: {v}").into_bytes()),
+            "[ -~]{0,6}".prop_map(|v| format!("data:{v}").into_bytes()),
+            "[a-z]{0,6}".prop_map(|v| format!("event: {v}").into_bytes()),
+            "[0-9]{0,3}".prop_map(|v| format!("id: {v}").into_bytes()),
+            Just(b": keep-alive".to_vec()),
+            Just(Vec::new()),
+            Just(Vec::new()),
+            Just(b"retry: 10".to_vec()),
+            Just(b"data: \xff\xfe bad".to_vec()),
+            Just(b"data".to_vec()),
+        ]
+    }
+
     proptest! {
         #[test]
         fn generated_events_survive_any_line_ending_and_any_split(
@@ -277,6 +411,20 @@ mod tests {
                 .map(|(name, lines)| SseEvent { event: name.clone(), data: lines.join("\n"), id: None })
                 .collect();
             prop_assert_eq!(parse_all(&chunks).unwrap(), expected);
+        }
+
+        #[test]
+        fn read_whole_or_a_byte_at_a_time_the_events_are_the_same(
+            lines in proptest::collection::vec((any_line(), prop_oneof![Just("\n"), Just("\r\n"), Just("\r")]), 0..24),
+        ) {
+            let mut bytes = Vec::new();
+            for (line, eol) in &lines {
+                bytes.extend_from_slice(line);
+                bytes.extend_from_slice(eol.as_bytes());
+            }
+            // A byte at a time no event is ever whole in what is fed: the line-by-line reading is the reference.
+            let by_byte: Vec<&[u8]> = bytes.chunks(1).collect();
+            prop_assert_eq!(parse_all(&[&bytes]).unwrap(), parse_all(&by_byte).unwrap());
         }
 
         #[test]

@@ -43,7 +43,7 @@ fn decode(decoder: &mut dyn EventDecoder, events: &[SseEvent]) -> Vec<Result<Cha
     let mut items = Vec::new();
     for event in events {
         let mut out = Vec::new();
-        let result = decoder.event(event, &mut out);
+        let result = decoder.event(event.view(), &mut out);
         items.extend(out.into_iter().map(Ok));
         match result {
             Ok(Decoded::End) => return items,
@@ -175,7 +175,7 @@ fn error_events_have_each_vendors_shape_and_parse_back() {
     assert!(!events.iter().any(|e| e.event == "message_stop"));
 
     let mut encoder = openai::StreamEncoder::new("id", "m", true);
-    let mut frames = encoder.chunk(&ChatChunk::text("partial"));
+    let mut frames: Vec<Bytes> = encoder.chunk(&ChatChunk::text("partial")).into_iter().collect();
     frames.push(encoder.error(&Error::server(503, "down")));
     let events = parse_frames(&frames);
     let body: Value = serde_json::from_str(&events.last().unwrap().data).unwrap();

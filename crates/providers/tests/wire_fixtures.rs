@@ -20,7 +20,7 @@ fn decode(decoder: &mut dyn EventDecoder, bytes: &str) -> Vec<Result<ChatChunk, 
     let mut items = Vec::new();
     for event in &events {
         let mut chunks = Vec::new();
-        let result = decoder.event(event, &mut chunks);
+        let result = decoder.event(event.view(), &mut chunks);
         items.extend(chunks.into_iter().map(Ok));
         match result {
             // The client's reader skips a malformed event, as here.
@@ -189,8 +189,8 @@ fn a_non_json_event_is_malformed_and_reads_nothing() {
         .push(b"data: {not json\n\nevent: content_block_delta\ndata: {\"type\": \"content_block_del\n\n", &mut events)
         .unwrap();
     let mut chunks = Vec::new();
-    let openai = openai::StreamDecoder::new().event(&events[0], &mut chunks).unwrap();
-    let anthropic = anthropic::StreamDecoder::new().event(&events[1], &mut chunks).unwrap();
+    let openai = openai::StreamDecoder::new().event(events[0].view(), &mut chunks).unwrap();
+    let anthropic = anthropic::StreamDecoder::new().event(events[1].view(), &mut chunks).unwrap();
     for decoded in [openai, anthropic] {
         let Decoded::Malformed(error) = decoded else { panic!("{decoded:?}") };
         assert_eq!(error.kind(), ErrorKind::InvalidResponse);

@@ -12,7 +12,7 @@ use super::response::{parse_stop_reason, stop_reason_str};
 use super::wire::{Block, BlockDelta, DeltaUsage, MessageDeltaBody, MessagesResponse, StreamEvent, WireUsage};
 use crate::borrowed::opt_cow;
 use crate::event_decoder::{Decoded, EventDecoder, bad_event};
-use crate::sse::SseEvent;
+use crate::sse::SseEventRef;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum OpenBlock {
@@ -313,16 +313,16 @@ impl StreamDecoder {
 }
 
 impl EventDecoder for StreamDecoder {
-    fn event(&mut self, event: &SseEvent, out: &mut Vec<ChatChunk>) -> Result<Decoded, Error> {
+    fn event(&mut self, event: SseEventRef<'_>, out: &mut Vec<ChatChunk>) -> Result<Decoded, Error> {
         if event.event == "error" {
-            return Err(parse_error(None, &event.data, None));
+            return Err(parse_error(None, event.data, None));
         }
-        if let Some((index, delta)) = text_or_input_delta(&event.data) {
+        if let Some((index, delta)) = text_or_input_delta(event.data) {
             return Ok(self.block_delta(index, delta, out));
         }
-        let parsed: StreamEvent = match serde_json::from_str(&event.data) {
+        let parsed: StreamEvent = match serde_json::from_str(event.data) {
             Ok(parsed) => parsed,
-            Err(e) => return Ok(bad_event(&event.data, &e)),
+            Err(e) => return Ok(bad_event(event.data, &e)),
         };
         match parsed {
             StreamEvent::MessageStart { message } => {
@@ -386,7 +386,7 @@ impl EventDecoder for StreamDecoder {
                 self.close(out)?;
                 return Ok(Decoded::End);
             }
-            StreamEvent::Error { .. } => return Err(parse_error(None, &event.data, None)),
+            StreamEvent::Error { .. } => return Err(parse_error(None, event.data, None)),
             StreamEvent::Ping | StreamEvent::Unknown => {}
         }
         Ok(Decoded::More)

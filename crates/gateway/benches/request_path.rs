@@ -42,7 +42,7 @@ async fn stream(manager: &FallbackManager, api: Api, body: &[u8]) -> usize {
     let mut chunks = manager.stream(decoded.request).await.unwrap();
     let mut bytes = 0;
     while let Some(chunk) = chunks.next().await {
-        for frame in encoder.chunk(&chunk.unwrap()) {
+        if let Some(frame) = encoder.chunk(&chunk.unwrap()) {
             bytes += black_box(frame).len();
         }
     }

@@ -112,12 +112,12 @@ impl StreamEncoder {
         }
     }
 
-    /// Frames for one chunk.
-    pub fn chunk(&mut self, chunk: &ChatChunk) -> Vec<Bytes> {
+    /// What one chunk writes to the stream, its frames in one piece; none when it writes nothing.
+    pub fn chunk(&mut self, chunk: &ChatChunk) -> Option<Bytes> {
         match self {
             StreamEncoder::OpenAi(e) => e.chunk(chunk),
-            StreamEncoder::Anthropic(e) => e.chunk(chunk),
-            StreamEncoder::Responses(e) => e.chunk(chunk),
+            StreamEncoder::Anthropic(e) => concat(e.chunk(chunk)),
+            StreamEncoder::Responses(e) => concat(e.chunk(chunk)),
         }
     }
 
@@ -139,4 +139,16 @@ impl StreamEncoder {
             StreamEncoder::Responses(e) => e.error(err),
         }
     }
+}
+
+/// Frames as one piece; `None` for none.
+pub(crate) fn concat(frames: Vec<Bytes>) -> Option<Bytes> {
+    if frames.len() < 2 {
+        return frames.into_iter().next();
+    }
+    let mut out = Vec::with_capacity(frames.iter().map(Bytes::len).sum());
+    for f in frames {
+        out.extend_from_slice(&f);
+    }
+    Some(Bytes::from(out))
 }

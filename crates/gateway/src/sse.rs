@@ -139,11 +139,8 @@ pub fn body(
                         ChatChunk::Finish { .. } => s.finished = true,
                         _ => {}
                     }
-                    let frames = s.encoder.chunk(&chunk);
-                    if frames.is_empty() {
-                        continue;
-                    }
-                    return out(s, concat(frames));
+                    let Some(frame) = s.encoder.chunk(&chunk) else { continue };
+                    return out(s, frame);
                 }
                 Some(Err(e)) => {
                     let frame = fail(&mut s, &e);
@@ -157,7 +154,8 @@ pub fn body(
                     let targets = s.targets.get();
                     if targets.len() > 1 {
                         let note = format!(": x-switchyard-targets: {}\n\n", targets.join(", "));
-                        return out(s, concat(vec![Bytes::from(note), done]));
+                        let frames = crate::codec::concat(vec![Bytes::from(note), done]).unwrap_or_default();
+                        return out(s, frames);
                     }
                     return out(s, done);
                 }
@@ -209,15 +207,4 @@ fn fail(s: &mut State, e: &Error) -> Bytes {
     s.guard.status = Some(crate::error::status_of(e).0.as_u16());
     s.guard.failure = Some(e.clone());
     s.encoder.error(e)
-}
-
-fn concat(frames: Vec<Bytes>) -> Bytes {
-    if frames.len() == 1 {
-        return frames.into_iter().next().unwrap_or_default();
-    }
-    let mut out = Vec::with_capacity(frames.iter().map(Bytes::len).sum());
-    for f in frames {
-        out.extend_from_slice(&f);
-    }
-    Bytes::from(out)
 }

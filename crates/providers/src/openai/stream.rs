@@ -15,7 +15,7 @@ use super::wire::{ChatCompletionChunk, ChunkChoice, Delta, FunctionChunk, ToolCa
 use crate::event_decoder::{Decoded, EventDecoder, bad_event};
 use crate::ids::unix_now;
 use crate::json_out;
-use crate::sse::SseEvent;
+use crate::sse::SseEventRef;
 
 /// `"error":`, looked for in every chunk: the searcher is built once (building one per chunk cost more than
 /// the search).
@@ -165,10 +165,10 @@ impl StreamEncoder {
         self.frame(vec![ChunkChoice { index: 0, delta, finish_reason: None }], None)
     }
 
-    /// The frames for one chunk (usage is held back for the final usage chunk).
-    pub fn chunk(&mut self, chunk: &ChatChunk) -> Vec<Bytes> {
+    /// The frame for one chunk; none for usage, which is held back for the final usage chunk.
+    pub fn chunk(&mut self, chunk: &ChatChunk) -> Option<Bytes> {
         match chunk {
-            ChatChunk::Text { text } => vec![self.step_frame(Step::Text(text))],
+            ChatChunk::Text { text } => Some(self.step_frame(Step::Text(text))),
             ChatChunk::ToolCall(d) => {
                 let first = !self.tool_indexes.contains(&d.index);
                 if first {
@@ -184,14 +184,14 @@ impl StreamEncoder {
                         arguments: Some(d.arguments.clone()),
                     }),
                 };
-                vec![self.delta_frame(Delta { tool_calls: Some(vec![call]), ..Delta::default() })]
+                Some(self.delta_frame(Delta { tool_calls: Some(vec![call]), ..Delta::default() }))
             }
             ChatChunk::Usage(usage) => {
                 self.usage.input_tokens = self.usage.input_tokens.max(usage.input_tokens);
                 self.usage.output_tokens = self.usage.output_tokens.max(usage.output_tokens);
-                Vec::new()
+                None
             }
-            ChatChunk::Finish { reason } => vec![self.step_frame(Step::Finish(finish_reason_str(reason)))],
+            ChatChunk::Finish { reason } => Some(self.step_frame(Step::Finish(finish_reason_str(reason)))),
         }
     }
 
@@ -263,7 +263,7 @@ impl StreamDecoder {
 }
 
 impl EventDecoder for StreamDecoder {
-    fn event(&mut self, event: &SseEvent, out: &mut Vec<ChatChunk>) -> Result<Decoded, Error> {
+    fn event(&mut self, event: SseEventRef<'_>, out: &mut Vec<ChatChunk>) -> Result<Decoded, Error> {
         let data = event.data.trim();
         if data == "[DONE]" {
             self.close(out)?;
@@ -356,16 +356,16 @@ mod tests {
         for first_is_text in [true, false] {
             let mut e = StreamEncoder::new("chatcmpl-\"1\"", "m\\odel ✓", true);
             if first_is_text {
-                let frame = e.chunk(&ChatChunk::text("Hel\"lo\n\u{1}"));
-                assert_eq!(frame[0].as_ref(), serde_frame(&e, choice(true, Some("Hel\"lo\n\u{1}"), None), None));
-                let frame = e.chunk(&ChatChunk::text(""));
-                assert_eq!(frame[0].as_ref(), serde_frame(&e, choice(false, Some(""), None), None));
+                let frame = e.chunk(&ChatChunk::text("Hel\"lo\n\u{1}")).unwrap();
+                assert_eq!(frame.as_ref(), serde_frame(&e, choice(true, Some("Hel\"lo\n\u{1}"), None), None));
+                let frame = e.chunk(&ChatChunk::text("")).unwrap();
+                assert_eq!(frame.as_ref(), serde_frame(&e, choice(false, Some(""), None), None));
                 e.set_model("other");
             }
-            e.chunk(&ChatChunk::Usage(Usage { input_tokens: 3, output_tokens: 5 }));
-            let frame = e.chunk(&ChatChunk::Finish { reason: FinishReason::Length });
+            assert_eq!(e.chunk(&ChatChunk::Usage(Usage { input_tokens: 3, output_tokens: 5 })), None);
+            let frame = e.chunk(&ChatChunk::Finish { reason: FinishReason::Length }).unwrap();
             let role = !first_is_text;
-            assert_eq!(frame[0].as_ref(), serde_frame(&e, choice(role, None, Some("length")), None));
+            assert_eq!(frame.as_ref(), serde_frame(&e, choice(role, None, Some("length")), None));
             let usage = Usage { input_tokens: 3, output_tokens: 5 };
             let mut expected = serde_frame(&e, Vec::new(), Some(usage));
             expected.extend_from_slice(b"data: [DONE]\n\n");

@@ -12,6 +12,7 @@
 mod accept;
 mod activity;
 mod body;
+mod chunk_size;
 mod connection;
 mod counters;
 mod fd_limit;

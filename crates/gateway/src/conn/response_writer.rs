@@ -3,14 +3,13 @@
 //! (dropping its body, which cancels the upstream call behind it).
 
 use std::cell::RefCell;
-use std::fmt::Write as _;
 use std::future::poll_fn;
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http::{HeaderValue, Response, StatusCode};
 use http_body::Body;
@@ -113,8 +112,7 @@ pub(crate) async fn write(socket: &Socket, response: Response<ResponseBody>, ask
     head.extend_from_slice(b"\r\n");
     drop(parts);
 
-    let mut sending =
-        Sending { out: SmallVec::new(), framing, scratch: BytesMut::new(), written: 0, body: None, ended: None };
+    let mut sending = Sending { out: SmallVec::new(), framing, written: 0, body: None, ended: None };
     if framing == Framing::None {
         sending.ended = Some(body);
     } else {
@@ -132,8 +130,6 @@ pub(crate) async fn write(socket: &Socket, response: Response<ResponseBody>, ask
 struct Sending {
     out: SmallVec<[Bytes; 8]>,
     framing: Framing,
-    /// Room for chunk-size lines.
-    scratch: BytesMut,
     /// Body bytes queued so far.
     written: u64,
     /// `None` once the body has ended.
@@ -190,8 +186,7 @@ impl Sending {
                     }
                     self.written += data.len() as u64;
                     if self.framing == Framing::Chunked {
-                        let _ = write!(self.scratch, "{:X}\r\n", data.len());
-                        self.out.push(self.scratch.split().freeze());
+                        self.out.push(super::chunk_size::line(data.len()));
                         self.out.push(data);
                         self.out.push(Bytes::from_static(b"\r\n"));
                     } else {

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 const MAX_DEPTH: u32 = 64;
 
 /// Known keys met so far in one object, one bit each: the serde types refuse a duplicate one.
-#[derive(Default)]
+#[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Seen(u32);
 
 impl Seen {
@@ -20,6 +20,11 @@ impl Seen {
         }
         self.0 |= mask;
         Some(())
+    }
+
+    /// Whether the key of `bit` was met.
+    pub(crate) fn has(self, bit: u32) -> bool {
+        self.0 & (1 << bit) != 0
     }
 }
 
@@ -56,12 +61,19 @@ pub fn plain_run(bytes: &[u8], mut i: usize) -> usize {
 pub(crate) struct Reader<'a> {
     s: &'a str,
     i: usize,
+    /// Where the key [`Self::members`] read last starts.
+    pub(crate) key_at: usize,
 }
 
 impl<'a> Reader<'a> {
     /// A reader at the start of `s`.
     pub(crate) fn new(s: &'a str) -> Self {
-        Self { s, i: 0 }
+        Self::at(s, 0)
+    }
+
+    /// A reader of `s` at byte `i` (what comes before was read by an earlier reader).
+    pub(crate) fn at(s: &'a str, i: usize) -> Self {
+        Self { s, i, key_at: i }
     }
 
     /// Whether only blanks are left.
@@ -111,7 +123,7 @@ impl<'a> Reader<'a> {
     pub(crate) fn object(
         &mut self,
         expected: &[&'static str],
-        mut member: impl FnMut(&mut Self, &'a str) -> Option<()>,
+        member: impl FnMut(&mut Self, &'a str) -> Option<()>,
     ) -> Option<()> {
         (self.next()? == b'{').then_some(())?;
         self.ws();
@@ -119,9 +131,21 @@ impl<'a> Reader<'a> {
             self.i += 1;
             return Some(());
         }
-        let mut next_expected = 0;
+        self.members(expected, 0, member)
+    }
+
+    /// An object's members from the key at the reading position to the object's end, as [`Self::object`]
+    /// reads them: its `{` and the members before were read already. `next_expected` is the index in
+    /// `expected` compared first.
+    pub(crate) fn members(
+        &mut self,
+        expected: &[&'static str],
+        mut next_expected: usize,
+        mut member: impl FnMut(&mut Self, &'a str) -> Option<()>,
+    ) -> Option<()> {
         loop {
             self.ws();
+            self.key_at = self.i;
             let key = match expected.get(next_expected).filter(|quoted| self.rest().starts_with(quoted.as_bytes())) {
                 Some(quoted) => {
                     next_expected += 1;

@@ -33,36 +33,70 @@ pub(crate) struct ScannedChoice<'a> {
     pub finish_reason: Option<Cow<'a, str>>,
 }
 
+/// The start of a chunk read before, up to its `"choices"` key, and the top-level keys it held. A stream's
+/// chunks begin alike (id, object, created, model, fingerprint), so a chunk that starts with the same bytes is
+/// read from its `"choices"` on: the reading of those bytes would end in the same state. Only a start that
+/// gave the chunk nothing (no usage) and ends with a member's comma is kept.
+#[derive(Debug, Default)]
+pub(crate) struct Prefix {
+    bytes: Vec<u8>,
+    seen: Seen,
+}
+
+/// Bits of the top-level keys in [`Seen`].
+const ID: u32 = 0;
+const OBJECT: u32 = 1;
+const MODEL: u32 = 2;
+const CREATED: u32 = 3;
+const CHOICES: u32 = 4;
+const USAGE: u32 = 5;
+
 /// Reads `data` (one event's JSON) if it is a chunk this reader handles exactly as the serde path would.
+#[cfg(test)]
 pub(crate) fn scan(data: &str) -> Option<ScannedChunk<'_>> {
-    let mut r = Reader::new(data);
+    scan_after(data, &mut Prefix::default())
+}
+
+/// [`scan`] for the next chunk of a stream: a start like the one in `prefix` is not read again, and this
+/// chunk's start is kept there when it differs.
+pub(crate) fn scan_after<'a>(data: &'a str, prefix: &mut Prefix) -> Option<ScannedChunk<'a>> {
+    let known = !prefix.bytes.is_empty() && data.as_bytes().starts_with(&prefix.bytes);
+    let (mut r, mut seen) =
+        if known { (Reader::at(data, prefix.bytes.len()), prefix.seen) } else { (Reader::new(data), Seen::default()) };
     let mut chunk = ScannedChunk::default();
-    let mut seen = Seen::default();
-    r.object(TOP_KEYS, |r, key| {
+    let member = |r: &mut Reader<'a>, key: &str| {
         match key {
             // The serde type holds these as strings and a u64: other types are its errors to report.
             "id" => {
-                seen.once(0)?;
+                seen.once(ID)?;
                 r.string()?;
             }
             "object" => {
-                seen.once(1)?;
+                seen.once(OBJECT)?;
                 r.string()?;
             }
             "model" => {
-                seen.once(2)?;
+                seen.once(MODEL)?;
                 r.string()?;
             }
             "created" => {
-                seen.once(3)?;
+                seen.once(CREATED)?;
                 r.u64()?;
             }
             "choices" => {
-                seen.once(4)?;
+                // Kept when a comma comes before the key: resumed there, [`Reader::members`] reads what the
+                // whole reading would (after an object's `{`, a `}` would have ended it instead).
+                let start = &data.as_bytes()[..r.key_at];
+                if !known && !seen.has(USAGE) && start.trim_ascii_end().ends_with(b",") {
+                    prefix.bytes.clear();
+                    prefix.bytes.extend_from_slice(start);
+                    prefix.seen = seen;
+                }
+                seen.once(CHOICES)?;
                 r.array(|r| r.choice(&mut chunk.choice))?;
             }
             "usage" => {
-                seen.once(5)?;
+                seen.once(USAGE)?;
                 chunk.usage = if r.null() { None } else { Some(r.usage()?) };
             }
             // An error event: the decoder's error path reads it.
@@ -70,7 +104,12 @@ pub(crate) fn scan(data: &str) -> Option<ScannedChunk<'_>> {
             _ => r.skip(0)?,
         }
         Some(())
-    })?;
+    };
+    if known {
+        r.members(TOP_KEYS, CHOICES_KEY, member)?;
+    } else {
+        r.object(TOP_KEYS, member)?;
+    }
     r.at_end().then_some(chunk)
 }
 
@@ -78,6 +117,8 @@ pub(crate) fn scan(data: &str) -> Option<ScannedChunk<'_>> {
 // first has its content alone).
 const TOP_KEYS: &[&str] =
     &["\"id\"", "\"object\"", "\"created\"", "\"model\"", "\"system_fingerprint\"", "\"choices\"", "\"usage\""];
+/// Where `"choices"` is in [`TOP_KEYS`].
+const CHOICES_KEY: usize = 5;
 const CHOICE_KEYS: &[&str] = &["\"index\"", "\"delta\"", "\"logprobs\"", "\"finish_reason\""];
 const DELTA_KEYS: &[&str] = &["\"content\"", "\"refusal\""];
 const USAGE_KEYS: &[&str] = &["\"prompt_tokens\"", "\"completion_tokens\"", "\"total_tokens\""];
@@ -176,7 +217,7 @@ mod tests {
     use proptest::prelude::*;
     use switchyard::Usage;
 
-    use super::{ScannedChoice, ScannedChunk, scan};
+    use super::{Prefix, ScannedChoice, ScannedChunk, scan, scan_after};
     use crate::openai::wire::ChatCompletionChunk;
 
     /// What the serde path reads: `Err` when it refuses the frame, `Ok(None)` for what the fast path leaves to
@@ -299,6 +340,51 @@ mod tests {
         assert!(matches!(text, Some(Cow::Borrowed("This "))), "{text:?}");
     }
 
+    /// What `b` reads as after `a` was read in the same stream.
+    fn after(a: &str, b: &'static str) -> Option<ScannedChunk<'static>> {
+        let mut prefix = Prefix::default();
+        let _ = scan_after(a, &mut prefix);
+        scan_after(b, &mut prefix)
+    }
+
+    #[test]
+    fn a_chunk_read_after_another_reads_as_it_reads_alone() {
+        let same_start = r#"{"id":"chatcmpl-sim1","object":"chat.completion.chunk","created":1796246998,"model":"bench-ok","system_fingerprint":null,"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#;
+        let frames: Vec<&'static str> = FAST.iter().chain(NOT_MINE).chain([&same_start]).copied().collect();
+        for a in &frames {
+            for b in &frames {
+                assert_eq!(after(a, b), scan(b), "{b} after {a}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_shared_start_is_read_once_and_still_counts_its_keys() {
+        let mut prefix = Prefix::default();
+        scan_after(TEXT, &mut prefix).unwrap();
+        let start = &TEXT[..TEXT.find(r#""choices""#).unwrap()];
+        assert_eq!(prefix.bytes, start.as_bytes());
+        // The start is not read again, yet its keys are known: a second `id` is a duplicate, left to serde.
+        let again: &'static str = Box::leak(format!(r#"{start}"choices":[],"id":"x"}}"#).into_boxed_str());
+        assert_eq!(scan_after(again, &mut prefix), None);
+        assert!(via_serde(again).is_err());
+        let next: &'static str =
+            Box::leak(format!(r#"{start}"choices":[{{"delta":{{"content":"next"}}}}]}}"#).into_boxed_str());
+        let read = scan_after(next, &mut prefix).and_then(|c| c.choice).and_then(|c| c.content);
+        assert_eq!(read.as_deref(), Some("next"));
+    }
+
+    #[test]
+    fn a_start_that_holds_usage_is_not_kept() {
+        let first = r#"{"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3},"choices":[]}"#;
+        let second = r#"{"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3},"choices":[{"delta":{"content":"x"}}]}"#;
+        let mut prefix = Prefix::default();
+        scan_after(first, &mut prefix).unwrap();
+        assert!(prefix.bytes.is_empty());
+        let read = scan_after(second, &mut prefix).unwrap();
+        assert_eq!(read.usage, Some(Usage { input_tokens: 1, output_tokens: 2 }));
+    }
+
     #[test]
     fn anything_else_is_left_to_the_serde_path() {
         for frame in NOT_MINE {
@@ -364,6 +450,14 @@ mod tests {
         fn generated_chunks_read_as_the_serde_path_reads_them(frame in frame()) {
             prop_assert!(scan(&frame).is_some(), "not read: {}", frame);
             agrees(&frame)?;
+        }
+
+        #[test]
+        fn a_stream_of_generated_chunks_reads_as_each_alone(frames in proptest::collection::vec(frame(), 1..6)) {
+            let mut prefix = Prefix::default();
+            for frame in &frames {
+                prop_assert_eq!(scan_after(frame, &mut prefix), scan(frame), "{}", frame);
+            }
         }
 
         #[test]

@@ -117,7 +117,8 @@ pub(crate) fn scan_after<'a>(data: &'a str, prefix: &mut Prefix) -> Option<Scann
 // first has its content alone).
 const TOP_KEYS: &[&str] =
     &["\"id\"", "\"object\"", "\"created\"", "\"model\"", "\"system_fingerprint\"", "\"choices\"", "\"usage\""];
-/// Where `"choices"` is in [`TOP_KEYS`].
+/// Where `"choices"` is in [`TOP_KEYS`]: only where the resumed reading compares first (a wrong one costs a key
+/// read, never a wrong reading).
 const CHOICES_KEY: usize = 5;
 const CHOICE_KEYS: &[&str] = &["\"index\"", "\"delta\"", "\"logprobs\"", "\"finish_reason\""];
 const DELTA_KEYS: &[&str] = &["\"content\"", "\"refusal\""];

@@ -6,6 +6,7 @@ use std::mem::MaybeUninit;
 use bytes::BytesMut;
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, StatusCode, Version};
+use smallvec::SmallVec;
 
 use crate::http1::{self, BodyDecoder};
 
@@ -39,6 +40,7 @@ pub(crate) enum HeadError {
 pub(crate) struct ResponseHead {
     pub(crate) status: StatusCode,
     pub(crate) version: Version,
+    /// The answer's headers, or only those the providers read (see [`KeptHeaders`]).
     pub(crate) headers: HeaderMap,
     /// How its body is read (and where it ends).
     pub(crate) body: BodyDecoder,
@@ -77,9 +79,22 @@ pub(crate) fn write_request_head(
     out.extend_from_slice(b"\r\n");
 }
 
+/// Which of an answer's headers [`read_response_head`] keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeptHeaders {
+    /// Every one (the CLI's client reads the gateway's own `x-switchyard-*`).
+    All,
+    /// Those the providers read ([`read_here`]).
+    ProvidersRead,
+}
+
 /// The final response's head from the front of `buf`, consumed with any interim (1xx) heads before it;
 /// `None` while more bytes are needed.
-pub(crate) fn read_response_head(buf: &mut BytesMut, method: &Method) -> Result<Option<ResponseHead>, HeadError> {
+pub(crate) fn read_response_head(
+    buf: &mut BytesMut,
+    method: &Method,
+    kept: KeptHeaders,
+) -> Result<Option<ResponseHead>, HeadError> {
     loop {
         // Uninitialised slots: setting a hundred empty headers first was a tenth of reading a head.
         let mut slots = [const { MaybeUninit::uninit() }; MAX_HEADERS];
@@ -102,8 +117,15 @@ pub(crate) fn read_response_head(buf: &mut BytesMut, method: &Method) -> Result<
             continue;
         }
         let version = if parsed.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+        let kept: SmallVec<[httparse::Header<'_>; 16]> = parsed
+            .headers
+            .iter()
+            .filter(|h| kept == KeptHeaders::All || read_here(h.name.as_bytes()))
+            .copied()
+            .collect();
         // The header values share the head's bytes rather than being copied one by one.
-        let fields = http1::fields(buf, parsed.headers).map_err(|_| HeadError::InvalidHeader)?;
+        let fields = http1::fields(buf, &kept).map_err(|_| HeadError::InvalidHeader)?;
+        drop(kept);
         let head = buf.split_to(len).freeze();
         let headers = http1::header_map(fields, &head).map_err(|_| HeadError::InvalidHeader)?;
         let body = body_decoder(status, method, &headers)?;
@@ -116,6 +138,18 @@ pub(crate) fn read_response_head(buf: &mut BytesMut, method: &Method) -> Result<
             && !both;
         return Ok(Some(ResponseHead { status, version, headers, body, keep_alive }));
     }
+}
+
+/// Whether the providers read a response header of this name: the body's framing, the content type, the retry
+/// hints and the vendors' rate-limit families. An answer carries many more (OpenAI's about twenty: its version,
+/// organisation, processing time, cookies, the CDN's), and each one kept cost about 700 instructions to check,
+/// hash and insert into the map that nothing read them from.
+fn read_here(name: &[u8]) -> bool {
+    const NAMES: [&[u8]; 6] =
+        [b"content-type", b"content-length", b"transfer-encoding", b"connection", b"retry-after", b"retry-after-ms"];
+    const FAMILIES: [&[u8]; 2] = [b"x-ratelimit-", b"anthropic-ratelimit-"];
+    NAMES.iter().any(|n| name.eq_ignore_ascii_case(n))
+        || FAMILIES.iter().any(|f| name.get(..f.len()).is_some_and(|start| start.eq_ignore_ascii_case(f)))
 }
 
 /// How the body is read, from the status, the request's method and the headers (RFC 9112 section 6.3).
@@ -147,14 +181,13 @@ mod tests {
     }
 
     fn read(text: &str) -> Result<Option<ResponseHead>, HeadError> {
-        read_response_head(&mut head_of(text), &Method::POST)
+        read_response_head(&mut head_of(text), &Method::POST, KeptHeaders::ProvidersRead)
     }
 
     #[test]
     fn a_length_a_chunked_and_a_closing_body_are_told_apart() {
         let head = read("HTTP/1.1 200 OK\r\ncontent-length: 12\r\nx-a: b\r\n\r\n").unwrap().unwrap();
         assert_eq!((head.body, head.keep_alive), (BodyDecoder::Length(12), true));
-        assert_eq!(head.headers["x-a"], "b");
         let head = read("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n").unwrap().unwrap();
         assert_eq!((head.body, head.keep_alive), (BodyDecoder::chunked(), true));
         let head = read("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n").unwrap().unwrap();
@@ -170,13 +203,39 @@ mod tests {
     }
 
     #[test]
+    fn only_the_headers_the_providers_read_are_kept_whatever_their_case() {
+        let text = "HTTP/1.1 429 Too Many Requests\r\nDate: Thu, 03 Dec 2026 15:41:44 GMT\r\nContent-Type: application/json\r\n\
+             Content-Length: 2\r\nConnection: keep-alive\r\nopenai-version: 2020-10-01\r\nx-request-id: req_1\r\n\
+             X-RateLimit-Remaining-Requests: 0\r\nx-ratelimit-reset-requests: 2s\r\nanthropic-ratelimit-tokens-reset: x\r\n\
+             retry-after: 3\r\nretry-after-ms: 2500\r\nset-cookie: a=b\r\nserver: cloudflare\r\nx-ratelimit: no dash\r\n\r\n";
+        let all = read_response_head(&mut head_of(text), &Method::POST, KeptHeaders::All).unwrap().unwrap();
+        assert_eq!(all.headers.len(), 14);
+        let head = read(text).unwrap().unwrap();
+        let mut names: Vec<&str> = head.headers.keys().map(http::HeaderName::as_str).collect();
+        names.sort_unstable();
+        let expected = [
+            "anthropic-ratelimit-tokens-reset",
+            "connection",
+            "content-length",
+            "content-type",
+            "retry-after",
+            "retry-after-ms",
+            "x-ratelimit-remaining-requests",
+            "x-ratelimit-reset-requests",
+        ];
+        assert_eq!(names, expected);
+        assert_eq!(head.headers["x-ratelimit-remaining-requests"], "0");
+        assert_eq!((head.body, head.keep_alive), (BodyDecoder::Length(2), true));
+    }
+
+    #[test]
     fn interim_heads_are_skipped_and_a_partial_head_waits_for_more() {
         let mut buf = head_of("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
-        let head = read_response_head(&mut buf, &Method::POST).unwrap().unwrap();
+        let head = read_response_head(&mut buf, &Method::POST, KeptHeaders::All).unwrap().unwrap();
         assert_eq!(head.status, StatusCode::OK);
         assert_eq!(&buf[..], b"ok", "the body's bytes stay in the buffer");
         let mut partial = head_of("HTTP/1.1 200 OK\r\ncontent-le");
-        assert!(read_response_head(&mut partial, &Method::POST).unwrap().is_none());
+        assert!(read_response_head(&mut partial, &Method::POST, KeptHeaders::All).unwrap().is_none());
         assert_eq!(partial.len(), 27, "nothing is consumed while the head is incomplete");
     }
 

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use crate::build_error::ProviderError;
 use crate::classify::{excerpt, parse_retry_after};
 use crate::config::{ApiKey, ProviderConfig, Timeouts};
+use crate::h1_head::KeptHeaders;
 use crate::quota::Quota;
 use crate::transport::{Response, SendError, Transport};
 use bytes::Bytes;
@@ -101,7 +102,7 @@ impl HttpClient {
             value.set_sensitive(true);
             headers.insert(name, value);
         }
-        let transport = Transport::new(&uri, config.timeouts.connect)
+        let transport = Transport::new(&uri, config.timeouts.connect, KeptHeaders::ProvidersRead)
             .map_err(|reason| ProviderError::Client { provider: config.name.clone(), reason })?;
         let uri = without_userinfo(uri);
         let shown_url = crate::redact_url(&url);

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::Uri;
 use http_body_util::combinators::UnsyncBoxBody;
 
+use crate::h1_head::KeptHeaders;
 use crate::transport::Transport;
 
 /// A response body: its frames as they arrive.
@@ -42,7 +43,7 @@ impl PlainClient {
         if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
             return Err(invalid());
         }
-        let transport = Transport::new(&uri, None).map_err(PlainClientError::Setup)?;
+        let transport = Transport::new(&uri, None, KeptHeaders::All).map_err(PlainClientError::Setup)?;
         Ok(Self { transport })
     }
 

@@ -31,7 +31,7 @@ use tower_service::Service;
 
 use crate::h1_body::H1Body;
 use crate::h1_conn::Conn;
-use crate::h1_head::{HeadError, ResponseHead, read_response_head, write_request_head};
+use crate::h1_head::{HeadError, KeptHeaders, ResponseHead, read_response_head, write_request_head};
 use crate::pool::Pool;
 use crate::proxy_connector::ProxyConnector;
 
@@ -62,6 +62,8 @@ struct Origin {
     absolute: bool,
     /// `Proxy-Authorization` for absolute-form requests (https targets send it in the CONNECT request).
     proxy_auth: Option<HeaderValue>,
+    /// Which of an answer's headers are kept.
+    kept: KeptHeaders,
 }
 
 /// How a new connection is made.
@@ -117,7 +119,7 @@ impl TransportError {
 
 impl Transport {
     /// A pool for requests to `uri`'s origin; `connect` bounds each connection attempt.
-    pub(crate) fn new(uri: &Uri, connect: Option<Duration>) -> Result<Self, String> {
+    pub(crate) fn new(uri: &Uri, connect: Option<Duration>, kept: KeptHeaders) -> Result<Self, String> {
         let tls = tls_config()?;
         let https = uri.scheme() == Some(&Scheme::HTTPS);
         let host = uri.host().ok_or("the URL has no host")?;
@@ -154,7 +156,8 @@ impl Transport {
                 .wrap_connector(http);
             (Connector::Direct(https), false, None)
         };
-        let origin = Origin { connector, pool: Arc::default(), dst, port, host: host_header, absolute, proxy_auth };
+        let origin =
+            Origin { connector, pool: Arc::default(), dst, port, host: host_header, absolute, proxy_auth, kept };
         Ok(Self(Arc::new(origin)))
     }
 
@@ -189,7 +192,7 @@ impl Transport {
                 Some(conn) => (conn, true),
                 None => (origin.connect().await?, false),
             };
-            match exchange(&mut conn, &request_head, &body, &head.method).await {
+            match exchange(&mut conn, &request_head, &body, &head.method, origin.kept).await {
                 Ok(answer) => {
                     let body = H1Body::new(conn, answer.body, answer.keep_alive, origin.pool.clone());
                     let mut response = http::Response::new(body.boxed_unsync());
@@ -211,12 +214,18 @@ impl Transport {
 }
 
 /// Writes the request on `conn` and reads the response's head.
-async fn exchange(conn: &mut Conn, head: &[u8], body: &[u8], method: &Method) -> Result<ResponseHead, TransportError> {
+async fn exchange(
+    conn: &mut Conn,
+    head: &[u8],
+    body: &[u8],
+    method: &Method,
+    kept: KeptHeaders,
+) -> Result<ResponseHead, TransportError> {
     conn.write_request(head, body).await.map_err(TransportError::Write)?;
     let mut received = false;
     loop {
         if !conn.buf.is_empty()
-            && let Some(answer) = read_response_head(&mut conn.buf, method)?
+            && let Some(answer) = read_response_head(&mut conn.buf, method, kept)?
         {
             return Ok(answer);
         }
@@ -353,7 +362,7 @@ mod tests {
     async fn a_request_a_kept_connection_ended_unanswered_goes_out_again_on_a_new_one() {
         let (addr, answered) = upstream().await;
         let uri: Uri = format!("http://{addr}/v1").parse().unwrap();
-        let transport = Transport::new(&uri, None).unwrap();
+        let transport = Transport::new(&uri, None, KeptHeaders::All).unwrap();
         // The kept connection is open and idle when it is checked out; its server ends it on the request.
         transport.0.pool.put(Conn::new(TcpStream::connect(addr).await.unwrap()));
 
@@ -368,7 +377,7 @@ mod tests {
     async fn a_new_connection_ended_unanswered_fails_the_request() {
         let (addr, answered) = upstream().await;
         let uri: Uri = format!("http://{addr}/v1").parse().unwrap();
-        let transport = Transport::new(&uri, None).unwrap();
+        let transport = Transport::new(&uri, None, KeptHeaders::All).unwrap();
         let request = http::Request::get(format!("http://{addr}/v1/ping")).body(Bytes::new()).unwrap();
         let error = transport.send(request).await.expect_err("a new connection is not tried again");
         assert!(error.source.to_string().contains("ended before a response"), "{}", error.source);

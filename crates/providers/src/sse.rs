@@ -367,6 +367,19 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_event_read_line_by_line_does_not_keep_its_buffer() {
+        let mut parser = SseParser::default();
+        let mut out = Vec::new();
+        let huge = format!("data: {}\r\n\r\n", "x".repeat(100_000));
+        parser.push(huge.as_bytes(), &mut out).unwrap();
+        assert_eq!(out[0].data.len(), 100_000);
+        assert!(parser.data.capacity() <= KEPT_DATA, "{}", parser.data.capacity());
+        parser.push(b"data: a\r\ndata: b\r\n\r\n", &mut out).unwrap();
+        assert_eq!(out[1].data, "a\nb");
+        assert!(parser.data.capacity() > 0, "a small one keeps its buffer for the next event");
+    }
+
+    #[test]
     fn an_event_over_the_limit_fails_whole_or_split() {
         let line = format!("data: {}\n\n", "x".repeat(100));
         for split in [line.len(), 1] {

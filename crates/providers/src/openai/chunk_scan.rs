@@ -376,6 +376,11 @@ mod tests {
     }
 
     #[test]
+    fn the_resumed_reading_compares_choices_first() {
+        assert_eq!(super::TOP_KEYS[super::CHOICES_KEY], "\"choices\"");
+    }
+
+    #[test]
     fn a_start_that_holds_usage_is_not_kept() {
         let first = r#"{"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3},"choices":[]}"#;
         let second = r#"{"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3},"choices":[{"delta":{"content":"x"}}]}"#;

@@ -57,6 +57,37 @@ pub fn plain_run(bytes: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// The keys a reader names in one object: each quoted as it stands in the JSON, with its name, in the order
+/// the upstream writes them.
+pub(crate) type Keys<K> = [(&'static str, K)];
+
+/// Whether `bytes` starts with `prefix`, a word at a time (the last word overlapping the one before): a key is
+/// a few words, and a call to `memcmp` per key compared cost more than the comparison.
+#[inline]
+fn starts_with(bytes: &[u8], prefix: &[u8]) -> bool {
+    fn word<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
+        bytes.get(at..at + N)?.try_into().ok()
+    }
+    let n = prefix.len();
+    if bytes.len() < n {
+        return false;
+    }
+    if n < 4 {
+        return bytes[..n] == *prefix;
+    }
+    if n < 8 {
+        return word::<4>(bytes, 0) == word::<4>(prefix, 0) && word::<4>(bytes, n - 4) == word::<4>(prefix, n - 4);
+    }
+    let mut at = 0;
+    while at + 8 < n {
+        if word::<8>(bytes, at) != word::<8>(prefix, at) {
+            return false;
+        }
+        at += 8;
+    }
+    word::<8>(bytes, n - 8) == word::<8>(prefix, n - 8)
+}
+
 /// A cursor over one JSON text.
 pub(crate) struct Reader<'a> {
     s: &'a str,
@@ -117,13 +148,14 @@ impl<'a> Reader<'a> {
         false
     }
 
-    /// An object, each member's key handed to `member`, which reads the value. `expected` lists the keys
-    /// (quoted) in the order OpenAI writes them: the next one is compared as it stands first, a fraction of
-    /// reading a key (which was a third of the reader's instructions); any other key is read as usual.
-    pub(crate) fn object(
+    /// An object, each member handed to `member` with its key's name in `keys` (`None`: a key not listed),
+    /// which reads the value. `keys` lists the keys in the order the upstream writes them: the next one is
+    /// compared as it stands first, a fraction of reading a key (which was a third of the reader's
+    /// instructions); any other key is read as usual and looked up.
+    pub(crate) fn object<K: Copy>(
         &mut self,
-        expected: &[&'static str],
-        member: impl FnMut(&mut Self, &'a str) -> Option<()>,
+        keys: &Keys<K>,
+        member: impl FnMut(&mut Self, Option<K>) -> Option<()>,
     ) -> Option<()> {
         (self.next()? == b'{').then_some(())?;
         self.ws();
@@ -131,31 +163,34 @@ impl<'a> Reader<'a> {
             self.i += 1;
             return Some(());
         }
-        self.members(expected, 0, member)
+        self.members(keys, 0, member)
     }
 
     /// An object's members from the key at the reading position to the object's end, as [`Self::object`]
-    /// reads them: its `{` and the members before were read already. `next_expected` is the index in
-    /// `expected` compared first.
-    pub(crate) fn members(
+    /// reads them: its `{` and the members before were read already. `next` is the index in `keys` compared
+    /// first.
+    pub(crate) fn members<K: Copy>(
         &mut self,
-        expected: &[&'static str],
-        mut next_expected: usize,
-        mut member: impl FnMut(&mut Self, &'a str) -> Option<()>,
+        keys: &Keys<K>,
+        mut next: usize,
+        mut member: impl FnMut(&mut Self, Option<K>) -> Option<()>,
     ) -> Option<()> {
         loop {
             self.ws();
             self.key_at = self.i;
-            let key = match expected.get(next_expected).filter(|quoted| self.rest().starts_with(quoted.as_bytes())) {
-                Some(quoted) => {
-                    next_expected += 1;
+            let name = match keys.get(next) {
+                Some(&(quoted, name)) if starts_with(self.rest(), quoted.as_bytes()) => {
+                    next += 1;
                     self.i += quoted.len();
-                    quoted.get(1..quoted.len() - 1)?
+                    Some(name)
                 }
-                None => self.key()?,
+                _ => {
+                    let key = self.key()?;
+                    keys.iter().find(|(quoted, _)| quoted.get(1..quoted.len() - 1) == Some(key)).map(|&(_, name)| name)
+                }
             };
             (self.next()? == b':').then_some(())?;
-            member(self, key)?;
+            member(self, name)?;
             match self.next()? {
                 b',' => {}
                 b'}' => return Some(()),
@@ -302,7 +337,7 @@ impl<'a> Reader<'a> {
         self.ws();
         match self.peek()? {
             b'"' => self.string().map(drop),
-            b'{' => self.object(&[], |r, _| r.skip(depth + 1)),
+            b'{' => self.object::<()>(&[], |r, _| r.skip(depth + 1)),
             b'[' => self.array(|r| r.skip(depth + 1)),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
@@ -351,5 +386,56 @@ impl<'a> Reader<'a> {
     /// A string or `null` (the wire type's `opt_cow` fields).
     pub(crate) fn opt_string(&mut self) -> Option<Option<Cow<'a, str>>> {
         if self.null() { Some(None) } else { self.string().map(Some) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{Keys, Reader, starts_with};
+
+    proptest! {
+        /// The word-at-a-time comparison answers as the slice's own, on prefixes that match, differ in any byte,
+        /// or are longer than what they are compared with.
+        #[test]
+        fn starts_with_is_the_slices_starts_with(bytes in proptest::collection::vec(0u8..4, 0..40), cut in 0usize..40, flip in proptest::option::of(0usize..40)) {
+            let mut prefix: Vec<u8> = bytes.iter().copied().take(cut).collect();
+            if prefix.len() < cut {
+                prefix.push(1);
+            }
+            if let Some(at) = flip.filter(|&at| at < prefix.len()) {
+                prefix[at] ^= 1;
+            }
+            prop_assert_eq!(starts_with(&bytes, &prefix), bytes.starts_with(&prefix));
+        }
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Key {
+        A,
+        B,
+    }
+    const KEYS: &Keys<Key> = &[("\"a\"", Key::A), ("\"bb\"", Key::B)];
+
+    /// Keys in the listed order, out of it, and unlisted ones reach the member with their names.
+    #[test]
+    fn every_key_gets_its_name_whatever_the_order() {
+        for (json, expected) in [
+            (r#"{"a":1,"bb":2}"#, vec![Some(Key::A), Some(Key::B)]),
+            (r#"{"bb":1,"a":2,"c":3}"#, vec![Some(Key::B), Some(Key::A), None]),
+            (r#"{ "c" : 1 , "a" : 2 , "a" : 3 }"#, vec![None, Some(Key::A), Some(Key::A)]),
+            (r#"{"b":1,"bbb":2,"aa":3}"#, vec![None, None, None]),
+        ] {
+            let mut names = Vec::new();
+            let mut r = Reader::new(json);
+            r.object(KEYS, |r, key| {
+                names.push(key);
+                r.skip(0)
+            })
+            .unwrap();
+            assert!(r.at_end(), "{json}");
+            assert_eq!(names, expected, "{json}");
+        }
     }
 }

@@ -6,13 +6,69 @@
 use std::borrow::Cow;
 
 use super::wire::{ChatCompletion, Choice, ResponseMessage, WireUsage};
-use crate::json_scan::{Reader, Seen};
+use crate::json_scan::{Keys, Reader, Seen};
 
-// The keys of an answer, its choice, message and usage, quoted, in the order OpenAI writes them.
-const TOP_KEYS: &[&str] = &["\"id\"", "\"object\"", "\"created\"", "\"model\"", "\"choices\"", "\"usage\""];
-const CHOICE_KEYS: &[&str] = &["\"index\"", "\"message\"", "\"logprobs\"", "\"finish_reason\""];
-const MESSAGE_KEYS: &[&str] = &["\"role\"", "\"content\"", "\"refusal\""];
-const USAGE_KEYS: &[&str] = &["\"prompt_tokens\"", "\"completion_tokens\"", "\"total_tokens\""];
+// The keys of an answer, its choice, message and usage, in the order OpenAI writes them (a key that comes
+// only in an error goes last).
+#[derive(Debug, Clone, Copy)]
+enum Top {
+    Id,
+    Object,
+    Created,
+    Model,
+    Choices,
+    Usage,
+    Error,
+}
+const TOP_KEYS: &Keys<Top> = &[
+    ("\"id\"", Top::Id),
+    ("\"object\"", Top::Object),
+    ("\"created\"", Top::Created),
+    ("\"model\"", Top::Model),
+    ("\"choices\"", Top::Choices),
+    ("\"usage\"", Top::Usage),
+    ("\"error\"", Top::Error),
+];
+
+#[derive(Debug, Clone, Copy)]
+enum ChoiceKey {
+    Index,
+    Message,
+    Logprobs,
+    FinishReason,
+}
+const CHOICE_KEYS: &Keys<ChoiceKey> = &[
+    ("\"index\"", ChoiceKey::Index),
+    ("\"message\"", ChoiceKey::Message),
+    ("\"logprobs\"", ChoiceKey::Logprobs),
+    ("\"finish_reason\"", ChoiceKey::FinishReason),
+];
+
+#[derive(Debug, Clone, Copy)]
+enum MessageKey {
+    Role,
+    Content,
+    Refusal,
+    ToolCalls,
+}
+const MESSAGE_KEYS: &Keys<MessageKey> = &[
+    ("\"role\"", MessageKey::Role),
+    ("\"content\"", MessageKey::Content),
+    ("\"refusal\"", MessageKey::Refusal),
+    ("\"tool_calls\"", MessageKey::ToolCalls),
+];
+
+#[derive(Debug, Clone, Copy)]
+enum UsageKey {
+    Prompt,
+    Completion,
+    Total,
+}
+const USAGE_KEYS: &Keys<UsageKey> = &[
+    ("\"prompt_tokens\"", UsageKey::Prompt),
+    ("\"completion_tokens\"", UsageKey::Completion),
+    ("\"total_tokens\"", UsageKey::Total),
+];
 
 /// Reads `body` if it is an answer this reader takes exactly as serde reads [`ChatCompletion`].
 pub(crate) fn scan(body: &[u8]) -> Option<ChatCompletion<'_>> {
@@ -22,23 +78,23 @@ pub(crate) fn scan(body: &[u8]) -> Option<ChatCompletion<'_>> {
     let (mut created, mut choices, mut usage) = (0, None, None);
     r.object(TOP_KEYS, |r, key| {
         match key {
-            "id" => {
+            Some(Top::Id) => {
                 seen.once(0)?;
                 id = r.string()?;
             }
-            "object" => {
+            Some(Top::Object) => {
                 seen.once(1)?;
                 object = r.string()?;
             }
-            "created" => {
+            Some(Top::Created) => {
                 seen.once(2)?;
                 created = r.u64()?;
             }
-            "model" => {
+            Some(Top::Model) => {
                 seen.once(3)?;
                 model = r.string()?;
             }
-            "choices" => {
+            Some(Top::Choices) => {
                 seen.once(4)?;
                 let mut list = Vec::with_capacity(1);
                 r.array(|r| {
@@ -47,13 +103,13 @@ pub(crate) fn scan(body: &[u8]) -> Option<ChatCompletion<'_>> {
                 })?;
                 choices = Some(list);
             }
-            "usage" => {
+            Some(Top::Usage) => {
                 seen.once(5)?;
                 usage = if r.null() { None } else { Some(wire_usage(r)?) };
             }
             // An error object in a 200: the serde path's error check reads it.
-            "error" => return None,
-            _ => r.skip(0)?,
+            Some(Top::Error) => return None,
+            None => r.skip(0)?,
         }
         Some(())
     })?;
@@ -69,24 +125,24 @@ fn choice<'a>(r: &mut Reader<'a>) -> Option<Choice<'a>> {
     let (mut index, mut message, mut finish_reason) = (0, None, None);
     r.object(CHOICE_KEYS, |r, key| {
         match key {
-            "index" => {
+            Some(ChoiceKey::Index) => {
                 seen.once(0)?;
                 index = u32::try_from(r.u64()?).ok()?;
             }
-            "message" => {
+            Some(ChoiceKey::Message) => {
                 seen.once(1)?;
                 message = Some(response_message(r)?);
             }
-            "finish_reason" => {
+            Some(ChoiceKey::FinishReason) => {
                 seen.once(2)?;
                 finish_reason = r.opt_string()?;
             }
             // Log probabilities keep the serde path: `null` is the only form read here.
-            "logprobs" => {
+            Some(ChoiceKey::Logprobs) => {
                 seen.once(3)?;
                 r.null().then_some(())?;
             }
-            _ => r.skip(1)?,
+            None => r.skip(1)?,
         }
         Some(())
     })?;
@@ -100,24 +156,24 @@ fn response_message<'a>(r: &mut Reader<'a>) -> Option<ResponseMessage<'a>> {
         ResponseMessage { role: Cow::Borrowed("assistant"), content: None, tool_calls: None, refusal: None };
     r.object(MESSAGE_KEYS, |r, key| {
         match key {
-            "role" => {
+            Some(MessageKey::Role) => {
                 seen.once(0)?;
                 message.role = r.string()?;
             }
-            "content" => {
+            Some(MessageKey::Content) => {
                 seen.once(1)?;
                 message.content = r.opt_string()?;
             }
-            "refusal" => {
+            Some(MessageKey::Refusal) => {
                 seen.once(2)?;
                 message.refusal = r.opt_string()?;
             }
             // Tool calls keep the serde path: `null` is the only form read here.
-            "tool_calls" => {
+            Some(MessageKey::ToolCalls) => {
                 seen.once(3)?;
                 r.null().then_some(())?;
             }
-            _ => r.skip(2)?,
+            None => r.skip(2)?,
         }
         Some(())
     })?;
@@ -130,19 +186,19 @@ fn wire_usage(r: &mut Reader<'_>) -> Option<WireUsage> {
     let mut usage = WireUsage::default();
     r.object(USAGE_KEYS, |r, key| {
         match key {
-            "prompt_tokens" => {
+            Some(UsageKey::Prompt) => {
                 seen.once(0)?;
                 usage.prompt_tokens = r.u64()?;
             }
-            "completion_tokens" => {
+            Some(UsageKey::Completion) => {
                 seen.once(1)?;
                 usage.completion_tokens = r.u64()?;
             }
-            "total_tokens" => {
+            Some(UsageKey::Total) => {
                 seen.once(2)?;
                 usage.total_tokens = r.u64()?;
             }
-            _ => r.skip(1)?,
+            None => r.skip(1)?,
         }
         Some(())
     })?;

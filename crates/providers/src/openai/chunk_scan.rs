@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use switchyard::Usage;
 
-use crate::json_scan::{Reader, Seen};
+use crate::json_scan::{Keys, Reader, Seen};
 
 /// What a chunk says, as the stream decoder uses it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,26 +64,26 @@ pub(crate) fn scan_after<'a>(data: &'a str, prefix: &mut Prefix) -> Option<Scann
     let (mut r, mut seen) =
         if known { (Reader::at(data, prefix.bytes.len()), prefix.seen) } else { (Reader::new(data), Seen::default()) };
     let mut chunk = ScannedChunk::default();
-    let member = |r: &mut Reader<'a>, key: &str| {
+    let member = |r: &mut Reader<'a>, key: Option<Top>| {
         match key {
             // The serde type holds these as strings and a u64: other types are its errors to report.
-            "id" => {
+            Some(Top::Id) => {
                 seen.once(ID)?;
                 r.string()?;
             }
-            "object" => {
+            Some(Top::Object) => {
                 seen.once(OBJECT)?;
                 r.string()?;
             }
-            "model" => {
+            Some(Top::Model) => {
                 seen.once(MODEL)?;
                 r.string()?;
             }
-            "created" => {
+            Some(Top::Created) => {
                 seen.once(CREATED)?;
                 r.u64()?;
             }
-            "choices" => {
+            Some(Top::Choices) => {
                 // Kept when a comma comes before the key: resumed there, [`Reader::members`] reads what the
                 // whole reading would (after an object's `{`, a `}` would have ended it instead).
                 let start = &data.as_bytes()[..r.key_at];
@@ -95,13 +95,13 @@ pub(crate) fn scan_after<'a>(data: &'a str, prefix: &mut Prefix) -> Option<Scann
                 seen.once(CHOICES)?;
                 r.array(|r| r.choice(&mut chunk.choice))?;
             }
-            "usage" => {
+            Some(Top::Usage) => {
                 seen.once(USAGE)?;
                 chunk.usage = if r.null() { None } else { Some(r.usage()?) };
             }
             // An error event: the decoder's error path reads it.
-            "error" => return None,
-            _ => r.skip(0)?,
+            Some(Top::Error) => return None,
+            Some(Top::Fingerprint) | None => r.skip(0)?,
         }
         Some(())
     };
@@ -113,16 +113,72 @@ pub(crate) fn scan_after<'a>(data: &'a str, prefix: &mut Prefix) -> Option<Scann
     r.at_end().then_some(chunk)
 }
 
-// The keys of a chunk, its choice, delta and usage, quoted, in the order OpenAI writes them (a delta after the
-// first has its content alone).
-const TOP_KEYS: &[&str] =
-    &["\"id\"", "\"object\"", "\"created\"", "\"model\"", "\"system_fingerprint\"", "\"choices\"", "\"usage\""];
+// The keys of a chunk, its choice, delta and usage, in the order OpenAI writes them (a delta after the first
+// has its content alone; a key that comes only in an error chunk goes last).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Top {
+    Id,
+    Object,
+    Created,
+    Model,
+    Fingerprint,
+    Choices,
+    Usage,
+    Error,
+}
+const TOP_KEYS: &Keys<Top> = &[
+    ("\"id\"", Top::Id),
+    ("\"object\"", Top::Object),
+    ("\"created\"", Top::Created),
+    ("\"model\"", Top::Model),
+    ("\"system_fingerprint\"", Top::Fingerprint),
+    ("\"choices\"", Top::Choices),
+    ("\"usage\"", Top::Usage),
+    ("\"error\"", Top::Error),
+];
 /// Where `"choices"` is in [`TOP_KEYS`]: only where the resumed reading compares first (a wrong one costs a key
 /// read, never a wrong reading).
 const CHOICES_KEY: usize = 5;
-const CHOICE_KEYS: &[&str] = &["\"index\"", "\"delta\"", "\"logprobs\"", "\"finish_reason\""];
-const DELTA_KEYS: &[&str] = &["\"content\"", "\"refusal\""];
-const USAGE_KEYS: &[&str] = &["\"prompt_tokens\"", "\"completion_tokens\"", "\"total_tokens\""];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChoiceKey {
+    Index,
+    Delta,
+    Logprobs,
+    FinishReason,
+}
+const CHOICE_KEYS: &Keys<ChoiceKey> = &[
+    ("\"index\"", ChoiceKey::Index),
+    ("\"delta\"", ChoiceKey::Delta),
+    ("\"logprobs\"", ChoiceKey::Logprobs),
+    ("\"finish_reason\"", ChoiceKey::FinishReason),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DeltaKey {
+    Content,
+    Refusal,
+    Role,
+    ToolCalls,
+}
+const DELTA_KEYS: &Keys<DeltaKey> = &[
+    ("\"content\"", DeltaKey::Content),
+    ("\"refusal\"", DeltaKey::Refusal),
+    ("\"role\"", DeltaKey::Role),
+    ("\"tool_calls\"", DeltaKey::ToolCalls),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UsageKey {
+    Prompt,
+    Completion,
+    Total,
+}
+const USAGE_KEYS: &Keys<UsageKey> = &[
+    ("\"prompt_tokens\"", UsageKey::Prompt),
+    ("\"completion_tokens\"", UsageKey::Completion),
+    ("\"total_tokens\"", UsageKey::Total),
+];
 
 impl<'a> Reader<'a> {
     /// One element of `choices`; choice 0 goes to `slot` (a second one is not mine).
@@ -132,19 +188,19 @@ impl<'a> Reader<'a> {
         let mut seen = Seen::default();
         self.object(CHOICE_KEYS, |r, key| {
             match key {
-                "index" => {
+                Some(ChoiceKey::Index) => {
                     seen.once(0)?;
                     index = u32::try_from(r.u64()?).ok()?;
                 }
-                "delta" => {
+                Some(ChoiceKey::Delta) => {
                     seen.once(1)?;
                     r.delta(&mut choice)?;
                 }
-                "finish_reason" => {
+                Some(ChoiceKey::FinishReason) => {
                     seen.once(2)?;
                     choice.finish_reason = r.opt_string()?;
                 }
-                _ => r.skip(1)?,
+                Some(ChoiceKey::Logprobs) | None => r.skip(1)?,
             }
             Some(())
         })?;
@@ -161,24 +217,24 @@ impl<'a> Reader<'a> {
         let mut seen = Seen::default();
         self.object(DELTA_KEYS, |r, key| {
             match key {
-                "role" => {
+                Some(DeltaKey::Role) => {
                     seen.once(0)?;
                     choice.role = r.opt_string()?;
                 }
-                "content" => {
+                Some(DeltaKey::Content) => {
                     seen.once(1)?;
                     choice.content = r.opt_string()?;
                 }
-                "refusal" => {
+                Some(DeltaKey::Refusal) => {
                     seen.once(2)?;
                     choice.refusal = r.opt_string()?;
                 }
                 // Tool calls keep the serde path: `null` is the only form read here.
-                "tool_calls" => {
+                Some(DeltaKey::ToolCalls) => {
                     seen.once(3)?;
                     r.null().then_some(())?;
                 }
-                _ => r.skip(2)?,
+                None => r.skip(2)?,
             }
             Some(())
         })
@@ -189,19 +245,19 @@ impl<'a> Reader<'a> {
         let mut seen = Seen::default();
         self.object(USAGE_KEYS, |r, key| {
             match key {
-                "prompt_tokens" => {
+                Some(UsageKey::Prompt) => {
                     seen.once(0)?;
                     usage.input_tokens = r.u64()?;
                 }
-                "completion_tokens" => {
+                Some(UsageKey::Completion) => {
                     seen.once(1)?;
                     usage.output_tokens = r.u64()?;
                 }
-                "total_tokens" => {
+                Some(UsageKey::Total) => {
                     seen.once(2)?;
                     r.u64()?;
                 }
-                _ => r.skip(1)?,
+                None => r.skip(1)?,
             }
             Some(())
         })?;
@@ -377,7 +433,7 @@ mod tests {
 
     #[test]
     fn the_resumed_reading_compares_choices_first() {
-        assert_eq!(super::TOP_KEYS[super::CHOICES_KEY], "\"choices\"");
+        assert_eq!(super::TOP_KEYS[super::CHOICES_KEY], ("\"choices\"", super::Top::Choices));
     }
 
     #[test]

@@ -6,7 +6,6 @@ use std::mem::MaybeUninit;
 use bytes::BytesMut;
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, StatusCode, Version};
-use smallvec::SmallVec;
 
 use crate::http1::{self, BodyDecoder};
 
@@ -117,17 +116,12 @@ pub(crate) fn read_response_head(
             continue;
         }
         let version = if parsed.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
-        let kept: SmallVec<[httparse::Header<'_>; 16]> = parsed
-            .headers
-            .iter()
-            .filter(|h| kept == KeptHeaders::All || read_here(h.name.as_bytes()))
-            .copied()
-            .collect();
         // The header values share the head's bytes rather than being copied one by one.
-        let fields = http1::fields(buf, &kept).map_err(|_| HeadError::InvalidHeader)?;
-        drop(kept);
+        let mut fields = http1::Fields::new();
+        let keep = |name: &[u8]| kept == KeptHeaders::All || read_here(name);
+        http1::fields(buf, parsed.headers, keep, &mut fields).map_err(|_| HeadError::InvalidHeader)?;
         let head = buf.split_to(len).freeze();
-        let headers = http1::header_map(fields, &head).map_err(|_| HeadError::InvalidHeader)?;
+        let headers = http1::header_map(&mut fields, &head).map_err(|_| HeadError::InvalidHeader)?;
         let body = body_decoder(status, method, &headers)?;
         // Both a chunked coding and a length: the length is ignored, and the connection not trusted again
         // (RFC 9112 section 6.1: the way requests get smuggled).

@@ -195,23 +195,28 @@ pub struct InvalidHeader;
 /// read buffer, so that [`header_map`] can share the head's bytes rather than copy each value.
 pub type Fields = SmallVec<[(HeaderName, Range<usize>); 16]>;
 
-/// The names and value positions of `headers`, parsed from `head`.
-pub fn fields(head: &[u8], headers: &[httparse::Header<'_>]) -> Result<Fields, InvalidHeader> {
+/// The names and value positions of the `headers` that `keep` takes (by name), parsed from `head`, put in
+/// `fields` (filled in place: the list is a few hundred bytes, and each move of it was a copy).
+pub fn fields(
+    head: &[u8],
+    headers: &[httparse::Header<'_>],
+    keep: impl Fn(&[u8]) -> bool,
+    fields: &mut Fields,
+) -> Result<(), InvalidHeader> {
     let base = head.as_ptr() as usize;
-    let mut fields = Fields::with_capacity(headers.len());
     let mut known = header_names::known();
-    for field in headers {
+    for field in headers.iter().filter(|h| keep(h.name.as_bytes())) {
         let name = known.name(field.name.as_bytes()).ok_or(InvalidHeader)?;
         let start = field.value.as_ptr() as usize - base;
         fields.push((name, start..start + field.value.len()));
     }
-    Ok(fields)
+    Ok(())
 }
 
-/// The header map of `fields`, its values sharing `head`'s bytes.
-pub fn header_map(fields: Fields, head: &Bytes) -> Result<HeaderMap, InvalidHeader> {
+/// The header map of `fields` (taken out of the list), its values sharing `head`'s bytes.
+pub fn header_map(fields: &mut Fields, head: &Bytes) -> Result<HeaderMap, InvalidHeader> {
     let mut headers = HeaderMap::with_capacity(fields.len());
-    for (name, range) in fields {
+    for (name, range) in fields.drain(..) {
         let value = HeaderValue::from_maybe_shared(head.slice(range)).map_err(|_| InvalidHeader)?;
         headers.append(name, value);
     }

@@ -71,10 +71,11 @@ pub(crate) fn read(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadError>
     let path_start = path.as_ptr() as usize - buf.as_ptr() as usize;
     let path_range = path_start..path_start + path.len();
     // The target and the header values share the head's bytes rather than being copied one by one.
-    let fields = http1::fields(buf, parsed.headers).map_err(|_| HeadError::Malformed)?;
+    let mut fields = http1::Fields::new();
+    http1::fields(buf, parsed.headers, |_| true, &mut fields).map_err(|_| HeadError::Malformed)?;
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(path_range)).map_err(|_| HeadError::Malformed)?;
-    let headers = http1::header_map(fields, &head).map_err(|_| HeadError::Malformed)?;
+    let headers = http1::header_map(&mut fields, &head).map_err(|_| HeadError::Malformed)?;
 
     // RFC 9112 section 6.3: a transfer coding wins over a length, and must end in chunked on a request; a
     // request with both is served but its connection is not trusted again (the way requests get smuggled).

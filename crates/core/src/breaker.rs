@@ -304,13 +304,13 @@ impl Breaker {
 
     /// May an attempt call the target now?
     pub(crate) fn admit(&self) -> Admission<'_> {
-        let now = Instant::now();
         let mut state = self.lock();
-        if let Some(reason) = self.skip_reason(&state, now) {
-            return Admission::Skip(reason);
-        }
+        // Closed: nothing to wait for, and no clock to read.
         if let Phase::Closed = state.phase {
             return Admission::Call;
+        }
+        if let Some(reason) = self.skip_reason(&state, Instant::now()) {
+            return Admission::Skip(reason);
         }
         // Open and cooled down: this call is the probe.
         state.phase = Phase::Probing;
@@ -337,9 +337,8 @@ impl Breaker {
         }
     }
 
-    /// The target answered.
-    pub(crate) fn succeeded(&self, probe: Option<ProbeGuard<'_>>) {
-        let now = Instant::now();
+    /// The target answered, at `now`.
+    pub(crate) fn succeeded(&self, probe: Option<ProbeGuard<'_>>, now: Instant) {
         let mut state = self.lock();
         let mut closed = None;
         match state.phase {

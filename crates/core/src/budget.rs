@@ -39,18 +39,17 @@ impl TokenBucket {
         Self { config, state: Mutex::new((config.capacity(), Instant::now())) }
     }
 
-    /// A request arrived: it earns `ratio` extra calls.
-    pub(crate) fn deposit(&self) {
-        self.change(self.config.ratio);
+    /// A request arrived at `now`: it earns `ratio` extra calls.
+    pub(crate) fn deposit(&self, now: Instant) {
+        self.change(self.config.ratio, now);
     }
 
     /// Takes one extra call if the budget has it.
     pub(crate) fn try_withdraw(&self) -> bool {
-        self.change(-1.0)
+        self.change(-1.0, Instant::now())
     }
 
-    fn change(&self, by: f64) -> bool {
-        let now = Instant::now();
+    fn change(&self, by: f64, now: Instant) -> bool {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let (tokens, last) = *state;
         let refilled = tokens + now.saturating_duration_since(last).as_secs_f64() * self.config.min_per_second;
@@ -73,8 +72,8 @@ mod tests {
         let b = TokenBucket::new(BudgetConfig { ratio: 0.5, min_per_second: 0.2 });
         assert!(b.try_withdraw() && b.try_withdraw());
         assert!(!b.try_withdraw());
-        b.deposit();
-        b.deposit();
+        b.deposit(Instant::now());
+        b.deposit(Instant::now());
         assert!(b.try_withdraw());
         assert!(!b.try_withdraw());
         tokio::time::advance(std::time::Duration::from_secs(5)).await;

@@ -5,6 +5,8 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use crate::peak_ewma::PeakEwma;
 
 /// Samples kept.
@@ -20,9 +22,9 @@ pub(crate) struct LatencyWindow {
 }
 
 impl LatencyWindow {
-    /// Records one successful call's time to answer.
-    pub(crate) fn record(&self, elapsed: Duration) {
-        self.ewma.record(elapsed);
+    /// Records one successful call's time to answer, which ended at `now`.
+    pub(crate) fn record(&self, elapsed: Duration, now: Instant) {
+        self.ewma.record(elapsed, now);
         let mut samples = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
         if samples.len() == KEEP {
             samples.pop_front();
@@ -58,16 +60,16 @@ mod tests {
     fn p95_needs_twenty_samples_and_ignores_the_slowest_five_percent() {
         let w = LatencyWindow::default();
         for i in 0..19 {
-            w.record(Duration::from_millis(i));
+            w.record(Duration::from_millis(i), Instant::now());
         }
         assert_eq!(w.p95(), None);
-        w.record(Duration::from_millis(19));
+        w.record(Duration::from_millis(19), Instant::now());
         assert_eq!(w.p95(), Some(Duration::from_millis(18)));
         for _ in 0..190 {
-            w.record(Duration::from_millis(50));
+            w.record(Duration::from_millis(50), Instant::now());
         }
         for _ in 0..10 {
-            w.record(Duration::from_secs(2));
+            w.record(Duration::from_secs(2), Instant::now());
         }
         assert_eq!(w.p95(), Some(Duration::from_millis(50)));
     }

@@ -18,9 +18,8 @@ pub(crate) struct PeakEwma {
 }
 
 impl PeakEwma {
-    /// Adds one answer time.
-    pub(crate) fn record(&self, sample: Duration) {
-        let now = Instant::now();
+    /// Adds one answer time, taken at `now` (the caller's clock reading: one per call, shared).
+    pub(crate) fn record(&self, sample: Duration, now: Instant) {
         let sample = sample.as_secs_f64();
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let estimate = match *state {
@@ -47,15 +46,15 @@ mod tests {
     async fn a_slow_sample_counts_at_once_and_fast_ones_decay_it() {
         let e = PeakEwma::default();
         assert_eq!(e.estimate(), None);
-        e.record(Duration::from_millis(100));
-        e.record(Duration::from_millis(500));
+        e.record(Duration::from_millis(100), Instant::now());
+        e.record(Duration::from_millis(500), Instant::now());
         assert_eq!(e.estimate(), Some(0.5), "a peak replaces the estimate");
         tokio::time::advance(DECAY).await;
-        e.record(Duration::from_millis(100));
+        e.record(Duration::from_millis(100), Instant::now());
         let after = e.estimate().unwrap();
         // 0.5 * e^-1 + 0.1 * (1 - e^-1) ≈ 0.247
         assert!((after - 0.247).abs() < 0.001, "{after}");
-        e.record(Duration::from_millis(100));
+        e.record(Duration::from_millis(100), Instant::now());
         assert!((e.estimate().unwrap() - after).abs() < 1e-9, "no time passed: the estimate barely moves");
     }
 }

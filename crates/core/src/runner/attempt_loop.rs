@@ -33,7 +33,7 @@ pub(super) async fn run<M: Mode>(
     tracker: &mut RequestTracker,
 ) -> Result<Served<M::Output>, Error> {
     if let Some(hedge) = &policy.hedge {
-        hedge.budget.deposit();
+        hedge.budget.deposit(Instant::now());
     }
     // Only a declared context window or a `tpm` needs the size (it serialises every tool schema).
     let sized = |t: &Target<'_>| t.context_window.is_some() || t.health.is_some_and(|h| h.gate.counts_tokens());
@@ -201,11 +201,13 @@ impl<'a, M: Mode> Run<'a, M> {
             }
         }
         loop {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            // One clock reading for the deadline, the limits and the call's start (nothing waits between).
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
                 return TargetEnd::Answer(Error::DeadlineExceeded { attempts: std::mem::take(&mut self.attempts) });
             }
             // The limits first: the breaker's half-open probe must go only to a call that will be made.
-            let permit = match self.admit(target) {
+            let permit = match self.admit(target, now) {
                 Ok(permit) => permit,
                 Err(reason) => {
                     tracing::info!(target_id = target.id, "skipping {}: {reason}", target.id);
@@ -236,7 +238,7 @@ impl<'a, M: Mode> Run<'a, M> {
                 tracing::warn!(mode = M::NAME, from, to = target.id, "falling back from {from} to {}", target.id);
             }
             let hedge = if self.calls == 0 && !force { self.hedge_plan(target, rest) } else { None };
-            let mut own = self.start(target, retry, probe, permit);
+            let mut own = self.start(target, retry, probe, permit, now);
             let result = match hedge {
                 None => (&mut own.call).await,
                 Some((partner, after)) => match self.race(&mut own, partner, after).await {
@@ -282,9 +284,8 @@ impl<'a, M: Mode> Run<'a, M> {
         }
     }
 
-    /// A place for one call at `target` within its limits, or why there is none (noted for the 429).
-    pub(super) fn admit(&mut self, target: &Target<'_>) -> Result<Option<CallPermit>, SkipReason> {
-        let now = Instant::now();
+    /// A place for one call at `target` within its limits at `now`, or why there is none (noted for the 429).
+    pub(super) fn admit(&mut self, target: &Target<'_>, now: Instant) -> Result<Option<CallPermit>, SkipReason> {
         let admitted = match target.model.exhausted_until().filter(|until| *until > now) {
             Some(until) => Err(SkipReason::UpstreamExhausted { remaining: until - now }),
             None => target.health.map(|health| CallPermit::enter(health, self.estimate)).transpose(),
@@ -296,22 +297,22 @@ impl<'a, M: Mode> Run<'a, M> {
         })
     }
 
-    /// Starts a call to `target`.
+    /// Starts a call to `target` at `start`.
     fn start(
         &mut self,
         target: &'a Target<'a>,
         retry: u32,
         probe: Option<ProbeGuard<'a>>,
         permit: Option<CallPermit>,
+        start: Instant,
     ) -> InFlight<'a, M::Output> {
-        let start = Instant::now();
         let limits = AttemptLimits::new(start, target.first_chunk_timeout, target.total_timeout, self.request.deadline);
         self.tracker.attempt_started(target.slot);
         self.calls += 1;
         if retry == 0
             && let Some(budget) = target.health.and_then(|h| h.retry_budget.as_ref())
         {
-            budget.deposit();
+            budget.deposit(start);
         }
         let (mode, policy): (&'a M, &'a Policy) = (self.mode, self.policy);
         let mut request = self.request.clone();
@@ -329,7 +330,8 @@ impl<'a, M: Mode> Run<'a, M> {
     /// Records a call that answered; returns what serves the request.
     fn succeeded(&mut self, call: InFlight<'a, M::Output>, mut output: M::Output) -> Served<M::Output> {
         let InFlight { target, retry, start, limits, probe, hedge, mut permit, .. } = call;
-        let elapsed = start.elapsed();
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(start);
         if let Some(permit) = permit.as_mut() {
             match M::tokens_used(&output) {
                 Some(used) => permit.settle(used),
@@ -340,10 +342,10 @@ impl<'a, M: Mode> Run<'a, M> {
         }
         self.tracker.attempt_succeeded(target.slot, elapsed);
         if let Some(health) = target.health {
-            health.latency.of(M::WHOLE).record(elapsed);
+            health.latency.of(M::WHOLE).record(elapsed, now);
             // A stream counts as a success when it ends well; a probe closes the breaker at commit.
             if M::WHOLE || probe.is_some() {
-                health.breaker.succeeded(probe);
+                health.breaker.succeeded(probe, now);
             }
         }
         tracing::debug!(

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use futures::stream;
+use tokio::time::Instant;
 
 use crate::error::Error;
 use crate::gate::CallPermit;
@@ -64,7 +65,7 @@ impl Tail {
             && outcome == Outcome::Success
             && self.counted
         {
-            health.breaker.succeeded(None);
+            health.breaker.succeeded(None, Instant::now());
         }
         if let Some(tracker) = self.tracker.take() {
             tracker.finish(outcome);

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::{InFlight, Mode, Run, Target};
 use crate::breaker::Admission;
 use crate::error::Error;
@@ -50,7 +52,8 @@ impl<'a, M: Mode> Run<'a, M> {
             return Raced::Own((&mut own.call).await);
         }
         // The limits before the breaker, as for any call: a probe goes only to a call that is made.
-        let Ok(permit) = self.admit(partner) else { return Raced::Own((&mut own.call).await) };
+        let now = Instant::now();
+        let Ok(permit) = self.admit(partner, now) else { return Raced::Own((&mut own.call).await) };
         let probe = match partner.health.map(|h| h.breaker.admit()) {
             Some(Admission::Skip(_)) => {
                 if let Some(permit) = permit {
@@ -71,7 +74,7 @@ impl<'a, M: Mode> Run<'a, M> {
             partner.id
         );
         self.tracker.hedged(partner.slot);
-        let mut theirs = self.start(partner, 0, probe, permit);
+        let mut theirs = self.start(partner, 0, probe, permit, now);
         theirs.hedge = true;
         // `biased`: on a tie the call that started first wins, so a hedge never replaces an answer in hand.
         let first = tokio::select! {

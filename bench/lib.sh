@@ -25,6 +25,7 @@ free_port() {
 rss_mb() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 hwm_mb() { awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
 
 body() { # model [stream]
     printf '{"model":"%s","messages":[{"role":"user","content":"Say hello to the benchmark, please."}],"max_tokens":64%s}' \
@@ -32,17 +33,21 @@ body() { # model [stream]
 }
 
 # wrk_run KEY PORT PATH BODY CONNECTIONS [DELAY_MS]: stores KEY.p50/.p99/.requests/.rps/.non2xx/.errors, and .cpu (the
-# measured process's share of one core, %) and .cpu_us (its CPU time per request, µs). AUTH (default "Bearer sim-key") is the client key sent.
+# measured process's share of one core, %), .cpu_us (its CPU time per request, µs) and .sys_us (the part of it spent in
+# the kernel). AUTH (default "Bearer sim-key") is the client key sent.
 wrk_run() {
     local key=$1 port=$2 path=$3 body=$4 conns=$5 delay=${6:-0}
     local version=""
     [[ $path == /v1/messages ]] && version=2023-06-01
     local before after line
     before=$(cpu_ticks "${MEASURED_PID:-$GW_PID}")
+    local sys_before sys_after
+    sys_before=$(sys_ticks "${MEASURED_PID:-$GW_PID}")
     line=$(BODY=$body PATH_=$path AUTH=${AUTH:-"Bearer sim-key"} ANTHROPIC_VERSION=$version DELAY_MS=$delay \
         taskset -c "$LOAD_CORE" wrk -t1 -c"$conns" -d"${SECS}s" --timeout 5s -s "$BENCH/post.lua" \
         "http://127.0.0.1:$port" | tee -a "$OUT/wrk.log" | grep '^RESULT')
     after=$(cpu_ticks "${MEASURED_PID:-$GW_PID}")
+    sys_after=$(sys_ticks "${MEASURED_PID:-$GW_PID}")
     [[ -n $line ]] || { echo "wrk printed no result for $key" >&2; exit 1; }
     local requests duration_us p50 p99 non2xx errors
     requests=$(sed -E 's/.* requests=([0-9]+).*/\1/' <<<"$line")
@@ -60,6 +65,8 @@ wrk_run() {
     # Share of one core the gateway used during the run (100 ticks/s).
     R[$key.cpu]=$(awk -v t=$((after - before)) -v d="$duration_us" 'BEGIN {printf "%.0f", t / 100 / (d / 1e6) * 100}')
     R[$key.cpu_us]=$(awk -v t=$((after - before)) -v r="$requests" 'BEGIN {if (r > 0) printf "%.1f", t / 100 * 1e6 / r; else print "-"}')
+    # Of which in the kernel (system time): the sockets' work, which a proxy cannot do without.
+    R[$key.sys_us]=$(awk -v t=$((sys_after - sys_before)) -v r="$requests" 'BEGIN {if (r > 0) printf "%.1f", t / 100 * 1e6 / r; else print "-"}')
     echo "  $key: $line gateway_cpu=${R[$key.cpu]}%" >&2
 }
 

@@ -61,6 +61,19 @@ pub fn plain_run(bytes: &[u8], mut i: usize) -> usize {
 /// the upstream writes them.
 pub(crate) type Keys<K> = [(&'static str, K)];
 
+/// Declares an enum naming an object's keys and their [`Keys`] list, in the order the upstream writes them:
+/// `keys!(Name, LIST { Variant = "key", ... })`, with an optional visibility before the name.
+macro_rules! keys {
+    ($vis:vis $name:ident, $list:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        $vis enum $name {
+            $($variant),+
+        }
+        $vis const $list: &$crate::json_scan::Keys<$name> = &[$((concat!("\"", $text, "\""), $name::$variant)),+];
+    };
+}
+pub(crate) use keys;
+
 /// Whether `bytes` starts with `prefix`, a word at a time (the last word overlapping the one before): a key is
 /// a few words, and a call to `memcmp` per key compared cost more than the comparison.
 #[inline]
@@ -393,13 +406,17 @@ impl<'a> Reader<'a> {
 mod tests {
     use proptest::prelude::*;
 
-    use super::{Keys, Reader, starts_with};
+    use super::{Reader, starts_with};
 
     proptest! {
         /// The word-at-a-time comparison answers as the slice's own, on prefixes that match, differ in any byte,
         /// or are longer than what they are compared with.
         #[test]
-        fn starts_with_is_the_slices_starts_with(bytes in proptest::collection::vec(0u8..4, 0..40), cut in 0usize..40, flip in proptest::option::of(0usize..40)) {
+        fn starts_with_is_the_slices_starts_with(
+            bytes in proptest::collection::vec(0u8..4, 0..40),
+            cut in 0usize..40,
+            flip in proptest::option::of(0usize..40),
+        ) {
             let mut prefix: Vec<u8> = bytes.iter().copied().take(cut).collect();
             if prefix.len() < cut {
                 prefix.push(1);
@@ -411,12 +428,7 @@ mod tests {
         }
     }
 
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    enum Key {
-        A,
-        B,
-    }
-    const KEYS: &Keys<Key> = &[("\"a\"", Key::A), ("\"bb\"", Key::B)];
+    keys!(Key, KEYS { A = "a", B = "bb" });
 
     /// Keys in the listed order, out of it, and unlisted ones reach the member with their names.
     #[test]

@@ -6,69 +6,31 @@
 use std::borrow::Cow;
 
 use super::wire::{ChatCompletion, Choice, ResponseMessage, WireUsage};
-use crate::json_scan::{Keys, Reader, Seen};
+use crate::json_scan::{Reader, Seen, keys};
 
 // The keys of an answer, its choice, message and usage, in the order OpenAI writes them (a key that comes
 // only in an error goes last).
-#[derive(Debug, Clone, Copy)]
-enum Top {
-    Id,
-    Object,
-    Created,
-    Model,
-    Choices,
-    Usage,
-    Error,
-}
-const TOP_KEYS: &Keys<Top> = &[
-    ("\"id\"", Top::Id),
-    ("\"object\"", Top::Object),
-    ("\"created\"", Top::Created),
-    ("\"model\"", Top::Model),
-    ("\"choices\"", Top::Choices),
-    ("\"usage\"", Top::Usage),
-    ("\"error\"", Top::Error),
-];
-
-#[derive(Debug, Clone, Copy)]
-enum ChoiceKey {
-    Index,
-    Message,
-    Logprobs,
-    FinishReason,
-}
-const CHOICE_KEYS: &Keys<ChoiceKey> = &[
-    ("\"index\"", ChoiceKey::Index),
-    ("\"message\"", ChoiceKey::Message),
-    ("\"logprobs\"", ChoiceKey::Logprobs),
-    ("\"finish_reason\"", ChoiceKey::FinishReason),
-];
-
-#[derive(Debug, Clone, Copy)]
-enum MessageKey {
-    Role,
-    Content,
-    Refusal,
-    ToolCalls,
-}
-const MESSAGE_KEYS: &Keys<MessageKey> = &[
-    ("\"role\"", MessageKey::Role),
-    ("\"content\"", MessageKey::Content),
-    ("\"refusal\"", MessageKey::Refusal),
-    ("\"tool_calls\"", MessageKey::ToolCalls),
-];
-
-#[derive(Debug, Clone, Copy)]
-enum UsageKey {
-    Prompt,
-    Completion,
-    Total,
-}
-const USAGE_KEYS: &Keys<UsageKey> = &[
-    ("\"prompt_tokens\"", UsageKey::Prompt),
-    ("\"completion_tokens\"", UsageKey::Completion),
-    ("\"total_tokens\"", UsageKey::Total),
-];
+keys!(Top, TOP_KEYS {
+    Id = "id",
+    Object = "object",
+    Created = "created",
+    Model = "model",
+    Choices = "choices",
+    Usage = "usage",
+    Error = "error",
+});
+keys!(ChoiceKey, CHOICE_KEYS {
+    Index = "index",
+    Message = "message",
+    Logprobs = "logprobs",
+    FinishReason = "finish_reason",
+});
+keys!(MessageKey, MESSAGE_KEYS { Role = "role", Content = "content", Refusal = "refusal", ToolCalls = "tool_calls" });
+keys!(pub(super) UsageKey, USAGE_KEYS {
+    Prompt = "prompt_tokens",
+    Completion = "completion_tokens",
+    Total = "total_tokens",
+});
 
 /// Reads `body` if it is an answer this reader takes exactly as serde reads [`ChatCompletion`].
 pub(crate) fn scan(body: &[u8]) -> Option<ChatCompletion<'_>> {

@@ -9,7 +9,8 @@ use std::borrow::Cow;
 
 use switchyard::Usage;
 
-use crate::json_scan::{Keys, Reader, Seen};
+use super::answer_scan::{USAGE_KEYS, UsageKey};
+use crate::json_scan::{Reader, Seen, keys};
 
 /// What a chunk says, as the stream decoder uses it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -115,70 +116,26 @@ pub(crate) fn scan_after<'a>(data: &'a str, prefix: &mut Prefix) -> Option<Scann
 
 // The keys of a chunk, its choice, delta and usage, in the order OpenAI writes them (a delta after the first
 // has its content alone; a key that comes only in an error chunk goes last).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Top {
-    Id,
-    Object,
-    Created,
-    Model,
-    Fingerprint,
-    Choices,
-    Usage,
-    Error,
-}
-const TOP_KEYS: &Keys<Top> = &[
-    ("\"id\"", Top::Id),
-    ("\"object\"", Top::Object),
-    ("\"created\"", Top::Created),
-    ("\"model\"", Top::Model),
-    ("\"system_fingerprint\"", Top::Fingerprint),
-    ("\"choices\"", Top::Choices),
-    ("\"usage\"", Top::Usage),
-    ("\"error\"", Top::Error),
-];
+keys!(Top, TOP_KEYS {
+    Id = "id",
+    Object = "object",
+    Created = "created",
+    Model = "model",
+    Fingerprint = "system_fingerprint",
+    Choices = "choices",
+    Usage = "usage",
+    Error = "error",
+});
 /// Where `"choices"` is in [`TOP_KEYS`]: only where the resumed reading compares first (a wrong one costs a key
 /// read, never a wrong reading).
 const CHOICES_KEY: usize = 5;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ChoiceKey {
-    Index,
-    Delta,
-    Logprobs,
-    FinishReason,
-}
-const CHOICE_KEYS: &Keys<ChoiceKey> = &[
-    ("\"index\"", ChoiceKey::Index),
-    ("\"delta\"", ChoiceKey::Delta),
-    ("\"logprobs\"", ChoiceKey::Logprobs),
-    ("\"finish_reason\"", ChoiceKey::FinishReason),
-];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DeltaKey {
-    Content,
-    Refusal,
-    Role,
-    ToolCalls,
-}
-const DELTA_KEYS: &Keys<DeltaKey> = &[
-    ("\"content\"", DeltaKey::Content),
-    ("\"refusal\"", DeltaKey::Refusal),
-    ("\"role\"", DeltaKey::Role),
-    ("\"tool_calls\"", DeltaKey::ToolCalls),
-];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum UsageKey {
-    Prompt,
-    Completion,
-    Total,
-}
-const USAGE_KEYS: &Keys<UsageKey> = &[
-    ("\"prompt_tokens\"", UsageKey::Prompt),
-    ("\"completion_tokens\"", UsageKey::Completion),
-    ("\"total_tokens\"", UsageKey::Total),
-];
+keys!(ChoiceKey, CHOICE_KEYS {
+    Index = "index",
+    Delta = "delta",
+    Logprobs = "logprobs",
+    FinishReason = "finish_reason",
+});
+keys!(DeltaKey, DELTA_KEYS { Content = "content", Refusal = "refusal", Role = "role", ToolCalls = "tool_calls" });
 
 impl<'a> Reader<'a> {
     /// One element of `choices`; choice 0 goes to `slot` (a second one is not mine).

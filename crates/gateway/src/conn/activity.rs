@@ -93,7 +93,7 @@ impl Activity {
 
     /// Enters `phase` now.
     pub(crate) fn enter(&self, phase: Phase) {
-        // Busy has no timeout, so no start to note: three of a request's five phase changes read no clock.
+        // Busy has no timeout, so no start to note: two of a request's five phase changes read no clock.
         if phase != Phase::Busy {
             let ms = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
             self.since_ms.store(ms, Relaxed);

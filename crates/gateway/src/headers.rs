@@ -16,14 +16,16 @@ pub const ATTEMPTS: HeaderName = HeaderName::from_static("x-switchyard-attempts"
 pub const FALLBACK: HeaderName = HeaderName::from_static("x-switchyard-fallback");
 /// `x-switchyard-dropped`: request fields the serving target's API has no equivalent for (comma-separated).
 pub const DROPPED: HeaderName = HeaderName::from_static("x-switchyard-dropped");
+// The `x-ratelimit-*` names are written into the head as text by the connection (see
+// `client_keys::LimitHeaders`), not inserted into a `HeaderMap`.
 /// `x-ratelimit-limit-requests`: a named client key's `rpm`.
-pub const LIMIT_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
+pub const LIMIT_REQUESTS: &str = "x-ratelimit-limit-requests";
 /// `x-ratelimit-remaining-requests`: requests the key has left in the window after this one.
-pub const REMAINING_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-requests");
+pub const REMAINING_REQUESTS: &str = "x-ratelimit-remaining-requests";
 /// `x-ratelimit-limit-tokens`: a named client key's `tpm`.
-pub const LIMIT_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-limit-tokens");
+pub const LIMIT_TOKENS: &str = "x-ratelimit-limit-tokens";
 /// `x-ratelimit-remaining-tokens`: tokens the key has left in the window after this request's reservation.
-pub const REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-tokens");
+pub const REMAINING_TOKENS: &str = "x-ratelimit-remaining-tokens";
 
 /// A count as a header value (`x-switchyard-attempts`): static for the usual small counts, since formatting
 /// one allocates.

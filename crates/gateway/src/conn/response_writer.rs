@@ -1,6 +1,7 @@
 //! Writing an answer: its head, then its body by length or in chunks, the body's pieces that are ready at
 //! once gathered into one write; meanwhile the socket is watched, and a client that has gone ends the answer
-//! (dropping its body, which cancels the upstream call behind it).
+//! (dropping its body, which cancels the upstream call behind it). An answer's [`LimitHeaders`] extension is
+//! written into the head with its other fields.
 
 use std::cell::RefCell;
 use std::future::poll_fn;
@@ -18,6 +19,7 @@ use switchyard_providers::http1;
 
 use super::body::ResponseBody;
 use super::socket::Socket;
+use crate::client_keys::LimitHeaders;
 
 /// Slices gathered into one write, at most (a chunked piece takes three: its size line, its data, its end).
 const GATHER: usize = 64;
@@ -99,10 +101,13 @@ pub(crate) async fn write(socket: &Socket, response: Response<ResponseBody>, ask
     head.extend_from_slice(parts.status.canonical_reason().unwrap_or("Unknown").as_bytes());
     head.extend_from_slice(b"\r\n");
     for (name, value) in &parts.headers {
-        head.extend_from_slice(name.as_str().as_bytes());
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value.as_bytes());
-        head.extend_from_slice(b"\r\n");
+        push_field(&mut head, name.as_str(), value.as_bytes());
+    }
+    if let Some(limits) = parts.extensions.get::<LimitHeaders>() {
+        let mut digits = itoa::Buffer::new();
+        for (name, n) in limits.fields() {
+            push_field(&mut head, name, digits.format(n).as_bytes());
+        }
     }
     if !parts.headers.contains_key(DATE) {
         head.extend_from_slice(b"date: ");
@@ -124,6 +129,13 @@ pub(crate) async fn write(socket: &Socket, response: Response<ResponseBody>, ask
     // bytes it would read as the next answer: either way the connection ends here.
     let mismatched = matches!(framing, Framing::Length(n) if sending.written != n);
     Ok(keep_alive && !mismatched)
+}
+
+fn push_field(head: &mut Vec<u8>, name: &str, value: &[u8]) {
+    head.extend_from_slice(name.as_bytes());
+    head.extend_from_slice(b": ");
+    head.extend_from_slice(value);
+    head.extend_from_slice(b"\r\n");
 }
 
 /// An answer on its way: what is queued for the socket and the body still to be read.

@@ -135,7 +135,7 @@ async fn serve(
                     r.refused(error.status.as_u16(), refusal.kind(), error.message.clone());
                 }
                 let mut response = reject(error);
-                headers.stamp(response.headers_mut());
+                headers.stamp(&mut response);
                 return response;
             }
         }
@@ -146,7 +146,7 @@ async fn serve(
         (true, None) => call.stream(decoded).await,
         (false, _) => call.complete(decoded).await,
     };
-    limits.stamp(response.headers_mut());
+    limits.stamp(&mut response);
     response
 }
 
@@ -291,9 +291,10 @@ impl Call {
     }
 }
 
-/// Headers an answer carries at most: `content-type` (and `cache-control` on a stream), the four
-/// `x-switchyard-*`, the four `x-ratelimit-*`, `x-request-id`, and hyper's `content-length`. An answer's map is
-/// made with room for them: growing it on the way (a reallocation and a rehash) cost more than the inserts.
+/// Room made in an answer's map: `content-type` (and `cache-control` on a stream), the four `x-switchyard-*`,
+/// `x-request-id`, the writer's `content-length` or `transfer-encoding` and `connection`, and some to spare
+/// (the `x-ratelimit-*` are written into the head apart). Growing the map on the way (a reallocation and a
+/// rehash) cost more than the inserts.
 const ANSWER_HEADERS: usize = 12;
 
 fn sse_response(body: Body, headers: HeaderMap) -> Response {

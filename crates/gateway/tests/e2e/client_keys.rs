@@ -1,6 +1,8 @@
 //! Named client keys (SPEC-2 section 12): the routes a key may use (403 otherwise), its `rpm` and `tpm` (429 with
 //! `Retry-After`), the `x-ratelimit-*` headers on its answers, and its name in the request log and usage. Through
-//! the router with in-process models: sockets add nothing here. Windows move with tokio's paused clock.
+//! the router with in-process models (the connection writes the `x-ratelimit-*` headers from the answer's
+//! `LimitHeaders` extension; one test over a real socket checks the written head). Windows move with tokio's
+//! paused clock.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +11,7 @@ use axum::body::Body;
 use http::Request;
 use serde_json::{Value, json};
 use switchyard::SharedModel;
+use switchyard_gateway::client_keys::LimitHeaders;
 use switchyard_gateway::config::{Config, ProviderConfig, TargetConfig};
 use switchyard_gateway::server;
 use switchyard_gateway::state::{AppState, ModelFactory};
@@ -16,7 +19,7 @@ use switchyard_gateway::storage::Storage;
 use switchyard_sim::SimModel;
 use tower::ServiceExt;
 
-use crate::common::{ADMIN_KEY, storage_config, temp_folder};
+use crate::common::{ADMIN_KEY, CLIENT_KEY, start_with, storage_config, temp_folder};
 
 /// Every target answers "one two three": 3 output tokens, and one input token per prompt word.
 struct Replying;
@@ -84,7 +87,13 @@ async fn send(router: &axum::Router, key: &str, path: &str, body: Value) -> Answ
         .body(Body::from(body.to_string()))
         .unwrap();
     let response = router.clone().oneshot(request).await.unwrap();
-    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    let (status, mut headers) = (response.status().as_u16(), response.headers().clone());
+    // What the connection would write into the head (checked over a socket below).
+    if let Some(limits) = response.extensions().get::<LimitHeaders>() {
+        for (name, n) in limits.fields() {
+            assert!(headers.insert(name, n.into()).is_none(), "{name} is in the map too");
+        }
+    }
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
     let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
     Answer { status, headers, body }
@@ -325,4 +334,50 @@ async fn a_client_that_leaves_before_any_usage_keeps_its_estimate_counted() {
     // The upstream may have spent those tokens: they stay counted, so hanging up cannot dodge the tpm.
     let next = send(&router, "tokens-key", "/v1/chat/completions", chat("main", false, 400)).await;
     assert_eq!((next.status, next.header("x-ratelimit-remaining-tokens")), (200, "196"), "{}", next.body);
+}
+
+/// Over a real socket, the connection writes a limited key's `x-ratelimit-*` into the head of whole answers,
+/// streams and its 429, each once; an unlimited key's answers have none.
+#[tokio::test]
+async fn the_limit_headers_are_written_into_the_head_of_answers_streams_and_refusals() {
+    let server =
+        format!("api_keys = [\"plain-key\"]\n[server.keys.team]\nkey = \"{CLIENT_KEY}\"\nrpm = 3\ntpm = 100000\n");
+    let h = start_with(&server, "[routes.main]\ntargets = [{ provider = \"oa\", model = \"gpt-4o\" }]\n").await;
+    let once = |headers: &http::HeaderMap, name: &str| -> String {
+        let values: Vec<_> = headers.get_all(name).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+        assert_eq!(values.len(), 1, "{name}: {values:?}");
+        values[0].clone()
+    };
+    let whole = h.chat("main", "hello").await;
+    assert_eq!(whole.status, 200, "{:?}", whole.body);
+    assert_eq!(once(&whole.headers, "x-ratelimit-limit-requests"), "3");
+    assert_eq!(once(&whole.headers, "x-ratelimit-remaining-requests"), "2");
+    assert_eq!(once(&whole.headers, "x-ratelimit-limit-tokens"), "100000");
+    let tokens: u64 = once(&whole.headers, "x-ratelimit-remaining-tokens").parse().unwrap();
+    assert!(tokens > 0 && tokens < 100000, "the reservation is counted: {tokens}");
+    assert_eq!(whole.header("x-switchyard-attempts"), "1", "the map's own headers are still written");
+
+    let body = json!({ "model": "main", "stream": true, "messages": [{ "role": "user", "content": "hi" }] });
+    let stream = h.stream("/v1/chat/completions", &body).await;
+    assert_eq!(stream.status, 200);
+    assert_eq!(once(&stream.headers, "x-ratelimit-remaining-requests"), "1");
+    assert!(stream.text.contains("[DONE]"), "{}", stream.text);
+
+    assert_eq!(h.chat("main", "hello").await.status, 200);
+    let refused = h.chat("main", "hello").await;
+    assert_eq!(refused.status, 429, "{:?}", refused.body);
+    assert_eq!(once(&refused.headers, "x-ratelimit-limit-requests"), "3");
+    assert_eq!(once(&refused.headers, "x-ratelimit-remaining-requests"), "0");
+    assert!(!refused.header("retry-after").is_empty());
+
+    let plain = h
+        .http
+        .post(h.url("/v1/chat/completions"))
+        .bearer_auth("plain-key")
+        .json(&json!({ "model": "main", "messages": [{ "role": "user", "content": "hi" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 200);
+    assert!(plain.headers().keys().all(|name| !name.as_str().starts_with("x-ratelimit-")), "{:?}", plain.headers());
 }

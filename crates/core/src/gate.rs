@@ -84,25 +84,25 @@ pub(crate) struct CallPermit {
 }
 
 impl CallPermit {
-    /// Admits one call reserving `tokens` to the target of `health`, or says which limit refuses it.
-    pub(crate) fn enter(health: &Arc<Health>, tokens: u64) -> Result<Self, SkipReason> {
+    /// Admits one call reserving `tokens` to the target of `health` at `now`, or says which limit refuses it.
+    pub(crate) fn enter(health: &Arc<Health>, tokens: u64, now: Instant) -> Result<Self, SkipReason> {
         let gate = &health.gate;
         gate.take_place()?;
         let mut permit = Self { health: health.clone(), reservation: None, settled: false, answered: false };
         if let Some(window) = &gate.window {
             // Dropping the permit on refusal gives the place in flight back.
-            let (reservation, _) = window.try_acquire(Instant::now(), tokens).map_err(SkipReason::RateLimited)?;
+            let (reservation, _) = window.try_acquire(now, tokens).map_err(SkipReason::RateLimited)?;
             permit.reservation = Some(reservation);
         }
         Ok(permit)
     }
 
     /// Replaces the token reservation with the tokens the call used so far (a stream's later usage
-    /// replaces an earlier one).
-    pub(crate) fn settle(&mut self, used: u64) {
+    /// replaces an earlier one), at `now`.
+    pub(crate) fn settle(&mut self, used: u64, now: Instant) {
         self.settled = true;
         if let (Some(reservation), Some(window)) = (self.reservation.as_mut(), &self.health.gate.window) {
-            window.settle(reservation, used);
+            window.settle(reservation, used, now);
         }
     }
 
@@ -127,7 +127,7 @@ impl Drop for CallPermit {
             && !self.answered
             && let (Some(reservation), Some(window)) = (self.reservation.as_mut(), &self.health.gate.window)
         {
-            window.settle(reservation, 0);
+            window.settle(reservation, 0, Instant::now());
         }
         self.health.gate.in_flight.fetch_sub(1, Relaxed);
     }

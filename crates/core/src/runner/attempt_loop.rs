@@ -288,7 +288,7 @@ impl<'a, M: Mode> Run<'a, M> {
     pub(super) fn admit(&mut self, target: &Target<'_>, now: Instant) -> Result<Option<CallPermit>, SkipReason> {
         let admitted = match target.model.exhausted_until().filter(|until| *until > now) {
             Some(until) => Err(SkipReason::UpstreamExhausted { remaining: until - now }),
-            None => target.health.map(|health| CallPermit::enter(health, self.estimate)).transpose(),
+            None => target.health.map(|health| CallPermit::enter(health, self.estimate, now)).transpose(),
         };
         admitted.inspect_err(|reason| {
             if let Some(wait) = gate::frees_in(reason) {
@@ -334,7 +334,7 @@ impl<'a, M: Mode> Run<'a, M> {
         let elapsed = now.saturating_duration_since(start);
         if let Some(permit) = permit.as_mut() {
             match M::tokens_used(&output) {
-                Some(used) => permit.settle(used),
+                Some(used) => permit.settle(used, now),
                 // A whole answer without usage keeps its estimate; a stream has only started.
                 None if M::WHOLE => permit.answered(),
                 None => {}

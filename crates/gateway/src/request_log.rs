@@ -62,7 +62,7 @@ impl RequestLog {
         let time = SystemTime::now().checked_sub(started.elapsed()).unwrap_or_else(SystemTime::now);
         let mut row = Row::arrived(request_id, time, route.name.clone(), api, stream);
         row.key = key.cloned();
-        Some(Recording { log: self.clone(), route: route.clone(), row: Some(row), started, ticket: None })
+        Some(Recording { log: self.clone(), route: route.clone(), row: Some(Box::new(row)), started, ticket: None })
     }
 
     fn finished(&self, mut row: Row) {
@@ -84,7 +84,8 @@ pub struct Recording {
     log: Arc<RequestLog>,
     /// Target ids in the row are the route's own (shared, not copied).
     route: Arc<Route>,
-    row: Option<Row>,
+    /// Boxed: the recording lives in the handler's future, which is moved as a whole (the row is 328 bytes).
+    row: Option<Box<Row>>,
     started: Instant,
     /// The named key's token reservation, settled from the usage the request ends with.
     ticket: Option<KeyTicket>,
@@ -194,7 +195,7 @@ impl Recording {
         }
         row.outcome = outcome;
         row.latency_ms = ms(self.started.elapsed());
-        self.log.finished(row);
+        self.log.finished(*row);
     }
 }
 

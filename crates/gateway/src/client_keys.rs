@@ -115,7 +115,7 @@ impl KeyTicket {
 ///
 /// An answer carries them as a response extension, and the connection writes them into the head
 /// ([`LimitHeaders::fields`]): inserting the four custom names into a `HeaderMap` hashed each name byte by
-/// byte, ~2k instructions an answer, a sixth of what a limited key costs a request.
+/// byte (~2k instructions an answer, measured with callgrind; the extension costs ~0.4k).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LimitHeaders {
     /// (`rpm`, requests left).

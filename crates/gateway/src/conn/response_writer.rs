@@ -94,7 +94,9 @@ pub(crate) async fn write(socket: &Socket, response: Response<ResponseBody>, ask
     if !keep_alive && !parts.headers.contains_key(CONNECTION) {
         parts.headers.insert(CONNECTION, HeaderValue::from_static("close"));
     }
-    let mut head = Vec::with_capacity(128 + parts.headers.len() * 48);
+    let limits = parts.extensions.get::<LimitHeaders>();
+    let fields = parts.headers.len() + limits.map_or(0, |l| l.fields().count());
+    let mut head = Vec::with_capacity(128 + fields * 48);
     head.extend_from_slice(b"HTTP/1.1 ");
     head.extend_from_slice(parts.status.as_str().as_bytes());
     head.push(b' ');
@@ -103,7 +105,7 @@ pub(crate) async fn write(socket: &Socket, response: Response<ResponseBody>, ask
     for (name, value) in &parts.headers {
         push_field(&mut head, name.as_str(), value.as_bytes());
     }
-    if let Some(limits) = parts.extensions.get::<LimitHeaders>() {
+    if let Some(limits) = limits {
         let mut digits = itoa::Buffer::new();
         for (name, n) in limits.fields() {
             push_field(&mut head, name, digits.format(n).as_bytes());

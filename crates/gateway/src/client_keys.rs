@@ -115,7 +115,8 @@ impl KeyTicket {
 ///
 /// An answer carries them as a response extension, and the connection writes them into the head
 /// ([`LimitHeaders::fields`]): inserting the four custom names into a `HeaderMap` hashed each name byte by
-/// byte (~2k instructions an answer, measured with callgrind; the extension costs ~0.4k).
+/// byte (~2k instructions an answer, measured with callgrind; the extension costs ~0.4k). A server other than
+/// the gateway's own connection layer (the router served by hand) writes them from [`LimitHeaders::fields`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LimitHeaders {
     /// (`rpm`, requests left).

@@ -98,11 +98,20 @@ impl CallPermit {
     }
 
     /// Replaces the token reservation with the tokens the call used so far (a stream's later usage
-    /// replaces an earlier one), at `now`.
-    pub(crate) fn settle(&mut self, used: u64, now: Instant) {
+    /// replaces an earlier one).
+    pub(crate) fn settle(&mut self, used: u64) {
+        self.settle_with(used, Instant::now);
+    }
+
+    /// [`Self::settle`] with the caller's clock reading `now`.
+    pub(crate) fn settle_at(&mut self, used: u64, now: Instant) {
+        self.settle_with(used, || now);
+    }
+
+    fn settle_with(&mut self, used: u64, now: impl FnOnce() -> Instant) {
         self.settled = true;
         if let (Some(reservation), Some(window)) = (self.reservation.as_mut(), &self.health.gate.window) {
-            window.settle(reservation, used, now);
+            window.settle_with(reservation, used, now);
         }
     }
 
@@ -127,7 +136,7 @@ impl Drop for CallPermit {
             && !self.answered
             && let (Some(reservation), Some(window)) = (self.reservation.as_mut(), &self.health.gate.window)
         {
-            window.settle(reservation, 0, Instant::now());
+            window.settle(reservation, 0);
         }
         self.health.gate.in_flight.fetch_sub(1, Relaxed);
     }

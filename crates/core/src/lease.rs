@@ -355,13 +355,13 @@ mod tests {
         assert_eq!(ask.tokens, 500);
         window.lease_granted(now, grant(0, 500));
         let (mut reservation, _) = window.try_acquire(now, 400).unwrap();
-        window.settle(&mut reservation, 100, Instant::now());
+        window.settle(&mut reservation, 100);
         assert!(window.try_acquire(now, 400).is_ok(), "300 unused came back: 400 held");
         let denied = window.try_acquire(now, 2_000).unwrap_err();
         assert_eq!(denied.kind, RateLimitKind::Tokens);
         assert_eq!(window.lease_ask(now).tokens, 2_000, "the ask covers the refused reservation");
         let (mut reservation, _) = window.try_acquire(now, 0).unwrap();
-        window.settle(&mut reservation, 600, Instant::now());
+        window.settle(&mut reservation, 600);
         assert_eq!(window.lease_ask(now).used_tokens, 600, "none held: all its use is owed");
         assert_eq!(window.lease_ask(now).used_tokens, 0, "and handed over once");
     }

@@ -323,9 +323,14 @@ impl RateWindow {
     }
 
     /// Replaces what a reservation holds (its estimate, or the use it was last settled with) with the tokens
-    /// the call really used so far, at `now` (the caller's clock reading: a lease's expiry is checked against
-    /// it). A reservation that already left the window changes nothing in it.
-    pub fn settle(&self, reservation: &mut RateReservation, used: u64, now: Instant) {
+    /// the call really used so far. A reservation that already left the window changes nothing in it.
+    pub fn settle(&self, reservation: &mut RateReservation, used: u64) {
+        self.settle_with(reservation, used, Instant::now);
+    }
+
+    /// [`Self::settle`] with the clock read by `now`, called only for a cluster-wide window (which checks its
+    /// lease's expiry): a caller that has just read the clock passes its reading.
+    pub(crate) fn settle_with(&self, reservation: &mut RateReservation, used: u64, now: impl FnOnce() -> Instant) {
         let held = std::mem::replace(&mut reservation.tokens, used);
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(slot) = state.counted(reservation.slot) else {
@@ -335,7 +340,7 @@ impl RateWindow {
         state.tokens = state.tokens.saturating_sub(held) + used;
         if let Some((board, _)) = &self.shared {
             let cap = self.lease_sizes(board).1.unwrap_or(0);
-            state.lease.settle(now, held, used, cap);
+            state.lease.settle(now(), held, used, cap);
         }
     }
 
@@ -444,7 +449,7 @@ mod tests {
         let (mut big, _) = w.try_acquire(t0, 900).unwrap();
         let denied = w.try_acquire(t0 + secs(1), 200).unwrap_err();
         assert_eq!((denied.kind, denied.retry_after), (RateLimitKind::Tokens, Some(ms(59_250))));
-        w.settle(&mut big, 100, Instant::now());
+        w.settle(&mut big, 100);
         let (_, left) = w.try_acquire(t0 + secs(1), 200).unwrap();
         assert_eq!(left.tokens, Some(700));
     }
@@ -453,8 +458,8 @@ mod tests {
     fn a_later_settle_replaces_the_earlier_one() {
         let w = RateWindow::new(None, Some(1000));
         let (mut r, _) = w.try_acquire(w.origin, 500).unwrap();
-        w.settle(&mut r, 100, Instant::now());
-        w.settle(&mut r, 300, Instant::now());
+        w.settle(&mut r, 100);
+        w.settle(&mut r, 300);
         assert_eq!(r.tokens(), 300);
         assert_eq!(w.remaining(w.origin).tokens, Some(700));
         w.cancel(r);
@@ -487,7 +492,7 @@ mod tests {
         let t0 = w.origin;
         let (mut r, _) = w.try_acquire(t0, 50).unwrap();
         w.try_acquire(t0 + secs(61), 10).unwrap();
-        w.settle(&mut r, 90, Instant::now());
+        w.settle(&mut r, 90);
         assert_eq!(w.remaining(t0 + secs(61)).tokens, Some(90));
     }
 

@@ -106,7 +106,7 @@ impl KeyTicket {
     /// Replaces the estimate with the tokens really used (input plus output).
     pub fn settle(mut self, used: u64) {
         if let Some(window) = &self.key.window {
-            window.settle(&mut self.reservation, used, Instant::now());
+            window.settle(&mut self.reservation, used);
         }
     }
 }

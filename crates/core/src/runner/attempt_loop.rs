@@ -334,7 +334,7 @@ impl<'a, M: Mode> Run<'a, M> {
         let elapsed = now.saturating_duration_since(start);
         if let Some(permit) = permit.as_mut() {
             match M::tokens_used(&output) {
-                Some(used) => permit.settle(used, now),
+                Some(used) => permit.settle_at(used, now),
                 // A whole answer without usage keeps its estimate; a stream has only started.
                 None if M::WHOLE => permit.answered(),
                 None => {}

@@ -123,7 +123,7 @@ impl Tail {
             match self.raw().await {
                 Raw::Chunk(chunk) => {
                     if let (ChatChunk::Usage(usage), Some(permit)) = (&chunk, self.permit.as_mut()) {
-                        permit.settle(usage.input_tokens + usage.output_tokens, Instant::now());
+                        permit.settle(usage.input_tokens + usage.output_tokens);
                     }
                     if let Some(chunk) = self.observe(chunk) {
                         return Some(Ok(chunk));

@@ -95,7 +95,8 @@ pub(crate) async fn write(socket: &Socket, response: Response<ResponseBody>, ask
         parts.headers.insert(CONNECTION, HeaderValue::from_static("close"));
     }
     let limits = parts.extensions.get::<LimitHeaders>();
-    let fields = parts.headers.len() + limits.map_or(0, |l| l.fields().count());
+    // Room for the four limit fields too, when there are any.
+    let fields = parts.headers.len() + if limits.is_some() { 4 } else { 0 };
     let mut head = Vec::with_capacity(128 + fields * 48);
     head.extend_from_slice(b"HTTP/1.1 ");
     head.extend_from_slice(parts.status.as_str().as_bytes());

@@ -66,19 +66,27 @@ impl Auth {
         if self.client_keys.is_empty() {
             return Ok(None);
         }
-        // Compare against every key without stopping early, so timing says nothing about which matched;
-        // `found` is 1 + the index of the matching key, 0 for none.
-        let mut found = 0u32;
-        for candidate in presented_keys(headers) {
-            for (i, (key, _)) in self.client_keys.iter().enumerate() {
-                let index = u32::try_from(i + 1).unwrap_or(u32::MAX);
-                found.conditional_assign(&index, key.as_slice().ct_eq(candidate));
-            }
-        }
-        match (found as usize).checked_sub(1).and_then(|i| self.client_keys.get(i)) {
-            Some((_, named)) => Ok(named.clone()),
+        // The bearer token first; `x-api-key` is looked up only when the token matched no key (stopping at a
+        // match tells a client no more than its answer does).
+        let found = bearer(headers)
+            .and_then(|token| self.client_key(token))
+            .or_else(|| api_key(headers).and_then(|key| self.client_key(key)));
+        match found {
+            Some(named) => Ok(named.clone()),
             None => Err(Denied::BadKey),
         }
+    }
+
+    /// The key `candidate` is, compared against every key without stopping early, so timing says nothing about
+    /// which key (or how much of one) matched.
+    fn client_key(&self, candidate: &[u8]) -> Option<&Caller> {
+        // 1 + the index of the matching key, 0 for none.
+        let mut found = 0u32;
+        for (i, (key, _)) in self.client_keys.iter().enumerate() {
+            let index = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            found.conditional_assign(&index, key.as_slice().ct_eq(candidate));
+        }
+        (found as usize).checked_sub(1).and_then(|i| self.client_keys.get(i)).map(|(_, named)| named)
     }
 
     /// Checks an admin request (`Authorization: Bearer <admin_key>`, or `x-api-key`).
@@ -94,15 +102,22 @@ impl Auth {
     }
 }
 
-/// The keys a request presents (`Authorization: Bearer …`, then `x-api-key`), in an array rather than a list: this
-/// runs on every request.
+/// The keys a request presents (`Authorization: Bearer …`, then `x-api-key`).
 fn presented_keys(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
-    let bearer = headers.get(http::header::AUTHORIZATION).and_then(|value| {
+    [bearer(headers), api_key(headers)].into_iter().flatten()
+}
+
+/// The token of `Authorization: Bearer …`.
+fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
+    headers.get(http::header::AUTHORIZATION).and_then(|value| {
         let bytes = value.as_bytes();
         (bytes.len() > 7 && bytes[..7].eq_ignore_ascii_case(b"bearer ")).then(|| trim(&bytes[7..]))
-    });
-    let api_key = headers.get(crate::headers::API_KEY).map(|value| trim(value.as_bytes()));
-    [bearer, api_key].into_iter().flatten()
+    })
+}
+
+/// The `x-api-key` header's key.
+fn api_key(headers: &HeaderMap) -> Option<&[u8]> {
+    headers.get(crate::headers::API_KEY).map(|value| trim(value.as_bytes()))
 }
 
 fn trim(bytes: &[u8]) -> &[u8] {
@@ -163,6 +178,11 @@ mod tests {
         assert_eq!(name(&[("authorization", "Bearer tb")]), Ok(Some("team-b".to_owned())));
         assert_eq!(name(&[("x-api-key", "ta")]), Ok(Some("team-a".to_owned())));
         assert_eq!(name(&[("authorization", "Bearer plain")]), Ok(None));
+        let both = [("authorization", "Bearer tb"), ("x-api-key", "ta")];
+        assert_eq!(name(&both), Ok(Some("team-b".to_owned())), "both headers with keys: the bearer token's key");
+        let bad_bearer = [("authorization", "Bearer nope"), ("x-api-key", "ta")];
+        assert_eq!(name(&bad_bearer), Ok(Some("team-a".to_owned())), "a token that is no key: x-api-key still counts");
+        assert_eq!(name(&[("authorization", "Bearer nope"), ("x-api-key", "nope")]), Err(Denied::BadKey));
         assert_eq!(name(&[("authorization", "Bearer team-a")]), Err(Denied::BadKey), "a name is not a key");
         let named_only = Auth::new([], None).with_named([("ta", named("team-a"))]);
         assert!(named_only.requires_client_key());

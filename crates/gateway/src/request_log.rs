@@ -59,17 +59,17 @@ impl RequestLog {
         if self.storage.is_none() && self.events.receiver_count() == 0 && key.is_none() {
             return None;
         }
-        let time = SystemTime::now().checked_sub(started.elapsed()).unwrap_or_else(SystemTime::now);
-        let mut row = Row::arrived(request_id, time, route.name.clone(), api, stream);
+        // The arrival time is set at the end, from the clock reading the latency takes there.
+        let mut row = Row::arrived(request_id, SystemTime::UNIX_EPOCH, route.name.clone(), api, stream);
         row.key = key.cloned();
         Some(Recording { log: self.clone(), route: route.clone(), row: Some(Box::new(row)), started, ticket: None })
     }
 
-    fn finished(&self, mut row: Row) {
+    fn finished(&self, mut row: Box<Row>) {
         if self.events.receiver_count() > 0 {
             // Events carry no bodies: set them aside rather than copy up to 128 KiB only to drop it.
             let (request, response) = (row.request.take(), row.response.take());
-            let _ = self.events.send(Arc::new(row.clone()));
+            let _ = self.events.send(Arc::new(Row::clone(&row)));
             (row.request, row.response) = (request, response);
         }
         if let Some(storage) = &self.storage {
@@ -134,9 +134,17 @@ impl Recording {
     pub fn served(&mut self, target: &str, attempts: &[Attempt]) {
         if let Some(row) = &mut self.row {
             let (_, fallback) = crate::routes::chat::calls_and_fallback(target, attempts);
-            row.served_by = Some(self.route.target_id(target));
+            let served_by = self.route.target_id(target);
             row.fallback = fallback;
-            row.attempts = attempts.iter().map(|a| attempt_row(&self.route, a)).collect();
+            // The serving target's attempts share the id just looked up (the usual request has only those).
+            row.attempts = attempts
+                .iter()
+                .map(|a| {
+                    let id = if a.target == target { served_by.clone() } else { self.route.target_id(&a.target) };
+                    attempt_row(id, a)
+                })
+                .collect();
+            row.served_by = Some(served_by);
             if row.stream {
                 row.first_chunk_ms = Some(ms(self.started.elapsed()));
             }
@@ -164,7 +172,8 @@ impl Recording {
     pub fn failed(mut self, status: u16, error: &switchyard::Error, message: String, usage: Usage) {
         if let Some(row) = &mut self.row {
             if row.served_by.is_none() {
-                row.attempts = error.attempts().iter().map(|a| attempt_row(&self.route, a)).collect();
+                row.attempts =
+                    error.attempts().iter().map(|a| attempt_row(self.route.target_id(&a.target), a)).collect();
             }
             row.status = Some(row.status.unwrap_or(status));
             row.input_tokens = usage.input_tokens;
@@ -194,8 +203,10 @@ impl Recording {
             ticket.settle(used);
         }
         row.outcome = outcome;
-        row.latency_ms = ms(self.started.elapsed());
-        self.log.finished(*row);
+        let took = self.started.elapsed();
+        row.latency_ms = ms(took);
+        row.time = SystemTime::now().checked_sub(took).unwrap_or(SystemTime::UNIX_EPOCH);
+        self.log.finished(row);
     }
 }
 
@@ -218,7 +229,8 @@ fn truncated(body: &[u8]) -> String {
     String::from_utf8_lossy(&body[..end]).into_owned()
 }
 
-fn attempt_row(route: &Route, a: &Attempt) -> AttemptRow {
+/// An attempt as the log keeps it, under the route's shared `target` id.
+fn attempt_row(target: Arc<str>, a: &Attempt) -> AttemptRow {
     let (outcome, kind, reason) = match &a.outcome {
         AttemptOutcome::Succeeded => (AttemptResult::Success, None, None),
         AttemptOutcome::Failed { kind, .. } => (AttemptResult::Failed, Some(*kind), None),
@@ -226,7 +238,7 @@ fn attempt_row(route: &Route, a: &Attempt) -> AttemptRow {
     };
     let called = a.was_called();
     AttemptRow {
-        target: route.target_id(&a.target),
+        target,
         retry: called.then_some(a.retry),
         outcome,
         kind,

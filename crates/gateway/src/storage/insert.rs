@@ -1,6 +1,7 @@
 //! Writing a batch of request rows: one `batches` row holding them all (see [`super::schema`]), and a
 //! `bodies` row for each request whose bodies are kept.
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 
 use rusqlite::{Result, Transaction, params};
@@ -11,10 +12,10 @@ use super::schema::SLOTS;
 use super::stored;
 
 /// Writes `rows` (at most [`super::schema::BATCH_ROWS`]) as one batch, in arrival order; nothing for none.
-pub(super) fn batch(tx: &Transaction<'_>, rows: &[Row]) -> Result<()> {
+pub(super) fn batch<R: Borrow<Row>>(tx: &Transaction<'_>, rows: &[R]) -> Result<()> {
     // Arrival order (rows come in the order requests finished), keeping the finishing order within a
     // millisecond: readers list newest first by (arrival, batch, position).
-    let mut sorted: Vec<&Row> = rows.iter().collect();
+    let mut sorted: Vec<&Row> = rows.iter().map(Borrow::borrow).collect();
     sorted.sort_by_key(|row| row.time);
     let (Some(first), Some(last)) = (sorted.first(), sorted.last()) else {
         return Ok(());

@@ -109,7 +109,7 @@ impl Storage {
     }
 
     /// Queues a finished request; a full queue drops it (counted).
-    pub fn record(&self, row: Row) {
+    pub fn record(&self, row: Box<Row>) {
         if !self.queue.push(row) {
             self.dropped.fetch_add(1, Relaxed);
         }

@@ -21,7 +21,8 @@ pub(crate) struct RowQueue {
 
 #[derive(Debug, Default)]
 struct Pending {
-    rows: Vec<Row>,
+    /// Boxed: a row is 328 bytes, and a box moves from the request to the writer without copying it.
+    rows: Vec<Box<Row>>,
     closed: bool,
 }
 
@@ -32,7 +33,7 @@ impl RowQueue {
     }
 
     /// Queues `row`; false (the row dropped) when the queue is full or closed: the caller counts the drop.
-    pub(crate) fn push(&self, row: Row) -> bool {
+    pub(crate) fn push(&self, row: Box<Row>) -> bool {
         // A panic while the lock is held cannot leave the list half-changed (push and swap only).
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         if pending.closed || pending.rows.len() >= self.limit {
@@ -44,7 +45,7 @@ impl RowQueue {
 
     /// Moves every queued row into `out` (what it held is dropped first): the two lists change places. A list
     /// keeps its room while takes fill it (a steady load grows it once), and is cut back once a burst passed.
-    pub(crate) fn take(&self, out: &mut Vec<Row>) {
+    pub(crate) fn take(&self, out: &mut Vec<Box<Row>>) {
         out.clear();
         // Room for twice the last take is kept; more than twice that is a burst that passed. (Cutting back a
         // list that a steady load fills made every take grow it again: a copy and fresh pages per take.)
@@ -71,8 +72,8 @@ mod tests {
     use super::{KEPT_CAPACITY, RowQueue};
     use crate::storage::{Api, Row};
 
-    fn row(id: &str) -> Row {
-        Row::arrived(id, SystemTime::now(), "r".into(), Api::OpenAi, false)
+    fn row(id: &str) -> Box<Row> {
+        Box::new(Row::arrived(id, SystemTime::now(), "r".into(), Api::OpenAi, false))
     }
 
     #[test]
@@ -109,7 +110,7 @@ mod tests {
     fn a_steady_load_keeps_its_room_and_a_passed_burst_gives_it_back() {
         let queue = RowQueue::new(100_000);
         let mut spare = Vec::new();
-        let take = |queue: &RowQueue, spare: &mut Vec<Row>, rows: usize| {
+        let take = |queue: &RowQueue, spare: &mut Vec<Box<Row>>, rows: usize| {
             for i in 0..rows {
                 assert!(queue.push(row(&i.to_string())));
             }

@@ -2,6 +2,7 @@
 //! ([`RowQueue`]) and writes them in transactions of at most 500 rows, each with its per-minute rollup.
 //! Overrides, flushes and the close come on a channel and are handled at once.
 
+use std::borrow::Borrow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -50,7 +51,7 @@ pub(crate) struct Writer {
 /// One take: the rows, and the messages that came with them.
 #[derive(Default)]
 struct Batch {
-    rows: Vec<Row>,
+    rows: Vec<Box<Row>>,
     overrides: Vec<(String, String, Option<String>)>,
     flushed: Vec<Sender<()>>,
     close: bool,
@@ -264,13 +265,13 @@ fn write(conn: &mut Connection, batch: &Batch, dropped: &AtomicU64) -> rusqlite:
 }
 
 /// Writes `rows` in batches and their rollups, in one transaction.
-fn transaction(conn: &mut Connection, rows: &[Row]) -> rusqlite::Result<()> {
+fn transaction<R: Borrow<Row>>(conn: &mut Connection, rows: &[R]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     let mut sums = Rollup::default();
     for batch in rows.chunks(BATCH_ROWS) {
         insert::batch(&tx, batch)?;
     }
-    for row in rows {
+    for row in rows.iter().map(Borrow::borrow) {
         add(&mut sums, row, millis(row.time));
     }
     let mut hours = Rollup::default();

@@ -72,6 +72,26 @@ fn logged(name: &str, queue: usize) -> switchyard_gateway::storage::StorageConfi
     storage_config(temp_folder(name).join("switchyard.db"), queue)
 }
 
+/// A row is timed at its request's arrival, not at its end: arrival plus latency is no later than the answer.
+#[tokio::test]
+async fn a_row_is_timed_at_its_requests_arrival_not_at_its_end() {
+    let config = logged("arrival", 100);
+    let h = start_logged("[routes.slow]\ntargets = [{ provider = \"oa\", model = \"gpt-slow400\" }]\n", &config).await;
+    let sent = SystemTime::now();
+    assert_eq!(send(&h, "slow-1", "slow", false).await, 200);
+    let answered = SystemTime::now();
+    let r = row(&h, "slow-1").await;
+    let time = humantime::parse_rfc3339(r["time"].as_str().unwrap()).unwrap();
+    let latency = Duration::from_millis(r["latency_ms"].as_u64().unwrap());
+    assert!(latency >= Duration::from_millis(400), "{r}");
+    // The stored time and latency are whole milliseconds, cut down: a millisecond of slack each way.
+    assert!(time + Duration::from_millis(1) >= sent, "arrived {time:?} before it was sent ({sent:?}): {r}");
+    assert!(
+        time + latency <= answered + Duration::from_millis(1),
+        "arrival {time:?} + {latency:?} after {answered:?}: {r}"
+    );
+}
+
 #[tokio::test]
 async fn every_ending_gets_a_row_with_its_fields_streamed_or_not_and_the_file_holds_no_key() {
     let config = logged("rows", 1000);

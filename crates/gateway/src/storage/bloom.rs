@@ -31,10 +31,12 @@ const PROBES: u64 = 7;
 
 /// The stable hash of `text` under `tag`.
 pub(super) fn hash(tag: Tag, text: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in std::iter::once(&(tag as u8)).chain(text) {
+    const PRIME: u64 = 0x0100_0000_01b3;
+    // The tag byte first, then the text: a plain loop (a chained iterator cost twice the instructions a byte).
+    let mut h: u64 = (0xcbf2_9ce4_8422_2325 ^ tag as u64).wrapping_mul(PRIME);
+    for &b in text {
         h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
+        h = h.wrapping_mul(PRIME);
     }
     // FNV's low bits mix poorly; the finalizer of splitmix64 spreads every input bit over all 64.
     h ^= h >> 30;

@@ -266,7 +266,8 @@ impl StreamDecoder {
 
 impl EventDecoder for StreamDecoder {
     fn event(&mut self, event: SseEventRef<'_>, out: &mut Vec<ChatChunk>) -> Result<Decoded, Error> {
-        let data = event.data.trim();
+        // JSON's whitespace is ASCII: `trim` would test every end byte against Unicode's whitespace too.
+        let data = event.data.trim_ascii();
         if data == "[DONE]" {
             self.close(out)?;
             return Ok(Decoded::End);
@@ -351,6 +352,21 @@ mod tests {
             ..Delta::default()
         };
         vec![ChunkChoice { index: 0, delta, finish_reason: finish.map(Cow::Borrowed) }]
+    }
+
+    /// Whitespace around an event's data (some servers pad `[DONE]` or end lines with `\r`) changes nothing.
+    #[test]
+    fn padded_data_and_a_padded_done_read_as_plain_ones() {
+        use crate::event_decoder::{Decoded, EventDecoder};
+        use crate::sse::SseEventRef;
+
+        let mut decoder = super::StreamDecoder::new();
+        let mut out = Vec::new();
+        let event = |data| SseEventRef { event: "", data, id: None };
+        let chunk = " \t{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}]}\r\n ";
+        assert!(matches!(decoder.event(event(chunk), &mut out), Ok(Decoded::More)));
+        assert!(matches!(decoder.event(event(" [DONE]\t\r"), &mut out), Ok(Decoded::End)));
+        assert_eq!(out, vec![ChatChunk::text("hi"), ChatChunk::Finish { reason: FinishReason::Stop }]);
     }
 
     #[test]

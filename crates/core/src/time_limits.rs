@@ -29,6 +29,11 @@ impl Limit {
         at.map(|at| Limit { at, cause: Cause::Deadline })
     }
 
+    /// A timer that fires at this limit.
+    pub(crate) fn timer(&self) -> tokio::time::Sleep {
+        tokio::time::sleep_until(self.at)
+    }
+
     /// The error of an attempt cut off by this limit.
     pub(crate) fn error(&self) -> Error {
         match self.cause {

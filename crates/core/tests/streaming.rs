@@ -147,6 +147,19 @@ async fn a_stall_after_commit_is_cut_by_the_total_timeout() {
     assert_eq!(error.map(|e| e.kind()), Some(ErrorKind::Timeout));
 }
 
+/// The total limit is one point in time: chunks that keep coming do not move it, and the cut comes at it.
+#[tokio::test(start_paused = true)]
+async fn steady_chunks_after_commit_are_cut_at_the_total_timeout() {
+    let words = vec!["w"; 20].join(" ");
+    let primary = SimModel::new("p").chunk_delay(SEC).then_default(Behavior::Reply(words));
+    let m = manager(&primary, &SimModel::new("secondary"), |t| t.with_total_timeout(SEC * 5 + SEC / 2));
+    let start = tokio::time::Instant::now();
+    let (text, error, finished) = drain(m.stream(ChatRequest::user("hi")).await.unwrap()).await;
+    assert_eq!(error.map(|e| e.kind()), Some(ErrorKind::Timeout));
+    assert_eq!((text.split_whitespace().count(), finished), (6, false), "the first chunk at once, then one a second");
+    assert_eq!(start.elapsed(), SEC * 5 + SEC / 2);
+}
+
 #[tokio::test]
 async fn stream_stats_settle_when_the_stream_ends_or_is_dropped() {
     let primary = SimModel::new("p");

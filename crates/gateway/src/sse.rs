@@ -4,7 +4,9 @@
 //! A failure after commit ends with the API's typed error event, never with a clean finish; so does a stream
 //! still open at the server's drain deadline.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -114,18 +116,28 @@ pub fn body(
     let named = targets.len();
     let route = route.clone();
     let state = State { upstream, targets, named, route, encoder, guard, finished: false, ended: false, deadline };
-    // Boxed: the stream moves its state in and out of each step's future, a pointer instead of the whole state.
-    futures::stream::unfold(Box::new(state), |mut s| async move {
+    Box::new(state)
+}
+
+/// Written by hand rather than with `stream::unfold`: an unfold builds and moves a future for every frame.
+impl Stream for State {
+    type Item = Result<Bytes, std::convert::Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let s = self.get_mut();
         if s.ended {
-            return None;
+            return Poll::Ready(None);
         }
         loop {
-            let next = tokio::select! {
-                biased;
-                next = s.upstream.next() => next,
-                () = DrainDeadline::of(s.deadline.as_ref()) => {
-                    let frame = fail(&mut s, &crate::conn::shutting_down());
-                    return out(s, frame);
+            // The upstream first, then the drain deadline: a chunk that is here is sent even at the deadline.
+            let next = match s.upstream.poll_next_unpin(cx) {
+                Poll::Ready(next) => next,
+                Poll::Pending => {
+                    if s.deadline.as_ref().is_some_and(|deadline| deadline.poll_reached(cx).is_ready()) {
+                        let frame = s.fail(&crate::conn::shutting_down());
+                        return s.out(frame);
+                    }
+                    return Poll::Pending;
                 }
             };
             match next {
@@ -140,11 +152,11 @@ pub fn body(
                         _ => {}
                     }
                     let Some(frame) = s.encoder.chunk(&chunk) else { continue };
-                    return out(s, frame);
+                    return s.out(frame);
                 }
                 Some(Err(e)) => {
-                    let frame = fail(&mut s, &e);
-                    return out(s, frame);
+                    let frame = s.fail(&e);
+                    return s.out(frame);
                 }
                 None if s.finished => {
                     s.ended = true;
@@ -155,18 +167,18 @@ pub fn body(
                     if targets.len() > 1 {
                         let note = format!(": x-switchyard-targets: {}\n\n", targets.join(", "));
                         let frames = crate::codec::concat(vec![Bytes::from(note), done]).unwrap_or_default();
-                        return out(s, frames);
+                        return s.out(frames);
                     }
-                    return out(s, done);
+                    return s.out(done);
                 }
                 None => {
                     let e = Error::invalid_response("the upstream stream ended without a finish event");
-                    let frame = fail(&mut s, &e);
-                    return out(s, frame);
+                    let frame = s.fail(&e);
+                    return s.out(frame);
                 }
             }
         }
-    })
+    }
 }
 
 impl EndGuard {
@@ -196,15 +208,17 @@ impl State {
     }
 }
 
-/// The next frame, kept for the log when it keeps bodies.
-fn out(mut s: Box<State>, frame: Bytes) -> Option<(Result<Bytes, std::convert::Infallible>, Box<State>)> {
-    s.guard.keep(&frame);
-    Some((Ok(frame), s))
-}
+impl State {
+    /// The next frame, kept for the log when it keeps bodies.
+    fn out(&mut self, frame: Bytes) -> Poll<Option<Result<Bytes, std::convert::Infallible>>> {
+        self.guard.keep(&frame);
+        Poll::Ready(Some(Ok(frame)))
+    }
 
-fn fail(s: &mut State, e: &Error) -> Bytes {
-    s.ended = true;
-    s.guard.status = Some(crate::error::status_of(e).0.as_u16());
-    s.guard.failure = Some(e.clone());
-    s.encoder.error(e)
+    fn fail(&mut self, e: &Error) -> Bytes {
+        self.ended = true;
+        self.guard.status = Some(crate::error::status_of(e).0.as_u16());
+        self.guard.failure = Some(e.clone());
+        self.encoder.error(e)
+    }
 }

@@ -2,14 +2,18 @@
 //! limit once content has started (the engine owns the first-chunk and total limits). Dropping the stream drops the response, closing the connection.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use futures::{FutureExt, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use http_body_util::BodyDataStream;
 use switchyard::{
     ChatChunk, ChatResponse, ChatStream, Error, ErrorKind, Part, TimeoutPhase, model::SkippedEvents,
     types::ToolCallDelta,
 };
+use tokio::time::{Instant, Sleep};
 
 use crate::event_decoder::{Decoded, EventDecoder};
 use crate::http::{HttpClient, Stage};
@@ -24,6 +28,7 @@ struct State<D> {
     body: Option<BodyDataStream<Body>>,
     parser: SseParser,
     decoding: Decoding<D>,
+    idle: IdleTimer,
 }
 
 /// What the events have made so far: the vendor decoder and the chunks waiting to be taken.
@@ -128,37 +133,72 @@ impl<D: EventDecoder> Decoding<D> {
     }
 }
 
-impl<D: EventDecoder> State<D> {
-    async fn next(mut self: Box<Self>) -> Option<(Result<ChatChunk, Error>, Box<Self>)> {
+/// The idle limit's one timer for a stream, moved only when it fires early: a timer a read cost a timer made and
+/// dropped for every chunk.
+#[derive(Default)]
+struct IdleTimer {
+    timer: Option<Pin<Box<Sleep>>>,
+    /// When the read being waited for times out; `None` until it first waits.
+    until: Option<Instant>,
+}
+
+impl IdleTimer {
+    /// Ready when the read being waited for has been silent for `after`.
+    fn poll(&mut self, after: Duration, cx: &mut Context<'_>) -> Poll<()> {
+        let until = *self.until.get_or_insert_with(|| Instant::now() + after);
+        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
         loop {
-            let d = &mut self.decoding;
+            ready!(timer.as_mut().poll(cx));
+            // Set for an earlier read: move it on to this one's time.
+            if timer.deadline() >= until {
+                return Poll::Ready(());
+            }
+            timer.as_mut().reset(until);
+        }
+    }
+
+    /// A read completed: the next one gets its own time.
+    fn read(&mut self) {
+        self.until = None;
+    }
+}
+
+impl<D: EventDecoder + Unpin> Stream for State<D> {
+    type Item = Result<ChatChunk, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            let d = &mut this.decoding;
             if let Some(item) = d.pending.pop_front() {
-                return Some((item, self));
+                return Poll::Ready(Some(item));
             }
             if d.finished {
-                return None;
+                return Poll::Ready(None);
             }
             let idle = d.idle_limit();
-            let Some(body) = self.body.as_mut() else {
-                self.decoding.finished = true;
+            let Some(body) = this.body.as_mut() else {
+                this.decoding.finished = true;
                 continue;
             };
-            let read = match idle {
-                None => body.next().await,
-                Some(after) => match tokio::time::timeout(after, body.next()).await {
-                    Ok(read) => read,
-                    Err(_) => {
-                        self.decoding.fail(Error::Timeout { phase: TimeoutPhase::Idle, after });
-                        continue;
-                    }
-                },
+            // The body first, then the limit: bytes that are here are read even at the limit.
+            let read = match body.poll_next_unpin(cx) {
+                Poll::Ready(read) => read,
+                Poll::Pending => {
+                    let Some(after) = idle else { return Poll::Pending };
+                    ready!(this.idle.poll(after, cx));
+                    this.idle.read();
+                    this.decoding.fail(Error::Timeout { phase: TimeoutPhase::Idle, after });
+                    continue;
+                }
             };
-            let d = &mut self.decoding;
+            this.idle.read();
+            let d = &mut this.decoding;
             match read {
                 Some(Ok(bytes)) => {
-                    let parsed = self.parser.feed(&bytes, |event| d.event(event));
+                    let parsed = this.parser.feed(&bytes, |event| d.event(event));
                     if d.ended_cleanly
-                        && let Some(body) = self.body.take()
+                        && let Some(body) = this.body.take()
                     {
                         release(body);
                     }
@@ -206,7 +246,7 @@ fn release(mut body: BodyDataStream<Body>) {
 }
 
 /// Reads `response` (a 2xx SSE response) with `decoder`, under the client's idle limit.
-pub(crate) fn chunk_stream<D: EventDecoder>(response: Response, http: HttpClient, decoder: D) -> ChatStream {
+pub(crate) fn chunk_stream<D: EventDecoder + Unpin>(response: Response, http: HttpClient, decoder: D) -> ChatStream {
     let skipped = SkippedEvents::default();
     let decoding = Decoding {
         http,
@@ -220,9 +260,13 @@ pub(crate) fn chunk_stream<D: EventDecoder>(response: Response, http: HttpClient
         malformed_in_a_row: 0,
         last_malformed: None,
     };
-    let state = State { body: Some(BodyDataStream::new(response.into_body())), parser: SseParser::default(), decoding };
-    // Boxed: the stream moves its state in and out of each step's future, a pointer instead of the whole state.
-    ChatStream::new(futures::stream::unfold(Box::new(state), State::next)).with_skipped_events(skipped)
+    let state = State {
+        body: Some(BodyDataStream::new(response.into_body())),
+        parser: SseParser::default(),
+        decoding,
+        idle: IdleTimer::default(),
+    };
+    ChatStream::new(state).with_skipped_events(skipped)
 }
 
 /// True when a response says its body is JSON (not an event stream).

@@ -2,11 +2,14 @@
 //! error, or, with `after_commit = "continue"`, a verified continuation by the next target.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
-use futures::StreamExt;
-use futures::stream;
-use tokio::time::Instant;
+use futures::future::BoxFuture;
+use futures::{FutureExt, Stream, StreamExt};
+use tokio::time::{Instant, Sleep};
 
 use crate::error::Error;
 use crate::gate::CallPermit;
@@ -14,7 +17,7 @@ use crate::health::Health;
 use crate::model::{ChatStream, TargetsUsed};
 use crate::runner::Served;
 use crate::stats::{Outcome, RequestTracker};
-use crate::time_limits::{Limit, within};
+use crate::time_limits::Limit;
 use crate::types::{ChatChunk, Continuation, Message, Usage};
 
 use super::commit::Opened;
@@ -38,6 +41,8 @@ struct Tail {
     buffered: VecDeque<ChatChunk>,
     rest: Option<ChatStream>,
     limit: Option<Limit>,
+    /// The limit's timer, made when a read first waits and kept for the rest: one timer a stream, not one a chunk.
+    timer: Option<Pin<Box<Sleep>>>,
     finished: bool,
     tracker: Option<RequestTracker>,
     slot: usize,
@@ -94,52 +99,59 @@ impl Tail {
         Some(Err(error))
     }
 
-    async fn raw(&mut self) -> Raw {
+    fn poll_raw(&mut self, cx: &mut Context<'_>) -> Poll<Raw> {
         if let Some(chunk) = self.buffered.pop_front() {
             self.finished |= matches!(chunk, ChatChunk::Finish { .. });
-            return Raw::Chunk(chunk);
+            return Poll::Ready(Raw::Chunk(chunk));
         }
         let Some(rest) = self.rest.as_mut() else {
             // Ended while being checked (with or without its finish), or after an error item.
-            return match (self.tracker.is_some(), self.finished) {
+            return Poll::Ready(match (self.tracker.is_some(), self.finished) {
                 (false, _) => Raw::Done,
                 (true, true) => Raw::End,
                 (true, false) => Raw::Break(self.cut_off()),
-            };
+            });
         };
-        match within(self.limit, async { Ok(rest.next().await) }).await {
-            Ok(Some(Ok(chunk))) => {
+        // The stream first, then the limit: a chunk that is ready is taken even at the limit.
+        let next = match rest.poll_next_unpin(cx) {
+            Poll::Ready(next) => next,
+            Poll::Pending => {
+                let Some(limit) = self.limit else { return Poll::Pending };
+                let timer = self.timer.get_or_insert_with(|| Box::pin(limit.timer()));
+                ready!(timer.as_mut().poll(cx));
+                return Poll::Ready(Raw::Break(limit.error()));
+            }
+        };
+        Poll::Ready(match next {
+            Some(Ok(chunk)) => {
                 self.finished |= matches!(chunk, ChatChunk::Finish { .. });
                 Raw::Chunk(chunk)
             }
-            Ok(Some(Err(error))) | Err(error) => Raw::Break(error),
-            Ok(None) if self.finished => Raw::End,
-            Ok(None) => Raw::Break(self.cut_off()),
-        }
+            Some(Err(error)) => Raw::Break(error),
+            None if self.finished => Raw::End,
+            None => Raw::Break(self.cut_off()),
+        })
     }
 
-    async fn next_item(&mut self) -> Option<Result<ChatChunk, Error>> {
+    /// The next item, or `Err` with a break that a continuation may mend (see [`Self::may_splice`]).
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Result<ChatChunk, Error>>, Error>> {
         loop {
-            match self.raw().await {
+            match ready!(self.poll_raw(cx)) {
                 Raw::Chunk(chunk) => {
                     if let (ChatChunk::Usage(usage), Some(permit)) = (&chunk, self.permit.as_mut()) {
                         permit.settle(usage.input_tokens + usage.output_tokens);
                     }
                     if let Some(chunk) = self.observe(chunk) {
-                        return Some(Ok(chunk));
+                        return Poll::Ready(Ok(Some(Ok(chunk))));
                     }
                 }
                 Raw::End => {
                     self.end(Outcome::Success);
-                    return None;
+                    return Poll::Ready(Ok(None));
                 }
-                Raw::Done => return None,
-                Raw::Break(error) => {
-                    if self.splice(&error).await {
-                        continue;
-                    }
-                    return self.fail(error);
-                }
+                Raw::Done => return Poll::Ready(Ok(None)),
+                Raw::Break(error) if self.may_splice(&error) => return Poll::Ready(Err(error)),
+                Raw::Break(error) => return Poll::Ready(Ok(self.fail(error))),
             }
         }
     }
@@ -183,13 +195,17 @@ impl Tail {
         }
     }
 
+    /// Whether a continuation may mend `error`: `after_commit = "continue"`, only text so far, and an error
+    /// that falls back.
+    fn may_splice(&self, error: &Error) -> bool {
+        self.cont.as_ref().is_some_and(|cont| !cont.tool_calls && !cont.text.trim().is_empty())
+            && error.kind().falls_back()
+    }
+
     /// `after_commit = "continue"`: asks the next targets, in turn, to continue the text; true when one's
-    /// stream verifiably continues it and now feeds this one (see [`verify`]).
+    /// stream verifiably continues it and now feeds this one (see [`verify`]). Called only when
+    /// [`Self::may_splice`].
     async fn splice(&mut self, error: &Error) -> bool {
-        let Some(cont) = self.cont.as_ref() else { return false };
-        if cont.tool_calls || cont.text.trim().is_empty() || !error.kind().falls_back() {
-            return false;
-        }
         self.count_break(error);
         let Some(cont) = self.cont.as_mut() else { return false };
         let mut request = cont.request.clone();
@@ -218,6 +234,7 @@ impl Tail {
                     self.buffered.extend(held);
                     self.rest = Some(stream);
                     self.limit = None; // the continuation's engine applies its own limits and the deadline
+                    self.timer = None;
                     self.finished = false;
                     return true;
                 }
@@ -248,6 +265,7 @@ pub(crate) fn committed(served: Served<Opened>, tracker: RequestTracker, cont: O
         buffered: served.output.buffered.into(),
         rest: served.output.rest,
         limit: served.limits.after_commit,
+        timer: None,
         finished: false,
         tracker: Some(tracker),
         slot: served.slot,
@@ -258,12 +276,56 @@ pub(crate) fn committed(served: Served<Opened>, tracker: RequestTracker, cont: O
         targets: targets.clone(),
         permit: served.permit,
     };
-    // Boxed: the stream moves its state in and out of each step's future, a pointer instead of the whole tail.
-    let chunks =
-        stream::unfold(Box::new(tail), |mut tail| async move { tail.next_item().await.map(|item| (item, tail)) });
-    let mut out = ChatStream::new(chunks);
+    let mut out = ChatStream::new(Committed::Reading(Box::new(tail)));
     out.served_by = served.id;
     out.attempts = served.attempts;
     out.set_targets_used(targets);
     out
+}
+
+/// The committed stream as its caller polls it. Written by hand rather than with `stream::unfold`: each step of an
+/// unfold builds a future sized for the rare continuation and moves it in; here a chunk costs a poll, and only a
+/// continuation is boxed.
+enum Committed {
+    Reading(Box<Tail>),
+    /// Asking the next targets to continue the text; the tail and the break it mends come back with the verdict.
+    Splicing(BoxFuture<'static, (Box<Tail>, Error, bool)>),
+    /// Only while moving from one state to the other.
+    Moving,
+}
+
+impl Stream for Committed {
+    type Item = Result<ChatChunk, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            match this {
+                Committed::Reading(tail) => match ready!(tail.poll_item(cx)) {
+                    Ok(item) => return Poll::Ready(item),
+                    Err(error) => {
+                        let Committed::Reading(mut tail) = std::mem::replace(this, Committed::Moving) else {
+                            return Poll::Ready(None);
+                        };
+                        *this = Committed::Splicing(
+                            async move {
+                                let spliced = tail.splice(&error).await;
+                                (tail, error, spliced)
+                            }
+                            .boxed(),
+                        );
+                    }
+                },
+                Committed::Splicing(splicing) => {
+                    let (mut tail, error, spliced) = ready!(splicing.as_mut().poll(cx));
+                    let failed = (!spliced).then(|| tail.fail(error));
+                    *this = Committed::Reading(tail);
+                    if let Some(item) = failed {
+                        return Poll::Ready(item);
+                    }
+                }
+                Committed::Moving => return Poll::Ready(None),
+            }
+        }
+    }
 }

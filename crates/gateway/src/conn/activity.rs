@@ -174,10 +174,13 @@ pub struct DrainDeadline(pub(crate) Arc<Activity>);
 impl DrainDeadline {
     /// Waits for the drain deadline.
     pub fn reached(&self) -> impl Future<Output = ()> + Send + '_ {
-        std::future::poll_fn(|cx| {
-            self.0.stream_waker.register(cx.waker());
-            if self.0.stage() == Stage::Deadline { Poll::Ready(()) } else { Poll::Pending }
-        })
+        std::future::poll_fn(|cx| self.poll_reached(cx))
+    }
+
+    /// Ready once the drain deadline is reached; until then `cx` is woken when it is.
+    pub fn poll_reached(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.stream_waker.register(cx.waker());
+        if self.0.stage() == Stage::Deadline { Poll::Ready(()) } else { Poll::Pending }
     }
 
     /// Waits for the drain deadline of `deadline`, or forever without one (no connection layer: tests).

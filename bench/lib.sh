@@ -1,4 +1,4 @@
-# Helpers shared by bench/run and bench/part2 (sourced, not run). The caller sets OUT, BENCH, SECS and LOAD_CORE,
+# Helpers shared by bench/run, bench/part2 and bench/ab (sourced, not run). The caller sets OUT, BENCH, SECS and LOAD_CORE,
 # declares the associative array R (results), and sets GW_PID (or MEASURED_PID for one call) before wrk_run.
 
 PIDS=()

@@ -115,8 +115,8 @@ pub fn body(
     let targets = upstream.targets_used();
     let named = targets.len();
     let route = route.clone();
-    let state = State { upstream, targets, named, route, encoder, guard, finished: false, ended: false, deadline };
-    Box::new(state)
+    // Not boxed here: the response body boxes it.
+    State { upstream, targets, named, route, encoder, guard, finished: false, ended: false, deadline }
 }
 
 /// Written by hand rather than with `stream::unfold`: an unfold builds and moves a future for every frame.

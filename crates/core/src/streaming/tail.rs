@@ -287,6 +287,7 @@ pub(crate) fn committed(served: Served<Opened>, tracker: RequestTracker, cont: O
 /// unfold builds a future sized for the rare continuation and moves it in; here a chunk costs a poll, and only a
 /// continuation is boxed.
 enum Committed {
+    /// Boxed: the tail is ~700 bytes, and a continuation moves it into its future.
     Reading(Box<Tail>),
     /// Asking the next targets to continue the text; the tail and the break it mends come back with the verdict.
     Splicing(BoxFuture<'static, (Box<Tail>, Error, bool)>),

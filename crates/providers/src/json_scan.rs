@@ -397,6 +397,30 @@ impl<'a> Reader<'a> {
     }
 
     /// A string or `null` (the wire type's `opt_cow` fields).
+    /// The text of the key [`Self::members`] read last (a key with escapes is never read: not mine).
+    pub(crate) fn key_text(&self) -> Option<&'a str> {
+        let start = self.key_at.checked_add(1)?;
+        self.s.get(start..plain_run(self.s.as_bytes(), start))
+    }
+
+    /// `true` or `false`.
+    pub(crate) fn bool(&mut self) -> Option<bool> {
+        self.ws();
+        match self.peek()? {
+            b't' => self.literal(b"true").map(|()| true),
+            b'f' => self.literal(b"false").map(|()| false),
+            _ => None,
+        }
+    }
+
+    /// The text of the next value, read over (for a value handed whole to serde_json).
+    pub(crate) fn value_text(&mut self) -> Option<&'a str> {
+        self.ws();
+        let start = self.i;
+        self.skip(0)?;
+        self.s.get(start..self.i)
+    }
+
     pub(crate) fn opt_string(&mut self) -> Option<Option<Cow<'a, str>>> {
         if self.null() { Some(None) } else { self.string().map(Some) }
     }

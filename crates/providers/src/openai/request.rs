@@ -35,8 +35,11 @@ pub fn decode_request(body: &[u8]) -> Result<ChatRequest, Error> {
 
 /// Like [`decode_request`], also returning `stream` and `stream_options.include_usage`.
 pub fn decode(body: &[u8]) -> Result<DecodedRequest, Error> {
-    let wire: ChatCompletionRequest =
-        crate::json_in::from_body(body).map_err(|e| invalid_body::<ChatCompletionRequest>(body, &e))?;
+    // The common request by the quick reader; whatever it leaves, serde reads (errors included).
+    let wire = match super::request_scan::scan(body) {
+        Some(wire) => wire,
+        None => crate::json_in::from_body(body).map_err(|e| invalid_body::<ChatCompletionRequest>(body, &e))?,
+    };
     let stream = wire.stream.unwrap_or(false);
     let include_usage = wire.stream_options.as_ref().is_some_and(|o| o.include_usage);
     Ok(DecodedRequest { request: from_wire(wire)?, stream, include_usage })

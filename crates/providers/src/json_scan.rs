@@ -403,6 +403,12 @@ impl<'a> Reader<'a> {
         self.s.get(start..plain_run(self.s.as_bytes(), start))
     }
 
+    /// Whether a string comes next.
+    pub(crate) fn peek_string(&mut self) -> bool {
+        self.ws();
+        self.peek() == Some(b'"')
+    }
+
     /// `true` or `false`.
     pub(crate) fn bool(&mut self) -> Option<bool> {
         self.ws();
@@ -419,6 +425,53 @@ impl<'a> Reader<'a> {
         let start = self.i;
         self.skip(0)?;
         self.s.get(start..self.i)
+    }
+
+    /// A `u32` or `null`.
+    pub(crate) fn opt_u32(&mut self) -> Option<Option<u32>> {
+        if self.null() { Some(None) } else { u32::try_from(self.u64()?).ok().map(Some) }
+    }
+
+    /// A `bool` or `null`.
+    pub(crate) fn opt_bool(&mut self) -> Option<Option<bool>> {
+        if self.null() { Some(None) } else { self.bool().map(Some) }
+    }
+
+    /// A number or `null`, as serde_json reads a number into an `f64` (its own conversion, not redone here).
+    pub(crate) fn opt_f64(&mut self) -> Option<Option<f64>> {
+        if self.null() {
+            return Some(None);
+        }
+        let text = self.value_text()?;
+        if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+            return None;
+        }
+        serde_json::from_str(text).ok().map(Some)
+    }
+
+    /// The member whose key [`Self::members`] read last, for a key no field names: its value as serde_json
+    /// reads it, into `extra` (a struct's flattened map). A repeated key (serde keeps the last) is not mine.
+    pub(crate) fn extra_member(&mut self, extra: &mut serde_json::Map<String, serde_json::Value>) -> Option<()> {
+        let name = self.key_text()?;
+        if extra.contains_key(name) {
+            return None;
+        }
+        let value = serde_json::from_str(self.value_text()?).ok()?;
+        extra.insert(name.to_owned(), value);
+        Some(())
+    }
+
+    /// An array of strings or `null`.
+    pub(crate) fn opt_strings(&mut self) -> Option<Option<Vec<String>>> {
+        if self.null() {
+            return Some(None);
+        }
+        let mut list = Vec::new();
+        self.array(|r| {
+            list.push(r.string()?.into_owned());
+            Some(())
+        })?;
+        Some(Some(list))
     }
 
     pub(crate) fn opt_string(&mut self) -> Option<Option<Cow<'a, str>>> {

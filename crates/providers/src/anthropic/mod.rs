@@ -4,6 +4,7 @@ mod client;
 mod contract;
 mod error;
 mod request;
+mod request_scan;
 mod response;
 mod stream;
 pub mod wire;

@@ -35,8 +35,11 @@ pub fn decode_request(body: &[u8]) -> Result<ChatRequest, Error> {
 
 /// Like [`decode_request`], also returning `stream`.
 pub fn decode(body: &[u8]) -> Result<DecodedRequest, Error> {
-    let wire: MessagesRequest =
-        crate::json_in::from_body(body).map_err(|e| invalid_body::<MessagesRequest>(body, &e))?;
+    // The common request by the quick reader; whatever it leaves, serde reads (errors included).
+    let wire = match super::request_scan::scan(body) {
+        Some(wire) => wire,
+        None => crate::json_in::from_body(body).map_err(|e| invalid_body::<MessagesRequest>(body, &e))?,
+    };
     let stream = wire.stream.unwrap_or(false);
     Ok(DecodedRequest { request: from_wire(wire)?, stream })
 }

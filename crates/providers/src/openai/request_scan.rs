@@ -2,29 +2,27 @@
 //! top-level field kept as it is) read by the strict reader of `json_scan` into the very wire value serde
 //! would make. serde's derive buffers every value of a struct with a flattened field (`extra`) before it reads
 //! it, which made reading a short request about 7k instructions, a tenth of a proxied answer. Anything else
-//! (tools, `tool_choice`, `stop`, content parts, tool calls, duplicate or escaped keys, numbers of another
+//! (tools, `tool_choice`, content parts, tool calls, duplicate or escaped keys, numbers of another
 //! type, malformed JSON) is "not mine" (`None`): the serde path reads it as before, errors included.
 
-use serde_json::Value;
-
-use super::wire::{ChatCompletionRequest, MessageContent, RequestMessage, StreamOptions, WireRole};
+use super::wire::{ChatCompletionRequest, MessageContent, RequestMessage, Stop, StreamOptions, WireRole};
 use crate::json_scan::{Reader, Seen, keys};
 
 // The keys of a request, in the order the OpenAI SDKs write them (messages and model, then the options by
-// name); the ones this reader leaves to serde go last.
+// name).
 keys!(Top, TOP_KEYS {
     Messages = "messages",
     Model = "model",
     MaxCompletionTokens = "max_completion_tokens",
     MaxTokens = "max_tokens",
     ParallelToolCalls = "parallel_tool_calls",
+    Stop = "stop",
     Stream = "stream",
     StreamOptions = "stream_options",
     Temperature = "temperature",
-    TopP = "top_p",
-    Stop = "stop",
     ToolChoice = "tool_choice",
     Tools = "tools",
+    TopP = "top_p",
 });
 keys!(MessageKey, MESSAGE_KEYS {
     Role = "role",
@@ -57,19 +55,19 @@ pub(crate) fn scan(body: &[u8]) -> Option<ChatCompletionRequest> {
             }
             Some(Top::MaxCompletionTokens) => {
                 seen.once(2)?;
-                request.max_completion_tokens = opt_u32(r)?;
+                request.max_completion_tokens = r.opt_u32()?;
             }
             Some(Top::MaxTokens) => {
                 seen.once(3)?;
-                request.max_tokens = opt_u32(r)?;
+                request.max_tokens = r.opt_u32()?;
             }
             Some(Top::ParallelToolCalls) => {
                 seen.once(4)?;
-                request.parallel_tool_calls = opt_bool(r)?;
+                request.parallel_tool_calls = r.opt_bool()?;
             }
             Some(Top::Stream) => {
                 seen.once(5)?;
-                request.stream = opt_bool(r)?;
+                request.stream = r.opt_bool()?;
             }
             Some(Top::StreamOptions) => {
                 seen.once(6)?;
@@ -77,22 +75,22 @@ pub(crate) fn scan(body: &[u8]) -> Option<ChatCompletionRequest> {
             }
             Some(Top::Temperature) => {
                 seen.once(7)?;
-                request.temperature = opt_f64(r)?;
+                request.temperature = r.opt_f64()?;
             }
             Some(Top::TopP) => {
                 seen.once(8)?;
-                request.top_p = opt_f64(r)?;
+                request.top_p = r.opt_f64()?;
             }
-            Some(Top::Stop | Top::ToolChoice | Top::Tools) => return None,
-            None => {
-                let name = r.key_text()?;
-                // serde keeps the last of a repeated field; rare enough to leave to it.
-                if request.extra.contains_key(name) {
-                    return None;
-                }
-                let value: Value = serde_json::from_str(r.value_text()?).ok()?;
-                request.extra.insert(name.to_owned(), value);
+            Some(Top::Stop) => {
+                seen.once(9)?;
+                request.stop = if r.peek_string() {
+                    Some(Stop::One(r.string()?.into_owned()))
+                } else {
+                    r.opt_strings()?.map(Stop::Many)
+                };
             }
+            Some(Top::ToolChoice | Top::Tools) => return None,
+            None => r.extra_member(&mut request.extra)?,
         }
         Some(())
     })?;
@@ -156,26 +154,6 @@ fn stream_options(r: &mut Reader<'_>) -> Option<StreamOptions> {
     Some(options)
 }
 
-fn opt_u32(r: &mut Reader<'_>) -> Option<Option<u32>> {
-    if r.null() { Some(None) } else { u32::try_from(r.u64()?).ok().map(Some) }
-}
-
-fn opt_bool(r: &mut Reader<'_>) -> Option<Option<bool>> {
-    if r.null() { Some(None) } else { r.bool().map(Some) }
-}
-
-/// A number as serde_json reads it into an `f64` (its own conversion, which this reader does not redo).
-fn opt_f64(r: &mut Reader<'_>) -> Option<Option<f64>> {
-    if r.null() {
-        return Some(None);
-    }
-    let text = r.value_text()?;
-    if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-        return None;
-    }
-    serde_json::from_str(text).ok().map(Some)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,14 +171,17 @@ mod tests {
         r#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":1e-3,"top_p":0.30000000000000004,"frequency_penalty":-1.5e2}"#,
         r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream_options":{}}"#,
         r#"{"messages":[{"role":"user","content":""}]}"#,
+        r#"{"messages":[],"stop":"\n"}"#,
+        r#"{"messages":[],"stop":["a","b\u0000"]}"#,
+        r#"{"messages":[],"stop":[]}"#,
+        r#"{"messages":[],"stop":null}"#,
     ];
 
     /// Requests left to serde: shapes this reader does not read, and serde's errors.
     const LEFT: &[&str] = &[
-        // Tools, a tool choice, stop sequences, content parts, tool calls.
+        // Tools, a tool choice, content parts, tool calls.
         r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[]}"#,
         r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"auto"}"#,
-        r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stop":"\n"}"#,
         r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x"}]}]}"#,
         r#"{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","function":{"name":"f"}}]}]}"#,
         // An escaped key (serde reads it as its text) and a repeated field of the others (serde keeps the last).
@@ -220,6 +201,8 @@ mod tests {
         r#"{"messages":[],"temperature":"0.7"}"#,
         r#"{"messages":[],"temperature":1e400}"#,
         r#"{"messages":[],"stream":"yes"}"#,
+        r#"{"messages":[],"stop":[1]}"#,
+        r#"{"messages":[],"stop":{}}"#,
         r#"{"messages":[],"stream_options":{"include_usage":null}}"#,
         r#"{"messages":[],"stream_options":{"include_usage":true,"include_usage":true}}"#,
         r#"{"messages":[{"role":"user","content":"\ud800"}]}"#,
@@ -245,7 +228,7 @@ mod tests {
         let body = r#"{"model":"m","messages":[],"user":"u-1","n":2,"metadata":{"k":[1.5,null]}}"#;
         let ours = scan(body.as_bytes()).unwrap();
         let expected = serde_json::json!({"user": "u-1", "n": 2, "metadata": {"k": [1.5, null]}});
-        assert_eq!(Value::Object(ours.extra), expected);
+        assert_eq!(serde_json::Value::Object(ours.extra), expected);
     }
 
     #[test]
@@ -257,7 +240,7 @@ mod tests {
                 // What serde reads and the quick reader leaves: the shapes above, an escaped key, a repeated
                 // field of the others.
                 Ok(_) => assert!(
-                    ["tools", "tool_choice", "stop", "\"type\"", "tool_calls", "\\u0065", "\"user\":\"b\""]
+                    ["tools", "tool_choice", "\"type\"", "tool_calls", "\\u0065", "\"user\":\"b\""]
                         .iter()
                         .any(|shape| body.contains(shape)),
                     "{body}"

@@ -466,12 +466,17 @@ impl<'a> Reader<'a> {
         if self.null() {
             return Some(None);
         }
+        self.list(|r| r.string().map(Cow::into_owned)).map(Some)
+    }
+
+    /// An array, each element read by `element` into the list.
+    pub(crate) fn list<T>(&mut self, mut element: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
         let mut list = Vec::new();
         self.array(|r| {
-            list.push(r.string()?.into_owned());
+            list.push(element(r)?);
             Some(())
         })?;
-        Some(Some(list))
+        Some(list)
     }
 
     pub(crate) fn opt_string(&mut self) -> Option<Option<Cow<'a, str>>> {

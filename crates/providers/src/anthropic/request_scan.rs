@@ -36,12 +36,7 @@ pub(crate) fn scan(body: &[u8]) -> Option<MessagesRequest> {
             }
             Some(Top::Messages) => {
                 seen.once(1)?;
-                let mut list = Vec::new();
-                r.array(|r| {
-                    list.push(message(r)?);
-                    Some(())
-                })?;
-                messages = Some(list);
+                messages = Some(r.list(message)?);
             }
             Some(Top::Model) => {
                 seen.once(2)?;

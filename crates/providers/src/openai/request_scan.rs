@@ -1,7 +1,7 @@
 //! The common chat-completions request (text messages, the usual sampling and streaming options, any other
 //! top-level field kept as it is) read by the strict reader of `json_scan` into the very wire value serde
 //! would make. serde's derive buffers every value of a struct with a flattened field (`extra`) before it reads
-//! it, which made reading a short request about 7k instructions, a tenth of a proxied answer. Anything else
+//! it: reading the bench's request this way took 1.8k instructions off a proxied answer (67.3k). Anything else
 //! (tools, `tool_choice`, content parts, tool calls, duplicate or escaped keys, numbers of another
 //! type, malformed JSON) is "not mine" (`None`): the serde path reads it as before, errors included.
 
@@ -42,12 +42,7 @@ pub(crate) fn scan(body: &[u8]) -> Option<ChatCompletionRequest> {
         match key {
             Some(Top::Messages) => {
                 seen.once(0)?;
-                let mut list = Vec::new();
-                r.array(|r| {
-                    list.push(message(r)?);
-                    Some(())
-                })?;
-                messages = Some(list);
+                messages = Some(r.list(message)?);
             }
             Some(Top::Model) => {
                 seen.once(1)?;

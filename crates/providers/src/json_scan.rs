@@ -4,6 +4,7 @@
 //! serde_json's generic per-string and per-key work was about 25 instructions a byte of these short bodies.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 /// The serde path's deepest nesting is 128; a skipped value nested deeper than this is left to it.
 const MAX_DEPTH: u32 = 64;
@@ -55,6 +56,19 @@ pub fn plain_run(bytes: &[u8], mut i: usize) -> usize {
         i += 1;
     }
     i
+}
+
+/// Whether `body` holds a `"tools"` or `"tool_choice"` key: the request readers leave tool definitions to serde,
+/// and they come after the messages, so a reader says so before it reads those (a long conversation read for
+/// nothing). A quote inside a string is escaped, so only a string that is exactly such a name is taken for one
+/// too (and then only costs the serde path). One searcher, built once, for their common start.
+pub(crate) fn mentions_tool_keys(body: &[u8]) -> bool {
+    static START: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new(br#""tool"#));
+    START.find_iter(body).any(|at| {
+        let rest = body.get(at + 5..).unwrap_or_default();
+        rest.starts_with(br#"s""#) || rest.starts_with(br#"_choice""#)
+    })
 }
 
 /// The keys a reader names in one object: each quoted as it stands in the JSON, with its name, in the order
@@ -396,7 +410,6 @@ impl<'a> Reader<'a> {
         (self.i > start).then_some(())
     }
 
-    /// A string or `null` (the wire type's `opt_cow` fields).
     /// The text of the key [`Self::members`] read last (a key with escapes is never read: not mine).
     pub(crate) fn key_text(&self) -> Option<&'a str> {
         let start = self.key_at.checked_add(1)?;
@@ -442,11 +455,9 @@ impl<'a> Reader<'a> {
         if self.null() {
             return Some(None);
         }
-        let text = self.value_text()?;
-        if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-            return None;
-        }
-        serde_json::from_str(text).ok().map(Some)
+        let start = self.i;
+        self.number()?;
+        serde_json::from_str(self.s.get(start..self.i)?).ok().map(Some)
     }
 
     /// The member whose key [`Self::members`] read last, for a key no field names: its value as serde_json
@@ -479,6 +490,7 @@ impl<'a> Reader<'a> {
         Some(list)
     }
 
+    /// A string or `null` (the wire type's `opt_cow` fields).
     pub(crate) fn opt_string(&mut self) -> Option<Option<Cow<'a, str>>> {
         if self.null() { Some(None) } else { self.string().map(Some) }
     }

@@ -5,7 +5,7 @@
 //! another type, malformed JSON) is "not mine" (`None`): the serde path reads it as before, errors included.
 
 use super::wire::{MessagesRequest, SystemPrompt, WireContent, WireMessage, WireRole};
-use crate::json_scan::{Reader, Seen, keys};
+use crate::json_scan::{Reader, Seen, keys, mentions_tool_keys};
 
 // The keys of a request, in the order the Anthropic SDKs write them (by name).
 keys!(Top, TOP_KEYS {
@@ -24,6 +24,10 @@ keys!(MessageKey, MESSAGE_KEYS { Role = "role", Content = "content" });
 
 /// Reads `body` if it is a request this reader takes exactly as serde reads [`MessagesRequest`].
 pub(crate) fn scan(body: &[u8]) -> Option<MessagesRequest> {
+    // Tool definitions are left to serde, and come after the messages: known before reading those.
+    if mentions_tool_keys(body) {
+        return None;
+    }
     let mut r = Reader::new(std::str::from_utf8(body).ok()?);
     let mut seen = Seen::default();
     let mut request = MessagesRequest::default();
@@ -62,6 +66,7 @@ pub(crate) fn scan(body: &[u8]) -> Option<MessagesRequest> {
                 seen.once(7)?;
                 request.top_p = r.opt_f64()?;
             }
+            // Never met unescaped (see `mentions_tool_keys` above); an escaped key is not mine either.
             Some(Top::ToolChoice | Top::Tools) => return None,
             None => r.extra_member(&mut request.extra)?,
         }
@@ -108,6 +113,7 @@ mod tests {
         r#"{"model":"anthropic-ok","max_tokens":64,"messages":[{"role":"user","content":"Say hello."}]}"#,
         r#"{"max_tokens":1024,"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"}],"model":"claude-sonnet-4-5","stream":true,"system":"Be brief.","temperature":0.5,"top_p":1}"#,
         r#" { "messages" : [ { "role" : "user" , "content" : "a\tb \u00e9 \ud83d\ude00" , "id" : 3 } ] } "#,
+        r#"{"messages":[{"role":"user","content":"which \"tools\"?"}]}"#,
         r#"{"messages":[],"metadata":{"user_id":"u-1"},"top_k":5,"thinking":{"type":"disabled"},"stop_sequences":["\n\nHuman:"]}"#,
         r#"{"messages":[],"max_tokens":null,"system":null,"stream":null,"temperature":null,"top_p":null,"stop_sequences":null}"#,
         r#"{"messages":[],"stop_sequences":[],"temperature":-0.0,"max_tokens":4294967295}"#,

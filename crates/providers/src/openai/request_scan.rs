@@ -6,7 +6,7 @@
 //! type, malformed JSON) is "not mine" (`None`): the serde path reads it as before, errors included.
 
 use super::wire::{ChatCompletionRequest, MessageContent, RequestMessage, Stop, StreamOptions, WireRole};
-use crate::json_scan::{Reader, Seen, keys};
+use crate::json_scan::{Reader, Seen, keys, mentions_tool_keys};
 
 // The keys of a request, in the order the OpenAI SDKs write them (messages and model, then the options by
 // name).
@@ -34,6 +34,10 @@ keys!(OptionsKey, OPTIONS_KEYS { IncludeUsage = "include_usage" });
 
 /// Reads `body` if it is a request this reader takes exactly as serde reads [`ChatCompletionRequest`].
 pub(crate) fn scan(body: &[u8]) -> Option<ChatCompletionRequest> {
+    // Tool definitions are left to serde, and come after the messages: known before reading those.
+    if mentions_tool_keys(body) {
+        return None;
+    }
     let mut r = Reader::new(std::str::from_utf8(body).ok()?);
     let mut seen = Seen::default();
     let mut request = ChatCompletionRequest::default();
@@ -84,6 +88,7 @@ pub(crate) fn scan(body: &[u8]) -> Option<ChatCompletionRequest> {
                     r.opt_strings()?.map(Stop::Many)
                 };
             }
+            // Never met unescaped (see `mentions_tool_keys` above); an escaped key is not mine either.
             Some(Top::ToolChoice | Top::Tools) => return None,
             None => r.extra_member(&mut request.extra)?,
         }
@@ -166,6 +171,7 @@ mod tests {
         r#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":1e-3,"top_p":0.30000000000000004,"frequency_penalty":-1.5e2}"#,
         r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream_options":{}}"#,
         r#"{"messages":[{"role":"user","content":""}]}"#,
+        r#"{"messages":[{"role":"user","content":"list the \"tools\" and the \"tool_choice\""}]}"#,
         r#"{"messages":[],"stop":"\n"}"#,
         r#"{"messages":[],"stop":["a","b\u0000"]}"#,
         r#"{"messages":[],"stop":[]}"#,
@@ -177,6 +183,8 @@ mod tests {
         // Tools, a tool choice, content parts, tool calls.
         r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[]}"#,
         r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"auto"}"#,
+        // A string that is exactly a tool key's name is taken for the key (serde reads it).
+        r#"{"model":"m","messages":[{"role":"user","content":"tools"}]}"#,
         r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x"}]}]}"#,
         r#"{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","function":{"name":"f"}}]}]}"#,
         // An escaped key (serde reads it as its text) and a repeated field of the others (serde keeps the last).

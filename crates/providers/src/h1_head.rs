@@ -4,8 +4,8 @@
 use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
-use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
-use http::{HeaderMap, Method, StatusCode, Version};
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 
 use crate::http1::{self, BodyDecoder};
 
@@ -47,15 +47,10 @@ pub(crate) struct ResponseHead {
     pub(crate) keep_alive: bool,
 }
 
-/// Appends the request head: the request line with `target` (origin-form or absolute-form), `headers` as
-/// given (a `Content-Length` or `Transfer-Encoding` among them is left out), then the body's length.
-pub(crate) fn write_request_head(
-    out: &mut Vec<u8>,
-    method: &Method,
-    target: &str,
-    headers: &HeaderMap,
-    body_len: usize,
-) {
+/// Appends the start of a request head: the request line with `target` (origin-form or absolute-form), then
+/// `headers` as given (a `Content-Length` or `Transfer-Encoding` among them is left out: [`end_request_head`]
+/// writes the body's length).
+pub(crate) fn write_request_lines(out: &mut Vec<u8>, method: &Method, target: &str, headers: &HeaderMap) {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
@@ -64,11 +59,20 @@ pub(crate) fn write_request_head(
         if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
             continue;
         }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        write_header(out, name.as_str(), value);
     }
+}
+
+/// Appends one `name: value` line.
+pub(crate) fn write_header(out: &mut Vec<u8>, name: &str, value: &HeaderValue) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Ends a request head begun by [`write_request_lines`] with the body's length.
+pub(crate) fn end_request_head(out: &mut Vec<u8>, method: &Method, body_len: usize) {
     // A bodiless GET or HEAD says nothing; anything else says its length, even 0.
     if body_len > 0 || !matches!(*method, Method::GET | Method::HEAD) {
         out.extend_from_slice(b"content-length: ");
@@ -119,43 +123,40 @@ pub(crate) fn read_response_head(
         // The header values share the head's bytes rather than being copied one by one.
         let mut fields = http1::Fields::new();
         let keep = |name: &[u8]| kept == KeptHeaders::All || read_here(name);
-        http1::fields(buf, parsed.headers, keep, &mut fields).map_err(|_| HeadError::InvalidHeader)?;
+        let framing = http1::fields(buf, parsed.headers, keep, &mut fields).map_err(|_| HeadError::InvalidHeader)?;
         let head = buf.split_to(len).freeze();
         let headers = http1::header_map(&mut fields, &head).map_err(|_| HeadError::InvalidHeader)?;
-        let body = body_decoder(status, method, &headers)?;
+        let body = body_decoder(status, method, &framing)?;
         // Both a chunked coding and a length: the length is ignored, and the connection not trusted again
         // (RFC 9112 section 6.1: the way requests get smuggled).
-        let both = headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH);
-        let keep_alive = version == Version::HTTP_11
-            && !http1::has_token(&headers, &CONNECTION, "close")
-            && body != BodyDecoder::Close
-            && !both;
+        let keep_alive =
+            version == Version::HTTP_11 && !framing.close() && body != BodyDecoder::Close && !framing.both();
         return Ok(Some(ResponseHead { status, version, headers, body, keep_alive }));
     }
 }
 
-/// Whether the providers read a response header of this name: the body's framing, the content type, the retry
-/// hints and the vendors' rate-limit families. An answer carries many more (OpenAI's about twenty: its version,
-/// organisation, processing time, cookies, the CDN's), and each one kept cost about 400 instructions to check,
-/// hash and insert into a map nothing read them from (`bench/instructions`: 0.8k for the bench's two).
+/// Whether the providers read a response header of this name: the content type, the retry hints and the
+/// vendors' rate-limit families (the body's framing is read here, as the head is: [`http1::Framing`]). An
+/// answer carries many more (OpenAI's about twenty: its version, organisation, processing time, cookies, the
+/// CDN's), and each one kept cost about 400 instructions to check, hash and insert into a map nothing read
+/// them from (`bench/instructions`: 0.8k for the bench's two).
 fn read_here(name: &[u8]) -> bool {
-    const NAMES: [&[u8]; 6] =
-        [b"content-type", b"content-length", b"transfer-encoding", b"connection", b"retry-after", b"retry-after-ms"];
+    const NAMES: [&[u8]; 3] = [b"content-type", b"retry-after", b"retry-after-ms"];
     const FAMILIES: [&[u8]; 2] = [b"x-ratelimit-", b"anthropic-ratelimit-"];
     NAMES.iter().any(|n| name.eq_ignore_ascii_case(n))
         || FAMILIES.iter().any(|f| name.get(..f.len()).is_some_and(|start| start.eq_ignore_ascii_case(f)))
 }
 
 /// How the body is read, from the status, the request's method and the headers (RFC 9112 section 6.3).
-fn body_decoder(status: StatusCode, method: &Method, headers: &HeaderMap) -> Result<BodyDecoder, HeadError> {
+fn body_decoder(status: StatusCode, method: &Method, framing: &http1::Framing) -> Result<BodyDecoder, HeadError> {
     if *method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         return Ok(BodyDecoder::Done);
     }
     // Chunked only when it is the last coding; otherwise the body runs to the connection's end.
-    if let Some(chunked) = http1::chunked_last(headers) {
+    if let Some(chunked) = framing.chunked_last() {
         return Ok(if chunked { BodyDecoder::chunked() } else { BodyDecoder::Close });
     }
-    let length = http1::content_length(headers).map_err(|_| HeadError::InvalidLength)?;
+    let length = framing.content_length().map_err(|_| HeadError::InvalidLength)?;
     Ok(match length {
         None => BodyDecoder::Close,
         Some(0) => BodyDecoder::Done,
@@ -168,7 +169,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use http::HeaderValue;
 
     fn head_of(text: &str) -> BytesMut {
         BytesMut::from(text.as_bytes())
@@ -211,8 +211,6 @@ mod tests {
         names.sort_unstable();
         let expected = [
             "anthropic-ratelimit-tokens-reset",
-            "connection",
-            "content-length",
             "content-type",
             "retry-after",
             "retry-after-ms",
@@ -253,10 +251,12 @@ mod tests {
         headers.insert("host", HeaderValue::from_static("example.com"));
         headers.insert(CONTENT_LENGTH, HeaderValue::from_static("999"));
         let mut out = Vec::new();
-        write_request_head(&mut out, &Method::POST, "/v1/chat", &headers, 5);
+        write_request_lines(&mut out, &Method::POST, "/v1/chat", &headers);
+        end_request_head(&mut out, &Method::POST, 5);
         assert_eq!(out, b"POST /v1/chat HTTP/1.1\r\nhost: example.com\r\ncontent-length: 5\r\n\r\n");
         out.clear();
-        write_request_head(&mut out, &Method::GET, "/v1/models", &HeaderMap::new(), 0);
+        write_request_lines(&mut out, &Method::GET, "/v1/models", &HeaderMap::new());
+        end_request_head(&mut out, &Method::GET, 0);
         assert_eq!(out, b"GET /v1/models HTTP/1.1\r\n\r\n");
     }
 }

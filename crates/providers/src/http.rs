@@ -8,8 +8,7 @@ use crate::classify::{excerpt, parse_retry_after};
 use crate::config::{ApiKey, ProviderConfig, Timeouts};
 use crate::h1_head::KeptHeaders;
 use crate::quota::Quota;
-use crate::transport::{Response, SendError, Transport};
-use bytes::Bytes;
+use crate::transport::{PreparedHead, Response, SendError, Transport};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use http_body_util::BodyExt;
 use memchr::memmem::Finder;
@@ -31,11 +30,12 @@ pub(crate) struct HttpClient {
 /// What does not change per model: the pool, the endpoint and the credentials.
 struct Shared {
     transport: Transport,
-    // Parsed once, with every fixed header built once: per request only the map is cloned.
-    uri: Uri,
+    /// The request head but its length, written once (the URL and every fixed header).
+    head: PreparedHead,
     url: String,
     /// `url` without the credentials it may carry: what logs and error messages show.
     shown_url: String,
+    /// The fixed headers, for a [`HttpClient::sibling`]'s head.
     headers: HeaderMap,
     key: Option<ApiKey>,
 }
@@ -104,12 +104,14 @@ impl HttpClient {
         }
         let transport = Transport::new(&uri, config.timeouts.connect, KeptHeaders::ProvidersRead)
             .map_err(|reason| ProviderError::Client { provider: config.name.clone(), reason })?;
-        let uri = without_userinfo(uri);
+        let head = transport
+            .prepare(Method::POST, &without_userinfo(uri), &headers)
+            .map_err(|e| ProviderError::Client { provider: config.name.clone(), reason: e.source.to_string() })?;
         let shown_url = crate::redact_url(&url);
         if transport.is_proxied() {
             tracing::debug!(provider = %config.name, url = %shown_url, "sending through the proxy the environment names");
         }
-        let shared = Shared { transport, uri, url, shown_url, headers, key: config.api_key.clone() };
+        let shared = Shared { transport, head, url, shown_url, headers, key: config.api_key.clone() };
         Ok(Self { shared: Arc::new(shared), timeouts: config.timeouts, quota: Arc::default() })
     }
 
@@ -119,10 +121,11 @@ impl HttpClient {
         let s = &self.shared;
         let url = with_path(&s.url, suffix);
         let uri = without_userinfo(url.parse::<Uri>().ok()?);
+        let head = s.transport.prepare(Method::POST, &uri, &s.headers).ok()?;
         let shown_url = crate::redact_url(&url);
         let shared = Shared {
             transport: s.transport.clone(),
-            uri,
+            head,
             url,
             shown_url,
             headers: s.headers.clone(),
@@ -190,11 +193,8 @@ impl HttpClient {
 
     /// Sends `body` and waits for the response headers (the engine bounds the wait).
     pub(crate) async fn send(&self, body: Vec<u8>) -> Result<Response, Error> {
-        let mut request = http::Request::new(Bytes::from(body));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = self.shared.uri.clone();
-        *request.headers_mut() = self.shared.headers.clone();
-        let response = self.shared.transport.send(request).await.map_err(|e| self.send_error(&e))?;
+        let shared = &*self.shared;
+        let response = shared.transport.send_prepared(&shared.head, &body).await.map_err(|e| self.send_error(&e))?;
         self.quota.observe(response.headers());
         Ok(response)
     }

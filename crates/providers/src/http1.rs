@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::HeaderMap;
-use http::header::{CONTENT_LENGTH, HeaderName, HeaderValue, TRANSFER_ENCODING};
+use http::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
 use smallvec::SmallVec;
 
 use crate::header_names;
@@ -196,21 +196,92 @@ pub struct InvalidHeader;
 pub type Fields = SmallVec<[(HeaderName, Range<usize>); 16]>;
 
 /// The names and value positions of the `headers` that `keep` takes (by name), parsed from `head`, put in
-/// `fields` (filled in place: the list is a few hundred bytes, and each move of it was a copy).
+/// `fields` (filled in place: the list is a few hundred bytes, and each move of it was a copy); what the
+/// framing headers among all of them say is returned, kept or not.
 pub fn fields(
     head: &[u8],
     headers: &[httparse::Header<'_>],
     keep: impl Fn(&[u8]) -> bool,
     fields: &mut Fields,
-) -> Result<(), InvalidHeader> {
+) -> Result<Framing, InvalidHeader> {
     let base = head.as_ptr() as usize;
     let mut known = header_names::known();
-    for field in headers.iter().filter(|h| keep(h.name.as_bytes())) {
-        let name = known.name(field.name.as_bytes()).ok_or(InvalidHeader)?;
-        let start = field.value.as_ptr() as usize - base;
-        fields.push((name, start..start + field.value.len()));
+    let mut framing = Framing::default();
+    for field in headers {
+        let raw = field.name.as_bytes();
+        framing.read(raw, field.value);
+        if keep(raw) {
+            let name = known.name(raw).ok_or(InvalidHeader)?;
+            let start = field.value.as_ptr() as usize - base;
+            fields.push((name, start..start + field.value.len()));
+        }
     }
-    Ok(())
+    Ok(framing)
+}
+
+/// What a head's framing headers say (`Content-Length`, `Transfer-Encoding`, `Connection`), gathered as
+/// [`fields`] lists them: looking each up in the header map afterwards was about 1.2k instructions a head.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Framing {
+    /// The one length the `Content-Length` headers give so far.
+    length: Option<u64>,
+    /// A `Content-Length` was not one number.
+    bad_length: bool,
+    /// Whether the last transfer coding is `chunked`; `None` without `Transfer-Encoding`.
+    chunked_last: Option<bool>,
+    /// `Connection` lists `close`.
+    close: bool,
+}
+
+impl Framing {
+    /// The one length the `Content-Length` headers give (see [`content_length`]); `None` without one.
+    pub fn content_length(&self) -> Result<Option<u64>, InvalidLength> {
+        if self.bad_length { Err(InvalidLength) } else { Ok(self.length) }
+    }
+
+    /// Whether the last transfer coding is `chunked`; `None` without `Transfer-Encoding`.
+    pub fn chunked_last(&self) -> Option<bool> {
+        self.chunked_last
+    }
+
+    /// Whether `Connection` lists `close`.
+    pub fn close(&self) -> bool {
+        self.close
+    }
+
+    /// Both a transfer coding and a length: the way requests get smuggled (RFC 9112 section 6.1).
+    pub fn both(&self) -> bool {
+        self.chunked_last.is_some() && (self.length.is_some() || self.bad_length)
+    }
+
+    fn read(&mut self, name: &[u8], value: &[u8]) {
+        // The length first: most names are ruled out by it alone.
+        match name.len() {
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                self.bad_length |= add_length(value, &mut self.length).is_err();
+            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                self.chunked_last = Some(visible(value) && last_coding_is_chunked(value));
+            }
+            10 if name.eq_ignore_ascii_case(b"connection") => self.close |= lists_token(value, b"close"),
+            _ => {}
+        }
+    }
+}
+
+/// Whether a value is text `HeaderValue::to_str` takes (visible ASCII, space and tab).
+fn visible(value: &[u8]) -> bool {
+    value.iter().all(|&b| (32..127).contains(&b) || b == b'\t')
+}
+
+/// Whether the last of a `Transfer-Encoding` value's codings is `chunked`.
+fn last_coding_is_chunked(value: &[u8]) -> bool {
+    value.rsplit(|&b| b == b',').next().is_some_and(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+}
+
+/// Whether a comma-separated value lists `token` (case aside).
+fn lists_token(value: &[u8], token: &[u8]) -> bool {
+    visible(value) && value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// The header map of `fields` (taken out of the list), its values sharing `head`'s bytes.
@@ -231,28 +302,39 @@ pub struct InvalidLength;
 /// The one length the `Content-Length` headers give (`5, 5` and repeated equal headers are one length;
 /// anything else is refused); `None` without one.
 pub fn content_length(headers: &HeaderMap) -> Result<Option<u64>, InvalidLength> {
-    let all = headers.get_all(CONTENT_LENGTH);
-    let mut values = all.iter();
-    let first = values.next();
-    // The usual case, one header of plain digits, without the general parse below.
-    if let Some(n) = first.filter(|_| values.next().is_none()).and_then(|v| plain_number(v.as_bytes())) {
-        return Ok(Some(n));
-    }
     let mut length = None;
-    for value in all {
-        for part in value.to_str().map_err(|_| InvalidLength)?.split(',') {
-            let part = part.trim();
-            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(InvalidLength);
-            }
-            let n: u64 = part.parse().map_err(|_| InvalidLength)?;
-            if length.is_some_and(|seen| seen != n) {
-                return Err(InvalidLength);
-            }
-            length = Some(n);
-        }
+    for value in headers.get_all(CONTENT_LENGTH) {
+        add_length(value.as_bytes(), &mut length)?;
     }
     Ok(length)
+}
+
+/// Adds one `Content-Length` value (`5` or `5, 5`) to the `length` read so far: refused when it is not
+/// numbers, or when it says another length.
+fn add_length(value: &[u8], length: &mut Option<u64>) -> Result<(), InvalidLength> {
+    let mut add = |n: u64| match length {
+        Some(seen) if *seen != n => Err(InvalidLength),
+        _ => {
+            *length = Some(n);
+            Ok(())
+        }
+    };
+    // The usual case, plain digits, without the general parse below.
+    if let Some(n) = plain_number(value) {
+        return add(n);
+    }
+    if !visible(value) {
+        return Err(InvalidLength);
+    }
+    for part in value.split(|&b| b == b',') {
+        let part = part.trim_ascii();
+        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+            return Err(InvalidLength);
+        }
+        let n: u64 = std::str::from_utf8(part).map_err(|_| InvalidLength)?.parse().map_err(|_| InvalidLength)?;
+        add(n)?;
+    }
+    Ok(())
 }
 
 /// `digits` as a number when they are 1 to 19 ASCII digits (so they cannot overflow).
@@ -263,24 +345,9 @@ fn plain_number(digits: &[u8]) -> Option<u64> {
     Some(digits.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
-/// Whether the last transfer coding is `chunked`; `None` without `Transfer-Encoding`.
-pub fn chunked_last(headers: &HeaderMap) -> Option<bool> {
-    let last = headers.get_all(TRANSFER_ENCODING).iter().next_back()?;
-    Some(
-        last.to_str()
-            .ok()
-            .and_then(|v| v.rsplit(',').next())
-            .is_some_and(|coding| coding.trim().eq_ignore_ascii_case("chunked")),
-    )
-}
-
 /// Whether a comma-separated header lists `token` (case aside).
 pub fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    headers.get_all(name).iter().any(|v| lists_token(v.as_bytes(), token.as_bytes()))
 }
 
 #[cfg(test)]
@@ -347,5 +414,78 @@ mod tests {
         for bad in [&["5, 6"][..], &["5", "6"], &[""], &["-1"], &["+1"], &["1 2"], &["99999999999999999999999"]] {
             assert_eq!(of(bad), None, "{bad:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod framing_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use http::header::{CONNECTION, TRANSFER_ENCODING};
+
+    /// The framing [`fields`] gathers from `lines` (a head's header lines), and the map it keeps (all).
+    fn framing_of(lines: &[u8]) -> (Framing, HeaderMap) {
+        let text = [&b"HTTP/1.1 200 OK\r\n"[..], lines, b"\r\n"].concat();
+        let mut slots = [httparse::EMPTY_HEADER; 16];
+        let mut parsed = httparse::Response::new(&mut slots);
+        parsed.parse(&text).unwrap();
+        let mut list = Fields::new();
+        let framing = fields(&text, parsed.headers, |_| true, &mut list).unwrap();
+        let head = Bytes::copy_from_slice(&text);
+        (framing, header_map(&mut list, &head).unwrap())
+    }
+
+    #[test]
+    fn the_framing_read_with_the_fields_is_what_the_map_says() {
+        let cases: [&[u8]; 15] = [
+            b"",
+            b"content-length: 12\r\n",
+            b"Content-Length: 5, 5\r\n",
+            b"content-length: 7\r\nCONTENT-LENGTH: 7\r\n",
+            b"content-length: 5\r\ncontent-length: 6\r\n",
+            b"content-length: 5, 6\r\n",
+            b"content-length: -1\r\n",
+            b"content-length: 99999999999999999999999\r\n",
+            b"content-length: \r\n",
+            b"content-length: 1\xe9\r\n",
+            b"connection: keep-alive\r\n",
+            b"Connection: Keep-Alive, Close\r\n",
+            b"connection: upgrade\r\nconnection: close\r\n",
+            b"connection: closed\r\n",
+            b"x-connection: close\r\ncontent-lengths: 4\r\n",
+        ];
+        for lines in cases {
+            let (framing, map) = framing_of(lines);
+            let text = String::from_utf8_lossy(lines);
+            assert_eq!(framing.content_length().ok(), content_length(&map).ok(), "{text}");
+            assert_eq!(framing.close(), has_token(&map, &CONNECTION, "close"), "{text}");
+            assert_eq!(framing.chunked_last(), None, "{text}");
+            assert!(!framing.both(), "{text}");
+        }
+        // And what that is, in so many words.
+        let length = |lines: &[u8]| framing_of(lines).0.content_length().ok();
+        assert_eq!(length(b"Content-Length: 5, 5\r\n"), Some(Some(5)));
+        assert_eq!(length(b"content-length: 7\r\nCONTENT-LENGTH: 7\r\n"), Some(Some(7)));
+        assert_eq!(length(b"content-length: 5\r\ncontent-length: 6\r\n"), None);
+        assert_eq!(length(b"content-length: 1\xe9\r\n"), None);
+        assert_eq!(length(b"content-lengths: 4\r\n"), Some(None));
+        let close = |lines: &[u8]| framing_of(lines).0.close();
+        assert!(close(b"Connection: Keep-Alive, Close\r\n") && close(b"connection: upgrade\r\nconnection: close\r\n"));
+        assert!(!close(b"connection: closed\r\n") && !close(b"x-connection: close\r\n"));
+    }
+
+    #[test]
+    fn the_last_transfer_coding_decides_and_a_length_beside_one_is_told() {
+        let chunked = |lines: &[u8]| framing_of(lines).0.chunked_last();
+        assert_eq!(chunked(b"transfer-encoding: chunked\r\n"), Some(true));
+        assert_eq!(chunked(b"Transfer-Encoding: gzip, Chunked\r\n"), Some(true));
+        assert_eq!(chunked(b"transfer-encoding: chunked, gzip\r\n"), Some(false));
+        assert_eq!(chunked(b"transfer-encoding: gzip\r\ntransfer-encoding: chunked\r\n"), Some(true));
+        assert_eq!(chunked(b"transfer-encoding: chunked\r\ntransfer-encoding: gzip\r\n"), Some(false));
+        assert_eq!(chunked(b"transfer-encoding: \xe9, chunked\r\n"), Some(false), "text to_str refuses");
+        let (framing, map) = framing_of(b"transfer-encoding: chunked\r\ncontent-length: 9\r\n");
+        assert!(framing.both() && map.contains_key(TRANSFER_ENCODING));
+        assert!(framing_of(b"transfer-encoding: chunked\r\ncontent-length: x\r\n").0.both());
     }
 }

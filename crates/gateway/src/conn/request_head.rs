@@ -4,7 +4,7 @@
 use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
-use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
+use http::header::EXPECT;
 use http::{Method, Request, StatusCode, Uri, Version};
 use switchyard_providers::http1::{self, BodyDecoder};
 
@@ -72,24 +72,23 @@ pub(crate) fn read(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadError>
     let path_range = path_start..path_start + path.len();
     // The target and the header values share the head's bytes rather than being copied one by one.
     let mut fields = http1::Fields::new();
-    http1::fields(buf, parsed.headers, |_| true, &mut fields).map_err(|_| HeadError::Malformed)?;
+    let framing = http1::fields(buf, parsed.headers, |_| true, &mut fields).map_err(|_| HeadError::Malformed)?;
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(path_range)).map_err(|_| HeadError::Malformed)?;
     let headers = http1::header_map(&mut fields, &head).map_err(|_| HeadError::Malformed)?;
 
     // RFC 9112 section 6.3: a transfer coding wins over a length, and must end in chunked on a request; a
     // request with both is served but its connection is not trusted again (the way requests get smuggled).
-    let both = headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH);
-    let body = match http1::chunked_last(&headers) {
+    let body = match framing.chunked_last() {
         Some(true) => BodyDecoder::chunked(),
         Some(false) => return Err(HeadError::BadFraming),
-        None => match http1::content_length(&headers).map_err(|_| HeadError::BadFraming)? {
+        None => match framing.content_length().map_err(|_| HeadError::BadFraming)? {
             None | Some(0) => BodyDecoder::Done,
             Some(n) => BodyDecoder::Length(n),
         },
     };
     // HTTP/1.0 connections end with their answer: keeping them alive takes headers few clients send.
-    let keep_alive = version == Version::HTTP_11 && !both && !http1::has_token(&headers, &CONNECTION, "close");
+    let keep_alive = version == Version::HTTP_11 && !framing.both() && !framing.close();
     let expect_continue = version == Version::HTTP_11
         && !body.is_done()
         && headers.get(EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));

@@ -220,7 +220,8 @@ pub fn fields(
 }
 
 /// What a head's framing headers say (`Content-Length`, `Transfer-Encoding`, `Connection`), gathered as
-/// [`fields`] lists them: looking each up in the header map afterwards was about 1.2k instructions a head.
+/// [`fields`] lists them: looking them up in the header map afterwards, and keeping the upstream's in it, cost
+/// 0.5k instructions a whole answer and 1.8k a streamed one (`bench/instructions`, both heads).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Framing {
     /// The one length the `Content-Length` headers give so far.

@@ -87,11 +87,6 @@ impl HttpClient {
             value.set_sensitive(true);
             headers.insert(name, value);
         }
-        // Upstream connections are HTTP/1.1 (see `transport`): Host is written once here instead of being
-        // added by the transport on every request.
-        if let Some(host) = host_header(&uri) {
-            headers.entry(http::header::HOST).or_insert(host);
-        }
         if let Some(key) = &config.api_key {
             let (name, text) = match auth {
                 Auth::Bearer => (http::header::AUTHORIZATION, format!("Bearer {}", key.expose())),
@@ -315,17 +310,6 @@ fn without_userinfo(uri: Uri) -> Uri {
     Uri::from_parts(parts).unwrap_or(uri)
 }
 
-/// `Host` for `uri` as hyper writes it: the port only when it is not the scheme's default.
-fn host_header(uri: &Uri) -> Option<HeaderValue> {
-    let host = uri.host()?;
-    let default_port = if uri.scheme() == Some(&http::uri::Scheme::HTTPS) { 443 } else { 80 };
-    let text = match uri.port_u16() {
-        Some(port) if port != default_port => format!("{host}:{port}"),
-        _ => host.to_owned(),
-    };
-    HeaderValue::from_str(&text).ok()
-}
-
 /// Where a transport failure happened.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Stage {
@@ -390,18 +374,6 @@ mod tests {
             Ok::<_, crate::transport::BoxError>(http_body::Frame::data(bytes::Bytes::from(vec![b'x'; size])))
         });
         http::Response::new(StreamBody::new(body).boxed_unsync())
-    }
-
-    #[test]
-    fn host_names_the_port_only_when_it_is_not_the_schemes_default() {
-        let host = |url: &str| super::host_header(&url.parse().unwrap()).unwrap();
-        assert_eq!(host("http://a.test/v1"), "a.test");
-        assert_eq!(host("http://a.test:80/v1"), "a.test");
-        assert_eq!(host("https://a.test/v1"), "a.test");
-        assert_eq!(host("https://a.test:443/v1"), "a.test");
-        assert_eq!(host("https://a.test:80/v1"), "a.test:80");
-        assert_eq!(host("http://a.test:443/v1"), "a.test:443");
-        assert_eq!(host("http://[::1]:8080/v1"), "[::1]:8080");
     }
 
     #[tokio::test]

@@ -222,7 +222,7 @@ pub fn fields(
 /// What a head's framing headers say (`Content-Length`, `Transfer-Encoding`, `Connection`), gathered as
 /// [`fields`] lists them: looking them up in the header map afterwards, and keeping the upstream's in it, cost
 /// 0.5k instructions a whole answer and 1.8k a streamed one (`bench/instructions`, both heads).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Framing {
     /// The one length the `Content-Length` headers give so far.
     length: Option<u64>,

@@ -10,6 +10,7 @@ use tracing::debug;
 
 use super::error::parse_error;
 use super::request::to_wire;
+use super::request_out;
 use super::response::from_wire;
 use super::stream::StreamDecoder;
 use super::wire::ChatCompletion;
@@ -62,6 +63,9 @@ impl OpenAiClient {
     }
 
     fn body(&self, request: &ChatRequest, stream: bool) -> Result<Vec<u8>, Error> {
+        if let Some(body) = request_out::write(request, &self.model, stream)? {
+            return Ok(body);
+        }
         let wire = to_wire(request, &self.model, stream)?;
         serde_json::to_vec(&wire).map_err(|e| Error::invalid_request(format!("cannot encode the request: {e}"), None))
     }

@@ -6,6 +6,7 @@ mod client;
 mod contract;
 mod error;
 pub(crate) mod request;
+mod request_out;
 mod request_scan;
 mod response;
 mod stream;

@@ -261,12 +261,8 @@ pub fn to_wire(request: &ChatRequest, model: &str, stream: bool) -> Result<ChatC
             function: NamedFunction { name: name.clone() },
         }),
     });
-    let mut extra = forwardable_extra(request)?;
+    let (extra, max_tokens) = extra_and_max_tokens(request)?;
     let o = &request.options;
-    // The caller said `max_completion_tokens`: keep that name, with the limit as it is now.
-    if let (Some(limit), Some(value)) = (o.max_tokens, extra.get_mut("max_completion_tokens")) {
-        *value = json!(limit);
-    }
     Ok(ChatCompletionRequest {
         model: model.to_owned(),
         messages,
@@ -274,7 +270,7 @@ pub fn to_wire(request: &ChatRequest, model: &str, stream: bool) -> Result<ChatC
         tool_choice,
         temperature: o.temperature,
         top_p: o.top_p,
-        max_tokens: if extra.contains_key("max_completion_tokens") { None } else { o.max_tokens },
+        max_tokens,
         max_completion_tokens: None,
         stop: if o.stop.is_empty() { None } else { Some(Stop::Many(o.stop.clone())) },
         parallel_tool_calls: o.parallel_tool_calls,
@@ -282,6 +278,18 @@ pub fn to_wire(request: &ChatRequest, model: &str, stream: bool) -> Result<ChatC
         stream_options: stream.then_some(StreamOptions { include_usage: true }),
         extra,
     })
+}
+
+/// The extra fields an OpenAI target receives, and the `max_tokens` written beside them: a caller that said
+/// `max_completion_tokens` keeps that name (among the extra fields), with the limit as it is now.
+pub(super) fn extra_and_max_tokens(request: &ChatRequest) -> Result<(Map<String, Value>, Option<u32>), Error> {
+    let mut extra = forwardable_extra(request)?;
+    let limit = request.options.max_tokens;
+    if let (Some(limit), Some(value)) = (limit, extra.get_mut("max_completion_tokens")) {
+        *value = json!(limit);
+    }
+    let max_tokens = if extra.contains_key("max_completion_tokens") { None } else { limit };
+    Ok((extra, max_tokens))
 }
 
 fn push_message(out: &mut Vec<RequestMessage>, m: &Message, i: usize) -> Result<(), Error> {

@@ -134,6 +134,11 @@ impl<'a> Reader<'a> {
         Self { s, i, key_at: i }
     }
 
+    /// The reading position: the byte after what was read.
+    pub(crate) fn position(&self) -> usize {
+        self.i
+    }
+
     /// Whether only blanks are left.
     pub(crate) fn at_end(&mut self) -> bool {
         self.ws();

@@ -8,7 +8,7 @@ use memchr::memmem::Finder;
 use serde_json::Value;
 use switchyard::{ChatChunk, Error, FinishReason, Usage, types::ToolCallDelta};
 
-use super::chunk_scan::{Prefix, scan_after};
+use super::chunk_scan::{Learned, scan_after};
 use super::error::{error_body, parse_error};
 use super::response::{finish_reason_str, parse_finish_reason, wire_usage};
 use super::wire::{ChatCompletionChunk, ChunkChoice, Delta, FunctionChunk, ToolCallChunk};
@@ -217,8 +217,8 @@ impl StreamEncoder {
 /// Reads an OpenAI(-compatible) SSE stream into neutral chunks.
 #[derive(Debug, Default)]
 pub struct StreamDecoder {
-    /// The start the stream's chunks share, read once.
-    prefix: Prefix,
+    /// What the stream's chunks share, read once.
+    learned: Learned,
     finish: Option<FinishReason>,
     usage: Option<Usage>,
     saw_content: bool,
@@ -277,7 +277,7 @@ impl EventDecoder for StreamDecoder {
         }
         // First the common chunk's own reader: it takes no chunk with a top-level `error` key and only valid
         // JSON, so what it reads is what the checks below would have passed on to the same result.
-        if let Some(chunk) = scan_after(data, &mut self.prefix) {
+        if let Some(chunk) = scan_after(data, &mut self.learned) {
             if let Some(usage) = chunk.usage {
                 self.usage = Some(usage);
             }

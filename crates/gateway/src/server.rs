@@ -26,8 +26,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     // The two chat endpoints are the request path: they take the request id and check the client key
     // themselves, because each middleware layer boxes and clones services on every request.
     let chat = Router::new()
-        .route("/v1/chat/completions", post(chat::chat_completions).fallback(method_not_allowed))
-        .route("/v1/messages", post(chat::messages).fallback(method_not_allowed))
+        .route(chat::CHAT_COMPLETIONS, post(chat::chat_completions).fallback(method_not_allowed))
+        .route(chat::MESSAGES, post(chat::messages).fallback(method_not_allowed))
         .route("/v1/messages/count_tokens", post(count_tokens::count_tokens).fallback(method_not_allowed))
         .route("/v1/responses", post(responses::responses).fallback(method_not_allowed));
     let client = Router::new()

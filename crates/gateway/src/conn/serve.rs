@@ -25,9 +25,9 @@ pub(crate) struct Shared {
     pub(crate) state: Arc<AppState>,
 }
 
-/// Serves `router` until `shutdown` resolves; then stops accepting, closes idle and half-sent connections at
-/// once, lets answers in flight finish for up to `drain`, ends the streams still open then with their API's
-/// error event, and returns.
+/// Serves `router` (the chat endpoints straight to their handler, as `server::router` routes them) until
+/// `shutdown` resolves; then stops accepting, closes idle and half-sent connections at once, lets answers in
+/// flight finish for up to `drain`, ends the streams still open then with their API's error event, and returns.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,

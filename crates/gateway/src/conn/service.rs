@@ -1,5 +1,6 @@
 //! The per-connection service in front of the axum router: it tells the connection's [`Activity`]
-//! where each request is, refuses a declared body over `max_body` before reading it, and closes the
+//! where each request is, refuses a declared body over `max_body` before reading it, hands the two chat
+//! endpoints to their handler without the router (as `server::router` routes them), and closes the
 //! connection after an answer given before the request body was read (a kept-alive client would otherwise
 //! send its next request on a connection that is dropped under it).
 
@@ -18,6 +19,7 @@ use super::activity::{Activity, DrainDeadline, Phase};
 use super::body::{RequestBody, ResponseBody};
 use crate::error::{Api, ApiError};
 use crate::request_id;
+use crate::routes::chat;
 use crate::state::AppState;
 
 /// Serves one connection's requests with the router.
@@ -47,6 +49,9 @@ impl Gate {
         let (mut parts, body) = request.into_parts();
         parts.extensions.insert(DrainDeadline(activity.clone()));
         let request = Request::from_parts(parts, axum::body::Body::new(body));
+        if let Some(api) = chat::endpoint(request.method(), request.uri().path()) {
+            return Answer::Chat { future: Box::pin(chat::admit(api, self.state.clone(), request)), activity };
+        }
         Answer::Routed { future: tower::ServiceExt::oneshot(self.router.clone(), request), activity }
     }
 }
@@ -76,6 +81,8 @@ pin_project_lite::pin_project! {
     pub(crate) enum Answer {
         /// Answered by the connection layer itself.
         Ready { response: Option<Response>, activity: Arc<Activity> },
+        /// Answered by a chat endpoint's handler, called as the router would call it.
+        Chat { future: Pin<Box<dyn Future<Output = Response> + Send>>, activity: Arc<Activity> },
         /// Answered by the router.
         Routed { #[pin] future: Oneshot<Router, Request<axum::body::Body>>, activity: Arc<Activity> },
     }
@@ -87,6 +94,10 @@ impl Future for Answer {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let (response, activity) = match self.project() {
             AnswerProj::Ready { response, activity } => (response.take().unwrap_or_default(), activity),
+            AnswerProj::Chat { future, activity } => match future.as_mut().poll(cx) {
+                Poll::Ready(response) => (response, activity),
+                Poll::Pending => return Poll::Pending,
+            },
             AnswerProj::Routed { future, activity } => match future.poll(cx) {
                 Poll::Ready(Ok(response)) => (response, activity),
                 Poll::Ready(Err(never)) => match never {},

@@ -21,6 +21,25 @@ use crate::request_log::Recording;
 use crate::state::{AppState, Route, Snapshot};
 use crate::{keepalive, request_id, server, sse};
 
+/// The path of OpenAI's chat completions.
+pub const CHAT_COMPLETIONS: &str = "/v1/chat/completions";
+/// The path of Anthropic's messages.
+pub const MESSAGES: &str = "/v1/messages";
+
+/// The API of the chat endpoint `method` and `path` name, when they name one: the connection calls [`admit`]
+/// for these itself, as the router would (the router's lookup, boxed service and layers of futures were 2.4k
+/// instructions of a call under bench/instructions).
+pub(crate) fn endpoint(method: &http::Method, path: &str) -> Option<Api> {
+    if method != http::Method::POST {
+        return None;
+    }
+    match path {
+        CHAT_COMPLETIONS => Some(Api::OpenAi),
+        MESSAGES => Some(Api::Anthropic),
+        _ => None,
+    }
+}
+
 /// `POST /v1/chat/completions`.
 pub async fn chat_completions(State(state): State<Arc<AppState>>, request: Request) -> Response {
     admit(Api::OpenAi, state, request).await

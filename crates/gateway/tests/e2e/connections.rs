@@ -1,5 +1,5 @@
 //! The connection layer on real sockets: header, body and idle timeouts, early 413, the answer before the
-//! body on a kept-alive connection, and shutdown. The timeouts are short and configured; the tests only check
+//! body on a kept-alive connection, the chat endpoints answered without the router, and shutdown. The timeouts are short and configured; the tests only check
 //! that a connection is closed (within a generous bound) and that the request was not served, never how fast.
 
 use std::time::Duration;
@@ -319,4 +319,40 @@ async fn bad_heads_are_answered_400_or_431_and_closed_and_old_clients_get_their_
     tcp.write_all(b"HEAD /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
     let answer = rest_of(&mut tcp).await;
     assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("\r\n\r\n"), "a HEAD answer has no body: {answer}");
+}
+
+/// The connection answers the two chat endpoints without the router: on a socket, the edges of that choice
+/// answer as the router does (another method 405 with `allow: POST`, a near-miss path 404, a query string
+/// still the endpoint), and both endpoints serve.
+#[tokio::test]
+async fn the_chat_endpoints_answer_on_a_socket_as_the_router_routes_them() {
+    let h = start_with(&server(""), CHAT).await;
+    let body = chat_body();
+    // A connection each: an answer given before the body was read closes its connection.
+    let ask = async |method: &str, path: &str, body: &str| {
+        let mut tcp = TcpStream::connect(h.gateway.addr).await.unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {CLIENT_KEY}\r\nx-api-key: {CLIENT_KEY}\r\n\
+             anthropic-version: 2023-06-01\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        response(&mut tcp).await
+    };
+    let (head, _) = ask("GET", "/v1/chat/completions", "").await;
+    assert!(head.starts_with("http/1.1 405") && head.contains("\r\nallow: post"), "{head}");
+    let (head, _) = ask("PUT", "/v1/messages", "").await;
+    assert!(head.starts_with("http/1.1 405"), "{head}");
+    for near in ["/v1/chat/completions/", "/v1/chat/Completions", "/v1/messages/x"] {
+        let (head, _) = ask("POST", near, &body).await;
+        assert!(head.starts_with("http/1.1 404"), "{near}: {head}");
+    }
+    let (head, answer) = ask("POST", "/v1/chat/completions?trace=1", &body).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(answer.contains("chat.completion"), "{answer}");
+    let anthropic = json!({ "model": "chat", "max_tokens": 16, "messages": [{ "role": "user", "content": "hi" }] });
+    let (head, answer) = ask("POST", "/v1/messages", &anthropic.to_string()).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(answer.contains("\"type\":\"message\""), "{answer}");
+    assert_eq!(h.upstream.calls("gpt-ok"), 2);
 }

@@ -175,7 +175,7 @@ fn attempt_json(a: &Attempt) -> Value {
 
 fn openai_type(status: StatusCode) -> &'static str {
     match status.as_u16() {
-        400 | 404 | 413 | 415 | 422 => "invalid_request_error",
+        400 | 404 | 413 | 415 | 422 | 431 => "invalid_request_error",
         401 => "authentication_error",
         403 => "permission_error",
         429 => "rate_limit_error",
@@ -199,7 +199,7 @@ fn openai_code(status: StatusCode) -> Option<&'static str> {
 
 fn anthropic_type(status: StatusCode) -> &'static str {
     match status.as_u16() {
-        400 | 415 | 422 => "invalid_request_error",
+        400 | 415 | 422 | 431 => "invalid_request_error",
         401 => "authentication_error",
         403 => "permission_error",
         404 => "not_found_error",

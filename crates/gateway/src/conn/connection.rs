@@ -61,8 +61,9 @@ pub(crate) async fn run(tcp: TcpStream, router: axum::Router, state: Arc<AppStat
                 limits.body_timeout
             );
             state.metrics.rejected(StatusCode::REQUEST_TIMEOUT.as_u16());
-            let api = if activity.is_anthropic() { Api::Anthropic } else { Api::OpenAi };
-            request_timeout(&socket, api, limits.body_timeout).await;
+            let message =
+                format!("the request body did not arrive within {:?} (server.body_timeout)", limits.body_timeout);
+            refuse(&socket, StatusCode::REQUEST_TIMEOUT, message).await;
         }
         End::TimedOut(phase) => tracing::debug!(?phase, "connection closed: its timeout passed"),
     }
@@ -75,15 +76,7 @@ async fn serve(socket: &Arc<Socket>, gate: &Gate) -> Result<(), ConnError> {
             Ok(Some(head)) => head,
             Ok(None) => return Ok(()),
             Err(ConnError::Head(e)) => {
-                let status = e.status();
-                let answer = format!(
-                    "HTTP/1.1 {} {}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                    status.as_str(),
-                    status.canonical_reason().unwrap_or_default()
-                );
-                if socket.write_all(answer.as_bytes()).await.is_ok() {
-                    close_after_answer(socket).await;
-                }
+                refuse(socket, e.status(), e.message()).await;
                 return Err(e.into());
             }
             Err(e) => return Err(e),
@@ -179,18 +172,16 @@ async fn watch(
     .await
 }
 
-/// Answers 408 on a connection whose request body is late (the handler never answered, so nothing was
-/// written for this request), then closes it.
-async fn request_timeout(socket: &Socket, api: Api, after: Duration) {
-    let body = ApiError::new(
-        api,
-        StatusCode::REQUEST_TIMEOUT,
-        format!("the request body did not arrive within {after:?} (server.body_timeout)"),
-    )
-    .body()
-    .to_string();
+/// Answers `status` with `message` in the API's error body (the API of the connection's last request; OpenAI's
+/// before any), then closes the connection: for a request the handler never answered (a late body, an unusable
+/// head), so nothing was written for it.
+async fn refuse(socket: &Socket, status: StatusCode, message: String) {
+    let api = if socket.activity.is_anthropic() { Api::Anthropic } else { Api::OpenAi };
+    let body = ApiError::new(api, status, message).body().to_string();
     let answer = format!(
-        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        status.as_str(),
+        status.canonical_reason().unwrap_or_default(),
         body.len()
     );
     if matches!(tokio::time::timeout(LINGER, socket.write_all(answer.as_bytes())).await, Ok(Ok(()))) {

@@ -36,6 +36,25 @@ impl HeadError {
             HeadError::TooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         }
     }
+
+    /// What the client is told: what is wrong with the head and what to send instead.
+    pub(crate) fn message(&self) -> String {
+        match self {
+            HeadError::Malformed => {
+                "the request head is not valid HTTP/1.1: its request line, a header name or a header value cannot \
+                 be read"
+                    .to_owned()
+            }
+            HeadError::TooLarge => format!(
+                "the request head is larger than {} KiB or has more than {MAX_HEADERS} headers: send fewer or \
+                 smaller headers",
+                MAX_HEAD / 1024
+            ),
+            HeadError::BadFraming => "the request body's framing is invalid: send one Content-Length number, or a \
+                                      Transfer-Encoding that ends in chunked"
+                .to_owned(),
+        }
+    }
 }
 
 /// A request's head as read.

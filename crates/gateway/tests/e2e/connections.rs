@@ -298,18 +298,34 @@ async fn chunked_and_expect_continue_bodies_are_read_and_served() {
 async fn bad_heads_are_answered_400_or_431_and_closed_and_old_clients_get_their_answer_then_the_close() {
     let h = start_with(&server(""), CHAT).await;
     let huge = format!("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(70 * 1024));
+    // Each answer says what was wrong, in an API error body an SDK reads.
     let cases = [
-        ("GET /health HTTP/1.1\r\nBad Header\r\n\r\n".to_owned(), "HTTP/1.1 400 "),
-        ("POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 1, 2\r\n\r\n".to_owned(), "HTTP/1.1 400 "),
-        ("POST /v1/chat/completions HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n".to_owned(), "HTTP/1.1 400 "),
-        (huge, "HTTP/1.1 431 "),
+        ("GET /health HTTP/1.1\r\nBad Header\r\n\r\n".to_owned(), "HTTP/1.1 400 ", "not valid HTTP/1.1"),
+        (
+            "POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 1, 2\r\n\r\n".to_owned(),
+            "HTTP/1.1 400 ",
+            "send one Content-Length number",
+        ),
+        (
+            "POST /v1/chat/completions HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n".to_owned(),
+            "HTTP/1.1 400 ",
+            "a Transfer-Encoding that ends in chunked",
+        ),
+        (huge, "HTTP/1.1 431 ", "larger than 64 KiB or has more than 100 headers"),
     ];
-    for (request, status) in cases {
+    for (request, status, says) in cases {
         let mut tcp = TcpStream::connect(h.gateway.addr).await.unwrap();
         // The gateway may answer and close before reading all of a huge head: a failed write is fine.
         let _ = tcp.write_all(request.as_bytes()).await;
         let answer = rest_of(&mut tcp).await;
         assert!(answer.starts_with(status), "{status}: {answer}");
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.to_lowercase().contains("content-type: application/json"), "{head}");
+        assert!(head.to_lowercase().contains(&format!("content-length: {}", body.len())), "{head}");
+        let error: serde_json::Value = serde_json::from_str(body).unwrap();
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{status}: {message}");
+        assert_eq!(error["error"]["type"], "invalid_request_error", "{body}");
     }
     let mut tcp = TcpStream::connect(h.gateway.addr).await.unwrap();
     tcp.write_all(b"GET /health HTTP/1.0\r\n\r\n").await.unwrap();

@@ -15,7 +15,7 @@ use switchyard::Usage;
 const BUCKETS: [f64; 14] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
 
 /// HTTP statuses counted by name; anything else is counted as `other`.
-const STATUSES: [u16; 14] = [200, 400, 401, 403, 404, 408, 413, 415, 422, 429, 499, 502, 503, 504];
+const STATUSES: [u16; 15] = [200, 400, 401, 403, 404, 408, 413, 415, 422, 429, 431, 499, 502, 503, 504];
 
 /// A latency histogram.
 #[derive(Debug, Default)]

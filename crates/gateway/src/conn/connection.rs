@@ -18,6 +18,7 @@ use super::response_writer::{self, Asked, WriteError};
 use super::service::Gate;
 use super::socket::Socket;
 use crate::error::{Api, ApiError};
+use crate::metrics::Metrics;
 use crate::state::AppState;
 
 /// How long a connection closed after an answer keeps reading (and discarding) what the client still sends,
@@ -50,7 +51,7 @@ pub(crate) async fn run(tcp: TcpStream, router: axum::Router, state: Arc<AppStat
     let limits = state.connections;
     let gate = Gate::new(router, state.clone(), activity.clone());
     let socket = Arc::new(Socket::new(tcp, activity.clone()));
-    let end = watch(std::pin::pin!(serve(&socket, &gate)), &activity, &limits).await;
+    let end = watch(std::pin::pin!(serve(&socket, &gate, &state.metrics)), &activity, &limits).await;
     match end {
         End::Done(Ok(())) => {}
         End::Done(Err(e)) => tracing::debug!("connection ended: {e}"),
@@ -70,12 +71,14 @@ pub(crate) async fn run(tcp: TcpStream, router: axum::Router, state: Arc<AppStat
 }
 
 /// Serves the connection's requests one after another until one ends it.
-async fn serve(socket: &Arc<Socket>, gate: &Gate) -> Result<(), ConnError> {
+/// `metrics` counts the heads refused here; the requests served count themselves.
+async fn serve(socket: &Arc<Socket>, gate: &Gate, metrics: &Metrics) -> Result<(), ConnError> {
     loop {
         let head = match next_head(socket).await {
             Ok(Some(head)) => head,
             Ok(None) => return Ok(()),
             Err(ConnError::Head(e)) => {
+                metrics.rejected(e.status().as_u16());
                 refuse(socket, e.status(), e.message()).await;
                 return Err(e.into());
             }

@@ -327,6 +327,9 @@ async fn bad_heads_are_answered_400_or_431_and_closed_and_old_clients_get_their_
         assert!(message.contains(says), "{status}: {message}");
         assert_eq!(error["error"]["type"], "invalid_request_error", "{body}");
     }
+    let metrics = h.metrics().await;
+    assert!(metrics.contains("switchyard_rejected_total{status=\"400\"} 3"), "{metrics}");
+    assert!(metrics.contains("switchyard_rejected_total{status=\"431\"} 1"), "{metrics}");
     let mut tcp = TcpStream::connect(h.gateway.addr).await.unwrap();
     tcp.write_all(b"GET /health HTTP/1.0\r\n\r\n").await.unwrap();
     let answer = rest_of(&mut tcp).await;

@@ -61,10 +61,9 @@ pub(crate) async fn run(tcp: TcpStream, router: axum::Router, state: Arc<AppStat
                 "request body not received within server.body_timeout ({:?}); answered 408",
                 limits.body_timeout
             );
-            state.metrics.rejected(StatusCode::REQUEST_TIMEOUT.as_u16());
             let message =
                 format!("the request body did not arrive within {:?} (server.body_timeout)", limits.body_timeout);
-            refuse(&socket, StatusCode::REQUEST_TIMEOUT, message).await;
+            refuse(&socket, &state.metrics, StatusCode::REQUEST_TIMEOUT, message).await;
         }
         End::TimedOut(phase) => tracing::debug!(?phase, "connection closed: its timeout passed"),
     }
@@ -78,8 +77,7 @@ async fn serve(socket: &Arc<Socket>, gate: &Gate, metrics: &Metrics) -> Result<(
             Ok(Some(head)) => head,
             Ok(None) => return Ok(()),
             Err(ConnError::Head(e)) => {
-                metrics.rejected(e.status().as_u16());
-                refuse(socket, e.status(), e.message()).await;
+                refuse(socket, metrics, e.status(), e.message()).await;
                 return Err(e.into());
             }
             Err(e) => return Err(e),
@@ -177,8 +175,9 @@ async fn watch(
 
 /// Answers `status` with `message` in the API's error body (the API of the connection's last request; OpenAI's
 /// before any), then closes the connection: for a request the handler never answered (a late body, an unusable
-/// head), so nothing was written for it.
-async fn refuse(socket: &Socket, status: StatusCode, message: String) {
+/// head), so nothing was written for it. Counted in `metrics` as refused before a route.
+async fn refuse(socket: &Socket, metrics: &Metrics, status: StatusCode, message: String) {
+    metrics.rejected(status.as_u16());
     let api = if socket.activity.is_anthropic() { Api::Anthropic } else { Api::OpenAi };
     let body = ApiError::new(api, status, message).body().to_string();
     let answer = format!(

@@ -7,8 +7,10 @@ use crate::build_error::ProviderError;
 use crate::classify::{excerpt, parse_retry_after};
 use crate::config::{ApiKey, ProviderConfig, Timeouts};
 use crate::h1_head::KeptHeaders;
+use crate::joined_body::JoinedBody;
 use crate::quota::Quota;
 use crate::transport::{PreparedHead, Response, SendError, Transport};
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use http_body_util::BodyExt;
 use memchr::memmem::Finder;
@@ -215,8 +217,8 @@ impl HttpClient {
     }
 
     /// Reads a whole body, up to a cap (the engine bounds the wait).
-    pub(crate) async fn read_body(&self, response: Response) -> Result<Vec<u8>, Error> {
-        let mut body = Vec::new();
+    pub(crate) async fn read_body(&self, response: Response) -> Result<Bytes, Error> {
+        let mut body = JoinedBody::default();
         let mut stream = response.into_body();
         while let Some(frame) = stream.frame().await {
             let frame = frame.map_err(|e| self.transport_error(Stage::Body, &*e))?;
@@ -225,9 +227,9 @@ impl HttpClient {
             if body.len() + piece.len() > MAX_BODY {
                 return Err(Error::invalid_response(format!("response body larger than {MAX_BODY} bytes")));
             }
-            body.extend_from_slice(&piece);
+            body.push(piece);
         }
-        Ok(body)
+        Ok(body.into_bytes())
     }
 
     /// A whole 2xx answer: the vendor's wire type, or the vendor's error object when `is_error` finds one

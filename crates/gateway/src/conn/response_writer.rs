@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, Bytes};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
-use http::{HeaderValue, Response, StatusCode};
+use http::{Response, StatusCode};
 use http_body::Body;
 use smallvec::SmallVec;
 use switchyard_providers::http1;
@@ -64,7 +64,7 @@ enum Framing {
 
 /// Writes `response`; `Ok(true)` when the connection can take another request.
 pub(crate) async fn write(socket: &Socket, response: Response<ResponseBody>, asked: Asked) -> Result<bool, WriteError> {
-    let (mut parts, body) = response.into_parts();
+    let (parts, body) = response.into_parts();
     let no_body = asked.head
         || parts.status.is_informational()
         || parts.status == StatusCode::NO_CONTENT
@@ -81,30 +81,31 @@ pub(crate) async fn write(socket: &Socket, response: Response<ResponseBody>, ask
     };
     let keep_alive =
         asked.keep_alive && framing != Framing::Close && !http1::has_token(&parts.headers, &CONNECTION, "close");
-    parts.headers.remove(TRANSFER_ENCODING);
-    match framing {
-        Framing::Length(n) if declared.is_none() => {
-            parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
-        }
-        Framing::Chunked => {
-            parts.headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
-        }
-        _ => {}
-    }
-    if !keep_alive && !parts.headers.contains_key(CONNECTION) {
-        parts.headers.insert(CONNECTION, HeaderValue::from_static("close"));
-    }
     let limits = parts.extensions.get::<LimitHeaders>();
-    // Room for the four limit fields too, when there are any.
-    let fields = parts.headers.len() + if limits.is_some() { 4 } else { 0 };
+    // Room for the four limit fields and the writer's own three too.
+    let fields = parts.headers.len() + 3 + if limits.is_some() { 4 } else { 0 };
     let mut head = Vec::with_capacity(128 + fields * 48);
     head.extend_from_slice(b"HTTP/1.1 ");
     head.extend_from_slice(parts.status.as_str().as_bytes());
     head.push(b' ');
     head.extend_from_slice(parts.status.canonical_reason().unwrap_or("Unknown").as_bytes());
     head.extend_from_slice(b"\r\n");
+    // The handler's fields, then the framing the writer chose, written here rather than put in the map first
+    // (an insert hashes the name, and a length as a `HeaderValue` was an allocation).
     for (name, value) in &parts.headers {
-        push_field(&mut head, name.as_str(), value.as_bytes());
+        if name != TRANSFER_ENCODING {
+            push_field(&mut head, name.as_str(), value.as_bytes());
+        }
+    }
+    match framing {
+        Framing::Length(n) if declared.is_none() => {
+            push_field(&mut head, CONTENT_LENGTH.as_str(), itoa::Buffer::new().format(n).as_bytes());
+        }
+        Framing::Chunked => push_field(&mut head, TRANSFER_ENCODING.as_str(), b"chunked"),
+        _ => {}
+    }
+    if !keep_alive && !parts.headers.contains_key(CONNECTION) {
+        push_field(&mut head, CONNECTION.as_str(), b"close");
     }
     if let Some(limits) = limits {
         let mut digits = itoa::Buffer::new();

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use switchyard::{ChatModel, attempt::Attempt};
+use switchyard_providers::JoinedBody;
 
 use crate::auth::Caller;
 use crate::client_keys::{ClientKey, LimitHeaders};
@@ -209,8 +210,9 @@ impl Call {
                     r.served(&target, &stream.attempts);
                     r.committed();
                 }
-                let mut headers = HeaderMap::with_capacity(5);
-                switchyard_headers(&mut headers, &target, &stream.attempts);
+                // The answer's head first, while the stream's attempts are at hand; its body once made.
+                let mut response = sse_response();
+                switchyard_headers(response.headers_mut(), &target, &stream.attempts);
                 let model = self.served_model(&target);
                 let encoder = StreamEncoder::new(self.api, &self.request_id, model, &decoded.shape);
                 let frames = sse::body(
@@ -225,7 +227,8 @@ impl Call {
                     recording,
                 )
                 .boxed();
-                sse_response(Body::from_stream(frames), headers)
+                *response.body_mut() = Body::from_stream(frames);
+                response
             }
             Err(e) => self.failed(in_flight, &e),
         }
@@ -245,7 +248,9 @@ impl Call {
             self.drain,
             self.recording.take(),
         );
-        sse_response(Body::from_stream(frames), HeaderMap::new())
+        let mut response = sse_response();
+        *response.body_mut() = Body::from_stream(frames);
+        response
     }
 
     /// A whole answer as JSON.
@@ -316,13 +321,14 @@ impl Call {
 /// rehash) cost more than the inserts.
 const ANSWER_HEADERS: usize = 12;
 
-fn sse_response(body: Body, headers: HeaderMap) -> Response {
-    let mut response = Response::new(body);
+/// An event stream's answer head, its body still empty: the caller adds its `x-switchyard-*` fields to the same
+/// map (one map, made once with room for them) and then the body.
+fn sse_response() -> Response {
+    let mut response = Response::new(Body::empty());
     let h = response.headers_mut();
     h.reserve(ANSWER_HEADERS);
     h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.extend(headers);
     response
 }
 
@@ -404,13 +410,13 @@ impl BodyError {
 
 pub(crate) async fn read_body(body: Body, max: usize) -> Result<bytes::Bytes, BodyError> {
     let mut stream = body.into_data_stream();
-    let mut buf = bytes::BytesMut::new();
+    let mut joined = JoinedBody::default();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| BodyError::Broken(e.to_string()))?;
-        if buf.len() + chunk.len() > max {
+        if joined.len() + chunk.len() > max {
             return Err(BodyError::TooLarge(max));
         }
-        buf.extend_from_slice(&chunk);
+        joined.push(chunk);
     }
-    Ok(buf.freeze())
+    Ok(joined.into_bytes())
 }

@@ -175,6 +175,13 @@ async fn openai_stream_has_chunks_usage_when_asked_and_done() {
     let usage = chunks.last().unwrap();
     assert_eq!(usage["choices"], json!([]));
     assert_eq!(usage["usage"]["prompt_tokens"], 4);
+    // Every chunk's fields in OpenAI's order, the usage chunk's too (a client may read the start once).
+    for event in &events[..events.len() - 1] {
+        assert!(event.data.starts_with(r#"{"id":"chatcmpl-sim"#), "{}", event.data);
+        let order = ["\"object\"", "\"created\"", "\"model\"", "\"system_fingerprint\"", "\"choices\""];
+        let at: Vec<usize> = order.iter().map(|key| event.data.find(key).unwrap_or(usize::MAX)).collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{}", event.data);
+    }
     assert!(chunks[..chunks.len() - 1].iter().all(|c| c.get("usage") == Some(&Value::Null)));
 
     let (text, _) = read_all(openai(&up, &openai_body("gpt-4o", true)).await).await;

@@ -25,10 +25,6 @@ fn error(message: &str, kind: &str, param: Option<&str>, code: Option<&str>) -> 
     json!({"error": {"message": message, "type": kind, "param": param, "code": code}})
 }
 
-fn usage(input: u64, output: u64) -> Value {
-    json!({"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output})
-}
-
 impl Wire for OpenAi {
     const REQUEST_ID_HEADER: &'static str = "x-request-id";
 
@@ -273,15 +269,21 @@ impl Wire for OpenAi {
         };
         frames.tail.push(chunk("{}", finish));
         if include_usage {
-            frames.tail.push(data_event(&json!({
-                "id": chunk_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "system_fingerprint": null,
-                "choices": [],
-                "usage": usage(input_tokens, answer.output_tokens()),
-            })));
+            // A struct, not `json!`: a `Value`'s keys come out sorted, and OpenAI's come in this order.
+            let output = answer.output_tokens();
+            frames.tail.push(data_event(&UsageChunk {
+                id: &chunk_id,
+                object: "chat.completion.chunk",
+                created,
+                model,
+                system_fingerprint: None,
+                choices: [],
+                usage: WireUsage {
+                    prompt_tokens: input_tokens,
+                    completion_tokens: output,
+                    total_tokens: input_tokens + output,
+                },
+            }));
         }
         frames.tail.push(Bytes::from_static(b"data: [DONE]\n\n"));
         frames
@@ -349,6 +351,18 @@ struct WireToolCall<'a> {
 struct WireFunction<'a> {
     name: &'a str,
     arguments: &'a str,
+}
+
+/// A stream's last chunk, with the usage, in OpenAI's field order.
+#[derive(Serialize)]
+struct UsageChunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    system_fingerprint: Option<()>,
+    choices: [(); 0],
+    usage: WireUsage,
 }
 
 #[derive(Serialize)]

@@ -106,10 +106,10 @@ pub(crate) trait Wire {
 }
 
 /// One SSE event with only a `data:` line.
-pub(crate) fn data_event(data: &Value) -> Bytes {
+pub(crate) fn data_event(data: &impl serde::Serialize) -> Bytes {
     let mut out = Vec::with_capacity(128);
     out.extend_from_slice(b"data: ");
-    // Serializing a Value into a Vec cannot fail.
+    // Serializing a Value, or a struct of plain fields, into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut out, data);
     out.extend_from_slice(b"\n\n");
     Bytes::from(out)

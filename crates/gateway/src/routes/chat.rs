@@ -316,8 +316,8 @@ impl Call {
 }
 
 /// Room made in an answer's map: `content-type` (and `cache-control` on a stream), the four `x-switchyard-*`,
-/// `x-request-id`, the writer's `content-length` or `transfer-encoding` and `connection`, and some to spare
-/// (the `x-ratelimit-*` are written into the head apart). Growing the map on the way (a reallocation and a
+/// `x-request-id`, the connection layer's `connection: close`, and some to spare (the `x-ratelimit-*` and the
+/// writer's framing fields are written into the head apart). Growing the map on the way (a reallocation and a
 /// rehash) cost more than the inserts.
 const ANSWER_HEADERS: usize = 12;
 

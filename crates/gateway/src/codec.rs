@@ -6,6 +6,7 @@ use switchyard::{ChatChunk, ChatRequest, ChatResponse, Error};
 use switchyard_providers::{anthropic, openai, responses};
 
 use crate::error::Api;
+use crate::frame_batch::FrameBatch;
 
 /// A decoded request, whether it streams, and how its answer is written.
 #[derive(Debug)]
@@ -116,8 +117,17 @@ impl StreamEncoder {
     pub fn chunk(&mut self, chunk: &ChatChunk) -> Option<Bytes> {
         match self {
             StreamEncoder::OpenAi(e) => e.chunk(chunk),
-            StreamEncoder::Anthropic(e) => concat(e.chunk(chunk)),
-            StreamEncoder::Responses(e) => concat(e.chunk(chunk)),
+            StreamEncoder::Anthropic(e) => join(e.chunk(chunk)),
+            StreamEncoder::Responses(e) => join(e.chunk(chunk)),
+        }
+    }
+
+    /// Adds what one chunk writes to the stream to `batch`.
+    pub(crate) fn chunk_into(&mut self, chunk: &ChatChunk, batch: &mut FrameBatch) {
+        match self {
+            StreamEncoder::OpenAi(e) => e.chunk_into(chunk, batch.buffer()),
+            StreamEncoder::Anthropic(e) => e.chunk(chunk).into_iter().for_each(|f| batch.push(f)),
+            StreamEncoder::Responses(e) => e.chunk(chunk).into_iter().for_each(|f| batch.push(f)),
         }
     }
 
@@ -142,13 +152,8 @@ impl StreamEncoder {
 }
 
 /// Frames as one piece; `None` for none.
-pub(crate) fn concat(frames: Vec<Bytes>) -> Option<Bytes> {
-    if frames.len() < 2 {
-        return frames.into_iter().next();
-    }
-    let mut out = Vec::with_capacity(frames.iter().map(Bytes::len).sum());
-    for f in frames {
-        out.extend_from_slice(&f);
-    }
-    Some(Bytes::from(out))
+fn join(frames: Vec<Bytes>) -> Option<Bytes> {
+    let mut batch = FrameBatch::default();
+    frames.into_iter().for_each(|f| batch.push(f));
+    batch.into_bytes()
 }

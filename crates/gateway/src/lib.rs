@@ -14,6 +14,7 @@ pub mod config_watch;
 pub mod conn;
 pub mod default_config;
 pub mod error;
+mod frame_batch;
 pub mod headers;
 pub mod keepalive;
 pub mod metrics;

@@ -15,6 +15,7 @@ use switchyard::{ChatChunk, ChatStream, Error, Usage, model::TargetsUsed};
 
 use crate::codec::StreamEncoder;
 use crate::conn::DrainDeadline;
+use crate::frame_batch::FrameBatch;
 use crate::metrics::InFlight;
 use crate::request_log::Recording;
 use crate::state::Route;
@@ -119,7 +120,11 @@ pub fn body(
     State { upstream, targets, named, route, encoder, guard, finished: false, ended: false, deadline }
 }
 
+/// At most this many bytes of frames go out as one body frame.
+const BATCH_LIMIT: usize = 32 * 1024;
+
 /// Written by hand rather than with `stream::unfold`: an unfold builds and moves a future for every frame.
+/// The chunks that are ready together go out as one body frame; nothing waits for a chunk not yet here.
 impl Stream for State {
     type Item = Result<Bytes, std::convert::Infallible>;
 
@@ -128,14 +133,16 @@ impl Stream for State {
         if s.ended {
             return Poll::Ready(None);
         }
+        let mut batch = FrameBatch::default();
         loop {
             // The upstream first, then the drain deadline: a chunk that is here is sent even at the deadline.
             let next = match s.upstream.poll_next_unpin(cx) {
                 Poll::Ready(next) => next,
+                Poll::Pending if batch.len() > 0 => return s.out(batch),
                 Poll::Pending => {
                     if s.deadline.as_ref().is_some_and(|deadline| deadline.poll_reached(cx).is_ready()) {
-                        let frame = s.fail(&crate::conn::shutting_down());
-                        return s.out(frame);
+                        s.fail(&crate::conn::shutting_down(), &mut batch);
+                        return s.out(batch);
                     }
                     return Poll::Pending;
                 }
@@ -151,30 +158,30 @@ impl Stream for State {
                         ChatChunk::Finish { .. } => s.finished = true,
                         _ => {}
                     }
-                    let Some(frame) = s.encoder.chunk(&chunk) else { continue };
-                    return s.out(frame);
+                    s.encoder.chunk_into(&chunk, &mut batch);
+                    if batch.len() >= BATCH_LIMIT {
+                        return s.out(batch);
+                    }
                 }
                 Some(Err(e)) => {
-                    let frame = s.fail(&e);
-                    return s.out(frame);
+                    s.fail(&e, &mut batch);
+                    return s.out(batch);
                 }
                 None if s.finished => {
                     s.ended = true;
                     s.guard.status = Some(200);
-                    let done = s.encoder.done();
                     // A stream continued by other targets (after_commit = "continue") names them all.
                     let targets = s.targets.get();
                     if targets.len() > 1 {
-                        let note = format!(": x-switchyard-targets: {}\n\n", targets.join(", "));
-                        let frames = crate::codec::concat(vec![Bytes::from(note), done]).unwrap_or_default();
-                        return s.out(frames);
+                        batch.push(Bytes::from(format!(": x-switchyard-targets: {}\n\n", targets.join(", "))));
                     }
-                    return s.out(done);
+                    batch.push(s.encoder.done());
+                    return s.out(batch);
                 }
                 None => {
                     let e = Error::invalid_response("the upstream stream ended without a finish event");
-                    let frame = s.fail(&e);
-                    return s.out(frame);
+                    s.fail(&e, &mut batch);
+                    return s.out(batch);
                 }
             }
         }
@@ -209,16 +216,19 @@ impl State {
 }
 
 impl State {
-    /// The next frame, kept for the log when it keeps bodies.
-    fn out(&mut self, frame: Bytes) -> Poll<Option<Result<Bytes, std::convert::Infallible>>> {
+    /// The batch's frames as the next body frame, kept for the log when it keeps bodies; the end when the
+    /// stream has ended with nothing more to send.
+    fn out(&mut self, batch: FrameBatch) -> Poll<Option<Result<Bytes, std::convert::Infallible>>> {
+        let Some(frame) = batch.into_bytes() else { return Poll::Ready(None) };
         self.guard.keep(&frame);
         Poll::Ready(Some(Ok(frame)))
     }
 
-    fn fail(&mut self, e: &Error) -> Bytes {
+    /// Ends the stream with the error event, after what `batch` holds.
+    fn fail(&mut self, e: &Error, batch: &mut FrameBatch) {
         self.ended = true;
         self.guard.status = Some(crate::error::status_of(e).0.as_u16());
         self.guard.failure = Some(e.clone());
-        self.encoder.error(e)
+        batch.push(self.encoder.error(e));
     }
 }

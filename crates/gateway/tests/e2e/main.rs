@@ -42,6 +42,7 @@ mod statuses;
 mod storage;
 mod storage_cli;
 mod storage_process;
+mod stream_frames;
 mod tools;
 mod ui_files;
 mod webdriver;

@@ -87,9 +87,9 @@ impl StreamEncoder {
         self.write_head();
     }
 
-    /// A text or finish frame, written by hand: the same bytes as [`Self::frame`] writes for it (the tests
-    /// compare them), for a fraction of the work. Tool-call frames take the wire type.
-    fn step_frame(&mut self, step: Step<'_>) -> Bytes {
+    /// Appends a text or finish frame, written by hand: the same bytes as [`Self::frame`] writes for it (the
+    /// tests compare them), for a fraction of the work. Tool-call frames take the wire type.
+    fn step_frame(&mut self, step: Step<'_>, out: &mut Vec<u8>) {
         const CHOICE: &[u8] = b"{\"index\":0,\"delta\":{";
         const ROLE: &[u8] = b"\"role\":\"assistant\"";
         const CONTENT: &[u8] = b"\"content\":";
@@ -98,14 +98,15 @@ impl StreamEncoder {
         const TAIL: &[u8] = b"}],\"usage\":null}\n\n";
         let role = !self.sent_role;
         self.sent_role = true;
-        // Sized exactly: `Bytes::from` a vector with spare capacity allocates a header besides (a malloc and a
-        // free per frame).
+        // Room reserved exactly: `Bytes::from` a vector with spare capacity allocates a header besides (a
+        // malloc and a free per frame), and an empty vector grows to exactly what is reserved.
         let body = match step {
             Step::Text(text) => usize::from(role) + CONTENT.len() + json_out::quoted_len(text) + NO_FINISH.len(),
             Step::Finish(reason) => FINISH.len() + json_out::quoted_len(reason),
         };
         let len = self.head.len() + CHOICE.len() + if role { ROLE.len() } else { 0 } + body + TAIL.len();
-        let mut out = Vec::with_capacity(len);
+        out.reserve(len);
+        let start = out.len();
         out.extend_from_slice(&self.head);
         out.extend_from_slice(CHOICE);
         if role {
@@ -117,17 +118,16 @@ impl StreamEncoder {
                     out.push(b',');
                 }
                 out.extend_from_slice(CONTENT);
-                json_out::push_str(&mut out, text);
+                json_out::push_str(out, text);
                 out.extend_from_slice(NO_FINISH);
             }
             Step::Finish(reason) => {
                 out.extend_from_slice(FINISH);
-                json_out::push_str(&mut out, reason);
+                json_out::push_str(out, reason);
             }
         }
         out.extend_from_slice(TAIL);
-        debug_assert_eq!((out.len(), out.capacity()), (len, len), "the frame's size is computed exactly");
-        Bytes::from(out)
+        debug_assert_eq!(out.len() - start, len, "the frame's size is computed exactly");
     }
 
     /// The final usage frame, written by hand like [`Self::step_frame`].
@@ -138,7 +138,8 @@ impl StreamEncoder {
         out.extend_from_slice(b"}\n\n");
     }
 
-    fn frame(&self, choices: Vec<ChunkChoice<'_>>, usage: Option<Usage>) -> Bytes {
+    /// Appends the frame the wire type writes.
+    fn frame(&self, choices: Vec<ChunkChoice<'_>>, usage: Option<Usage>, out: &mut Vec<u8>) {
         let chunk = ChatCompletionChunk {
             id: Cow::Borrowed(&self.id),
             object: Cow::Borrowed("chat.completion.chunk"),
@@ -148,27 +149,35 @@ impl StreamEncoder {
             usage: usage.map(wire_usage),
         };
         // Serialized straight into the frame: one buffer per chunk, not a JSON string copied into a second one.
-        let mut out = Vec::with_capacity(192);
+        out.reserve(192);
         out.extend_from_slice(b"data: ");
-        if serde_json::to_writer(&mut out, &chunk).is_err() {
-            out.truncate(b"data: ".len());
+        let start = out.len();
+        if serde_json::to_writer(&mut *out, &chunk).is_err() {
+            out.truncate(start);
         }
         out.extend_from_slice(b"\n\n");
-        Bytes::from(out)
     }
 
-    fn delta_frame(&mut self, mut delta: Delta<'_>) -> Bytes {
+    fn delta_frame(&mut self, mut delta: Delta<'_>, out: &mut Vec<u8>) {
         if !self.sent_role {
             self.sent_role = true;
             delta.role = Some(Cow::Borrowed("assistant"));
         }
-        self.frame(vec![ChunkChoice { index: 0, delta, finish_reason: None }], None)
+        self.frame(vec![ChunkChoice { index: 0, delta, finish_reason: None }], None, out)
     }
 
     /// The frame for one chunk; none for usage, which is held back for the final usage chunk.
     pub fn chunk(&mut self, chunk: &ChatChunk) -> Option<Bytes> {
+        let mut out = Vec::new();
+        self.chunk_into(chunk, &mut out);
+        (!out.is_empty()).then(|| Bytes::from(out))
+    }
+
+    /// Appends the frame for one chunk to `out` (nothing for usage, which is held back for the final usage
+    /// chunk): frames that are ready together can go out as one piece.
+    pub fn chunk_into(&mut self, chunk: &ChatChunk, out: &mut Vec<u8>) {
         match chunk {
-            ChatChunk::Text { text } => Some(self.step_frame(Step::Text(text))),
+            ChatChunk::Text { text } => self.step_frame(Step::Text(text), out),
             ChatChunk::ToolCall(d) => {
                 let first = !self.tool_indexes.contains(&d.index);
                 if first {
@@ -184,14 +193,13 @@ impl StreamEncoder {
                         arguments: Some(d.arguments.clone()),
                     }),
                 };
-                Some(self.delta_frame(Delta { tool_calls: Some(vec![call]), ..Delta::default() }))
+                self.delta_frame(Delta { tool_calls: Some(vec![call]), ..Delta::default() }, out)
             }
             ChatChunk::Usage(usage) => {
                 self.usage.input_tokens = self.usage.input_tokens.max(usage.input_tokens);
                 self.usage.output_tokens = self.usage.output_tokens.max(usage.output_tokens);
-                None
             }
-            ChatChunk::Finish { reason } => Some(self.step_frame(Step::Finish(finish_reason_str(reason)))),
+            ChatChunk::Finish { reason } => self.step_frame(Step::Finish(finish_reason_str(reason)), out),
         }
     }
 
@@ -342,7 +350,9 @@ mod tests {
 
     /// What the wire type's serde path (`frame`) writes for the same chunk.
     fn serde_frame(e: &StreamEncoder, choices: Vec<ChunkChoice<'_>>, usage: Option<Usage>) -> Vec<u8> {
-        e.frame(choices, usage).to_vec()
+        let mut out = Vec::new();
+        e.frame(choices, usage, &mut out);
+        out
     }
 
     fn choice<'a>(role: bool, content: Option<&'a str>, finish: Option<&'static str>) -> Vec<ChunkChoice<'a>> {
@@ -367,6 +377,35 @@ mod tests {
         assert!(matches!(decoder.event(event(chunk), &mut out), Ok(Decoded::More)));
         assert!(matches!(decoder.event(event(" [DONE]\t\r"), &mut out), Ok(Decoded::End)));
         assert_eq!(out, vec![ChatChunk::text("hi"), ChatChunk::Finish { reason: FinishReason::Stop }]);
+    }
+
+    /// Frames appended to one buffer are the frames one by one, in order; usage appends nothing.
+    #[test]
+    fn frames_appended_to_a_buffer_are_the_frames_one_by_one() {
+        let chunks = [
+            ChatChunk::text("a"),
+            ChatChunk::Usage(Usage { input_tokens: 1, output_tokens: 2 }),
+            ChatChunk::text("b\""),
+            ChatChunk::Finish { reason: FinishReason::Stop },
+        ];
+        // The same `created` in both, whatever second each was made in.
+        let encoder = || {
+            let mut e = StreamEncoder::new("c", "m", true);
+            e.created = 7;
+            e.write_head();
+            e
+        };
+        let (mut one_by_one, mut joined) = (encoder(), encoder());
+        let mut expected = Vec::new();
+        let mut out = Vec::new();
+        for chunk in &chunks {
+            if let Some(frame) = one_by_one.chunk(chunk) {
+                expected.extend_from_slice(&frame);
+            }
+            joined.chunk_into(chunk, &mut out);
+        }
+        assert_eq!(String::from_utf8(out).unwrap(), String::from_utf8(expected).unwrap());
+        assert_eq!(joined.done(), one_by_one.done(), "the usage was kept for the end");
     }
 
     #[test]

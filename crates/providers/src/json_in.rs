@@ -7,8 +7,8 @@ use serde::Deserialize;
 
 /// `T` from `body`, as `serde_json::from_slice` reads it.
 pub(crate) fn from_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> serde_json::Result<T> {
-    match std::str::from_utf8(body) {
-        Ok(text) => serde_json::from_str(text),
-        Err(_) => serde_json::from_slice(body),
+    match crate::utf8::text(body) {
+        Some(text) => serde_json::from_str(text),
+        None => serde_json::from_slice(body),
     }
 }

@@ -52,6 +52,7 @@ pub mod responses;
 mod shown_url;
 pub mod sse;
 mod transport;
+mod utf8;
 
 pub use anthropic::AnthropicClient;
 pub use build_error::ProviderError;

@@ -197,10 +197,10 @@ impl SseParser {
         if line[0] == b':' {
             return Ok(()); // a comment (keep-alive)
         }
-        // Checked first: `from_utf8` is several times faster than the lossy decoder on valid (nearly all) input.
-        let text = match std::str::from_utf8(line) {
-            Ok(text) => Cow::Borrowed(text),
-            Err(_) => String::from_utf8_lossy(line),
+        // Checked first: the strict check is several times faster than the lossy decoder on valid (nearly all) input.
+        let text = match crate::utf8::text(line) {
+            Some(text) => Cow::Borrowed(text),
+            None => String::from_utf8_lossy(line),
         };
         // `data:` lines, nearly all of them, are named without a search for the colon.
         let split = match text.strip_prefix("data:") {
@@ -252,7 +252,7 @@ fn field_value(bytes: &[u8], start: usize) -> Option<(&str, usize)> {
     }
     let value = &bytes[start..end];
     let value = value.strip_prefix(b" ").unwrap_or(value);
-    Some((std::str::from_utf8(value).ok()?, end + 1))
+    Some((crate::utf8::text(value)?, end + 1))
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ keys!(pub(super) UsageKey, USAGE_KEYS {
 
 /// Reads `body` if it is an answer this reader takes exactly as serde reads [`ChatCompletion`].
 pub(crate) fn scan(body: &[u8]) -> Option<ChatCompletion<'_>> {
-    let mut r = Reader::new(std::str::from_utf8(body).ok()?);
+    let mut r = Reader::new(crate::utf8::text(body)?);
     let mut seen = Seen::default();
     let (mut id, mut object, mut model) = (Cow::Borrowed(""), Cow::Borrowed(""), Cow::Borrowed(""));
     let (mut created, mut choices, mut usage) = (0, None, None);

@@ -38,7 +38,7 @@ pub(crate) fn scan(body: &[u8]) -> Option<ChatCompletionRequest> {
     if mentions_tool_keys(body) {
         return None;
     }
-    let mut r = Reader::new(std::str::from_utf8(body).ok()?);
+    let mut r = Reader::new(crate::utf8::text(body)?);
     let mut seen = Seen::default();
     let mut request = ChatCompletionRequest::default();
     let mut messages = None;

@@ -120,7 +120,7 @@ pub fn body(
     State { upstream, targets, named, route, encoder, guard, finished: false, ended: false, deadline }
 }
 
-/// At most this many bytes of frames go out as one body frame.
+/// At most this many bytes of frames go out as one body frame: a long burst is sent on its way, not gathered whole.
 const BATCH_LIMIT: usize = 32 * 1024;
 
 /// Written by hand rather than with `stream::unfold`: an unfold builds and moves a future for every frame.

@@ -115,11 +115,9 @@ impl StreamEncoder {
 
     /// What one chunk writes to the stream, its frames in one piece; none when it writes nothing.
     pub fn chunk(&mut self, chunk: &ChatChunk) -> Option<Bytes> {
-        match self {
-            StreamEncoder::OpenAi(e) => e.chunk(chunk),
-            StreamEncoder::Anthropic(e) => join(e.chunk(chunk)),
-            StreamEncoder::Responses(e) => join(e.chunk(chunk)),
-        }
+        let mut batch = FrameBatch::default();
+        self.chunk_into(chunk, &mut batch);
+        batch.into_bytes()
     }
 
     /// Adds what one chunk writes to the stream to `batch`.
@@ -149,11 +147,4 @@ impl StreamEncoder {
             StreamEncoder::Responses(e) => e.error(err),
         }
     }
-}
-
-/// Frames as one piece; `None` for none.
-fn join(frames: Vec<Bytes>) -> Option<Bytes> {
-    let mut batch = FrameBatch::default();
-    frames.into_iter().for_each(|f| batch.push(f));
-    batch.into_bytes()
 }

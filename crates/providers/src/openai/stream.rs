@@ -379,12 +379,20 @@ mod tests {
         assert_eq!(out, vec![ChatChunk::text("hi"), ChatChunk::Finish { reason: FinishReason::Stop }]);
     }
 
-    /// Frames appended to one buffer are the frames one by one, in order; usage appends nothing.
+    /// Frames appended to one buffer (hand-written and serde-written alike) are the frames one by one, in
+    /// order; usage appends nothing.
     #[test]
     fn frames_appended_to_a_buffer_are_the_frames_one_by_one() {
+        let call = switchyard::types::ToolCallDelta {
+            index: 3,
+            id: Some("call_1".into()),
+            name: Some("f".into()),
+            arguments: "{}".into(),
+        };
         let chunks = [
             ChatChunk::text("a"),
             ChatChunk::Usage(Usage { input_tokens: 1, output_tokens: 2 }),
+            ChatChunk::ToolCall(call),
             ChatChunk::text("b\""),
             ChatChunk::Finish { reason: FinishReason::Stop },
         ];
@@ -405,6 +413,11 @@ mod tests {
             joined.chunk_into(chunk, &mut out);
         }
         assert_eq!(String::from_utf8(out).unwrap(), String::from_utf8(expected).unwrap());
+        let usage = ChatChunk::Usage(Usage { input_tokens: 1, output_tokens: 3 });
+        let mut usage_only = b"before".to_vec();
+        joined.chunk_into(&usage, &mut usage_only);
+        assert_eq!(usage_only, b"before", "usage writes no frame");
+        assert_eq!(one_by_one.chunk(&usage), None);
         assert_eq!(joined.done(), one_by_one.done(), "the usage was kept for the end");
     }
 

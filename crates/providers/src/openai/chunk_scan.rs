@@ -52,29 +52,56 @@ pub(crate) struct Learned {
 /// opening quote and after its closing one. Most of a stream's chunks are that chunk with another text: one
 /// with the same bytes around a string reads as it did, with this text, so only the string is read (a chunk
 /// read from `"choices"` on was 1.4k instructions; bench/instructions' streamed answer went 106.1k -> 98.8k).
+///
+/// OpenAI pads every chunk with a random `obfuscation` string (unless the request turned it off), so after
+/// the text the frame may hold one more string that differs from chunk to chunk: the padding, whose value is
+/// read over as the whole reading reads over it.
 #[derive(Debug, Default)]
 struct TextFrame {
     head: Vec<u8>,
+    /// From the text's closing quote to the padding's opening quote, or to the end when there is no padding.
     tail: Vec<u8>,
+    /// After the padding's closing quote; `None` when the frame has no padding.
+    after_padding: Option<Vec<u8>>,
 }
 
 impl TextFrame {
-    /// The text of `data` when it is this frame around a string.
+    /// The text of `data` when it is this frame around a string (and a padding string).
     fn read<'a>(&self, data: &'a str) -> Option<Cow<'a, str>> {
         if self.head.is_empty() || !data.as_bytes().starts_with(&self.head) {
             return None;
         }
         let mut r = Reader::at(data, self.head.len());
         let text = r.string()?;
-        (data.as_bytes().get(r.position()..)? == self.tail.as_slice()).then_some(text)
+        let rest = data.as_bytes().get(r.position()..)?;
+        let Some(after) = &self.after_padding else {
+            return (rest == self.tail.as_slice()).then_some(text);
+        };
+        rest.starts_with(&self.tail).then_some(())?;
+        let mut r = Reader::at(data, r.position() + self.tail.len());
+        r.string()?;
+        (data.as_bytes().get(r.position()..)? == after.as_slice()).then_some(text)
     }
 
-    fn keep(&mut self, data: &str, (start, end): (usize, usize)) {
+    /// Keeps `data`'s frame around its text at `text`, with the padding string at `padding` when it comes after
+    /// the text.
+    fn keep(&mut self, data: &str, (start, end): (usize, usize), padding: Option<(usize, usize)>) {
         let bytes = data.as_bytes();
         self.head.clear();
         self.head.extend_from_slice(&bytes[..start]);
         self.tail.clear();
-        self.tail.extend_from_slice(&bytes[end..]);
+        match padding.filter(|&(from, _)| from >= end) {
+            Some((from, to)) => {
+                self.tail.extend_from_slice(&bytes[end..from]);
+                let after = self.after_padding.get_or_insert_with(Vec::new);
+                after.clear();
+                after.extend_from_slice(&bytes[to..]);
+            }
+            None => {
+                self.tail.extend_from_slice(&bytes[end..]);
+                self.after_padding = None;
+            }
+        }
     }
 }
 
@@ -115,6 +142,8 @@ pub(crate) fn scan_after<'a>(data: &'a str, learned: &mut Learned) -> Option<Sca
     };
     let mut chunk = ScannedChunk::default();
     let mut texts = TextsAt::default();
+    // Where the padding string is, from its opening quote to after its closing one.
+    let mut padding = None;
     let member = |r: &mut Reader<'a>, key: Option<Top>| {
         match key {
             // The serde type holds these as strings and a u64: other types are its errors to report.
@@ -150,9 +179,15 @@ pub(crate) fn scan_after<'a>(data: &'a str, learned: &mut Learned) -> Option<Sca
                 seen.once(USAGE)?;
                 chunk.usage = if r.null() { None } else { Some(r.usage()?) };
             }
+            // Read over like any key the serde type does not name; its place is kept for the text frame.
+            Some(Top::Obfuscation) if r.peek_string() => {
+                let start = r.position();
+                r.string()?;
+                padding = Some((start, r.position()));
+            }
             // An error event: the decoder's error path reads it.
             Some(Top::Error) => return None,
-            Some(Top::Fingerprint) | None => r.skip(0)?,
+            Some(Top::Fingerprint | Top::Obfuscation) | None => r.skip(0)?,
         }
         Some(())
     };
@@ -167,7 +202,7 @@ pub(crate) fn scan_after<'a>(data: &'a str, learned: &mut Learned) -> Option<Sca
             c.content.is_some() && c.role.is_none() && c.refusal.is_none() && c.finish_reason.is_none()
         });
     if only_text && texts.count == 1 {
-        learned.text.keep(data, texts.last);
+        learned.text.keep(data, texts.last, padding);
     }
     Some(chunk)
 }
@@ -182,6 +217,7 @@ keys!(Top, TOP_KEYS {
     Fingerprint = "system_fingerprint",
     Choices = "choices",
     Usage = "usage",
+    Obfuscation = "obfuscation",
     Error = "error",
 });
 /// Where `"choices"` is in [`TOP_KEYS`]: only where the resumed reading compares first (a wrong one costs a key
@@ -334,6 +370,9 @@ mod tests {
         Ok(())
     }
 
+    /// A text chunk as OpenAI sends it by default: padded with a random `obfuscation` string.
+    const PADDED: &str = r#"{"id":"chatcmpl-D0q8","object":"chat.completion.chunk","created":1769092764,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_29330a9688","choices":[{"index":0,"delta":{"content":"Hello"},"logprobs":null,"finish_reason":null}],"obfuscation":"ZGF"}"#;
+
     const TEXT: &str = r#"{"id":"chatcmpl-sim1","object":"chat.completion.chunk","created":1796246998,"model":"bench-ok","system_fingerprint":null,"choices":[{"index":0,"delta":{"content":"This "},"logprobs":null,"finish_reason":null}]}"#;
 
     /// Frames the fast path must read, each as the serde path does.
@@ -356,6 +395,9 @@ mod tests {
         r#"{"x":{"deep":[[[[{"a":[]}]]]]},"y":-0,"z":1E-7,"choices":[{"index":0,"delta":{"content":"skips"}}]}"#,
         r#"{"created":18446744073709551615,"choices":[{"index":4294967295,"delta":{"content":"max"}}]}"#,
         r#"{"id":"\u0063","choices":[{"index":0,"delta":{"content":null,"role":null},"finish_reason":"content_filter"}]}"#,
+        PADDED,
+        r#"{"obfuscation":"first","choices":[{"delta":{"content":"x"}}],"obfuscation":1}"#,
+        r#"{"choices":[{"delta":{"content":"x"}}],"obfuscation":{"not":"a string"}}"#,
     ];
 
     /// Frames the fast path must leave to the serde path: malformed, refused by the serde types, or not its kind.
@@ -477,6 +519,31 @@ mod tests {
     }
 
     #[test]
+    fn a_padded_chunk_of_text_is_kept_around_its_text_and_padding_and_read_so() {
+        let mut learned = Learned::default();
+        scan_after(PADDED, &mut learned).unwrap();
+        let quote = PADDED.find(r#""Hello""#).unwrap();
+        let pad = PADDED.find(r#""ZGF""#).unwrap();
+        assert_eq!(learned.text.head, &PADDED.as_bytes()[..quote]);
+        assert_eq!(learned.text.tail, &PADDED.as_bytes()[quote + r#""Hello""#.len()..pad]);
+        assert_eq!(learned.text.after_padding.as_deref(), Some(&b"}"[..]));
+        // Another text with another padding is read by the frame alone, as the whole reading reads it.
+        let other: &'static str =
+            Box::leak(PADDED.replace(r#""Hello""#, r#"", world""#).replace("ZGF", "lRK2aBv").into_boxed_str());
+        assert_eq!(learned.text.read(other).as_deref(), Some(", world"));
+        assert_eq!(scan_after(other, &mut learned), scan(other));
+        // A padding that is not a string, or bytes after it that differ, are not the frame's.
+        for not_frame in [PADDED.replace(r#""ZGF""#, "7"), PADDED.replace(r#""ZGF"}"#, r#""ZGF","x":1}"#)] {
+            assert_eq!(learned.text.read(&not_frame), None, "{not_frame}");
+        }
+        // A padding before the text is in the head: no frame around the text then.
+        let mut early = Learned::default();
+        scan_after(r#"{"obfuscation":"a","choices":[{"delta":{"content":"x"}}]}"#, &mut early).unwrap();
+        assert_eq!(early.text.after_padding, None);
+        assert_eq!(early.text.read(r#"{"obfuscation":"b","choices":[{"delta":{"content":"y"}}]}"#), None);
+    }
+
+    #[test]
     fn the_resumed_reading_compares_choices_first() {
         assert_eq!(super::TOP_KEYS[super::CHOICES_KEY], ("\"choices\"", super::Top::Choices));
     }
@@ -576,14 +643,22 @@ mod tests {
                     "1", "\"open", "\"bad \\x\"", "\"raw \u{1}\"", "\"two\" \"strings\"", "\"a\"}", "",
                 ]).prop_map(str::to_owned),
             ], 1..8),
+            paddings in proptest::collection::vec(prop_oneof![
+                4 => string_or_null(),
+                1 => prop::sample::select(vec!["1", "\"open", "\"bad \\x\"", "{}", ""]).prop_map(str::to_owned),
+            ], 8),
             tail in prop::sample::select(vec![
                 r#"},"logprobs":null,"finish_reason":null}],"usage":null}"#,
                 r#"},"logprobs":null,"finish_reason":"stop"}]}"#,
                 r#"}}]} "#,
+                r#"},"logprobs":null,"finish_reason":null}],"obfuscation":PAD}"#,
+                r#"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation": PAD }"#,
+                r#"},"logprobs":null,"finish_reason":null}],"obfuscation":PAD,"usage":null}"#,
             ]),
         ) {
             let mut learned = Learned::default();
-            for text in &texts {
+            for (text, padding) in texts.iter().zip(&paddings) {
+                let tail = tail.replace("PAD", padding);
                 let frame = format!(r#"{{"id":"x","created":1,"choices":[{{"index":0,"delta":{{"content":{text}{tail}"#);
                 prop_assert_eq!(scan_after(&frame, &mut learned), scan(&frame), "{}", frame);
             }

@@ -190,6 +190,31 @@ async fn openai_stream_has_chunks_usage_when_asked_and_done() {
     assert!(chunks.iter().all(|c| c.get("usage").is_none()), "no usage unless include_usage");
 }
 
+/// As OpenAI does by default: every chunk with a delta carries an `obfuscation` string, last; the usage chunk
+/// does not; `stream_options.include_obfuscation: false` turns it off.
+#[tokio::test]
+async fn openai_stream_chunks_are_padded_unless_asked_not_to() {
+    let up = start().await;
+    let mut body = openai_body("gpt-4o", true);
+    body["stream_options"] = json!({"include_usage": true});
+    let (text, _) = read_all(openai(&up, &body).await).await;
+    let events = parse_events(&text);
+    let chunks: Vec<Value> = events.iter().filter(|e| e.data != "[DONE]").map(Event::json).collect();
+    let (usage, deltas) = chunks.split_last().unwrap();
+    assert!(usage.get("obfuscation").is_none(), "{usage}");
+    let paddings: Vec<&str> = deltas.iter().filter_map(|c| c["obfuscation"].as_str()).collect();
+    assert_eq!(paddings.len(), deltas.len(), "every chunk with a delta is padded");
+    assert!(paddings.iter().all(|p| (1..=16).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric())));
+    assert!(paddings.windows(2).any(|w| w[0] != w[1]), "the padding changes from chunk to chunk: {paddings:?}");
+    for event in events.iter().filter(|e| e.data.contains("\"delta\"")) {
+        assert!(event.data.ends_with("\"}"), "the padding comes last: {}", event.data);
+    }
+
+    body["stream_options"] = json!({"include_usage": true, "include_obfuscation": false});
+    let (text, _) = read_all(openai(&up, &body).await).await;
+    assert!(!text.contains("obfuscation"), "{text}");
+}
+
 #[tokio::test]
 async fn anthropic_stream_has_the_vendor_event_sequence() {
     let up = start().await;

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::conversation::{Answer, Conversation, Last, Tool, text_of, words_in};
-use super::wire::{Failure, Frames, Parsed, Wire, json_string, named_event};
+use super::wire::{Failure, Frames, Parsed, StreamOptions, Wire, json_string, named_event};
 
 /// The Anthropic Messages API.
 pub(crate) struct Anthropic;
@@ -114,7 +114,7 @@ impl Wire for Anthropic {
         Ok(Parsed {
             model,
             stream: request.get("stream").and_then(Value::as_bool).unwrap_or(false),
-            include_usage: true,
+            stream_options: StreamOptions { include_usage: true, include_obfuscation: false },
             conversation: Conversation {
                 input_tokens,
                 last,
@@ -172,7 +172,7 @@ impl Wire for Anthropic {
         serde_json::to_vec(&message).unwrap_or_default()
     }
 
-    fn stream(id: u64, model: &str, answer: &Answer, input_tokens: u64, _include_usage: bool) -> Frames {
+    fn stream(id: u64, model: &str, answer: &Answer, input_tokens: u64, _options: StreamOptions) -> Frames {
         let mut frames = Frames::default();
         frames.head.push(named_event(
             "message_start",

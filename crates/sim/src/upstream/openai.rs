@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::conversation::{Answer, Conversation, Last, Tool, text_of, words_in};
-use super::wire::{Failure, Frames, Parsed, Wire, bearer, data_event, json_string};
+use super::wire::{Failure, Frames, Parsed, StreamOptions, Wire, bearer, data_event, json_string};
 
 /// The OpenAI API.
 pub(crate) struct OpenAi;
@@ -19,6 +19,16 @@ static ANY_OBJECT: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| serd
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Appends a chunk's `obfuscation` text: OpenAI's is random, of a length that evens out the chunks' sizes; this
+/// one is letters and digits picked by the chunk's place, 1 to 16 of them (a delta of `len` bytes and its
+/// padding together come to a multiple of 16).
+fn padding(chunk: usize, len: usize, out: &mut String) {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    for i in 0..16 - len % 16 {
+        out.push(char::from(ALPHABET[(chunk * 7 + i * 13) % ALPHABET.len()]));
+    }
 }
 
 fn error(message: &str, kind: &str, param: Option<&str>, code: Option<&str>) -> Value {
@@ -103,15 +113,15 @@ impl Wire for OpenAi {
             _ => None,
         };
         let stream = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
-        let include_usage = request
-            .get("stream_options")
-            .and_then(|o| o.get("include_usage"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let option = |name: &str| request.get("stream_options").and_then(|o| o.get(name)).and_then(Value::as_bool);
+        let stream_options = StreamOptions {
+            include_usage: option("include_usage").unwrap_or(false),
+            include_obfuscation: option("include_obfuscation").unwrap_or(true),
+        };
         Ok(Parsed {
             model,
             stream,
-            include_usage,
+            stream_options,
             conversation: Conversation {
                 input_tokens,
                 last,
@@ -213,7 +223,8 @@ impl Wire for OpenAi {
         serde_json::to_vec(&completion).unwrap_or_default()
     }
 
-    fn stream(id: u64, model: &str, answer: &Answer, input_tokens: u64, include_usage: bool) -> Frames {
+    fn stream(id: u64, model: &str, answer: &Answer, input_tokens: u64, options: StreamOptions) -> Frames {
+        let StreamOptions { include_usage, include_obfuscation } = options;
         let chunk_id = format!("chatcmpl-sim{id}");
         let created = now();
         // Chunks are written by hand around serde-escaped pieces: a stream has many, and a `Value` per chunk
@@ -222,8 +233,9 @@ impl Wire for OpenAi {
             r#"data: {{"id":"{chunk_id}","object":"chat.completion.chunk","created":{created},"model":{},"system_fingerprint":null,"choices":[{{"index":0,"delta":"#,
             json_string(model)
         );
-        let chunk = |delta: &str, finish: &str| {
-            let mut out = String::with_capacity(prefix.len() + delta.len() + 80);
+        let mut count = 0;
+        let mut chunk = |delta: &str, finish: &str| {
+            let mut out = String::with_capacity(prefix.len() + delta.len() + 100);
             out.push_str(&prefix);
             out.push_str(delta);
             out.push_str(r#","logprobs":null,"finish_reason":"#);
@@ -232,7 +244,13 @@ impl Wire for OpenAi {
             if include_usage {
                 out.push_str(r#","usage":null"#);
             }
+            if include_obfuscation {
+                out.push_str(r#","obfuscation":""#);
+                padding(count, delta.len(), &mut out);
+                out.push('"');
+            }
             out.push_str("}\n\n");
+            count += 1;
             Bytes::from(out)
         };
         let mut frames = Frames::default();

@@ -129,7 +129,7 @@ pub(super) async fn handle<W: Wire>(shared: &Shared, headers: &HeaderMap, body: 
         };
     }
 
-    let mut frames = W::stream(id, model, &answer, input_tokens, parsed.include_usage);
+    let mut frames = W::stream(id, model, &answer, input_tokens, parsed.stream_options);
     if let Fault::BadChunk(n) = fault {
         // After the first content chunk: the stream is under way when they come.
         let at = frames.content.len().min(1);

@@ -52,10 +52,20 @@ pub(crate) struct Parsed<'a> {
     pub(crate) model: &'a str,
     /// Whether the caller asked for SSE.
     pub(crate) stream: bool,
-    /// OpenAI's `stream_options.include_usage`.
-    pub(crate) include_usage: bool,
+    /// OpenAI's `stream_options`.
+    pub(crate) stream_options: StreamOptions,
     /// What the answer depends on.
     pub(crate) conversation: Conversation<'a>,
+}
+
+/// OpenAI's `stream_options`: what a stream carries besides the answer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StreamOptions {
+    /// `include_usage` (default false): a last chunk with the usage, `"usage":null` in the others.
+    pub(crate) include_usage: bool,
+    /// `include_obfuscation` (default true): a random `obfuscation` string in every chunk with a delta, which
+    /// evens out the chunks' sizes.
+    pub(crate) include_obfuscation: bool,
 }
 
 /// The SSE events of an answer: before the content, the content chunks, and after them.
@@ -87,7 +97,7 @@ pub(crate) trait Wire {
     fn complete(id: u64, model: &str, answer: &Answer, input_tokens: u64) -> Vec<u8>;
 
     /// A streamed answer.
-    fn stream(id: u64, model: &str, answer: &Answer, input_tokens: u64, include_usage: bool) -> Frames;
+    fn stream(id: u64, model: &str, answer: &Answer, input_tokens: u64, options: StreamOptions) -> Frames;
 
     /// The vendor's in-stream error event (an overload).
     fn stream_error_event() -> Bytes;

@@ -83,8 +83,8 @@ impl TextFrame {
         (data.as_bytes().get(r.position()..)? == after.as_slice()).then_some(text)
     }
 
-    /// Keeps `data`'s frame around its text at `text`, with the padding string at `padding` when it comes after
-    /// the text.
+    /// Keeps `data`'s frame around its text (`start..end`, quotes included), with the padding string at `padding`
+    /// when it comes after the text.
     fn keep(&mut self, data: &str, (start, end): (usize, usize), padding: Option<(usize, usize)>) {
         let bytes = data.as_bytes();
         self.head.clear();

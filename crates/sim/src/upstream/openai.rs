@@ -213,11 +213,7 @@ impl Wire for OpenAi {
                 logprobs: None,
                 finish_reason,
             }],
-            usage: WireUsage {
-                prompt_tokens: input_tokens,
-                completion_tokens: output,
-                total_tokens: input_tokens + output,
-            },
+            usage: WireUsage::new(input_tokens, output),
             system_fingerprint: None,
         };
         serde_json::to_vec(&completion).unwrap_or_default()
@@ -288,7 +284,6 @@ impl Wire for OpenAi {
         frames.tail.push(chunk("{}", finish));
         if include_usage {
             // A struct, not `json!`: a `Value`'s keys come out sorted, and OpenAI's come in this order.
-            let output = answer.output_tokens();
             frames.tail.push(data_event(&UsageChunk {
                 id: &chunk_id,
                 object: "chat.completion.chunk",
@@ -296,11 +291,7 @@ impl Wire for OpenAi {
                 model,
                 system_fingerprint: None,
                 choices: [],
-                usage: WireUsage {
-                    prompt_tokens: input_tokens,
-                    completion_tokens: output,
-                    total_tokens: input_tokens + output,
-                },
+                usage: WireUsage::new(input_tokens, answer.output_tokens()),
             }));
         }
         frames.tail.push(Bytes::from_static(b"data: [DONE]\n\n"));
@@ -388,4 +379,10 @@ struct WireUsage {
     prompt_tokens: u64,
     completion_tokens: u64,
     total_tokens: u64,
+}
+
+impl WireUsage {
+    fn new(input: u64, output: u64) -> Self {
+        WireUsage { prompt_tokens: input, completion_tokens: output, total_tokens: input + output }
+    }
 }

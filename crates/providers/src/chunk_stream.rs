@@ -1,12 +1,13 @@
 //! Turns a streaming HTTP response into a [`ChatStream`]: SSE parsing, the vendor decoder, and the idle
 //! limit once content has started (the engine owns the first-chunk and total limits). Dropping the stream drops the response, closing the connection.
 
-use std::collections::VecDeque;
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use bytes::{Buf, Bytes};
 use futures::{FutureExt, Stream, StreamExt};
 use http_body_util::BodyDataStream;
 use switchyard::{
@@ -27,17 +28,22 @@ struct State<D> {
     // None once the body has been handed to `release`.
     body: Option<BodyDataStream<Body>>,
     parser: SseParser,
+    /// Read and not parsed yet. Events are parsed as they are taken, so a read of many events holds their
+    /// bytes, not all their chunks at once in a queue grown for them.
+    unread: Bytes,
     decoding: Decoding<D>,
     idle: IdleTimer,
 }
 
-/// What the events have made so far: the vendor decoder and the chunks waiting to be taken.
+/// What the events have made so far: the vendor decoder and what waits to be taken.
 struct Decoding<D> {
     http: HttpClient,
     decoder: D,
-    pending: VecDeque<Result<ChatChunk, Error>>,
-    // Reused for every event, so reading a chunk does not allocate a vector.
+    /// The chunks of the event read last, the next one last (taken with `pop`). Events are read only once it
+    /// is empty, so it holds one event's chunks, usually one; reused for every event.
     chunks: Vec<ChatChunk>,
+    /// What ended the stream, taken after the chunks before it.
+    failure: Option<Error>,
     saw_content: bool,
     finished: bool,
     // The end marker arrived; what is left of the body is only its terminator.
@@ -56,17 +62,27 @@ impl<D: EventDecoder> Decoding<D> {
     }
 
     fn fail(&mut self, error: Error) {
-        self.pending.push_back(Err(error));
+        self.failure = Some(error);
         self.finished = true;
     }
 
-    /// Reads one event; those after the stream's end or failure are ignored.
-    fn event(&mut self, event: SseEventRef<'_>) {
-        if self.finished {
-            return;
+    /// What waits to be taken, in order: the chunks, then the failure.
+    fn take(&mut self) -> Option<Result<ChatChunk, Error>> {
+        match self.chunks.pop() {
+            Some(chunk) => Some(Ok(chunk)),
+            None => self.failure.take().map(Err),
         }
-        let mut chunks = std::mem::take(&mut self.chunks);
-        let fatal = match self.decoder.event(event, &mut chunks) {
+    }
+
+    /// Reads one event; those after the stream's end or failure are ignored. Breaks once there is something
+    /// to hand over.
+    fn event(&mut self, event: SseEventRef<'_>) -> ControlFlow<()> {
+        if self.finished {
+            return ControlFlow::Break(());
+        }
+        // Events are read only once the last one's chunks are taken (`read_chunks` turns only these around).
+        debug_assert!(self.chunks.is_empty(), "an event read before the last one's chunks were taken");
+        let fatal = match self.decoder.event(event, &mut self.chunks) {
             Ok(Decoded::More) => {
                 self.malformed_in_a_row = 0;
                 None
@@ -79,12 +95,12 @@ impl<D: EventDecoder> Decoding<D> {
             Ok(Decoded::Malformed(e)) => self.skip(e),
             Err(e) => Some(self.cause(e)),
         };
-        self.push_chunks(&mut chunks);
-        self.chunks = chunks;
+        self.read_chunks();
         if let Some(fatal) = fatal {
             let e = self.http.redact_error(fatal);
             self.fail(e);
         }
+        if self.finished || !self.chunks.is_empty() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
     }
 
     /// Skips a malformed event (counted, logged); `Some` when it is one too many in a row.
@@ -109,19 +125,17 @@ impl<D: EventDecoder> Decoding<D> {
         }
     }
 
-    /// Moves `chunks` (left empty) to the pending queue.
-    fn push_chunks(&mut self, chunks: &mut Vec<ChatChunk>) {
-        for chunk in chunks.drain(..) {
-            self.saw_content |= chunk.is_content();
-            self.pending.push_back(Ok(chunk));
-        }
+    /// The decoder has written the chunks of one event, first first: they are turned around to be taken with
+    /// `pop`.
+    fn read_chunks(&mut self) {
+        self.saw_content |= self.chunks.iter().any(ChatChunk::is_content);
+        self.chunks.reverse();
     }
 
     /// The byte stream ended: the decoder completes the answer or says why it cannot.
     fn end(&mut self) {
-        let mut chunks = Vec::new();
-        let ended = self.decoder.end(&mut chunks);
-        self.push_chunks(&mut chunks);
+        let ended = self.decoder.end(&mut self.chunks);
+        self.read_chunks();
         match ended {
             Ok(()) => self.finished = true,
             Err(e) => {
@@ -170,11 +184,31 @@ impl<D: EventDecoder + Unpin> Stream for State<D> {
         let this = self.get_mut();
         loop {
             let d = &mut this.decoding;
-            if let Some(item) = d.pending.pop_front() {
+            if let Some(item) = d.take() {
                 return Poll::Ready(Some(item));
             }
             if d.finished {
                 return Poll::Ready(None);
+            }
+            if !this.unread.is_empty() {
+                let parsed = this.parser.feed_until(&this.unread, |event| d.event(event));
+                match parsed {
+                    // All read: the read's buffer is let go now, not at the next read.
+                    Ok(read) if read == this.unread.len() => this.unread = Bytes::new(),
+                    Ok(read) => this.unread.advance(read),
+                    Err(too_long) => {
+                        this.unread.clear();
+                        if !d.finished {
+                            d.fail(Error::invalid_response(too_long.to_string()));
+                        }
+                    }
+                }
+                if d.ended_cleanly
+                    && let Some(body) = this.body.take()
+                {
+                    release(body);
+                }
+                continue;
             }
             let idle = d.idle_limit();
             let Some(body) = this.body.as_mut() else {
@@ -195,19 +229,7 @@ impl<D: EventDecoder + Unpin> Stream for State<D> {
             this.idle.read();
             let d = &mut this.decoding;
             match read {
-                Some(Ok(bytes)) => {
-                    let parsed = this.parser.feed(&bytes, |event| d.event(event));
-                    if d.ended_cleanly
-                        && let Some(body) = this.body.take()
-                    {
-                        release(body);
-                    }
-                    if let Err(too_long) = parsed
-                        && !d.finished
-                    {
-                        d.fail(Error::invalid_response(too_long.to_string()));
-                    }
-                }
+                Some(Ok(bytes)) => this.unread = bytes,
                 Some(Err(e)) => {
                     let error = d.http.transport_error(Stage::Body, &*e);
                     d.fail(error);
@@ -251,8 +273,8 @@ pub(crate) fn chunk_stream<D: EventDecoder + Unpin>(response: Response, http: Ht
     let decoding = Decoding {
         http,
         decoder,
-        pending: VecDeque::new(),
         chunks: Vec::new(),
+        failure: None,
         saw_content: false,
         finished: false,
         ended_cleanly: false,
@@ -263,6 +285,7 @@ pub(crate) fn chunk_stream<D: EventDecoder + Unpin>(response: Response, http: Ht
     let state = State {
         body: Some(BodyDataStream::new(response.into_body())),
         parser: SseParser::default(),
+        unread: Bytes::new(),
         decoding,
         idle: IdleTimer::default(),
     };
@@ -439,6 +462,78 @@ mod tests {
         pieces.push((0, DONE));
         let (text, error, skipped) = read_text(pieces, true).await;
         assert_eq!((text.as_str(), error, skipped), ("xxxx", None, 27));
+    }
+
+    /// The items a stream of `sse` makes: the reference reads every event at once with the SSE parser and
+    /// the decoder, as the wire fixtures' tests do; the stream reads `sse` in pieces of `piece` bytes.
+    async fn items_of<D: crate::EventDecoder + Unpin + Default>(sse: &str, piece: usize) -> [Vec<String>; 2] {
+        let mut events = Vec::new();
+        crate::sse::SseParser::default().push(sse.as_bytes(), &mut events).unwrap();
+        let mut reference = Vec::new();
+        let mut reader = D::default();
+        let mut ended = false;
+        for event in &events {
+            let mut chunks = Vec::new();
+            let result = reader.event(event.view(), &mut chunks);
+            reference.extend(chunks.iter().map(|c| format!("{c:?}")));
+            match result {
+                Ok(crate::Decoded::End) => {
+                    ended = true;
+                    break;
+                }
+                Err(e) => {
+                    reference.push(format!("error {:?}", e.kind()));
+                    ended = true;
+                    break;
+                }
+                Ok(_) => {}
+            }
+        }
+        if !ended {
+            let mut chunks = Vec::new();
+            let result = reader.end(&mut chunks);
+            reference.extend(chunks.iter().map(|c| format!("{c:?}")));
+            if let Err(e) = result {
+                reference.push(format!("error {:?}", e.kind()));
+            }
+        }
+        let pieces = sse.as_bytes().chunks(piece).map(|p| Ok(http_body::Frame::data(bytes::Bytes::copy_from_slice(p))));
+        let body =
+            StreamBody::new(futures::stream::iter(pieces.collect::<Vec<Result<_, crate::transport::BoxError>>>()));
+        let stream = chunk_stream(http::Response::new(body.boxed_unsync()), http(None), D::default());
+        let read = stream
+            .map(|item| match item {
+                Ok(c) => format!("{c:?}"),
+                Err(e) => format!("error {:?}", e.kind()),
+            })
+            .collect()
+            .await;
+        [reference, read]
+    }
+
+    /// A read holding many events hands their chunks over one event at a time, in order: the same items
+    /// whether the whole stream comes in one read or in small pieces, and the same as the decoder makes.
+    #[tokio::test]
+    async fn the_chunks_of_a_read_of_many_events_come_in_order() {
+        let fixtures: [(&str, bool); 6] = [
+            (include_str!("../tests/fixtures/openai_text_stream.sse"), true),
+            (include_str!("../tests/fixtures/openai_tool_stream.sse"), true),
+            (include_str!("../tests/fixtures/openai_error_in_stream.sse"), true),
+            (include_str!("../tests/fixtures/anthropic_tool_stream.sse"), false),
+            (include_str!("../tests/fixtures/anthropic_error_after_content.sse"), false),
+            (include_str!("../tests/fixtures/anthropic_cut_off.sse"), false),
+        ];
+        for (sse, is_openai) in fixtures {
+            for piece in [sse.len(), 7] {
+                let [reference, read] = if is_openai {
+                    items_of::<openai::StreamDecoder>(sse, piece).await
+                } else {
+                    items_of::<anthropic::StreamDecoder>(sse, piece).await
+                };
+                assert!(!reference.is_empty());
+                assert_eq!(read, reference, "pieces of {piece} bytes");
+            }
+        }
     }
 
     #[tokio::test(start_paused = true)]

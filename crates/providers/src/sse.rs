@@ -4,7 +4,9 @@
 //! a peer that never sends a newline could grow memory until the process dies.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
+use std::ops::ControlFlow;
 
 /// The largest line (and the largest event's data) accepted by default: 8 MiB.
 pub const DEFAULT_MAX_LINE: usize = 8 * 1024 * 1024;
@@ -106,12 +108,30 @@ impl SseParser {
 
     /// Feeds bytes; `on_event` is called with each event as it completes. An event that lies whole in `bytes`
     /// in the common shape is handed over as slices of them, with no copy.
-    pub fn feed<F: FnMut(SseEventRef<'_>)>(&mut self, mut bytes: &[u8], mut on_event: F) -> Result<(), SseTooLong> {
+    pub fn feed<F: FnMut(SseEventRef<'_>)>(&mut self, bytes: &[u8], mut on_event: F) -> Result<(), SseTooLong> {
+        self.feed_until(bytes, |event| {
+            on_event(event);
+            ControlFlow::Continue(())
+        })
+        .map(drop)
+    }
+
+    /// Feeds bytes as [`Self::feed`] does until `on_event` breaks, and says how many were read: those after
+    /// the event it broke at are for a later call. A reader can so take one event at a time from a read that
+    /// holds many, instead of holding what all of them make at once.
+    pub fn feed_until<F: FnMut(SseEventRef<'_>) -> ControlFlow<()>>(
+        &mut self,
+        all: &[u8],
+        mut on_event: F,
+    ) -> Result<usize, SseTooLong> {
+        let mut bytes = all;
         // Only a stream's first byte can start a byte order mark; without one, the first event may be read whole.
         if self.at_start && self.line.is_empty() && bytes.first().is_some_and(|b| *b != 0xEF) {
             self.at_start = false;
         }
-        while !bytes.is_empty() {
+        let go_on = Cell::new(ControlFlow::Continue(()));
+        let mut on_event = |event: SseEventRef<'_>| go_on.set(on_event(event));
+        while !bytes.is_empty() && go_on.get().is_continue() {
             if self.after_cr {
                 self.after_cr = false;
                 if bytes[0] == b'\n' {
@@ -139,7 +159,7 @@ impl SseParser {
                 }
             }
         }
-        Ok(())
+        Ok(all.len() - bytes.len())
     }
 
     /// At a line's start with no event under way: where [`Self::whole_event`] may read.
@@ -269,6 +289,27 @@ mod tests {
         Ok(out)
     }
 
+    /// Parses as [`parse_all`] does, but takes one event per call of [`SseParser::feed_until`], going on
+    /// from where the call stopped.
+    fn parse_one_at_a_time(chunks: &[&[u8]]) -> Result<Vec<SseEvent>, SseTooLong> {
+        let mut parser = SseParser::default();
+        let mut out = Vec::new();
+        for chunk in chunks {
+            let mut rest = *chunk;
+            while !rest.is_empty() {
+                let before = out.len();
+                let read = parser.feed_until(rest, |event| {
+                    out.push(event.to_event());
+                    ControlFlow::Break(())
+                })?;
+                assert!(out.len() - before <= 1, "a call went on after breaking");
+                assert!(read == rest.len() || out.len() == before + 1, "a call stopped without an event");
+                rest = &rest[read..];
+            }
+        }
+        Ok(out)
+    }
+
     const SAMPLE: &str = "\u{feff}: keep-alive\r\nevent: message_start\r\ndata: {\"a\":1}\r\n\r\n\
         data: line one\ndata:line two\n\n: comment\n\nevent: ping\rdata: {}\r\r\
         id: 7\ndata\nretry: 10\nunknown: x\n\ndata: trailing without blank line";
@@ -285,6 +326,23 @@ mod tests {
     #[test]
     fn parses_crlf_cr_comments_multiline_data_and_drops_an_unfinished_event() {
         assert_eq!(parse_all(&[SAMPLE.as_bytes()]).unwrap(), expected());
+    }
+
+    #[test]
+    fn events_taken_one_at_a_time_are_those_read_at_once() {
+        assert_eq!(parse_one_at_a_time(&[SAMPLE.as_bytes()]).unwrap(), expected());
+        // Whole events (the shape read without a copy) are taken one at a time too.
+        let whole = b"data: 1\n\ndata: 2\n\nevent: e\ndata: 3\n\n";
+        let mut parser = SseParser::default();
+        let mut seen = Vec::new();
+        let read = parser
+            .feed_until(whole, |e| {
+                seen.push(e.data.to_owned());
+                ControlFlow::Break(())
+            })
+            .unwrap();
+        assert_eq!((read, seen), (b"data: 1\n\n".len(), vec!["1".to_owned()]));
+        assert_eq!(parse_one_at_a_time(&[whole]).unwrap().len(), 3);
     }
 
     #[test]
@@ -438,12 +496,14 @@ mod tests {
             // A byte at a time no event is ever whole in what is fed: the line-by-line reading is the reference.
             let by_byte: Vec<&[u8]> = bytes.chunks(1).collect();
             prop_assert_eq!(parse_all(&[&bytes]).unwrap(), parse_all(&by_byte).unwrap());
+            prop_assert_eq!(parse_one_at_a_time(&[&bytes]).unwrap(), parse_all(&by_byte).unwrap());
         }
 
         #[test]
         fn any_split_yields_the_same_events(cuts in proptest::collection::vec(0usize..SAMPLE.len(), 0..12)) {
             let chunks = split_at(SAMPLE.as_bytes(), cuts);
             prop_assert_eq!(parse_all(&chunks).unwrap(), expected());
+            prop_assert_eq!(parse_one_at_a_time(&chunks).unwrap(), expected());
         }
     }
 }

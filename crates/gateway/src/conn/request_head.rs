@@ -8,6 +8,8 @@ use http::header::EXPECT;
 use http::{Method, Request, StatusCode, Uri, Version};
 use switchyard_providers::http1::{self, BodyDecoder};
 
+use crate::routes::chat;
+
 /// Headers a request may carry (hyper's limit too).
 const MAX_HEADERS: usize = 100;
 
@@ -89,9 +91,12 @@ pub(crate) fn read(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadError>
     let path = parsed.path.unwrap_or_default();
     let path_start = path.as_ptr() as usize - buf.as_ptr() as usize;
     let path_range = path_start..path_start + path.len();
+    // A chat request keeps only the headers its handler reads; any other keeps them all.
+    let chat = chat::endpoint(&method, path).is_some();
+    let keep = |name: &[u8]| !chat || chat::reads_header(name);
     // The target and the header values share the head's bytes rather than being copied one by one.
     let mut fields = http1::Fields::new();
-    let framing = http1::fields(buf, parsed.headers, |_| true, &mut fields).map_err(|_| HeadError::Malformed)?;
+    let framing = http1::fields(buf, parsed.headers, keep, &mut fields).map_err(|_| HeadError::Malformed)?;
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(path_range)).map_err(|_| HeadError::Malformed)?;
     let headers = http1::header_map(&mut fields, &head).map_err(|_| HeadError::Malformed)?;
@@ -134,12 +139,11 @@ mod tests {
     #[test]
     fn a_request_head_is_read_with_its_body_framing() {
         let mut buf = BytesMut::from(
-            &b"POST /v1/chat/completions?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\nX-A: b\r\n\r\n{\"model\":1}"
-                [..],
+            &b"POST /v1/completions?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\nX-A: b\r\n\r\n{\"model\":1}"[..],
         );
         let head = read(&mut buf).unwrap().unwrap();
         assert_eq!(head.parts.method, Method::POST);
-        assert_eq!(head.parts.uri.path(), "/v1/chat/completions");
+        assert_eq!(head.parts.uri.path(), "/v1/completions");
         assert_eq!(head.parts.uri.query(), Some("x=1"));
         assert_eq!(head.parts.headers["x-a"], "b");
         assert!(matches!(head.body, BodyDecoder::Length(12)));
@@ -152,6 +156,28 @@ mod tests {
         assert!(head.expect_continue);
         let head = read_text("GET /health HTTP/1.1\r\n\r\n").unwrap().unwrap();
         assert!(head.body.is_done() && head.keep_alive);
+    }
+
+    #[test]
+    fn a_chat_request_keeps_only_the_headers_its_handler_reads() {
+        let sent = "Host: a\r\nUser-Agent: OpenAI/Python 1.99.0\r\nX-Stainless-Os: Linux\r\nAuthorization: Bearer k\r\n\
+            X-Api-Key: k2\r\nX-Request-Id: r1\r\nContent-Type: application/json\r\nX-Switchyard-Deadline-Ms: 900\r\n\
+            Expect: 100-continue\r\nContent-Length: 2\r\n\r\n";
+        for target in ["/v1/chat/completions", "/v1/messages?beta=true"] {
+            let head = read_text(&format!("POST {target} HTTP/1.1\r\n{sent}")).unwrap().unwrap();
+            let mut kept: Vec<&str> = head.parts.headers.keys().map(|name| name.as_str()).collect();
+            kept.sort_unstable();
+            let read =
+                ["authorization", "content-type", "expect", "x-api-key", "x-request-id", "x-switchyard-deadline-ms"];
+            assert_eq!(kept, read, "{target}");
+            // The framing headers are read as the head is, kept or not.
+            assert!(matches!(head.body, BodyDecoder::Length(2)) && head.expect_continue);
+        }
+        // Another endpoint (or another method) keeps every header.
+        for line in ["POST /v1/models HTTP/1.1", "GET /v1/chat/completions HTTP/1.1"] {
+            let head = read_text(&format!("{line}\r\n{sent}")).unwrap().unwrap();
+            assert_eq!(head.parts.headers.len(), 10, "{line}");
+        }
     }
 
     #[test]

@@ -27,18 +27,36 @@ pub const CHAT_COMPLETIONS: &str = "/v1/chat/completions";
 /// The path of Anthropic's messages.
 pub const MESSAGES: &str = "/v1/messages";
 
-/// The API of the chat endpoint `method` and `path` name, when they name one: the connection calls [`admit`]
-/// for these itself, as the router would (the router's lookup, boxed service and layers of futures were 2.4k
-/// instructions of a call under bench/instructions).
-pub(crate) fn endpoint(method: &http::Method, path: &str) -> Option<Api> {
+/// The API of the chat endpoint `method` and `target` (a path, with or without its query) name, when they name
+/// one: the connection calls [`admit`] for these itself, as the router would (the router's lookup, boxed service
+/// and layers of futures were 2.4k instructions of a call under bench/instructions).
+pub(crate) fn endpoint(method: &http::Method, target: &str) -> Option<Api> {
     if method != http::Method::POST {
         return None;
     }
-    match path {
-        CHAT_COMPLETIONS => Some(Api::OpenAi),
-        MESSAGES => Some(Api::Anthropic),
-        _ => None,
+    let is = |path: &str| target.strip_prefix(path).is_some_and(|rest| rest.is_empty() || rest.starts_with('?'));
+    if is(CHAT_COMPLETIONS) {
+        Some(Api::OpenAi)
+    } else if is(MESSAGES) {
+        Some(Api::Anthropic)
+    } else {
+        None
     }
+}
+
+/// The request headers the chat handler reads ([`admit`], [`serve`]: the client's key in either header, the
+/// request id, the body's type, the caller's deadline) and `Expect`, read with the head. A chat request's head
+/// keeps only these (see [`reads_header`]); a header read on this path must be listed here. Names as text, as
+/// they are compared (a test holds them to the names the readers use).
+static READ_HEADERS: [&str; 6] =
+    ["authorization", "x-api-key", "x-request-id", "content-type", "x-switchyard-deadline-ms", "expect"];
+
+/// Whether the chat handler reads a request header of this name ([`READ_HEADERS`]). The others a client sends
+/// (an SDK's user agent, platform and retry headers, the host, the framing headers, read as the head is) are
+/// not put into the request's header map, which nothing read them from (bench/instructions: a whole answer
+/// with the OpenAI Python SDK's sixteen headers, `BENCH_SDK_HEADERS=1`, 62.3k -> 55.5k instructions).
+pub(crate) fn reads_header(name: &[u8]) -> bool {
+    READ_HEADERS.iter().any(|read| name.eq_ignore_ascii_case(read.as_bytes()))
 }
 
 /// `POST /v1/chat/completions`.
@@ -419,4 +437,36 @@ pub(crate) async fn read_body(body: Body, max: usize) -> Result<bytes::Bytes, Bo
         joined.push(chunk);
     }
     Ok(joined.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{Method, header};
+
+    use super::{Api, READ_HEADERS, endpoint};
+
+    #[test]
+    fn the_headers_kept_are_the_names_the_handler_reads_by() {
+        let read = [
+            header::AUTHORIZATION,
+            crate::headers::API_KEY,
+            crate::headers::REQUEST_ID,
+            header::CONTENT_TYPE,
+            crate::headers::DEADLINE_MS,
+            header::EXPECT,
+        ];
+        assert_eq!(READ_HEADERS.to_vec(), read.iter().map(|name| name.as_str()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_chat_endpoint_is_named_by_its_path_with_or_without_a_query() {
+        let post = Method::POST;
+        assert_eq!(endpoint(&post, "/v1/chat/completions"), Some(Api::OpenAi));
+        assert_eq!(endpoint(&post, "/v1/chat/completions?x=1"), Some(Api::OpenAi));
+        assert_eq!(endpoint(&post, "/v1/messages?beta=true"), Some(Api::Anthropic));
+        for other in ["/v1/messages/count_tokens", "/v1/chat/completionsx", "/v1/chat", "/"] {
+            assert_eq!(endpoint(&post, other), None, "{other}");
+        }
+        assert_eq!(endpoint(&Method::GET, "/v1/chat/completions"), None);
+    }
 }

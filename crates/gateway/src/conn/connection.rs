@@ -88,7 +88,7 @@ async fn serve(socket: &Arc<Socket>, gate: &Gate, metrics: &Metrics) -> Result<(
             chunked_ok: head.parts.version == Version::HTTP_11,
         };
         let body = RequestBody::new(socket.clone(), head.body, head.expect_continue);
-        let answer = gate.call(Request::from_parts(head.parts, body));
+        let answer = gate.call(Request::from_parts(head.parts, body), head.chat);
         // A client that goes away while its request is handled cancels the handling.
         let response = {
             let mut answer = std::pin::pin!(answer);

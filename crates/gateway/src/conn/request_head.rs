@@ -8,6 +8,7 @@ use http::header::EXPECT;
 use http::{Method, Request, StatusCode, Uri, Version};
 use switchyard_providers::http1::{self, BodyDecoder};
 
+use crate::error::Api;
 use crate::routes::chat;
 
 /// Headers a request may carry (hyper's limit too).
@@ -69,6 +70,8 @@ pub(crate) struct RequestHead {
     pub(crate) keep_alive: bool,
     /// The client waits for `100 Continue` before sending the body.
     pub(crate) expect_continue: bool,
+    /// The chat endpoint the request names, if any ([`chat::endpoint`]), decided once here.
+    pub(crate) chat: Option<Api>,
 }
 
 /// The request head at the front of `buf`, consumed; `None` while more bytes are needed.
@@ -92,8 +95,8 @@ pub(crate) fn read(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadError>
     let path_start = path.as_ptr() as usize - buf.as_ptr() as usize;
     let path_range = path_start..path_start + path.len();
     // A chat request keeps only the headers its handler reads; any other keeps them all.
-    let chat = chat::endpoint(&method, path).is_some();
-    let keep = |name: &[u8]| !chat || chat::reads_header(name);
+    let endpoint = chat::endpoint(&method, path);
+    let keep = |name: &[u8]| endpoint.is_none() || chat::reads_header(name);
     // The target and the header values share the head's bytes rather than being copied one by one.
     let mut fields = http1::Fields::new();
     let framing = http1::fields(buf, parsed.headers, keep, &mut fields).map_err(|_| HeadError::Malformed)?;
@@ -123,7 +126,7 @@ pub(crate) fn read(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadError>
     *request.version_mut() = version;
     *request.headers_mut() = headers;
     let (parts, ()) = request.into_parts();
-    Ok(Some(RequestHead { parts, body, keep_alive, expect_continue }))
+    Ok(Some(RequestHead { parts, body, keep_alive, expect_continue, chat: endpoint }))
 }
 
 #[cfg(test)]
@@ -170,6 +173,7 @@ mod tests {
             let read =
                 ["authorization", "content-type", "expect", "x-api-key", "x-request-id", "x-switchyard-deadline-ms"];
             assert_eq!(kept, read, "{target}");
+            assert!(head.chat.is_some(), "{target}");
             // The framing headers are read as the head is, kept or not.
             assert!(matches!(head.body, BodyDecoder::Length(2)) && head.expect_continue);
         }
@@ -177,6 +181,7 @@ mod tests {
         for line in ["POST /v1/models HTTP/1.1", "GET /v1/chat/completions HTTP/1.1"] {
             let head = read_text(&format!("{line}\r\n{sent}")).unwrap().unwrap();
             assert_eq!(head.parts.headers.len(), 10, "{line}");
+            assert_eq!(head.chat, None, "{line}");
         }
     }
 

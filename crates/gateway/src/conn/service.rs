@@ -35,8 +35,8 @@ impl Gate {
         Self { router, state, activity }
     }
 
-    /// Answers `request`.
-    pub(crate) fn call(&self, request: Request<RequestBody>) -> Answer {
+    /// Answers `request`; `chat` is the chat endpoint its head named ([`chat::endpoint`]).
+    pub(crate) fn call(&self, request: Request<RequestBody>, chat: Option<Api>) -> Answer {
         let api = if request.uri().path().starts_with("/v1/messages") { Api::Anthropic } else { Api::OpenAi };
         self.activity.request_started(request.body().is_end_stream(), api == Api::Anthropic);
         let activity = self.activity.clone();
@@ -49,7 +49,7 @@ impl Gate {
         let (mut parts, body) = request.into_parts();
         parts.extensions.insert(DrainDeadline(activity.clone()));
         let request = Request::from_parts(parts, axum::body::Body::new(body));
-        if let Some(api) = chat::endpoint(request.method(), request.uri().path()) {
+        if let Some(api) = chat {
             return Answer::Chat { future: Box::pin(chat::admit(api, self.state.clone(), request)), activity };
         }
         Answer::Routed { future: tower::ServiceExt::oneshot(self.router.clone(), request), activity }

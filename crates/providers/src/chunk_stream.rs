@@ -75,13 +75,17 @@ impl<D: EventDecoder> Decoding<D> {
     }
 
     /// Reads one event; those after the stream's end or failure are ignored. Breaks once there is something
-    /// to hand over.
+    /// to hand over, but for text: the text of the events after it in the same read joins it (decoders add
+    /// text to a text chunk at the end of `chunks`). It arrived at the same time, so one delta carries it, not
+    /// one chunk each, each a trip through every layer above and a frame to the client. Nothing waits for
+    /// more bytes: the text is handed over when the read's bytes run out.
     fn event(&mut self, event: SseEventRef<'_>) -> ControlFlow<()> {
         if self.finished {
             return ControlFlow::Break(());
         }
-        // Events are read only once the last one's chunks are taken (`read_chunks` turns only these around).
-        debug_assert!(self.chunks.is_empty(), "an event read before the last one's chunks were taken");
+        // Events are read only once the last one's chunks are taken, but for the text being joined
+        // (`read_chunks` turns the chunks around only when the reading breaks).
+        debug_assert!(self.joining(), "an event read before the last one's chunks were taken");
         let fatal = match self.decoder.event(event, &mut self.chunks) {
             Ok(Decoded::More) => {
                 self.malformed_in_a_row = 0;
@@ -95,12 +99,21 @@ impl<D: EventDecoder> Decoding<D> {
             Ok(Decoded::Malformed(e)) => self.skip(e),
             Err(e) => Some(self.cause(e)),
         };
-        self.read_chunks();
         if let Some(fatal) = fatal {
             let e = self.http.redact_error(fatal);
             self.fail(e);
         }
-        if self.finished || !self.chunks.is_empty() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        if self.finished || !self.joining() {
+            self.read_chunks();
+            return ControlFlow::Break(());
+        }
+        self.saw_content |= self.chunks.iter().any(ChatChunk::is_content);
+        ControlFlow::Continue(())
+    }
+
+    /// Whether the next event's text may join what waits: nothing, or one text chunk.
+    fn joining(&self) -> bool {
+        matches!(self.chunks.as_slice(), [] | [ChatChunk::Text { .. }])
     }
 
     /// Skips a malformed event (counted, logged); `Some` when it is one too many in a row.
@@ -125,8 +138,8 @@ impl<D: EventDecoder> Decoding<D> {
         }
     }
 
-    /// The decoder has written the chunks of one event, first first: they are turned around to be taken with
-    /// `pop`.
+    /// The decoder has written the chunks of one event (after the text of those before it, when joined), first
+    /// first: they are turned around to be taken with `pop`.
     fn read_chunks(&mut self) {
         self.saw_content |= self.chunks.iter().any(ChatChunk::is_content);
         self.chunks.reverse();
@@ -465,17 +478,36 @@ mod tests {
     }
 
     /// The items a stream of `sse` makes: the reference reads every event at once with the SSE parser and
-    /// the decoder, as the wire fixtures' tests do; the stream reads `sse` in pieces of `piece` bytes.
-    async fn items_of<D: crate::EventDecoder + Unpin + Default>(sse: &str, piece: usize) -> [Vec<String>; 2] {
+    /// the decoder, as the wire fixtures' tests do, each event's chunks apart (`join`: consecutive texts
+    /// joined); the stream reads `sse` in pieces of `piece` bytes.
+    async fn items_of<D: crate::EventDecoder + Unpin + Default>(
+        sse: &str,
+        piece: usize,
+        join: bool,
+    ) -> [Vec<String>; 2] {
         let mut events = Vec::new();
         crate::sse::SseParser::default().push(sse.as_bytes(), &mut events).unwrap();
         let mut reference = Vec::new();
         let mut reader = D::default();
         let mut ended = false;
+        let mut text = String::new();
         for event in &events {
             let mut chunks = Vec::new();
             let result = reader.event(event.view(), &mut chunks);
-            reference.extend(chunks.iter().map(|c| format!("{c:?}")));
+            for chunk in chunks {
+                match chunk {
+                    switchyard::ChatChunk::Text { text: more } if join => text.push_str(&more),
+                    chunk => {
+                        if !text.is_empty() {
+                            reference.push(format!("{:?}", switchyard::ChatChunk::text(std::mem::take(&mut text))));
+                        }
+                        reference.push(format!("{chunk:?}"));
+                    }
+                }
+            }
+            if !text.is_empty() && !matches!(result, Ok(crate::Decoded::More | crate::Decoded::Malformed(_))) {
+                reference.push(format!("{:?}", switchyard::ChatChunk::text(std::mem::take(&mut text))));
+            }
             match result {
                 Ok(crate::Decoded::End) => {
                     ended = true;
@@ -488,6 +520,9 @@ mod tests {
                 }
                 Ok(_) => {}
             }
+        }
+        if !text.is_empty() {
+            reference.push(format!("{:?}", switchyard::ChatChunk::text(text)));
         }
         if !ended {
             let mut chunks = Vec::new();
@@ -511,8 +546,9 @@ mod tests {
         [reference, read]
     }
 
-    /// A read holding many events hands their chunks over one event at a time, in order: the same items
-    /// whether the whole stream comes in one read or in small pieces, and the same as the decoder makes.
+    /// A read holding many events hands their chunks over one event at a time, in order, as the decoder makes
+    /// them, but for text: the texts of consecutive events in one read are one chunk. In pieces of 7 bytes no
+    /// two events end in one read, so every text is its own chunk.
     #[tokio::test]
     async fn the_chunks_of_a_read_of_many_events_come_in_order() {
         let fixtures: [(&str, bool); 6] = [
@@ -525,15 +561,31 @@ mod tests {
         ];
         for (sse, is_openai) in fixtures {
             for piece in [sse.len(), 7] {
+                let join = piece == sse.len();
                 let [reference, read] = if is_openai {
-                    items_of::<openai::StreamDecoder>(sse, piece).await
+                    items_of::<openai::StreamDecoder>(sse, piece, join).await
                 } else {
-                    items_of::<anthropic::StreamDecoder>(sse, piece).await
+                    items_of::<anthropic::StreamDecoder>(sse, piece, join).await
                 };
                 assert!(!reference.is_empty());
                 assert_eq!(read, reference, "pieces of {piece} bytes");
             }
         }
+    }
+
+    /// Texts that come in one read leave as one chunk at once, before the stream waits for more; a text in a
+    /// later read is a chunk of its own.
+    #[tokio::test(start_paused = true)]
+    async fn texts_read_together_are_one_chunk_handed_over_without_waiting() {
+        const TWO: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n\
+                           data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"}}]}\n\n";
+        let mut stream =
+            chunk_stream(response(vec![(0, TWO), (500, TEXT)], false), http(None), openai::StreamDecoder::new());
+        let start = Instant::now();
+        let first = stream.next().await.unwrap().unwrap();
+        assert_eq!((first, start.elapsed()), (switchyard::ChatChunk::text("ab"), Duration::ZERO));
+        let second = stream.next().await.unwrap().unwrap();
+        assert_eq!((second, start.elapsed()), (switchyard::ChatChunk::text("x"), Duration::from_millis(500)));
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,5 +1,7 @@
 //! The interface between the SSE reader and a vendor's stream format.
 
+use std::borrow::Cow;
+
 use switchyard::{ChatChunk, Error};
 
 use crate::classify::excerpt;
@@ -25,6 +27,15 @@ pub trait EventDecoder: Send + 'static {
 
     /// The byte stream ended without an end marker: complete the answer if it was complete, or fail.
     fn end(&mut self, out: &mut Vec<ChatChunk>) -> Result<(), Error>;
+}
+
+/// Adds `text` to `out`: to the text chunk at its end when there is one (the reader joins the text of
+/// events that came in the same read), else as a chunk of its own.
+pub(crate) fn push_text(out: &mut Vec<ChatChunk>, text: Cow<'_, str>) {
+    match out.last_mut() {
+        Some(ChatChunk::Text { text: last }) => last.push_str(&text),
+        _ => out.push(ChatChunk::Text { text: text.into_owned() }),
+    }
 }
 
 /// An event whose data is not the JSON the vendor's stream format promises.

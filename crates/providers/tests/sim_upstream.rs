@@ -194,7 +194,7 @@ async fn break_cuts_the_stream_after_n_chunks_and_the_body_when_whole() {
         let model = format!("{kind}-break2");
         let client = client(&up, kind, &model);
         let (chunks, error) = drain(&*client, hello()).await;
-        assert_eq!(content_count(&chunks), 2, "{kind}: {chunks:?}");
+        assert_eq!(words(&chunks), 2, "{kind}: {chunks:?}");
         assert!(!chunks.iter().any(|c| matches!(c, ChatChunk::Finish { .. })));
         let error = error.expect("a cut stream must end in an error");
         assert!(matches!(error.kind(), ErrorKind::Connection | ErrorKind::InvalidResponse), "{kind}: {error}");
@@ -307,7 +307,7 @@ async fn stall_yields_n_chunks_then_an_idle_timeout() {
         let model = format!("{kind}-stall2");
         let engine = guarded(&up, kind, &model, Limits { first_chunk: Some(10_000), idle: Some(300), total: None });
         let (chunks, error) = drain(&engine, hello()).await;
-        assert_eq!(content_count(&chunks), 2, "{kind}");
+        assert_eq!(words(&chunks), 2, "{kind}: {chunks:?}");
         assert_eq!(timed_out(error), timeout(TimeoutPhase::Idle, 300), "{kind}");
         // Whole answers never finish: the first-chunk limit covers the body.
         let engine = guarded(&up, kind, &model, Limits { first_chunk: Some(300), ..Limits::default() });
@@ -316,7 +316,7 @@ async fn stall_yields_n_chunks_then_an_idle_timeout() {
         // Only the total limit set: it ends the stalled stream.
         let engine = guarded(&up, kind, &model, Limits { total: Some(400), ..Limits::default() });
         let (chunks, error) = drain(&engine, hello()).await;
-        assert_eq!(content_count(&chunks), 2);
+        assert_eq!(words(&chunks), 2, "{kind}: {chunks:?}");
         assert_eq!(timed_out(error), timeout(TimeoutPhase::Total, 400), "{kind}");
         assert_eq!(up.calls(&model), 3);
     }

@@ -53,7 +53,7 @@ async fn after_a_fallback_every_openai_chunk_names_the_fallbacks_model() {
         assert_eq!((r.status, r.header("x-switchyard-fallback")), (200, "true"), "{}", r.text);
         assert_eq!(model_of_target(r.header("x-switchyard-target")), served);
         let chunks: Vec<Value> = r.data().iter().filter_map(|d| serde_json::from_str(d).ok()).collect();
-        assert!(chunks.len() > 3, "{}", r.text);
+        assert!(chunks.len() >= 3, "at least the text, the finish and the usage: {}", r.text);
         assert!(chunks.iter().all(|c| c["model"] == served), "{}", r.text);
         assert!(chunks.last().unwrap()["usage"]["completion_tokens"].as_u64().unwrap() > 0, "{}", r.text);
     }

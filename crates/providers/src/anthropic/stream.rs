@@ -11,7 +11,7 @@ use super::error::{error_body, parse_error};
 use super::response::{parse_stop_reason, stop_reason_str};
 use super::wire::{Block, BlockDelta, DeltaUsage, MessageDeltaBody, MessagesResponse, StreamEvent, WireUsage};
 use crate::borrowed::opt_cow;
-use crate::event_decoder::{Decoded, EventDecoder, bad_event};
+use crate::event_decoder::{Decoded, EventDecoder, bad_event, push_text};
 use crate::sse::SseEventRef;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,7 +282,7 @@ impl StreamDecoder {
         match (self.kind_mut(index), delta) {
             (Some(BlockKind::Text), BlockDelta::TextDelta { text }) if !text.is_empty() => {
                 self.saw_content = true;
-                out.push(ChatChunk::Text { text });
+                push_text(out, Cow::Owned(text));
             }
             (Some(BlockKind::Tool { ordinal, has_input }), BlockDelta::InputJsonDelta { partial_json })
                 if !partial_json.is_empty() =>
@@ -337,7 +337,7 @@ impl EventDecoder for StreamDecoder {
                     Block::Text { text } => {
                         if !text.is_empty() {
                             self.saw_content = true;
-                            out.push(ChatChunk::Text { text });
+                            push_text(out, Cow::Owned(text));
                         }
                         BlockKind::Text
                     }

@@ -12,7 +12,7 @@ use super::chunk_scan::{Learned, scan_after};
 use super::error::{error_body, parse_error};
 use super::response::{finish_reason_str, parse_finish_reason, wire_usage};
 use super::wire::{ChatCompletionChunk, ChunkChoice, Delta, FunctionChunk, ToolCallChunk};
-use crate::event_decoder::{Decoded, EventDecoder, bad_event};
+use crate::event_decoder::{Decoded, EventDecoder, bad_event, push_text};
 use crate::ids::unix_now;
 use crate::json_out;
 use crate::sse::SseEventRef;
@@ -263,7 +263,7 @@ impl StreamDecoder {
         for text in [content, refusal].into_iter().flatten() {
             if !text.is_empty() {
                 self.saw_content = true;
-                out.push(ChatChunk::Text { text: text.into_owned() });
+                push_text(out, text);
             }
         }
         if let Some(reason) = finish_reason {

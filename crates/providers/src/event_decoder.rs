@@ -22,7 +22,8 @@ pub enum Decoded {
 /// Turns one vendor's SSE events into neutral chunks.
 pub trait EventDecoder: Send + 'static {
     /// Feeds one event, appending chunks to `out`. `Err` is a failure the stream reports (an in-stream error
-    /// event, an end marker without a finish).
+    /// event, an end marker without a finish). `out` may end with the text chunk of the events before this one
+    /// in the same read: text added to that chunk joins it; a new text chunk after it is handed over apart.
     fn event(&mut self, event: SseEventRef<'_>, out: &mut Vec<ChatChunk>) -> Result<Decoded, Error>;
 
     /// The byte stream ended without an end marker: complete the answer if it was complete, or fail.

@@ -48,7 +48,8 @@ pub(crate) async fn open(
         loop {
             match stream.next().await {
                 Some(Ok(chunk)) => {
-                    if let ChatChunk::Text { text: piece } = &chunk {
+                    // The text so far is only for the validator: without one it is not copied.
+                    if let (Some(_), ChatChunk::Text { text: piece }) = (validator, &chunk) {
                         text.push_str(piece);
                     }
                     has_content |= chunk.is_content();

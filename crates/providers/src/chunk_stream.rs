@@ -490,7 +490,13 @@ mod tests {
         let mut reference = Vec::new();
         let mut reader = D::default();
         let mut ended = false;
+        // The text joined so far, as its chunk.
         let mut text = String::new();
+        let flush = |text: &mut String, reference: &mut Vec<String>| {
+            if !text.is_empty() {
+                reference.push(format!("{:?}", switchyard::ChatChunk::text(std::mem::take(text))));
+            }
+        };
         for event in &events {
             let mut chunks = Vec::new();
             let result = reader.event(event.view(), &mut chunks);
@@ -498,15 +504,13 @@ mod tests {
                 match chunk {
                     switchyard::ChatChunk::Text { text: more } if join => text.push_str(&more),
                     chunk => {
-                        if !text.is_empty() {
-                            reference.push(format!("{:?}", switchyard::ChatChunk::text(std::mem::take(&mut text))));
-                        }
+                        flush(&mut text, &mut reference);
                         reference.push(format!("{chunk:?}"));
                     }
                 }
             }
-            if !text.is_empty() && !matches!(result, Ok(crate::Decoded::More | crate::Decoded::Malformed(_))) {
-                reference.push(format!("{:?}", switchyard::ChatChunk::text(std::mem::take(&mut text))));
+            if !matches!(result, Ok(crate::Decoded::More | crate::Decoded::Malformed(_))) {
+                flush(&mut text, &mut reference);
             }
             match result {
                 Ok(crate::Decoded::End) => {
@@ -521,9 +525,7 @@ mod tests {
                 Ok(_) => {}
             }
         }
-        if !text.is_empty() {
-            reference.push(format!("{:?}", switchyard::ChatChunk::text(text)));
-        }
+        flush(&mut text, &mut reference);
         if !ended {
             let mut chunks = Vec::new();
             let result = reader.end(&mut chunks);

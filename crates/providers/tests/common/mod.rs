@@ -84,11 +84,7 @@ pub fn content_count(chunks: &[ChatChunk]) -> usize {
 /// The words of the text the chunks carry. The simulated upstream sends a word a chunk, but the reader joins
 /// the texts that come in one read, so a count of chunks would depend on how the bytes were split.
 pub fn words(chunks: &[ChatChunk]) -> usize {
-    let text: String = chunks
-        .iter()
-        .filter_map(|c| if let ChatChunk::Text { text } = c { Some(text.as_str()) } else { None })
-        .collect();
-    text.split_whitespace().count()
+    text_of(chunks).split_whitespace().count()
 }
 
 pub fn user(text: &str) -> Message {

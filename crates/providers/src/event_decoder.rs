@@ -30,12 +30,27 @@ pub trait EventDecoder: Send + 'static {
     fn end(&mut self, out: &mut Vec<ChatChunk>) -> Result<(), Error>;
 }
 
+/// Room a new text chunk starts with: a read of many events joins their words, and a chunk grown word by word
+/// from its first word's size reallocated four times for a sentence (an allocation of this size costs the
+/// same as a smaller one).
+const TEXT_ROOM: usize = 64;
+
 /// Adds `text` to `out`: to the text chunk at its end when there is one (the reader joins the text of
 /// events that came in the same read), else as a chunk of its own.
 pub(crate) fn push_text(out: &mut Vec<ChatChunk>, text: Cow<'_, str>) {
     match out.last_mut() {
         Some(ChatChunk::Text { text: last }) => last.push_str(&text),
-        _ => out.push(ChatChunk::Text { text: text.into_owned() }),
+        _ => {
+            let text = match text {
+                Cow::Borrowed(text) => {
+                    let mut owned = String::with_capacity(text.len().max(TEXT_ROOM));
+                    owned.push_str(text);
+                    owned
+                }
+                Cow::Owned(text) => text,
+            };
+            out.push(ChatChunk::Text { text });
+        }
     }
 }
 

@@ -58,50 +58,67 @@ pub(crate) struct Learned {
 /// read over as the whole reading reads over it.
 #[derive(Debug, Default)]
 struct TextFrame {
-    head: Vec<u8>,
-    /// From the text's closing quote to the padding's opening quote, or to the end when there is no padding.
-    tail: Vec<u8>,
-    /// After the padding's closing quote; `None` when the frame has no padding.
-    after_padding: Option<Vec<u8>>,
+    /// The frame's bytes in one buffer (one allocation a stream, not three): the head, then the tail, then
+    /// what comes after the padding.
+    bytes: Vec<u8>,
+    /// Where the head ends in `bytes`.
+    head_end: usize,
+    /// Where the tail ends in `bytes`: from the text's closing quote to the padding's opening quote, or to the
+    /// end when there is no padding.
+    tail_end: usize,
+    /// Whether the frame has a padding string (what comes after it is the rest of `bytes`).
+    padded: bool,
 }
 
 impl TextFrame {
+    /// The bytes before the text's opening quote (empty: no frame kept).
+    fn head(&self) -> &[u8] {
+        &self.bytes[..self.head_end]
+    }
+
+    fn tail(&self) -> &[u8] {
+        &self.bytes[self.head_end..self.tail_end]
+    }
+
+    /// The bytes after the padding's closing quote; `None` when the frame has no padding.
+    fn after_padding(&self) -> Option<&[u8]> {
+        self.padded.then(|| &self.bytes[self.tail_end..])
+    }
+
     /// The text of `data` when it is this frame around a string (and a padding string).
     fn read<'a>(&self, data: &'a str) -> Option<Cow<'a, str>> {
-        if self.head.is_empty() || !data.as_bytes().starts_with(&self.head) {
+        let head = self.head();
+        if head.is_empty() || !data.as_bytes().starts_with(head) {
             return None;
         }
-        let mut r = Reader::at(data, self.head.len());
+        let mut r = Reader::at(data, head.len());
         let text = r.string()?;
         let rest = data.as_bytes().get(r.position()..)?;
-        let Some(after) = &self.after_padding else {
-            return (rest == self.tail.as_slice()).then_some(text);
+        let tail = self.tail();
+        let Some(after) = self.after_padding() else {
+            return (rest == tail).then_some(text);
         };
-        rest.starts_with(&self.tail).then_some(())?;
-        let mut r = Reader::at(data, r.position() + self.tail.len());
+        rest.starts_with(tail).then_some(())?;
+        let mut r = Reader::at(data, r.position() + tail.len());
         r.string()?;
-        (data.as_bytes().get(r.position()..)? == after.as_slice()).then_some(text)
+        (data.as_bytes().get(r.position()..)? == after).then_some(text)
     }
 
     /// Keeps `data`'s frame around its text (`start..end`, quotes included), with the padding string at `padding`
     /// when it comes after the text.
     fn keep(&mut self, data: &str, (start, end): (usize, usize), padding: Option<(usize, usize)>) {
         let bytes = data.as_bytes();
-        self.head.clear();
-        self.head.extend_from_slice(&bytes[..start]);
-        self.tail.clear();
-        match padding.filter(|&(from, _)| from >= end) {
-            Some((from, to)) => {
-                self.tail.extend_from_slice(&bytes[end..from]);
-                let after = self.after_padding.get_or_insert_with(Vec::new);
-                after.clear();
-                after.extend_from_slice(&bytes[to..]);
-            }
-            None => {
-                self.tail.extend_from_slice(&bytes[end..]);
-                self.after_padding = None;
-            }
-        }
+        let padding = padding.filter(|&(from, _)| from >= end);
+        let tail_to = padding.map_or(bytes.len(), |(from, _)| from);
+        let after = padding.map_or(&[][..], |(_, to)| &bytes[to..]);
+        self.bytes.clear();
+        self.bytes.reserve_exact(start + (tail_to - end) + after.len());
+        self.bytes.extend_from_slice(&bytes[..start]);
+        self.head_end = start;
+        self.bytes.extend_from_slice(&bytes[end..tail_to]);
+        self.tail_end = self.bytes.len();
+        self.bytes.extend_from_slice(after);
+        self.padded = padding.is_some();
     }
 }
 
@@ -169,6 +186,7 @@ pub(crate) fn scan_after<'a>(data: &'a str, learned: &mut Learned) -> Option<Sca
                 let start = &data.as_bytes()[..r.key_at];
                 if !known && !seen.has(USAGE) && start.trim_ascii_end().ends_with(b",") {
                     learned.start.clear();
+                    learned.start.reserve_exact(start.len());
                     learned.start.extend_from_slice(start);
                     learned.start_seen = seen;
                 }
@@ -499,8 +517,8 @@ mod tests {
         let mut learned = Learned::default();
         scan_after(TEXT, &mut learned).unwrap();
         let quote = TEXT.find(r#""This "#).unwrap();
-        assert_eq!(learned.text.head, &TEXT.as_bytes()[..quote]);
-        assert_eq!(learned.text.tail, &TEXT.as_bytes()[quote + r#""This ""#.len()..]);
+        assert_eq!(learned.text.head(), &TEXT.as_bytes()[..quote]);
+        assert_eq!(learned.text.tail(), &TEXT.as_bytes()[quote + r#""This ""#.len()..]);
         let other: &'static str = Box::leak(TEXT.replace(r#""This ""#, r#""is \"more\"""#).into_boxed_str());
         let read = scan_after(other, &mut learned).and_then(|c| c.choice).and_then(|c| c.content);
         assert_eq!(read.as_deref(), Some(r#"is "more""#));
@@ -511,11 +529,11 @@ mod tests {
                 .into_boxed_str(),
         );
         assert_eq!(scan_after(finish, &mut learned), scan(finish));
-        assert_eq!(learned.text.head, &TEXT.as_bytes()[..quote]);
+        assert_eq!(learned.text.head(), &TEXT.as_bytes()[..quote]);
         // A first chunk, with the role, is not a frame to keep.
         let mut fresh = Learned::default();
         scan_after(FAST[1], &mut fresh).unwrap();
-        assert!(fresh.text.head.is_empty());
+        assert!(fresh.text.head().is_empty());
     }
 
     #[test]
@@ -524,9 +542,9 @@ mod tests {
         scan_after(PADDED, &mut learned).unwrap();
         let quote = PADDED.find(r#""Hello""#).unwrap();
         let pad = PADDED.find(r#""ZGF""#).unwrap();
-        assert_eq!(learned.text.head, &PADDED.as_bytes()[..quote]);
-        assert_eq!(learned.text.tail, &PADDED.as_bytes()[quote + r#""Hello""#.len()..pad]);
-        assert_eq!(learned.text.after_padding.as_deref(), Some(&b"}"[..]));
+        assert_eq!(learned.text.head(), &PADDED.as_bytes()[..quote]);
+        assert_eq!(learned.text.tail(), &PADDED.as_bytes()[quote + r#""Hello""#.len()..pad]);
+        assert_eq!(learned.text.after_padding(), Some(&b"}"[..]));
         // Another text with another padding is read by the frame alone, as the whole reading reads it.
         let other: &'static str =
             Box::leak(PADDED.replace(r#""Hello""#, r#"", world""#).replace("ZGF", "lRK2aBv").into_boxed_str());
@@ -539,7 +557,7 @@ mod tests {
         // A padding before the text is in the head: no frame around the text then.
         let mut early = Learned::default();
         scan_after(r#"{"obfuscation":"a","choices":[{"delta":{"content":"x"}}]}"#, &mut early).unwrap();
-        assert_eq!(early.text.after_padding, None);
+        assert_eq!(early.text.after_padding(), None);
         assert_eq!(early.text.read(r#"{"obfuscation":"b","choices":[{"delta":{"content":"y"}}]}"#), None);
     }
 

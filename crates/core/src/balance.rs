@@ -70,9 +70,14 @@ impl Balancer {
         self.balance == Balance::Latency
     }
 
+    /// Whether ordering may change a tier's order (`ordered` keeps the configured order).
+    pub(crate) fn reorders(&self) -> bool {
+        self.balance != Balance::Ordered
+    }
+
     /// Puts one tier in this request's order.
     pub(crate) fn order(&self, tier: &mut [Member]) {
-        if tier.len() < 2 || self.balance == Balance::Ordered {
+        if tier.len() < 2 || !self.reorders() {
             return;
         }
         let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);

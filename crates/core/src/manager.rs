@@ -274,6 +274,12 @@ impl Inner {
     /// whole answer (latency balancing compares answer times of the same kind).
     fn balanced_order(&self, whole: bool) -> Vec<usize> {
         let order = self.keyed_order();
+        // Nothing to balance (no tier of two, or `ordered`): the order as configured, without the members
+        // (collected in place, no allocation).
+        let shared_priority = order.windows(2).any(|pair| pair[0].0 == pair[1].0);
+        if !shared_priority || !self.balancer.reorders() {
+            return order.into_iter().map(|(_, i)| i).collect();
+        }
         let mut members: Vec<Member> = order
             .iter()
             .map(|&(_, i)| {

@@ -462,6 +462,25 @@ async fn slow_delays_the_headers_and_ttfb_the_first_chunk() {
 }
 
 #[tokio::test]
+async fn pace_spaces_a_streams_content_chunks() {
+    let up = start().await;
+    let started = std::time::Instant::now();
+    let (text, broken) = read_all(openai(&up, &openai_body("gpt-pace100", true)).await).await;
+    assert!(!broken);
+    let events = parse_events(&text);
+    let said = openai_text(&events);
+    assert_eq!(said, "Hello! This is gpt-pace100 answering from the simulated upstream.");
+    // Nine content chunks, each 100 ms after the piece before it.
+    let words = said.split_inclusive(' ').count();
+    assert_eq!(words, 9);
+    assert!(started.elapsed() >= Duration::from_millis(100 * words as u64), "{:?}", started.elapsed());
+    assert_eq!(events.last().unwrap().data, "[DONE]");
+    // Not streaming: the normal answer.
+    let whole: Value = openai(&up, &openai_body("gpt-pace100", false)).await.json().await.unwrap();
+    assert_eq!(whole["choices"][0]["message"]["content"], said.as_str());
+}
+
+#[tokio::test]
 async fn sseerr_streams_the_vendor_error_event_first() {
     let up = start().await;
     let response = openai(&up, &openai_body("gpt-sseerr", true)).await;

@@ -20,6 +20,9 @@ pub enum Fault {
     Slow(Duration),
     /// `ttfbN`: N ms before the first chunk (before the whole answer when not streaming).
     Ttfb(Duration),
+    /// `paceN`: a stream's content chunks N ms apart, each written on its own, as a model writes at its own
+    /// pace (not streaming: a normal answer).
+    Pace(Duration),
     /// `flakyN`: the first N calls for this model name fail with 503, later ones answer normally.
     Flaky(u64),
     /// `breakN`: the stream is dropped after N content chunks (the body is cut off when not streaming).
@@ -55,7 +58,7 @@ pub enum Fault {
 
 /// Every word the model name may end with, and what it does (`N` is a number); `mock-upstream --help` lists
 /// them.
-pub const FAULT_WORDS: [(&str, &str); 20] = [
+pub const FAULT_WORDS: [(&str, &str); 21] = [
     ("ok", "a normal answer (also any word not listed here)"),
     ("500, 503, 529, 401, 400", "that status with the vendor's error body"),
     ("429", "429 with Retry-After: 1"),
@@ -63,6 +66,7 @@ pub const FAULT_WORDS: [(&str, &str); 20] = [
     ("hang", "no answer at all until the server stops"),
     ("slowN", "the answer (its headers, when streaming) after N ms"),
     ("ttfbN", "N ms before the first chunk"),
+    ("paceN", "a stream's content chunks N ms apart, each written on its own"),
     ("flakyN", "the first N calls fail with 503, per model and session (x-switchyard-sim-session, else the key)"),
     ("breakN", "the stream is dropped after N content chunks"),
     ("stallN", "N content chunks, then silence with the connection open"),
@@ -105,6 +109,8 @@ impl Fault {
             Fault::Slow(Duration::from_millis(n))
         } else if let Some(n) = number("ttfb") {
             Fault::Ttfb(Duration::from_millis(n))
+        } else if let Some(n) = number("pace") {
+            Fault::Pace(Duration::from_millis(n))
         } else if let Some(n) = number("flaky") {
             Fault::Flaky(n)
         } else if let Some(n) = number("break") {
@@ -146,6 +152,7 @@ mod tests {
             ("m-hang", Fault::Hang),
             ("m-slow250", Fault::Slow(Duration::from_millis(250))),
             ("m-ttfb50", Fault::Ttfb(Duration::from_millis(50))),
+            ("m-pace1", Fault::Pace(Duration::from_millis(1))),
             ("m-flaky2", Fault::Flaky(2)),
             ("m-break3", Fault::Break(3)),
             ("m-stall0", Fault::Stall(0)),

@@ -52,6 +52,7 @@ pub(super) async fn handle<W: Wire>(shared: &Shared, headers: &HeaderMap, body: 
     let partial = Partial::of(&request);
 
     let mut first_delay = Duration::ZERO;
+    let mut chunk_delay = shared.config.chunk_delay;
     let mut text = None;
     match fault {
         Fault::Status(status) => return fail::<W>(&Failure::Status(status), id),
@@ -76,6 +77,7 @@ pub(super) async fn handle<W: Wire>(shared: &Shared, headers: &HeaderMap, body: 
         Fault::Slow(delay) => tokio::time::sleep(delay).await,
         Fault::Ttfb(delay) if parsed.stream => first_delay = delay,
         Fault::Ttfb(delay) => tokio::time::sleep(delay).await,
+        Fault::Pace(delay) => chunk_delay = delay,
         Fault::SseError if parsed.stream => {
             return sse::<W>(shared, vec![(W::stream_error_event(), true)], End::Close, id);
         }
@@ -147,7 +149,7 @@ pub(super) async fn handle<W: Wire>(shared: &Shared, headers: &HeaderMap, body: 
             End::Close
         }
     };
-    let timed = Timed { frames: pieces, first_delay, chunk_delay: shared.config.chunk_delay, end };
+    let timed = Timed { frames: pieces, first_delay, chunk_delay, end };
     raw::<W>(StatusCode::OK, "text/event-stream", timed.into_body(shared.shutdown.subscribe()), id)
 }
 

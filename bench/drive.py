@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Sends COUNT requests to the bench-ok route over one keep-alive connection (whole or streamed answers),
+"""Sends COUNT requests to the bench-ok route (BENCH_MODEL: another) over one keep-alive connection (whole or streamed answers),
 checks that every answer is a 200, and prints how many SSE data lines the last answer had. Standard library
 only; 127.0.0.1 only.
 
@@ -10,7 +10,7 @@ X-Stainless-* headers), as a real client's request carries them.
 """
 import json, os, socket, sys
 port, count, stream = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "stream"
-body = {"model": "bench-ok", "messages": [{"role": "user", "content": "Say hello to the benchmark, please."}],
+body = {"model": os.environ.get("BENCH_MODEL", "bench-ok"), "messages": [{"role": "user", "content": "Say hello to the benchmark, please."}],
         "max_tokens": 64, "stream": stream}
 raw = json.dumps(body).encode()
 sdk = ("Accept: application/json\r\nUser-Agent: OpenAI/Python 1.99.0\r\nX-Stainless-Lang: python\r\n"

@@ -131,16 +131,24 @@ fn chunked(chunk: &mut Chunk, buf: &mut BytesMut) -> Result<Step, BodyError> {
     loop {
         match chunk {
             Chunk::Size => {
-                let size = match httparse::parse_chunk_size(buf) {
-                    // Extensions are not bounded by the parser: a line that long is refused.
-                    Ok(httparse::Status::Complete((used, _))) if used > MAX_LINE => return Err(BodyError::BadChunk),
-                    Ok(httparse::Status::Complete((used, size))) => {
+                let size = match plain_chunk_size(buf) {
+                    Some((used, size)) => {
                         buf.advance(used);
                         size
                     }
-                    Ok(httparse::Status::Partial) if buf.len() > MAX_LINE => return Err(BodyError::BadChunk),
-                    Ok(httparse::Status::Partial) => return Ok(Step::More),
-                    Err(_) => return Err(BodyError::BadChunk),
+                    None => match httparse::parse_chunk_size(buf) {
+                        // Extensions are not bounded by the parser: a line that long is refused.
+                        Ok(httparse::Status::Complete((used, _))) if used > MAX_LINE => {
+                            return Err(BodyError::BadChunk);
+                        }
+                        Ok(httparse::Status::Complete((used, size))) => {
+                            buf.advance(used);
+                            size
+                        }
+                        Ok(httparse::Status::Partial) if buf.len() > MAX_LINE => return Err(BodyError::BadChunk),
+                        Ok(httparse::Status::Partial) => return Ok(Step::More),
+                        Err(_) => return Err(BodyError::BadChunk),
+                    },
                 };
                 *chunk = if size == 0 { Chunk::Trailers(0) } else { Chunk::Data(size) };
             }
@@ -153,7 +161,7 @@ fn chunked(chunk: &mut Chunk, buf: &mut BytesMut) -> Result<Step, BodyError> {
             }
             Chunk::DataEnd => {
                 let Some(line) = take_line(buf)? else { return Ok(Step::More) };
-                if !line.is_empty() {
+                if line != 0 {
                     return Err(BodyError::BadChunk);
                 }
                 *chunk = Chunk::Size;
@@ -161,10 +169,10 @@ fn chunked(chunk: &mut Chunk, buf: &mut BytesMut) -> Result<Step, BodyError> {
             Chunk::Trailers(read) => {
                 let Some(line) = take_line(buf)? else { return Ok(Step::More) };
                 // Trailers carry nothing the gateway uses: read past them.
-                if line.is_empty() {
+                if line == 0 {
                     return Ok(Step::End);
                 }
-                *read += line.len();
+                *read += line;
                 if *read > MAX_TRAILERS {
                     return Err(BodyError::BadChunk);
                 }
@@ -173,17 +181,43 @@ fn chunked(chunk: &mut Chunk, buf: &mut BytesMut) -> Result<Step, BodyError> {
     }
 }
 
-/// The next line of `buf` without its CRLF, consumed; `None` until a whole line is there.
-fn take_line(buf: &mut BytesMut) -> Result<Option<BytesMut>, BodyError> {
+/// The length of the next line of `buf` without its CRLF, the line consumed; `None` until a whole line is there.
+/// (Only a line's length is read: the line after each chunk's data is empty, and trailers are skipped.)
+fn take_line(buf: &mut BytesMut) -> Result<Option<usize>, BodyError> {
+    if buf.starts_with(b"\r\n") {
+        buf.advance(2);
+        return Ok(Some(0));
+    }
     let Some(end) = memchr::memchr(b'\n', buf) else {
         return if buf.len() > MAX_LINE { Err(BodyError::BadChunk) } else { Ok(None) };
     };
     if end > MAX_LINE || end == 0 || buf[end - 1] != b'\r' {
         return Err(BodyError::BadChunk);
     }
-    let line = buf.split_to(end - 1);
-    buf.advance(2);
-    Ok(Some(line))
+    buf.advance(end + 1);
+    Ok(Some(end - 1))
+}
+
+/// The usual chunk-size line, hex digits and CRLF, read here: the bytes it takes and the size. `None` for
+/// anything else (extensions, blanks, more digits than a u64 holds, a line not all there), which httparse reads.
+/// An upstream's stream is a chunk an event: this, and the line after each chunk's data read without splitting
+/// it off, took about 130 instructions a chunk (bench/instructions' paced stream: 100.6k -> 98.9k).
+fn plain_chunk_size(buf: &[u8]) -> Option<(usize, u64)> {
+    let mut size: u64 = 0;
+    for (i, &b) in buf.iter().enumerate().take(17) {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            b'\r' if i > 0 && buf.get(i + 1) == Some(&b'\n') => return Some((i + 2, size)),
+            _ => return None,
+        };
+        if i == 16 {
+            return None;
+        }
+        size = size << 4 | u64::from(digit);
+    }
+    None
 }
 
 /// A header name or value the `http` types refuse.
@@ -384,6 +418,23 @@ mod tests {
         }
         let (data, ended) = read_chunked(b"A\r\n0123456789\r\n0\r\n\r\n", 4).unwrap();
         assert_eq!((data.as_slice(), ended), (&b"0123456789"[..], true));
+    }
+
+    proptest::proptest! {
+        /// The usual size line is read here as httparse reads it; what is not read here is left to httparse.
+        #[test]
+        fn a_plain_chunk_size_is_what_httparse_reads(line in "[0-9a-fA-F]{0,18}(\r\n|\r|;x=1\r\n| \r\n|\n|g)?.{0,3}") {
+            let ours = plain_chunk_size(line.as_bytes());
+            let theirs = httparse::parse_chunk_size(line.as_bytes());
+            if let Some((used, size)) = ours {
+                proptest::prop_assert_eq!(theirs, Ok(httparse::Status::Complete((used, size))));
+            } else {
+                // Nothing refused here that is a plain size line: hex digits (at most 16) and CRLF.
+                let digits = line.bytes().take_while(u8::is_ascii_hexdigit).count();
+                let plain = (1..=16).contains(&digits) && line.as_bytes()[digits..].starts_with(b"\r\n");
+                proptest::prop_assert!(!plain, "{line:?}");
+            }
+        }
     }
 
     #[test]

@@ -3,13 +3,24 @@
 //! Bucket `i` holds latencies up to `bound(i)` ms, bounds growing by about 20% (so a percentile is read to
 //! within 20%); 64 buckets reach past 50 minutes, the last one holds everything above.
 
+use std::sync::LazyLock;
+
 /// Number of buckets.
 const BUCKETS: usize = 64;
 
 /// The upper bound of bucket `i`, in ms.
 fn bound(i: usize) -> u64 {
+    BOUNDS.get(i).copied().unwrap_or(u64::MAX)
+}
+
+/// Every bucket's bound, worked out once: each row's latency is counted by a search over them. Working the bound
+/// out (a power and a rounding) for each bucket up to the latency's cost about 50 instructions a bucket under
+/// callgrind, 2k a row for an answer of 2 s.
+static BOUNDS: LazyLock<[u64; BUCKETS]> = LazyLock::new(|| std::array::from_fn(bound_of));
+
+/// 1.2^i, rounded, and at least i so the first buckets are one ms apart.
+fn bound_of(i: usize) -> u64 {
     let exponent = i32::try_from(i).unwrap_or(i32::MAX);
-    // 1.2^i, rounded, and at least i so the first buckets are one ms apart.
     (1.2f64.powi(exponent).round() as u64).max(i as u64)
 }
 
@@ -26,7 +37,8 @@ impl Default for Histogram {
 impl Histogram {
     /// Counts one latency.
     pub(crate) fn add(&mut self, ms: u64) {
-        let i = (0..BUCKETS).find(|i| ms <= bound(*i)).unwrap_or(BUCKETS - 1);
+        // The first bucket whose bound is at least `ms` (the bounds grow): the last holds everything above.
+        let i = BOUNDS.partition_point(|&bound| bound < ms).min(BUCKETS - 1);
         self.0[i] = self.0[i].saturating_add(1);
     }
 
@@ -73,6 +85,26 @@ impl Histogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A latency lands in the bucket the stored rows have always put it in: the first whose bound holds it,
+    /// bounds worked out as before.
+    #[test]
+    fn a_latency_lands_in_the_first_bucket_whose_bound_holds_it() {
+        let first_holding = |ms: u64| (0..BUCKETS).find(|i| ms <= bound_of(*i)).unwrap_or(BUCKETS - 1);
+        let edges = (0..BUCKETS).flat_map(|i| {
+            let b = bound_of(i);
+            [b.saturating_sub(1), b, b + 1]
+        });
+        for ms in (0..5_000).chain(edges).chain([u64::MAX / 2, u64::MAX]) {
+            let mut h = Histogram::default();
+            h.add(ms);
+            let mut expected = Histogram::default();
+            expected.0[first_holding(ms)] = 1;
+            assert_eq!(h, expected, "{ms} ms");
+        }
+        assert_eq!(bound(0), 1);
+        assert_eq!(bound(BUCKETS - 1), bound_of(BUCKETS - 1));
+    }
 
     #[test]
     fn quantiles_come_within_a_fifth_and_survive_bytes() {

@@ -243,8 +243,8 @@ impl Call {
                     self.request_id,
                     self.drain,
                     recording,
-                )
-                .boxed();
+                );
+                // Boxed once, by the body.
                 *response.body_mut() = Body::from_stream(frames);
                 response
             }

@@ -22,6 +22,42 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# wait_shared URL: waits until the gateway's /health at URL says its state is shared through Redis; fails with a
+# message after 5 s.
+wait_shared() {
+    for _ in $(seq 50); do
+        curl -s --max-time 1 "$1" | grep -q '"state":"ok"' && return 0
+        sleep 0.1
+    done
+    echo "the gateway at $1 did not reach Redis" >&2
+    return 1
+}
+
+# sim_providers_and_routes UPSTREAM_PORT: the config blocks for the simulated upstream's two APIs (providers
+# `oa` and `an`) and the routes bench/run measures and bench/pgo trains on. Route names equal the upstream model
+# names, so one body serves the gateway and a direct call.
+sim_providers_and_routes() {
+    cat <<EOF
+[providers.oa]
+kind = "openai"
+base_url = "http://127.0.0.1:$1/v1"
+api_key = "sim-key"
+[providers.an]
+kind = "anthropic"
+base_url = "http://127.0.0.1:$1"
+api_key = "sim-key"
+
+[routes.bench-ok]
+targets = [{ provider = "oa", model = "bench-ok" }]
+[routes.anthropic-ok]
+targets = [{ provider = "an", model = "anthropic-ok" }]
+[routes.bench-failover]
+targets = [{ provider = "oa", model = "bench-500", priority = 1 }, { provider = "oa", model = "bench-ok", priority = 2 }]
+[routes.bench-pace1]
+targets = [{ provider = "oa", model = "bench-pace1" }]
+EOF
+}
+
 rss_mb() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 hwm_mb() { awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
